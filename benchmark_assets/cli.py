@@ -1,0 +1,197 @@
+"""The benchmark-assets command: the same Dagster materialisations as the UI, for scripts and CI."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+event_log_storage:
+  module: benchmark_assets.defs.instance_storage
+  class: PooledSqliteEventLogStorage
+"""
+
+
+def ensure_dagster_home() -> Path:
+    """$DAGSTER_HOME, or ./.dagster_home; seeded with the project's dagster.yaml when it has none."""
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        project_yaml = Path("dagster.yaml")
+        if project_yaml.exists():
+            shutil.copy(project_yaml, config)
+        else:
+            config.write_text(DEFAULT_DAGSTER_YAML)
+    return home
+
+
+def _contiguous_blocks(selected: list[str], order: list[str]) -> list[list[str]]:
+    """Split ``selected`` into runs of neighbours in ``order``: a ranged run covers one block."""
+    position = {key: i for i, key in enumerate(order)}
+    blocks: list[list[str]] = []
+    for key in sorted(selected, key=position.__getitem__):
+        if blocks and position[key] == position[blocks[-1][-1]] + 1:
+            blocks[-1].append(key)
+        else:
+            blocks.append([key])
+    return blocks
+
+
+def register_sweep_points(instance, study) -> list[str]:
+    """Add the study's sweep points that the instance does not know yet; returns them."""
+    from benchmark_assets.defs.study_assets import study_partitions
+
+    name = study_partitions(study).sweep_points.name
+    known = set(instance.get_dynamic_partitions(name))
+    new = [p.key for p in study.sweep_points() if p.key not in known]
+    if new:
+        instance.add_dynamic_partitions(name, new)
+    return new
+
+
+def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None) -> dict:
+    """Materialise a study's graph through Dagster: catalog, trials, aggregates, verdicts, summary."""
+    from dagster import AssetKey, DagsterInstance, MultiPartitionKey, materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from tqdm import tqdm
+
+    from benchmark_assets.defs.io_manager import study_resources
+    from benchmark_assets.defs.study_assets import build_study_assets, study_partitions
+    from benchmark_assets.studies import StudyError, load_study
+
+    study = load_study(study_name)
+    if constants:
+        unknown = sorted(set(constants) - set(study.spec.constants))
+        if unknown:
+            raise StudyError(study.path, "--constants", f"unknown constants {unknown}",
+                             f"choose from {sorted(study.spec.constants)}")
+    instance = instance or DagsterInstance.get()
+    assets = build_study_assets(study)
+    parts = study_partitions(study)
+    register_sweep_points(instance, study)
+    order = list(instance.get_dynamic_partitions(parts.sweep_points.name))
+    selected = [p.key for p in study.sweep_points(tiers=tiers, names=constants)]
+    if not study.constant_sweeps(tiers=tiers, names=constants):
+        raise StudyError(study.path, "--tier", f"no constants in tiers {tiers}", "pick a tier the study declares")
+    seeds = study.seed_keys
+    key = lambda name: AssetKey([study.name, name])  # noqa: E731
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    os.environ["BENCHMARK_ASSETS_PROGRESS_BAR"] = "0" if quiet else "1"
+    stages = [("scenario catalog", [key("scenario_catalog")], seeds[0], seeds[-1], {})]
+    for block in _contiguous_blocks(selected, order):
+        stages.append(("trials", [key("trials")],
+                       str(MultiPartitionKey({"sweep_point": block[0], "seed_id": seeds[0]})),
+                       str(MultiPartitionKey({"sweep_point": block[-1], "seed_id": seeds[-1]})), {}))
+    for block in _contiguous_blocks(selected, order):
+        stages.append(("aggregates", [key("aggregates")], block[0], block[-1], {}))
+    selection_config = {"constants": list(constants or []), "tiers": list(tiers or [])}
+    stages.append(("verdicts and summary", [key("verdicts"), key("ratchet_summary")], None, None,
+                   {"ops": {f"{study.name}__verdicts": {"config": selection_config}}}))
+    started = time.perf_counter()
+    timings = []
+    bar = tqdm(stages, desc=study.name, unit="stage", disable=quiet, file=sys.stderr)
+    for label, selection, start, end, run_config in bar:
+        bar.set_postfix_str(label)
+        tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end} if start else {}
+        stage_started = time.perf_counter()
+        result = materialize(assets, instance=instance, resources=study_resources(), selection=selection, tags=tags,
+                             run_config={**quiet_logs, **run_config}, raise_on_error=False)
+        timings.append((label, time.perf_counter() - stage_started, result.run_id))
+        if not result.success:
+            failures = [e.message for e in result.all_events if e.is_failure]
+            raise RuntimeError(f"{label} failed in run {result.run_id}: {failures[-1] if failures else 'see the Dagster UI'}")
+    return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
+            "trials": len(selected) * len(seeds) * study.spec.trials_per_scenario, "sweep_points": len(selected)}
+
+
+def cmd_run(args) -> int:
+    from benchmark_assets.artifacts import artifacts_dir
+
+    ensure_dagster_home()
+    tiers = [int(t) for t in args.tier] if args.tier else None
+    constants = [c.strip() for c in args.constants.split(",") if c.strip()] if args.constants else None
+    outcome = run_study(args.study, tiers=tiers, constants=constants, quiet=args.quiet)
+    study = outcome["study"]
+    folder = artifacts_dir(study.name)
+    print((folder / "report.md").read_text())
+    print(f"Ran {outcome['trials']} trials over {outcome['sweep_points']} sweep points in {outcome['seconds']:.1f} s "
+          f"({len(outcome['stages'])} Dagster runs).")
+    print(f"Artifacts: {folder}  (report.md, proposed.patch, verdicts.csv/json, aggregates.csv, plots/)")
+    print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from benchmark_assets.artifacts import artifacts_dir
+    from benchmark_assets.studies import load_study
+
+    ensure_dagster_home()
+    study = load_study(args.study)
+    report = artifacts_dir(study.name) / "report.md"
+    if not report.exists():
+        print(f"No report for {study.name} yet: run `benchmark-assets run {study.name}` first.", file=sys.stderr)
+        return 1
+    print(report.read_text())
+    return 0
+
+
+def cmd_ledger(args) -> int:
+    import pandas as pd
+
+    from benchmark_assets.defs.study_assets import LEDGER_TABLE
+    from benchmark_assets.warehouse import Warehouse
+
+    ensure_dagster_home()
+    where = {}
+    if args.constant:
+        where["constant"] = [args.constant]
+    if args.study:
+        where["study"] = [args.study]
+    ledger = Warehouse().read(LEDGER_TABLE, where)
+    if ledger.empty:
+        print("The ledger is empty: no verdicts recorded yet (or none match).", file=sys.stderr)
+        return 1
+    ledger = ledger.sort_values("decided_at").tail(args.limit)
+    columns = ["decided_at", "study", "constant", "current", "proposed", "decision", "validation_delta",
+               "corrected_ci_low", "git_commit", "study_hash", "run_id"]
+    with pd.option_context("display.width", 250, "display.max_columns", 20, "display.max_colwidth", 40):
+        print(ledger[columns].to_string(index=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="benchmark-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="materialise a study through Dagster and print its report")
+    run.add_argument("study", help="study name (file in studies/) or path to a .yaml file")
+    run.add_argument("--tier", action="append", help="only constants of this tier (repeatable)")
+    run.add_argument("--constants", help="only these constants, comma separated")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(handler=cmd_run)
+    report = commands.add_parser("report", help="print the latest ratchet report of a study")
+    report.add_argument("study")
+    report.set_defaults(handler=cmd_report)
+    ledger = commands.add_parser("ledger", help="print the verdict ledger with provenance")
+    ledger.add_argument("--constant")
+    ledger.add_argument("--study")
+    ledger.add_argument("--limit", type=int, default=50)
+    ledger.set_defaults(handler=cmd_ledger)
+    args = parser.parse_args(argv)
+    from benchmark_assets.studies import StudyError
+
+    try:
+        return args.handler(args)
+    except StudyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

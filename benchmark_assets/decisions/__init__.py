@@ -1,0 +1,21 @@
+"""Verdicts and ratchet decisions: pure functions on DataFrames, no Dagster."""
+from benchmark_assets.decisions.cliffs import Cliff, find_cliffs
+from benchmark_assets.decisions.ratchet import (
+    DecisionRules,
+    decide_ratchet,
+    format_ratchet_report,
+    metric_table,
+    proposed_study_patch,
+    summarise_verdicts,
+)
+
+__all__ = [
+    "Cliff",
+    "DecisionRules",
+    "decide_ratchet",
+    "find_cliffs",
+    "format_ratchet_report",
+    "metric_table",
+    "proposed_study_patch",
+    "summarise_verdicts",
+]

@@ -1,0 +1,299 @@
+"""The ratchet: pick on train, confirm on held-out validation with corrected intervals, guard cliffs."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark_assets.decisions.cliffs import find_cliffs, nearest_cliff
+from benchmark_assets.stats import adjust_p_values, bootstrap_mean, corrected_confidence_levels
+from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
+
+ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
+
+
+@dataclass(frozen=True)
+class DecisionRules:
+    improvement_threshold: float = 0.01
+    sensitivity_threshold: float = 0.005
+    cliff_safety_margin: float = 0.10  # fraction of the swept range
+    cliff_drop: float = 0.02  # a fall this large between neighbouring values is a cliff
+    confidence_level: float = 0.95
+    correction: str = "holm"
+    bootstrap_resamples: int = 10_000
+    rng_seed: int = 0
+
+
+def metric_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean of ``metric`` per (sweep point, scenario) over successful trials: points x seed ids."""
+    ok = trials[trials["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame(dtype=float)
+    return ok.pivot_table(index="sweep_point", columns="seed_id", values=metric, aggfunc="mean")
+
+
+def _curve(table: pd.DataFrame, sweep: ConstantSweep, seed_ids) -> np.ndarray:
+    columns = [s for s in seed_ids if s in table.columns]
+    means = []
+    for value in sweep.values:
+        key = sweep.key_for(value)
+        means.append(float(table.loc[key, columns].mean()) if key in table.index and columns else np.nan)
+    return np.asarray(means)
+
+
+def decide_ratchet(
+    trials: pd.DataFrame,
+    constants: list[ConstantSweep],
+    rules: DecisionRules,
+    *,
+    metric: str,
+    maximize: bool,
+    train_ids,
+    validation_ids,
+) -> pd.DataFrame:
+    """One verdict per constant, with its evidence; never a change to the constants themselves."""
+    table = metric_table(trials, metric)
+    sign = 1.0 if maximize else -1.0
+    failed = trials[trials["status"] != "ok"].groupby("sweep_point").size()
+    rows = []
+    deltas = []
+    for sweep in constants:
+        train_curve = _curve(table, sweep, train_ids)
+        validation_curve = _curve(table, sweep, validation_ids)
+        current_index = sweep.values.index(sweep.current)
+        scored = np.where(np.isnan(train_curve), -np.inf, sign * train_curve)
+        best = float(np.max(scored))
+        # Ties go to the current value, then to the value nearest it: no change without evidence.
+        ties = [i for i, s in enumerate(scored) if s == best]
+        best_index = current_index if current_index in ties else min(
+            ties, key=lambda i: abs(sweep.values[i] - sweep.current)
+        )
+        proposed = sweep.values[best_index]
+        current_key, proposed_key = sweep.key_for(sweep.current), sweep.key_for(proposed)
+        paired = [
+            s
+            for s in validation_ids
+            if s in table.columns
+            and current_key in table.index
+            and proposed_key in table.index
+            and not np.isnan(table.at[current_key, s])
+            and not np.isnan(table.at[proposed_key, s])
+        ]
+        if paired:
+            delta = sign * (table.loc[proposed_key, paired].to_numpy() - table.loc[current_key, paired].to_numpy())
+        else:
+            delta = np.array([])
+        deltas.append(delta)
+        keys = {sweep.key_for(v) for v in sweep.values}
+        rows.append(
+            {
+                "constant": sweep.name,
+                "tier": sweep.tier,
+                "current": float(sweep.current),
+                "proposed": float(proposed),
+                "metric": metric,
+                "train_current": train_curve[current_index],
+                "train_proposed": train_curve[best_index],
+                "train_delta": sign * (train_curve[best_index] - train_curve[current_index]),
+                "validation_current": validation_curve[current_index],
+                "validation_proposed": validation_curve[best_index],
+                "validation_delta": float(delta.mean()) if delta.size else np.nan,
+                "n_validation": int(delta.size),
+                "n_failed_trials": int(sum(failed.get(k, 0) for k in keys)),
+                "train_curve_range": float(np.nanmax(train_curve) - np.nanmin(train_curve))
+                if np.isfinite(train_curve).any()
+                else np.nan,
+                "_sweep": sweep,
+                "_train_curve": train_curve,
+            }
+        )
+
+    _attach_intervals(rows, deltas, rules)
+    for row in rows:
+        _decide_one(row, rules, maximize, n_constants=len(rows))
+    verdicts = pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
+    return verdicts
+
+
+def _attach_intervals(rows: list[dict], deltas: list[np.ndarray], rules: DecisionRules) -> None:
+    """Paired bootstrap of every validation delta; constants with the same paired scenarios are
+    resampled together in one array computation."""
+    groups: dict[int, list[int]] = {}
+    for i, delta in enumerate(deltas):
+        if delta.size:
+            groups.setdefault(delta.size, []).append(i)
+    p_values = np.ones(len(rows))
+    results = {}
+    for size, members in sorted(groups.items()):
+        boot = bootstrap_mean(
+            np.vstack([deltas[i] for i in members]),
+            confidence_level=rules.confidence_level,
+            n_resamples=rules.bootstrap_resamples,
+            rng=np.random.default_rng([rules.rng_seed, size]),
+        )
+        for position, i in enumerate(members):
+            results[i] = (boot, position)
+        p_values[members] = boot.p_value_against_zero()
+    adjusted = adjust_p_values(p_values, rules.correction)
+    levels = corrected_confidence_levels(p_values, rules.correction, rules.confidence_level)
+    for i, row in enumerate(rows):
+        row["p_value"], row["p_adjusted"], row["corrected_level"] = p_values[i], adjusted[i], levels[i]
+        if i in results:
+            boot, position = results[i]
+            row["ci_low"], row["ci_high"] = float(boot.low[position]), float(boot.high[position])
+            tail = (1.0 - levels[i]) / 2.0
+            low, high = np.quantile(boot.distribution[position], [tail, 1.0 - tail])
+            row["corrected_ci_low"], row["corrected_ci_high"] = float(low), float(high)
+        else:
+            row["ci_low"] = row["ci_high"] = row["corrected_ci_low"] = row["corrected_ci_high"] = np.nan
+
+
+def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants: int) -> None:
+    sweep: ConstantSweep = row["_sweep"]
+    train_delta, validation_delta = row["train_delta"], row["validation_delta"]
+    cliffs = find_cliffs(sweep.values, row["_train_curve"], drop_threshold=rules.cliff_drop, maximize=maximize)
+    cliff, distance = nearest_cliff(row["proposed"], cliffs)
+    margin = rules.cliff_safety_margin * sweep.swept_range
+    warning = ""
+    if cliff is not None and distance <= margin:
+        warning = (
+            f"{format_value(row['proposed'])} is within {rules.cliff_safety_margin:.0%} of the swept range "
+            f"of a cliff: {format_value(cliff.edge)} -> {format_value(cliff.beyond)} loses {cliff.drop:.3f} on train"
+        )
+    row["cliff_warning"] = warning
+    row["n_cliffs"] = len(cliffs)
+    fmt = lambda x: "nan" if x is None or np.isnan(x) else f"{x:+.4f}"  # noqa: E731
+    sensitivity = rules.sensitivity_threshold
+    if row["n_validation"] == 0:
+        decision, reason = REJECT, "no validation scenario has both values measured (failed trials?)"
+    elif abs(train_delta) < sensitivity and abs(validation_delta) < sensitivity:
+        if row["proposed"] == row["current"]:
+            reason = (
+                f"current value is already the best on train, so no change is proposed "
+                f"(the train curve spans {row['train_curve_range']:.4f})"
+            )
+        else:
+            reason = (
+                f"train and validation deltas ({fmt(train_delta)}, {fmt(validation_delta)}) are both "
+                f"below the sensitivity threshold {sensitivity}"
+            )
+        decision = NO_SENSITIVITY
+    elif validation_delta <= rules.improvement_threshold:
+        decision, reason = REJECT, (
+            f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
+            f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): does not generalise"
+        )
+    elif not row["corrected_ci_low"] > 0:
+        decision, reason = REJECT, (
+            f"validation interval at the {rules.correction}-corrected level {row['corrected_level']:.4f} "
+            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] includes 0 "
+            f"({n_constants} constants tested)"
+        )
+    elif warning:
+        decision, reason = REJECT, f"cliff: {warning}"
+    else:
+        decision, reason = ACCEPT, (
+            f"validation delta {fmt(validation_delta)} > {rules.improvement_threshold}, corrected interval "
+            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] above 0"
+        )
+    row["decision"], row["reason"] = decision, reason
+
+
+def summarise_verdicts(verdicts: pd.DataFrame) -> dict[str, int]:
+    counts = verdicts["decision"].value_counts()
+    return {
+        "constants": int(len(verdicts)),
+        "accepted": int(counts.get(ACCEPT, 0)),
+        "rejected": int(counts.get(REJECT, 0)),
+        "no_sensitivity": int(counts.get(NO_SENSITIVITY, 0)),
+        "cliff_warnings": int((verdicts["cliff_warning"] != "").sum()),
+    }
+
+
+def format_ratchet_report(
+    verdicts: pd.DataFrame,
+    *,
+    study: str,
+    rules: DecisionRules,
+    duration_seconds: float,
+    n_train: int,
+    n_validation: int,
+    n_trials: int,
+    n_failed: int,
+) -> str:
+    """A markdown report a reviewer can paste into a pull request."""
+    counts = summarise_verdicts(verdicts)
+    metric = verdicts["metric"].iloc[0] if len(verdicts) else "?"
+    lines = [
+        f"# Ratchet summary: {study}",
+        "",
+        f"- Constants evaluated: **{counts['constants']}** "
+        f"(accepted {counts['accepted']}, rejected {counts['rejected']}, "
+        f"no sensitivity {counts['no_sensitivity']})",
+        f"- Decision metric: `{metric}`; scenarios: {n_train} train / {n_validation} validation; "
+        f"trials: {n_trials} ({n_failed} failed)",
+        f"- Rules: improvement > {rules.improvement_threshold}, sensitivity < {rules.sensitivity_threshold}, "
+        f"{rules.confidence_level:.0%} paired bootstrap ({rules.bootstrap_resamples} resamples, seed "
+        f"{rules.rng_seed}), {rules.correction} correction over {counts['constants']} constants, cliff margin "
+        f"{rules.cliff_safety_margin:.0%} of the swept range",
+        f"- Duration: {duration_seconds:.1f} s",
+        "",
+        "The ratchet proposes; it never edits the constants. Review `proposed.patch`.",
+        "",
+    ]
+
+    def table(frame: pd.DataFrame, title: str) -> None:
+        lines.extend([f"## {title}", ""])
+        if frame.empty:
+            lines.extend(["(none)", ""])
+            return
+        lines.append(
+            "| constant | tier | current | proposed | train delta | validation delta | "
+            "validation CI | corrected CI | p (adj.) | reason |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for row in frame.itertuples():
+            reason = row.reason + (f" WARNING: {row.cliff_warning}" if row.cliff_warning and "cliff:" not in row.reason else "")
+            lines.append(
+                f"| {row.constant} | {row.tier} | {format_value(row.current)} | {format_value(row.proposed)} | "
+                f"{row.train_delta:+.4f} | {row.validation_delta:+.4f} | "
+                f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}] | [{row.corrected_ci_low:+.4f}, {row.corrected_ci_high:+.4f}] | "
+                f"{row.p_adjusted:.4f} | {reason} |"
+            )
+        lines.append("")
+
+    for decision, title in ((ACCEPT, "Accepted"), (REJECT, "Rejected"), (NO_SENSITIVITY, "No sensitivity")):
+        table(verdicts[verdicts["decision"] == decision], title)
+    return "\n".join(lines)
+
+
+def proposed_study_patch(study_text: str, label: str, changes: dict[str, float]) -> str:
+    """A unified diff of the study file with each accepted constant's ``current`` replaced.
+
+    Both flow (``name: {current: 0.5, ...}``) and block mappings are understood; nothing is
+    written anywhere: a person applies the patch after review."""
+    lines = study_text.splitlines(keepends=True)
+    new_lines = list(lines)
+    for name, value in changes.items():
+        new_text = format_value(value)
+        header = re.compile(rf"^(\s*){re.escape(name)}\s*:")
+        for i, line in enumerate(new_lines):
+            match = header.match(line)
+            if not match:
+                continue
+            if re.search(r"current\s*:", line):
+                new_lines[i] = re.sub(r"(current\s*:\s*)[^,}\s]+", rf"\g<1>{new_text}", line, count=1)
+                break
+            indent = len(match.group(1))
+            for j in range(i + 1, len(new_lines)):
+                stripped = new_lines[j].strip()
+                if stripped and len(new_lines[j]) - len(new_lines[j].lstrip()) <= indent:
+                    break
+                if re.match(r"\s*current\s*:", new_lines[j]):
+                    new_lines[j] = re.sub(r"(current\s*:\s*)[^#\s]+", rf"\g<1>{new_text}", new_lines[j], count=1)
+                    break
+            break
+    return "".join(difflib.unified_diff(lines, new_lines, fromfile=f"a/{label}", tofile=f"b/{label}"))

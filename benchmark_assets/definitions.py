@@ -1,0 +1,22 @@
+"""Dagster Definitions: every study under the studies folder becomes an asset group."""
+from __future__ import annotations
+
+from dagster import Definitions
+
+from benchmark_assets.defs.automation import build_study_schedule, build_study_sensor
+from benchmark_assets.defs.io_manager import study_resources
+from benchmark_assets.defs.study_assets import build_study_assets, study_partitions
+from benchmark_assets.studies.spec import Study, discover_studies
+
+
+def build_definitions(studies: list[Study]) -> Definitions:
+    assets, sensors, schedules = [], [], []
+    for study in studies:
+        parts = study_partitions(study)
+        assets.extend(build_study_assets(study))
+        sensors.append(build_study_sensor(study, parts))
+        schedules.append(build_study_schedule(study, parts))
+    return Definitions(assets=assets, sensors=sensors, schedules=schedules, resources=study_resources())
+
+
+defs = build_definitions(discover_studies())

@@ -1,0 +1,94 @@
+"""The study sensor (register new sweep points, rerun what changed) and the nightly schedule."""
+from __future__ import annotations
+
+import json
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    MultiPartitionKey,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    schedule,
+    sensor,
+)
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+
+from benchmark_assets.defs.study_assets import StudyPartitions
+from benchmark_assets.studies.spec import Study, StudyError, load_study
+
+
+def rerun_request(study: Study, parts: StudyPartitions, point_keys: list[str], *, reason: str) -> RunRequest:
+    """A backfill of ``point_keys`` (all seeds) and everything downstream of them, in order.
+
+    Launched as one asset backfill: trials as a single run over their partitions, then the
+    aggregates of those points, then verdicts and the summary."""
+    key = lambda name: AssetKey([study.name, name])  # noqa: E731
+    subsets = {}
+    if point_keys:
+        trial_keys = [MultiPartitionKey({"sweep_point": p, "seed_id": s}) for p in point_keys for s in study.seed_keys]
+        subsets[key("trials")] = parts.trials.empty_subset().with_partition_keys(trial_keys)
+        subsets[key("aggregates")] = parts.sweep_points.empty_subset().with_partition_keys(point_keys)
+        subsets[key("scenario_catalog")] = parts.seeds.empty_subset().with_partition_keys(study.seed_keys)
+    subset = AssetGraphSubset(
+        partitions_subsets_by_asset_key=subsets,
+        non_partitioned_asset_keys={key("verdicts"), key("ratchet_summary")},
+    )
+    return RunRequest.for_asset_graph_subset(subset, tags={"benchmark_assets/reason": reason[:200]})
+
+
+def build_study_sensor(study: Study, parts: StudyPartitions):
+    path = study.path
+
+    @sensor(
+        name=f"{study.name}__study_changes",
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Watches {path.name}: registers new sweep points and reruns the partitions a change affects.",
+    )
+    def study_changes(context: SensorEvaluationContext):
+        try:
+            current = load_study(path)
+        except StudyError as error:
+            return SkipReason(f"study file is invalid, nothing rerun: {error}")
+        fingerprints = current.point_fingerprints()
+        registered = set(context.instance.get_dynamic_partitions(parts.sweep_points.name))
+        new_points = [k for k in fingerprints if k not in registered]
+        previous = json.loads(context.cursor) if context.cursor else None
+        cursor = json.dumps({"points": fingerprints, "decision": current.decision_fingerprint(), "hash": current.spec_hash})
+        add_requests = [parts.sweep_points.build_add_request(new_points)] if new_points else []
+        if previous is None:
+            # First look: adopt the file as it is; reruns are for changes, not for startup.
+            return SensorResult(dynamic_partitions_requests=add_requests, cursor=cursor)
+        changed = [k for k, fp in fingerprints.items() if previous["points"].get(k) != fp]
+        requests = []
+        if changed:
+            requests.append(rerun_request(current, parts, changed, reason=f"{len(changed)} sweep points changed in {path.name}"))
+        elif previous.get("decision") != current.decision_fingerprint():
+            requests.append(rerun_request(current, parts, [], reason=f"decision rules changed in {path.name}"))
+        return SensorResult(run_requests=requests, dynamic_partitions_requests=add_requests, cursor=cursor)
+
+    return study_changes
+
+
+def build_study_schedule(study: Study, parts: StudyPartitions):
+    @schedule(
+        name=f"{study.name}__nightly",
+        cron_schedule=study.spec.schedule.cron,
+        target=AssetSelection.groups(study.name),
+        default_status=DefaultScheduleStatus.RUNNING if study.spec.schedule.enabled else DefaultScheduleStatus.STOPPED,
+        description="Reruns the whole ratchet (every registered sweep point) as one backfill.",
+    )
+    def nightly(context: ScheduleEvaluationContext):
+        registered = set(context.instance.get_dynamic_partitions(parts.sweep_points.name))
+        points = [p.key for p in study.sweep_points() if p.key in registered]
+        if not points:
+            return SkipReason("no sweep points registered yet; the study sensor or the CLI registers them")
+        return rerun_request(study, parts, points, reason="nightly ratchet")
+
+    return nightly

@@ -1,0 +1,20 @@
+"""Provenance of a decision: the git commit of the project and the hash of the study file."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def git_commit(folder: str | Path = ".") -> str:
+    """The commit checked out in ``folder`` (with ``+dirty`` if it has changes), or ``unknown``."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}+dirty" if dirty else commit or "unknown"

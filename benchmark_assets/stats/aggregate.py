@@ -1,0 +1,54 @@
+"""Per-group confidence aggregates of many metrics: n, mean, std, min, max, cv, se, t and bootstrap CIs."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from benchmark_assets.stats.intervals import bootstrap_mean, describe
+
+
+def stable_seed(*parts) -> int:
+    """A seed derived from labels, so a group's interval never depends on what else was run."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "little")
+
+
+def aggregate_metrics(
+    samples: pd.DataFrame,
+    metrics: list[str],
+    *,
+    confidence_level: float = 0.95,
+    n_resamples: int = 10_000,
+    rng_seed: int = 0,
+    label: str = "",
+) -> pd.DataFrame:
+    """One row per metric for one group of samples (rows = trials, NaN = not measured).
+
+    Metrics are resampled jointly on the same trials with one weight matrix; a metric measured
+    once has n=1 and no interval (NaN), never an error."""
+    values = samples[metrics].to_numpy(dtype=float).T  # (metrics, trials)
+    summary = describe(values, confidence_level=confidence_level)
+    boot_low = np.full(len(metrics), np.nan)
+    boot_high = np.full(len(metrics), np.nan)
+    complete = ~np.isnan(values).any(axis=0)
+    if complete.sum() >= 2:
+        rng = np.random.default_rng(stable_seed(rng_seed, label))
+        result = bootstrap_mean(values[:, complete], confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+        boot_low, boot_high = result.low, result.high
+    return pd.DataFrame(
+        {
+            "metric": metrics,
+            "n": summary.n.astype(int),
+            "mean": summary.mean,
+            "std": summary.std,
+            "min": summary.min,
+            "max": summary.max,
+            "cv": summary.cv,
+            "se": summary.se,
+            "t_low": summary.t_low,
+            "t_high": summary.t_high,
+            "bootstrap_low": boot_low,
+            "bootstrap_high": boot_high,
+        }
+    )

@@ -1,0 +1,35 @@
+"""Multiple-testing control for many constants tested at once (statsmodels does the adjusting)."""
+from __future__ import annotations
+
+import numpy as np
+from statsmodels.stats.multitest import multipletests
+
+CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
+
+
+def adjust_p_values(p_values, method: str) -> np.ndarray:
+    """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate) adjusted p-values."""
+    if method not in CORRECTIONS:
+        raise ValueError(f"correction {method!r} unknown; choose one of {sorted(CORRECTIONS)}")
+    p = np.asarray(p_values, dtype=float)
+    if CORRECTIONS[method] is None or p.size == 0:
+        return p.copy()
+    return multipletests(p, method=CORRECTIONS[method])[1]
+
+
+def corrected_confidence_levels(p_values, method: str, confidence_level: float) -> np.ndarray:
+    """The confidence level each hypothesis's interval must use so that 'its interval excludes 0'
+    agrees with the step-wise correction: Holm tests the i-th smallest p at alpha/(m-i+1),
+    Benjamini-Hochberg at alpha*i/m."""
+    if method not in CORRECTIONS:
+        raise ValueError(f"correction {method!r} unknown; choose one of {sorted(CORRECTIONS)}")
+    p = np.asarray(p_values, dtype=float)
+    alpha = 1.0 - confidence_level
+    m = p.size
+    levels = np.full(m, confidence_level)
+    if method == "none" or m == 0:
+        return levels
+    ranks = np.empty(m, dtype=int)
+    ranks[np.argsort(p, kind="stable")] = np.arange(1, m + 1)
+    per_test_alpha = alpha / (m - ranks + 1) if method == "holm" else alpha * ranks / m
+    return 1.0 - per_test_alpha

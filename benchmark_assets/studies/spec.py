@@ -1,0 +1,326 @@
+"""The ratchet study format (pydantic models) and the loader that turns mistakes into one line each."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator, model_validator
+
+from benchmark_assets.decisions.ratchet import DecisionRules
+from benchmark_assets.scenarios.parametric import AXIS_DOMAINS, AxisRanges, ScenarioSeed, default_seeds, split_seed_ids
+from benchmark_assets.stats.multiple import CORRECTIONS
+from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, SweepPoint, format_value, point_key
+from benchmark_assets.targets import Target, TargetError, resolve_target
+
+Number = StrictInt | StrictFloat
+
+
+class StudyError(ValueError):
+    """A study that cannot be used; ``str()`` is one line naming the file, the field and the fix."""
+
+    def __init__(self, path: str | Path, field_path: str, problem: str, fix: str):
+        self.path, self.field_path, self.problem, self.fix = str(path), field_path, problem, fix
+        super().__init__(f"{path}: {field_path}: {problem}. Fix: {fix}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConstantSpec(_Strict):
+    tier: StrictInt = Field(ge=1, le=9)
+    current: Number
+    candidates: list[Number] = Field(min_length=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _no_duplicates(cls, values: list) -> list:
+        seen = []
+        for value in values:
+            if any(float(value) == float(other) for other in seen):
+                raise ValueError(
+                    f"duplicate candidate {format_value(value)} (its trials would overwrite each other); "
+                    "list each value once"
+                )
+            seen.append(value)
+        return values
+
+
+class AxesSpec(_Strict):
+    record_count: tuple[StrictInt, StrictInt] | None = None
+    importance_shapes: list[str] | None = None
+    access_patterns: list[str] | None = None
+    outcome_frequency: tuple[Number, Number] | None = None
+    noise_ratio: tuple[Number, Number] | None = None
+    link_density: tuple[Number, Number] | None = None
+    age_spread_days: tuple[StrictInt, StrictInt] | None = None
+
+    @model_validator(mode="after")
+    def _within_domains(self) -> AxesSpec:
+        AxisRanges(**self.ranges())  # raises ValueError naming the axis
+        return self
+
+    def ranges(self) -> dict:
+        return {k: tuple(v) for k, v in self.model_dump().items() if v is not None}
+
+
+class ScenariosSpec(_Strict):
+    factory: Literal["parametric"] = "parametric"
+    count: StrictInt = Field(default=50, ge=2, le=100_000)
+    train_fraction: StrictFloat = Field(default=0.7, gt=0.0, lt=1.0)
+    base_seed: StrictInt = 42
+    axes: AxesSpec = Field(default_factory=AxesSpec)
+
+
+class DecisionSpec(_Strict):
+    improvement_threshold: Number = Field(default=0.01, ge=0)
+    sensitivity_threshold: Number = Field(default=0.005, ge=0)
+    cliff_safety_margin: Number = Field(default=0.10, ge=0, le=1)
+    cliff_drop: Number = Field(default=0.02, gt=0)
+    confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
+    correction: Literal["holm", "bh", "none"] = "holm"
+    bootstrap_resamples: StrictInt = Field(default=10_000, ge=100, le=1_000_000)
+    rng_seed: StrictInt = 0
+
+
+class ScheduleSpec(_Strict):
+    cron: str = "0 3 * * *"
+    enabled: bool = False
+
+
+class RatchetSpec(_Strict):
+    kind: Literal["ratchet"]
+    description: str = ""
+    target: str
+    metric: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+    scenarios: ScenariosSpec = Field(default_factory=ScenariosSpec)
+    trials_per_scenario: StrictInt = Field(default=1, ge=1, le=1000)
+    constants: dict[str, ConstantSpec] = Field(min_length=1)
+    decision: DecisionSpec = Field(default_factory=DecisionSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+
+_FIXES = {
+    "missing": "add this field",
+    "extra_forbidden": "remove it or correct its spelling",
+    "literal_error": "use one of the allowed values",
+    "int_type": "write a whole number without quotes",
+    "float_type": "write a plain number without quotes, e.g. 0.5",
+    "greater_than": "use a larger value",
+    "greater_than_equal": "use a larger value",
+    "less_than": "use a smaller value",
+    "less_than_equal": "use a smaller value",
+    "too_short": "give at least one entry",
+    "string_type": "write text",
+    "dict_type": "write a mapping of name: {...}",
+    "list_type": "write a list like [0.1, 0.3]",
+    "tuple_type": "write a [low, high] pair",
+    "value_error": "see the problem stated",
+}
+
+
+def _field_path(loc) -> str:
+    parts = []
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
+        elif part in {"int", "float", "constrained-int", "constrained-float"} or str(part).startswith("function-"):
+            continue
+        else:
+            parts.append(str(part))
+    return ".".join(parts) or "(top level)"
+
+
+def _error_from_validation(path: Path, error: ValidationError) -> StudyError:
+    # Number = int | float reports one error per union member; the first per location is enough.
+    first = error.errors()[0]
+    message = first["msg"].removeprefix("Value error, ")
+    fix = _FIXES.get(first["type"], "correct the value")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    if first["type"] in {"int_type", "float_type"}:
+        message = f"expected a number, got {first.get('input')!r}"
+        fix = _FIXES["float_type"]
+    if first["type"] == "value_error":
+        message, _, given_fix = message.partition("; ")
+        fix = given_fix or fix
+    return StudyError(path, _field_path(first["loc"]), message, fix)
+
+
+def studies_dir() -> Path:
+    """Where shipped and user studies live: $BENCHMARK_ASSETS_STUDIES or ./studies."""
+    return Path(os.environ.get("BENCHMARK_ASSETS_STUDIES", "studies")).resolve()
+
+
+def resolve_study_path(name_or_path: str | Path, directory: Path | None = None) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} and candidate.exists():
+        return candidate.resolve()
+    directory = directory or studies_dir()
+    for suffix in (".yaml", ".yml"):
+        path = directory / f"{name_or_path}{suffix}"
+        if path.exists():
+            return path.resolve()
+    known = ", ".join(p.stem for p in sorted(directory.glob("*.y*ml"))) or "none"
+    raise StudyError(
+        name_or_path, "study", f"no such study file (looked in {directory})",
+        f"pass a path to a .yaml file or one of: {known}",
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Study:
+    """A loaded, validated study: everything the assets, decisions and CLI need from it."""
+
+    name: str
+    path: Path
+    text: str
+    spec: RatchetSpec
+    target: Target = field(repr=False)
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    @cached_property
+    def scenario_seeds(self) -> list[ScenarioSeed]:
+        scenarios = self.spec.scenarios
+        return default_seeds(scenarios.count, base_seed=scenarios.base_seed, axes=AxisRanges(**scenarios.axes.ranges()))
+
+    @cached_property
+    def split(self) -> tuple[list[int], list[int]]:
+        return split_seed_ids([s.seed_id for s in self.scenario_seeds], self.spec.scenarios.train_fraction)
+
+    def split_of(self, seed_id: int) -> str:
+        return "train" if int(seed_id) in set(self.split[0]) else "validation"
+
+    @property
+    def seed_keys(self) -> list[str]:
+        return [str(s.seed_id) for s in self.scenario_seeds]
+
+    @property
+    def current_params(self) -> dict:
+        return {name: c.current for name, c in self.spec.constants.items()}
+
+    @property
+    def rules(self) -> DecisionRules:
+        return DecisionRules(**self.spec.decision.model_dump())
+
+    @property
+    def maximize(self) -> bool:
+        return self.spec.direction == "maximize"
+
+    def constant_sweeps(self, *, tiers=None, names=None) -> list[ConstantSweep]:
+        """Constants in tier order, then file order; optionally only some tiers or names."""
+        chosen = []
+        for name, c in sorted(self.spec.constants.items(), key=lambda item: item[1].tier):
+            if tiers and c.tier not in tiers:
+                continue
+            if names and name not in names:
+                continue
+            values = sorted({float(v) for v in c.candidates} | {float(c.current)})
+            values = [int(v) if isinstance(c.current, int) and float(v).is_integer() else v for v in values]
+            chosen.append(ConstantSweep(name=name, tier=c.tier, current=c.current, values=tuple(values)))
+        return chosen
+
+    def sweep_points(self, *, tiers=None, names=None) -> list[SweepPoint]:
+        """``current`` first, then each constant's other values; the registration order of partitions."""
+        base = self.current_params
+        points = [SweepPoint(CURRENT_POINT, None, None, dict(base))]
+        for sweep in self.constant_sweeps(tiers=tiers, names=names):
+            for value in sweep.values:
+                if value != sweep.current:
+                    points.append(SweepPoint(point_key(sweep.name, value), sweep.name, value, {**base, sweep.name: value}))
+        return points
+
+    def point_fingerprints(self) -> dict[str, str]:
+        """What each sweep point's trials depend on; a change means its partitions must rerun."""
+        shared = {
+            "target": self.spec.target,
+            "target_version": self.target.version,
+            "scenarios": self.spec.scenarios.model_dump(),
+            "trials_per_scenario": self.spec.trials_per_scenario,
+        }
+        return {
+            p.key: hashlib.sha256(json.dumps({**shared, "params": p.params}, sort_keys=True).encode()).hexdigest()[:16]
+            for p in self.sweep_points()
+        }
+
+    def decision_fingerprint(self) -> str:
+        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "direction": self.spec.direction}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None:
+    if target.metrics is not None and spec.metric not in target.metrics:
+        raise StudyError(path, "metric", f"unknown metric {spec.metric!r} for target {spec.target!r}",
+                         f"use one of {list(target.metrics)}")
+    if target.constants is not None:
+        for name in spec.constants:
+            if name not in target.constants:
+                raise StudyError(path, f"constants.{name}", f"unknown constant for target {spec.target!r}",
+                                 f"use one of {sorted(target.constants)}")
+        missing = sorted(target.constants - spec.constants.keys())
+        if missing:
+            raise StudyError(path, "constants", f"target {spec.target!r} also needs {missing}",
+                             "declare each with its tier, current value and candidates")
+    integer_constants = getattr(target.evaluate, "integer_constants", None) or set()
+    if spec.target == "memory":
+        from benchmark_assets.targets.memory import INTEGER_CONSTANTS
+
+        integer_constants = INTEGER_CONSTANTS
+    for name in integer_constants & spec.constants.keys():
+        constant = spec.constants[name]
+        for label, value in [("current", constant.current)] + [
+            (f"candidates[{i}]", v) for i, v in enumerate(constant.candidates)
+        ]:
+            if not float(value).is_integer():
+                raise StudyError(path, f"constants.{name}.{label}", f"{name} takes whole numbers, got {value}",
+                                 "use an integer such as 3 (a fraction would be silently truncated)")
+
+
+def load_study(name_or_path: str | Path, directory: Path | None = None) -> Study:
+    """Load and validate a study by name (``memory_ratchet``) or path; raise ``StudyError``."""
+    path = resolve_study_path(name_or_path, directory)
+    text = path.read_text()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        raise StudyError(path, where, f"not valid YAML ({getattr(error, 'problem', error)})",
+                         "fix the indentation or quoting there") from error
+    if not isinstance(raw, dict):
+        raise StudyError(path, "(top level)", "a study must be a mapping of fields", "start with 'kind: ratchet'")
+    kind = raw.get("kind")
+    if kind != "ratchet":
+        raise StudyError(path, "kind", f"unknown study kind {kind!r}", "use kind: ratchet")
+    try:
+        spec = RatchetSpec.model_validate(raw)
+    except ValidationError as error:
+        raise _error_from_validation(path, error) from None
+    try:
+        target = resolve_target(spec.target)
+    except TargetError as error:
+        raise StudyError(path, "target", str(error).split("; ")[0], str(error).split("; ", 1)[-1]) from None
+    _check_against_target(path, spec, target)
+    name = path.stem
+    if not name.replace("_", "").isalnum() or not name[0].isalpha():
+        raise StudyError(path, "file name", f"study name {name!r} is not a valid asset key prefix",
+                         "rename the file with letters, digits and underscores, starting with a letter")
+    return Study(name=name, path=path, text=text, spec=spec, target=target)
+
+
+def discover_studies(directory: Path | None = None) -> list[Study]:
+    directory = directory or studies_dir()
+    return [load_study(path) for path in sorted(directory.glob("*.yaml"))]
+
+
+__all__ = ["AXIS_DOMAINS", "CORRECTIONS", "Study", "StudyError", "discover_studies", "load_study"]

@@ -1,0 +1,66 @@
+"""Systems under test: built-in targets by name, or any importable ``module:function``."""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+BUILTIN_TARGETS = {"memory": "benchmark_assets.targets.memory:evaluate"}
+
+
+class TargetError(ValueError):
+    """A target reference that cannot be resolved; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved target. ``constants``/``metrics`` are None when the callable does not declare them."""
+
+    reference: str
+    evaluate: Callable
+    evaluate_batch: Callable | None
+    prepare_batch: Callable | None
+    evaluate_prepared: Callable | None
+    constants: frozenset[str] | None
+    metrics: tuple[str, ...] | None
+    metric_bounds: dict[str, tuple[float, float]]
+
+    @property
+    def version(self) -> str:
+        return str(getattr(self.evaluate, "version", "1"))
+
+
+def resolve_target(reference: str) -> Target:
+    """Turn ``memory`` or ``package.module:function`` into a callable with its declared surface."""
+    path = BUILTIN_TARGETS.get(reference, reference)
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise TargetError(
+            f"unknown target {reference!r}; use a built-in ({', '.join(sorted(BUILTIN_TARGETS))}) "
+            "or 'module:function'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise TargetError(
+            f"target {reference!r}: cannot import module {module_name!r} ({error}); "
+            "check the name and that it is on PYTHONPATH"
+        ) from error
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise TargetError(
+            f"target {reference!r}: module {module_name!r} has no callable {attribute!r}; "
+            "name a function evaluate(scenario, params, seed) -> dict"
+        )
+    constants = getattr(function, "constants", None)
+    metrics = getattr(function, "metrics", None)
+    return Target(
+        reference=reference,
+        evaluate=function,
+        evaluate_batch=getattr(function, "evaluate_batch", None),
+        prepare_batch=getattr(function, "prepare_batch", None),
+        evaluate_prepared=getattr(function, "evaluate_prepared", None),
+        constants=frozenset(constants) if constants is not None else None,
+        metrics=tuple(metrics) if metrics is not None else None,
+        metric_bounds=dict(getattr(function, "metric_bounds", {}) or {}),
+    )

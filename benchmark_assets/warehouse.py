@@ -1,0 +1,139 @@
+"""The results warehouse: one SQL table per asset, partitions replaced atomically, any SQLAlchemy URL."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+def default_url() -> str:
+    """$BENCHMARK_ASSETS_WAREHOUSE_URL, else a SQLite file under $DAGSTER_HOME (embedded, no server)."""
+    url = os.environ.get("BENCHMARK_ASSETS_WAREHOUSE_URL")
+    if url:
+        return url
+    home = Path(os.environ.get("DAGSTER_HOME", ".dagster_home"))
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home.resolve() / 'benchmark.db'}"
+
+
+def _column_type(series: pd.Series) -> sa.types.TypeEngine:
+    if pd.api.types.is_bool_dtype(series):
+        return sa.Boolean()
+    if pd.api.types.is_integer_dtype(series):
+        return sa.BigInteger()
+    if pd.api.types.is_float_dtype(series):
+        return sa.Float(precision=53)
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return sa.DateTime(timezone=True)
+    return sa.Text()
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    clean = frame.astype(object).where(pd.notna(frame), None)
+    out = clean.to_dict(orient="records")
+    for row in out:
+        for key, value in row.items():
+            if isinstance(value, np.generic):
+                row[key] = value.item()
+    return out
+
+
+class Warehouse:
+    """Reads and writes asset tables. Writes of a partition set happen in one transaction:
+    the old rows of exactly those partitions go, the new rows come, or nothing changes."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_url()
+        engine = _ENGINES.get(self.url)
+        if engine is None:
+            engine = sa.create_engine(self.url, future=True)
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+            _ENGINES[self.url] = engine
+        self.engine = engine
+
+    def _table(self, name: str, frame: pd.DataFrame, conn, key_columns: Sequence[str]) -> sa.Table:
+        metadata = sa.MetaData()
+        inspector = sa.inspect(conn)
+        if not inspector.has_table(name):
+            columns = [sa.Column(col, _column_type(frame[col])) for col in frame.columns]
+            table = sa.Table(name, metadata, *columns)
+            if key_columns:
+                sa.Index(f"ix_{name}_partition", *[table.c[c] for c in key_columns])
+            metadata.create_all(conn)
+            return table
+        table = sa.Table(name, metadata, autoload_with=conn)
+        for col in frame.columns:
+            if col not in table.c:
+                # New metric from a target: widen the table rather than lose the column.
+                kind = _column_type(frame[col]).compile(dialect=conn.dialect)
+                conn.execute(sa.text(f'ALTER TABLE "{name}" ADD COLUMN "{col}" {kind}'))
+        if any(col not in table.c for col in frame.columns):
+            metadata = sa.MetaData()
+            table = sa.Table(name, metadata, autoload_with=conn)
+        return table
+
+    def replace_partitions(
+        self, name: str, frame: pd.DataFrame, key_columns: Sequence[str], partition_keys: Sequence[tuple]
+    ) -> int:
+        """Replace the rows of ``partition_keys`` (tuples over ``key_columns``) with ``frame``."""
+        with self.engine.begin() as conn:
+            table = self._table(name, frame, conn, key_columns)
+            if key_columns:
+                conditions = [table.c[c] == sa.bindparam(f"k_{c}") for c in key_columns]
+                delete = table.delete().where(sa.and_(*conditions))
+                params = [
+                    {f"k_{c}": _as_column_value(table.c[c], v) for c, v in zip(key_columns, key)}
+                    for key in partition_keys
+                ]
+                if params:
+                    conn.execute(delete, params)
+            else:
+                conn.execute(table.delete())
+            if len(frame):
+                conn.execute(table.insert(), _records(frame))
+        return len(frame)
+
+    def append(self, name: str, frame: pd.DataFrame) -> int:
+        with self.engine.begin() as conn:
+            table = self._table(name, frame, conn, [])
+            if len(frame):
+                conn.execute(table.insert(), _records(frame))
+        return len(frame)
+
+    def read(self, name: str, where: dict[str, Sequence] | None = None) -> pd.DataFrame:
+        """Rows of a table, optionally filtered by ``column IN values``; empty frame if no table."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(name):
+                return pd.DataFrame()
+            table = sa.Table(name, sa.MetaData(), autoload_with=conn)
+            query = sa.select(table)
+            for column, values in (where or {}).items():
+                values = [_as_column_value(table.c[column], v) for v in values]
+                query = query.where(table.c[column].in_(values))
+            return pd.read_sql(query, conn)
+
+    def has_table(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return sa.inspect(conn).has_table(name)
+
+
+def _as_column_value(column: sa.Column, value):
+    if isinstance(column.type, sa.Integer | sa.BigInteger):
+        return int(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
