@@ -186,11 +186,11 @@ def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants:
             f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
             f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): does not generalise"
         )
-    elif not row["corrected_ci_low"] > 0:
+    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] < 1.0 - rules.confidence_level):
         decision, reason = REJECT, (
             f"validation interval at the {rules.correction}-corrected level {row['corrected_level']:.4f} "
-            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] includes 0 "
-            f"({n_constants} constants tested)"
+            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] (adjusted p "
+            f"{row['p_adjusted']:.4f}) does not exclude 0 ({n_constants} constants tested)"
         )
     elif warning:
         decision, reason = REJECT, f"cliff: {warning}"

@@ -102,7 +102,8 @@ def default_seeds(n: int = 50, *, base_seed: int = 42, axes: AxisRanges | None =
 
     def uniform(bounds: tuple[float, float]) -> float:
         low, high = bounds
-        return low + (high - low) * rng.random()
+        # Rounded for readable catalogs, then clamped so rounding never leaves the range.
+        return min(high, max(low, round(low + (high - low) * rng.random(), 4)))
 
     def integer(bounds: tuple[int, int]) -> int:
         low, high = bounds
@@ -119,9 +120,9 @@ def default_seeds(n: int = 50, *, base_seed: int = 42, axes: AxisRanges | None =
                 record_count=integer(axes.record_count),
                 importance_shape=pick(axes.importance_shapes),
                 access_pattern=pick(axes.access_patterns),
-                outcome_frequency=round(uniform(axes.outcome_frequency), 4),
-                noise_ratio=round(uniform(axes.noise_ratio), 4),
-                link_density=round(uniform(axes.link_density), 4),
+                outcome_frequency=uniform(axes.outcome_frequency),
+                noise_ratio=uniform(axes.noise_ratio),
+                link_density=uniform(axes.link_density),
                 age_spread_days=integer(axes.age_spread_days),
             )
         )
