@@ -18,21 +18,31 @@ class Cliff:
     drop: float
 
 
-def find_cliffs(values, means, *, drop_threshold: float, maximize: bool = True) -> list[Cliff]:
-    """Every adjacent pair of swept values whose score gets worse by at least ``drop_threshold``."""
+def find_cliffs(
+    values, means, *, drop_threshold: float, steepness: float = 3.0, maximize: bool = True
+) -> list[Cliff]:
+    """Adjacent swept values where the score gets worse by at least ``drop_threshold`` AND the
+    fall is at least ``steepness`` times steeper (per unit of the constant) than the curve's
+    median slope. The second test keeps an ordinary trend, such as the very improvement being
+    proposed, from counting as a cliff; with only two values there is no cliff to tell apart."""
     order = np.argsort(np.asarray(values, float))
     xs = np.asarray(values, float)[order]
     ys = np.asarray(means, float)[order]
     if not maximize:
         ys = -ys
+    steps = np.diff(ys)
+    slopes = np.abs(steps) / np.diff(xs)
+    finite = slopes[np.isfinite(slopes)]
+    if finite.size < 2:
+        return []
+    typical = float(np.median(finite))
     cliffs = []
-    for i in range(len(xs) - 1):
-        step = ys[i + 1] - ys[i]
-        if np.isnan(step):
+    for i, step in enumerate(steps):
+        if not np.isfinite(step) or abs(step) < drop_threshold or slopes[i] < steepness * typical:
             continue
-        if -step >= drop_threshold:
+        if step < 0:
             cliffs.append(Cliff(edge=float(xs[i]), beyond=float(xs[i + 1]), drop=float(-step)))
-        elif step >= drop_threshold:
+        else:
             cliffs.append(Cliff(edge=float(xs[i + 1]), beyond=float(xs[i]), drop=float(step)))
     return cliffs
 

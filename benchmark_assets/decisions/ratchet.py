@@ -20,7 +20,8 @@ class DecisionRules:
     improvement_threshold: float = 0.01
     sensitivity_threshold: float = 0.005
     cliff_safety_margin: float = 0.10  # fraction of the swept range
-    cliff_drop: float = 0.02  # a fall this large between neighbouring values is a cliff
+    cliff_drop: float = 0.02  # a cliff falls at least this much between neighbouring values ...
+    cliff_steepness: float = 3.0  # ... and at least this many times the curve's median slope
     confidence_level: float = 0.95
     correction: str = "holm"
     bootstrap_resamples: int = 10_000
@@ -154,11 +155,12 @@ def _attach_intervals(rows: list[dict], deltas: list[np.ndarray], rules: Decisio
 def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants: int) -> None:
     sweep: ConstantSweep = row["_sweep"]
     train_delta, validation_delta = row["train_delta"], row["validation_delta"]
-    cliffs = find_cliffs(sweep.values, row["_train_curve"], drop_threshold=rules.cliff_drop, maximize=maximize)
+    cliffs = find_cliffs(sweep.values, row["_train_curve"], drop_threshold=rules.cliff_drop,
+                         steepness=rules.cliff_steepness, maximize=maximize)
     cliff, distance = nearest_cliff(row["proposed"], cliffs)
     margin = rules.cliff_safety_margin * sweep.swept_range
     warning = ""
-    if cliff is not None and distance <= margin:
+    if cliff is not None and distance < margin:
         warning = (
             f"{format_value(row['proposed'])} is within {rules.cliff_safety_margin:.0%} of the swept range "
             f"of a cliff: {format_value(cliff.edge)} -> {format_value(cliff.beyond)} loses {cliff.drop:.3f} on train"

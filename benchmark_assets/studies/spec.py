@@ -83,6 +83,7 @@ class DecisionSpec(_Strict):
     sensitivity_threshold: Number = Field(default=0.005, ge=0)
     cliff_safety_margin: Number = Field(default=0.10, ge=0, le=1)
     cliff_drop: Number = Field(default=0.02, gt=0)
+    cliff_steepness: Number = Field(default=3.0, ge=1)
     confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
     correction: Literal["holm", "bh", "none"] = "holm"
     bootstrap_resamples: StrictInt = Field(default=10_000, ge=100, le=1_000_000)
