@@ -105,10 +105,20 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
                              run_config={**quiet_logs, **run_config}, raise_on_error=False)
         timings.append((label, time.perf_counter() - stage_started, result.run_id))
         if not result.success:
-            failures = [e.message for e in result.all_events if e.is_failure]
-            raise RuntimeError(f"{label} failed in run {result.run_id}: {failures[-1] if failures else 'see the Dagster UI'}")
+            raise RuntimeError(f"{label} failed in run {result.run_id}: {_failure_message(result)}")
     return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
             "trials": len(selected) * len(seeds) * study.spec.trials_per_scenario, "sweep_points": len(selected)}
+
+
+def _failure_message(result) -> str:
+    """The user's own error from a failed run, not Dagster's wrapper around it."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return error.message.strip()
+    return "see the run in the Dagster UI"
 
 
 def cmd_run(args) -> int:
@@ -191,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     except StudyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

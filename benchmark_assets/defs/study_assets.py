@@ -219,8 +219,11 @@ def build_study_assets(study: Study) -> list[AssetsDefinition]:
         unknown = sorted(set(config.constants) - set(study.spec.constants))
         if unknown or not sweeps:
             raise ValueError(f"no constants selected (unknown: {unknown}); choose from {sorted(study.spec.constants)}")
-        trials = trials[trials["seed_id"].isin([int(s) for s in study.seed_keys])]
-        present = set(trials["sweep_point"])
+        if trials.empty:
+            present = set()
+        else:
+            trials = trials[trials["seed_id"].isin([int(s) for s in study.seed_keys])]
+            present = set(trials["sweep_point"])
         missing = sorted({s.key_for(v) for s in sweeps for v in s.values} - present)
         if missing:
             raise ValueError(
