@@ -1,0 +1,63 @@
+"""The benchmark-assets command as users run it: a real subprocess against a temporary home."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import POSTGRES_URL, ROOT, service_unavailable
+
+
+def run_cli(*args, env_extra=None, cwd=None):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "benchmark_assets.cli", *args], capture_output=True, text=True,
+                          timeout=600, env=env, cwd=cwd)
+
+
+def test_cli_runs_a_study_prints_the_report_and_keeps_a_ledger(tmp_path, study_dir):
+    home = tmp_path / "home"
+    env = {"DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    result = run_cli("run", "toy", "--quiet", env_extra=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "# Ratchet summary: toy" in result.stdout
+    assert "| alpha | 1 | 0.3 | 0.7 |" in result.stdout
+    assert f"Artifacts: {home / 'artifacts' / 'toy'}" in result.stdout
+    assert (home / "dagster.yaml").exists() and (home / "benchmark.db").exists()
+    report = run_cli("report", "toy", env_extra=env, cwd=ROOT)
+    assert report.returncode == 0 and "# Ratchet summary: toy" in report.stdout
+    ledger = run_cli("ledger", "--constant", "alpha", env_extra=env, cwd=ROOT)
+    assert ledger.returncode == 0 and "accept" in ledger.stdout and "beta" not in ledger.stdout
+
+
+def test_cli_bad_study_is_one_line_and_exit_code_2(tmp_path, study_dir):
+    (study_dir / "broken.yaml").write_text((study_dir / "toy.yaml").read_text().replace("[0.5, 1.0, 2.0]", "[0.5, 0.5]"))
+    result = run_cli("run", "broken", env_extra={"DAGSTER_HOME": str(tmp_path / "h"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}, cwd=ROOT)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "constants.beta.candidates: duplicate candidate 0.5" in lines[0]
+
+
+def test_cli_runs_against_a_postgres_warehouse(tmp_path, study_dir):
+    import sqlalchemy as sa
+
+    try:
+        with sa.create_engine(POSTGRES_URL).connect():
+            pass
+    except Exception as error:  # noqa: BLE001
+        service_unavailable(f"PostgreSQL at {POSTGRES_URL} unreachable: {error.__class__.__name__}")
+    schema_study = study_dir / "pgtoy.yaml"
+    schema_study.write_text((study_dir / "toy.yaml").read_text())
+    env = {"DAGSTER_HOME": str(tmp_path / "h"), "BENCHMARK_ASSETS_STUDIES": str(study_dir),
+           "BENCHMARK_ASSETS_WAREHOUSE_URL": POSTGRES_URL}
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        for name in ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary"):
+            conn.execute(sa.text(f'DROP TABLE IF EXISTS "pgtoy__{name}"'))
+    for _ in range(2):
+        result = run_cli("run", "pgtoy", "--quiet", env_extra=env, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+    with engine.connect() as conn:
+        count = conn.execute(sa.text('SELECT count(*) FROM "pgtoy__trials"')).scalar()
+        distinct = conn.execute(sa.text(
+            'SELECT count(*) FROM (SELECT DISTINCT sweep_point, seed_id, trial_index FROM "pgtoy__trials") d')).scalar()
+    assert count == distinct == 10 * 10 * 2
