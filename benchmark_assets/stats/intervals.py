@@ -85,7 +85,11 @@ def bootstrap_mean(
         raise ValueError("bootstrap samples hold NaN; drop failed trials before resampling")
     generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     n = x.shape[-1]
-    counts = generator.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
+    # Resample counts (multinomial(n, 1/n) per resample) from drawn indices with one bincount,
+    # an order of magnitude faster than Generator.multinomial for thousands of resamples.
+    drawn = generator.integers(0, n, size=(n_resamples, n))
+    offsets = (np.arange(n_resamples) * n)[:, None]
+    counts = np.bincount((drawn + offsets).ravel(), minlength=n_resamples * n).reshape(n_resamples, n).astype(float)
     distribution = np.matmul(x.reshape(-1, n), counts.T).reshape(*x.shape[:-1], n_resamples) / n
     tail = (1.0 - confidence_level) / 2.0
     low, high = np.quantile(distribution, [tail, 1.0 - tail], axis=-1)

@@ -1,0 +1,87 @@
+"""Wall time of the full shipped memory ratchet: compute alone, through Dagster, and the
+bookkeeping Dagster adds per partition (with our pooled event log and, optionally, the stock one).
+
+    .venv/bin/python benchmarks/ratchet.py [--study memory_ratchet] [--compare-stock]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STOCK_YAML = "telemetry:\n  enabled: false\n"
+
+
+def compute_alone(study_name: str) -> tuple[float, int]:
+    from benchmark_assets.decisions import decide_ratchet
+    from benchmark_assets.defs.study_assets import aggregate_trials
+    from benchmark_assets.runner import run_trials
+    from benchmark_assets.studies import load_study
+
+    study = load_study(study_name)
+    started = time.perf_counter()
+    points = study.sweep_points()
+    trials = run_trials(study, points, study.scenario_seeds)
+    aggregate_trials(study, trials, [p.key for p in points])
+    decide_ratchet(trials, study.constant_sweeps(), study.rules, metric=study.spec.metric, maximize=study.maximize,
+                   train_ids=study.split[0], validation_ids=study.split[1])
+    return time.perf_counter() - started, len(trials)
+
+
+def through_dagster(study_name: str, dagster_yaml: str | None) -> dict:
+    """One full `run_study` in a fresh DAGSTER_HOME, in a subprocess so nothing is shared."""
+    import json
+    import subprocess
+
+    home = Path(tempfile.mkdtemp(prefix="bench_home_"))
+    if dagster_yaml is None:
+        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    else:
+        (home / "dagster.yaml").write_text(dagster_yaml)
+    code = (
+        "import json, time\n"
+        "from benchmark_assets.cli import run_study\n"
+        "from dagster import DagsterInstance\n"
+        "with DagsterInstance.get() as instance:\n"
+        f"    outcome = run_study({study_name!r}, quiet=True, instance=instance)\n"
+        "print(json.dumps({'seconds': outcome['seconds'], 'trials': outcome['trials'],"
+        " 'stages': [(label, seconds) for label, seconds, _ in outcome['stages']],"
+        " 'storage': type(instance.event_log_storage).__name__}))\n"
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+    shutil.rmtree(home, ignore_errors=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", default="memory_ratchet")
+    parser.add_argument("--compare-stock", action="store_true", help="also run with Dagster's stock SQLite event log")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+
+    compute, n_trials = compute_alone(args.study)
+    print(f"compute alone (trials + aggregates + verdicts, no Dagster): {compute:.2f} s for {n_trials} trials")
+    variants = [("pooled event log (shipped dagster.yaml)", None)]
+    if args.compare_stock:
+        variants.append(("stock SQLite event log", STOCK_YAML))
+    for label, yaml_text in variants:
+        outcome = through_dagster(args.study, yaml_text)
+        stage_text = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in outcome["stages"])
+        from benchmark_assets.studies import load_study
+
+        study = load_study(args.study)
+        partitions = outcome["trials"] // study.spec.trials_per_scenario + len(study.seed_keys) + len(study.sweep_points())
+        overhead = outcome["seconds"] - compute
+        print(f"through Dagster, {label} [{outcome['storage']}]: {outcome['seconds']:.1f} s ({stage_text})")
+        print(f"  bookkeeping: {overhead:.1f} s over {partitions} partitions = {1000 * overhead / partitions:.1f} ms/partition")
+
+
+if __name__ == "__main__":
+    main()
