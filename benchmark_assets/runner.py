@@ -12,7 +12,11 @@ from benchmark_assets.scenarios.parametric import Scenario, ScenarioSeed, build_
 from benchmark_assets.studies.spec import Study
 from benchmark_assets.sweep import SweepPoint
 
-TRIAL_KEY_COLUMNS = ["sweep_point", "seed_id", "trial_index"]
+# The columns every trial row has; every other column is a metric the target reported.
+TRIAL_COLUMNS = (
+    "sweep_point", "seed_id", "trial_index", "split", "constant", "value",
+    "trial_seed", "status", "error", "duration_seconds",
+)
 
 
 def trial_seed(seed_id: int, trial_index: int) -> int:

@@ -29,7 +29,7 @@ from dagster import (
 from benchmark_assets import artifacts, schemas
 from benchmark_assets.decisions import decide_ratchet, format_ratchet_report, proposed_study_patch, summarise_verdicts
 from benchmark_assets.provenance import git_commit
-from benchmark_assets.runner import points_by_key, run_trials
+from benchmark_assets.runner import TRIAL_COLUMNS, points_by_key, run_trials
 from benchmark_assets.scenarios.parametric import ScenarioSeed, build_scenario
 from benchmark_assets.stats.aggregate import aggregate_metrics
 from benchmark_assets.studies.spec import Study
@@ -257,10 +257,7 @@ def build_study_assets(study: Study) -> list[AssetsDefinition]:
 
 def aggregate_trials(study: Study, trials: pd.DataFrame, point_keys: list[str]) -> pd.DataFrame:
     """Aggregates of each sweep point over train, validation and all scenarios, every metric."""
-    metrics = list(study.target.metrics or sorted(
-        c for c in trials.columns
-        if c not in {"sweep_point", "seed_id", "trial_index", "split", "constant", "value", "trial_seed", "status", "error", "duration_seconds"}
-    ))
+    metrics = list(study.target.metrics or sorted(c for c in trials.columns if c not in TRIAL_COLUMNS))
     decision = study.spec.decision
     rows = []
     points = {p.key: p for p in study.sweep_points()}
@@ -313,10 +310,11 @@ def write_ratchet_outputs(study: Study, verdicts: pd.DataFrame, aggregates: pd.D
     accepted = verdicts[verdicts["decision"] == "accept"]
     patch = proposed_study_patch(study.text, f"studies/{study.path.name}", dict(zip(accepted["constant"], accepted["proposed"])))
     folder = artifacts.artifacts_dir(study.name)
-    plots = {}
-    for sweep in sweeps:
-        verdict = verdicts.set_index("constant").loc[sweep.name]
-        plots[sweep.name] = artifacts.plot_sensitivity(folder, sweep, aggregates, verdict, study.spec.metric)
+    by_constant = verdicts.set_index("constant")
+    plots = {
+        sweep.name: artifacts.plot_sensitivity(folder, sweep, aggregates, by_constant.loc[sweep.name], study.spec.metric)
+        for sweep in sweeps
+    }
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
@@ -325,7 +323,7 @@ def write_ratchet_outputs(study: Study, verdicts: pd.DataFrame, aggregates: pd.D
     summary = verdicts[["constant", "tier", "decision", "current", "proposed", "train_delta", "validation_delta",
                         "corrected_ci_low", "corrected_ci_high", "reason", "cliff_warning"]].copy()
     metadata = {
-        **{k: v for k, v in counts.items()},
+        **counts,
         "report": MetadataValue.md(report),
         "proposed_patch": MetadataValue.md(f"```diff\n{patch or '(no accepted changes)'}\n```"),
         "artifacts": MetadataValue.path(str(folder)),

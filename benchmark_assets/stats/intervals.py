@@ -1,6 +1,7 @@
 """Summary statistics, Student-t intervals and a vectorised, seeded bootstrap of the mean."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,8 +37,9 @@ def describe(samples, *, confidence_level: float = 0.95) -> Description:
     """n, mean, std (ddof=1), min, max, cv, se and t-interval along the last axis, ignoring NaN."""
     x = np.asarray(samples, dtype=float)
     n = np.sum(~np.isnan(x), axis=-1)
-    with np.errstate(invalid="ignore", divide="ignore"), np.testing.suppress_warnings() as sup:
-        sup.filter(RuntimeWarning)
+    # All-NaN rows (no successful trial) are expected: they summarise to NaN without warnings.
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(x, axis=-1)
         std = np.where(n >= 2, np.nanstd(x, axis=-1, ddof=1) if x.shape[-1] > 1 else np.nan, np.nan)
         low = np.nanmin(x, axis=-1) if x.shape[-1] else np.full(n.shape, np.nan)

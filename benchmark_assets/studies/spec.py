@@ -78,16 +78,19 @@ class ScenariosSpec(_Strict):
     axes: AxesSpec = Field(default_factory=AxesSpec)
 
 
+_RULES = DecisionRules()  # the one place decision defaults are set
+
+
 class DecisionSpec(_Strict):
-    improvement_threshold: Number = Field(default=0.01, ge=0)
-    sensitivity_threshold: Number = Field(default=0.005, ge=0)
-    cliff_safety_margin: Number = Field(default=0.10, ge=0, le=1)
-    cliff_drop: Number = Field(default=0.02, gt=0)
-    cliff_steepness: Number = Field(default=3.0, ge=1)
-    confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
-    correction: Literal["holm", "bh", "none"] = "holm"
-    bootstrap_resamples: StrictInt = Field(default=10_000, ge=100, le=1_000_000)
-    rng_seed: StrictInt = 0
+    improvement_threshold: Number = Field(default=_RULES.improvement_threshold, ge=0)
+    sensitivity_threshold: Number = Field(default=_RULES.sensitivity_threshold, ge=0)
+    cliff_safety_margin: Number = Field(default=_RULES.cliff_safety_margin, ge=0, le=1)
+    cliff_drop: Number = Field(default=_RULES.cliff_drop, gt=0)
+    cliff_steepness: Number = Field(default=_RULES.cliff_steepness, ge=1)
+    confidence_level: StrictFloat = Field(default=_RULES.confidence_level, gt=0.5, lt=1.0)
+    correction: Literal["holm", "bh", "none"] = _RULES.correction
+    bootstrap_resamples: StrictInt = Field(default=_RULES.bootstrap_resamples, ge=100, le=1_000_000)
+    rng_seed: StrictInt = _RULES.rng_seed
 
 
 class ScheduleSpec(_Strict):
@@ -199,8 +202,12 @@ class Study:
     def split(self) -> tuple[list[int], list[int]]:
         return split_seed_ids([s.seed_id for s in self.scenario_seeds], self.spec.scenarios.train_fraction)
 
+    @cached_property
+    def _train_ids(self) -> frozenset[int]:
+        return frozenset(self.split[0])
+
     def split_of(self, seed_id: int) -> str:
-        return "train" if int(seed_id) in set(self.split[0]) else "validation"
+        return "train" if int(seed_id) in self._train_ids else "validation"
 
     @property
     def seed_keys(self) -> list[str]:
@@ -272,12 +279,7 @@ def _check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None
         if missing:
             raise StudyError(path, "constants", f"target {spec.target!r} also needs {missing}",
                              "declare each with its tier, current value and candidates")
-    integer_constants = getattr(target.evaluate, "integer_constants", None) or set()
-    if spec.target == "memory":
-        from benchmark_assets.targets.memory import INTEGER_CONSTANTS
-
-        integer_constants = INTEGER_CONSTANTS
-    for name in integer_constants & spec.constants.keys():
+    for name in target.integer_constants & spec.constants.keys():
         constant = spec.constants[name]
         for label, value in [("current", constant.current)] + [
             (f"candidates[{i}]", v) for i, v in enumerate(constant.candidates)

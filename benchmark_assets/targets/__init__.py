@@ -22,6 +22,7 @@ class Target:
     prepare_batch: Callable | None
     evaluate_prepared: Callable | None
     constants: frozenset[str] | None
+    integer_constants: frozenset[str]
     metrics: tuple[str, ...] | None
     metric_bounds: dict[str, tuple[float, float]]
 
@@ -61,6 +62,7 @@ def resolve_target(reference: str) -> Target:
         prepare_batch=getattr(function, "prepare_batch", None),
         evaluate_prepared=getattr(function, "evaluate_prepared", None),
         constants=frozenset(constants) if constants is not None else None,
+        integer_constants=frozenset(getattr(function, "integer_constants", None) or ()),
         metrics=tuple(metrics) if metrics is not None else None,
         metric_bounds=dict(getattr(function, "metric_bounds", {}) or {}),
     )

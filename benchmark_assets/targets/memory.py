@@ -209,6 +209,7 @@ def evaluate(scenario: Scenario, params: dict, seed: int) -> dict[str, float]:
 
 
 evaluate.constants = CONSTANTS
+evaluate.integer_constants = INTEGER_CONSTANTS
 evaluate.metrics = METRICS
 evaluate.metric_bounds = METRIC_BOUNDS
 evaluate.evaluate_batch = evaluate_batch
