@@ -17,6 +17,24 @@ ROOT = Path(__file__).resolve().parents[1]
 STOCK_YAML = "telemetry:\n  enabled: false\n"
 
 
+def target_per_point(study_name: str, repeats: int = 20) -> float:
+    """Milliseconds for one sweep point over all the study's scenarios (the vectorised target)."""
+    from benchmark_assets.runner import trial_seed
+    from benchmark_assets.scenarios import build_scenario
+    from benchmark_assets.studies import load_study
+
+    study = load_study(study_name)
+    target = study.target
+    scenarios = [build_scenario(s) for s in study.scenario_seeds]
+    batch = target.prepare_batch(scenarios, [trial_seed(s.seed_id, 0) for s in study.scenario_seeds])
+    params = study.current_params
+    target.evaluate_prepared(batch, params)  # warm up
+    started = time.perf_counter()
+    for _ in range(repeats):
+        target.evaluate_prepared(batch, params)
+    return 1000 * (time.perf_counter() - started) / repeats
+
+
 def compute_alone(study_name: str) -> tuple[float, int]:
     from benchmark_assets.decisions import decide_ratchet
     from benchmark_assets.defs.study_assets import aggregate_trials
@@ -66,6 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(ROOT)
 
+    print(f"target: one sweep point over all scenarios: {target_per_point(args.study):.1f} ms")
     compute, n_trials = compute_alone(args.study)
     print(f"compute alone (trials + aggregates + verdicts, no Dagster): {compute:.2f} s for {n_trials} trials")
     variants = [("pooled event log (shipped dagster.yaml)", None)]
