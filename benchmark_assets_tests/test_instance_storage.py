@@ -1,0 +1,113 @@
+"""The pooled, batching SQLite event log records exactly what Dagster's stock one records."""
+import shutil
+
+import pytest
+from dagster import (
+    AssetKey,
+    BackfillPolicy,
+    DagsterEventType,
+    DagsterInstance,
+    StaticPartitionsDefinition,
+    asset,
+    materialize,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+from benchmark_assets.defs.instance_storage import PooledSqliteEventLogStorage
+from benchmark_assets_tests.conftest import ROOT
+
+KEYS = [f"p{i:03d}" for i in range(120)]
+PARTITIONS = StaticPartitionsDefinition(KEYS)
+
+
+@asset(partitions_def=PARTITIONS, backfill_policy=BackfillPolicy.single_run())
+def numbers(context) -> None:
+    context.log.info(f"{len(context.partition_keys)} partitions")
+
+
+def _instance(folder, yaml_text: str | None, monkeypatch) -> DagsterInstance:
+    # The pooled storage, like Dagster's default, keeps its shards under $DAGSTER_HOME/history/runs.
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    folder.mkdir()
+    if yaml_text is None:
+        shutil.copy(ROOT / "dagster.yaml", folder / "dagster.yaml")
+    else:
+        (folder / "dagster.yaml").write_text(yaml_text)
+    return DagsterInstance.from_config(str(folder))
+
+
+def _ranged(instance, first: str, last: str):
+    tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return materialize([numbers], instance=instance, tags=tags)
+
+
+def _recorded(instance, runs) -> dict:
+    key = AssetKey("numbers")
+    counts = {
+        DagsterEventType.ASSET_MATERIALIZATION: len(instance.fetch_materializations(key, limit=1000).records),
+        DagsterEventType.ASSET_MATERIALIZATION_PLANNED: len(instance.fetch_planned_materializations(key, limit=1000).records),
+    }
+    latest = instance.get_latest_materialization_event(key)
+    entry = instance.get_asset_records([key])[0].asset_entry
+    run_index = {run.run_id: i for i, run in enumerate(runs)}
+    return {
+        "materialized": set(instance.get_materialized_partitions(key)),
+        "counts": counts,
+        "latest_partition": latest.dagster_event.partition,
+        "latest_run": run_index[latest.run_id],
+        "entry_last_run": run_index[entry.last_run_id],
+        "entry_last_partition": entry.last_materialization.dagster_event.partition,
+        "run_events": [len(instance.all_logs(run.run_id)) for run in runs],
+        "latest_run_by_partition": {
+            record.partition_key: run_index[record.run_id]
+            for record in instance.fetch_materializations(key, limit=1000, ascending=True).records
+        },
+    }
+
+
+def test_batched_writes_record_the_same_history_as_dagsters_stock_event_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "50")  # several batches per run, and a partial last one
+    batches = []
+    original = PooledSqliteEventLogStorage._store_asset_events
+
+    def spy(self, events):
+        batches.append(len(events))
+        return original(self, events)
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_asset_events", spy)
+    recorded = {}
+    for label, yaml_text in (("stock", "telemetry:\n  enabled: false\n"), ("pooled", None)):
+        with _instance(tmp_path / label, yaml_text, monkeypatch) as instance:
+            assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage) == (label == "pooled")
+            runs = [_ranged(instance, KEYS[0], KEYS[-1]), _ranged(instance, KEYS[10], KEYS[29])]
+            assert all(run.success for run in runs)
+            recorded[label] = _recorded(instance, runs)
+
+    assert recorded["pooled"] == recorded["stock"]
+    pooled = recorded["pooled"]
+    assert pooled["materialized"] == set(KEYS)
+    assert pooled["counts"][DagsterEventType.ASSET_MATERIALIZATION] == 140
+    assert pooled["counts"][DagsterEventType.ASSET_MATERIALIZATION_PLANNED] == 140
+    assert pooled["latest_run"] == pooled["entry_last_run"] == 1
+    assert pooled["latest_run_by_partition"][KEYS[10]] == 1 and pooled["latest_run_by_partition"][KEYS[0]] == 0
+    # The events really went through the batch path, in batches of the configured size.
+    assert max(batches) == 50 and sum(batches) == 2 * 140
+
+
+def test_opening_the_pooled_storage_turns_on_dagsters_event_batching(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    with _instance(tmp_path / "home", None, monkeypatch):
+        import os
+
+        assert int(os.environ["DAGSTER_EVENT_BATCH_SIZE"]) >= 1000
+
+
+@pytest.mark.parametrize("size", ["1"])
+def test_a_user_setting_of_the_batch_size_is_kept(tmp_path, monkeypatch, size):
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", size)
+    with _instance(tmp_path / "home", None, monkeypatch) as instance:
+        import os
+
+        assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == size
+        assert _ranged(instance, KEYS[0], KEYS[4]).success
+        assert set(instance.get_materialized_partitions(AssetKey("numbers"))) == set(KEYS[:5])
