@@ -130,3 +130,28 @@ def test_proposed_patch_edits_only_current_in_flow_and_block_style():
     assert "+  decay_rate: {tier: 1, current: 0.3, candidates: [0.1, 0.5]}" in patch
     assert "+    current: 1   # today" in patch
     assert proposed_study_patch(text, "s.yaml", {}) == ""
+
+
+def test_paired_gain_curve_is_the_quantity_the_verdict_decides_on():
+    from scipy import stats as scipy_stats
+
+    from benchmark_assets.decisions.sensitivity import paired_gain_curves
+
+    trials = make_trials(CURVES, CURRENTS)
+    verdicts = decide(CURVES, CURRENTS)
+    gains = paired_gain_curves(trials, sweeps(CURVES, CURRENTS), metric="m", maximize=True,
+                               splits={"train": TRAIN, "validation": VALIDATION}).set_index(["constant", "value", "split"])
+    good = gains.loc[("good", 0.3, "validation")]
+    assert good["n"] == 15 and good["gain"] == pytest.approx(verdicts.loc["good", "validation_delta"])
+    assert gains.loc[("good", 0.3, "train"), "gain"] == pytest.approx(verdicts.loc["good", "train_delta"])
+    # The band is the paired Student-t interval of the per-scenario differences.
+    by_scenario = trials.pivot_table(index="sweep_point", columns="seed_id", values="m")
+    diffs = (by_scenario.loc["good=0.3"] - by_scenario.loc[CURRENT_POINT])[VALIDATION].to_numpy()
+    low, high = scipy_stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=scipy_stats.sem(diffs))
+    assert (good["t_low"], good["t_high"]) == pytest.approx((low, high))
+    at_current = gains.loc[("good", 0.1, "validation")]
+    assert at_current["gain"] == 0 and at_current["t_low"] == at_current["t_high"] == 0
+    # Direction: for a metric to minimise, a lower value is a positive gain.
+    flipped = paired_gain_curves(trials, sweeps(CURVES, CURRENTS), metric="m", maximize=False,
+                                 splits={"validation": VALIDATION}).set_index(["constant", "value", "split"])
+    assert flipped.loc[("good", 0.3, "validation"), "gain"] == pytest.approx(-good["gain"])

@@ -8,6 +8,7 @@ from benchmark_assets.decisions.ratchet import (
     proposed_study_patch,
     summarise_verdicts,
 )
+from benchmark_assets.decisions.sensitivity import paired_gain_curves
 
 __all__ = [
     "Cliff",
@@ -16,6 +17,7 @@ __all__ = [
     "find_cliffs",
     "format_ratchet_report",
     "metric_table",
+    "paired_gain_curves",
     "proposed_study_patch",
     "summarise_verdicts",
 ]

@@ -27,7 +27,13 @@ from dagster import (
 )
 
 from benchmark_assets import artifacts, schemas
-from benchmark_assets.decisions import decide_ratchet, format_ratchet_report, proposed_study_patch, summarise_verdicts
+from benchmark_assets.decisions import (
+    decide_ratchet,
+    format_ratchet_report,
+    paired_gain_curves,
+    proposed_study_patch,
+    summarise_verdicts,
+)
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.runner import TRIAL_COLUMNS, points_by_key, run_trials
 from benchmark_assets.scenarios.parametric import ScenarioSeed, build_scenario
@@ -311,15 +317,20 @@ def write_ratchet_outputs(study: Study, verdicts: pd.DataFrame, aggregates: pd.D
     patch = proposed_study_patch(study.text, f"studies/{study.path.name}", dict(zip(accepted["constant"], accepted["proposed"])))
     folder = artifacts.artifacts_dir(study.name)
     by_constant = verdicts.set_index("constant")
+    gains = paired_gain_curves(trials, sweeps, metric=study.spec.metric, maximize=study.maximize,
+                               splits={"train": train_ids, "validation": validation_ids},
+                               confidence_level=study.rules.confidence_level)
     plots = {
-        sweep.name: artifacts.plot_sensitivity(folder, sweep, aggregates, by_constant.loc[sweep.name], study.spec.metric)
+        sweep.name: artifacts.plot_sensitivity(folder, sweep, aggregates, gains, by_constant.loc[sweep.name],
+                                               study.spec.metric, improvement_threshold=study.rules.improvement_threshold)
         for sweep in sweeps
     }
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
                     "accepted_count": counts["accepted"]}
-    paths = artifacts.write_exports(folder, verdicts=verdicts, aggregates=aggregates, summary=summary_info, report=report, patch=patch)
+    paths = artifacts.write_exports(folder, verdicts=verdicts, aggregates=aggregates, gains=gains, summary=summary_info,
+                                    report=report, patch=patch)
     summary = verdicts[["constant", "tier", "decision", "current", "proposed", "train_delta", "validation_delta",
                         "corrected_ci_low", "corrected_ci_high", "reason", "cliff_warning"]].copy()
     metadata = {
