@@ -1,0 +1,1 @@
+"""Small runnable examples for studies (numpy and the standard library only)."""
