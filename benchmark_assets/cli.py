@@ -56,23 +56,22 @@ def register_sweep_points(instance, study) -> list[str]:
     return new
 
 
-def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None) -> dict:
+def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False) -> dict:
     """Materialise a study's graph through Dagster: catalog, trials, aggregates, verdicts, summary."""
-    from dagster import AssetKey, DagsterInstance, MultiPartitionKey, materialize
-    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-    from tqdm import tqdm
+    from dagster import AssetKey, DagsterInstance, MultiPartitionKey
 
-    from benchmark_assets.defs.io_manager import study_resources
     from benchmark_assets.defs.study_assets import build_study_assets, study_partitions
     from benchmark_assets.studies import StudyError, load_study
 
     study = load_study(study_name)
+    instance = instance or DagsterInstance.get()
+    if study.kind == "comparison":
+        return run_comparison(study, quiet=quiet, instance=instance, force=force)
     if constants:
         unknown = sorted(set(constants) - set(study.spec.constants))
         if unknown:
             raise StudyError(study.path, "--constants", f"unknown constants {unknown}",
                              f"choose from {sorted(study.spec.constants)}")
-    instance = instance or DagsterInstance.get()
     assets = build_study_assets(study)
     parts = study_partitions(study)
     register_sweep_points(instance, study)
@@ -82,8 +81,6 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
         raise StudyError(study.path, "--tier", f"no constants in tiers {tiers}", "pick a tier the study declares")
     seeds = study.seed_keys
     key = lambda name: AssetKey([study.name, name])  # noqa: E731
-    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    os.environ["BENCHMARK_ASSETS_PROGRESS_BAR"] = "0" if quiet else "1"
     stages = [("scenario catalog", [key("scenario_catalog")], seeds[0], seeds[-1], {})]
     for block in _contiguous_blocks(selected, order):
         stages.append(("trials", [key("trials")],
@@ -95,19 +92,77 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     stages.append(("verdicts and summary", [key("verdicts"), key("ratchet_summary")], None, None,
                    {"ops": {f"{study.name}__verdicts": {"config": selection_config}}}))
     started = time.perf_counter()
+    timings = _materialise_stages(study.name, assets, stages, instance=instance, quiet=quiet)
+    return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
+            "trials": len(selected) * len(seeds) * study.spec.trials_per_scenario, "sweep_points": len(selected)}
+
+
+def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool) -> list[tuple[str, float, str]]:
+    """One in-process Dagster run per stage (label, asset keys, range start, range end, run config),
+    with a progress bar; stops at the first failed run with the user's own error."""
+    from dagster import materialize
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+    from tqdm import tqdm
+
+    from benchmark_assets.defs.io_manager import study_resources
+
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    os.environ["BENCHMARK_ASSETS_PROGRESS_BAR"] = "0" if quiet else "1"
     timings = []
-    bar = tqdm(stages, desc=study.name, unit="stage", disable=quiet, file=sys.stderr)
-    for label, selection, start, end, run_config in bar:
-        bar.set_postfix_str(label)
+    bar = tqdm(stages, desc=label, unit="stage", disable=quiet, file=sys.stderr)
+    for name, selection, start, end, run_config in bar:
+        bar.set_postfix_str(name)
         tags = {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end} if start else {}
         stage_started = time.perf_counter()
         result = materialize(assets, instance=instance, resources=study_resources(), selection=selection, tags=tags,
                              run_config={**quiet_logs, **run_config}, raise_on_error=False)
-        timings.append((label, time.perf_counter() - stage_started, result.run_id))
+        timings.append((name, time.perf_counter() - stage_started, result.run_id))
         if not result.success:
-            raise RuntimeError(f"{label} failed in run {result.run_id}: {_failure_message(result)}")
-    return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
-            "trials": len(selected) * len(seeds) * study.spec.trials_per_scenario, "sweep_points": len(selected)}
+            raise RuntimeError(f"{name} failed in run {result.run_id}: {_failure_message(result)}")
+    return timings
+
+
+def comparison_trials_to_run(study, *, force: bool = False) -> dict[str, list[str]]:
+    """Seeds each arm still needs: not run yet, failed, or run with a different command or arm.
+    Adding seeds to a study therefore runs only the new ones."""
+    from benchmark_assets.defs.io_manager import table_name
+    from benchmark_assets.warehouse import Warehouse
+    from dagster import AssetKey
+
+    done: set[tuple[str, str]] = set()
+    if not force:
+        trials = Warehouse().read(table_name(AssetKey([study.name, "trials"])))
+        if len(trials):
+            for row in trials.itertuples(index=False):
+                if row.status == "ok" and row.arm_fingerprint == study.arm_fingerprint(row.arm):
+                    done.add((row.arm, str(row.seed)))
+    return {arm: [s for s in study.seed_keys if (arm, s) not in done] for arm in ("control", "candidate")}
+
+
+def run_comparison(study, *, quiet: bool = False, instance=None, force: bool = False) -> dict:
+    """Materialise a comparison study: the trials it still needs (as ranged runs over arm x seed
+    rectangles), then summaries, aggregates, comparison, variance analysis and report in one run."""
+    from dagster import AssetKey, MultiPartitionKey
+
+    from benchmark_assets.defs.comparison_assets import build_comparison_assets
+
+    assets = build_comparison_assets(study)
+    key = lambda name: AssetKey([study.name, name])  # noqa: E731
+    needed = comparison_trials_to_run(study, force=force)
+    stages = []
+    arm_blocks = {arm: _contiguous_blocks(seeds, study.seed_keys) for arm, seeds in needed.items()}
+    shared = arm_blocks["control"] == arm_blocks["candidate"]
+    for arms in ([("control", "candidate")] if shared else [("control",), ("candidate",)]):
+        for block in arm_blocks[arms[0]]:
+            stages.append(("trials", [key("trials")], str(MultiPartitionKey({"arm": arms[0], "seed": block[0]})),
+                           str(MultiPartitionKey({"arm": arms[-1], "seed": block[-1]})), {}))
+    analysis = ["summaries", "aggregates", "comparison", "variance_analysis", "comparison_report"]
+    stages.append(("comparison and report", [key(name) for name in analysis], None, None, {}))
+    started = time.perf_counter()
+    timings = _materialise_stages(study.name, assets, stages, instance=instance, quiet=quiet)
+    ran = sum(len(seeds) for seeds in needed.values())
+    return {"study": study, "seconds": time.perf_counter() - started, "stages": timings, "trials": ran,
+            "sweep_points": 2}
 
 
 def _failure_message(result) -> str:
@@ -127,13 +182,20 @@ def cmd_run(args) -> int:
     ensure_dagster_home()
     tiers = [int(t) for t in args.tier] if args.tier else None
     constants = [c.strip() for c in args.constants.split(",") if c.strip()] if args.constants else None
-    outcome = run_study(args.study, tiers=tiers, constants=constants, quiet=args.quiet)
+    outcome = run_study(args.study, tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
     study = outcome["study"]
     folder = artifacts_dir(study.name)
     print((folder / "report.md").read_text())
-    print(f"Ran {outcome['trials']} trials over {outcome['sweep_points']} sweep points in {outcome['seconds']:.1f} s "
-          f"({len(outcome['stages'])} Dagster runs).")
-    print(f"Artifacts: {folder}  (report.md, proposed.patch, verdicts.csv/json, aggregates.csv, plots/)")
+    if study.kind == "comparison":
+        print(f"Ran {outcome['trials']} new trials (others were already up to date) in {outcome['seconds']:.1f} s "
+              f"({len(outcome['stages'])} Dagster runs).")
+        print(f"Artifacts: {folder}  (report.md, comparison.csv/json, aggregates.csv, summaries.csv, variance.csv, "
+              "plots/comparison.png, plots/variance.png)")
+    else:
+        print(f"Ran {outcome['trials']} trials over {outcome['sweep_points']} sweep points in {outcome['seconds']:.1f} s "
+              f"({len(outcome['stages'])} Dagster runs).")
+        print(f"Artifacts: {folder}  (report.md, proposed.patch, verdicts.csv/json, aggregates.csv, sensitivity.csv, "
+              "plots/)")
     print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
     return 0
 
@@ -184,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--tier", action="append", help="only constants of this tier (repeatable)")
     run.add_argument("--constants", help="only these constants, comma separated")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--force", action="store_true", help="comparison studies: rerun every trial, not only new ones")
     run.set_defaults(handler=cmd_run)
     report = commands.add_parser("report", help="print the latest ratchet report of a study")
     report.add_argument("study")

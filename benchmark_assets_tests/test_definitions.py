@@ -15,11 +15,16 @@ def test_definitions_load_every_shipped_study():
     defs = build_definitions(studies)
     repository = defs.get_repository_def()
     keys = set(repository.asset_graph.get_all_asset_keys())
+    assert {s.kind for s in studies} == {"ratchet", "comparison"}
     for study in studies:
-        for name in ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary"):
+        if study.kind == "comparison":
+            names = ("trials", "summaries", "aggregates", "comparison", "variance_analysis", "comparison_report")
+        else:
+            names = ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary")
+            assert repository.has_sensor_def(f"{study.name}__study_changes")
+            assert repository.has_schedule_def(f"{study.name}__nightly")
+        for name in names:
             assert AssetKey([study.name, name]) in keys
-        assert repository.has_sensor_def(f"{study.name}__study_changes")
-        assert repository.has_schedule_def(f"{study.name}__nightly")
     assert definitions.defs.get_repository_def().asset_graph.get_all_asset_keys()
 
 

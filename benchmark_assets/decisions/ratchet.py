@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark_assets.decisions.cliffs import find_cliffs, nearest_cliff
-from benchmark_assets.stats import adjust_p_values, bootstrap_mean, corrected_confidence_levels
+from benchmark_assets.stats import adjust_p_values, bootstrap_ci, corrected_confidence_levels
 from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
 
 ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
@@ -121,7 +121,8 @@ def decide_ratchet(
 
 def _attach_intervals(rows: list[dict], deltas: list[np.ndarray], rules: DecisionRules) -> None:
     """Paired bootstrap of every validation delta; constants with the same paired scenarios are
-    resampled together in one array computation."""
+    resampled together in one array computation, and each constant's corrected interval comes from
+    the same resamples at its Holm/BH level."""
     groups: dict[int, list[int]] = {}
     for i, delta in enumerate(deltas):
         if delta.size:
@@ -129,27 +130,27 @@ def _attach_intervals(rows: list[dict], deltas: list[np.ndarray], rules: Decisio
     p_values = np.ones(len(rows))
     results = {}
     for size, members in sorted(groups.items()):
-        boot = bootstrap_mean(
+        boot = bootstrap_ci(
             np.vstack([deltas[i] for i in members]),
+            method="percentile",
             confidence_level=rules.confidence_level,
             n_resamples=rules.bootstrap_resamples,
-            rng=np.random.default_rng([rules.rng_seed, size]),
+            rng=[rules.rng_seed, size],
         )
-        for position, i in enumerate(members):
-            results[i] = (boot, position)
-        p_values[members] = boot.p_value_against_zero()
+        results[size] = (boot, members)
+        # One validation scenario has no interval and no p-value: it is no evidence at all.
+        p_values[members] = np.nan_to_num(boot.p_value(0.0), nan=1.0)
     adjusted = adjust_p_values(p_values, rules.correction)
     levels = corrected_confidence_levels(p_values, rules.correction, rules.confidence_level)
     for i, row in enumerate(rows):
         row["p_value"], row["p_adjusted"], row["corrected_level"] = p_values[i], adjusted[i], levels[i]
-        if i in results:
-            boot, position = results[i]
-            row["ci_low"], row["ci_high"] = float(boot.low[position]), float(boot.high[position])
-            tail = (1.0 - levels[i]) / 2.0
-            low, high = np.quantile(boot.distribution[position], [tail, 1.0 - tail])
-            row["corrected_ci_low"], row["corrected_ci_high"] = float(low), float(high)
-        else:
-            row["ci_low"] = row["ci_high"] = row["corrected_ci_low"] = row["corrected_ci_high"] = np.nan
+        row["ci_low"] = row["ci_high"] = row["corrected_ci_low"] = row["corrected_ci_high"] = np.nan
+    for boot, members in results.values():
+        corrected = boot.interval_at(levels[members])
+        for position, i in enumerate(members):
+            rows[i]["ci_low"], rows[i]["ci_high"] = float(boot.low[position]), float(boot.high[position])
+            rows[i]["corrected_ci_low"] = float(corrected.low[position])
+            rows[i]["corrected_ci_high"] = float(corrected.high[position])
 
 
 def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants: int) -> None:

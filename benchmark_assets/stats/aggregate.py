@@ -6,7 +6,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.stats.intervals import bootstrap_mean, describe
+from benchmark_assets.stats.bootstrap import bootstrap_ci
+from benchmark_assets.stats.intervals import describe
 
 
 def stable_seed(*parts) -> int:
@@ -25,16 +26,16 @@ def aggregate_metrics(
 ) -> pd.DataFrame:
     """One row per metric for one group of samples (rows = trials, NaN = not measured).
 
-    Metrics are resampled jointly on the same trials with one weight matrix; a metric measured
-    once has n=1 and no interval (NaN), never an error."""
+    Metrics are resampled jointly on the trials where every metric was measured (one weight
+    matrix, percentile interval); with one such trial the interval is NaN, never an error."""
     values = samples[metrics].to_numpy(dtype=float).T  # (metrics, trials)
     summary = describe(values, confidence_level=confidence_level)
     boot_low = np.full(len(metrics), np.nan)
     boot_high = np.full(len(metrics), np.nan)
     complete = ~np.isnan(values).any(axis=0)
-    if complete.sum() >= 2:
-        rng = np.random.default_rng(stable_seed(rng_seed, label))
-        result = bootstrap_mean(values[:, complete], confidence_level=confidence_level, n_resamples=n_resamples, rng=rng)
+    if complete.any():
+        result = bootstrap_ci(values[:, complete], method="percentile", confidence_level=confidence_level,
+                              n_resamples=n_resamples, rng=stable_seed(rng_seed, label))
         boot_low, boot_high = result.low, result.high
     return pd.DataFrame(
         {

@@ -188,6 +188,7 @@ class Study:
     text: str
     spec: RatchetSpec
     target: Target = field(repr=False)
+    kind = "ratchet"
 
     @property
     def spec_hash(self) -> str:
@@ -289,8 +290,34 @@ def _check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None
                                  "use an integer such as 3 (a fraction would be silently truncated)")
 
 
-def load_study(name_or_path: str | Path, directory: Path | None = None) -> Study:
-    """Load and validate a study by name (``memory_ratchet``) or path; raise ``StudyError``."""
+def validate_model(model: type[BaseModel], path: Path, raw: dict):
+    """``model.model_validate(raw)``, with the first problem as a one-line StudyError."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise _error_from_validation(path, error) from None
+
+
+def _load_ratchet(path: Path, text: str, raw: dict, name: str) -> Study:
+    spec = validate_model(RatchetSpec, path, raw)
+    try:
+        target = resolve_target(spec.target)
+    except TargetError as error:
+        raise StudyError(path, "target", str(error).split("; ")[0], str(error).split("; ", 1)[-1]) from None
+    _check_against_target(path, spec, target)
+    return Study(name=name, path=path, text=text, spec=spec, target=target)
+
+
+def _loaders() -> dict:
+    from benchmark_assets.studies.comparison import load_comparison
+
+    return {"ratchet": _load_ratchet, "comparison": load_comparison}
+
+
+def load_study(name_or_path: str | Path, directory: Path | None = None):
+    """Load and validate a study by name (``memory_ratchet``) or path; raise ``StudyError``.
+
+    Returns a ``Study`` (kind ratchet) or a ``ComparisonStudy`` (kind comparison)."""
     path = resolve_study_path(name_or_path, directory)
     text = path.read_text()
     try:
@@ -300,28 +327,20 @@ def load_study(name_or_path: str | Path, directory: Path | None = None) -> Study
         where = f"line {mark.line + 1}" if mark else "(file)"
         raise StudyError(path, where, f"not valid YAML ({getattr(error, 'problem', error)})",
                          "fix the indentation or quoting there") from error
+    loaders = _loaders()
     if not isinstance(raw, dict):
         raise StudyError(path, "(top level)", "a study must be a mapping of fields", "start with 'kind: ratchet'")
     kind = raw.get("kind")
-    if kind != "ratchet":
-        raise StudyError(path, "kind", f"unknown study kind {kind!r}", "use kind: ratchet")
-    try:
-        spec = RatchetSpec.model_validate(raw)
-    except ValidationError as error:
-        raise _error_from_validation(path, error) from None
-    try:
-        target = resolve_target(spec.target)
-    except TargetError as error:
-        raise StudyError(path, "target", str(error).split("; ")[0], str(error).split("; ", 1)[-1]) from None
-    _check_against_target(path, spec, target)
+    if kind not in loaders:
+        raise StudyError(path, "kind", f"unknown study kind {kind!r}", f"use kind: {' or '.join(loaders)}")
     name = path.stem
     if not name.replace("_", "").isalnum() or not name[0].isalpha():
         raise StudyError(path, "file name", f"study name {name!r} is not a valid asset key prefix",
                          "rename the file with letters, digits and underscores, starting with a letter")
-    return Study(name=name, path=path, text=text, spec=spec, target=target)
+    return loaders[kind](path, text, raw, name)
 
 
-def discover_studies(directory: Path | None = None) -> list[Study]:
+def discover_studies(directory: Path | None = None) -> list:
     directory = directory or studies_dir()
     return [load_study(path) for path in sorted(directory.glob("*.yaml"))]
 

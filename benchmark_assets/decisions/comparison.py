@@ -1,0 +1,258 @@
+"""Control vs candidate: each metric's effect with its interval, tests, power and a verdict."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark_assets.stats.aggregate import stable_seed
+from benchmark_assets.stats.bootstrap import bootstrap_difference
+from benchmark_assets.stats.power import achieved_power, required_n
+from benchmark_assets.stats.ttests import paired_ttest, welch_ttest
+
+BETTER, WORSE, INCONCLUSIVE = "candidate_better", "candidate_worse", "inconclusive"
+HIGHER, LOWER = "higher", "lower"
+MAX_SEEDS_REPORTED = 100_000
+
+
+@dataclass(frozen=True)
+class ComparisonRules:
+    confidence_level: float = 0.95
+    method: str = "bca"
+    bootstrap_resamples: int = 10_000
+    rng_seed: int = 0
+    power: float = 0.8
+    target_effect: float | None = None  # metric units; None: plan power for the observed effect
+
+
+COMPARISON_COLUMNS = [
+    "metric", "is_decision_metric", "design", "n_control", "n_candidate", "n_pairs", "control_mean",
+    "candidate_mean", "effect", "relative_effect", "ci_low", "ci_high", "method", "confidence_level", "p_bootstrap",
+    "test", "t_statistic", "df", "p_t", "effect_size", "effect_size_name", "sd", "assumptions_ok", "assumption_notes",
+    "power_effect", "achieved_power", "required_n", "more_seeds", "verdict", "reason",
+]
+
+
+def _arm_table(summaries: pd.DataFrame, metric: str) -> pd.DataFrame:
+    return summaries.pivot_table(index="seed", columns="arm", values=metric, aggfunc="mean", dropna=False)
+
+
+def _samples(summaries: pd.DataFrame, metric: str, paired: bool) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(candidate, control) values of one metric; paired designs keep only seeds both arms measured."""
+    table = _arm_table(summaries, metric).reindex(columns=["control", "candidate"])
+    if paired:
+        both = table.dropna()
+        return both["candidate"].to_numpy(float), both["control"].to_numpy(float), ("paired", tuple(both.index))
+    candidate, control = table["candidate"].dropna(), table["control"].dropna()
+    return candidate.to_numpy(float), control.to_numpy(float), ("unpaired", tuple(candidate.index), tuple(control.index))
+
+
+def compare_arms(
+    summaries: pd.DataFrame,
+    metrics: list[str],
+    *,
+    decision_metric: str,
+    maximize: bool,
+    paired: bool,
+    rules: ComparisonRules,
+) -> pd.DataFrame:
+    """One row per metric (decision metric first): candidate - control with a bootstrap interval
+    (metrics measured on the same seeds are resampled together in one array computation), the
+    matching t-test with its assumption checks, power and the seeds needed, and a verdict.
+
+    ``summaries`` has one row per (arm, seed) and a column per metric, NaN for failed trials.
+    The decision metric's verdict is candidate_better / candidate_worse / inconclusive in the
+    study's direction; other metrics say higher / lower / inconclusive."""
+    metrics = [decision_metric] + [m for m in metrics if m != decision_metric]
+    samples = {m: _samples(summaries, m, paired) for m in metrics}
+    groups: dict[tuple, list[str]] = {}
+    for metric, (candidate, control, units) in samples.items():
+        groups.setdefault((units, candidate.size >= 2 and control.size >= 2), []).append(metric)
+    intervals: dict[str, tuple[float, float, float]] = {}
+    for (units, enough), members in groups.items():
+        if not enough:
+            intervals.update({m: (math.nan, math.nan, math.nan) for m in members})
+            continue
+        result = bootstrap_difference(
+            np.vstack([samples[m][0] for m in members]), np.vstack([samples[m][1] for m in members]),
+            paired=paired, method=rules.method, confidence_level=rules.confidence_level,
+            n_resamples=rules.bootstrap_resamples, rng=stable_seed(rules.rng_seed, *units),
+        )
+        p_values = result.p_value(0.0)
+        for i, metric in enumerate(members):
+            intervals[metric] = (float(result.low[i]), float(result.high[i]), float(p_values[i]))
+    rows = [
+        _compare_one(metric, *samples[metric][:2], intervals[metric], is_decision=metric == decision_metric,
+                     maximize=maximize, paired=paired, rules=rules)
+        for metric in metrics
+    ]
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def _compare_one(metric, candidate, control, interval, *, is_decision, maximize, paired, rules) -> dict:
+    ci_low, ci_high, p_bootstrap = interval
+    n_candidate, n_control = candidate.size, control.size
+    row = {
+        "metric": metric, "is_decision_metric": is_decision, "design": "paired" if paired else "unpaired",
+        "n_control": n_control, "n_candidate": n_candidate, "n_pairs": n_candidate if paired else 0,
+        "control_mean": float(np.mean(control)) if n_control else math.nan,
+        "candidate_mean": float(np.mean(candidate)) if n_candidate else math.nan,
+        "ci_low": ci_low, "ci_high": ci_high, "method": rules.method, "confidence_level": rules.confidence_level,
+        "p_bootstrap": p_bootstrap,
+    }
+    row["effect"] = row["candidate_mean"] - row["control_mean"]
+    row["relative_effect"] = row["effect"] / abs(row["control_mean"]) if row["control_mean"] else math.nan
+    empty = {"test": "", "t_statistic": math.nan, "df": math.nan, "p_t": math.nan, "effect_size": math.nan,
+             "effect_size_name": "", "sd": math.nan, "assumptions_ok": False, "assumption_notes": "",
+             "power_effect": math.nan, "achieved_power": math.nan, "required_n": -1, "more_seeds": -1}
+    if min(n_candidate, n_control) < 2:
+        row.update(empty, verdict=INCONCLUSIVE,
+                   reason=f"too few successful seeds to compare (control {n_control}, candidate {n_candidate}); "
+                          "at least two per arm are needed")
+        return row
+    alpha = 1.0 - rules.confidence_level
+    test = (paired_ttest if paired else welch_ttest)(candidate, control, confidence_level=rules.confidence_level,
+                                                     alpha=alpha)
+    sd = (float(np.std(candidate - control, ddof=1)) if paired else
+          float(np.sqrt(((n_candidate - 1) * np.var(candidate, ddof=1) + (n_control - 1) * np.var(control, ddof=1))
+                        / (n_candidate + n_control - 2))))
+    row.update({
+        "test": test.test, "t_statistic": test.statistic, "df": test.df, "p_t": test.p_value,
+        "effect_size": test.effect_size, "effect_size_name": test.effect_size_name, "sd": sd,
+        "assumptions_ok": all(c.passed is True for c in test.checks), "assumption_notes": " ".join(test.warnings),
+    })
+    # The target effect is in the decision metric's units; other metrics plan for their observed effect.
+    target = rules.target_effect if is_decision else None
+    row.update(_power(row, sd, n_candidate, paired=paired, target_effect=target, power=rules.power, alpha=alpha))
+    row["verdict"], row["reason"] = _verdict(row, is_decision=is_decision, maximize=maximize, power=rules.power)
+    return row
+
+
+def _power(row: dict, sd: float, n: int, *, paired: bool, target_effect: float | None, power: float, alpha: float) -> dict:
+    """Power of the seeds we have for the effect worth finding (the study's target effect, else
+    the observed one), and the seeds a t-test would need for the study's power."""
+    effect = target_effect if target_effect is not None else abs(row["effect"])
+    out = {"power_effect": float(effect), "achieved_power": math.nan, "required_n": -1, "more_seeds": -1}
+    if not (effect > 0 and sd > 0 and math.isfinite(sd)):
+        return out
+    out["achieved_power"] = achieved_power(effect, n=n, sd=sd, alpha=alpha, paired=paired)
+    try:
+        needed = required_n(effect, sd=sd, alpha=alpha, power=power, paired=paired)
+    except ValueError:
+        needed = MAX_SEEDS_REPORTED
+    needed = min(needed, MAX_SEEDS_REPORTED)
+    out["required_n"], out["more_seeds"] = int(needed), int(max(0, needed - n))
+    return out
+
+
+def _verdict(row: dict, *, is_decision: bool, maximize: bool, power: float = 0.8) -> tuple[str, str]:
+    low, high, level = row["ci_low"], row["ci_high"], row["confidence_level"]
+    interval = f"{level:.0%} {row['method']} interval [{low:+.4g}, {high:+.4g}]"
+    effect = f"candidate - control = {row['effect']:+.4g} ({row['relative_effect']:+.1%})"
+    if low > 0 or high < 0:
+        higher = low > 0
+        if not is_decision:
+            return (HIGHER if higher else LOWER), f"{effect}; {interval} excludes 0"
+        better = higher == maximize
+        return (BETTER if better else WORSE), (
+            f"{effect}; {interval} excludes 0, so the candidate is {'better' if better else 'worse'} "
+            f"({'higher' if maximize else 'lower'} is better)"
+        )
+    if math.isnan(low):
+        return INCONCLUSIVE, f"{effect}; no interval could be computed"
+    reason = f"{effect}; {interval} includes 0"
+    if row["required_n"] > 0:
+        per = "pairs of seeds" if row["design"] == "paired" else "seeds per arm"
+        if row["more_seeds"] > 0:
+            needed = ("more than " if row["required_n"] >= MAX_SEEDS_REPORTED else "") + str(row["required_n"])
+            reason += (f"; about {row['more_seeds']} more seeds ({needed} {per} in all) would give {power:.0%} "
+                       f"power to detect an effect of {row['power_effect']:.4g}")
+        else:
+            reason += (f"; with {row['n_candidate']} {per} the test already had {row['achieved_power']:.0%} power "
+                       f"to detect an effect of {row['power_effect']:.4g}, so any real difference is likely smaller")
+    return INCONCLUSIVE, reason
+
+
+def _fmt(value, spec: str = "+.4g") -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def format_comparison_report(
+    *,
+    study: str,
+    description: str,
+    control_params: dict,
+    candidate_params: dict,
+    command: str,
+    n_seeds: int,
+    decision_metric: str,
+    direction: str,
+    comparison: pd.DataFrame,
+    aggregates: pd.DataFrame,
+    variance: pd.DataFrame,
+    failures: pd.DataFrame,
+    git_commits: list[str],
+    variance_threshold: float,
+) -> str:
+    """A markdown report a reviewer can paste into a pull request."""
+    decided = comparison[comparison["is_decision_metric"]].iloc[0]
+    headline = {BETTER: "Candidate is better", WORSE: "Candidate is worse", INCONCLUSIVE: "Inconclusive"}[decided["verdict"]]
+    lines = [
+        f"# Comparison: {study}",
+        "",
+        description,
+        "",
+        f"**{headline}** on `{decision_metric}` ({direction}): {decided['reason']}.",
+        "",
+        f"- Control: `{control_params}`; candidate: `{candidate_params}`",
+        f"- Design: {decided['design']}, {n_seeds} seeds listed; {decided['n_control']} control and "
+        f"{decided['n_candidate']} candidate trials succeeded; {len(failures)} failed",
+        f"- Interval: {decided['confidence_level']:.0%} {decided['method']} bootstrap of the "
+        f"{'mean paired difference' if decided['design'] == 'paired' else 'difference of means'}; "
+        f"{decided['test'] or 't-test'} alongside",
+        f"- Command: `{command}`; git commit(s): {', '.join(sorted(set(git_commits))) or 'unknown'}",
+        "",
+        "## Effects (candidate - control)",
+        "",
+        "| metric | control mean | candidate mean | effect | relative | CI | p (bootstrap) | p (t) | effect size | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in comparison.itertuples():
+        lines.append(
+            f"| {'**' + row.metric + '**' if row.is_decision_metric else row.metric} | {_fmt(row.control_mean, '.4g')} | "
+            f"{_fmt(row.candidate_mean, '.4g')} | {_fmt(row.effect)} | {_fmt(row.relative_effect, '+.1%')} | "
+            f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}] | {_fmt(row.p_bootstrap, '.2g')} | {_fmt(row.p_t, '.2g')} | "
+            f"{row.effect_size_name} {_fmt(row.effect_size, '.2f')} | {row.verdict} |"
+        )
+    lines += ["", "## Assumptions, power and seeds", ""]
+    checks = decided["assumption_notes"] or "all assumption checks passed (normality of the differences" + (
+        ")" if decided["design"] == "paired" else " per group, equal variances)")
+    lines.append(f"- {decided['test']}: {checks}")
+    lines.append(
+        f"- Power: {_fmt(decided['achieved_power'], '.0%')} to detect an effect of {_fmt(decided['power_effect'], '.4g')} "
+        f"with {decided['n_candidate']} seeds; {decided['required_n']} needed "
+        f"({'about ' + str(decided['more_seeds']) + ' more' if decided['more_seeds'] > 0 else 'enough already'})"
+        if decided["required_n"] > 0 else "- Power: not computable (no spread or no effect)"
+    )
+    for arm in ("control", "candidate"):
+        rows = variance[variance["arm"] == arm] if len(variance) else variance
+        if len(rows):
+            stable = int(rows["stable_n"].iloc[0])
+            largest = rows.sort_values("n").iloc[-1]
+            lines.append(
+                f"- Variance ({arm}): CV of the mean over {int(largest['n'])} seeds is {largest['cv']:.2%} "
+                f"(band up to {largest['cv_high']:.2%}); "
+                + (f"stable below {variance_threshold:.0%} from n = {stable}" if stable > 0
+                   else f"not yet stable below {variance_threshold:.0%}: run more seeds")
+            )
+    lines += ["", "## Per arm", "", "| arm | metric | n | mean | std | cv | 95% t-interval |", "|---|---|---|---|---|---|---|"]
+    for row in aggregates.itertuples():
+        lines.append(f"| {row.arm} | {row.metric} | {row.n} | {_fmt(row.mean, '.4g')} | {_fmt(row.std, '.3g')} | "
+                     f"{_fmt(row.cv, '.2%')} | [{_fmt(row.t_low, '.4g')}, {_fmt(row.t_high, '.4g')}] |")
+    if len(failures):
+        lines += ["", "## Failed trials", "", "| arm | seed | error |", "|---|---|---|"]
+        for row in failures.itertuples():
+            lines.append(f"| {row.arm} | {row.seed} | {str(row.error).splitlines()[0][:200] if row.error else ''} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,88 @@
+"""Seeds needed to detect an effect, and the power a given number of seeds has (statsmodels t-test power)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from statsmodels.stats.power import TTestIndPower, TTestPower
+
+from benchmark_assets.stats.bootstrap import ALTERNATIVES
+
+# statsmodels' names for scipy's alternatives.
+_STATSMODELS_ALTERNATIVE = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}
+
+
+def standardised_effect(effect: float, *, sd: float | None = None) -> float:
+    """effect / sd, or effect itself when sd is None (already standardised).
+
+    ``sd`` is a standard deviation of single observations: of the paired differences for a paired
+    design, the pooled SD of the groups for an unpaired one. Never a standard error: dividing by
+    SD/sqrt(n) inflates d by sqrt(n) (the reference pipeline's unpaired bug)."""
+    if sd is None:
+        return float(effect)
+    if not sd > 0:
+        raise ValueError(f"sd must be a positive standard deviation, got {sd}")
+    return float(effect) / float(sd)
+
+
+def required_n(
+    effect: float,
+    *,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    paired: bool = True,
+    alternative: str = "two-sided",
+    ratio: float = 1.0,
+) -> int:
+    """Seeds needed for a t-test to detect ``effect`` with ``power`` at level ``alpha``, rounded up.
+
+    Paired (or one-sample): pairs of seeds (``TTestPower``). Unpaired: candidate seeds per group
+    (``TTestIndPower``); the control group needs ``ceil(ratio * n)``. ``effect`` is in raw units
+    when ``sd`` is given, else standardised (d_z paired, Cohen's d unpaired)."""
+    d = _checked_effect(effect, sd, alternative)
+    if not 0.0 < power < 1.0 or not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
+    kind = _STATSMODELS_ALTERNATIVE[alternative]
+    if paired:
+        n = TTestPower().solve_power(effect_size=d, nobs=None, alpha=alpha, power=power, alternative=kind)
+    else:
+        n = TTestIndPower().solve_power(effect_size=d, nobs1=None, alpha=alpha, power=power, ratio=ratio,
+                                        alternative=kind)
+    n = float(np.asarray(n).squeeze())
+    if not np.isfinite(n):
+        raise ValueError(f"statsmodels could not solve for n (effect {d:.3g} standardised, power {power})")
+    # Rounding before the ceiling keeps an exact solution like 34.0000000001 at 34.
+    return max(2, math.ceil(round(n, 6)))
+
+
+def achieved_power(
+    effect: float,
+    *,
+    n: int,
+    sd: float | None = None,
+    alpha: float = 0.05,
+    paired: bool = True,
+    alternative: str = "two-sided",
+    ratio: float = 1.0,
+) -> float:
+    """Power of the t-test with ``n`` seeds (pairs, or candidate seeds per group when unpaired) to
+    detect ``effect`` at level ``alpha``; options as in ``required_n``."""
+    d = _checked_effect(effect, sd, alternative)
+    kind = _STATSMODELS_ALTERNATIVE[alternative]
+    if paired:
+        value = TTestPower().power(effect_size=d, nobs=n, alpha=alpha, alternative=kind)
+    else:
+        value = TTestIndPower().power(effect_size=d, nobs1=n, alpha=alpha, ratio=ratio, alternative=kind)
+    return float(np.asarray(value).squeeze())
+
+
+def _checked_effect(effect: float, sd: float | None, alternative: str) -> float:
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative {alternative!r} unknown; choose one of {ALTERNATIVES}")
+    d = standardised_effect(effect, sd=sd)
+    if d == 0 or not np.isfinite(d):
+        raise ValueError("the effect must be finite and non-zero: give the smallest change worth detecting")
+    if (alternative == "greater" and d < 0) or (alternative == "less" and d > 0):
+        raise ValueError(f"alternative {alternative!r} cannot detect an effect of sign {np.sign(d):+.0f}")
+    return d
