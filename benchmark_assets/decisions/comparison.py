@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,9 +140,14 @@ def _power(row: dict, sd: float, n: int, *, paired: bool, target_effect: float |
         return out
     out["achieved_power"] = achieved_power(effect, n=n, sd=sd, alpha=alpha, paired=paired)
     try:
-        needed = required_n(effect, sd=sd, alpha=alpha, power=power, paired=paired)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # statsmodels warns before it gives up; handled below
+            needed = required_n(effect, sd=sd, alpha=alpha, power=power, paired=paired)
     except ValueError:
-        needed = MAX_SEEDS_REPORTED
+        # statsmodels' solver fails at both ends: an effect so large that two seeds suffice, or so
+        # small that no practical number does.
+        enough_with_two = achieved_power(effect, n=2, sd=sd, alpha=alpha, paired=paired) >= power
+        needed = 2 if enough_with_two else MAX_SEEDS_REPORTED
     needed = min(needed, MAX_SEEDS_REPORTED)
     out["required_n"], out["more_seeds"] = int(needed), int(max(0, needed - n))
     return out

@@ -1,0 +1,139 @@
+"""The comparison study materialised on a real Dagster instance, with real subprocess trials."""
+import json
+
+import pandas as pd
+import pytest
+from dagster import AssetKey, DagsterEventType
+
+from benchmark_assets.artifacts import artifacts_dir
+from benchmark_assets.cli import comparison_trials_to_run, run_study
+from benchmark_assets.defs.study_assets import LEDGER_TABLE
+from benchmark_assets.studies import StudyError, load_study
+from benchmark_assets.warehouse import Warehouse
+
+from .conftest import write_study
+
+STUDY = """\
+kind: comparison
+description: toy comparison for tests
+target:
+  command: ["{python}", "-m", "benchmark_assets_tests.toy_command", "--seed", "{seed}", "--shift", "{shift}",
+            "--crash-seed", "{crash_seed}", "--out", "{output}"]
+  timeout_seconds: 60
+  parallel: 2
+arms:
+  control:   {shift: 0.0, crash_seed: -1}
+  candidate: {shift: -0.05, crash_seed: 13}
+seeds: [11, 12, 13, 14, 15, 16]
+metric: loss
+summary: {type: auc, window: 0.25}
+direction: minimize
+decision: {bootstrap_resamples: 2000, target_effect: 0.02, method: bca}
+"""
+
+
+@pytest.fixture
+def comparison_study(study_dir):
+    return load_study(write_study(study_dir, "cmp", STUDY))
+
+
+def materialisations_by_partition(instance, key: AssetKey) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for record in instance.fetch_materializations(key, limit=10_000).records:
+        counts[record.partition_key] = counts.get(record.partition_key, 0) + 1
+    return counts
+
+
+def test_comparison_runs_end_to_end_with_a_failed_trial_kept_as_data(instance, comparison_study):
+    outcome = run_study("cmp", quiet=True, instance=instance)
+    assert outcome["trials"] == 12
+    key = lambda name: AssetKey(["cmp", name])  # noqa: E731
+    assert len(instance.get_materialized_partitions(key("trials"))) == 12
+    for _, _, run_id in outcome["stages"]:
+        checks = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+        assert all(e.dagster_event.event_specific_data.passed for e in checks)
+
+    warehouse = Warehouse()
+    trials = warehouse.read("cmp__trials").set_index(["arm", "seed"])
+    crashed = trials.loc[("candidate", 13)]
+    assert crashed["status"] == "failed" and crashed["exit_code"] == 3 and "boom" in crashed["stderr_tail"]
+    assert "exit" in crashed["error"] and "3" in crashed["error"]
+    assert (trials.drop(index=("candidate", 13))["status"] == "ok").all()
+    command = json.loads(trials.loc[("control", 11), "command"])
+    assert command[-6:-4] == ["--shift", "0"] and command[3:5] == ["--seed", "11"]
+
+    comparison = warehouse.read("cmp__comparison").set_index("metric")
+    decided = comparison.loc["loss_auc_last25pct"]
+    assert decided["verdict"] == "candidate_better" and decided["n_pairs"] == 5  # seed 13 has no pair
+    assert decided["effect"] == pytest.approx(-0.05, abs=0.005)
+    assert decided["ci_low"] < -0.05 < decided["ci_high"] < 0
+    assert comparison.loc["final_loss", "verdict"] == "lower"
+
+    variance = warehouse.read("cmp__variance_analysis")
+    assert set(variance["arm"]) == {"control", "candidate"} and variance["n"].max() == 6
+
+    folder = artifacts_dir("cmp")
+    report = (folder / "report.md").read_text()
+    assert "**Candidate is better**" in report and "## Failed trials" in report and "| candidate | 13 |" in report
+    for name in ("comparison.png", "variance.png"):
+        assert (folder / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pd.read_csv(folder / "comparison.csv")["metric"].iloc[0] == "loss_auc_last25pct"
+
+    ledger = warehouse.read(LEDGER_TABLE)
+    row = ledger[ledger["study"] == "cmp"].iloc[-1]
+    assert row["decision"] == "candidate_better" and row["constant"] == "crash_seed,shift"
+    assert json.loads(row["candidate_params"]) == {"crash_seed": 13, "shift": -0.05}
+
+
+def test_adding_seeds_runs_only_the_new_trials_and_the_failed_one(instance, study_dir, comparison_study):
+    run_study("cmp", quiet=True, instance=instance)
+    path = study_dir / "cmp.yaml"
+    path.write_text(path.read_text().replace("seeds: [11, 12, 13, 14, 15, 16]", "seeds: [11, 12, 13, 14, 15, 16, 17, 18]"))
+    study = load_study(path)
+    assert comparison_trials_to_run(study) == {"control": ["17", "18"], "candidate": ["13", "17", "18"]}
+    outcome = run_study("cmp", quiet=True, instance=instance)
+    assert outcome["trials"] == 5
+    counts = materialisations_by_partition(instance, AssetKey(["cmp", "trials"]))
+    assert counts["control|11"] == 1 and counts["candidate|13"] == 2 and counts["candidate|17"] == 1
+    assert len(counts) == 16
+    assert Warehouse().read("cmp__comparison").set_index("metric").loc["loss_auc_last25pct", "n_pairs"] == 7
+
+    # A changed candidate reruns the candidate's trials only; a rerun with nothing changed runs none.
+    path.write_text(path.read_text().replace("shift: -0.05", "shift: -0.04"))
+    assert run_study("cmp", quiet=True, instance=instance)["trials"] == 8
+    assert run_study("cmp", quiet=True, instance=instance)["trials"] == 1  # the crashing seed is retried
+    assert materialisations_by_partition(instance, AssetKey(["cmp", "trials"]))["control|11"] == 1
+
+
+def test_unpaired_design_gives_the_candidate_independent_seeds(instance, study_dir):
+    study = load_study(write_study(study_dir, "unpaired", STUDY.replace("metric: loss", "design: unpaired\nmetric: loss")))
+    assert study.trial_seed("control", 11) == 11 and study.trial_seed("candidate", 11) != 11
+    run_study("unpaired", quiet=True, instance=instance)
+    comparison = Warehouse().read("unpaired__comparison").set_index("metric")
+    decided = comparison.loc["loss_auc_last25pct"]
+    assert decided["design"] == "unpaired" and decided["test"] == "Welch t-test"
+    # The candidate ran derived seeds, so the seed that crashes the control-seeded run never came up.
+    assert decided["n_control"] == 6 and decided["n_candidate"] == 6
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (("seeds: [11, 12, 13, 14, 15, 16]", "seeds: [11, 12, 11]"), "seeds", "duplicate seeds [11]"),
+        (("seeds: [11, 12, 13, 14, 15, 16]", "seeds: [11]"), "seeds", "at least two seeds"),
+        (('"{shift}"', '"{shfit}"'), "target.command", "unknown placeholder {shfit}"),
+        (("candidate: {shift: -0.05, crash_seed: 13}", "candidate: {shift: -0.05}"), "arms",
+         "arms set different parameters"),
+        (("candidate: {shift: -0.05, crash_seed: 13}", "treatment: {shift: -0.05, crash_seed: 13}"), "arms",
+         "expected exactly control and candidate"),
+        (("method: bca", "method: bcaa"), "decision.method", "Input should be"),
+        (("timeout_seconds: 60", "timeout_seconds: 0"), "target.timeout_seconds", "greater than 0"),
+        (("direction: minimize", "direction: down"), "direction", "Input should be"),
+    ],
+)
+def test_bad_comparison_study_is_one_line_naming_the_field(study_dir, change, field, message):
+    path = write_study(study_dir, "bad", STUDY.replace(*change))
+    with pytest.raises(StudyError) as raised:
+        load_study(path)
+    text = str(raised.value)
+    assert f": {field}: " in text and message in text and "Fix:" in text and "\n" not in text
