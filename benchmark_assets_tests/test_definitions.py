@@ -1,6 +1,6 @@
 import json
 
-from dagster import AssetKey, DagsterInstance, build_schedule_context, build_sensor_context
+from dagster import AssetKey, DagsterInstance, Definitions, build_schedule_context, build_sensor_context
 
 from benchmark_assets.definitions import build_definitions
 from benchmark_assets.studies import discover_studies, load_study
@@ -13,6 +13,7 @@ def test_definitions_load_every_shipped_study():
 
     studies = discover_studies(ROOT / "studies")
     defs = build_definitions(studies)
+    Definitions.validate_loadable(defs)  # what `dagster dev` and the code server do: resolves every job
     repository = defs.get_repository_def()
     keys = set(repository.asset_graph.get_all_asset_keys())
     assert {s.kind for s in studies} == {"ratchet", "comparison"}

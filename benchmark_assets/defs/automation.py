@@ -80,7 +80,9 @@ def build_study_schedule(study: Study, parts: StudyPartitions):
     @schedule(
         name=f"{study.name}__nightly",
         cron_schedule=study.spec.schedule.cron,
-        target=AssetSelection.groups(study.name),
+        # The request is a backfill of the whole group; the target only has to be a loadable job,
+        # and one over the group would mix partitioned and unpartitioned assets (Dagster refuses).
+        target=AssetSelection.assets(AssetKey([study.name, "verdicts"]), AssetKey([study.name, "ratchet_summary"])),
         default_status=DefaultScheduleStatus.RUNNING if study.spec.schedule.enabled else DefaultScheduleStatus.STOPPED,
         description="Reruns the whole ratchet (every registered sweep point) as one backfill.",
     )
