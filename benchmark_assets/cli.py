@@ -144,20 +144,26 @@ def run_comparison(study, *, quiet: bool = False, instance=None, force: bool = F
     rectangles), then summaries, aggregates, comparison, variance analysis and report in one run."""
     from dagster import AssetKey, MultiPartitionKey
 
-    from benchmark_assets.defs.comparison_assets import build_comparison_assets
+    from benchmark_assets.defs.comparison_assets import (
+        ANALYSIS_ASSETS,
+        build_comparison_assets,
+        register_seeds,
+        seed_partitions,
+    )
 
     assets = build_comparison_assets(study)
     key = lambda name: AssetKey([study.name, name])  # noqa: E731
+    register_seeds(instance, study)
+    order = list(instance.get_dynamic_partitions(seed_partitions(study).name))
     needed = comparison_trials_to_run(study, force=force)
     stages = []
-    arm_blocks = {arm: _contiguous_blocks(seeds, study.seed_keys) for arm, seeds in needed.items()}
+    arm_blocks = {arm: _contiguous_blocks(seeds, order) for arm, seeds in needed.items()}
     shared = arm_blocks["control"] == arm_blocks["candidate"]
     for arms in ([("control", "candidate")] if shared else [("control",), ("candidate",)]):
         for block in arm_blocks[arms[0]]:
             stages.append(("trials", [key("trials")], str(MultiPartitionKey({"arm": arms[0], "seed": block[0]})),
                            str(MultiPartitionKey({"arm": arms[-1], "seed": block[-1]})), {}))
-    analysis = ["summaries", "aggregates", "comparison", "variance_analysis", "comparison_report"]
-    stages.append(("comparison and report", [key(name) for name in analysis], None, None, {}))
+    stages.append(("comparison and report", [key(name) for name in ANALYSIS_ASSETS], None, None, {}))
     started = time.perf_counter()
     timings = _materialise_stages(study.name, assets, stages, instance=instance, quiet=quiet)
     ran = sum(len(seeds) for seeds in needed.values())

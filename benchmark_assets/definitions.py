@@ -4,7 +4,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from benchmark_assets.defs.comparison_assets import build_comparison_assets
-from benchmark_assets.defs.automation import build_study_schedule, build_study_sensor
+from benchmark_assets.defs.automation import build_comparison_sensor, build_study_schedule, build_study_sensor
 from benchmark_assets.defs.io_manager import study_resources
 from benchmark_assets.defs.study_assets import build_study_assets, study_partitions
 from benchmark_assets.studies.spec import discover_studies
@@ -15,6 +15,7 @@ def build_definitions(studies: list) -> Definitions:
     for study in studies:
         if study.kind == "comparison":
             assets.extend(build_comparison_assets(study))
+            sensors.append(build_comparison_sensor(study))
             continue
         parts = study_partitions(study)
         assets.extend(build_study_assets(study))

@@ -137,3 +137,45 @@ def test_bad_comparison_study_is_one_line_naming_the_field(study_dir, change, fi
         load_study(path)
     text = str(raised.value)
     assert f": {field}: " in text and message in text and "Fix:" in text and "\n" not in text
+
+
+def test_comparison_sensor_registers_seeds_and_reruns_only_what_an_edit_affects(instance, study_dir, comparison_study):
+    from dagster import build_sensor_context
+
+    from benchmark_assets.definitions import build_definitions
+
+    repository = build_definitions([comparison_study]).get_repository_def()
+    sensor = repository.get_sensor_def("cmp__study_changes")
+    tick = lambda cursor=None: sensor(build_sensor_context(instance=instance, repository_def=repository,  # noqa: E731
+                                                           cursor=cursor))
+
+    def requested(result) -> tuple[set[str], set[str]]:
+        subset = result.run_requests[0].asset_graph_subset
+        trials = subset.partitions_subsets_by_asset_key.get(AssetKey(["cmp", "trials"]))
+        return ({str(k) for k in trials.get_partition_keys()} if trials else set(),
+                {k.path[-1] for k in subset.non_partitioned_asset_keys})
+
+    first = tick()
+    assert not first.run_requests and list(first.dynamic_partitions_requests[0].partition_keys) == comparison_study.seed_keys
+    instance.add_dynamic_partitions("cmp__seeds", comparison_study.seed_keys)
+    path = study_dir / "cmp.yaml"
+
+    path.write_text(path.read_text().replace("seeds: [11, 12, 13, 14, 15, 16]", "seeds: [11, 12, 13, 14, 15, 16, 17]"))
+    second = tick(first.cursor)
+    assert list(second.dynamic_partitions_requests[0].partition_keys) == ["17"]
+    trials, analysis = requested(second)
+    assert trials == {"control|17", "candidate|17"}
+    assert analysis == {"summaries", "aggregates", "comparison", "variance_analysis", "comparison_report"}
+    instance.add_dynamic_partitions("cmp__seeds", ["17"])
+
+    path.write_text(path.read_text().replace("shift: -0.05", "shift: -0.03"))
+    third = tick(second.cursor)
+    assert requested(third)[0] == {f"candidate|{s}" for s in range(11, 18)}
+
+    path.write_text(path.read_text().replace("target_effect: 0.02", "target_effect: 0.03"))
+    fourth = tick(third.cursor)
+    assert requested(fourth) == (set(), requested(second)[1])
+
+    assert not tick(fourth.cursor).run_requests  # nothing changed, nothing runs
+    path.write_text(path.read_text().replace("seeds: [11, 12, 13, 14, 15, 16, 17]", "seeds: [11, 11]"))
+    assert "duplicate seeds [11]" in tick(fourth.cursor).skip_message

@@ -22,8 +22,8 @@ def _data(seed=0, rows=3):
 
 def _ours(design, method, alternative, rng, n_resamples=9999, confidence_level=0.95):
     x, y, z = _data()
-    options = dict(method=method, alternative=alternative, rng=rng, n_resamples=n_resamples,
-                   confidence_level=confidence_level)
+    options = {"method": method, "alternative": alternative, "rng": rng, "n_resamples": n_resamples,
+               "confidence_level": confidence_level}
     if design == "one-sample":
         return bootstrap_ci(x, **options)
     if design == "paired":
@@ -33,8 +33,8 @@ def _ours(design, method, alternative, rng, n_resamples=9999, confidence_level=0
 
 def _scipy(design, method, alternative, row, rng, n_resamples=9999, confidence_level=0.95):
     x, y, z = _data()
-    options = dict(method=method, alternative=alternative, rng=rng, n_resamples=n_resamples,
-                   confidence_level=confidence_level)
+    options = {"method": method, "alternative": alternative, "rng": rng, "n_resamples": n_resamples,
+               "confidence_level": confidence_level}
     if design == "one-sample":
         return scipy_stats.bootstrap((x[row],), np.mean, **options)
     if design == "paired":

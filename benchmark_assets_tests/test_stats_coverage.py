@@ -54,4 +54,5 @@ def test_the_markdown_table_shows_every_case_with_three_decimals(coverage):
     assert lines[0] == "| distribution | n | percentile | basic | bca | t |"
     assert len(lines) == 2 + len(BANDS)
     first = coverage[(coverage.distribution == "normal") & (coverage.n == 10)].set_index("interval")["coverage"]
-    assert lines[2] == "| normal | 10 | " + " | ".join(f"{first[m]:.3f}" for m in ("percentile", "basic", "bca", "t")) + " |"
+    cells = " | ".join(f"{first[m]:.3f}" for m in ("percentile", "basic", "bca", "t"))
+    assert lines[2] == f"| normal | 10 | {cells} |"

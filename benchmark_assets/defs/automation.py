@@ -94,3 +94,62 @@ def build_study_schedule(study: Study, parts: StudyPartitions):
         return rerun_request(study, parts, points, reason="nightly ratchet")
 
     return nightly
+
+
+def comparison_rerun_request(study, trial_keys: list[MultiPartitionKey], *, reason: str) -> RunRequest:
+    """A backfill of ``trial_keys`` (arm x seed) and every analysis asset after them."""
+    from benchmark_assets.defs.comparison_assets import ANALYSIS_ASSETS, comparison_partitions
+
+    key = lambda name: AssetKey([study.name, name])  # noqa: E731
+    subsets = {}
+    if trial_keys:
+        subsets[key("trials")] = comparison_partitions(study).empty_subset().with_partition_keys(trial_keys)
+    subset = AssetGraphSubset(partitions_subsets_by_asset_key=subsets,
+                              non_partitioned_asset_keys={key(name) for name in ANALYSIS_ASSETS})
+    return RunRequest.for_asset_graph_subset(subset, tags={"benchmark_assets/reason": reason[:200]})
+
+
+def build_comparison_sensor(study):
+    """Watches a comparison study: registers new seeds and reruns exactly what an edit affects
+    (new seeds: their trials; a changed arm or command: that arm's trials; a changed decision,
+    metric or summary: the analysis only), then everything downstream."""
+    from benchmark_assets.defs.comparison_assets import seed_partitions
+    from benchmark_assets.studies.comparison import ARMS
+
+    path = study.path
+
+    @sensor(
+        name=f"{study.name}__study_changes",
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        description=f"Watches {path.name}: registers new seeds and reruns the trials and analysis a change affects.",
+    )
+    def study_changes(context: SensorEvaluationContext):
+        try:
+            current = load_study(path)
+        except StudyError as error:
+            return SkipReason(f"study file is invalid, nothing rerun: {error}")
+        if current.kind != "comparison":
+            return SkipReason(f"{path.name} is no longer a comparison study; reload the definitions")
+        seeds = seed_partitions(current)
+        registered = set(context.instance.get_dynamic_partitions(seeds.name))
+        new_seeds = [s for s in current.seed_keys if s not in registered]
+        state = {"arms": {arm: current.arm_fingerprint(arm) for arm in ARMS}, "seeds": current.seed_keys,
+                 "analysis": current.analysis_fingerprint()}
+        add_requests = [seeds.build_add_request(new_seeds)] if new_seeds else []
+        previous = json.loads(context.cursor) if context.cursor else None
+        if previous is None:
+            return SensorResult(dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
+        trial_keys = []
+        for arm in ARMS:
+            changed_arm = previous["arms"].get(arm) != state["arms"][arm]
+            wanted = current.seed_keys if changed_arm else [s for s in current.seed_keys if s not in previous["seeds"]]
+            trial_keys += [MultiPartitionKey({"arm": arm, "seed": s}) for s in wanted]
+        requests = []
+        if trial_keys or state["seeds"] != previous["seeds"] or state["analysis"] != previous["analysis"]:
+            reason = f"{len(trial_keys)} trials to run after a change to {path.name}" if trial_keys else \
+                f"analysis settings or seed list changed in {path.name}"
+            requests.append(comparison_rerun_request(current, trial_keys, reason=reason))
+        return SensorResult(run_requests=requests, dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
+
+    return study_changes

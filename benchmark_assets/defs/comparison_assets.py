@@ -11,6 +11,7 @@ from dagster import (
     AssetsDefinition,
     AssetCheckSpec,
     BackfillPolicy,
+    DynamicPartitionsDefinition,
     MetadataValue,
     MultiPartitionsDefinition,
     Output,
@@ -31,9 +32,24 @@ from benchmark_assets.warehouse import Warehouse
 SUMMARY_KEYS = ["arm", "seed", "status"]
 
 
+def seed_partitions(study: ComparisonStudy) -> DynamicPartitionsDefinition:
+    """Seeds are registered from the study file (by the CLI or the study sensor), so adding seeds
+    needs no reload of the definitions and only the new partitions are missing."""
+    return DynamicPartitionsDefinition(name=f"{study.name}__seeds")
+
+
 def comparison_partitions(study: ComparisonStudy) -> MultiPartitionsDefinition:
-    return MultiPartitionsDefinition({"arm": StaticPartitionsDefinition(list(ARMS)),
-                                      "seed": StaticPartitionsDefinition(study.seed_keys)})
+    return MultiPartitionsDefinition({"arm": StaticPartitionsDefinition(list(ARMS)), "seed": seed_partitions(study)})
+
+
+def register_seeds(instance, study: ComparisonStudy) -> list[str]:
+    """Add the study's seeds the instance does not know yet; returns them."""
+    name = seed_partitions(study).name
+    known = set(instance.get_dynamic_partitions(name))
+    new = [s for s in study.seed_keys if s not in known]
+    if new:
+        instance.add_dynamic_partitions(name, new)
+    return new
 
 
 def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
@@ -228,4 +244,6 @@ def append_comparison_ledger(study: ComparisonStudy, comparison: pd.DataFrame, *
     Warehouse().append(LEDGER_TABLE, pd.DataFrame([row]))
 
 
-__all__ = ["COMPARISON_TRIAL_COLUMNS", "build_comparison_assets", "comparison_partitions"]
+ANALYSIS_ASSETS = ("summaries", "aggregates", "comparison", "variance_analysis", "comparison_report")
+
+__all__ = ["ANALYSIS_ASSETS", "COMPARISON_TRIAL_COLUMNS", "build_comparison_assets", "comparison_partitions", "register_seeds"]

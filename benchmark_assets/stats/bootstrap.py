@@ -1,8 +1,8 @@
 """The bootstrap engine: seeded percentile, basic and BCa intervals and p-values for many metrics at once."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -62,8 +62,9 @@ class BootstrapResult:
     @property
     def standard_error(self) -> np.ndarray:
         """Standard deviation (ddof=1) of the bootstrap distribution, as scipy reports it."""
-        se = np.std(self.distribution, axis=-1, ddof=1) if self.n_resamples > 1 else np.full(np.shape(self.estimate), np.nan)
-        return np.where(self.valid, se, np.nan)[()]
+        if self.n_resamples < 2:
+            return np.full(np.shape(self.estimate), np.nan)[()]
+        return np.where(self.valid, np.std(self.distribution, axis=-1, ddof=1), np.nan)[()]
 
     def interval_at(self, confidence_level) -> Interval:
         """The interval at another level (scalar, or one per row) from the same resamples.
@@ -246,11 +247,11 @@ def _generator(rng: RandomState) -> tuple[np.random.Generator, int | None]:
 
 def _statistic(statistic) -> Statistic | None:
     """None stands for the mean, which has the matrix-product fast path."""
-    if statistic is None or (isinstance(statistic, str) and statistic == "mean") or statistic is np.mean:
+    if statistic is None or statistic is np.mean or (isinstance(statistic, str) and statistic == "mean"):
         return None
-    if isinstance(statistic, str):
-        raise ValueError(f"statistic {statistic!r} unknown; pass 'mean' or a function vectorised along axis=-1")
-    return statistic
+    if callable(statistic):
+        return statistic
+    raise ValueError(f"statistic {statistic!r} unknown; pass 'mean' or a function vectorised along axis=-1")
 
 
 def _apply(stat: Statistic | None, x: np.ndarray) -> np.ndarray:
@@ -295,8 +296,9 @@ def _result(estimate, distribution, jackknife, constant, sample_sizes, design, o
         # Constant data have no bias or skew to correct, and their resampled means differ from the
         # estimate only by rounding, which would otherwise make z0 infinite.
         z0, a = np.where(constant, 0.0, z0)[()], np.where(constant, 0.0, a)[()]
-    fields = dict(estimate=estimate[()], method=method, alternative=alternative, sample_sizes=sample_sizes,
-                  bias_correction=z0, acceleration=a, sorted_distribution=sorted_distribution, constant=constant)
+    fields = {"estimate": estimate[()], "method": method, "alternative": alternative, "sample_sizes": sample_sizes,
+              "bias_correction": z0, "acceleration": a, "sorted_distribution": sorted_distribution,
+              "constant": constant}
     low, high = _interval(confidence_level=confidence_level, **fields)
     return BootstrapResult(low=low, high=high, distribution=distribution, confidence_level=confidence_level,
                            design=design, seed=seed, **fields)

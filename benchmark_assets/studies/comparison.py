@@ -159,6 +159,11 @@ class ComparisonStudy:
         summary = self.spec.summary
         return self.spec.metric if summary is None else f"{self.spec.metric}_{summary.label}"
 
+    def analysis_fingerprint(self) -> str:
+        """What the analysis after the trials depends on; a change reruns summaries onward only."""
+        payload = {key: self.spec.model_dump()[key] for key in ("metric", "summary", "direction", "design", "decision")}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
     def arm_fingerprint(self, arm: str) -> str:
         """What an arm's trials depend on; a changed fingerprint means its trials must rerun."""
         payload = {"target": self.spec.target.model_dump(), "params": self.params(arm), "design": self.spec.design}
