@@ -179,3 +179,12 @@ def test_comparison_sensor_registers_seeds_and_reruns_only_what_an_edit_affects(
     assert not tick(fourth.cursor).run_requests  # nothing changed, nothing runs
     path.write_text(path.read_text().replace("seeds: [11, 12, 13, 14, 15, 16, 17]", "seeds: [11, 11]"))
     assert "duplicate seeds [11]" in tick(fourth.cursor).skip_message
+
+
+def test_a_metric_the_command_never_reports_is_named_in_the_report(instance, study_dir):
+    write_study(study_dir, "typo", STUDY.replace("metric: loss", "metric: los"))
+    run_study("typo", quiet=True, instance=instance)
+    decided = Warehouse().read("typo__comparison").set_index("metric").loc["los_auc_last25pct"]
+    assert decided["verdict"] == "inconclusive" and "too few successful seeds" in decided["reason"]
+    report = (artifacts_dir("typo") / "report.md").read_text()
+    assert "the command reported no curve los to summarise (curves: ['loss'])" in report

@@ -201,6 +201,7 @@ def format_comparison_report(
     failures: pd.DataFrame,
     git_commits: list[str],
     variance_threshold: float,
+    problems: list[str] = (),
 ) -> str:
     """A markdown report a reviewer can paste into a pull request."""
     decided = comparison[comparison["is_decision_metric"]].iloc[0]
@@ -257,6 +258,8 @@ def format_comparison_report(
     for row in aggregates.itertuples():
         lines.append(f"| {row.arm} | {row.metric} | {row.n} | {_fmt(row.mean, '.4g')} | {_fmt(row.std, '.3g')} | "
                      f"{_fmt(row.cv, '.2%')} | [{_fmt(row.t_low, '.4g')}, {_fmt(row.t_high, '.4g')}] |")
+    if problems:
+        lines += ["", "## Trials that ran but gave no decision metric", ""] + [f"- {p}" for p in problems]
     if len(failures):
         lines += ["", "## Failed trials", "", "| arm | seed | error |", "|---|---|---|"]
         for row in failures.itertuples():

@@ -164,6 +164,7 @@ def build_comparison_assets(study: ComparisonStudy) -> list[AssetsDefinition]:
             comparison=comparison, aggregates=aggregates, variance=variance_analysis,
             failures=trials[trials["status"] != "ok"], git_commits=list(trials["git_commit"]),
             variance_threshold=study.spec.decision.variance_threshold,
+            problems=trial_summaries(study, trials)[1],
         )
         folder = artifacts.artifacts_dir(study.name)
         paths = artifacts.write_comparison_exports(folder, report=report, comparison=comparison, aggregates=aggregates,
@@ -219,8 +220,11 @@ def arm_variance(study: ComparisonStudy, summaries: pd.DataFrame) -> pd.DataFram
         curve.insert(0, "arm", arm)
         curve["stable_n"] = -1 if result.stable_n is None else int(result.stable_n)
         frames.append(curve)
-    columns = list(schemas.variance_schema().columns)
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    if not frames:
+        return pd.DataFrame({"arm": pd.Series(dtype=str), "n": pd.Series(dtype="int64"),
+                             **{c: pd.Series(dtype=float) for c in ("cv", "cv_low", "cv_high")},
+                             "stable_n": pd.Series(dtype="int64")})
+    return pd.concat(frames, ignore_index=True)[list(schemas.variance_schema().columns)]
 
 
 def append_comparison_ledger(study: ComparisonStudy, comparison: pd.DataFrame, *, run_id: str) -> None:
