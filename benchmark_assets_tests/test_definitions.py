@@ -34,7 +34,7 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
     defs = build_definitions([study])
     sensor = defs.get_repository_def().get_sensor_def("toy__study_changes")
     with DagsterInstance.get() as instance:
-        first = sensor(build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
         assert not first.run_requests
         added = first.dynamic_partitions_requests[0]
         assert set(added.partition_keys) == {p.key for p in study.sweep_points()}
@@ -43,7 +43,7 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
         # A new candidate: only its partitions (and what depends on them) are requested.
         path = study_dir / "toy.yaml"
         path.write_text(path.read_text().replace("candidates: [0.5, 1.0, 2.0]", "candidates: [0.5, 1.0, 2.0, 4.0]"))
-        second = sensor(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=first.cursor))
+        second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=first.cursor))
         assert [list(r.partition_keys) for r in second.dynamic_partitions_requests] == [["beta=4"]]
         subset = second.run_requests[0].asset_graph_subset
         trial_keys = subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()
@@ -53,14 +53,14 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
 
         # Only a decision rule changed: no trial reruns, just the verdicts and the summary.
         path.write_text(path.read_text().replace("bootstrap_resamples: 2000", "bootstrap_resamples: 3000"))
-        third = sensor(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=second.cursor))
+        third = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=second.cursor))
         subset = third.run_requests[0].asset_graph_subset
         assert not subset.partitions_subsets_by_asset_key
         assert subset.non_partitioned_asset_keys == {AssetKey(["toy", "verdicts"]), AssetKey(["toy", "ratchet_summary"])}
 
         # A broken edit reruns nothing and says why.
         path.write_text(path.read_text().replace("candidates: [0.5, 1.0, 2.0, 4.0]", "candidates: [0.5, 0.5]"))
-        fourth = sensor(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=third.cursor))
+        fourth = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=third.cursor))
         assert "duplicate candidate 0.5" in fourth.skip_message
         assert json.loads(third.cursor)["hash"] != json.loads(second.cursor)["hash"]
 

@@ -146,7 +146,7 @@ def test_comparison_sensor_registers_seeds_and_reruns_only_what_an_edit_affects(
 
     repository = build_definitions([comparison_study]).get_repository_def()
     sensor = repository.get_sensor_def("cmp__study_changes")
-    tick = lambda cursor=None: sensor(build_sensor_context(instance=instance, repository_def=repository,  # noqa: E731
+    tick = lambda cursor=None: sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,  # noqa: E731
                                                            cursor=cursor))
 
     def requested(result) -> tuple[set[str], set[str]]:

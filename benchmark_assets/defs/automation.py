@@ -49,6 +49,8 @@ def build_study_sensor(study: Study, parts: StudyPartitions):
         name=f"{study.name}__study_changes",
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
+        # Backfill requests are only accepted from a sensor whose selection covers their assets.
+        asset_selection=AssetSelection.groups(study.name),
         description=f"Watches {path.name}: registers new sweep points and reruns the partitions a change affects.",
     )
     def study_changes(context: SensorEvaluationContext):
@@ -122,6 +124,7 @@ def build_comparison_sensor(study):
         name=f"{study.name}__study_changes",
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
+        asset_selection=AssetSelection.groups(study.name),
         description=f"Watches {path.name}: registers new seeds and reruns the trials and analysis a change affects.",
     )
     def study_changes(context: SensorEvaluationContext):
