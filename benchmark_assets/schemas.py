@@ -211,3 +211,45 @@ def variance_schema() -> pa.DataFrameSchema:
         unique=["arm", "n"],
         strict=True,
     )
+
+
+def load_trials_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "sweep_point": pa.Column(str),
+            "trial": pa.Column(int, pa.Check.ge(0)),
+            "parameters": pa.Column(str, pa.Check.str_startswith("{")),
+            "trial_seed": pa.Column(int, pa.Check.ge(0)),
+            "status": pa.Column(str, pa.Check.isin(["ok", "failed"])),
+            "error": pa.Column(str),
+            "duration_seconds": pa.Column(float, pa.Check.ge(0)),
+            "generator_cpu_seconds": pa.Column(float, pa.Check.ge(0)),
+            "error_rate": pa.Column(float, pa.Check.in_range(0.0, 1.0), nullable=True),
+        },
+        checks=[pa.Check(lambda df: (df["status"] == "ok") == (df["error"] == ""), name="error_exactly_when_failed",
+                         error="a failed trial must record its error, a successful one none")],
+        unique=["sweep_point", "trial"],
+        strict=False,  # every metric statistic is a column too
+    )
+
+
+def load_aggregates_schema() -> pa.DataFrameSchema:
+    number = lambda *checks: pa.Column(float, list(checks), nullable=True)  # noqa: E731
+    return pa.DataFrameSchema(
+        {
+            "sweep_point": pa.Column(str),
+            "metric": pa.Column(str),
+            "n": pa.Column(int, pa.Check.ge(0)),
+            "n_failed": pa.Column(int, pa.Check.ge(0)),
+            "mean": number(), "std": number(pa.Check.ge(0)), "min": number(), "max": number(), "cv": number(),
+            "se": number(pa.Check.ge(0)), "t_low": number(), "t_high": number(),
+            "bootstrap_low": number(), "bootstrap_high": number(),
+            "single_run": pa.Column(bool),
+        },
+        checks=[
+            pa.Check(lambda df: (df["t_low"] <= df["t_high"]) | df["t_low"].isna(), name="t_interval_ordered"),
+            pa.Check(lambda df: ~df["single_run"] | df["t_low"].isna(), name="single_run_has_no_interval"),
+        ],
+        unique=["sweep_point", "metric"],
+        strict=True,
+    )

@@ -310,8 +310,9 @@ def _load_ratchet(path: Path, text: str, raw: dict, name: str) -> Study:
 
 def _loaders() -> dict:
     from benchmark_assets.studies.comparison import load_comparison
+    from benchmark_assets.studies.load_sweep import load_load_sweep
 
-    return {"ratchet": _load_ratchet, "comparison": load_comparison}
+    return {"ratchet": _load_ratchet, "comparison": load_comparison, "load_sweep": load_load_sweep}
 
 
 def load_study(name_or_path: str | Path, directory: Path | None = None):

@@ -1,0 +1,148 @@
+"""A load sweep's verdicts: per-point aggregates, best configurations, the Pareto frontier, trends."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark_assets.stats.aggregate import aggregate_metrics
+from benchmark_assets.stats.pareto import pareto_optimal, trend
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One axis of the frontier: ``column`` (e.g. ``time_to_first_token_p99``) and its direction."""
+
+    column: str
+    maximize: bool
+
+
+def sweep_aggregates(
+    trials: pd.DataFrame,
+    point_keys: list[str],
+    metrics: list[str],
+    *,
+    confidence_level: float,
+    n_resamples: int,
+    rng_seed: int,
+    label: str,
+) -> pd.DataFrame:
+    """One row per (sweep point, metric statistic) over the point's successful trials: n, mean,
+    std, min, max, cv, se, t and bootstrap intervals; ``single_run`` where only one trial
+    succeeded (no interval then, rather than a crash or a fake one)."""
+    frames = []
+    for key in point_keys:
+        rows = trials[trials["sweep_point"] == key]
+        ok = rows[rows["status"] == "ok"]
+        table = aggregate_metrics(ok, metrics, confidence_level=confidence_level, n_resamples=n_resamples,
+                                  rng_seed=rng_seed, label=f"{label}|{key}")
+        table.insert(0, "sweep_point", key)
+        table.insert(2, "n_failed", int((rows["status"] != "ok").sum()))
+        table["single_run"] = table["n"] == 1
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _means(aggregates: pd.DataFrame, column: str) -> pd.Series:
+    rows = aggregates[aggregates["metric"] == column]
+    return rows.set_index("sweep_point")["mean"]
+
+
+def summarise_sweep(
+    aggregates: pd.DataFrame,
+    parameters: dict[str, dict],
+    objectives: list[Objective],
+    *,
+    latency_column: str,
+    failures: pd.DataFrame,
+    metadata: dict,
+) -> dict:
+    """The sweep summary, shaped like the reference tool's sweep export: metadata,
+    per_combination_metrics, best_configurations, pareto_optimal, trends, plus failed trials.
+
+    ``parameters`` maps each sweep point key to its swept parameters, in sweep order."""
+    keys = list(parameters)
+    per_combination = []
+    for key in keys:
+        rows = aggregates[aggregates["sweep_point"] == key]
+        stats = {
+            row.metric: {"mean": _num(row.mean), "std": _num(row.std), "min": _num(row.min), "max": _num(row.max),
+                         "cv": _num(row.cv), "se": _num(row.se), "ci_low": _num(row.t_low), "ci_high": _num(row.t_high),
+                         "bootstrap_low": _num(row.bootstrap_low), "bootstrap_high": _num(row.bootstrap_high),
+                         "n": int(row.n), "single_run": bool(row.single_run)}
+            for row in rows.itertuples()
+        }
+        n_failed = int(rows["n_failed"].max()) if len(rows) else 0
+        per_combination.append({"parameters": parameters[key], "sweep_point": key, "metrics": stats,
+                                "n_failed_trials": n_failed})
+    best = {}
+    for name, column, maximize, unit in (("best_throughput", "request_throughput_avg", True, "requests/s"),
+                                         ("best_latency_p99", latency_column, False, "ms")):
+        means = _means(aggregates, column).reindex(keys).dropna()
+        if len(means):
+            winner = means.idxmax() if maximize else means.idxmin()
+            best[name] = {"parameters": parameters[winner], "sweep_point": winner, "metric": column,
+                          "value": float(means[winner]), "unit": unit}
+    table = pd.DataFrame({o.column: _means(aggregates, o.column).reindex(keys) for o in objectives}, index=keys)
+    mask = pareto_optimal(table.to_numpy(float), [o.maximize for o in objectives]) if len(table) else np.array([])
+    pareto = [parameters[k] for k, optimal in zip(keys, mask) if optimal]
+    trends = {}
+    for name in sorted({n for p in parameters.values() for n in p}):
+        others = sorted({n for p in parameters.values() for n in p} - {name})
+        groups: dict[tuple, list[str]] = {}
+        for key in keys:
+            groups.setdefault(tuple(parameters[key][o] for o in others), []).append(key)
+        trends[name] = [
+            {"fixed": dict(zip(others, fixed)), "metric": o.column,
+             **trend([parameters[k][name] for k in members], table.loc[members, o.column].to_numpy(float))}
+            for fixed, members in groups.items() for o in objectives if len(members) >= 2
+        ]
+    failed = [{"sweep_point": r.sweep_point, "trial": int(r.trial), "error": str(r.error)} for r in failures.itertuples()]
+    return {"metadata": metadata, "per_combination_metrics": per_combination, "best_configurations": best,
+            "pareto_optimal": pareto, "pareto_sweep_points": [k for k, optimal in zip(keys, mask) if optimal],
+            "trends": trends, "failed_trials": failed}
+
+
+def _num(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def format_sweep_report(summary: dict, objectives: list[Objective], *, study: str, description: str) -> str:
+    """A markdown report a reviewer can paste into a pull request."""
+    meta = summary["metadata"]
+    swept = ", ".join(f"{p['name']} {p['values']}" for p in meta["sweep_parameters"])
+    lines = [f"# Load sweep: {study}", "", description, "",
+             f"- Swept: {swept or 'nothing'}; "
+             f"{meta['num_trials_per_value']} trials per point ({meta['sweep_mode']} order); endpoint {meta['url']}",
+             f"- Intervals: {meta['confidence_level']:.0%} Student-t over trials (bootstrap in the exports)", ""]
+    for name, best in summary["best_configurations"].items():
+        lines.append(f"- **{name}**: {best['sweep_point']} ({best['metric']} {best['value']:.4g} {best['unit']})")
+    lines += ["", f"**Pareto-optimal** ({', '.join(('max ' if o.maximize else 'min ') + o.column for o in objectives)}): "
+              + (", ".join(summary["pareto_sweep_points"]) or "none"), ""]
+    header = " | ".join(o.column for o in objectives)
+    lines += [f"| sweep point | {header} | failed trials | Pareto |", "|---" * (len(objectives) + 3) + "|"]
+    for combo in summary["per_combination_metrics"]:
+        cells = []
+        for o in objectives:
+            stat = combo["metrics"].get(o.column)
+            if not stat or stat["mean"] is None:
+                cells.append("n/a")
+            elif stat["single_run"] or stat["ci_low"] is None:
+                cells.append(f"{stat['mean']:.4g} (single run)")
+            else:
+                cells.append(f"{stat['mean']:.4g} [{stat['ci_low']:.4g}, {stat['ci_high']:.4g}]")
+        optimal = "yes" if combo["sweep_point"] in summary["pareto_sweep_points"] else ""
+        lines.append(f"| {combo['sweep_point']} | {' | '.join(cells)} | {combo['n_failed_trials']} | {optimal} |")
+    lines += ["", "## Trends", ""]
+    for name, items in summary["trends"].items():
+        for item in items:
+            fixed = f" at {item['fixed']}" if item["fixed"] else ""
+            where = f" (extreme at {name}={item['extreme_at']:g})" if item["direction"] in ("peaks", "dips") else ""
+            lines.append(f"- {item['metric']} along {name}{fixed}: {item['direction']}{where}, Spearman rho "
+                         f"{item['spearman_rho']:.2f}")
+    if summary["failed_trials"]:
+        lines += ["", "## Failed trials", "", "| sweep point | trial | error |", "|---|---|---|"]
+        lines += [f"| {f['sweep_point']} | {f['trial']} | {f['error'].splitlines()[0][:200]} |" for f in summary["failed_trials"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,215 @@
+"""The load-sweep study format: drive an OpenAI-compatible server at each load of a sweep, repeatedly."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
+
+from benchmark_assets.studies.spec import Number, StudyError, _Strict
+from benchmark_assets.sweep import format_value
+
+# Load parameters a study may sweep (a list) or fix (a single value), with their kind.
+SWEEPABLE = {"concurrency": int, "request_rate": float, "input_tokens": int, "output_tokens": int}
+
+
+class HttpLoadSpec(_Strict):
+    url: str
+    endpoint: Literal["chat", "completions"] = "chat"
+    streaming: StrictBool = True
+    model: str = "mock"
+    # Sweepable: a value, or a list to sweep. Whole-number checks happen in _check_sweep, so that
+    # 1.5 gets a message saying why it is refused rather than a generic type error.
+    input_tokens: Number | list[Number] = 128
+    output_tokens: Number | list[Number] = 64
+    ignore_eos: StrictBool = True
+    concurrency: Number | list[Number] | None = None
+    request_rate: Number | list[Number] | None = None
+    arrival: Literal["constant", "poisson"] = "poisson"
+    requests: StrictInt | None = Field(default=None, ge=1)
+    duration_seconds: Number | None = Field(default=None, gt=0)
+    warmup_requests: StrictInt = Field(default=0, ge=0)
+    request_timeout_seconds: Number = Field(default=60, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"url {url!r} is not an http(s) URL; write it like http://127.0.0.1:8000")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_amount_and_one_mode(self) -> HttpLoadSpec:
+        if (self.requests is None) == (self.duration_seconds is None):
+            raise ValueError("give exactly one of requests and duration_seconds; set requests: 200 (or a duration)")
+        if self.concurrency is None and self.request_rate is None:
+            raise ValueError("no load given; set concurrency (requests in flight) or request_rate (requests/s)")
+        return self
+
+
+class ServerSpec(_Strict):
+    """Start the shipped mock server for the study's trials (demos and tests); None: use url as is."""
+
+    ttft_ms: Number = Field(default=20, ge=0)
+    itl_ms: Number = Field(default=5, ge=0)
+    capacity: StrictInt = Field(default=8, ge=1)
+    error_rate: Number = Field(default=0, ge=0, le=1)
+
+
+class TargetSpec(_Strict):
+    http_load: HttpLoadSpec
+
+
+class ObjectiveSpec(_Strict):
+    metric: str
+    stat: Literal["avg", "min", "max", "std", "p50", "p90", "p95", "p99"] = "avg"
+    direction: Literal["maximize", "minimize"]
+
+    @property
+    def column(self) -> str:
+        return f"{self.metric}_{self.stat}"
+
+
+class LoadDecisionSpec(_Strict):
+    confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
+    bootstrap_resamples: StrictInt = Field(default=2000, ge=100, le=1_000_000)
+    rng_seed: StrictInt = 0
+
+
+class LoadSweepSpec(_Strict):
+    kind: Literal["load_sweep"]
+    description: str = ""
+    target: TargetSpec
+    mock_server: ServerSpec | None = None
+    trials: StrictInt = Field(default=3, ge=1, le=1000)
+    order: Literal["repeated", "independent"] = "repeated"
+    cooldown_seconds: Number = Field(default=0, ge=0)
+    same_seed: StrictBool = False
+    seed: StrictInt = Field(default=0, ge=0)
+    objectives: list[ObjectiveSpec] | None = Field(default=None, min_length=2)
+    decision: LoadDecisionSpec = Field(default_factory=LoadDecisionSpec)
+
+
+def _check_sweep(path: Path, load: HttpLoadSpec, spec: LoadSweepSpec) -> dict[str, list]:
+    """The swept parameters (name -> values) after the checks each list needs."""
+    swept: dict[str, list] = {}
+    for name, kind in SWEEPABLE.items():
+        value = getattr(load, name)
+        if value is None:
+            continue
+        where = f"target.http_load.{name}"
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise StudyError(path, where, "empty list", "give one value, or a list of two or more to sweep")
+        for i, v in enumerate(values):
+            at = f"{where}[{i}]" if isinstance(value, list) else where
+            if kind is int and not float(v).is_integer():
+                raise StudyError(path, at, f"{name} takes whole numbers, got {v}",
+                                 "use an integer (1.5 would silently become 1)")
+            if v < 1 if kind is int else v <= 0:
+                raise StudyError(path, at, f"{name} must be {'at least 1' if kind is int else 'above 0'}, got "
+                                 f"{format_value(v)}", "use a positive value")
+        duplicates = sorted({format_value(v) for v in values if sum(float(w) == float(v) for w in values) > 1})
+        if duplicates:
+            raise StudyError(path, where, f"duplicate values {duplicates} (their trials would overwrite each other)",
+                             "list each value once")
+        if isinstance(value, list):
+            swept[name] = [int(v) if kind is int else v for v in values]
+    if not swept:
+        fields = [f for f in ("order", "cooldown_seconds", "same_seed") if f in spec.model_fields_set]
+        if fields:
+            raise StudyError(path, fields[0], "only applies to a sweep, and nothing is swept",
+                             "give a list for concurrency, request_rate, input_tokens or output_tokens, or remove it")
+    return swept
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    """One combination of the sweep: its key (``concurrency=8``), its index and its parameters."""
+
+    key: str
+    index: int
+    parameters: dict
+
+
+@dataclass(frozen=True, eq=False)
+class LoadSweepStudy:
+    name: str
+    path: Path
+    text: str
+    spec: LoadSweepSpec
+    swept: dict
+    kind = "load_sweep"
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    @property
+    def load(self) -> HttpLoadSpec:
+        return self.spec.target.http_load
+
+    @cached_property
+    def points(self) -> list[LoadPoint]:
+        """Every combination of the swept lists (a grid), in the order the lists give."""
+        names = list(self.swept)
+        combos = list(itertools.product(*(self.swept[n] for n in names))) if names else [()]
+        return [
+            LoadPoint(key=",".join(f"{n}={format_value(v)}" for n, v in zip(names, combo)) or "fixed", index=i,
+                      parameters=dict(zip(names, combo)))
+            for i, combo in enumerate(combos)
+        ]
+
+    @property
+    def point_keys(self) -> list[str]:
+        return [p.key for p in self.points]
+
+    @property
+    def trial_keys(self) -> list[str]:
+        return [str(t) for t in range(self.spec.trials)]
+
+    def point(self, key: str) -> LoadPoint:
+        for point in self.points:
+            if point.key == key:
+                return point
+        raise KeyError(f"sweep point {key!r} is no longer in {self.path.name}; it was removed from the study")
+
+    def trial_seed(self, point: LoadPoint, trial: int) -> int:
+        """``same_seed``: every point's trial t uses the same prompts; else they differ by point."""
+        base = self.spec.seed + 1000 * int(trial)
+        return base if self.spec.same_seed else base + point.index
+
+    @property
+    def objectives(self) -> list[ObjectiveSpec]:
+        """The study's Pareto objectives; by default maximise request throughput and minimise
+        TTFT p99 (request latency p99 without streaming: there is no first token to time)."""
+        if self.spec.objectives:
+            return list(self.spec.objectives)
+        latency = "time_to_first_token" if self.load.streaming else "request_latency"
+        return [ObjectiveSpec(metric="request_throughput", stat="avg", direction="maximize"),
+                ObjectiveSpec(metric=latency, stat="p99", direction="minimize")]
+
+    @property
+    def endpoint_pool(self) -> str:
+        """The Dagster concurrency pool of this study's endpoint: one load trial at a time per server."""
+        from benchmark_assets.artifacts import safe_label
+
+        return "load_endpoint_" + safe_label(self.load.url.split("://", 1)[-1]).replace(".", "_")
+
+    def fingerprint(self) -> str:
+        payload = {"target": self.load.model_dump(), "server": self.spec.mock_server and self.spec.mock_server.model_dump(),
+                   "seed": self.spec.seed, "same_seed": self.spec.same_seed}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_load_sweep(path: Path, text: str, raw: dict, name: str) -> LoadSweepStudy:
+    from benchmark_assets.studies.spec import validate_model
+
+    spec = validate_model(LoadSweepSpec, path, raw)
+    swept = _check_sweep(path, spec.target.http_load, spec)
+    return LoadSweepStudy(name=name, path=path, text=text, spec=spec, swept=swept)
