@@ -71,35 +71,38 @@ def trials_schema(study: Study) -> pa.DataFrameSchema:
     )
 
 
-def aggregates_schema() -> pa.DataFrameSchema:
-    number = lambda *checks: pa.Column(float, list(checks), nullable=True)  # noqa: E731
+def _number(*checks) -> pa.Column:
+    return pa.Column(float, list(checks), nullable=True)
+
+
+def _aggregate_schema(keys: dict, unique: list[str], extra_checks=()) -> pa.DataFrameSchema:
+    """The columns and checks every aggregate table shares (stats.aggregate_metrics), after ``keys``."""
     return pa.DataFrameSchema(
         {
-            "sweep_point": pa.Column(str),
-            "constant": pa.Column(str),
-            "value": number(),
-            "split": pa.Column(str, pa.Check.isin(["train", "validation", "all"])),
+            **keys,
             "metric": pa.Column(str),
             "n": pa.Column(int, pa.Check.ge(0)),
             "n_failed": pa.Column(int, pa.Check.ge(0)),
-            "mean": number(),
-            "std": number(pa.Check.ge(0)),
-            "min": number(),
-            "max": number(),
-            "cv": number(),
-            "se": number(pa.Check.ge(0)),
-            "t_low": number(),
-            "t_high": number(),
-            "bootstrap_low": number(),
-            "bootstrap_high": number(),
+            "mean": _number(), "std": _number(pa.Check.ge(0)), "min": _number(), "max": _number(), "cv": _number(),
+            "se": _number(pa.Check.ge(0)), "t_low": _number(), "t_high": _number(),
+            "bootstrap_low": _number(), "bootstrap_high": _number(),
         },
         checks=[
             pa.Check(lambda df: (df["min"] <= df["mean"] + 1e-12) | df["mean"].isna(), name="min_le_mean"),
             pa.Check(lambda df: (df["mean"] <= df["max"] + 1e-12) | df["mean"].isna(), name="mean_le_max"),
             pa.Check(lambda df: (df["t_low"] <= df["t_high"]) | df["t_low"].isna(), name="t_interval_ordered"),
+            *extra_checks,
         ],
-        unique=["sweep_point", "split", "metric"],
+        unique=unique,
         strict=True,
+    )
+
+
+def aggregates_schema() -> pa.DataFrameSchema:
+    return _aggregate_schema(
+        {"sweep_point": pa.Column(str), "constant": pa.Column(str), "value": _number(),
+         "split": pa.Column(str, pa.Check.isin(["train", "validation", "all"]))},
+        unique=["sweep_point", "split", "metric"],
     )
 
 
@@ -153,21 +156,7 @@ def comparison_trials_schema() -> pa.DataFrameSchema:
 
 
 def arm_aggregates_schema() -> pa.DataFrameSchema:
-    number = lambda *checks: pa.Column(float, list(checks), nullable=True)  # noqa: E731
-    return pa.DataFrameSchema(
-        {
-            "arm": pa.Column(str, pa.Check.isin(["control", "candidate"])),
-            "metric": pa.Column(str),
-            "n": pa.Column(int, pa.Check.ge(0)),
-            "n_failed": pa.Column(int, pa.Check.ge(0)),
-            "mean": number(), "std": number(pa.Check.ge(0)), "min": number(), "max": number(), "cv": number(),
-            "se": number(pa.Check.ge(0)), "t_low": number(), "t_high": number(),
-            "bootstrap_low": number(), "bootstrap_high": number(),
-        },
-        checks=[pa.Check(lambda df: (df["t_low"] <= df["t_high"]) | df["t_low"].isna(), name="t_interval_ordered")],
-        unique=["arm", "metric"],
-        strict=True,
-    )
+    return _aggregate_schema({"arm": pa.Column(str, pa.Check.isin(["control", "candidate"]))}, unique=["arm", "metric"])
 
 
 def comparison_schema() -> pa.DataFrameSchema:
@@ -234,22 +223,8 @@ def load_trials_schema() -> pa.DataFrameSchema:
 
 
 def load_aggregates_schema() -> pa.DataFrameSchema:
-    number = lambda *checks: pa.Column(float, list(checks), nullable=True)  # noqa: E731
-    return pa.DataFrameSchema(
-        {
-            "sweep_point": pa.Column(str),
-            "metric": pa.Column(str),
-            "n": pa.Column(int, pa.Check.ge(0)),
-            "n_failed": pa.Column(int, pa.Check.ge(0)),
-            "mean": number(), "std": number(pa.Check.ge(0)), "min": number(), "max": number(), "cv": number(),
-            "se": number(pa.Check.ge(0)), "t_low": number(), "t_high": number(),
-            "bootstrap_low": number(), "bootstrap_high": number(),
-            "single_run": pa.Column(bool),
-        },
-        checks=[
-            pa.Check(lambda df: (df["t_low"] <= df["t_high"]) | df["t_low"].isna(), name="t_interval_ordered"),
-            pa.Check(lambda df: ~df["single_run"] | df["t_low"].isna(), name="single_run_has_no_interval"),
-        ],
-        unique=["sweep_point", "metric"],
-        strict=True,
+    schema = _aggregate_schema(
+        {"sweep_point": pa.Column(str)}, unique=["sweep_point", "metric"],
+        extra_checks=[pa.Check(lambda df: ~df["single_run"] | df["t_low"].isna(), name="single_run_has_no_interval")],
     )
+    return schema.add_columns({"single_run": pa.Column(bool)})
