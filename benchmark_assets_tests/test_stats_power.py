@@ -39,6 +39,22 @@ def test_required_n_is_the_smallest_n_reaching_the_power(effect, power, paired, 
         assert achieved_power(effect, n=n - 1, paired=paired, alternative=alternative) < power
 
 
+def test_huge_effects_need_very_few_seeds_and_give_an_answer_without_warnings(recwarn):
+    # statsmodels' root finder warns and returns NaN for both: the answer is below its starting point.
+    assert required_n(10.0, paired=False) == 2
+    # At n=2 statsmodels' power is NaN (scipy's noncentral t underflows in the far tail), so n=3 is the
+    # first n shown to reach the power: conservative by at most one seed.
+    assert required_n(20.0) == 3 and achieved_power(20.0, n=3) >= 0.8
+    assert not recwarn.list
+
+
+def test_when_statsmodels_does_not_converge_an_integer_search_gives_the_same_n(monkeypatch):
+    expected = [required_n(0.3), required_n(0.3, paired=False, ratio=2.0)]
+    monkeypatch.setattr(TTestPower, "solve_power", lambda self, **kwargs: np.nan)
+    monkeypatch.setattr(TTestIndPower, "solve_power", lambda self, **kwargs: np.nan)
+    assert [required_n(0.3), required_n(0.3, paired=False, ratio=2.0)] == expected
+
+
 def test_achieved_power_is_statsmodels_power():
     assert achieved_power(0.4, n=30) == pytest.approx(TTestPower().power(0.4, 30, 0.05))
     assert achieved_power(2.0, sd=5.0, n=30, paired=False, ratio=1.5) == pytest.approx(

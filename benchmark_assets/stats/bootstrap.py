@@ -394,4 +394,7 @@ def _invert_bca(w, z0, a, resamples: int) -> np.ndarray:
         reachable = 1.0 + a * w > 0
         alpha = ndtr(w / (1.0 + a * w) - z0)
     alpha = np.where(reachable, alpha, np.where(w < 0, 0.0, 1.0))
+    # Every resample on one side of the null puts w at +-inf (the quantile is 0 or 1): the bound
+    # reaches the null never (alpha 1) or always (alpha 0), not NaN.
+    alpha = np.where(np.isinf(w), np.where(w > 0, 1.0, 0.0), alpha)
     return np.clip(alpha, 1.0 / (resamples + 1.0), 1.0)

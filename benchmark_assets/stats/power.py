@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from statsmodels.stats.power import TTestIndPower, TTestPower
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from benchmark_assets.stats.bootstrap import ALTERNATIVES
 
@@ -44,14 +46,23 @@ def required_n(
     if not 0.0 < power < 1.0 or not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha and power must be in (0, 1), got alpha={alpha}, power={power}")
     kind = _STATSMODELS_ALTERNATIVE[alternative]
-    if paired:
-        n = TTestPower().solve_power(effect_size=d, nobs=None, alpha=alpha, power=power, alternative=kind)
-    else:
-        n = TTestIndPower().solve_power(effect_size=d, nobs1=None, alpha=alpha, power=power, ratio=ratio,
-                                        alternative=kind)
+
+    def power_at(n: float) -> float:
+        return _power(d, n, alpha=alpha, paired=paired, kind=kind, ratio=ratio)
+
+    # A t-test needs two seeds; statsmodels' root finder fails when fewer would do.
+    if power_at(2) >= power:
+        return 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if paired:
+            n = TTestPower().solve_power(effect_size=d, nobs=None, alpha=alpha, power=power, alternative=kind)
+        else:
+            n = TTestIndPower().solve_power(effect_size=d, nobs1=None, alpha=alpha, power=power, ratio=ratio,
+                                            alternative=kind)
     n = float(np.asarray(n).squeeze())
     if not np.isfinite(n):
-        raise ValueError(f"statsmodels could not solve for n (effect {d:.3g} standardised, power {power})")
+        return _smallest_n(power_at, power)
     # Rounding before the ceiling keeps an exact solution like 34.0000000001 at 34.
     return max(2, math.ceil(round(n, 6)))
 
@@ -69,12 +80,29 @@ def achieved_power(
     """Power of the t-test with ``n`` seeds (pairs, or candidate seeds per group when unpaired) to
     detect ``effect`` at level ``alpha``; options as in ``required_n``."""
     d = _checked_effect(effect, sd, alternative)
-    kind = _STATSMODELS_ALTERNATIVE[alternative]
+    return _power(d, n, alpha=alpha, paired=paired, kind=_STATSMODELS_ALTERNATIVE[alternative], ratio=ratio)
+
+
+def _power(d: float, n: float, *, alpha: float, paired: bool, kind: str, ratio: float) -> float:
     if paired:
         value = TTestPower().power(effect_size=d, nobs=n, alpha=alpha, alternative=kind)
     else:
         value = TTestIndPower().power(effect_size=d, nobs1=n, alpha=alpha, ratio=ratio, alternative=kind)
     return float(np.asarray(value).squeeze())
+
+
+def _smallest_n(power_at, power: float, limit: int = 10**9) -> int:
+    """The smallest integer n >= 2 with power_at(n) >= power, by doubling then bisection (power
+    grows with n); the fallback when statsmodels' root finder does not converge."""
+    low, high = 2, 4
+    while power_at(high) < power:
+        if high >= limit:
+            raise ValueError(f"more than {limit:,} seeds would be needed: the effect is too small to detect")
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if power_at(middle) < power else (low, middle)
+    return high
 
 
 def _checked_effect(effect: float, sd: float | None, alternative: str) -> float:

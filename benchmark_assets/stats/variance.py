@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.stats.bootstrap import RandomState, Statistic, _generator, _statistic, resampled_statistic
+from benchmark_assets.stats.bootstrap import RandomState, Statistic, _apply, _generator, _statistic, resampled_statistic
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def variance_curve(
     generator, seed = _generator(rng)
     n_seeds = x.size
     datasets = np.vstack([x, x[generator.integers(0, n_seeds, size=(n_outer, n_seeds))]])
-    centre = np.abs(resampled_statistic(datasets, np.arange(n_seeds)[None, :], stat)[:, 0])
+    centre = np.abs(_apply(stat, datasets))
     if centre[0] == 0:
         raise ValueError("the summary of all seeds is 0, so its coefficient of variation is undefined")
     sizes = np.arange(2, n_seeds + 1)
