@@ -244,7 +244,9 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
         return aggregates[aggregates["metric"] == column].set_index("sweep_point")
 
     xs, ys = stat(x_obj.column), stat(y_obj.column)
-    keys = [c["sweep_point"] for c in summary["per_combination_metrics"] if c["sweep_point"] in xs.index and c["sweep_point"] in ys.index]
+    keys = [c["sweep_point"] for c in summary["per_combination_metrics"]
+            if c["sweep_point"] in xs.index and c["sweep_point"] in ys.index
+            and pd.notna(xs.loc[c["sweep_point"], "mean"]) and pd.notna(ys.loc[c["sweep_point"], "mean"])]
     optimal = set(summary["pareto_sweep_points"])
     for key in keys:
         x, y = xs.loc[key], ys.loc[key]
@@ -256,10 +258,17 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     front = sorted((xs.loc[k, "mean"], ys.loc[k, "mean"]) for k in keys if k in optimal)
     if front:
         axis.plot(*zip(*front), color="tab:red", linewidth=1, label="Pareto frontier")
+    axis.margins(x=0.15, y=0.1)  # room for the labels of the extreme points
+    y_means = [ys.loc[k, "mean"] for k in keys]
+    if y_means and min(y_means) > 0 and max(y_means) / min(y_means) > 20:
+        axis.set_yscale("log")  # latency past the knee dwarfs the rest
     axis.set_xlabel(f"{x_obj.column} ({'max' if x_obj.maximize else 'min'})")
     axis.set_ylabel(f"{y_obj.column} ({'max' if y_obj.maximize else 'min'})")
     axis.set_title("Load sweep: Pareto frontier (bars: 95% t-interval over trials)")
-    axis.legend(fontsize=7)
+    if front:
+        axis.legend(fontsize=7)
+    if not keys:
+        axis.text(0.5, 0.5, "no sweep point has a successful trial", ha="center", transform=axis.transAxes)
     figure.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)
     path = folder / "plots" / "pareto.png"
     path.parent.mkdir(exist_ok=True)

@@ -67,6 +67,8 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     instance = instance or DagsterInstance.get()
     if study.kind == "comparison":
         return run_comparison(study, quiet=quiet, instance=instance, force=force)
+    if study.kind == "load_sweep":
+        return run_load_sweep(study, quiet=quiet, instance=instance)
     if constants:
         unknown = sorted(set(constants) - set(study.spec.constants))
         if unknown:
@@ -171,6 +173,38 @@ def run_comparison(study, *, quiet: bool = False, instance=None, force: bool = F
             "sweep_points": 2}
 
 
+def run_load_sweep(study, *, quiet: bool = False, instance=None) -> dict:
+    """Materialise a load sweep: every (point, trial) in ranged runs over contiguous points (one
+    trial at a time on the endpoint, through its concurrency pool), their aggregates, the summary."""
+    from dagster import AssetKey, MultiPartitionKey
+
+    from benchmark_assets.defs.load_sweep_assets import build_load_sweep_assets, point_partitions, register_points
+
+    assets = build_load_sweep_assets(study)
+    key = lambda name: AssetKey([study.name, name])  # noqa: E731
+    register_points(instance, study)
+    ensure_pool_limit(instance, study.endpoint_pool)
+    order = list(instance.get_dynamic_partitions(point_partitions(study).name))
+    blocks = _contiguous_blocks(study.point_keys, order)
+    first, last = study.trial_keys[0], study.trial_keys[-1]
+    stages = [("load trials", [key("trials")], str(MultiPartitionKey({"sweep_point": b[0], "trial": first})),
+               str(MultiPartitionKey({"sweep_point": b[-1], "trial": last})), {}) for b in blocks]
+    stages += [("aggregates", [key("aggregates")], b[0], b[-1], {}) for b in blocks]
+    stages.append(("sweep summary", [key("sweep_summary")], None, None, {}))
+    started = time.perf_counter()
+    timings = _materialise_stages(study.name, assets, stages, instance=instance, quiet=quiet)
+    return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
+            "trials": len(study.points) * study.spec.trials, "sweep_points": len(study.points)}
+
+
+def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
+    """Give an endpoint's pool its limit unless someone already set one (UI or `dagster instance
+    concurrency set`): load trials on one server must never overlap, across runs too."""
+    storage = instance.event_log_storage
+    if storage.get_concurrency_info(pool).slot_count == 0:
+        storage.set_concurrency_slots(pool, limit)
+
+
 def _failure_message(result) -> str:
     """The user's own error from a failed run, not Dagster's wrapper around it."""
     for event in result.all_events:
@@ -192,7 +226,11 @@ def cmd_run(args) -> int:
     study = outcome["study"]
     folder = artifacts_dir(study.name)
     print((folder / "report.md").read_text())
-    if study.kind == "comparison":
+    if study.kind == "load_sweep":
+        print(f"Ran {outcome['trials']} load trials over {outcome['sweep_points']} sweep points in "
+              f"{outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
+        print(f"Artifacts: {folder}  (report.md, sweep_aggregate.json/csv, per_value/, plots/pareto.png)")
+    elif study.kind == "comparison":
         print(f"Ran {outcome['trials']} new trials (others were already up to date) in {outcome['seconds']:.1f} s "
               f"({len(outcome['stages'])} Dagster runs).")
         print(f"Artifacts: {folder}  (report.md, comparison.csv/json, aggregates.csv, summaries.csv, variance.csv, "

@@ -6,6 +6,7 @@ from dagster import Definitions
 from benchmark_assets.defs.comparison_assets import build_comparison_assets
 from benchmark_assets.defs.automation import build_comparison_sensor, build_study_schedule, build_study_sensor
 from benchmark_assets.defs.io_manager import study_resources
+from benchmark_assets.defs.load_sweep_assets import build_load_sweep_assets
 from benchmark_assets.defs.study_assets import build_study_assets, study_partitions
 from benchmark_assets.studies.spec import discover_studies
 
@@ -13,6 +14,9 @@ from benchmark_assets.studies.spec import discover_studies
 def build_definitions(studies: list) -> Definitions:
     assets, sensors, schedules = [], [], []
     for study in studies:
+        if study.kind == "load_sweep":
+            assets.extend(build_load_sweep_assets(study))
+            continue
         if study.kind == "comparison":
             assets.extend(build_comparison_assets(study))
             sensors.append(build_comparison_sensor(study))

@@ -211,7 +211,7 @@ def load_trials_schema() -> pa.DataFrameSchema:
             "trial_seed": pa.Column(int, pa.Check.ge(0)),
             "status": pa.Column(str, pa.Check.isin(["ok", "failed"])),
             "error": pa.Column(str),
-            "duration_seconds": pa.Column(float, pa.Check.ge(0)),
+            "wall_seconds": pa.Column(float, pa.Check.ge(0)),
             "generator_cpu_seconds": pa.Column(float, pa.Check.ge(0)),
             "error_rate": pa.Column(float, pa.Check.in_range(0.0, 1.0), nullable=True),
         },

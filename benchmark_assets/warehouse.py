@@ -117,7 +117,12 @@ class Warehouse:
             for column, values in (where or {}).items():
                 values = [_as_column_value(table.c[column], v) for v in values]
                 query = query.where(table.c[column].in_(values))
-            return pd.read_sql(query, conn)
+            frame = pd.read_sql(query, conn)
+        # A float column whose rows are all NULL comes back as objects (None); keep it float (NaN).
+        for column in table.c:
+            if isinstance(column.type, sa.Float) and frame[column.name].dtype == object:
+                frame[column.name] = pd.to_numeric(frame[column.name], errors="coerce").astype(float)
+        return frame
 
     def has_table(self, name: str) -> bool:
         with self.engine.connect() as conn:

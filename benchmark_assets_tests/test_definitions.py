@@ -16,14 +16,17 @@ def test_definitions_load_every_shipped_study():
     Definitions.validate_loadable(defs)  # what `dagster dev` and the code server do: resolves every job
     repository = defs.get_repository_def()
     keys = set(repository.asset_graph.get_all_asset_keys())
-    assert {s.kind for s in studies} == {"ratchet", "comparison"}
+    assert {s.kind for s in studies} == {"ratchet", "comparison", "load_sweep"}
     for study in studies:
-        if study.kind == "comparison":
+        if study.kind == "load_sweep":
+            names = ("trials", "aggregates", "sweep_summary")
+        elif study.kind == "comparison":
             names = ("trials", "summaries", "aggregates", "comparison", "variance_analysis", "comparison_report")
         else:
             names = ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary")
             assert repository.has_schedule_def(f"{study.name}__nightly")
-        assert repository.has_sensor_def(f"{study.name}__study_changes")
+        if study.kind != "load_sweep":
+            assert repository.has_sensor_def(f"{study.name}__study_changes")
         for name in names:
             assert AssetKey([study.name, name]) in keys
     assert definitions.defs.get_repository_def().asset_graph.get_all_asset_keys()

@@ -50,3 +50,16 @@ def test_postgres_warehouse_replaces_partitions_atomically():
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table}"'))
+
+
+def test_an_all_null_float_column_reads_back_as_float_nan(dagster_home):
+    import numpy as np
+    import pandas as pd
+
+    from benchmark_assets.warehouse import Warehouse
+
+    warehouse = Warehouse()
+    warehouse.replace_partitions("nulls", pd.DataFrame({"k": ["a"], "x": [1.0]}), ["k"], [("a",)])
+    warehouse.replace_partitions("nulls", pd.DataFrame({"k": ["a"], "x": [np.nan]}), ["k"], [("a",)])
+    frame = warehouse.read("nulls")
+    assert frame["x"].dtype == float and np.isnan(frame["x"].iloc[0])

@@ -59,6 +59,7 @@ class ServerSpec(_Strict):
     itl_ms: Number = Field(default=5, ge=0)
     capacity: StrictInt = Field(default=8, ge=1)
     error_rate: Number = Field(default=0, ge=0, le=1)
+    batch_cost: Number = Field(default=0, ge=0)  # how much slower each token gets as slots fill
 
 
 class TargetSpec(_Strict):
@@ -212,4 +213,14 @@ def load_load_sweep(path: Path, text: str, raw: dict, name: str) -> LoadSweepStu
 
     spec = validate_model(LoadSweepSpec, path, raw)
     swept = _check_sweep(path, spec.target.http_load, spec)
-    return LoadSweepStudy(name=name, path=path, text=text, spec=spec, swept=swept)
+    study = LoadSweepStudy(name=name, path=path, text=text, spec=spec, swept=swept)
+    from benchmark_assets.load_runner import load_spec
+    from benchmark_assets.targets.http_load import LoadSpecError, validate_load_spec
+
+    for point in study.points:  # the target's own checks, at load time rather than mid-sweep
+        try:
+            validate_load_spec(load_spec(study, point, 0))
+        except LoadSpecError as error:
+            problem, _, fix = str(error).partition("; ")
+            raise StudyError(path, "target.http_load", f"{point.key}: {problem}", fix or "correct the load") from None
+    return study

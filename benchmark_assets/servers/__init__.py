@@ -1,0 +1,1 @@
+"""Servers to benchmark against in tests and demos; no Dagster here."""

@@ -1,0 +1,142 @@
+"""Load sweeps materialised on a real Dagster instance against the mock server over loopback."""
+import json
+import socket
+
+import pandas as pd
+import pytest
+from dagster import AssetKey
+
+from benchmark_assets.artifacts import artifacts_dir
+from benchmark_assets.cli import run_study
+from benchmark_assets.servers.mock_llm import MockLLMServer
+from benchmark_assets.studies import StudyError, load_study
+from benchmark_assets.warehouse import Warehouse
+
+from .conftest import write_study
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def sweep_text(port: int, *, mock: bool = True, trials: int = 2, extra: str = "") -> str:
+    server = "mock_server: {ttft_ms: 5, itl_ms: 2, capacity: 2}\n" if mock else ""
+    return f"""\
+kind: load_sweep
+description: toy sweep for tests
+target:
+  http_load:
+    url: http://127.0.0.1:{port}
+    concurrency: [1, 4]
+    output_tokens: 8
+    input_tokens: 16
+    requests: 12
+    warmup_requests: 2
+    request_timeout_seconds: 5
+{server}trials: {trials}
+{extra}"""
+
+
+def test_load_sweep_end_to_end_with_pareto_best_configurations_and_exports(instance, study_dir):
+    write_study(study_dir, "sweep", sweep_text(free_port()))
+    outcome = run_study("sweep", quiet=True, instance=instance)
+    key = lambda name: AssetKey(["sweep", name])  # noqa: E731
+    assert len(instance.get_materialized_partitions(key("trials"))) == 4
+    assert set(instance.get_materialized_partitions(key("aggregates"))) == {"concurrency=1", "concurrency=4"}
+    assert outcome["sweep_points"] == 2
+
+    trials = Warehouse().read("sweep__trials")
+    assert (trials["status"] == "ok").all() and len(trials) == 4
+    assert (trials["successful_request_count"] == 12).all()
+    # repeated order: trial 0 of every point runs before trial 1 of any point
+    order = trials.sort_values("started_at")[["trial", "sweep_point"]].values.tolist()
+    assert order == [[0, "concurrency=1"], [0, "concurrency=4"], [1, "concurrency=1"], [1, "concurrency=4"]]
+
+    aggregates = Warehouse().read("sweep__aggregates").set_index(["sweep_point", "metric"])
+    throughput = aggregates.loc[("concurrency=4", "request_throughput_avg")]
+    assert throughput["n"] == 2 and not throughput["single_run"] and throughput["t_low"] <= throughput["mean"]
+    assert throughput["mean"] > aggregates.loc[("concurrency=1", "request_throughput_avg"), "mean"]
+
+    folder = artifacts_dir("sweep")
+    summary = json.loads((folder / "sweep_aggregate.json").read_text())
+    assert set(summary) >= {"metadata", "per_combination_metrics", "best_configurations", "pareto_optimal", "trends"}
+    assert summary["metadata"]["sweep_parameters"] == [{"name": "concurrency", "values": [1, 4]}]
+    assert summary["best_configurations"]["best_throughput"]["parameters"] == {"concurrency": 4}
+    assert summary["best_configurations"]["best_latency_p99"]["metric"] == "time_to_first_token_p99"
+    assert {"concurrency": 4} in summary["pareto_optimal"]
+    assert summary["per_combination_metrics"][0]["metrics"]["request_throughput_avg"]["n"] == 2
+    assert {p.name for p in (folder / "per_value").iterdir()} == {
+        "concurrency_1.json", "concurrency_1.csv", "concurrency_4.json", "concurrency_4.csv"}
+    assert (folder / "plots" / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Pareto-optimal" in (folder / "report.md").read_text()
+
+
+def test_a_dead_endpoint_fails_every_trial_quickly_and_the_summary_lists_them(instance, study_dir):
+    write_study(study_dir, "dead", sweep_text(free_port(), mock=False, trials=1))
+    outcome = run_study("dead", quiet=True, instance=instance)
+    assert outcome["seconds"] < 60
+    trials = Warehouse().read("dead__trials")
+    assert (trials["status"] == "failed").all()
+    assert trials["error"].str.contains("127.0.0.1").all()
+    assert (trials["wall_seconds"] < 5).all()
+    summary = json.loads((artifacts_dir("dead") / "sweep_aggregate.json").read_text())
+    assert len(summary["failed_trials"]) == 2 and summary["pareto_optimal"] == []
+    aggregates = Warehouse().read("dead__aggregates")
+    assert (aggregates["n"] == 0).all() and (aggregates["n_failed"] == 1).all()
+
+
+def test_one_successful_trial_is_flagged_single_run_without_an_interval(instance, study_dir):
+    write_study(study_dir, "once", sweep_text(free_port(), trials=1))
+    run_study("once", quiet=True, instance=instance)
+    aggregates = Warehouse().read("once__aggregates")
+    assert aggregates["single_run"].all() and aggregates["t_low"].isna().all()
+    assert "(single run)" in (artifacts_dir("once") / "report.md").read_text()
+
+
+def test_load_trials_on_one_endpoint_never_overlap_across_runs(dagster_home, study_dir):
+    """Two `benchmark-assets run` processes sweep the same server at once: the endpoint's pool
+    (limit 1) makes one run's trials step wait until the other's has finished."""
+    import subprocess
+    import sys
+
+    port = free_port()
+    studies = [load_study(write_study(study_dir, name, sweep_text(port, mock=False))) for name in ("first", "second")]
+    assert studies[0].endpoint_pool == studies[1].endpoint_pool == f"load_endpoint_127_0_0_1_{port}"
+    command = [sys.executable, "-m", "benchmark_assets.cli", "run", "--quiet"]
+    with MockLLMServer(port=port, ttft_ms=5, itl_ms=2, capacity=2):
+        runs = [subprocess.Popen([*command, s.name], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for s in studies]
+        errors = [run.communicate(timeout=240)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    spans = []
+    for study in studies:
+        rows = Warehouse().read(f"{study.name}__trials")
+        assert (rows["status"] == "ok").all() and len(rows) == 4
+        spans.append((rows["started_at"].min(), (rows["started_at"] + rows["wall_seconds"]).max()))
+    (a_start, a_end), (b_start, b_end) = spans
+    assert a_end <= b_start or b_end <= a_start, spans
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (("concurrency: [1, 4]", "concurrency: [1, 1.5, 4]"), "target.http_load.concurrency[1]", "whole numbers"),
+        (("concurrency: [1, 4]", "concurrency: [1, 4, 4]"), "target.http_load.concurrency", "duplicate values ['4']"),
+        (("concurrency: [1, 4]", "concurrency: []"), "target.http_load.concurrency", "empty list"),
+        (("concurrency: [1, 4]", "concurrency: [0, 4]"), "target.http_load.concurrency[0]", "at least 1"),
+        (("trials: 2", "trials: 2\ncooldown_seconds: 1"), "cooldown_seconds", "only applies to a sweep"),
+        (("requests: 12", "requests: 12\n    duration_seconds: 3"), "target.http_load", "exactly one of requests"),
+        (("url: http://", "url: ftp://"), "target.http_load.url", "not an http(s) URL"),
+    ],
+)
+def test_bad_load_sweep_is_one_line_naming_the_field(study_dir, change, field, message):
+    text = sweep_text(8000)
+    if field == "cooldown_seconds":
+        text = text.replace("concurrency: [1, 4]", "concurrency: 4")
+    path = write_study(study_dir, "bad", text.replace(*change))
+    with pytest.raises(StudyError) as raised:
+        load_study(path)
+    text = str(raised.value)
+    assert f": {field}: " in text and message in text and "Fix:" in text and "\n" not in text
