@@ -4,7 +4,12 @@ from __future__ import annotations
 from dagster import Definitions
 
 from benchmark_assets.defs.comparison_assets import build_comparison_assets
-from benchmark_assets.defs.automation import build_comparison_sensor, build_study_schedule, build_study_sensor
+from benchmark_assets.defs.automation import (
+    build_comparison_sensor,
+    build_load_sweep_sensor,
+    build_study_schedule,
+    build_study_sensor,
+)
 from benchmark_assets.defs.io_manager import study_resources
 from benchmark_assets.defs.load_sweep_assets import build_load_sweep_assets
 from benchmark_assets.defs.study_assets import build_study_assets, study_partitions
@@ -16,6 +21,7 @@ def build_definitions(studies: list) -> Definitions:
     for study in studies:
         if study.kind == "load_sweep":
             assets.extend(build_load_sweep_assets(study))
+            sensors.append(build_load_sweep_sensor(study))
             continue
         if study.kind == "comparison":
             assets.extend(build_comparison_assets(study))

@@ -25,8 +25,7 @@ def test_definitions_load_every_shipped_study():
         else:
             names = ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary")
             assert repository.has_schedule_def(f"{study.name}__nightly")
-        if study.kind != "load_sweep":
-            assert repository.has_sensor_def(f"{study.name}__study_changes")
+        assert repository.has_sensor_def(f"{study.name}__study_changes")
         for name in names:
             assert AssetKey([study.name, name]) in keys
     assert definitions.defs.get_repository_def().asset_graph.get_all_asset_keys()

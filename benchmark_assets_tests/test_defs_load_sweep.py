@@ -140,3 +140,43 @@ def test_bad_load_sweep_is_one_line_naming_the_field(study_dir, change, field, m
         load_study(path)
     text = str(raised.value)
     assert f": {field}: " in text and message in text and "Fix:" in text and "\n" not in text
+
+
+def test_load_sweep_sensor_registers_points_and_reruns_what_an_edit_affects(instance, study_dir):
+    from dagster import build_sensor_context
+
+    from benchmark_assets.definitions import build_definitions
+
+    path = write_study(study_dir, "watched", sweep_text(8000))
+    repository = build_definitions([load_study(path)]).get_repository_def()
+    sensor = repository.get_sensor_def("watched__study_changes")
+
+    def tick(cursor=None):
+        return sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository, cursor=cursor))
+
+    def requested(result):
+        subset = result.run_requests[0].asset_graph_subset
+        trials = subset.partitions_subsets_by_asset_key.get(AssetKey(["watched", "trials"]))
+        aggregates = subset.partitions_subsets_by_asset_key[AssetKey(["watched", "aggregates"])]
+        return ({str(k) for k in trials.get_partition_keys()} if trials else set(),
+                set(aggregates.get_partition_keys()))
+
+    first = tick()
+    assert not first.run_requests
+    assert list(first.dynamic_partitions_requests[0].partition_keys) == ["concurrency=1", "concurrency=4"]
+    instance.add_dynamic_partitions("watched__load_points", ["concurrency=1", "concurrency=4"])
+
+    path.write_text(path.read_text().replace("concurrency: [1, 4]", "concurrency: [1, 4, 8]"))
+    second = tick(first.cursor)
+    assert list(second.dynamic_partitions_requests[0].partition_keys) == ["concurrency=8"]
+    assert requested(second) == ({"concurrency=8|0", "concurrency=8|1"}, {"concurrency=8"})
+    instance.add_dynamic_partitions("watched__load_points", ["concurrency=8"])
+
+    path.write_text(path.read_text().replace("trials: 2", "trials: 2\nobjectives:\n"
+                                             "  - {metric: request_throughput, stat: avg, direction: maximize}\n"
+                                             "  - {metric: request_latency, stat: p90, direction: minimize}"))
+    third = tick(second.cursor)
+    assert requested(third) == (set(), {"concurrency=1", "concurrency=4", "concurrency=8"})
+
+    path.write_text(path.read_text().replace("ttft_ms: 5", "ttft_ms: 6"))
+    assert len(requested(tick(third.cursor))[0]) == 6

@@ -43,39 +43,26 @@ def rerun_request(study: Study, parts: StudyPartitions, point_keys: list[str], *
 
 
 def build_study_sensor(study: Study, parts: StudyPartitions):
-    path = study.path
+    """Ratchet: registers new sweep points; reruns the points whose trials an edit changes (a new
+    candidate: its point; a new current value: every point), or only verdicts and summary after a
+    decision-rule edit."""
+    def state_of(current: Study) -> dict:
+        return {"points": current.point_fingerprints(), "decision": current.decision_fingerprint(),
+                "hash": current.spec_hash}
 
-    @sensor(
-        name=f"{study.name}__study_changes",
-        minimum_interval_seconds=30,
-        default_status=DefaultSensorStatus.RUNNING,
-        # Backfill requests are only accepted from a sensor whose selection covers their assets.
-        asset_selection=AssetSelection.groups(study.name),
-        description=f"Watches {path.name}: registers new sweep points and reruns the partitions a change affects.",
-    )
-    def study_changes(context: SensorEvaluationContext):
-        try:
-            current = load_study(path)
-        except StudyError as error:
-            return SkipReason(f"study file is invalid, nothing rerun: {error}")
-        fingerprints = current.point_fingerprints()
-        registered = set(context.instance.get_dynamic_partitions(parts.sweep_points.name))
-        new_points = [k for k in fingerprints if k not in registered]
-        previous = json.loads(context.cursor) if context.cursor else None
-        cursor = json.dumps({"points": fingerprints, "decision": current.decision_fingerprint(), "hash": current.spec_hash})
-        add_requests = [parts.sweep_points.build_add_request(new_points)] if new_points else []
-        if previous is None:
-            # First look: adopt the file as it is; reruns are for changes, not for startup.
-            return SensorResult(dynamic_partitions_requests=add_requests, cursor=cursor)
-        changed = [k for k, fp in fingerprints.items() if previous["points"].get(k) != fp]
-        requests = []
+    def requests_for(current: Study, previous: dict, state: dict) -> list[RunRequest]:
+        changed = [k for k, fp in state["points"].items() if previous["points"].get(k) != fp]
         if changed:
-            requests.append(rerun_request(current, parts, changed, reason=f"{len(changed)} sweep points changed in {path.name}"))
-        elif previous.get("decision") != current.decision_fingerprint():
-            requests.append(rerun_request(current, parts, [], reason=f"decision rules changed in {path.name}"))
-        return SensorResult(run_requests=requests, dynamic_partitions_requests=add_requests, cursor=cursor)
+            return [rerun_request(current, parts, changed, reason=f"{len(changed)} sweep points changed in {current.path.name}")]
+        if previous.get("decision") != state["decision"]:
+            return [rerun_request(current, parts, [], reason=f"decision rules changed in {current.path.name}")]
+        return []
 
-    return study_changes
+    return study_file_sensor(
+        study, partitions=parts.sweep_points, keys_of=lambda current: list(current.point_fingerprints()),
+        state_of=state_of, requests_for=requests_for,
+        description=f"Watches {study.path.name}: registers new sweep points and reruns the partitions a change affects.",
+    )
 
 
 def build_study_schedule(study: Study, parts: StudyPartitions):
@@ -112,47 +99,101 @@ def comparison_rerun_request(study, trial_keys: list[MultiPartitionKey], *, reas
 
 
 def build_comparison_sensor(study):
-    """Watches a comparison study: registers new seeds and reruns exactly what an edit affects
-    (new seeds: their trials; a changed arm or command: that arm's trials; a changed decision,
-    metric or summary: the analysis only), then everything downstream."""
+    """Comparison: registers new seeds; reruns exactly what an edit affects (new seeds: their
+    trials; a changed arm or command: that arm's trials; a changed decision, metric or summary:
+    the analysis only), then everything downstream."""
     from benchmark_assets.defs.comparison_assets import seed_partitions
     from benchmark_assets.studies.comparison import ARMS
 
-    path = study.path
+    def state_of(current) -> dict:
+        return {"arms": {arm: current.arm_fingerprint(arm) for arm in ARMS}, "seeds": current.seed_keys,
+                "analysis": current.analysis_fingerprint()}
+
+    def requests_for(current, previous: dict, state: dict) -> list[RunRequest]:
+        trial_keys = []
+        for arm in ARMS:
+            changed_arm = previous["arms"].get(arm) != state["arms"][arm]
+            wanted = current.seed_keys if changed_arm else [s for s in current.seed_keys if s not in previous["seeds"]]
+            trial_keys += [MultiPartitionKey({"arm": arm, "seed": s}) for s in wanted]
+        if not (trial_keys or state["seeds"] != previous["seeds"] or state["analysis"] != previous["analysis"]):
+            return []
+        reason = (f"{len(trial_keys)} trials to run after a change to {current.path.name}" if trial_keys
+                  else f"analysis settings or seed list changed in {current.path.name}")
+        return [comparison_rerun_request(current, trial_keys, reason=reason)]
+
+    return study_file_sensor(
+        study, partitions=seed_partitions(study), keys_of=lambda current: current.seed_keys, state_of=state_of,
+        requests_for=requests_for,
+        description=f"Watches {study.path.name}: registers new seeds and reruns the trials and analysis a change affects.",
+    )
+
+
+def build_load_sweep_sensor(study):
+    """Load sweep: registers new sweep points; a changed load, server or seed reruns every point,
+    new points run alone, and changed decision settings or objectives redo the aggregates and
+    summary only."""
+    from benchmark_assets.defs.load_sweep_assets import load_partitions, point_partitions
+
+    def state_of(current) -> dict:
+        analysis = [current.spec.decision.model_dump(), [o.model_dump() for o in current.objectives]]
+        return {"trials": current.fingerprint(), "points": current.point_keys, "trial_keys": current.trial_keys,
+                "analysis": json.dumps(analysis, sort_keys=True)}
+
+    def requests_for(current, previous: dict, state: dict) -> list[RunRequest]:
+        if previous["trials"] != state["trials"] or previous["trial_keys"] != state["trial_keys"]:
+            points = current.point_keys
+        else:
+            points = [p for p in current.point_keys if p not in previous["points"]]
+        if not points and previous["analysis"] == state["analysis"] and previous["points"] == state["points"]:
+            return []
+        key = lambda name: AssetKey([current.name, name])  # noqa: E731
+        trial_keys = [MultiPartitionKey({"sweep_point": p, "trial": t}) for p in points for t in current.trial_keys]
+        subsets = {key("aggregates"): point_partitions(current).empty_subset().with_partition_keys(
+            points or current.point_keys)}
+        if trial_keys:
+            subsets[key("trials")] = load_partitions(current).empty_subset().with_partition_keys(trial_keys)
+        subset = AssetGraphSubset(partitions_subsets_by_asset_key=subsets, non_partitioned_asset_keys={key("sweep_summary")})
+        reason = f"{len(points)} sweep points to run after a change to {current.path.name}"
+        return [RunRequest.for_asset_graph_subset(subset, tags={"benchmark_assets/reason": reason})]
+
+    return study_file_sensor(
+        study, partitions=point_partitions(study), keys_of=lambda current: current.point_keys, state_of=state_of,
+        requests_for=requests_for,
+        description=f"Watches {study.path.name}: registers new sweep points and reruns what a change affects.",
+    )
+
+
+def study_file_sensor(study, *, partitions, keys_of, state_of, requests_for, description: str):
+    """A sensor that watches one study file. Each tick it loads the file (an invalid edit skips,
+    saying why), registers the dynamic partition keys it lists, and compares a small state of
+    the file with the last tick's (kept in the cursor): ``requests_for(current, previous_state,
+    state)`` turns the difference into backfill requests. The first tick adopts the file as it
+    is; reruns are for changes, not for start-up."""
+    path, kind = study.path, study.kind
 
     @sensor(
         name=f"{study.name}__study_changes",
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
+        # Backfill requests are only accepted from a sensor whose selection covers their assets.
         asset_selection=AssetSelection.groups(study.name),
-        description=f"Watches {path.name}: registers new seeds and reruns the trials and analysis a change affects.",
+        description=description,
     )
     def study_changes(context: SensorEvaluationContext):
         try:
             current = load_study(path)
         except StudyError as error:
             return SkipReason(f"study file is invalid, nothing rerun: {error}")
-        if current.kind != "comparison":
-            return SkipReason(f"{path.name} is no longer a comparison study; reload the definitions")
-        seeds = seed_partitions(current)
-        registered = set(context.instance.get_dynamic_partitions(seeds.name))
-        new_seeds = [s for s in current.seed_keys if s not in registered]
-        state = {"arms": {arm: current.arm_fingerprint(arm) for arm in ARMS}, "seeds": current.seed_keys,
-                 "analysis": current.analysis_fingerprint()}
-        add_requests = [seeds.build_add_request(new_seeds)] if new_seeds else []
+        if current.kind != kind:
+            return SkipReason(f"{path.name} is no longer a {kind} study; reload the definitions")
+        registered = set(context.instance.get_dynamic_partitions(partitions.name))
+        new_keys = [k for k in keys_of(current) if k not in registered]
+        add_requests = [partitions.build_add_request(new_keys)] if new_keys else []
+        state = state_of(current)
         previous = json.loads(context.cursor) if context.cursor else None
         if previous is None:
             return SensorResult(dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
-        trial_keys = []
-        for arm in ARMS:
-            changed_arm = previous["arms"].get(arm) != state["arms"][arm]
-            wanted = current.seed_keys if changed_arm else [s for s in current.seed_keys if s not in previous["seeds"]]
-            trial_keys += [MultiPartitionKey({"arm": arm, "seed": s}) for s in wanted]
-        requests = []
-        if trial_keys or state["seeds"] != previous["seeds"] or state["analysis"] != previous["analysis"]:
-            reason = f"{len(trial_keys)} trials to run after a change to {path.name}" if trial_keys else \
-                f"analysis settings or seed list changed in {path.name}"
-            requests.append(comparison_rerun_request(current, trial_keys, reason=reason))
-        return SensorResult(run_requests=requests, dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
+        return SensorResult(run_requests=requests_for(current, previous, state),
+                            dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
 
     return study_changes

@@ -203,7 +203,8 @@ class LoadSweepStudy:
         return "load_endpoint_" + safe_label(self.load.url.split("://", 1)[-1]).replace(".", "_")
 
     def fingerprint(self) -> str:
-        payload = {"target": self.load.model_dump(), "server": self.spec.mock_server and self.spec.mock_server.model_dump(),
+        """What every trial depends on; the swept lists are left out (their points are the partitions)."""
+        payload = {"target": self.load.model_dump(exclude=set(self.swept)), "server": self.spec.mock_server and self.spec.mock_server.model_dump(),
                    "seed": self.spec.seed, "same_seed": self.spec.same_seed}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

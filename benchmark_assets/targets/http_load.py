@@ -31,7 +31,9 @@ an error text. Per trial, from the measured requests (times in ms)::
 
 where <stat> is avg, min, max, std, p50, p90, p95, p99 and the wall time runs from the first
 measured start to the last measured end. Throughput is one number per trial (``_avg`` only): its
-spread comes from repeating trials.
+spread comes from repeating trials. ``achieved_request_rate`` is (starts - 1) / (last start - first
+start), the rate requests were actually sent at. A metric that is undefined (no successful request,
+a single start) is left out, never NaN.
 
 Every way a trial can fail (the endpoint refuses connections, never answers, every request fails)
 is a trial with ``status="failed"`` and an ``error`` that says what happened and what to do:
@@ -498,6 +500,8 @@ async def _run_phase(client: _Client, indexes, warmup: bool, duration: float | N
     start = time.perf_counter()
     due = start
     for index in indexes:
+        if due >= deadline:
+            break
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -545,13 +549,15 @@ def summarise_requests(requests: pd.DataFrame, *, streaming: bool) -> dict[str, 
         "request_count": float(count),
         "successful_request_count": float(len(ok)),
         "error_count": float(count - len(ok)),
-        "error_rate": (count - len(ok)) / count if count else math.nan,
         "output_token_count": float(ok["output_tokens"].sum()),
         "warmup_request_count": float(len(requests) - count),
         "duration_seconds": duration,
-        "achieved_request_rate": (count - 1) / float(starts[-1] - starts[0]) if count > 1 and starts[-1] > starts[0]
-        else math.nan,
     }
+    # A metric that is not defined (no request, one start) is left out rather than reported as NaN.
+    if count:
+        metrics["error_rate"] = (count - len(ok)) / count
+    if count > 1 and starts[-1] > starts[0]:
+        metrics["achieved_request_rate"] = (count - 1) / float(starts[-1] - starts[0])
     if len(ok) == 0 or duration <= 0:
         return metrics
     metrics["request_throughput_avg"] = len(ok) / duration
@@ -600,7 +606,8 @@ async def run_load_trial_async(spec: LoadSpec) -> LoadTrial:
     cpu_seconds = time.thread_time() - cpu_started
     requests = _records_frame(client.records)
     metrics = summarise_requests(requests, streaming=spec.streaming)
-    metrics["generator_cpu_ms_per_request"] = 1000 * cpu_seconds / len(requests) if len(requests) else math.nan
+    if len(requests):
+        metrics["generator_cpu_ms_per_request"] = 1000 * cpu_seconds / len(requests)
     measured_rows = requests[~requests["warmup"].astype(bool)]
     failed = measured_rows[measured_rows["error"] != ""]
     if crash or client.stopped:
