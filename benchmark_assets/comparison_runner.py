@@ -10,14 +10,11 @@ import numpy as np
 import pandas as pd
 
 from benchmark_assets.stats.curves import CurveError, summarise_curve
-from benchmark_assets.studies.comparison import ARMS, ComparisonStudy
+from benchmark_assets.studies.comparison import ARMS, TRIAL_COLUMNS, ComparisonStudy
 from benchmark_assets.targets.command import run_command_trial
 
 # The columns every comparison trial row has; every other column is a scalar metric.
-COMPARISON_TRIAL_COLUMNS = (
-    "arm", "seed", "trial_seed", "status", "error", "exit_code", "stderr_tail", "duration_seconds",
-    "command", "git_commit", "arm_fingerprint", "curves_json",
-)
+COMPARISON_TRIAL_COLUMNS = TRIAL_COLUMNS
 
 
 def run_comparison_trials(
@@ -33,13 +30,19 @@ def run_comparison_trials(
         arm, seed = key
         trial = run_command_trial(study.command, seed=study.trial_seed(arm, seed), params=study.params(arm))
         curves = {name: {"steps": c.steps.tolist(), "values": c.values.tolist()} for name, c in trial.curves.items()}
+        scalars, status, error = trial.scalars, trial.status, trial.error
+        clashes = sorted(set(scalars) & set(COMPARISON_TRIAL_COLUMNS))
+        if clashes:  # a metric called "seed" or "status" would overwrite what the trial row is about
+            scalars, status = {}, "failed"
+            error = (f"the command reported metrics named {clashes}, which are this table's own columns; "
+                     "rename them in the command's output")
         return {
-            "arm": arm, "seed": int(seed), "trial_seed": study.trial_seed(arm, seed), "status": trial.status,
-            "error": trial.error, "exit_code": -1 if trial.exit_code is None else int(trial.exit_code),
+            "arm": arm, "seed": int(seed), "trial_seed": study.trial_seed(arm, seed), "status": status,
+            "error": error, "exit_code": -1 if trial.exit_code is None else int(trial.exit_code),
             "stderr_tail": trial.stderr_tail, "duration_seconds": float(trial.duration_seconds),
             "command": json.dumps(list(trial.argv)), "git_commit": trial.git_commit,
             "arm_fingerprint": study.arm_fingerprint(arm), "curves_json": json.dumps(curves, separators=(",", ":")),
-            **trial.scalars,
+            **scalars,
         }
 
     rows = []
@@ -64,18 +67,19 @@ def trial_summaries(study: ComparisonStudy, trials: pd.DataFrame) -> tuple[pd.Da
     problems = []
     metric, summary = study.spec.metric, study.spec.summary
     values = []
-    for row in trials.itertuples(index=False):
+    # Records, not itertuples: metric names such as "val-loss" or "eval.acc" are not identifiers.
+    for row in trials.to_dict("records"):
         value = math.nan
-        if row.status == "ok":
-            curves = json.loads(row.curves_json or "{}")
-            where = f"{row.arm} seed {row.seed}"
+        if row["status"] == "ok":
+            curves = json.loads(row["curves_json"] or "{}")
+            where = f"{row['arm']} seed {row['seed']}"
             if summary is None:
                 if metric in curves:
                     problems.append(f"{where}: {metric} is a curve; add summary: {{type: auc}} (or last_n, slope)")
-                elif metric not in scalar_columns or pd.isna(getattr(row, metric, math.nan)):
+                elif metric not in scalar_columns or pd.isna(row.get(metric, math.nan)):
                     problems.append(f"{where}: the command reported no {metric}")
                 else:
-                    value = float(getattr(row, metric))
+                    value = float(row[metric])
             elif metric not in curves:
                 problems.append(f"{where}: the command reported no curve {metric} to summarise "
                                 f"(curves: {sorted(curves) or 'none'})")

@@ -188,3 +188,45 @@ def test_a_metric_the_command_never_reports_is_named_in_the_report(instance, stu
     assert decided["verdict"] == "inconclusive" and "too few successful seeds" in decided["reason"]
     report = (artifacts_dir("typo") / "report.md").read_text()
     assert "the command reported no curve los to summarise (curves: ['loss'])" in report
+
+
+INLINE = """\
+kind: comparison
+target:
+  command: ["{python}", "-c", "import json, sys; s, x = int(sys.argv[1]), float(sys.argv[2]); print(json.dumps({{NAME: x + (s % 7) / 100}}))", "{seed}", "{x}"]
+arms:
+  control:   {x: 0.5}
+  candidate: {x: 0.4}
+seeds: [1, 2, 3, 4, 5, 6]
+metric: METRIC
+direction: minimize
+decision: {bootstrap_resamples: 1000}
+"""
+
+
+def test_metric_names_that_are_not_identifiers_work_and_clashing_names_fail_clearly(instance, study_dir):
+    write_study(study_dir, "dashed", INLINE.replace("NAME", "'val-loss'").replace("METRIC", "val-loss"))
+    run_study("dashed", quiet=True, instance=instance)
+    decided = Warehouse().read("dashed__comparison").set_index("metric").loc["val-loss"]
+    assert decided["verdict"] == "candidate_better" and decided["effect"] == pytest.approx(-0.1)
+
+    with pytest.raises(StudyError, match="metric: 'seed' names a column of the trials table"):
+        load_study(write_study(study_dir, "clash", INLINE.replace("NAME", "'seed'").replace("METRIC", "seed")))
+    write_study(study_dir, "clash", INLINE.replace("NAME", "'seed': 1, 'score'").replace("METRIC", "score"))
+    run_study("clash", quiet=True, instance=instance)
+    trials = Warehouse().read("clash__trials")
+    assert (trials["status"] == "failed").all() and sorted(trials["seed"].unique()) == [1, 2, 3, 4, 5, 6]
+    assert trials["error"].str.contains("metrics named ['seed'], which are this table's own columns", regex=False).all()
+
+
+def test_trials_of_an_older_arm_setting_are_never_analysed_under_the_new_one(comparison_study, study_dir):
+    from benchmark_assets.defs.comparison_assets import current_trials
+
+    rows = pd.DataFrame({"arm": ["control", "candidate", "candidate", "control"], "seed": [11, 11, 12, 99],
+                         "arm_fingerprint": [comparison_study.arm_fingerprint("control"), "0" * 16,
+                                             comparison_study.arm_fingerprint("candidate"),
+                                             comparison_study.arm_fingerprint("control")]})
+    kept = current_trials(comparison_study, rows)
+    assert kept[["arm", "seed"]].values.tolist() == [["control", 11], ["candidate", 12]]  # stale row and removed seed out
+    parallel = load_study(write_study(study_dir, "cmp", STUDY.replace("parallel: 2", "parallel: 1")))
+    assert parallel.arm_fingerprint("candidate") == comparison_study.arm_fingerprint("candidate")

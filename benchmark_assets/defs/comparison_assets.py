@@ -60,10 +60,14 @@ def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
 
 
 def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials of the study's seeds as it stands (seeds removed from the file are left out)."""
+    """Trials of the study as it stands: its seeds, run with its arms' current command and
+    parameters. Rows from a removed seed or an older arm setting are left out, never analysed
+    (or put in the ledger) under the new setting; `benchmark-assets run` reruns them."""
     if trials.empty:
         return trials
-    return trials[trials["seed"].isin(study.seeds)].reset_index(drop=True)
+    fingerprints = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS})
+    keep = trials["seed"].isin(study.seeds) & (trials["arm_fingerprint"] == fingerprints)
+    return trials[keep].reset_index(drop=True)
 
 
 def build_comparison_assets(study: ComparisonStudy) -> list[AssetsDefinition]:
@@ -101,11 +105,16 @@ def build_comparison_assets(study: ComparisonStudy) -> list[AssetsDefinition]:
         **common,
     )
     def summaries(context: AssetExecutionContext, trials: pd.DataFrame):
-        table, problems = trial_summaries(study, current_trials(study, trials))
+        current = current_trials(study, trials)
+        stale = int(trials["seed"].isin(study.seeds).sum() - len(current)) if len(trials) else 0
+        if stale:
+            context.log.warning(f"{stale} trials ran with an older command or arm setting and are left out; "
+                                f"`benchmark-assets run {study.name}` reruns them")
+        table, problems = trial_summaries(study, current)
         for problem in problems:
             context.log.warning(problem)
         return Output(table, metadata={
-            "rows": len(table), "decision_metric": study.decision_metric,
+            "rows": len(table), "decision_metric": study.decision_metric, "stale_trials_left_out": stale,
             "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
         })
 

@@ -15,6 +15,11 @@ from benchmark_assets.studies.spec import Number, ScheduleSpec, StudyError, _Str
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
 
 ARMS = ("control", "candidate")
+# The columns of a comparison trial row; a metric may not take one of these names.
+TRIAL_COLUMNS = (
+    "arm", "seed", "trial_seed", "status", "error", "exit_code", "stderr_tail", "duration_seconds",
+    "command", "git_commit", "arm_fingerprint", "curves_json",
+)
 ParamValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
 
@@ -97,6 +102,14 @@ class ComparisonSpec(_Strict):
                 raise ValueError("seeds must be 0 or more; use non-negative integers")
         return seeds
 
+    @field_validator("metric")
+    @classmethod
+    def _not_a_bookkeeping_column(cls, metric: str) -> str:
+        if metric in TRIAL_COLUMNS:
+            raise ValueError(f"{metric!r} names a column of the trials table, not a metric; "
+                             "have the command report the metric under another name")
+        return metric
+
     @model_validator(mode="after")
     def _summary_fits(self) -> ComparisonSpec:
         if self.summary is not None and self.summary.type == "last_n" and "window" in self.summary.model_fields_set:
@@ -166,7 +179,9 @@ class ComparisonStudy:
 
     def arm_fingerprint(self, arm: str) -> str:
         """What an arm's trials depend on; a changed fingerprint means its trials must rerun."""
-        payload = {"target": self.spec.target.model_dump(), "params": self.params(arm), "design": self.spec.design}
+        # `parallel` only says how many trials run at once, not what a trial computes.
+        payload = {"target": self.spec.target.model_dump(exclude={"parallel"}), "params": self.params(arm),
+                   "design": self.spec.design}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -178,6 +193,6 @@ def load_comparison(path: Path, text: str, raw: dict, name: str) -> ComparisonSt
         validate_command(CommandSpec(argv=tuple(spec.target.command), timeout_seconds=float(spec.target.timeout_seconds),
                                      metrics_from=spec.target.metrics_from), spec.arms["control"])
     except CommandError as error:
-        problem, _, fix = str(error).partition("; ")
-        raise StudyError(path, "target.command", problem, fix or "correct the command") from None
+        problem, _, fix = str(error).rpartition("; ")  # the fix is the last clause; the problem may quote "; "
+        raise StudyError(path, "target.command", problem or fix, fix if problem else "correct the command") from None
     return ComparisonStudy(name=name, path=path, text=text, spec=spec)
