@@ -200,9 +200,14 @@ def run_load_sweep(study, *, quiet: bool = False, instance=None) -> dict:
 def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
     """Give an endpoint's pool its limit unless someone already set one (UI or `dagster instance
     concurrency set`): load trials on one server must never overlap, across runs too."""
+    import sqlalchemy.exc
+
     storage = instance.event_log_storage
     if storage.get_concurrency_info(pool).slot_count == 0:
-        storage.set_concurrency_slots(pool, limit)
+        try:
+            storage.set_concurrency_slots(pool, limit)
+        except sqlalchemy.exc.IntegrityError:
+            pass  # another process set it up at the same moment: the limit is there
 
 
 def _failure_message(result) -> str:

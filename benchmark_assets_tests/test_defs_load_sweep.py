@@ -95,9 +95,11 @@ def test_one_successful_trial_is_flagged_single_run_without_an_interval(instance
     assert "(single run)" in (artifacts_dir("once") / "report.md").read_text()
 
 
-def test_load_trials_on_one_endpoint_never_overlap_across_runs(dagster_home, study_dir):
+def test_load_trials_on_one_endpoint_never_overlap_across_runs(instance, study_dir):
     """Two `benchmark-assets run` processes sweep the same server at once: the endpoint's pool
-    (limit 1) makes one run's trials step wait until the other's has finished."""
+    (limit 1) makes one run's trials step wait until the other's has finished. The instance
+    exists before they start (the `instance` fixture creates its databases), as a user's does:
+    two processes creating a fresh SQLite instance at the same moment race on its tables."""
     import subprocess
     import sys
 
@@ -109,7 +111,7 @@ def test_load_trials_on_one_endpoint_never_overlap_across_runs(dagster_home, stu
         runs = [subprocess.Popen([*command, s.name], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 for s in studies]
         errors = [run.communicate(timeout=240)[1] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], errors
+    assert [run.returncode for run in runs] == [0, 0], [e[-3000:] for e in errors]
     spans = []
     for study in studies:
         rows = Warehouse().read(f"{study.name}__trials")
