@@ -67,7 +67,13 @@ def run_sweep_trials(
     """One row per (sweep point, trial): every metric statistic, or the trial's error; with the
     study's cooldown between trials."""
     rows = []
-    run_order = ordered(study, keys)
+    known = set(study.point_keys)
+    removed = sorted({key for key, _ in keys if key not in known})
+    if removed and log:
+        # Dynamic partitions outlive the study file's lists; a point removed from it is skipped,
+        # not run, and does not stop the points that are still there.
+        log(f"skipping sweep points no longer in {study.path.name}: {removed}")
+    run_order = ordered(study, [(key, trial) for key, trial in keys if key in known])
     with study_server(study):
         for i, (key, trial) in enumerate(run_order):
             if i and study.spec.cooldown_seconds:

@@ -182,3 +182,50 @@ def test_load_sweep_sensor_registers_points_and_reruns_what_an_edit_affects(inst
 
     path.write_text(path.read_text().replace("ttft_ms: 5", "ttft_ms: 6"))
     assert len(requested(tick(third.cursor))[0]) == 6
+
+
+@pytest.mark.parametrize(
+    ("objectives", "field", "message"),
+    [
+        ("  - {metric: request_throughput, stat: avg, direction: maximize}\n", "objectives", "needs two or more"),
+        ("  - {metric: request_throughput, stat: avg, direction: maximize}\n"
+         "  - {metric: time_to_first_tokn, stat: p99, direction: minimize}\n", "objectives[1]",
+         "reports no time_to_first_tokn_p99"),
+        ("  - {metric: request_throughput, stat: p99, direction: maximize}\n"
+         "  - {metric: request_latency, stat: p99, direction: minimize}\n", "objectives[0]",
+         "reports no request_throughput_p99"),
+    ],
+)
+def test_objectives_the_target_cannot_report_are_refused_at_load(study_dir, objectives, field, message):
+    path = write_study(study_dir, "objectives", sweep_text(8000, extra="objectives:\n" + objectives))
+    with pytest.raises(StudyError) as raised:
+        load_study(path)
+    assert f": {field}: " in str(raised.value) and message in str(raised.value)
+
+
+def test_latency_objectives_without_streaming_say_why(study_dir):
+    text = sweep_text(8000).replace("    input_tokens: 16\n", "    input_tokens: 16\n    streaming: false\n")
+    with pytest.raises(StudyError, match="need streaming: true"):
+        load_study(write_study(study_dir, "nostream", text + "objectives:\n"
+                               "  - {metric: request_throughput, stat: avg, direction: maximize}\n"
+                               "  - {metric: time_to_first_token, stat: p99, direction: minimize}\n"))
+    default = load_study(write_study(study_dir, "nostream2", text))
+    assert [o.column for o in default.objectives] == ["request_throughput_avg", "request_latency_p99"]
+
+
+def test_seeds_stay_with_their_point_and_a_v1_base_url_is_accepted(study_dir):
+    study = load_study(write_study(study_dir, "seeds", sweep_text(8000).replace(":8000", ":8000/v1/")))
+    assert study.load.url == "http://127.0.0.1:8000"
+    grown = load_study(write_study(study_dir, "seeds2", sweep_text(8000).replace("[1, 4]", "[1, 2, 4]")))
+    assert study.trial_seed(study.point("concurrency=4"), 1) == grown.trial_seed(grown.point("concurrency=4"), 1)
+    assert study.trial_seed(study.point("concurrency=1"), 0) != study.trial_seed(study.point("concurrency=4"), 0)
+
+
+def test_a_point_removed_from_the_study_is_skipped_and_the_others_still_run(study_dir):
+    from benchmark_assets.load_runner import run_sweep_trials
+
+    study = load_study(write_study(study_dir, "removed", sweep_text(free_port())))
+    messages = []
+    frame = run_sweep_trials(study, [("concurrency=1", 0), ("concurrency=99", 0)], log=messages.append)
+    assert frame["sweep_point"].tolist() == ["concurrency=1"] and (frame["status"] == "ok").all()
+    assert "skipping sweep points no longer in removed.yaml: ['concurrency=99']" in messages[0]

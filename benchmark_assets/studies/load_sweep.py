@@ -41,7 +41,9 @@ class HttpLoadSpec(_Strict):
     def _http_url(cls, url: str) -> str:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url {url!r} is not an http(s) URL; write it like http://127.0.0.1:8000")
-        return url.rstrip("/")
+        url = url.rstrip("/")
+        # OpenAI clients take a base URL ending in /v1; the generator adds /v1/... itself.
+        return url.removesuffix("/v1")
 
     @model_validator(mode="after")
     def _one_amount_and_one_mode(self) -> HttpLoadSpec:
@@ -91,8 +93,8 @@ class LoadSweepSpec(_Strict):
     order: Literal["repeated", "independent"] = "repeated"
     cooldown_seconds: Number = Field(default=0, ge=0)
     same_seed: StrictBool = False
-    seed: StrictInt = Field(default=0, ge=0)
-    objectives: list[ObjectiveSpec] | None = Field(default=None, min_length=2)
+    seed: StrictInt = Field(default=0, ge=0, le=2**30)
+    objectives: list[ObjectiveSpec] | None = None
     decision: LoadDecisionSpec = Field(default_factory=LoadDecisionSpec)
 
 
@@ -181,9 +183,12 @@ class LoadSweepStudy:
         raise KeyError(f"sweep point {key!r} is no longer in {self.path.name}; it was removed from the study")
 
     def trial_seed(self, point: LoadPoint, trial: int) -> int:
-        """``same_seed``: every point's trial t uses the same prompts; else they differ by point."""
+        """``same_seed``: every point's trial t uses the same prompts; else they differ by point,
+        by a number derived from the point's key, so adding a value keeps the others' seeds."""
         base = self.spec.seed + 1000 * int(trial)
-        return base if self.spec.same_seed else base + point.index
+        if self.spec.same_seed:
+            return base
+        return base + 1_000_000 * (1 + int(hashlib.sha256(point.key.encode()).hexdigest()[:6], 16) % 1000)
 
     @property
     def objectives(self) -> list[ObjectiveSpec]:
@@ -209,12 +214,33 @@ class LoadSweepStudy:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _check_objectives(path: Path, study: LoadSweepStudy) -> None:
+    from benchmark_assets.targets.http_load import metric_names
+
+    objectives = study.spec.objectives
+    if objectives is not None and len(objectives) < 2:
+        raise StudyError(path, "objectives", f"{len(objectives)} objective given; a Pareto frontier needs two or more",
+                         "list at least two, e.g. request_throughput avg (maximize) and time_to_first_token p99 "
+                         "(minimize)")
+    reported = metric_names(study.load.streaming)
+    for i, objective in enumerate(study.objectives):
+        if objective.column not in reported:
+            latency = [n for n in reported if n.endswith(f"_{objective.stat}")]
+            hint = ("time to first token and inter-token latency need streaming: true; "
+                    if objective.metric in ("time_to_first_token", "inter_token_latency") and not study.load.streaming
+                    else "")
+            raise StudyError(path, f"objectives[{i}]", f"the load target reports no {objective.column}",
+                             f"{hint}use one of {sorted({n.rsplit('_', 1)[0] for n in latency})} with stat "
+                             f"{objective.stat}, or request_throughput / output_token_throughput with stat avg")
+
+
 def load_load_sweep(path: Path, text: str, raw: dict, name: str) -> LoadSweepStudy:
     from benchmark_assets.studies.spec import validate_model
 
     spec = validate_model(LoadSweepSpec, path, raw)
     swept = _check_sweep(path, spec.target.http_load, spec)
     study = LoadSweepStudy(name=name, path=path, text=text, spec=spec, swept=swept)
+    _check_objectives(path, study)
     from benchmark_assets.load_runner import load_spec
     from benchmark_assets.targets.http_load import LoadSpecError, validate_load_spec
 
