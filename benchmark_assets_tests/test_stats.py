@@ -54,7 +54,7 @@ def test_aggregate_metrics_gives_every_statistic_per_metric():
     assert table.loc["b", "n"] == 3 and table.loc["b", "std"] == 0.0
 
 
-def test_aggregate_metrics_bootstrap_is_the_engines_percentile_interval_on_complete_trials():
+def test_aggregate_metrics_bootstrap_is_the_engines_percentile_interval_on_each_metrics_trials():
     import pandas as pd
 
     from benchmark_assets.stats import bootstrap_ci
@@ -62,26 +62,40 @@ def test_aggregate_metrics_bootstrap_is_the_engines_percentile_interval_on_compl
 
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0, 5.0], "b": [0.5, np.nan, 0.7, 0.9]})
     table = aggregate_metrics(frame, ["a", "b"], n_resamples=999, rng_seed=3, label="g").set_index("metric")
-    # Metrics are resampled jointly, on the trials where every metric was measured (trial 2 is out).
-    engine = bootstrap_ci(np.array([[1.0, 3.0, 5.0], [0.5, 0.7, 0.9]]), method="percentile", n_resamples=999,
-                          rng=stable_seed(3, "g"))
-    np.testing.assert_allclose(table[["bootstrap_low", "bootstrap_high"]].to_numpy(),
-                               np.column_stack([engine.low, engine.high]))
+    # Each metric is resampled over the trials that measured it (b: trials 0, 2 and 3).
+    for metric, values in (("a", [1.0, 2.0, 3.0, 5.0]), ("b", [0.5, 0.7, 0.9])):
+        engine = bootstrap_ci(np.array(values), method="percentile", n_resamples=999, rng=stable_seed(3, "g"))
+        assert (table.loc[metric, "bootstrap_low"], table.loc[metric, "bootstrap_high"]) == pytest.approx(
+            (float(engine.low), float(engine.high)))
 
 
-def test_aggregate_metrics_without_a_complete_trial_has_no_bootstrap_interval():
+def test_aggregate_metrics_never_measured_has_no_bootstrap_interval():
     import pandas as pd
 
     frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "c": [np.nan] * 3})
     table = aggregate_metrics(frame, ["a", "c"], n_resamples=200).set_index("metric")
-    assert table[["bootstrap_low", "bootstrap_high"]].isna().all().all()
+    assert table.loc["c", ["bootstrap_low", "bootstrap_high"]].isna().all()
+    assert table.loc["a", "bootstrap_low"] < 2.0 < table.loc["a", "bootstrap_high"]
     assert table.loc["a", "n"] == 3 and table.loc["a", "t_low"] < 2.0 < table.loc["a", "t_high"]
 
 
-def test_aggregate_metrics_with_one_complete_trial_has_nan_bootstrap_bounds():
+def test_aggregate_metrics_measured_once_has_nan_bootstrap_bounds():
     import pandas as pd
 
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, 4.0]})
     table = aggregate_metrics(frame, ["a", "b"], n_resamples=200).set_index("metric")
-    assert table["bootstrap_low"].isna().all() and table["bootstrap_high"].isna().all()
+    assert np.isnan(table.loc["b", "bootstrap_low"]) and np.isnan(table.loc["b", "bootstrap_high"])
+    assert table.loc["a", "bootstrap_low"] <= 1.5 <= table.loc["a", "bootstrap_high"]
     assert table.loc["a", "t_low"] < 1.5 < table.loc["a", "t_high"]
+
+
+def test_a_metric_missing_from_some_trials_does_not_shrink_the_others_intervals():
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({"a": rng.normal(size=10), "b": rng.normal(size=10), "sparse": [np.nan] * 9 + [1.0]})
+    both = aggregate_metrics(frame, ["a", "b", "sparse"], n_resamples=2000, label="x").set_index("metric")
+    alone = aggregate_metrics(frame, ["a", "b"], n_resamples=2000, label="x").set_index("metric")
+    assert both.loc["a", "bootstrap_low"] == alone.loc["a", "bootstrap_low"]
+    assert both.loc["b", "bootstrap_high"] == alone.loc["b", "bootstrap_high"]
+    assert np.isnan(both.loc["sparse", "bootstrap_low"]) and both.loc["sparse", "n"] == 1

@@ -26,17 +26,24 @@ def aggregate_metrics(
 ) -> pd.DataFrame:
     """One row per metric for one group of samples (rows = trials, NaN = not measured).
 
-    Metrics are resampled jointly on the trials where every metric was measured (one weight
-    matrix, percentile interval); with one such trial the interval is NaN, never an error."""
+    Each metric's percentile interval resamples the trials that measured it; metrics measured
+    on the same trials are resampled jointly. A metric measured once has a NaN interval, never
+    an error."""
     values = samples[metrics].to_numpy(dtype=float).T  # (metrics, trials)
     summary = describe(values, confidence_level=confidence_level)
     boot_low = np.full(len(metrics), np.nan)
     boot_high = np.full(len(metrics), np.nan)
-    complete = ~np.isnan(values).any(axis=0)
-    if complete.any():
-        result = bootstrap_ci(values[:, complete], method="percentile", confidence_level=confidence_level,
+    # Each metric is resampled over the trials that measured it, like its n, mean and t-interval;
+    # metrics measured on the same trials (the usual case) share one array computation.
+    groups: dict[bytes, list[int]] = {}
+    for row, observed in enumerate(~np.isnan(values)):
+        if observed.any():
+            groups.setdefault(np.packbits(observed).tobytes(), []).append(row)
+    for rows in groups.values():
+        observed = ~np.isnan(values[rows[0]])
+        result = bootstrap_ci(values[np.ix_(rows, observed)], method="percentile", confidence_level=confidence_level,
                               n_resamples=n_resamples, rng=stable_seed(rng_seed, label))
-        boot_low, boot_high = result.low, result.high
+        boot_low[rows], boot_high[rows] = result.low, result.high
     return pd.DataFrame(
         {
             "metric": metrics,
