@@ -111,3 +111,39 @@ def test_a_user_setting_of_the_batch_size_is_kept(tmp_path, monkeypatch, size):
         assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == size
         assert _ranged(instance, KEYS[0], KEYS[4]).success
         assert set(instance.get_materialized_partitions(AssetKey("numbers"))) == set(KEYS[:5])
+
+
+@pytest.mark.parametrize("failing", ["index", "run"])
+def test_a_failed_batch_write_is_redone_event_by_event_without_duplicates(tmp_path, monkeypatch, failing):
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "50")
+    calls = {"n": 0}
+    if failing == "index":
+        original = PooledSqliteEventLogStorage._get_asset_entry_values
+
+        def flaky(self, *args, **kwargs):  # fails inside the index transaction of the first batch
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("simulated: database is locked")
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(PooledSqliteEventLogStorage, "_get_asset_entry_values", flaky)
+    else:
+        original = PooledSqliteEventLogStorage.run_connection
+
+        def flaky(self, run_id=None):  # the first batch's run-shard write fails before anything is written
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("simulated: database is locked")
+            return original(self, run_id)
+
+        monkeypatch.setattr(PooledSqliteEventLogStorage, "run_connection", flaky)
+    with _instance(tmp_path / "home", None, monkeypatch) as instance:
+        run = _ranged(instance, KEYS[0], KEYS[-1])
+        assert run.success and calls["n"] > 1
+        recorded = _recorded(instance, [run])
+        planned = [e for e in instance.all_logs(run.run_id)
+                   if e.dagster_event and e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
+    assert len(planned) == len(KEYS)
+    assert recorded["counts"] == {DagsterEventType.ASSET_MATERIALIZATION: len(KEYS),
+                                  DagsterEventType.ASSET_MATERIALIZATION_PLANNED: len(KEYS)}
+    assert recorded["materialized"] == set(KEYS) and recorded["entry_last_run"] == 0

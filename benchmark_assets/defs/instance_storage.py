@@ -126,12 +126,32 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def _store_asset_events(self, events: list) -> None:
         """What ``store_event`` does for each asset event, for many events of one run at once:
         the rows go to the run shard and are mirrored in the index shard with their tags, and the
-        asset key table gets, per asset, the result of applying every event's values in order."""
+        asset key table gets, per asset, the result of applying every event's values in order.
+
+        Never leaves an event stored twice: if the run-shard write fails nothing of the group is
+        stored and it goes the stock way, event by event; if the index write fails (it rolls
+        back whole) only the mirroring is redone, event by event. Raising instead would make
+        Dagster store the whole batch again, next to what had already been written."""
         if not events:
             return
         rows = [self._event_to_row(event) for event in events]
-        with self.run_connection(events[0].run_id) as conn:
-            conn.execute(SqlEventLogStorageTable.insert(), rows)
+        try:
+            with self.run_connection(events[0].run_id) as conn:
+                conn.execute(SqlEventLogStorageTable.insert(), rows)
+        except Exception:  # noqa: BLE001 - nothing of this group was written
+            for event in events:
+                self.store_event(event)
+            return
+        try:
+            self._mirror_in_index(events, rows)
+        except Exception:  # noqa: BLE001 - the index transaction rolled back as a whole
+            for event in events:
+                with self.index_transaction() as conn:
+                    event_id = conn.execute(self.prepare_insert_event(event)).inserted_primary_key[0]
+                    self._store_asset_event_tags(conn, [event], [event_id])
+                    self._store_asset_event(conn, event, event_id)
+
+    def _mirror_in_index(self, events: list, rows: list[dict]) -> None:
         with self.index_transaction() as conn:
             inserted = conn.execute(
                 SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
