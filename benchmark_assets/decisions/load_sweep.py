@@ -58,6 +58,7 @@ def summarise_sweep(
     latency_column: str,
     failures: pd.DataFrame,
     metadata: dict,
+    max_error_rate: float = 1.0,
 ) -> dict:
     """The sweep summary, shaped like the reference tool's sweep export: metadata,
     per_combination_metrics, best_configurations, pareto_optimal, trends, plus failed trials.
@@ -77,16 +78,23 @@ def summarise_sweep(
         n_failed = int(rows["n_failed"].max()) if len(rows) else 0
         per_combination.append({"parameters": parameters[key], "sweep_point": key, "metrics": stats,
                                 "n_failed_trials": n_failed})
+    # Latency and throughput count only requests that succeeded, so a point that fails many of
+    # them fast could look best: such points are not ranked.
+    error_rates = _means(aggregates, "error_rate").reindex(keys)
+    excluded = [k for k in keys if pd.notna(error_rates[k]) and error_rates[k] > max_error_rate]
+    ranked = [k for k in keys if k not in excluded]
     best = {}
     for name, column, maximize, unit in (("best_throughput", "request_throughput_avg", True, "requests/s"),
                                          ("best_latency_p99", latency_column, False, "ms")):
-        means = _means(aggregates, column).reindex(keys).dropna()
+        means = _means(aggregates, column).reindex(ranked).dropna()
         if len(means):
             winner = means.idxmax() if maximize else means.idxmin()
             best[name] = {"parameters": parameters[winner], "sweep_point": winner, "metric": column,
                           "value": float(means[winner]), "unit": unit}
     table = pd.DataFrame({o.column: _means(aggregates, o.column).reindex(keys) for o in objectives}, index=keys)
-    mask = pareto_optimal(table.to_numpy(float), [o.maximize for o in objectives]) if len(table) else np.array([])
+    optimal = pareto_optimal(table.loc[ranked].to_numpy(float), [o.maximize for o in objectives]) if ranked else []
+    optimal_keys = {k for k, is_optimal in zip(ranked, optimal) if is_optimal}
+    mask = [k in optimal_keys for k in keys]
     pareto = [parameters[k] for k, optimal in zip(keys, mask) if optimal]
     trends = {}
     for name in sorted({n for p in parameters.values() for n in p}):
@@ -102,7 +110,8 @@ def summarise_sweep(
     failed = [{"sweep_point": r.sweep_point, "trial": int(r.trial), "error": str(r.error)} for r in failures.itertuples()]
     return {"metadata": metadata, "per_combination_metrics": per_combination, "best_configurations": best,
             "pareto_optimal": pareto, "pareto_sweep_points": [k for k, optimal in zip(keys, mask) if optimal],
-            "trends": trends, "failed_trials": failed}
+            "trends": trends, "failed_trials": failed,
+            "not_ranked_for_errors": {k: float(error_rates[k]) for k in excluded}, "max_error_rate": max_error_rate}
 
 
 def _num(value) -> float | None:
@@ -119,6 +128,8 @@ def format_sweep_report(summary: dict, objectives: list[Objective], *, study: st
              f"- Intervals: {meta['confidence_level']:.0%} Student-t over trials (bootstrap in the exports)", ""]
     for name, best in summary["best_configurations"].items():
         lines.append(f"- **{name}**: {best['sweep_point']} ({best['metric']} {best['value']:.4g} {best['unit']})")
+    for key, rate in summary["not_ranked_for_errors"].items():
+        lines.append(f"- not ranked: {key} failed {rate:.1%} of its requests (limit {summary['max_error_rate']:.1%})")
     lines += ["", f"**Pareto-optimal** ({', '.join(('max ' if o.maximize else 'min ') + o.column for o in objectives)}): "
               + (", ".join(summary["pareto_sweep_points"]) or "none"), ""]
     header = " | ".join(o.column for o in objectives)

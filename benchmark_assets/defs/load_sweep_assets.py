@@ -112,6 +112,7 @@ def build_load_sweep_assets(study: LoadSweepStudy) -> list[AssetsDefinition]:
             aggregates, {k: study.point(k).parameters for k in keys}, objectives,
             latency_column="time_to_first_token_p99" if load.streaming else "request_latency_p99",
             failures=trials[trials["status"] != "ok"], metadata=metadata,
+            max_error_rate=float(study.spec.decision.max_error_rate),
         )
         report = format_sweep_report(summary, objectives, study=study.name, description=study.spec.description)
         folder = artifacts.artifacts_dir(study.name)

@@ -80,6 +80,9 @@ class ObjectiveSpec(_Strict):
 
 class LoadDecisionSpec(_Strict):
     confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
+    # A point whose requests fail more often than this is left out of the best configurations
+    # and the frontier: its latency and throughput count only the requests that succeeded.
+    max_error_rate: Number = Field(default=0.01, ge=0, le=1)
     bootstrap_resamples: StrictInt = Field(default=2000, ge=100, le=1_000_000)
     rng_seed: StrictInt = 0
 
