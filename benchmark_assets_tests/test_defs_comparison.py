@@ -129,6 +129,11 @@ def test_unpaired_design_gives_the_candidate_independent_seeds(instance, study_d
         (("method: bca", "method: bcaa"), "decision.method", "Input should be"),
         (("timeout_seconds: 60", "timeout_seconds: 0"), "target.timeout_seconds", "greater than 0"),
         (("direction: minimize", "direction: down"), "direction", "Input should be"),
+        (("seeds: [11, 12, 13, 14, 15, 16]", "seeds: {count: 3, base_seed: -5}"), "seeds.base_seed",
+         "greater than or equal to 0"),
+        (("seeds: [11, 12, 13, 14, 15, 16]", "seeds: [11, 9223372036854775808]"), "seeds", "between 0 and 2147483647"),
+        (("control:   {shift: 0.0, crash_seed: -1}", "control:   {shift: [0.0], crash_seed: -1}"), "arms.control.shift",
+         "expected true/false or a whole number or a number or text, got [0.0]"),
     ],
 )
 def test_bad_comparison_study_is_one_line_naming_the_field(study_dir, change, field, message):

@@ -56,9 +56,12 @@ class ComparisonDecisionSpec(_Strict):
     variance_threshold: StrictFloat = Field(default=0.05, gt=0.0, lt=1.0)
 
 
+MAX_SEED = 2**31 - 1  # what numpy and most training scripts accept as a seed
+
+
 class SeedRangeSpec(_Strict):
     count: StrictInt = Field(ge=2, le=100_000)
-    base_seed: StrictInt = Field(default=1000, ge=0)
+    base_seed: StrictInt = Field(default=1000, ge=0, le=MAX_SEED - 100_000)
 
 
 class ComparisonSpec(_Strict):
@@ -98,8 +101,8 @@ class ComparisonSpec(_Strict):
             if duplicates:
                 raise ValueError(f"duplicate seeds {duplicates} (their trials would overwrite each other); "
                                  "list each seed once")
-            if min(seeds) < 0:
-                raise ValueError("seeds must be 0 or more; use non-negative integers")
+            if min(seeds) < 0 or max(seeds) > MAX_SEED:
+                raise ValueError(f"seeds must be between 0 and {MAX_SEED}; use smaller non-negative integers")
         return seeds
 
     @field_validator("metric")

@@ -130,26 +130,46 @@ _FIXES = {
 }
 
 
+_UNION_KINDS = {"bool": "true/false", "int": "a whole number", "float": "a number", "str": "text",
+                "list[int]": "a list of whole numbers", "SeedRangeSpec": "{count: N, base_seed: N}"}
+
+
+def _is_union_tag(part) -> bool:
+    """Pydantic names the member of a union it tried (``int``, ``list[int]``, ``SeedRangeSpec``,
+    ``function-after[...]``) inside an error's location; those are not fields."""
+    text = str(part)
+    return (text in _UNION_KINDS or text in {"constrained-int", "constrained-float"} or "[" in text
+            or text.startswith("function-") or (text[:1].isupper() and text.isidentifier()))
+
+
 def _field_path(loc) -> str:
     parts = []
     for part in loc:
         if isinstance(part, int):
             parts[-1] = f"{parts[-1]}[{part}]" if parts else f"[{part}]"
-        elif part in {"int", "float", "constrained-int", "constrained-float"} or str(part).startswith("function-"):
-            continue
-        else:
+        elif not _is_union_tag(part):
             parts.append(str(part))
     return ".".join(parts) or "(top level)"
 
 
 def _error_from_validation(path: Path, error: ValidationError) -> StudyError:
-    # Number = int | float reports one error per union member; the first per location is enough.
-    first = error.errors()[0]
+    errors = error.errors()
+    where = _field_path(errors[0]["loc"])
+    alternatives = [e for e in errors if _field_path(e["loc"]) == where or _field_path(e["loc"]).startswith(where + ".")]
+    # A union reports one error per member. A value error from the member that fits the input
+    # (a negative base_seed inside {count, base_seed}) says more than "not a list"; when every
+    # member rejects the input's type, name the kinds that would be accepted.
+    specific = [e for e in alternatives if not e["type"].endswith("_type")]
+    first = specific[0] if specific else errors[0]
     message = first["msg"].removeprefix("Value error, ")
     fix = _FIXES.get(first["type"], "correct the value")
+    kinds = [_UNION_KINDS[str(p)] for e in alternatives for p in e["loc"] if str(p) in _UNION_KINDS]
     if first["type"] == "extra_forbidden":
         message = "unknown field"
-    if first["type"] in {"int_type", "float_type"}:
+    elif not specific and len(set(kinds)) > 1 and not set(kinds) <= {"a whole number", "a number"}:
+        message = f"expected {' or '.join(dict.fromkeys(kinds))}, got {first.get('input')!r}"
+        fix = "write one value of those kinds"
+    elif first["type"] in {"int_type", "float_type"}:
         message = f"expected a number, got {first.get('input')!r}"
         fix = _FIXES["float_type"]
     if first["type"] == "value_error":
