@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 
 from .conftest import POSTGRES_URL, ROOT, service_unavailable
 

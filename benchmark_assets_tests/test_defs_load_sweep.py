@@ -2,7 +2,6 @@
 import json
 import socket
 
-import pandas as pd
 import pytest
 from dagster import AssetKey
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from benchmark_assets.decisions.cliffs import find_cliffs, nearest_cliff
 from benchmark_assets.stats import adjust_p_values, bootstrap_ci, corrected_confidence_levels
-from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
+from benchmark_assets.sweep import ConstantSweep, format_value
 
 ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
 

@@ -22,7 +22,7 @@ from dagster import (
 from benchmark_assets import artifacts, schemas
 from benchmark_assets.comparison_runner import COMPARISON_TRIAL_COLUMNS, run_comparison_trials, trial_summaries
 from benchmark_assets.decisions.comparison import ComparisonRules, compare_arms, format_comparison_report
-from benchmark_assets.defs.study_assets import LEDGER_TABLE, _progress_logger, _validate, _version
+from benchmark_assets.defs.study_assets import LEDGER_TABLE, _progress_logger, _validate, _version, trials_metadata
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.stats.aggregate import aggregate_metrics
 from benchmark_assets.stats.variance import variance_curve
@@ -91,12 +91,7 @@ def build_comparison_assets(study: ComparisonStudy) -> list[AssetsDefinition]:
         wanted = [(k.keys_by_dimension["arm"], int(k.keys_by_dimension["seed"])) for k in context.partition_keys]
         started = time.perf_counter()
         frame = run_comparison_trials(study, wanted, progress=_progress_logger(context, f"{study.name} trials"))
-        failed = frame[frame["status"] == "failed"]
-        yield Output(frame, metadata={
-            "trials": len(frame), "failed": len(failed), "seconds": round(time.perf_counter() - started, 3),
-            "first_errors": MetadataValue.md(failed[["arm", "seed", "error"]].head(10).to_markdown(index=False))
-            if len(failed) else "",
-        })
+        yield Output(frame, metadata=trials_metadata(frame, ["arm", "seed"], started))
         yield _validate(schemas.comparison_trials_schema(), frame, "check_trials_schema", key("trials"))
 
     @asset(

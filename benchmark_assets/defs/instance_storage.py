@@ -28,7 +28,8 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
 )
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.pool import QueuePool
 
 OPEN_RUN_SHARDS = 8
@@ -75,7 +76,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 max_overflow=8,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
-            event.listen(engine, "connect", _pragmas)
+            sqlalchemy_event.listen(engine, "connect", _pragmas)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)

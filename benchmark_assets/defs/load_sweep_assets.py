@@ -20,7 +20,7 @@ from dagster import (
 
 from benchmark_assets import artifacts, schemas
 from benchmark_assets.decisions.load_sweep import format_sweep_report, summarise_sweep, sweep_aggregates
-from benchmark_assets.defs.study_assets import _progress_logger, _validate, _version
+from benchmark_assets.defs.study_assets import _progress_logger, _validate, _version, trials_metadata
 from benchmark_assets.load_runner import LOAD_TRIAL_COLUMNS, metric_columns, objectives_of, run_sweep_trials
 from benchmark_assets.studies.load_sweep import LoadSweepStudy
 
@@ -65,12 +65,7 @@ def build_load_sweep_assets(study: LoadSweepStudy) -> list[AssetsDefinition]:
         started = time.perf_counter()
         frame = run_sweep_trials(study, wanted, progress=_progress_logger(context, f"{study.name} load trials"),
                                  log=context.log.info)
-        failed = frame[frame["status"] == "failed"]
-        yield Output(frame, metadata={
-            "trials": len(frame), "failed": len(failed), "seconds": round(time.perf_counter() - started, 3),
-            "first_errors": MetadataValue.md(failed[["sweep_point", "trial", "error"]].head(10).to_markdown(index=False))
-            if len(failed) else "",
-        })
+        yield Output(frame, metadata=trials_metadata(frame, ["sweep_point", "trial"], started))
         yield _validate(schemas.load_trials_schema(), frame, "check_trials_schema", key("trials"))
 
     @asset(

@@ -87,6 +87,14 @@ def _validate(schema, frame: pd.DataFrame, check_name: str, asset_key: AssetKey)
     return AssetCheckResult(check_name=check_name, asset_key=asset_key, passed=True, metadata={"rows_checked": len(frame)})
 
 
+def trials_metadata(frame: pd.DataFrame, key_columns: list[str], started: float) -> dict:
+    """What every trials asset reports: counts, wall time and the first failures with their errors."""
+    failed = frame[frame["status"] == "failed"]
+    first_errors = failed[[*key_columns, "error"]].head(10).to_markdown(index=False) if len(failed) else ""
+    return {"trials": len(frame), "failed": len(failed), "seconds": round(time.perf_counter() - started, 3),
+            "first_errors": MetadataValue.md(first_errors)}
+
+
 def _progress_logger(context: AssetExecutionContext, label: str):
     """Log progress to Dagster every ~10 %; draw a terminal bar when the CLI asks for one."""
     bar = None
@@ -181,14 +189,8 @@ def build_study_assets(study: Study) -> list[AssetsDefinition]:
                            progress=_progress_logger(context, f"{study.name} trials"))
             )
         frame = pd.concat(frames, ignore_index=True)
-        failed = frame[frame["status"] == "failed"]
-        yield Output(frame, metadata={
-            "trials": len(frame),
-            "failed": len(failed),
-            "sweep_points": len(seeds_by_point),
-            "compute_seconds": round(time.perf_counter() - started, 3),
-            "first_errors": MetadataValue.md(failed[["sweep_point", "seed_id", "error"]].head(10).to_markdown(index=False)) if len(failed) else "",
-        })
+        yield Output(frame, metadata={**trials_metadata(frame, ["sweep_point", "seed_id"], started),
+                                      "sweep_points": len(seeds_by_point)})
         yield _validate(schemas.trials_schema(study), frame, "check_trials_schema", key("trials"))
 
     @asset(
