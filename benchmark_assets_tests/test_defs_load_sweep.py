@@ -164,8 +164,10 @@ def test_load_sweep_sensor_registers_points_and_reruns_what_an_edit_affects(inst
 
     first = tick()
     assert not first.run_requests
-    assert list(first.dynamic_partitions_requests[0].partition_keys) == ["concurrency=1", "concurrency=4"]
+    assert [list(r.partition_keys) for r in first.dynamic_partitions_requests] == [["concurrency=1", "concurrency=4"],
+                                                                                   ["0", "1"]]
     instance.add_dynamic_partitions("watched__load_points", ["concurrency=1", "concurrency=4"])
+    instance.add_dynamic_partitions("watched__load_trials", ["0", "1"])
 
     path.write_text(path.read_text().replace("concurrency: [1, 4]", "concurrency: [1, 4, 8]"))
     second = tick(first.cursor)
@@ -179,8 +181,15 @@ def test_load_sweep_sensor_registers_points_and_reruns_what_an_edit_affects(inst
     third = tick(second.cursor)
     assert requested(third) == (set(), {"concurrency=1", "concurrency=4", "concurrency=8"})
 
+    # One more trial per point: only the new trial number runs, everywhere, without a reload.
+    path.write_text(path.read_text().replace("trials: 2", "trials: 3"))
+    fourth = tick(third.cursor)
+    assert [list(r.partition_keys) for r in fourth.dynamic_partitions_requests] == [["2"]]
+    assert requested(fourth)[0] == {"concurrency=1|2", "concurrency=4|2", "concurrency=8|2"}
+    instance.add_dynamic_partitions("watched__load_trials", ["2"])
+
     path.write_text(path.read_text().replace("ttft_ms: 5", "ttft_ms: 6"))
-    assert len(requested(tick(third.cursor))[0]) == 6
+    assert len(requested(tick(fourth.cursor))[0]) == 9
 
 
 @pytest.mark.parametrize(

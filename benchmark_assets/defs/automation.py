@@ -59,7 +59,7 @@ def build_study_sensor(study: Study, parts: StudyPartitions):
         return []
 
     return study_file_sensor(
-        study, partitions=parts.sweep_points, keys_of=lambda current: list(current.point_fingerprints()),
+        study, registrations=[(parts.sweep_points, lambda current: list(current.point_fingerprints()))],
         state_of=state_of, requests_for=requests_for,
         description=f"Watches {study.path.name}: registers new sweep points and reruns the partitions a change affects.",
     )
@@ -122,17 +122,17 @@ def build_comparison_sensor(study):
         return [comparison_rerun_request(current, trial_keys, reason=reason)]
 
     return study_file_sensor(
-        study, partitions=seed_partitions(study), keys_of=lambda current: current.seed_keys, state_of=state_of,
+        study, registrations=[(seed_partitions(study), lambda current: current.seed_keys)], state_of=state_of,
         requests_for=requests_for,
         description=f"Watches {study.path.name}: registers new seeds and reruns the trials and analysis a change affects.",
     )
 
 
 def build_load_sweep_sensor(study):
-    """Load sweep: registers new sweep points; a changed load, server or seed reruns every point,
-    new points run alone, and changed decision settings or objectives redo the aggregates and
-    summary only."""
-    from benchmark_assets.defs.load_sweep_assets import load_partitions, point_partitions
+    """Load sweep: registers new sweep points and trial numbers; a changed load, server or seed
+    reruns every trial, new points or more trials run just those, and changed decision settings
+    or objectives redo the aggregates and summary only."""
+    from benchmark_assets.defs.load_sweep_assets import load_partitions, point_partitions, trial_partitions
 
     def state_of(current) -> dict:
         analysis = [current.spec.decision.model_dump(), [o.model_dump() for o in current.objectives]]
@@ -140,32 +140,36 @@ def build_load_sweep_sensor(study):
                 "analysis": json.dumps(analysis, sort_keys=True)}
 
     def requests_for(current, previous: dict, state: dict) -> list[RunRequest]:
-        if previous["trials"] != state["trials"] or previous["trial_keys"] != state["trial_keys"]:
-            points = current.point_keys
-        else:
-            points = [p for p in current.point_keys if p not in previous["points"]]
-        if not points and previous["analysis"] == state["analysis"] and previous["points"] == state["points"]:
+        if previous["trials"] != state["trials"]:  # the load itself changed: every trial again
+            wanted = [(p, t) for p in current.point_keys for t in current.trial_keys]
+        else:  # new points run all their trials, old points only the trials added
+            wanted = [(p, t) for p in current.point_keys for t in current.trial_keys
+                      if p not in previous["points"] or t not in previous["trial_keys"]]
+        points = list(dict.fromkeys(p for p, _ in wanted))
+        if not wanted and previous["analysis"] == state["analysis"] and previous["points"] == state["points"]:
             return []
         key = lambda name: AssetKey([current.name, name])  # noqa: E731
-        trial_keys = [MultiPartitionKey({"sweep_point": p, "trial": t}) for p in points for t in current.trial_keys]
+        trial_keys = [MultiPartitionKey({"sweep_point": p, "trial": t}) for p, t in wanted]
         subsets = {key("aggregates"): point_partitions(current).empty_subset().with_partition_keys(
             points or current.point_keys)}
         if trial_keys:
             subsets[key("trials")] = load_partitions(current).empty_subset().with_partition_keys(trial_keys)
         subset = AssetGraphSubset(partitions_subsets_by_asset_key=subsets, non_partitioned_asset_keys={key("sweep_summary")})
-        reason = f"{len(points)} sweep points to run after a change to {current.path.name}"
+        reason = f"{len(trial_keys)} load trials to run after a change to {current.path.name}"
         return [RunRequest.for_asset_graph_subset(subset, tags={"benchmark_assets/reason": reason})]
 
     return study_file_sensor(
-        study, partitions=point_partitions(study), keys_of=lambda current: current.point_keys, state_of=state_of,
+        study, registrations=[(point_partitions(study), lambda current: current.point_keys),
+                              (trial_partitions(study), lambda current: current.trial_keys)], state_of=state_of,
         requests_for=requests_for,
         description=f"Watches {study.path.name}: registers new sweep points and reruns what a change affects.",
     )
 
 
-def study_file_sensor(study, *, partitions, keys_of, state_of, requests_for, description: str):
+def study_file_sensor(study, *, registrations, state_of, requests_for, description: str):
     """A sensor that watches one study file. Each tick it loads the file (an invalid edit skips,
-    saying why), registers the dynamic partition keys it lists, and compares a small state of
+    saying why), registers the dynamic partition keys it lists (``registrations``: pairs of a
+    dynamic partitions definition and a function giving its keys from the study), and compares a small state of
     the file with the last tick's (kept in the cursor): ``requests_for(current, previous_state,
     state)`` turns the difference into backfill requests. The first tick adopts the file as it
     is; reruns are for changes, not for start-up."""
@@ -186,9 +190,12 @@ def study_file_sensor(study, *, partitions, keys_of, state_of, requests_for, des
             return SkipReason(f"study file is invalid, nothing rerun: {error}")
         if current.kind != kind:
             return SkipReason(f"{path.name} is no longer a {kind} study; reload the definitions")
-        registered = set(context.instance.get_dynamic_partitions(partitions.name))
-        new_keys = [k for k in keys_of(current) if k not in registered]
-        add_requests = [partitions.build_add_request(new_keys)] if new_keys else []
+        add_requests = []
+        for partitions, keys_of in registrations:
+            registered = set(context.instance.get_dynamic_partitions(partitions.name))
+            new_keys = [k for k in keys_of(current) if k not in registered]
+            if new_keys:
+                add_requests.append(partitions.build_add_request(new_keys))
         state = state_of(current)
         previous = json.loads(context.cursor) if context.cursor else None
         if previous is None:

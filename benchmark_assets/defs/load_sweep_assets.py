@@ -14,7 +14,6 @@ from dagster import (
     MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
     Output,
-    StaticPartitionsDefinition,
     asset,
 )
 
@@ -29,18 +28,26 @@ def point_partitions(study: LoadSweepStudy) -> DynamicPartitionsDefinition:
     return DynamicPartitionsDefinition(name=f"{study.name}__load_points")
 
 
+def trial_partitions(study: LoadSweepStudy) -> DynamicPartitionsDefinition:
+    """Trial numbers are dynamic too: raising `trials:` adds partitions without reloading definitions."""
+    return DynamicPartitionsDefinition(name=f"{study.name}__load_trials")
+
+
 def load_partitions(study: LoadSweepStudy) -> MultiPartitionsDefinition:
-    return MultiPartitionsDefinition({"sweep_point": point_partitions(study),
-                                      "trial": StaticPartitionsDefinition(study.trial_keys)})
+    return MultiPartitionsDefinition({"sweep_point": point_partitions(study), "trial": trial_partitions(study)})
 
 
 def register_points(instance, study: LoadSweepStudy) -> list[str]:
-    name = point_partitions(study).name
-    known = set(instance.get_dynamic_partitions(name))
-    new = [k for k in study.point_keys if k not in known]
-    if new:
-        instance.add_dynamic_partitions(name, new)
-    return new
+    """Register the study's sweep points and trial numbers the instance does not know yet."""
+    new_points = []
+    for partitions, keys in ((point_partitions(study), study.point_keys), (trial_partitions(study), study.trial_keys)):
+        known = set(instance.get_dynamic_partitions(partitions.name))
+        new = [k for k in keys if k not in known]
+        if new:
+            instance.add_dynamic_partitions(partitions.name, new)
+        if partitions.name.endswith("__load_points"):
+            new_points = new
+    return new_points
 
 
 def build_load_sweep_assets(study: LoadSweepStudy) -> list[AssetsDefinition]:
@@ -134,4 +141,5 @@ def _mean(aggregates: pd.DataFrame, key: str, column: str) -> float:
     return float(rows["mean"].iloc[0]) if len(rows) else float("nan")
 
 
-__all__ = ["LOAD_TRIAL_COLUMNS", "build_load_sweep_assets", "load_partitions", "point_partitions", "register_points"]
+__all__ = ["LOAD_TRIAL_COLUMNS", "build_load_sweep_assets", "load_partitions", "point_partitions", "register_points",
+           "trial_partitions"]
