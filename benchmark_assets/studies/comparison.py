@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from benchmark_assets.stats.aggregate import stable_seed
-from benchmark_assets.studies.spec import Number, ScheduleSpec, StudyError, _Strict
+from benchmark_assets.studies.spec import Number, ScheduleSpec, StudyError, StudyFile, _Strict
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
 
 ARMS = ("control", "candidate")
@@ -121,7 +121,7 @@ class ComparisonSpec(_Strict):
 
 
 @dataclass(frozen=True, eq=False)
-class ComparisonStudy:
+class ComparisonStudy(StudyFile):
     """A loaded comparison study: everything its assets, decisions and the CLI need."""
 
     name: str
@@ -129,10 +129,6 @@ class ComparisonStudy:
     text: str
     spec: ComparisonSpec
     kind = "comparison"
-
-    @property
-    def spec_hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     @cached_property
     def seeds(self) -> list[int]:

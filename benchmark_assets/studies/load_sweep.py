@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
 
-from benchmark_assets.studies.spec import Number, StudyError, _Strict
+from benchmark_assets.studies.spec import Number, StudyError, StudyFile, _Strict
 from benchmark_assets.sweep import format_value
 
 # Load parameters a study may sweep (a list) or fix (a single value), with their kind.
@@ -144,17 +144,13 @@ class LoadPoint:
 
 
 @dataclass(frozen=True, eq=False)
-class LoadSweepStudy:
+class LoadSweepStudy(StudyFile):
     name: str
     path: Path
     text: str
     spec: LoadSweepSpec
     swept: dict
     kind = "load_sweep"
-
-    @property
-    def spec_hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     @property
     def load(self) -> HttpLoadSpec:

@@ -199,8 +199,19 @@ def resolve_study_path(name_or_path: str | Path, directory: Path | None = None) 
     )
 
 
+class StudyFile:
+    """What every kind of loaded study has from its file: ``text`` and the hash that names it in
+    the ledger and in code versions."""
+
+    text: str
+
+    @property
+    def spec_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True, eq=False)
-class Study:
+class Study(StudyFile):
     """A loaded, validated study: everything the assets, decisions and CLI need from it."""
 
     name: str
@@ -209,10 +220,6 @@ class Study:
     spec: RatchetSpec
     target: Target = field(repr=False)
     kind = "ratchet"
-
-    @property
-    def spec_hash(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     @cached_property
     def scenario_seeds(self) -> list[ScenarioSeed]:
