@@ -83,43 +83,22 @@ def plot_sensitivity(
     return path
 
 
-def write_exports(folder: Path, *, verdicts: pd.DataFrame, aggregates: pd.DataFrame, gains: pd.DataFrame, summary: dict,
-                  report: str, patch: str) -> dict[str, Path]:
-    paths = {
-        "sensitivity_csv": folder / "sensitivity.csv",
-        "report": folder / "report.md",
-        "verdicts_csv": folder / "verdicts.csv",
-        "verdicts_json": folder / "verdicts.json",
-        "aggregates_csv": folder / "aggregates.csv",
-        "summary_json": folder / "summary.json",
-        "patch": folder / "proposed.patch",
-    }
-    paths["report"].write_text(report)
-    verdicts.to_csv(paths["verdicts_csv"], index=False)
-    paths["verdicts_json"].write_text(verdicts.to_json(orient="records", indent=2))
-    aggregates.to_csv(paths["aggregates_csv"], index=False)
-    gains.to_csv(paths["sensitivity_csv"], index=False)
-    paths["summary_json"].write_text(json.dumps(summary, indent=2, default=str))
-    paths["patch"].write_text(patch)
-    return paths
-
-
-def write_comparison_exports(folder: Path, *, report: str, comparison: pd.DataFrame, aggregates: pd.DataFrame,
-                             summaries: pd.DataFrame, variance: pd.DataFrame) -> dict[str, Path]:
-    paths = {
-        "report": folder / "report.md",
-        "comparison_csv": folder / "comparison.csv",
-        "comparison_json": folder / "comparison.json",
-        "aggregates_csv": folder / "aggregates.csv",
-        "summaries_csv": folder / "summaries.csv",
-        "variance_csv": folder / "variance.csv",
-    }
-    paths["report"].write_text(report)
-    comparison.to_csv(paths["comparison_csv"], index=False)
-    paths["comparison_json"].write_text(comparison.to_json(orient="records", indent=2))
-    aggregates.to_csv(paths["aggregates_csv"], index=False)
-    summaries.to_csv(paths["summaries_csv"], index=False)
-    variance.to_csv(paths["variance_csv"], index=False)
+def write_files(folder: Path, files: dict[str, object]) -> dict[str, Path]:
+    """Write each named file in ``folder``: text as is, a DataFrame as CSV (``.csv``) or JSON
+    records (``.json``), anything else as JSON. Returns {``report_md``-style name: path}."""
+    paths = {}
+    for name, content in files.items():
+        path = folder / safe_label(name)
+        if isinstance(content, str):
+            path.write_text(content)
+        elif isinstance(content, pd.DataFrame):
+            if path.suffix == ".csv":
+                content.to_csv(path, index=False)
+            else:
+                path.write_text(content.to_json(orient="records", indent=2))
+        else:
+            path.write_text(json.dumps(content, indent=2, default=str))
+        paths[path.name.replace(".", "_")] = path
     return paths
 
 
@@ -216,22 +195,15 @@ def plot_comparison(folder: Path, study, trials: pd.DataFrame, summaries: pd.Dat
 def write_sweep_exports(folder: Path, *, summary: dict, aggregates: pd.DataFrame, report: str) -> dict[str, Path]:
     """The reference tool's shapes: a sweep JSON (metadata, per_combination_metrics,
     best_configurations, pareto_optimal, trends) and per-value aggregates as JSON and CSV."""
-    paths = {
-        "report": folder / "report.md",
-        "sweep_json": folder / "sweep_aggregate.json",
-        "sweep_csv": folder / "sweep_aggregate.csv",
-        "per_value_dir": folder / "per_value",
-    }
-    paths["report"].write_text(report)
-    paths["sweep_json"].write_text(json.dumps(summary, indent=2, default=str))
-    aggregates.to_csv(paths["sweep_csv"], index=False)
-    paths["per_value_dir"].mkdir(exist_ok=True)
+    paths = write_files(folder, {"report.md": report, "sweep_aggregate.json": summary,
+                                 "sweep_aggregate.csv": aggregates})
+    per_value = folder / "per_value"
+    per_value.mkdir(exist_ok=True)
     for combo in summary["per_combination_metrics"]:
         label = safe_label(combo["sweep_point"])
-        rows = aggregates[aggregates["sweep_point"] == combo["sweep_point"]]
-        (paths["per_value_dir"] / f"{label}.json").write_text(json.dumps(combo, indent=2, default=str))
-        rows.to_csv(paths["per_value_dir"] / f"{label}.csv", index=False)
-    return paths
+        write_files(per_value, {f"{label}.json": combo,
+                                f"{label}.csv": aggregates[aggregates["sweep_point"] == combo["sweep_point"]]})
+    return {**paths, "per_value_dir": per_value}
 
 
 def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objectives) -> Path:

@@ -171,8 +171,10 @@ def build_comparison_assets(study: ComparisonStudy) -> list[AssetsDefinition]:
             problems=trial_summaries(study, trials)[1],
         )
         folder = artifacts.artifacts_dir(study.name)
-        paths = artifacts.write_comparison_exports(folder, report=report, comparison=comparison, aggregates=aggregates,
-                                                   summaries=summaries, variance=variance_analysis)
+        paths = artifacts.write_files(folder, {
+            "report.md": report, "comparison.csv": comparison, "comparison.json": comparison,
+            "aggregates.csv": aggregates, "summaries.csv": summaries, "variance.csv": variance_analysis,
+        })
         paths["plot_comparison"] = artifacts.plot_comparison(folder, study, trials, summaries, comparison)
         append_comparison_ledger(study, comparison, run_id=context.run.run_id)
         decided = comparison[comparison["is_decision_metric"]].iloc[0]

@@ -331,8 +331,10 @@ def write_ratchet_outputs(study: Study, verdicts: pd.DataFrame, aggregates: pd.D
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
                     "accepted_count": counts["accepted"]}
-    paths = artifacts.write_exports(folder, verdicts=verdicts, aggregates=aggregates, gains=gains, summary=summary_info,
-                                    report=report, patch=patch)
+    paths = artifacts.write_files(folder, {
+        "report.md": report, "proposed.patch": patch, "verdicts.csv": verdicts, "verdicts.json": verdicts,
+        "aggregates.csv": aggregates, "sensitivity.csv": gains, "summary.json": summary_info,
+    })
     summary = verdicts[["constant", "tier", "decision", "current", "proposed", "train_delta", "validation_delta",
                         "corrected_ci_low", "corrected_ci_high", "reason", "cliff_warning"]].copy()
     metadata = {
