@@ -46,14 +46,9 @@ def _contiguous_blocks(selected: list[str], order: list[str]) -> list[list[str]]
 
 def register_sweep_points(instance, study) -> list[str]:
     """Add the study's sweep points that the instance does not know yet; returns them."""
-    from benchmark_assets.defs.study_assets import study_partitions
+    from benchmark_assets.defs.study_assets import register_keys, study_partitions
 
-    name = study_partitions(study).sweep_points.name
-    known = set(instance.get_dynamic_partitions(name))
-    new = [p.key for p in study.sweep_points() if p.key not in known]
-    if new:
-        instance.add_dynamic_partitions(name, new)
-    return new
+    return register_keys(instance, study_partitions(study).sweep_points, [p.key for p in study.sweep_points()])
 
 
 def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False) -> dict:
@@ -127,9 +122,11 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool) ->
 def comparison_trials_to_run(study, *, force: bool = False) -> dict[str, list[str]]:
     """Seeds each arm still needs: not run yet, failed, or run with a different command or arm.
     Adding seeds to a study therefore runs only the new ones."""
-    from benchmark_assets.defs.io_manager import table_name
-    from benchmark_assets.warehouse import Warehouse
     from dagster import AssetKey
+
+    from benchmark_assets.defs.io_manager import table_name
+    from benchmark_assets.studies.comparison import ARMS
+    from benchmark_assets.warehouse import Warehouse
 
     done: set[tuple[str, str]] = set()
     if not force:
@@ -138,7 +135,7 @@ def comparison_trials_to_run(study, *, force: bool = False) -> dict[str, list[st
             for row in trials.itertuples(index=False):
                 if row.status == "ok" and row.arm_fingerprint == study.arm_fingerprint(row.arm):
                     done.add((row.arm, str(row.seed)))
-    return {arm: [s for s in study.seed_keys if (arm, s) not in done] for arm in ("control", "candidate")}
+    return {arm: [s for s in study.seed_keys if (arm, s) not in done] for arm in ARMS}
 
 
 def run_comparison(study, *, quiet: bool = False, instance=None, force: bool = False) -> dict:
@@ -146,16 +143,12 @@ def run_comparison(study, *, quiet: bool = False, instance=None, force: bool = F
     rectangles), then summaries, aggregates, comparison, variance analysis and report in one run."""
     from dagster import AssetKey, MultiPartitionKey
 
-    from benchmark_assets.defs.comparison_assets import (
-        ANALYSIS_ASSETS,
-        build_comparison_assets,
-        register_seeds,
-        seed_partitions,
-    )
+    from benchmark_assets.defs.comparison_assets import ANALYSIS_ASSETS, build_comparison_assets, seed_partitions
+    from benchmark_assets.defs.study_assets import register_keys
 
     assets = build_comparison_assets(study)
     key = lambda name: AssetKey([study.name, name])  # noqa: E731
-    register_seeds(instance, study)
+    register_keys(instance, seed_partitions(study), study.seed_keys)
     order = list(instance.get_dynamic_partitions(seed_partitions(study).name))
     needed = comparison_trials_to_run(study, force=force)
     stages = []
@@ -178,11 +171,13 @@ def run_load_sweep(study, *, quiet: bool = False, instance=None) -> dict:
     trial at a time on the endpoint, through its concurrency pool), their aggregates, the summary."""
     from dagster import AssetKey, MultiPartitionKey
 
-    from benchmark_assets.defs.load_sweep_assets import build_load_sweep_assets, point_partitions, register_points
+    from benchmark_assets.defs.load_sweep_assets import build_load_sweep_assets, point_partitions, trial_partitions
+    from benchmark_assets.defs.study_assets import register_keys
 
     assets = build_load_sweep_assets(study)
     key = lambda name: AssetKey([study.name, name])  # noqa: E731
-    register_points(instance, study)
+    register_keys(instance, point_partitions(study), study.point_keys)
+    register_keys(instance, trial_partitions(study), study.trial_keys)
     ensure_pool_limit(instance, study.endpoint_pool)
     order = list(instance.get_dynamic_partitions(point_partitions(study).name))
     blocks = _contiguous_blocks(study.point_keys, order)

@@ -44,7 +44,8 @@ def sweep_aggregates(
     return pd.concat(frames, ignore_index=True)
 
 
-def _means(aggregates: pd.DataFrame, column: str) -> pd.Series:
+def metric_means(aggregates: pd.DataFrame, column: str) -> pd.Series:
+    """The mean of one metric statistic per sweep point (indexed by sweep point)."""
     rows = aggregates[aggregates["metric"] == column]
     return rows.set_index("sweep_point")["mean"]
 
@@ -79,18 +80,18 @@ def summarise_sweep(
                                 "n_failed_trials": n_failed})
     # Latency and throughput count only requests that succeeded, so a point that fails many of
     # them fast could look best: such points are not ranked.
-    error_rates = _means(aggregates, "error_rate").reindex(keys)
+    error_rates = metric_means(aggregates, "error_rate").reindex(keys)
     excluded = [k for k in keys if pd.notna(error_rates[k]) and error_rates[k] > max_error_rate]
     ranked = [k for k in keys if k not in excluded]
     best = {}
     for name, column, maximize, unit in (("best_throughput", "request_throughput_avg", True, "requests/s"),
                                          ("best_latency_p99", latency_column, False, "ms")):
-        means = _means(aggregates, column).reindex(ranked).dropna()
+        means = metric_means(aggregates, column).reindex(ranked).dropna()
         if len(means):
             winner = means.idxmax() if maximize else means.idxmin()
             best[name] = {"parameters": parameters[winner], "sweep_point": winner, "metric": column,
                           "value": float(means[winner]), "unit": unit}
-    table = pd.DataFrame({o.column: _means(aggregates, o.column).reindex(keys) for o in objectives}, index=keys)
+    table = pd.DataFrame({o.column: metric_means(aggregates, o.column).reindex(keys) for o in objectives}, index=keys)
     optimal = pareto_optimal(table.loc[ranked].to_numpy(float), [o.maximize for o in objectives]) if ranked else []
     optimal_keys = {k for k, is_optimal in zip(ranked, optimal) if is_optimal}
     mask = [k in optimal_keys for k in keys]

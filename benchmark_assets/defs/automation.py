@@ -19,7 +19,7 @@ from dagster import (
 )
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 
-from benchmark_assets.defs.study_assets import StudyPartitions
+from benchmark_assets.defs.study_assets import StudyPartitions, unregistered_keys
 from benchmark_assets.studies.spec import Study, StudyError, load_study
 
 
@@ -192,8 +192,7 @@ def study_file_sensor(study, *, registrations, state_of, requests_for, descripti
             return SkipReason(f"{path.name} is no longer a {kind} study; reload the definitions")
         add_requests = []
         for partitions, keys_of in registrations:
-            registered = set(context.instance.get_dynamic_partitions(partitions.name))
-            new_keys = [k for k in keys_of(current) if k not in registered]
+            new_keys = unregistered_keys(context.instance, partitions, keys_of(current))
             if new_keys:
                 add_requests.append(partitions.build_add_request(new_keys))
         state = state_of(current)

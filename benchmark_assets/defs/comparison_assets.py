@@ -42,16 +42,6 @@ def comparison_partitions(study: ComparisonStudy) -> MultiPartitionsDefinition:
     return MultiPartitionsDefinition({"arm": StaticPartitionsDefinition(list(ARMS)), "seed": seed_partitions(study)})
 
 
-def register_seeds(instance, study: ComparisonStudy) -> list[str]:
-    """Add the study's seeds the instance does not know yet; returns them."""
-    name = seed_partitions(study).name
-    known = set(instance.get_dynamic_partitions(name))
-    new = [s for s in study.seed_keys if s not in known]
-    if new:
-        instance.add_dynamic_partitions(name, new)
-    return new
-
-
 def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
     d = study.spec.decision
     return ComparisonRules(confidence_level=d.confidence_level, method=d.method, bootstrap_resamples=d.bootstrap_resamples,
@@ -256,4 +246,5 @@ def append_comparison_ledger(study: ComparisonStudy, comparison: pd.DataFrame, *
 
 ANALYSIS_ASSETS = ("summaries", "aggregates", "comparison", "variance_analysis", "comparison_report")
 
-__all__ = ["ANALYSIS_ASSETS", "COMPARISON_TRIAL_COLUMNS", "build_comparison_assets", "comparison_partitions", "register_seeds"]
+__all__ = ["ANALYSIS_ASSETS", "COMPARISON_TRIAL_COLUMNS", "build_comparison_assets", "comparison_partitions",
+           "seed_partitions"]

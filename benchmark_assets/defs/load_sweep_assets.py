@@ -18,7 +18,7 @@ from dagster import (
 )
 
 from benchmark_assets import artifacts, schemas
-from benchmark_assets.decisions.load_sweep import format_sweep_report, summarise_sweep, sweep_aggregates
+from benchmark_assets.decisions.load_sweep import format_sweep_report, metric_means, summarise_sweep, sweep_aggregates
 from benchmark_assets.defs.study_assets import _progress_logger, _validate, _version, trials_metadata
 from benchmark_assets.load_runner import LOAD_TRIAL_COLUMNS, metric_columns, objectives_of, run_sweep_trials
 from benchmark_assets.studies.load_sweep import LoadSweepStudy
@@ -35,19 +35,6 @@ def trial_partitions(study: LoadSweepStudy) -> DynamicPartitionsDefinition:
 
 def load_partitions(study: LoadSweepStudy) -> MultiPartitionsDefinition:
     return MultiPartitionsDefinition({"sweep_point": point_partitions(study), "trial": trial_partitions(study)})
-
-
-def register_points(instance, study: LoadSweepStudy) -> list[str]:
-    """Register the study's sweep points and trial numbers the instance does not know yet."""
-    new_points = []
-    for partitions, keys in ((point_partitions(study), study.point_keys), (trial_partitions(study), study.trial_keys)):
-        known = set(instance.get_dynamic_partitions(partitions.name))
-        new = [k for k in keys if k not in known]
-        if new:
-            instance.add_dynamic_partitions(partitions.name, new)
-        if partitions.name.endswith("__load_points"):
-            new_points = new
-    return new_points
 
 
 def build_load_sweep_assets(study: LoadSweepStudy) -> list[AssetsDefinition]:
@@ -123,7 +110,7 @@ def build_load_sweep_assets(study: LoadSweepStudy) -> list[AssetsDefinition]:
         table = pd.DataFrame({
             "sweep_point": keys,
             "pareto_optimal": [k in summary["pareto_sweep_points"] for k in keys],
-            **{o.column: [_mean(aggregates, k, o.column) for k in keys] for o in objectives},
+            **{o.column: metric_means(aggregates, o.column).reindex(keys).to_numpy(float) for o in objectives},
         })
         return Output(table, metadata={
             "pareto_optimal": ", ".join(summary["pareto_sweep_points"]) or "none",
@@ -136,10 +123,4 @@ def build_load_sweep_assets(study: LoadSweepStudy) -> list[AssetsDefinition]:
     return [trials, aggregates, sweep_summary]
 
 
-def _mean(aggregates: pd.DataFrame, key: str, column: str) -> float:
-    rows = aggregates[(aggregates["sweep_point"] == key) & (aggregates["metric"] == column)]
-    return float(rows["mean"].iloc[0]) if len(rows) else float("nan")
-
-
-__all__ = ["LOAD_TRIAL_COLUMNS", "build_load_sweep_assets", "load_partitions", "point_partitions", "register_points",
-           "trial_partitions"]
+__all__ = ["LOAD_TRIAL_COLUMNS", "build_load_sweep_assets", "load_partitions", "point_partitions", "trial_partitions"]

@@ -64,6 +64,20 @@ def study_partitions(study: Study) -> StudyPartitions:
     return StudyPartitions(sweep_points, seeds, MultiPartitionsDefinition({"sweep_point": sweep_points, "seed_id": seeds}))
 
 
+def unregistered_keys(instance, partitions: DynamicPartitionsDefinition, keys: list[str]) -> list[str]:
+    """The ``keys`` (in order) that ``partitions`` does not hold yet on this instance."""
+    known = set(instance.get_dynamic_partitions(partitions.name))
+    return [k for k in keys if k not in known]
+
+
+def register_keys(instance, partitions: DynamicPartitionsDefinition, keys: list[str]) -> list[str]:
+    """Add the ``keys`` the instance does not know yet to ``partitions``; returns them."""
+    new = unregistered_keys(instance, partitions, keys)
+    if new:
+        instance.add_dynamic_partitions(partitions.name, new)
+    return new
+
+
 def _version(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
