@@ -1,6 +1,7 @@
-"""Sweep points: the named settings under test, shared by the spec, the assets and the decisions."""
+"""Sweep points: the named settings under test (a constant's value, a load, an arm), shared by every kind."""
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 CURRENT_POINT = "current"
@@ -39,9 +40,20 @@ class ConstantSweep:
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One setting under test: ``current`` (every constant at its current value) or one override."""
+    """One setting under test: its partition key (``decay_rate=0.1``, ``concurrency=8``, ``control``)
+    and the parameters a trial runs with. A ratchet point also names the one constant it moves
+    (``constant``, ``value``); its ``current`` point moves none."""
 
     key: str
-    constant: str | None
-    value: float | None
     params: dict
+    constant: str | None = None
+    value: float | None = None
+
+
+def sweep_grid(swept: dict[str, list]) -> list[SweepPoint]:
+    """Every combination of the swept lists, in the order the lists give; keys name each value
+    (``concurrency=8,output_tokens=64``), or ``fixed`` when nothing is swept."""
+    names = list(swept)
+    combos = list(itertools.product(*(swept[n] for n in names))) if names else [()]
+    return [SweepPoint(key=",".join(point_key(n, v) for n, v in zip(names, combo)) or "fixed", params=dict(zip(names, combo)))
+            for combo in combos]

@@ -100,11 +100,15 @@ class Warehouse:
                 conn.execute(table.insert(), _records(frame))
         return len(frame)
 
-    def append(self, name: str, frame: pd.DataFrame) -> int:
-        with self.engine.begin() as conn:
-            table = self._table(name, frame, conn, [])
-            if len(frame):
-                conn.execute(table.insert(), _records(frame))
+    def append(self, name: str, frame: pd.DataFrame, *, conn=None) -> int:
+        """Add ``frame``'s rows to table ``name`` (created from the frame's types if missing), in
+        its own transaction or in the caller's ``conn``."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.append(name, frame, conn=own)
+        table = self._table(name, frame, conn, [])
+        if len(frame):
+            conn.execute(table.insert(), _records(frame))
         return len(frame)
 
     def read(self, name: str, where: dict[str, Sequence] | None = None) -> pd.DataFrame:

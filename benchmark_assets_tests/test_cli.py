@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 
-from .conftest import POSTGRES_URL, ROOT, service_unavailable
+from benchmark_assets_tests.conftest import POSTGRES_URL, ROOT, service_unavailable
 
 
 def run_cli(*args, env_extra=None, cwd=None):

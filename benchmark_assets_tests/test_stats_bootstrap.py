@@ -291,7 +291,7 @@ def test_ten_thousand_resamples_of_a_thousand_metrics_take_well_under_a_second()
 
 
 def test_ratchet_intervals_are_the_engines_paired_bootstrap_at_the_holm_levels():
-    from benchmark_assets.decisions.ratchet import DecisionRules, _attach_intervals
+    from benchmark_assets.kinds.ratchet.analysis import DecisionRules, _attach_intervals
     from benchmark_assets.stats import adjust_p_values, corrected_confidence_levels
 
     rng = np.random.default_rng(6)

@@ -6,7 +6,7 @@ from benchmark_assets.scenarios import build_scenario, default_seeds
 from benchmark_assets.targets import TargetError, resolve_target
 from benchmark_assets.targets import memory
 
-from .conftest import ROOT
+from benchmark_assets_tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from benchmark_assets.warehouse import Warehouse
 
-from .conftest import POSTGRES_URL, service_unavailable
+from benchmark_assets_tests.conftest import POSTGRES_URL, service_unavailable
 
 
 def frame(point: str, seeds, value: float) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.decisions.comparison import INCONCLUSIVE, ComparisonRules, compare_arms
+from benchmark_assets.kinds.comparison.analysis import INCONCLUSIVE, ComparisonRules, compare_arms
 
 
 def main() -> None:

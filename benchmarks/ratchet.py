@@ -19,7 +19,7 @@ STOCK_YAML = "telemetry:\n  enabled: false\n"
 
 def target_per_point(study_name: str, repeats: int = 20) -> float:
     """Milliseconds for one sweep point over all the study's scenarios (the vectorised target)."""
-    from benchmark_assets.runner import trial_seed
+    from benchmark_assets.kinds.ratchet.trials import trial_seed
     from benchmark_assets.scenarios import build_scenario
     from benchmark_assets.studies import load_study
 
@@ -36,9 +36,8 @@ def target_per_point(study_name: str, repeats: int = 20) -> float:
 
 
 def compute_alone(study_name: str) -> tuple[float, int]:
-    from benchmark_assets.decisions import decide_ratchet
-    from benchmark_assets.defs.study_assets import aggregate_trials
-    from benchmark_assets.runner import run_trials
+    from benchmark_assets.kinds.ratchet.analysis import aggregate_trials, decide_ratchet
+    from benchmark_assets.kinds.ratchet.trials import run_trials
     from benchmark_assets.studies import load_study
 
     study = load_study(study_name)

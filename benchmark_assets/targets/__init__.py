@@ -18,7 +18,6 @@ class Target:
 
     reference: str
     evaluate: Callable
-    evaluate_batch: Callable | None
     prepare_batch: Callable | None
     evaluate_prepared: Callable | None
     constants: frozenset[str] | None
@@ -58,7 +57,6 @@ def resolve_target(reference: str) -> Target:
     return Target(
         reference=reference,
         evaluate=function,
-        evaluate_batch=getattr(function, "evaluate_batch", None),
         prepare_batch=getattr(function, "prepare_batch", None),
         evaluate_prepared=getattr(function, "evaluate_prepared", None),
         constants=frozenset(constants) if constants is not None else None,

@@ -138,7 +138,7 @@ def _placeholders(spec: CommandSpec) -> list[tuple[int, str]]:
                 f"command argument {index} {argument!r}: {error}; write a placeholder as {{name}} "
                 "and a literal brace as {{ or }}"
             ) from None
-        found.extend((index, value) for kind, value in pieces if kind == "name")
+        found.extend((index, value) for piece, value in pieces if piece == "name")
     return found
 
 
@@ -198,7 +198,7 @@ def _as_text(name: str, value) -> str:
 def render_argv(spec: CommandSpec, values: dict[str, str]) -> tuple[str, ...]:
     """The argument list with every placeholder replaced; each argument stays one argument."""
     return tuple(
-        "".join(value if kind == "text" else values[value] for kind, value in _parse_argument(argument))
+        "".join(value if piece == "text" else values[value] for piece, value in _parse_argument(argument))
         for argument in spec.argv
     )
 

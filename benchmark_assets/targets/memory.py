@@ -212,6 +212,5 @@ evaluate.constants = CONSTANTS
 evaluate.integer_constants = INTEGER_CONSTANTS
 evaluate.metrics = METRICS
 evaluate.metric_bounds = METRIC_BOUNDS
-evaluate.evaluate_batch = evaluate_batch
 evaluate.prepare_batch = ScenarioBatch.from_scenarios
 evaluate.evaluate_prepared = evaluate_prepared

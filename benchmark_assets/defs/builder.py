@@ -1,0 +1,496 @@
+"""The one builder: any study kind becomes its Dagster graph, checks, sensor, schedule and CLI stages.
+
+A kind describes its graph as ``Node``s (``kinds.base``); this module is the only place that
+turns them into Dagster objects. It never asks which kind it holds.
+"""
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pandera.errors
+from dagster import (
+    AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetSelection,
+    AssetsDefinition,
+    BackfillPolicy,
+    Config,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+    MetadataValue,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    MultiToSingleDimensionPartitionMapping,
+    Output,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    StaticPartitionsDefinition,
+    asset,
+    schedule,
+    sensor,
+)
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+
+from benchmark_assets.kinds import kind_of
+from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
+from benchmark_assets.ledger import Provenance
+from benchmark_assets.provenance import git_commit
+from benchmark_assets.studies import StudyError, load_study
+
+REASON_TAG = "benchmark_assets/reason"
+
+
+class SubjectSelection(Config):
+    """Which subjects (e.g. constants) a run decides on; empty means every subject of the study."""
+
+    subjects: list[str] = []
+
+
+# -- partitions ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StudyPartitions:
+    point: DynamicPartitionsDefinition | StaticPartitionsDefinition
+    replicate: DynamicPartitionsDefinition | StaticPartitionsDefinition
+    trials: MultiPartitionsDefinition
+
+    def of(self, partitioned_by: "str | None"):
+        return {POINT: self.point, REPLICATE: self.replicate, TRIAL: self.trials}.get(partitioned_by)
+
+
+def _dimension_partitions(study, dimension: Dimension):
+    if dimension.dynamic:
+        return DynamicPartitionsDefinition(name=dimension.registry_name(study))
+    return StaticPartitionsDefinition(dimension.keys(study))
+
+
+def study_partitions(study) -> StudyPartitions:
+    kind = kind_of(study)
+    point, replicate = _dimension_partitions(study, kind.point), _dimension_partitions(study, kind.replicate)
+    return StudyPartitions(point, replicate, MultiPartitionsDefinition({kind.point.name: point,
+                                                                       kind.replicate.name: replicate}))
+
+
+def unregistered_keys(instance, partitions: DynamicPartitionsDefinition, keys: list[str]) -> list[str]:
+    """The ``keys`` (in order) that ``partitions`` does not hold yet on this instance."""
+    known = set(instance.get_dynamic_partitions(partitions.name))
+    return [k for k in keys if k not in known]
+
+
+def register_keys(instance, partitions: DynamicPartitionsDefinition, keys: list[str]) -> list[str]:
+    """Add the ``keys`` the instance does not know yet to ``partitions``; returns them."""
+    new = unregistered_keys(instance, partitions, keys)
+    if new:
+        instance.add_dynamic_partitions(partitions.name, new)
+    return new
+
+
+def _dimensions(study) -> list[tuple[Dimension, object]]:
+    kind, parts = kind_of(study), study_partitions(study)
+    return [(kind.point, parts.point), (kind.replicate, parts.replicate)]
+
+
+def register_study(instance, study) -> dict[str, list[str]]:
+    """Register the study's dynamic partition keys (sweep points, seeds, trial numbers) that the
+    instance does not know yet; returns the new keys per dimension."""
+    return {dimension.name: register_keys(instance, partitions, dimension.keys(study))
+            for dimension, partitions in _dimensions(study) if dimension.dynamic}
+
+
+def dimension_order(instance, study, dimension: Dimension, partitions) -> list[str]:
+    """The dimension's keys in the order Dagster ranges over them on this instance."""
+    if dimension.dynamic:
+        return list(instance.get_dynamic_partitions(partitions.name))
+    return list(partitions.get_partition_keys())
+
+
+# -- versions, checks, metadata ----------------------------------------------------------------
+
+def _version(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+
+
+def node_versions(study) -> dict[str, str]:
+    """Each node's code version: what it depends on itself, chained with its upstream versions,
+    so a change marks it and everything after it stale in the UI."""
+    versions: dict[str, str] = {}
+    for node in kind_of(study).nodes():
+        versions[node.name] = _version(node.version(study), *(versions[n] for n in (*node.inputs, *node.deps)))
+    return versions
+
+
+def validate_frame(schema, frame: pd.DataFrame, check_name: str, asset_key: AssetKey) -> AssetCheckResult:
+    """Run a pandera schema; a violation fails the check with the offending rows as metadata."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as error:
+        cases = error.failure_cases
+        return AssetCheckResult(
+            check_name=check_name, asset_key=asset_key, passed=False, severity=AssetCheckSeverity.ERROR,
+            metadata={"failure_count": len(cases),
+                      "failing_rows": MetadataValue.md(cases.head(20).to_markdown(index=False))},
+        )
+    return AssetCheckResult(check_name=check_name, asset_key=asset_key, passed=True, metadata={"rows_checked": len(frame)})
+
+
+def check_name(node: Node) -> str:
+    return f"check_{node.name}_schema"
+
+
+def trials_metadata(frame: pd.DataFrame, key_columns: list[str], started: float) -> dict:
+    """What every trials asset reports: counts, wall time and the first failures with their errors."""
+    failed = frame[frame["status"] == "failed"] if "status" in frame else frame.iloc[0:0]
+    columns = [c for c in (*key_columns, "error") if c in failed.columns]
+    first_errors = failed[columns].head(10).to_markdown(index=False) if len(failed) else ""
+    return {"trials": len(frame), "failed": len(failed), "seconds": round(time.perf_counter() - started, 3),
+            "first_errors": MetadataValue.md(first_errors)}
+
+
+def dagster_metadata(metadata: dict) -> dict:
+    """A node's plain metadata as Dagster metadata: ``Markdown`` renders, a ``Path`` links."""
+    out = {}
+    for name, value in metadata.items():
+        if isinstance(value, Markdown):
+            out[name] = MetadataValue.md(str(value))
+        elif isinstance(value, Path):
+            out[name] = MetadataValue.path(str(value))
+        else:
+            out[name] = value
+    return out
+
+
+def progress_reporter(context, label: str, *, terminal_bar: bool):
+    """Log progress to Dagster every ~10 %; draw a terminal bar when the CLI asks for one."""
+    bar = None
+    if terminal_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(desc=label, unit="trial", leave=False)
+    state = {"logged": 0}
+
+    def report(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+        if done * 10 // max(total, 1) > state["logged"] or done == total:
+            state["logged"] = done * 10 // max(total, 1)
+            context.log.info(f"{label}: {done}/{total} trials")
+        if bar is not None and done == total:
+            bar.close()
+
+    return report
+
+
+class DagsterStep:
+    """A node's view of its Dagster run (``kinds.base.Step``)."""
+
+    def __init__(self, context: AssetExecutionContext, kind: StudyKind, node: Node, subjects: list[str]):
+        self._context = context
+        self.run_id = context.run.run_id
+        self.subjects = list(subjects)
+        if node.partitioned_by == TRIAL:
+            self.partition_keys = [(k.keys_by_dimension[kind.point.name], k.keys_by_dimension[kind.replicate.name])
+                                   for k in context.partition_keys]
+        elif node.partitioned_by is not None:
+            self.partition_keys = list(context.partition_keys)
+        else:
+            self.partition_keys = []
+
+    def log(self, message: str) -> None:
+        self._context.log.info(message)
+
+    def warn(self, message: str) -> None:
+        self._context.log.warning(message)
+
+    def progress(self, label: str):
+        return progress_reporter(self._context, label, terminal_bar=self._context.resources.progress.terminal_bar)
+
+
+# -- assets -------------------------------------------------------------------------------------
+
+def _partition_mapping(kind: StudyKind, node: Node, upstream: Node):
+    """How a node reads an upstream node's partitions: a trial reads its replicate's row, a
+    point reads all its trials, an unpartitioned node reads everything."""
+    if node.partitioned_by is None or upstream.partitioned_by is None or node.partitioned_by == upstream.partitioned_by:
+        return None
+    if TRIAL in (node.partitioned_by, upstream.partitioned_by):
+        single = node.partitioned_by if upstream.partitioned_by == TRIAL else upstream.partitioned_by
+        return MultiToSingleDimensionPartitionMapping((kind.point if single == POINT else kind.replicate).name)
+    return AllPartitionMapping()
+
+
+def _partition_columns(kind: StudyKind, node: Node) -> list[str]:
+    return {TRIAL: [kind.point.name, kind.replicate.name], POINT: [kind.point.name],
+            REPLICATE: [kind.replicate.name]}.get(node.partitioned_by, [])
+
+
+def build_assets(study) -> list[AssetsDefinition]:
+    """Every asset of a study, keyed ``<study>/<node>`` in the asset group ``<study>``."""
+    kind, parts, versions = kind_of(study), study_partitions(study), node_versions(study)
+    nodes = {node.name: node for node in kind.nodes()}
+    return [_build_asset(study, kind, node, nodes, parts, versions[node.name]) for node in nodes.values()]
+
+
+def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], parts: StudyPartitions,
+                 version: str) -> AssetsDefinition:
+    key = AssetKey([study.name, node.name])
+    partitions_def = parts.of(node.partitioned_by)
+    columns = _partition_columns(kind, node)
+
+    def run(context: AssetExecutionContext, subjects: list[str], inputs: dict):
+        started = time.perf_counter()
+        product = node.compute(study, DagsterStep(context, kind, node, subjects), **inputs)
+        metadata = trials_metadata(product.frame, columns, started) if node.partitioned_by == TRIAL else {}
+        metadata.update(dagster_metadata(product.metadata))
+        if product.ledger:
+            provenance = Provenance(study=study.name, kind=kind.name, git_commit=git_commit(study.path.parent),
+                                    study_hash=study.spec_hash, run_id=context.run.run_id,
+                                    decided_at=pd.Timestamp.now(tz="UTC").isoformat())
+            metadata["ledger_rows"] = context.resources.ledger.append(product.ledger, provenance)
+        yield Output(product.frame, metadata=metadata)
+        if node.schema is not None:
+            yield validate_frame(node.schema(study), product.frame, check_name(node), key)
+
+    if node.selectable:
+        def compute(context: AssetExecutionContext, config: SubjectSelection, **inputs):
+            yield from run(context, config.subjects, inputs)
+    else:
+        def compute(context: AssetExecutionContext, **inputs):
+            yield from run(context, [], inputs)
+
+    pool = node.pool(study) if node.pool else None
+    return asset(
+        name=node.name,
+        key_prefix=[study.name],
+        group_name=study.name,
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run() if partitions_def is not None else None,
+        io_manager_key="warehouse",
+        required_resource_keys={"ledger", "progress"},
+        code_version=version,
+        ins={name: AssetIn(key=AssetKey([study.name, name]), partition_mapping=_partition_mapping(kind, node, nodes[name]))
+             for name in node.inputs},
+        deps=[AssetKey([study.name, name]) for name in node.deps],
+        metadata={"partition_columns": columns} if columns else None,
+        check_specs=[AssetCheckSpec(check_name(node), asset=key, blocking=True)] if node.schema else None,
+        description=node.description,
+        **({"pool": pool} if pool else {}),
+    )(compute)
+
+
+# -- reruns: sensor and schedule ------------------------------------------------------------------
+
+def rerun_request(study, trial_keys: list[tuple[str, str]], changed_nodes: set[str], *, reason: str) -> RunRequest:
+    """One asset backfill: ``trial_keys`` (point, replicate), the point and replicate partitions
+    they touch (every current one for a node whose version changed), and every unpartitioned
+    node. Trials run as a single run over their partitions, then what follows, in order."""
+    kind, parts = kind_of(study), study_partitions(study)
+    points = list(dict.fromkeys(p for p, _ in trial_keys))
+    replicates = list(dict.fromkeys(r for _, r in trial_keys))
+    subsets, unpartitioned = {}, set()
+    for node in kind.nodes():
+        key = AssetKey([study.name, node.name])
+        if node.partitioned_by == TRIAL:
+            keys = [MultiPartitionKey({kind.point.name: p, kind.replicate.name: r}) for p, r in trial_keys]
+        elif node.partitioned_by in (POINT, REPLICATE):
+            dimension, touched = (kind.point, points) if node.partitioned_by == POINT else (kind.replicate, replicates)
+            keys = dimension.keys(study) if node.name in changed_nodes else touched
+        else:
+            unpartitioned.add(key)
+            continue
+        if keys:
+            subsets[key] = parts.of(node.partitioned_by).empty_subset().with_partition_keys(keys)
+    subset = AssetGraphSubset(partitions_subsets_by_asset_key=subsets, non_partitioned_asset_keys=unpartitioned)
+    return RunRequest.for_asset_graph_subset(subset, tags={REASON_TAG: reason[:200]})
+
+
+def _sensor_state(study) -> dict:
+    kind = kind_of(study)
+    trial_node = kind.trial_node().name
+    return {"points": kind.point_fingerprints(study), "replicates": kind.replicate.keys(study),
+            "versions": {name: v for name, v in node_versions(study).items() if name != trial_node},
+            "hash": study.spec_hash}
+
+
+def changes_to_rerun(current, previous: dict, state: dict) -> list[RunRequest]:
+    """What an edit of the study file affects: a point whose fingerprint changed (or a new one)
+    reruns all its trials, new replicates run on every point, a node whose version changed
+    reruns (all its partitions); then everything unpartitioned after them."""
+    replicates, known_replicates = state["replicates"], set(previous["replicates"])
+    wanted = []
+    for point, fingerprint in state["points"].items():
+        if previous["points"].get(point) != fingerprint:
+            wanted += [(point, r) for r in replicates]
+        else:
+            wanted += [(point, r) for r in replicates if r not in known_replicates]
+    changed = {name for name, v in state["versions"].items() if previous["versions"].get(name) != v}
+    lists_changed = list(previous["points"]) != list(state["points"]) or previous["replicates"] != replicates
+    if not (wanted or changed or lists_changed):
+        return []
+    reason = (f"{len(wanted)} trials to run after a change to {current.path.name}" if wanted
+              else f"analysis settings or lists changed in {current.path.name}")
+    return [rerun_request(current, wanted, changed, reason=reason)]
+
+
+def build_sensor(study):
+    """A sensor that watches the study file. Each tick it loads the file (an invalid edit skips,
+    saying why), registers new dynamic partition keys, and compares the file's state with the
+    last tick's (kept in the cursor) to request exactly the reruns an edit needs. The first tick
+    adopts the file as it is: reruns are for changes, not for start-up."""
+    path = study.path
+
+    @sensor(
+        name=f"{study.name}__study_changes",
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.RUNNING,
+        # Backfill requests are only accepted from a sensor whose selection covers their assets.
+        asset_selection=AssetSelection.groups(study.name),
+        description=f"Watches {path.name}: registers new partition keys and reruns what a change affects.",
+    )
+    def study_changes(context: SensorEvaluationContext):
+        try:
+            current = load_study(path)
+        except StudyError as error:
+            return SkipReason(f"study file is invalid, nothing rerun: {error}")
+        if current.kind != study.kind:
+            return SkipReason(f"{path.name} is no longer a {study.kind} study; reload the definitions")
+        add_requests = []
+        for dimension, partitions in _dimensions(current):
+            if dimension.dynamic:
+                new_keys = unregistered_keys(context.instance, partitions, dimension.keys(current))
+                if new_keys:
+                    add_requests.append(partitions.build_add_request(new_keys))
+        state = _sensor_state(current)
+        previous = json.loads(context.cursor) if context.cursor else None
+        if previous is None or set(previous) != set(state):  # first tick, or a cursor of an older version
+            return SensorResult(dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
+        return SensorResult(run_requests=changes_to_rerun(current, previous, state),
+                            dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
+
+    return study_changes
+
+
+def build_schedule(study):
+    """``<study>__nightly``: reruns the whole study (every registered point and replicate) as one
+    backfill; off unless the study's ``schedule.enabled`` is true. None for a spec without schedule."""
+    spec = getattr(study.spec, "schedule", None)
+    kind = kind_of(study)
+    final = [AssetKey([study.name, n.name]) for n in kind.nodes() if n.partitioned_by is None]
+    if spec is None or not final:
+        return None
+    parts = study_partitions(study)
+
+    @schedule(
+        name=f"{study.name}__nightly",
+        cron_schedule=spec.cron,
+        # The request is a backfill of the whole group; the target only has to be a loadable job,
+        # and one over the group would mix partitioned and unpartitioned assets (Dagster refuses).
+        target=AssetSelection.assets(*final),
+        default_status=DefaultScheduleStatus.RUNNING if spec.enabled else DefaultScheduleStatus.STOPPED,
+        description=f"Reruns the whole {kind.name} study as one backfill.",
+    )
+    def nightly(context: ScheduleEvaluationContext):
+        keys = {}
+        for dimension, partitions in ((kind.point, parts.point), (kind.replicate, parts.replicate)):
+            registered = set(dimension_order(context.instance, study, dimension, partitions))
+            keys[dimension.name] = [k for k in dimension.keys(study) if k in registered]
+            if not keys[dimension.name]:
+                return SkipReason(f"no {dimension.name} keys registered yet; the study sensor or the CLI registers them")
+        wanted = [(p, r) for p in keys[kind.point.name] for r in keys[kind.replicate.name]]
+        return rerun_request(study, wanted, {n.name for n in kind.nodes()}, reason=f"nightly {kind.name}")
+
+    return nightly
+
+
+# -- the CLI's stages -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Stage:
+    """One in-process Dagster run of the CLI: a label, the assets, a partition range, run config."""
+
+    label: str
+    asset_keys: list[AssetKey]
+    start: str | None = None
+    end: str | None = None
+    run_config: dict | None = None
+
+
+def contiguous_blocks(selected: list[str], order: list[str]) -> list[list[str]]:
+    """Split ``selected`` into runs of neighbours in ``order``: a ranged run covers one block."""
+    position = {key: i for i, key in enumerate(order)}
+    blocks: list[list[str]] = []
+    for key in sorted(selected, key=position.__getitem__):
+        if blocks and position[key] == position[blocks[-1][-1]] + 1:
+            blocks[-1].append(key)
+        else:
+            blocks.append([key])
+    return blocks
+
+
+def plan_stages(study, instance, wanted: dict[str, list[str]], subjects: list[str]) -> list[Stage]:
+    """The runs that materialise ``wanted`` trials (point -> replicates) and what follows them:
+    per partitioned node, one ranged run per contiguous block (trials: per rectangle of points
+    that need the same replicates); consecutive unpartitioned nodes share one run."""
+    kind, parts = kind_of(study), study_partitions(study)
+    point_order = dimension_order(instance, study, kind.point, parts.point)
+    replicate_order = dimension_order(instance, study, kind.replicate, parts.replicate)
+    points = [p for p in point_order if wanted.get(p)]
+    replicates = [r for r in replicate_order if any(r in wanted[p] for p in points)]
+    stages: list[Stage] = []
+    pending: list[Node] = []
+
+    def key(node: Node) -> AssetKey:
+        return AssetKey([study.name, node.name])
+
+    def flush() -> None:
+        if pending:
+            config = {f"{study.name}__{n.name}": {"config": {"subjects": list(subjects)}} for n in pending if n.selectable}
+            stages.append(Stage(", ".join(n.name.replace("_", " ") for n in pending), [key(n) for n in pending],
+                                run_config={"ops": config} if config else None))
+            pending.clear()
+
+    for node in kind.nodes():
+        if node.partitioned_by is None:
+            pending.append(node)
+            continue
+        flush()
+        label = node.name.replace("_", " ")
+        if node.partitioned_by == TRIAL:
+            groups: dict[tuple, list[str]] = {}
+            for point in points:
+                groups.setdefault(tuple(r for r in replicate_order if r in wanted[point]), []).append(point)
+            for group_replicates, group_points in groups.items():
+                for point_block in contiguous_blocks(group_points, point_order):
+                    for replicate_block in contiguous_blocks(list(group_replicates), replicate_order):
+                        corner = lambda p, r: str(MultiPartitionKey({kind.point.name: p, kind.replicate.name: r}))  # noqa: E731
+                        stages.append(Stage(label, [key(node)], corner(point_block[0], replicate_block[0]),
+                                            corner(point_block[-1], replicate_block[-1])))
+        else:
+            selected, order = (points, point_order) if node.partitioned_by == POINT else (replicates, replicate_order)
+            stages += [Stage(label, [key(node)], block[0], block[-1]) for block in contiguous_blocks(selected, order)]
+    flush()
+    return stages
+
+
+def endpoint_pools(study) -> list[str]:
+    """The concurrency pools the study's assets run in."""
+    return [pool for node in kind_of(study).nodes() if node.pool and (pool := node.pool(study))]
+
+
+def build_study(study) -> tuple[list[AssetsDefinition], list, list]:
+    """Assets, sensors and schedules of one study."""
+    schedule_def = build_schedule(study)
+    return build_assets(study), [build_sensor(study)], [schedule_def] if schedule_def else []

@@ -1,0 +1,158 @@
+"""What a study kind is: the protocol every kind implements, and the pieces its asset graph is made of.
+
+A kind says, in plain Python (no Dagster): its spec, the two partition dimensions of its trials
+(which setting, which repeat), the assets of its graph as ``Node``s (what each computes from its
+inputs, how it is partitioned, its schema, what its code version depends on), what makes trials
+stale, and the ledger entries its verdicts make. ``benchmark_assets.defs.builder`` turns any kind
+into Dagster assets, checks, a sensor, a schedule and the CLI's stages; it never asks which kind
+it holds.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import pandas as pd
+from pydantic import BaseModel
+
+from benchmark_assets.ledger import LedgerEntry
+from benchmark_assets.study_file import StudyError
+
+# How a node is partitioned: not at all, by the point dimension, by the replicate dimension, or
+# by both (a trial: one setting on one scenario / seed / repeat).
+POINT, REPLICATE, TRIAL = "point", "replicate", "trial"
+
+# The columns every trial table has besides its two dimensions; failed trials keep their error.
+TRIAL_STATUS_COLUMNS = ("trial_seed", "status", "error")
+
+
+class Markdown(str):
+    """Metadata text the UI renders as markdown (a report, a table, a diff)."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One partition dimension of a kind's trials: its name (also the trial table's column), how
+    its keys follow from a study, and whether they are registered at run time (dynamic: the
+    CLI and the study sensor add new keys, so a growing study needs no reload of the definitions)
+    under ``<study>__<registry>``, or fixed when the definitions load (static)."""
+
+    name: str
+    keys: Callable[[Any], list[str]]
+    dynamic: bool = True
+    registry: str = ""
+
+    def registry_name(self, study) -> str:
+        return f"{study.name}__{self.registry or self.name}"
+
+
+class Step(Protocol):
+    """What a node's compute function sees of the run it is part of."""
+
+    run_id: str
+    # TRIAL nodes: (point, replicate) pairs; POINT / REPLICATE nodes: keys; unpartitioned: [].
+    partition_keys: list
+    subjects: list[str]  # the subjects a run decides on (CLI --constants); empty: all
+
+    def log(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def progress(self, label: str) -> Callable[[int, int], None]: ...
+
+
+@dataclass(frozen=True)
+class Product:
+    """What a node computed: its table (stored in the warehouse and checked against the node's
+    schema), metadata for the UI (``Markdown`` renders, a ``Path`` links), ledger entries."""
+
+    frame: pd.DataFrame
+    metadata: dict = field(default_factory=dict)
+    ledger: Sequence[LedgerEntry] = ()
+
+
+def _nothing(study) -> tuple:
+    return ()
+
+
+@dataclass(frozen=True)
+class Node:
+    """One asset of a kind's graph. ``compute(study, step, **inputs) -> Product`` receives the
+    DataFrames of ``inputs`` (the partitions it needs: a POINT node gets every trial of its
+    points, a TRIAL node the REPLICATE rows of its replicates, an unpartitioned node everything).
+    ``deps`` order the graph without passing data. ``version`` is what the node's own result
+    depends on; the machinery chains it with its upstream versions into the code version."""
+
+    name: str
+    compute: Callable[..., Product]
+    description: str
+    partitioned_by: str | None = None
+    inputs: tuple[str, ...] = ()
+    deps: tuple[str, ...] = ()
+    schema: Callable[[Any], Any] | None = None  # study -> pandera DataFrameSchema
+    version: Callable[[Any], Any] = _nothing
+    pool: Callable[[Any], str | None] | None = None  # study -> Dagster concurrency pool
+    selectable: bool = False  # decides per subject; takes the run's subject selection
+
+
+class StudyKind(ABC):
+    """A kind of study. Subclass it, fill in the class attributes and methods, register an
+    instance (``kinds.register_kind`` or the ``benchmark_assets.kinds`` entry point group)."""
+
+    name: ClassVar[str]  # the study file's ``kind:``
+    spec_model: ClassVar[type[BaseModel]]  # pydantic model of the file, with ``kind: Literal[name]``
+    point: ClassVar[Dimension]  # which setting (sweep point, arm)
+    replicate: ClassVar[Dimension]  # which repeat (scenario seed id, seed, trial number)
+    artifact_files: ClassVar[str] = "report.md"  # what the CLI says is in the artifacts folder
+
+    @abstractmethod
+    def load(self, path: Path, text: str, spec: BaseModel, name: str):
+        """The loaded study (a ``StudyFile``) from its validated spec; cross-field checks raise StudyError."""
+
+    @abstractmethod
+    def nodes(self) -> list[Node]:
+        """The assets of a study of this kind, upstream first; exactly one is partitioned by TRIAL."""
+
+    @abstractmethod
+    def point_fingerprints(self, study) -> dict[str, str]:
+        """Per point key: what its trials depend on. A changed fingerprint reruns the point's trials."""
+
+    def points(self, study, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
+        """The point keys a run covers. Kinds without subjects refuse a selection."""
+        if subjects or tiers:
+            raise StudyError(study.path, "--constants" if subjects else "--tier",
+                             f"a {self.name} study has no constants to select", "run it without --constants/--tier")
+        return self.point.keys(study)
+
+    def subjects(self, study, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
+        """The subjects a selection decides on (passed to selectable nodes); empty means all."""
+        return list(subjects)
+
+    def completed_trials(self, study, trials: pd.DataFrame) -> set[tuple[str, str]]:
+        """(point, replicate) pairs whose stored trials are up to date, so the CLI skips them.
+        By default none: every run measures again."""
+        return set()
+
+    def rows_per_trial(self, study) -> int:
+        """Trial rows one (point, replicate) partition holds (repeats within a partition)."""
+        return 1
+
+    def run_summary(self, outcome: dict) -> str:
+        """The CLI's line after a run."""
+        return (f"Ran {outcome['trials']} trials over {outcome['sweep_points']} sweep points in "
+                f"{outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes() if n.name == name)
+
+    def trial_node(self) -> Node:
+        return next(n for n in self.nodes() if n.partitioned_by == TRIAL)
+
+
+def trial_columns(point: str, replicate: str, *extra: str) -> tuple[str, ...]:
+    """A kind's trial table columns: its two dimensions, its own bookkeeping, then the shared
+    status columns. Every other column is a metric."""
+    return (point, replicate, *extra, *TRIAL_STATUS_COLUMNS)

@@ -1,0 +1,210 @@
+"""``kind: comparison``: a control and a candidate arm run by a command on shared seeds.
+
+Graph: trials (arm x seed) -> summaries -> aggregates, comparison, variance_analysis ->
+comparison_report (report, exports, plots; the verdict into the ledger).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmark_assets import artifacts
+from benchmark_assets.kinds.base import TRIAL, Dimension, LedgerEntry, Markdown, Node, Product, StudyKind
+from benchmark_assets.kinds.comparison import schemas
+from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_arms, format_comparison_report
+from benchmark_assets.kinds.comparison.report import plot_comparison, plot_variance
+from benchmark_assets.kinds.comparison.spec import ARMS, ComparisonSpec, ComparisonStudy, load_comparison
+from benchmark_assets.kinds.comparison.trials import run_comparison_trials, trial_summaries
+from benchmark_assets.stats.aggregate import aggregate_metrics
+from benchmark_assets.stats.variance import variance_curve
+
+SUMMARY_KEYS = ["arm", "seed", "status"]
+
+
+def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
+    d = study.spec.decision
+    return ComparisonRules(confidence_level=d.confidence_level, method=d.method, bootstrap_resamples=d.bootstrap_resamples,
+                           rng_seed=d.rng_seed, power=d.power,
+                           target_effect=None if d.target_effect is None else float(d.target_effect))
+
+
+def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
+    """Trials of the study as it stands: its seeds, run with its arms' current command and
+    parameters. Rows from a removed seed or an older arm setting are left out, never analysed
+    (or put in the ledger) under the new setting; `benchmark-assets run` reruns them."""
+    if trials.empty:
+        return trials
+    fingerprints = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS})
+    keep = trials["seed"].isin(study.seeds) & (trials["arm_fingerprint"] == fingerprints)
+    return trials[keep].reset_index(drop=True)
+
+
+def trials(study: ComparisonStudy, step) -> Product:
+    wanted = [(arm, int(seed)) for arm, seed in step.partition_keys]
+    return Product(run_comparison_trials(study, wanted, progress=step.progress(f"{study.name} trials")))
+
+
+def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:
+    current = current_trials(study, trials)
+    stale = int(trials["seed"].isin(study.seeds).sum() - len(current)) if len(trials) else 0
+    if stale:
+        step.warn(f"{stale} trials ran with an older command or arm setting and are left out; "
+                  f"`benchmark-assets run {study.name}` reruns them")
+    table, problems = trial_summaries(study, current)
+    for problem in problems:
+        step.warn(problem)
+    return Product(table, {"rows": len(table), "decision_metric": study.decision_metric, "stale_trials_left_out": stale,
+                           "problems": Markdown("\n".join(f"- {p}" for p in problems) or "none")})
+
+
+def metric_columns(summaries: pd.DataFrame) -> list[str]:
+    return [c for c in summaries.columns if c not in SUMMARY_KEYS]
+
+
+def aggregates(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
+    d = study.spec.decision
+    frames = []
+    for arm in ARMS:
+        rows = summaries[summaries["arm"] == arm]
+        ok = rows[rows["status"] == "ok"]
+        table = aggregate_metrics(ok, metric_columns(summaries), confidence_level=d.confidence_level,
+                                  n_resamples=d.bootstrap_resamples, rng_seed=d.rng_seed, label=f"{study.name}|{arm}")
+        table.insert(0, "arm", arm)
+        table.insert(3, "n_failed", int((rows["status"] != "ok").sum()))
+        frames.append(table)
+    frame = pd.concat(frames, ignore_index=True)[list(schemas.arm_aggregates_schema().columns)]
+    return Product(frame, {"rows": len(frame)})
+
+
+def comparison(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
+    frame = compare_arms(summaries, metric_columns(summaries), decision_metric=study.decision_metric,
+                         maximize=study.maximize, paired=study.paired, rules=comparison_rules(study))
+    decided = frame[frame["is_decision_metric"]].iloc[0]
+    return Product(frame, {"verdict": decided["verdict"], "reason": decided["reason"],
+                           "effect": float(decided["effect"]), "more_seeds": int(decided["more_seeds"])})
+
+
+def arm_variance(study: ComparisonStudy, summaries: pd.DataFrame) -> pd.DataFrame:
+    """Variance curve of the decision metric per arm; an arm with fewer than two good seeds has none."""
+    d = study.spec.decision
+    frames = []
+    for arm in ARMS:
+        values = summaries.loc[summaries["arm"] == arm, study.decision_metric].dropna().to_numpy(float)
+        if values.size < 2 or values.mean() == 0:
+            continue
+        result = variance_curve(values, threshold=d.variance_threshold, confidence_level=d.confidence_level,
+                                rng=[d.rng_seed, ARMS.index(arm)])
+        curve = result.curve.copy()
+        curve.insert(0, "arm", arm)
+        curve["stable_n"] = -1 if result.stable_n is None else int(result.stable_n)
+        frames.append(curve)
+    if not frames:
+        return pd.DataFrame({"arm": pd.Series(dtype=str), "n": pd.Series(dtype="int64"),
+                             **{c: pd.Series(dtype=float) for c in ("cv", "cv_low", "cv_high")},
+                             "stable_n": pd.Series(dtype="int64")})
+    return pd.concat(frames, ignore_index=True)[list(schemas.variance_schema().columns)]
+
+
+def variance_analysis(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
+    frame = arm_variance(study, summaries)
+    stable = frame.groupby("arm")["stable_n"].first().to_dict() if len(frame) else {}
+    plot = plot_variance(artifacts.artifacts_dir(study.name), frame, study.decision_metric,
+                         threshold=study.spec.decision.variance_threshold)
+    return Product(frame, {**{f"stable_n_{arm}": int(n) for arm, n in stable.items()}, "plot": plot})
+
+
+def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summaries: pd.DataFrame,
+                      aggregates: pd.DataFrame, comparison: pd.DataFrame, variance_analysis: pd.DataFrame) -> Product:
+    trials = current_trials(study, trials)
+    report = format_comparison_report(
+        study=study.name, description=study.spec.description, control_params=study.params("control"),
+        candidate_params=study.params("candidate"), command=" ".join(study.spec.target.command),
+        n_seeds=len(study.seeds), decision_metric=study.decision_metric, direction=study.spec.direction,
+        comparison=comparison, aggregates=aggregates, variance=variance_analysis,
+        failures=trials[trials["status"] != "ok"], git_commits=list(trials["git_commit"]),
+        variance_threshold=study.spec.decision.variance_threshold,
+        problems=trial_summaries(study, trials)[1],
+    )
+    folder = artifacts.artifacts_dir(study.name)
+    paths = artifacts.write_files(folder, {
+        "report.md": report, "comparison.csv": comparison, "comparison.json": comparison,
+        "aggregates.csv": aggregates, "summaries.csv": summaries, "variance.csv": variance_analysis,
+    })
+    paths["plot_comparison"] = plot_comparison(folder, study, trials, summaries, comparison)
+    decided = comparison[comparison["is_decision_metric"]].iloc[0]
+    table = comparison[["metric", "verdict", "effect", "ci_low", "ci_high", "p_bootstrap", "p_t"]].copy()
+    return Product(table, {"verdict": decided["verdict"], "report": Markdown(report), "artifacts": folder,
+                           **{f"file_{name}": path for name, path in paths.items()}},
+                   ledger=[ledger_entry(study, decided)])
+
+
+def ledger_entry(study: ComparisonStudy, decided: pd.Series) -> LedgerEntry:
+    """The decision metric's verdict: the parameters that differ are its subject, the arms its
+    baseline and proposal. One decision is made, so the adjusted interval is the plain one."""
+    control, candidate = study.params("control"), study.params("candidate")
+    changed = sorted(k for k in control if control[k] != candidate[k])
+    return LedgerEntry(
+        subject=",".join(changed), decision=decided["verdict"], reason=decided["reason"],
+        metric=study.decision_metric, baseline=control, proposal=candidate, effect=float(decided["effect"]),
+        ci_low=float(decided["ci_low"]), ci_high=float(decided["ci_high"]), adjusted_ci_low=float(decided["ci_low"]),
+        adjusted_ci_high=float(decided["ci_high"]), confidence_level=float(decided["confidence_level"]),
+        p_value=float(decided["p_bootstrap"]), p_adjusted=float(decided["p_bootstrap"]),
+        details={"design": decided["design"], "method": decided["method"], "p_t": decided["p_t"],
+                 "n_control": int(decided["n_control"]), "n_candidate": int(decided["n_candidate"]),
+                 "more_seeds": int(decided["more_seeds"])},
+    )
+
+
+class ComparisonKind(StudyKind):
+    name = "comparison"
+    spec_model = ComparisonSpec
+    point = Dimension("arm", lambda study: list(ARMS), dynamic=False)
+    # Seeds are registered from the study file (CLI or sensor): adding seeds needs no reload.
+    replicate = Dimension("seed", lambda study: study.seed_keys, registry="seeds")
+    artifact_files = ("report.md, comparison.csv/json, aggregates.csv, summaries.csv, variance.csv, "
+                      "plots/comparison.png, plots/variance.png")
+
+    def load(self, path, text, spec, name) -> ComparisonStudy:
+        return load_comparison(path, text, spec, name)
+
+    def nodes(self) -> list[Node]:
+        analysis = lambda study: (study.spec.decision.model_dump(), study.spec.direction, study.spec.design)  # noqa: E731
+        return [
+            Node("trials", trials, partitioned_by=TRIAL, schema=lambda study: schemas.comparison_trials_schema(),
+                 version=lambda study: [study.arm_fingerprint(arm) for arm in ARMS],
+                 description="One row per (arm, seed): the command's scalar metrics, its curves as JSON, or its error."),
+            Node("summaries", summaries, inputs=("trials",),
+                 version=lambda study: (study.spec.metric, study.spec.summary and study.spec.summary.model_dump()),
+                 description="One row per (arm, seed): every scalar metric and the decision metric (a curve's "
+                             "summary)."),
+            Node("aggregates", aggregates, inputs=("summaries",), version=analysis,
+                 schema=lambda study: schemas.arm_aggregates_schema(),
+                 description="Per arm and metric: n, mean, std, min, max, cv, se, t and bootstrap intervals."),
+            Node("comparison", comparison, inputs=("summaries",), version=analysis,
+                 schema=lambda study: schemas.comparison_schema(),
+                 description="Candidate - control per metric: effect, interval, p-values, assumption checks, power, "
+                             "verdict."),
+            Node("variance_analysis", variance_analysis, inputs=("summaries",), version=analysis,
+                 schema=lambda study: schemas.variance_schema(),
+                 description="Per arm: CV of the seed-averaged decision metric against the number of seeds, and the "
+                             "stable N."),
+            Node("comparison_report", comparison_report,
+                 inputs=("trials", "summaries", "aggregates", "comparison", "variance_analysis"),
+                 description="The verdict for review: markdown report, CSV/JSON exports, plots; appended to the "
+                             "ledger."),
+        ]
+
+    def point_fingerprints(self, study: ComparisonStudy) -> dict[str, str]:
+        return {arm: study.arm_fingerprint(arm) for arm in ARMS}
+
+    def completed_trials(self, study: ComparisonStudy, trials: pd.DataFrame) -> set[tuple[str, str]]:
+        """Trials that succeeded with the arm's current command and parameters: adding seeds runs
+        only the new ones; a failed trial is retried."""
+        if trials.empty:
+            return set()
+        ok = trials[(trials["status"] == "ok") & (trials["arm_fingerprint"] == trials["arm"].map(
+            self.point_fingerprints(study)))]
+        return {(arm, str(seed)) for arm, seed in zip(ok["arm"], ok["seed"])}
+
+    def run_summary(self, outcome: dict) -> str:
+        return (f"Ran {outcome['trials']} new trials (others were already up to date) in {outcome['seconds']:.1f} s "
+                f"({len(outcome['stages'])} Dagster runs).")

@@ -1,0 +1,89 @@
+"""The comparison's outputs for review: the plots of both arms and of the variance analysis."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark_assets import artifacts
+from benchmark_assets.stats import describe
+
+ARM_COLOURS = {"control": "tab:blue", "candidate": "tab:orange"}
+
+
+def plot_variance(folder: Path, variance: pd.DataFrame, metric: str, *, threshold: float) -> Path:
+    """CV of the seed-averaged metric against the number of seeds, per arm, with its band."""
+    figure, axis = artifacts.figure(6.4, 4.0)
+    for arm, colour in ARM_COLOURS.items():
+        rows = variance[variance["arm"] == arm].sort_values("n") if len(variance) else variance
+        if not len(rows):
+            continue
+        stable = int(rows["stable_n"].iloc[0])
+        axis.plot(rows["n"], rows["cv"], marker="o", color=colour,
+                  label=f"{arm} (stable from n={stable})" if stable > 0 else f"{arm} (not yet stable)")
+        axis.fill_between(rows["n"].astype(float), rows["cv_low"], rows["cv_high"], color=colour, alpha=0.2)
+    axis.axhline(threshold, color="tab:red", linestyle="--", linewidth=0.8, label=f"threshold {threshold:.0%}")
+    axis.set_xlabel("seeds (n)")
+    axis.set_ylabel(f"CV of mean {metric}")
+    axis.set_title("Variance analysis: how many seeds are enough")
+    axis.legend(fontsize=7)
+    figure.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.9)
+    path = folder / "plots" / "variance.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def plot_comparison(folder: Path, study, trials: pd.DataFrame, summaries: pd.DataFrame, comparison: pd.DataFrame) -> Path:
+    """Left: the decision metric's curve per arm (mean and 95 % t-band over seeds; the summary's
+    window shaded) or, for a scalar metric, its values per seed. Right: each seed's paired
+    difference (or each arm's values, unpaired) with the effect and its interval."""
+    figure, (left, right) = artifacts.figure(11.0, 4.0, 2)
+    metric, summary = study.spec.metric, study.spec.summary
+    ok = trials[trials["status"] == "ok"]
+    for arm, colour in ARM_COLOURS.items():
+        curves = [json.loads(text).get(metric) for text in ok.loc[ok["arm"] == arm, "curves_json"]]
+        curves = [c for c in curves if c]
+        if summary is not None and curves and all(c["steps"] == curves[0]["steps"] for c in curves):
+            steps = curves[0]["steps"]
+            stats = describe(pd.DataFrame([c["values"] for c in curves]).to_numpy(float).T)
+            left.plot(steps, stats.mean, color=colour, label=f"{arm} mean of {len(curves)} seeds")
+            left.fill_between(steps, stats.t_low, stats.t_high, color=colour, alpha=0.2)
+        else:
+            values = summaries.loc[summaries["arm"] == arm, study.decision_metric]
+            left.plot(range(len(values)), values, "o", color=colour, label=arm)
+    if summary is not None and summary.type != "last_n" and len(ok):
+        steps = [json.loads(t).get(metric, {}).get("steps", [0]) for t in ok["curves_json"]][0]
+        start = steps[-1] - float(summary.window) * (steps[-1] - steps[0])
+        left.axvspan(start, steps[-1], color="grey", alpha=0.15, label=f"summary window ({summary.label})")
+    left.set_xlabel("step" if summary is not None else "seed")
+    left.set_ylabel(metric)
+    left.legend(fontsize=7)
+    decided = comparison[comparison["is_decision_metric"]].iloc[0]
+    table = summaries.pivot_table(index="seed", columns="arm", values=study.decision_metric)
+    if decided["design"] == "paired" and {"control", "candidate"} <= set(table.columns):
+        differences = (table["candidate"] - table["control"]).dropna()
+        right.plot(range(len(differences)), differences.to_numpy(), "o", color="tab:purple", label="candidate - control per seed")
+        right.set_xticks(range(len(differences)), [str(s) for s in differences.index], rotation=45, fontsize=7)
+        right.set_xlabel("seed")
+    else:
+        for i, arm in enumerate(ARM_COLOURS):
+            values = summaries.loc[summaries["arm"] == arm, study.decision_metric].dropna()
+            right.plot([i] * len(values), values, "o", color=ARM_COLOURS[arm], alpha=0.6, label=arm)
+        right.set_xticks([0, 1], list(ARM_COLOURS))
+    if decided["design"] == "paired":
+        right.axhline(0.0, color="black", linewidth=0.8)
+        right.axhline(decided["effect"], color="tab:green", label=f"effect {decided['effect']:+.4g}")
+        if pd.notna(decided["ci_low"]):
+            right.axhspan(decided["ci_low"], decided["ci_high"], color="tab:green", alpha=0.2,
+                          label=f"{decided['confidence_level']:.0%} {decided['method']} interval")
+    right.set_ylabel(f"{study.decision_metric}")
+    right.set_title(f"verdict: {decided['verdict']}")
+    right.legend(fontsize=7)
+    figure.suptitle(f"{study.name}: {study.decision_metric}")
+    figure.subplots_adjust(left=0.07, right=0.98, bottom=0.2, top=0.88, wspace=0.25)
+    path = folder / "plots" / "comparison.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path

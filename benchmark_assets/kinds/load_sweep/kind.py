@@ -1,0 +1,151 @@
+"""``kind: load_sweep``: an OpenAI-compatible server driven at each load of a sweep, repeatedly.
+
+Graph: trials (sweep point x trial, one at a time per endpoint) -> aggregates (per sweep point)
+-> sweep_summary (best configurations, Pareto frontier, trends, exports; decisions into the ledger).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmark_assets import artifacts
+from benchmark_assets.kinds.base import POINT, TRIAL, Dimension, LedgerEntry, Markdown, Node, Product, StudyKind
+from benchmark_assets.kinds.load_sweep import schemas
+from benchmark_assets.kinds.load_sweep.analysis import (
+    Objective,
+    format_sweep_report,
+    metric_means,
+    summarise_sweep,
+    sweep_aggregates,
+)
+from benchmark_assets.kinds.load_sweep.report import plot_pareto, write_sweep_exports
+from benchmark_assets.kinds.load_sweep.spec import LoadSweepSpec, LoadSweepStudy, load_load_sweep
+from benchmark_assets.kinds.load_sweep.trials import metric_columns, run_sweep_trials
+
+PARETO, DOMINATED, NOT_RANKED = "pareto_optimal", "dominated", "not_ranked"
+
+
+def objectives_of(study: LoadSweepStudy) -> list[Objective]:
+    return [Objective(column=o.column, maximize=o.direction == "maximize") for o in study.objectives]
+
+
+def trials(study: LoadSweepStudy, step) -> Product:
+    wanted = [(point, int(trial)) for point, trial in step.partition_keys]
+    return Product(run_sweep_trials(study, wanted, progress=step.progress(f"{study.name} load trials"), log=step.log))
+
+
+def aggregates(study: LoadSweepStudy, step, trials: pd.DataFrame) -> Product:
+    d = study.spec.decision
+    frame = sweep_aggregates(trials, list(step.partition_keys), metric_columns(trials),
+                             confidence_level=d.confidence_level, n_resamples=d.bootstrap_resamples,
+                             rng_seed=d.rng_seed, label=study.name)
+    return Product(frame, {"rows": len(frame),
+                           "single_run_points": int(frame.groupby("sweep_point")["single_run"].any().sum())})
+
+
+def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials: pd.DataFrame) -> Product:
+    keys = [k for k in study.point_keys if k in set(aggregates["sweep_point"])]
+    aggregates = aggregates[aggregates["sweep_point"].isin(keys)]
+    trials = trials[trials["sweep_point"].isin(keys)]
+    objectives = objectives_of(study)
+    load = study.load
+    metadata = {
+        "sweep_parameters": [{"name": n, "values": v} for n, v in study.swept.items()],
+        "num_combinations": len(keys), "num_trials_per_value": study.spec.trials, "sweep_mode": study.spec.order,
+        "cooldown_seconds": float(study.spec.cooldown_seconds), "same_seed": study.spec.same_seed,
+        "confidence_level": study.spec.decision.confidence_level, "url": load.url, "endpoint": load.endpoint,
+        "streaming": load.streaming, "study_hash": study.spec_hash,
+    }
+    summary = summarise_sweep(
+        aggregates, {k: study.point(k).params for k in keys}, objectives,
+        latency_column="time_to_first_token_p99" if load.streaming else "request_latency_p99",
+        failures=trials[trials["status"] != "ok"], metadata=metadata,
+        max_error_rate=float(study.spec.decision.max_error_rate),
+    )
+    report = format_sweep_report(summary, objectives, study=study.name, description=study.spec.description)
+    folder = artifacts.artifacts_dir(study.name)
+    paths = write_sweep_exports(folder, summary=summary, aggregates=aggregates, report=report)
+    paths["pareto_plot"] = plot_pareto(folder, aggregates, summary, objectives)
+    table = pd.DataFrame({
+        "sweep_point": keys,
+        "pareto_optimal": [k in summary["pareto_sweep_points"] for k in keys],
+        **{o.column: metric_means(aggregates, o.column).reindex(keys).to_numpy(float) for o in objectives},
+    })
+    return Product(table, {
+        "pareto_optimal": ", ".join(summary["pareto_sweep_points"]) or "none",
+        **{name: best["sweep_point"] for name, best in summary["best_configurations"].items()},
+        "failed_trials": len(summary["failed_trials"]), "report": Markdown(report), "artifacts": folder,
+        **{f"file_{name}": path for name, path in paths.items()},
+    }, ledger=ledger_entries(study, summary, aggregates, objectives, keys))
+
+
+def ledger_entries(study: LoadSweepStudy, summary: dict, aggregates: pd.DataFrame, objectives: list[Objective],
+                   keys: list[str]) -> list[LedgerEntry]:
+    """The best configuration per criterion (its mean with its t-interval), then every point's
+    place on the frontier: Pareto-optimal, dominated, or not ranked for failing requests."""
+    level = float(study.spec.decision.confidence_level)
+    by_point = aggregates.set_index(["sweep_point", "metric"])
+    entries = []
+    for name, best in summary["best_configurations"].items():
+        row = by_point.loc[(best["sweep_point"], best["metric"])]
+        direction = "highest" if best["metric"] == "request_throughput_avg" else "lowest"
+        entries.append(LedgerEntry(
+            subject=name, decision="best", metric=best["metric"], proposal=best["parameters"],
+            reason=f"{best['sweep_point']} has the {direction} mean {best['metric']} ({best['value']:.4g} "
+                   f"{best['unit']}) of the ranked sweep points",
+            effect=float(best["value"]), ci_low=float(row["t_low"]), ci_high=float(row["t_high"]),
+            adjusted_ci_low=float(row["t_low"]), adjusted_ci_high=float(row["t_high"]), confidence_level=level,
+            details={"sweep_point": best["sweep_point"], "unit": best["unit"], "n": int(row["n"])},
+        ))
+    axes = ", ".join(("max " if o.maximize else "min ") + o.column for o in objectives)
+    for key in keys:
+        means = {o.column: float(metric_means(aggregates, o.column).get(key, float("nan"))) for o in objectives}
+        if key in summary["not_ranked_for_errors"]:
+            decision = NOT_RANKED
+            reason = (f"failed {summary['not_ranked_for_errors'][key]:.1%} of its requests "
+                      f"(limit {summary['max_error_rate']:.1%})")
+        elif key in summary["pareto_sweep_points"]:
+            decision, reason = PARETO, f"no other ranked point is at least as good on every objective ({axes})"
+        else:
+            decision, reason = DOMINATED, f"another ranked point is at least as good on every objective ({axes})"
+        entries.append(LedgerEntry(subject=key, decision=decision, reason=reason,
+                                   metric=",".join(o.column for o in objectives), proposal=study.point(key).params,
+                                   confidence_level=level, details={"means": means}))
+    return entries
+
+
+class LoadSweepKind(StudyKind):
+    name = "load_sweep"
+    spec_model = LoadSweepSpec
+    point = Dimension("sweep_point", lambda study: study.point_keys, registry="load_points")
+    # Trial numbers are dynamic too: raising `trials:` adds partitions without reloading definitions.
+    replicate = Dimension("trial", lambda study: study.trial_keys, registry="load_trials")
+    artifact_files = "report.md, sweep_aggregate.json/csv, per_value/, plots/pareto.png"
+
+    def load(self, path, text, spec, name) -> LoadSweepStudy:
+        return load_load_sweep(path, text, spec, name)
+
+    def nodes(self) -> list[Node]:
+        return [
+            Node("trials", trials, partitioned_by=TRIAL, schema=lambda study: schemas.load_trials_schema(),
+                 version=lambda study: study.fingerprint(),
+                 # One pool per endpoint with a limit of 1: no two load trials overlap on a server, across runs.
+                 pool=lambda study: study.endpoint_pool,
+                 description="One row per (sweep point, trial): every load metric statistic, or the trial's error."),
+            Node("aggregates", aggregates, partitioned_by=POINT, inputs=("trials",),
+                 schema=lambda study: schemas.load_aggregates_schema(),
+                 version=lambda study: (study.spec.decision.model_dump(), [o.model_dump() for o in study.objectives]),
+                 description="Per sweep point and metric statistic: n, mean, std, min, max, cv, se, t and bootstrap "
+                             "intervals."),
+            Node("sweep_summary", sweep_summary, inputs=("aggregates", "trials"),
+                 description="Best configurations, Pareto-optimal points, trends, failed trials; JSON/CSV exports "
+                             "and a Pareto plot; decisions into the ledger."),
+        ]
+
+    def point_fingerprints(self, study: LoadSweepStudy) -> dict[str, str]:
+        """Every point's trials depend on the same load, server and seed settings; a point's
+        own swept values are its key."""
+        return dict.fromkeys(study.point_keys, study.fingerprint())
+
+    def run_summary(self, outcome: dict) -> str:
+        return (f"Ran {outcome['trials']} load trials over {outcome['sweep_points']} sweep points in "
+                f"{outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")

@@ -1,0 +1,64 @@
+"""The load sweep's outputs for review: the reference tool's export shapes and the Pareto plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark_assets import artifacts
+
+
+def write_sweep_exports(folder: Path, *, summary: dict, aggregates: pd.DataFrame, report: str) -> dict[str, Path]:
+    """The reference tool's shapes: a sweep JSON (metadata, per_combination_metrics,
+    best_configurations, pareto_optimal, trends) and per-value aggregates as JSON and CSV."""
+    paths = artifacts.write_files(folder, {"report.md": report, "sweep_aggregate.json": summary,
+                                 "sweep_aggregate.csv": aggregates})
+    per_value = folder / "per_value"
+    per_value.mkdir(exist_ok=True)
+    for combo in summary["per_combination_metrics"]:
+        label = artifacts.safe_label(combo["sweep_point"])
+        artifacts.write_files(per_value, {f"{label}.json": combo,
+                                f"{label}.csv": aggregates[aggregates["sweep_point"] == combo["sweep_point"]]})
+    return {**paths, "per_value_dir": per_value}
+
+
+def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objectives) -> Path:
+    """The first two objectives against each other, every sweep point with its t-interval bars,
+    the Pareto-optimal points joined and labelled."""
+    figure, axis = artifacts.figure(7.0, 4.8)
+    x_obj, y_obj = objectives[0], objectives[1]
+
+    def stat(column: str) -> pd.DataFrame:
+        return aggregates[aggregates["metric"] == column].set_index("sweep_point")
+
+    xs, ys = stat(x_obj.column), stat(y_obj.column)
+    keys = [c["sweep_point"] for c in summary["per_combination_metrics"]
+            if c["sweep_point"] in xs.index and c["sweep_point"] in ys.index
+            and pd.notna(xs.loc[c["sweep_point"], "mean"]) and pd.notna(ys.loc[c["sweep_point"], "mean"])]
+    optimal = set(summary["pareto_sweep_points"])
+    for key in keys:
+        x, y = xs.loc[key], ys.loc[key]
+        xerr = None if pd.isna(x["t_low"]) else [[x["mean"] - x["t_low"]], [x["t_high"] - x["mean"]]]
+        yerr = None if pd.isna(y["t_low"]) else [[y["mean"] - y["t_low"]], [y["t_high"] - y["mean"]]]
+        colour = "tab:red" if key in optimal else "tab:grey"
+        axis.errorbar([x["mean"]], [y["mean"]], xerr=xerr, yerr=yerr, fmt="o", color=colour, capsize=3)
+        axis.annotate(key, (x["mean"], y["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    front = sorted((xs.loc[k, "mean"], ys.loc[k, "mean"]) for k in keys if k in optimal)
+    if front:
+        axis.plot(*zip(*front), color="tab:red", linewidth=1, label="Pareto frontier")
+    axis.margins(x=0.15, y=0.1)  # room for the labels of the extreme points
+    y_means = [ys.loc[k, "mean"] for k in keys]
+    if y_means and min(y_means) > 0 and max(y_means) / min(y_means) > 20:
+        axis.set_yscale("log")  # latency past the knee dwarfs the rest
+    axis.set_xlabel(f"{x_obj.column} ({'max' if x_obj.maximize else 'min'})")
+    axis.set_ylabel(f"{y_obj.column} ({'max' if y_obj.maximize else 'min'})")
+    axis.set_title("Load sweep: Pareto frontier (bars: 95% t-interval over trials)")
+    if front:
+        axis.legend(fontsize=7)
+    if not keys:
+        axis.text(0.5, 0.5, "no sweep point has a successful trial", ha="center", transform=axis.transAxes)
+    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)
+    path = folder / "plots" / "pareto.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path

@@ -1,0 +1,234 @@
+"""The load-sweep study format: drive an OpenAI-compatible server at each load of a sweep, repeatedly."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator, model_validator
+
+from benchmark_assets.artifacts import safe_label
+from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, fingerprint
+from benchmark_assets.sweep import SweepPoint, format_value, sweep_grid
+from benchmark_assets.targets.http_load import LoadSpec, LoadSpecError, metric_names, validate_load_spec
+
+# Load parameters a study may sweep (a list) or fix (a single value), with their kind.
+SWEEPABLE = {"concurrency": int, "request_rate": float, "input_tokens": int, "output_tokens": int}
+
+
+class HttpLoadSpec(Strict):
+    url: str
+    endpoint: Literal["chat", "completions"] = "chat"
+    streaming: StrictBool = True
+    model: str = "mock"
+    # Sweepable: a value, or a list to sweep. Whole-number checks happen in _check_sweep, so that
+    # 1.5 gets a message saying why it is refused rather than a generic type error.
+    input_tokens: Number | list[Number] = 128
+    output_tokens: Number | list[Number] = 64
+    ignore_eos: StrictBool = True
+    concurrency: Number | list[Number] | None = None
+    request_rate: Number | list[Number] | None = None
+    arrival: Literal["constant", "poisson"] = "poisson"
+    requests: StrictInt | None = Field(default=None, ge=1)
+    duration_seconds: Number | None = Field(default=None, gt=0)
+    warmup_requests: StrictInt = Field(default=0, ge=0)
+    request_timeout_seconds: Number = Field(default=60, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"url {url!r} is not an http(s) URL; write it like http://127.0.0.1:8000")
+        url = url.rstrip("/")
+        # OpenAI clients take a base URL ending in /v1; the generator adds /v1/... itself.
+        return url.removesuffix("/v1")
+
+    @model_validator(mode="after")
+    def _one_amount_and_one_mode(self) -> HttpLoadSpec:
+        if (self.requests is None) == (self.duration_seconds is None):
+            raise ValueError("give exactly one of requests and duration_seconds; set requests: 200 (or a duration)")
+        if self.concurrency is None and self.request_rate is None:
+            raise ValueError("no load given; set concurrency (requests in flight) or request_rate (requests/s)")
+        return self
+
+
+class ServerSpec(Strict):
+    """Start the shipped mock server for the study's trials (demos and tests); None: use url as is."""
+
+    ttft_ms: Number = Field(default=20, ge=0)
+    itl_ms: Number = Field(default=5, ge=0)
+    capacity: StrictInt = Field(default=8, ge=1)
+    error_rate: Number = Field(default=0, ge=0, le=1)
+    batch_cost: Number = Field(default=0, ge=0)  # how much slower each token gets as slots fill
+
+
+class TargetSpec(Strict):
+    http_load: HttpLoadSpec
+
+
+class ObjectiveSpec(Strict):
+    metric: str
+    stat: Literal["avg", "min", "max", "std", "p50", "p90", "p95", "p99"] = "avg"
+    direction: Literal["maximize", "minimize"]
+
+    @property
+    def column(self) -> str:
+        return f"{self.metric}_{self.stat}"
+
+
+class LoadDecisionSpec(Strict):
+    confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
+    # A point whose requests fail more often than this is left out of the best configurations
+    # and the frontier: its latency and throughput count only the requests that succeeded.
+    max_error_rate: Number = Field(default=0.01, ge=0, le=1)
+    bootstrap_resamples: StrictInt = Field(default=2000, ge=100, le=1_000_000)
+    rng_seed: StrictInt = 0
+
+
+class LoadSweepSpec(Strict):
+    kind: Literal["load_sweep"]
+    description: str = ""
+    target: TargetSpec
+    mock_server: ServerSpec | None = None
+    trials: StrictInt = Field(default=3, ge=1, le=1000)
+    order: Literal["repeated", "independent"] = "repeated"
+    cooldown_seconds: Number = Field(default=0, ge=0)
+    same_seed: StrictBool = False
+    seed: StrictInt = Field(default=0, ge=0, le=2**30)
+    objectives: list[ObjectiveSpec] | None = None
+    decision: LoadDecisionSpec = Field(default_factory=LoadDecisionSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+
+def _check_sweep(path: Path, load: HttpLoadSpec, spec: LoadSweepSpec) -> dict[str, list]:
+    """The swept parameters (name -> values) after the checks each list needs."""
+    swept: dict[str, list] = {}
+    for name, kind in SWEEPABLE.items():
+        value = getattr(load, name)
+        if value is None:
+            continue
+        where = f"target.http_load.{name}"
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise StudyError(path, where, "empty list", "give one value, or a list of two or more to sweep")
+        for i, v in enumerate(values):
+            at = f"{where}[{i}]" if isinstance(value, list) else where
+            if kind is int and not float(v).is_integer():
+                raise StudyError(path, at, f"{name} takes whole numbers, got {v}",
+                                 "use an integer (1.5 would silently become 1)")
+            if v < 1 if kind is int else v <= 0:
+                raise StudyError(path, at, f"{name} must be {'at least 1' if kind is int else 'above 0'}, got "
+                                 f"{format_value(v)}", "use a positive value")
+        duplicates = sorted({format_value(v) for v in values if sum(float(w) == float(v) for w in values) > 1})
+        if duplicates:
+            raise StudyError(path, where, f"duplicate values {duplicates} (their trials would overwrite each other)",
+                             "list each value once")
+        if isinstance(value, list):
+            swept[name] = [int(v) if kind is int else v for v in values]
+    if not swept:
+        fields = [f for f in ("order", "cooldown_seconds", "same_seed") if f in spec.model_fields_set]
+        if fields:
+            raise StudyError(path, fields[0], "only applies to a sweep, and nothing is swept",
+                             "give a list for concurrency, request_rate, input_tokens or output_tokens, or remove it")
+    return swept
+
+
+@dataclass(frozen=True, eq=False)
+class LoadSweepStudy(StudyFile):
+    name: str
+    path: Path
+    text: str
+    spec: LoadSweepSpec
+    swept: dict
+    kind = "load_sweep"
+
+    @property
+    def load(self) -> HttpLoadSpec:
+        return self.spec.target.http_load
+
+    @cached_property
+    def points(self) -> list[SweepPoint]:
+        """Every combination of the swept lists (a grid), in the order the lists give."""
+        return sweep_grid(self.swept)
+
+    @property
+    def point_keys(self) -> list[str]:
+        return [p.key for p in self.points]
+
+    @property
+    def trial_keys(self) -> list[str]:
+        return [str(t) for t in range(self.spec.trials)]
+
+    def point(self, key: str) -> SweepPoint:
+        for point in self.points:
+            if point.key == key:
+                return point
+        raise KeyError(f"sweep point {key!r} is no longer in {self.path.name}; it was removed from the study")
+
+    def trial_seed(self, point: SweepPoint, trial: int) -> int:
+        """``same_seed``: every point's trial t uses the same prompts; else they differ by point,
+        by a number derived from the point's key, so adding a value keeps the others' seeds."""
+        base = self.spec.seed + 1000 * int(trial)
+        if self.spec.same_seed:
+            return base
+        return base + 1_000_000 * (1 + int(hashlib.sha256(point.key.encode()).hexdigest()[:6], 16) % 1000)
+
+    @property
+    def objectives(self) -> list[ObjectiveSpec]:
+        """The study's Pareto objectives; by default maximise request throughput and minimise
+        TTFT p99 (request latency p99 without streaming: there is no first token to time)."""
+        if self.spec.objectives:
+            return list(self.spec.objectives)
+        latency = "time_to_first_token" if self.load.streaming else "request_latency"
+        return [ObjectiveSpec(metric="request_throughput", stat="avg", direction="maximize"),
+                ObjectiveSpec(metric=latency, stat="p99", direction="minimize")]
+
+    @property
+    def endpoint_pool(self) -> str:
+        """The Dagster concurrency pool of this study's endpoint: one load trial at a time per server."""
+        return "load_endpoint_" + safe_label(self.load.url.split("://", 1)[-1]).replace(".", "_")
+
+    def fingerprint(self) -> str:
+        """What every trial depends on; the swept lists are left out (their points are the partitions)."""
+        return fingerprint({"target": self.load.model_dump(exclude=set(self.swept)),
+                            "server": self.spec.mock_server and self.spec.mock_server.model_dump(),
+                            "seed": self.spec.seed, "same_seed": self.spec.same_seed})
+
+    def load_spec(self, point: SweepPoint, trial: int) -> LoadSpec:
+        """The load target's spec for one trial: the study's load with the point's swept values."""
+        load = self.load.model_dump()
+        load.update(point.params)
+        return LoadSpec(**{**load, "seed": self.trial_seed(point, trial)})
+
+
+def _check_objectives(path: Path, study: LoadSweepStudy) -> None:
+    objectives = study.spec.objectives
+    if objectives is not None and len(objectives) < 2:
+        raise StudyError(path, "objectives", f"{len(objectives)} objective given; a Pareto frontier needs two or more",
+                         "list at least two, e.g. request_throughput avg (maximize) and time_to_first_token p99 "
+                         "(minimize)")
+    reported = metric_names(study.load.streaming)
+    for i, objective in enumerate(study.objectives):
+        if objective.column not in reported:
+            latency = [n for n in reported if n.endswith(f"_{objective.stat}")]
+            hint = ("time to first token and inter-token latency need streaming: true; "
+                    if objective.metric in ("time_to_first_token", "inter_token_latency") and not study.load.streaming
+                    else "")
+            raise StudyError(path, f"objectives[{i}]", f"the load target reports no {objective.column}",
+                             f"{hint}use one of {sorted({n.rsplit('_', 1)[0] for n in latency})} with stat "
+                             f"{objective.stat}, or request_throughput / output_token_throughput with stat avg")
+
+
+def load_load_sweep(path: Path, text: str, spec: LoadSweepSpec, name: str) -> LoadSweepStudy:
+    swept = _check_sweep(path, spec.target.http_load, spec)
+    study = LoadSweepStudy(name=name, path=path, text=text, spec=spec, swept=swept)
+    _check_objectives(path, study)
+    for point in study.points:  # the target's own checks, at load time rather than mid-sweep
+        try:
+            validate_load_spec(study.load_spec(point, 0))
+        except LoadSpecError as error:
+            problem, _, fix = str(error).partition("; ")
+            raise StudyError(path, "target.http_load", f"{point.key}: {problem}", fix or "correct the load") from None
+    return study

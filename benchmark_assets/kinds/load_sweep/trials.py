@@ -1,0 +1,89 @@
+"""Runs a load sweep's trials (sweep point x trial) against its endpoint, in the study's order; no Dagster."""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from benchmark_assets.kinds.base import trial_columns
+from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
+from benchmark_assets.servers.mock_llm import MockLLMConfig, mock_llm_process
+from benchmark_assets.targets.http_load import metric_names, run_load_trial
+
+# The columns every load trial row has; every other column is a metric statistic.
+TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds")
+
+
+def metric_columns(trials: pd.DataFrame) -> list[str]:
+    return [c for c in trials.columns if c not in TRIAL_COLUMNS]
+
+
+def ordered(study: LoadSweepStudy, keys: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Repeated order: each trial sweeps every point before the next trial starts (drift over
+    time spreads across all points); independent: each point runs all its trials in a row."""
+    index = {key: i for i, key in enumerate(study.point_keys)}
+    if study.spec.order == "repeated":
+        return sorted(keys, key=lambda k: (k[1], index.get(k[0], len(index))))
+    return sorted(keys, key=lambda k: (index.get(k[0], len(index)), k[1]))
+
+
+@contextlib.contextmanager
+def study_server(study: LoadSweepStudy) -> Iterator[None]:
+    """The shipped mock server on the study's host and port while its trials run, if the study asks."""
+    mock = study.spec.mock_server
+    if mock is None:
+        yield
+        return
+    parts = urlsplit(study.load.url)
+    config = MockLLMConfig(ttft_ms=float(mock.ttft_ms), itl_ms=float(mock.itl_ms), capacity=mock.capacity,
+                           error_rate=float(mock.error_rate), batch_cost=float(mock.batch_cost), model=study.load.model)
+    with mock_llm_process(config, host=parts.hostname or "127.0.0.1", port=parts.port or 80):
+        yield
+
+
+def run_sweep_trials(
+    study: LoadSweepStudy,
+    keys: list[tuple[str, int]],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """One row per (sweep point, trial): every metric statistic, or the trial's error; with the
+    study's cooldown between trials."""
+    rows = []
+    known = set(study.point_keys)
+    removed = sorted({key for key, _ in keys if key not in known})
+    if removed and log:
+        # Dynamic partitions outlive the study file's lists; a point removed from it is skipped,
+        # not run, and does not stop the points that are still there.
+        log(f"skipping sweep points no longer in {study.path.name}: {removed}")
+    run_order = ordered(study, [(key, trial) for key, trial in keys if key in known])
+    with study_server(study):
+        for i, (key, trial) in enumerate(run_order):
+            if i and study.spec.cooldown_seconds:
+                time.sleep(float(study.spec.cooldown_seconds))
+            point = study.point(key)
+            spec = study.load_spec(point, trial)
+            started, started_at = time.perf_counter(), time.time()
+            result = run_load_trial(spec)
+            rows.append({
+                "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
+                "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
+                "wall_seconds": time.perf_counter() - started, "generator_cpu_seconds": float(result.cpu_seconds),
+                **result.metrics,
+            })
+            if log:
+                throughput = result.metrics.get("request_throughput_avg", float("nan"))
+                log(f"{key} trial {trial}: {result.status}, {throughput:.2f} requests/s"
+                    + (f" ({result.error[:200]})" if result.error else ""))
+            if progress:
+                progress(i + 1, len(run_order))
+    frame = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS)) if not rows else pd.DataFrame(rows)
+    for name in metric_names(study.load.streaming):
+        if name not in frame.columns:
+            frame[name] = float("nan")
+    return frame

@@ -1,0 +1,228 @@
+"""The ratchet: pick on train, confirm on held-out validation with corrected intervals, guard cliffs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmark_assets.kinds.ratchet.cliffs import find_cliffs, nearest_cliff
+from benchmark_assets.kinds.ratchet.rules import DecisionRules
+from benchmark_assets.kinds.ratchet.schemas import aggregates_schema
+from benchmark_assets.kinds.ratchet.trials import TRIAL_COLUMNS
+from benchmark_assets.stats import adjust_p_values, bootstrap_ci, corrected_confidence_levels
+from benchmark_assets.stats.aggregate import aggregate_metrics
+from benchmark_assets.sweep import ConstantSweep, format_value
+
+ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
+
+
+def metric_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean of ``metric`` per (sweep point, scenario) over successful trials: points x seed ids."""
+    ok = trials[trials["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame(dtype=float)
+    return ok.pivot_table(index="sweep_point", columns="seed_id", values=metric, aggfunc="mean")
+
+
+def _curve(table: pd.DataFrame, sweep: ConstantSweep, seed_ids) -> np.ndarray:
+    columns = [s for s in seed_ids if s in table.columns]
+    means = []
+    for value in sweep.values:
+        key = sweep.key_for(value)
+        means.append(float(table.loc[key, columns].mean()) if key in table.index and columns else np.nan)
+    return np.asarray(means)
+
+
+def decide_ratchet(
+    trials: pd.DataFrame,
+    constants: list[ConstantSweep],
+    rules: DecisionRules,
+    *,
+    metric: str,
+    maximize: bool,
+    train_ids,
+    validation_ids,
+) -> pd.DataFrame:
+    """One verdict per constant, with its evidence; never a change to the constants themselves."""
+    table = metric_table(trials, metric)
+    sign = 1.0 if maximize else -1.0
+    failed = trials[trials["status"] != "ok"].groupby("sweep_point").size()
+    rows = []
+    deltas = []
+    for sweep in constants:
+        train_curve = _curve(table, sweep, train_ids)
+        validation_curve = _curve(table, sweep, validation_ids)
+        current_index = sweep.values.index(sweep.current)
+        scored = np.where(np.isnan(train_curve), -np.inf, sign * train_curve)
+        best = float(np.max(scored))
+        # Ties go to the current value, then to the value nearest it: no change without evidence.
+        ties = [i for i, s in enumerate(scored) if s == best]
+        best_index = current_index if current_index in ties else min(
+            ties, key=lambda i: abs(sweep.values[i] - sweep.current)
+        )
+        proposed = sweep.values[best_index]
+        current_key, proposed_key = sweep.key_for(sweep.current), sweep.key_for(proposed)
+        paired = [
+            s
+            for s in validation_ids
+            if s in table.columns
+            and current_key in table.index
+            and proposed_key in table.index
+            and not np.isnan(table.at[current_key, s])
+            and not np.isnan(table.at[proposed_key, s])
+        ]
+        if paired:
+            delta = sign * (table.loc[proposed_key, paired].to_numpy() - table.loc[current_key, paired].to_numpy())
+        else:
+            delta = np.array([])
+        deltas.append(delta)
+        keys = {sweep.key_for(v) for v in sweep.values}
+        rows.append(
+            {
+                "constant": sweep.name,
+                "tier": sweep.tier,
+                "current": float(sweep.current),
+                "proposed": float(proposed),
+                "metric": metric,
+                "train_current": train_curve[current_index],
+                "train_proposed": train_curve[best_index],
+                "train_delta": sign * (train_curve[best_index] - train_curve[current_index]),
+                "validation_current": validation_curve[current_index],
+                "validation_proposed": validation_curve[best_index],
+                "validation_delta": float(delta.mean()) if delta.size else np.nan,
+                "n_validation": int(delta.size),
+                "n_failed_trials": int(sum(failed.get(k, 0) for k in keys)),
+                "train_curve_range": float(np.nanmax(train_curve) - np.nanmin(train_curve))
+                if np.isfinite(train_curve).any()
+                else np.nan,
+                "_sweep": sweep,
+                "_train_curve": train_curve,
+            }
+        )
+
+    _attach_intervals(rows, deltas, rules)
+    for row in rows:
+        _decide_one(row, rules, maximize, n_constants=len(rows))
+    verdicts = pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
+    return verdicts
+
+
+def _attach_intervals(rows: list[dict], deltas: list[np.ndarray], rules: DecisionRules) -> None:
+    """Paired bootstrap of every validation delta; constants with the same paired scenarios are
+    resampled together in one array computation, and each constant's corrected interval comes from
+    the same resamples at its Holm/BH level."""
+    groups: dict[int, list[int]] = {}
+    for i, delta in enumerate(deltas):
+        if delta.size:
+            groups.setdefault(delta.size, []).append(i)
+    p_values = np.ones(len(rows))
+    results = {}
+    for size, members in sorted(groups.items()):
+        boot = bootstrap_ci(
+            np.vstack([deltas[i] for i in members]),
+            method="percentile",
+            confidence_level=rules.confidence_level,
+            n_resamples=rules.bootstrap_resamples,
+            rng=[rules.rng_seed, size],
+        )
+        results[size] = (boot, members)
+        # One validation scenario has no interval and no p-value: it is no evidence at all.
+        p_values[members] = np.nan_to_num(boot.p_value(0.0), nan=1.0)
+    adjusted = adjust_p_values(p_values, rules.correction)
+    levels = corrected_confidence_levels(p_values, rules.correction, rules.confidence_level)
+    for i, row in enumerate(rows):
+        row["p_value"], row["p_adjusted"], row["corrected_level"] = p_values[i], adjusted[i], levels[i]
+        row["ci_low"] = row["ci_high"] = row["corrected_ci_low"] = row["corrected_ci_high"] = np.nan
+    for boot, members in results.values():
+        corrected = boot.interval_at(levels[members])
+        for position, i in enumerate(members):
+            rows[i]["ci_low"], rows[i]["ci_high"] = float(boot.low[position]), float(boot.high[position])
+            rows[i]["corrected_ci_low"] = float(corrected.low[position])
+            rows[i]["corrected_ci_high"] = float(corrected.high[position])
+
+
+def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants: int) -> None:
+    sweep: ConstantSweep = row["_sweep"]
+    train_delta, validation_delta = row["train_delta"], row["validation_delta"]
+    cliffs = find_cliffs(sweep.values, row["_train_curve"], drop_threshold=rules.cliff_drop,
+                         steepness=rules.cliff_steepness, maximize=maximize)
+    cliff, distance = nearest_cliff(row["proposed"], cliffs)
+    margin = rules.cliff_safety_margin * sweep.swept_range
+    warning = ""
+    if cliff is not None and distance < margin:
+        warning = (
+            f"{format_value(row['proposed'])} is within {rules.cliff_safety_margin:.0%} of the swept range "
+            f"of a cliff: {format_value(cliff.edge)} -> {format_value(cliff.beyond)} loses {cliff.drop:.3f} on train"
+        )
+    row["cliff_warning"] = warning
+    row["n_cliffs"] = len(cliffs)
+    fmt = lambda x: "nan" if x is None or np.isnan(x) else f"{x:+.4f}"  # noqa: E731
+    sensitivity = rules.sensitivity_threshold
+    if row["n_validation"] == 0:
+        decision, reason = REJECT, "no validation scenario has both values measured (failed trials?)"
+    elif abs(train_delta) < sensitivity and abs(validation_delta) < sensitivity:
+        if row["proposed"] == row["current"]:
+            reason = (
+                f"current value is already the best on train, so no change is proposed "
+                f"(the train curve spans {row['train_curve_range']:.4f})"
+            )
+        else:
+            reason = (
+                f"train and validation deltas ({fmt(train_delta)}, {fmt(validation_delta)}) are both "
+                f"below the sensitivity threshold {sensitivity}"
+            )
+        decision = NO_SENSITIVITY
+    elif validation_delta <= rules.improvement_threshold:
+        decision, reason = REJECT, (
+            f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
+            f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): does not generalise"
+        )
+    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] < 1.0 - rules.confidence_level):
+        decision, reason = REJECT, (
+            f"validation interval at the {rules.correction}-corrected level {row['corrected_level']:.4f} "
+            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] (adjusted p "
+            f"{row['p_adjusted']:.4f}) does not exclude 0 ({n_constants} constants tested)"
+        )
+    elif warning:
+        decision, reason = REJECT, f"cliff: {warning}"
+    else:
+        decision, reason = ACCEPT, (
+            f"validation delta {fmt(validation_delta)} > {rules.improvement_threshold}, corrected interval "
+            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] above 0"
+        )
+    row["decision"], row["reason"] = decision, reason
+
+
+def summarise_verdicts(verdicts: pd.DataFrame) -> dict[str, int]:
+    counts = verdicts["decision"].value_counts()
+    return {
+        "constants": int(len(verdicts)),
+        "accepted": int(counts.get(ACCEPT, 0)),
+        "rejected": int(counts.get(REJECT, 0)),
+        "no_sensitivity": int(counts.get(NO_SENSITIVITY, 0)),
+        "cliff_warnings": int((verdicts["cliff_warning"] != "").sum()),
+    }
+
+
+def aggregate_trials(study, trials: pd.DataFrame, point_keys: list[str]) -> pd.DataFrame:
+    """Aggregates of each sweep point over train, validation and all scenarios, for every metric."""
+    metrics = list(study.target.metrics or sorted(c for c in trials.columns if c not in TRIAL_COLUMNS))
+    columns = list(aggregates_schema().columns)
+    decision = study.spec.decision
+    rows = []
+    points = {p.key: p for p in study.sweep_points()}
+    for point_key in point_keys:
+        point_trials = trials[trials["sweep_point"] == point_key]
+        for split in ("train", "validation", "all"):
+            subset = point_trials if split == "all" else point_trials[point_trials["split"] == split]
+            ok = subset[subset["status"] == "ok"]
+            table = aggregate_metrics(ok, metrics, confidence_level=decision.confidence_level,
+                                      n_resamples=decision.bootstrap_resamples, rng_seed=decision.rng_seed,
+                                      label=f"{study.name}|{point_key}|{split}")
+            point = points.get(point_key)
+            table.insert(0, "sweep_point", point_key)
+            table.insert(1, "constant", (point.constant or "") if point else "")
+            table.insert(2, "value", float(point.value) if point and point.value is not None else float("nan"))
+            table.insert(3, "split", split)
+            table.insert(5, "n_failed", int((subset["status"] != "ok").sum()))
+            rows.append(table)
+    return pd.concat(rows, ignore_index=True)[columns] if rows else pd.DataFrame(columns=columns)

@@ -1,0 +1,166 @@
+"""``kind: ratchet``: tiered constants swept on train scenarios, confirmed on held-out validation.
+
+Graph: scenario_catalog (per seed id) -> trials (sweep point x seed id) -> aggregates (per
+sweep point) -> verdicts (one per constant, into the ledger) -> ratchet_summary (report, patch, plots).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, LedgerEntry, Node, Product, StudyKind
+from benchmark_assets.kinds.ratchet import schemas
+from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts
+from benchmark_assets.kinds.ratchet.report import write_ratchet_outputs
+from benchmark_assets.kinds.ratchet.spec import RatchetSpec, RatchetStudy, load_ratchet
+from benchmark_assets.kinds.ratchet.trials import points_by_key, run_trials
+from benchmark_assets.scenarios.parametric import ScenarioSeed, build_scenario
+from benchmark_assets.study_file import StudyError
+
+
+def scenario_catalog(study: RatchetStudy, step) -> Product:
+    wanted = {int(k) for k in step.partition_keys}
+    rows = []
+    for seed in study.scenario_seeds:
+        if seed.seed_id in wanted:
+            scenario = build_scenario(seed)
+            rows.append({**seed.as_dict(), "name": scenario.name, "split": study.split_of(seed.seed_id),
+                         "relevant_count": scenario.relevant_count()})
+    frame = pd.DataFrame(rows)[list(schemas.scenario_catalog_schema().columns)]
+    return Product(frame, {"scenarios": len(frame), "train": int((frame["split"] == "train").sum())})
+
+
+def trials(study: RatchetStudy, step, scenario_catalog: pd.DataFrame) -> Product:
+    seeds_by_point: dict[str, set[int]] = {}
+    for point, seed_id in step.partition_keys:
+        seeds_by_point.setdefault(point, set()).add(int(seed_id))
+    catalog = {int(row["seed_id"]): ScenarioSeed.from_mapping(row) for row in scenario_catalog.to_dict("records")}
+    # Points that share the same seeds run as one vectorised group (a ranged run is a rectangle).
+    groups: dict[frozenset, list[str]] = {}
+    for point, seeds in seeds_by_point.items():
+        groups.setdefault(frozenset(seeds), []).append(point)
+    frames = []
+    for seeds, point_keys in groups.items():
+        missing = sorted(seeds - catalog.keys())
+        if missing:
+            raise ValueError(f"scenario_catalog has no rows for seed ids {missing}; materialise it first")
+        frames.append(run_trials(study, points_by_key(study, point_keys), [catalog[s] for s in sorted(seeds)],
+                                 progress=step.progress(f"{study.name} trials")))
+    frame = pd.concat(frames, ignore_index=True)
+    return Product(frame, {"sweep_points": len(seeds_by_point)})
+
+
+def aggregates(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
+    frame = aggregate_trials(study, trials, list(step.partition_keys))
+    return Product(frame, {"sweep_points": frame["sweep_point"].nunique(), "rows": len(frame)})
+
+
+def verdicts(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
+    sweeps = study.constant_sweeps(names=step.subjects or None)
+    unknown = sorted(set(step.subjects) - set(study.spec.constants))
+    if unknown or not sweeps:
+        raise ValueError(f"no constants selected (unknown: {unknown}); choose from {sorted(study.spec.constants)}")
+    if trials.empty:
+        present = set()
+    else:
+        trials = trials[trials["seed_id"].isin([int(s) for s in study.seed_keys])]
+        present = set(trials["sweep_point"])
+    missing = sorted({s.key_for(v) for s in sweeps for v in s.values} - present)
+    if missing:
+        raise ValueError(
+            f"sweep points {missing[:5]}{'...' if len(missing) > 5 else ''} have no trials yet; "
+            f"materialise them first (benchmark-assets run {study.name})"
+        )
+    train_ids, validation_ids = study.split
+    frame = decide_ratchet(trials, sweeps, study.rules, metric=study.spec.metric, maximize=study.maximize,
+                           train_ids=train_ids, validation_ids=validation_ids)
+    counts = summarise_verdicts(frame)
+    accepted = ", ".join(frame.loc[frame["decision"] == ACCEPT, "constant"]) or "none"
+    return Product(frame, {**counts, "accepted_constants": accepted}, ledger=ledger_entries(study, frame))
+
+
+def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEntry]:
+    """One entry per constant: the validation delta with its plain and its corrected interval."""
+    return [
+        LedgerEntry(
+            subject=row["constant"], decision=row["decision"], reason=row["reason"], metric=study.spec.metric,
+            baseline=row["current"], proposal=row["proposed"], effect=row["validation_delta"],
+            ci_low=row["ci_low"], ci_high=row["ci_high"], adjusted_ci_low=row["corrected_ci_low"],
+            adjusted_ci_high=row["corrected_ci_high"], confidence_level=study.rules.confidence_level,
+            p_value=row["p_value"], p_adjusted=row["p_adjusted"],
+            details={"tier": int(row["tier"]), "train_delta": row["train_delta"], "cliff_warning": row["cliff_warning"],
+                     "adjusted_level": row["corrected_level"], "n_validation": int(row["n_validation"])},
+        )
+        for row in verdicts.to_dict("records")
+    ]
+
+
+def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, aggregates: pd.DataFrame,
+                    trials: pd.DataFrame) -> Product:
+    summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials)
+    return Product(summary, metadata)
+
+
+class RatchetKind(StudyKind):
+    name = "ratchet"
+    spec_model = RatchetSpec
+    point = Dimension("sweep_point", lambda study: [p.key for p in study.sweep_points()], registry="sweep_points")
+    replicate = Dimension("seed_id", lambda study: study.seed_keys, dynamic=False)
+    artifact_files = ("report.md, proposed.patch, verdicts.csv/json, aggregates.csv, sensitivity.csv, plots/")
+
+    def load(self, path, text, spec, name) -> RatchetStudy:
+        return load_ratchet(path, text, spec, name)
+
+    def nodes(self) -> list[Node]:
+        decision = lambda study: study.spec.decision  # noqa: E731
+        return [
+            Node("scenario_catalog", scenario_catalog, partitioned_by=REPLICATE,
+                 schema=lambda study: schemas.scenario_catalog_schema(),
+                 version=lambda study: study.spec.scenarios.model_dump(),
+                 description="One row per generated scenario: its seven axes and its train/validation split."),
+            Node("trials", trials, partitioned_by=TRIAL, inputs=("scenario_catalog",), schema=schemas.trials_schema,
+                 # Every point's trials share this; a point's own value is in its partition key.
+                 version=lambda study: study.point_fingerprints().get("current"),
+                 description="One row per trial (sweep point x scenario x repeat): metrics, or the error of a "
+                             "failed trial."),
+            Node("aggregates", aggregates, partitioned_by=POINT, inputs=("trials",),
+                 schema=lambda study: schemas.aggregates_schema(),
+                 version=lambda study: (decision(study).confidence_level, decision(study).bootstrap_resamples,
+                                        decision(study).rng_seed),
+                 description="Per sweep point, split and metric: n, mean, std, min, max, cv, se, t and bootstrap "
+                             "intervals."),
+            Node("verdicts", verdicts, inputs=("trials",), deps=("aggregates",), selectable=True,
+                 schema=lambda study: schemas.verdicts_schema(), version=lambda study: study.decision_fingerprint(),
+                 description="One verdict per constant (accept / reject / no_sensitivity) with its evidence; "
+                             "appended to the ledger."),
+            Node("ratchet_summary", ratchet_summary, inputs=("verdicts", "aggregates", "trials"),
+                 description="The ratchet's proposal: report, exports, sensitivity plots and a patch of the study "
+                             "file."),
+        ]
+
+    def point_fingerprints(self, study: RatchetStudy) -> dict[str, str]:
+        return study.point_fingerprints()
+
+    def _chosen(self, study: RatchetStudy, subjects: Sequence[str], tiers: Sequence[int]):
+        unknown = sorted(set(subjects) - set(study.spec.constants))
+        if unknown:
+            raise StudyError(study.path, "--constants", f"unknown constants {unknown}",
+                             f"choose from {sorted(study.spec.constants)}")
+        chosen = study.constant_sweeps(tiers=list(tiers) or None, names=list(subjects) or None)
+        if not chosen:
+            raise StudyError(study.path, "--tier", f"no constants in tiers {list(tiers)}", "pick a tier the study declares")
+        return chosen
+
+    def points(self, study: RatchetStudy, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
+        self._chosen(study, subjects, tiers)
+        return [p.key for p in study.sweep_points(tiers=list(tiers) or None, names=list(subjects) or None)]
+
+    def subjects(self, study: RatchetStudy, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
+        """Tiers become the constants they hold, so the verdicts correct only for those."""
+        if not subjects and not tiers:
+            return []
+        return [sweep.name for sweep in self._chosen(study, subjects, tiers)]
+
+    def rows_per_trial(self, study: RatchetStudy) -> int:
+        return study.spec.trials_per_scenario

@@ -1,0 +1,203 @@
+"""The ratchet's outputs for review: the markdown report, the proposed patch, sensitivity plots, exports."""
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark_assets import artifacts
+from benchmark_assets.kinds.base import Markdown
+from benchmark_assets.kinds.ratchet.analysis import ACCEPT, NO_SENSITIVITY, REJECT, summarise_verdicts
+from benchmark_assets.kinds.ratchet.rules import DecisionRules
+from benchmark_assets.kinds.ratchet.sensitivity import paired_gain_curves
+from benchmark_assets.sweep import ConstantSweep, format_value
+
+SPLIT_COLOURS = (("train", "tab:blue"), ("validation", "tab:orange"))
+
+
+def format_ratchet_report(
+    verdicts: pd.DataFrame,
+    *,
+    study: str,
+    rules: DecisionRules,
+    duration_seconds: float,
+    n_train: int,
+    n_validation: int,
+    n_trials: int,
+    n_failed: int,
+) -> str:
+    """A markdown report a reviewer can paste into a pull request."""
+    counts = summarise_verdicts(verdicts)
+    metric = verdicts["metric"].iloc[0] if len(verdicts) else "?"
+    lines = [
+        f"# Ratchet summary: {study}",
+        "",
+        f"- Constants evaluated: **{counts['constants']}** "
+        f"(accepted {counts['accepted']}, rejected {counts['rejected']}, "
+        f"no sensitivity {counts['no_sensitivity']})",
+        f"- Decision metric: `{metric}`; scenarios: {n_train} train / {n_validation} validation; "
+        f"trials: {n_trials} ({n_failed} failed)",
+        f"- Rules: improvement > {rules.improvement_threshold}, sensitivity < {rules.sensitivity_threshold}, "
+        f"{rules.confidence_level:.0%} paired bootstrap ({rules.bootstrap_resamples} resamples, seed "
+        f"{rules.rng_seed}), {rules.correction} correction over {counts['constants']} constants, cliff margin "
+        f"{rules.cliff_safety_margin:.0%} of the swept range",
+        f"- Duration: {duration_seconds:.1f} s",
+        "",
+        "The ratchet proposes; it never edits the constants. Review `proposed.patch`.",
+        "",
+    ]
+
+    def table(frame: pd.DataFrame, title: str) -> None:
+        lines.extend([f"## {title}", ""])
+        if frame.empty:
+            lines.extend(["(none)", ""])
+            return
+        lines.append(
+            "| constant | tier | current | proposed | train delta | validation delta | "
+            "validation CI | corrected CI | p (adj.) | reason |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for row in frame.itertuples():
+            reason = row.reason + (f" WARNING: {row.cliff_warning}" if row.cliff_warning and "cliff:" not in row.reason else "")
+            lines.append(
+                f"| {row.constant} | {row.tier} | {format_value(row.current)} | {format_value(row.proposed)} | "
+                f"{row.train_delta:+.4f} | {row.validation_delta:+.4f} | "
+                f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}] | [{row.corrected_ci_low:+.4f}, {row.corrected_ci_high:+.4f}] | "
+                f"{row.p_adjusted:.4f} | {reason} |"
+            )
+        lines.append("")
+
+    for decision, title in ((ACCEPT, "Accepted"), (REJECT, "Rejected"), (NO_SENSITIVITY, "No sensitivity")):
+        table(verdicts[verdicts["decision"] == decision], title)
+    return "\n".join(lines)
+
+
+def proposed_study_patch(study_text: str, label: str, changes: dict[str, float]) -> str:
+    """A unified diff of the study file with each accepted constant's ``current`` replaced.
+
+    Both flow (``name: {current: 0.5, ...}``) and block mappings are understood; nothing is
+    written anywhere: a person applies the patch after review."""
+    lines = study_text.splitlines(keepends=True)
+    new_lines = list(lines)
+    for name, value in changes.items():
+        new_text = format_value(value)
+        header = re.compile(rf"^(\s*){re.escape(name)}\s*:")
+        for i, line in enumerate(new_lines):
+            match = header.match(line)
+            if not match:
+                continue
+            if re.search(r"current\s*:", line):
+                new_lines[i] = re.sub(r"(current\s*:\s*)[^,}\s]+", rf"\g<1>{new_text}", line, count=1)
+                break
+            indent = len(match.group(1))
+            for j in range(i + 1, len(new_lines)):
+                stripped = new_lines[j].strip()
+                if stripped and len(new_lines[j]) - len(new_lines[j].lstrip()) <= indent:
+                    break
+                if re.match(r"\s*current\s*:", new_lines[j]):
+                    new_lines[j] = re.sub(r"(current\s*:\s*)[^#\s]+", rf"\g<1>{new_text}", new_lines[j], count=1)
+                    break
+            break
+    return "".join(difflib.unified_diff(lines, new_lines, fromfile=f"a/{label}", tofile=f"b/{label}"))
+
+
+def plot_sensitivity(
+    folder: Path, sweep: ConstantSweep, aggregates: pd.DataFrame, gains: pd.DataFrame, verdict: pd.Series,
+    metric: str, *, improvement_threshold: float,
+) -> Path:
+    """Two panels per constant. Left: the metric on train and validation with 95 % t-bands.
+    Right: the paired gain of each value over the current one (what the ratchet decides on),
+    with its band, the improvement threshold and, at the proposed value, the corrected interval
+    the verdict used."""
+    figure, (raw_axis, gain_axis) = artifacts.figure(10.0, 4.0, 2)
+    rows = aggregates[aggregates["metric"] == metric]
+    for split, colour in SPLIT_COLOURS:
+        points = []
+        for value in sweep.values:
+            match = rows[(rows["sweep_point"] == sweep.key_for(value)) & (rows["split"] == split)]
+            if len(match):
+                r = match.iloc[0]
+                points.append((float(value), r["mean"], r["t_low"], r["t_high"]))
+        if points:
+            frame = pd.DataFrame(points, columns=["value", "mean", "low", "high"]).sort_values("value")
+            raw_axis.plot(frame["value"], frame["mean"], marker="o", color=colour, label=f"{split} mean")
+            raw_axis.fill_between(frame["value"], frame["low"], frame["high"], color=colour, alpha=0.2)
+        curve = gains[(gains["constant"] == sweep.name) & (gains["split"] == split)].sort_values("value")
+        if len(curve):
+            gain_axis.plot(curve["value"], curve["gain"], marker="o", color=colour, label=f"{split} paired gain")
+            gain_axis.fill_between(curve["value"], curve["t_low"], curve["t_high"], color=colour, alpha=0.2)
+    gain_axis.axhline(0.0, color="black", linewidth=0.8)
+    gain_axis.axhline(improvement_threshold, color="tab:red", linestyle="--", linewidth=0.8,
+                      label=f"improvement threshold {format_value(improvement_threshold)}")
+    low, high = verdict.get("corrected_ci_low"), verdict.get("corrected_ci_high")
+    if pd.notna(low) and pd.notna(high) and pd.notna(verdict.get("validation_delta")):
+        delta = float(verdict["validation_delta"])
+        gain_axis.errorbar([float(verdict["proposed"])], [delta], yerr=[[delta - low], [high - delta]], fmt="D",
+                           color="tab:green", capsize=4, label="verdict: corrected bootstrap CI")
+    for axis in (raw_axis, gain_axis):
+        axis.axvline(float(sweep.current), color="grey", linestyle="--", label=f"current {format_value(sweep.current)}")
+        if verdict["proposed"] != verdict["current"]:
+            axis.axvline(float(verdict["proposed"]), color="tab:green", linestyle=":",
+                         label=f"proposed {format_value(verdict['proposed'])}")
+        axis.set_xlabel(sweep.name)
+        axis.legend(fontsize=7, loc="best")
+    raw_axis.set_ylabel(f"{metric} (mean, 95% t-band over scenarios)")
+    gain_axis.set_ylabel(f"{metric} gain over current (paired by scenario)")
+    figure.suptitle(f"{sweep.name}: {verdict['decision']}")
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.28)
+    path = folder / "plots" / f"{artifacts.safe_label(sweep.name)}.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame):
+    """Report, exports, plots and patch under the artifacts folder; returns (summary table, metadata)."""
+    decided = set(verdicts["constant"])
+    sweeps = [s for s in study.constant_sweeps() if s.name in decided]
+    keys = {s.key_for(v) for s in sweeps for v in s.values}
+    trials = trials[trials["sweep_point"].isin(keys)]
+    aggregates = aggregates[aggregates["sweep_point"].isin(keys)]
+    train_ids, validation_ids = study.split
+    compute_seconds = float(trials["duration_seconds"].sum())
+    report = format_ratchet_report(
+        verdicts, study=study.name, rules=study.rules, duration_seconds=compute_seconds,
+        n_train=len(train_ids), n_validation=len(validation_ids), n_trials=len(trials),
+        n_failed=int((trials["status"] != "ok").sum()),
+    )
+    accepted = verdicts[verdicts["decision"] == "accept"]
+    patch = proposed_study_patch(study.text, f"studies/{study.path.name}", dict(zip(accepted["constant"], accepted["proposed"])))
+    folder = artifacts.artifacts_dir(study.name)
+    by_constant = verdicts.set_index("constant")
+    gains = paired_gain_curves(trials, sweeps, metric=study.spec.metric, maximize=study.maximize,
+                               splits={"train": train_ids, "validation": validation_ids},
+                               confidence_level=study.rules.confidence_level)
+    plots = {
+        sweep.name: plot_sensitivity(folder, sweep, aggregates, gains, by_constant.loc[sweep.name],
+                                               study.spec.metric, improvement_threshold=study.rules.improvement_threshold)
+        for sweep in sweeps
+    }
+    counts = summarise_verdicts(verdicts)
+    summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
+                    "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
+                    "accepted_count": counts["accepted"]}
+    paths = artifacts.write_files(folder, {
+        "report.md": report, "proposed.patch": patch, "verdicts.csv": verdicts, "verdicts.json": verdicts,
+        "aggregates.csv": aggregates, "sensitivity.csv": gains, "summary.json": summary_info,
+    })
+    summary = verdicts[["constant", "tier", "decision", "current", "proposed", "train_delta", "validation_delta",
+                        "corrected_ci_low", "corrected_ci_high", "reason", "cliff_warning"]].copy()
+    metadata = {
+        **counts,
+        "report": Markdown(report),
+        "proposed_patch": Markdown(f"```diff\n{patch or '(no accepted changes)'}\n```"),
+        "artifacts": folder,
+        "trial_compute_seconds": round(compute_seconds, 3),
+    }
+    first_plot = next(iter(plots.values()), None)
+    if first_plot is not None:
+        metadata["plots"] = first_plot.parent
+    metadata.update({f"file_{name}": path for name, path in paths.items()})
+    return summary, metadata

@@ -1,0 +1,202 @@
+"""The ratchet study format: tiered constants, their candidates, scenarios and decision rules."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, StrictFloat, StrictInt, field_validator, model_validator
+
+from benchmark_assets.kinds.ratchet.rules import DecisionRules
+from benchmark_assets.scenarios.parametric import AxisRanges, ScenarioSeed, default_seeds, split_seed_ids
+from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, fingerprint
+from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, SweepPoint, format_value, point_key
+from benchmark_assets.targets import Target, TargetError, resolve_target
+
+
+class ConstantSpec(Strict):
+    tier: StrictInt = Field(ge=1, le=9)
+    current: Number
+    candidates: list[Number] = Field(min_length=1)
+
+    @field_validator("candidates")
+    @classmethod
+    def _no_duplicates(cls, values: list) -> list:
+        seen = []
+        for value in values:
+            if any(float(value) == float(other) for other in seen):
+                raise ValueError(
+                    f"duplicate candidate {format_value(value)} (its trials would overwrite each other); "
+                    "list each value once"
+                )
+            seen.append(value)
+        return values
+
+
+class AxesSpec(Strict):
+    record_count: tuple[StrictInt, StrictInt] | None = None
+    importance_shapes: list[str] | None = None
+    access_patterns: list[str] | None = None
+    outcome_frequency: tuple[Number, Number] | None = None
+    noise_ratio: tuple[Number, Number] | None = None
+    link_density: tuple[Number, Number] | None = None
+    age_spread_days: tuple[StrictInt, StrictInt] | None = None
+
+    @model_validator(mode="after")
+    def _within_domains(self) -> AxesSpec:
+        AxisRanges(**self.ranges())  # raises ValueError naming the axis
+        return self
+
+    def ranges(self) -> dict:
+        return {k: tuple(v) for k, v in self.model_dump().items() if v is not None}
+
+
+class ScenariosSpec(Strict):
+    factory: Literal["parametric"] = "parametric"
+    count: StrictInt = Field(default=50, ge=2, le=100_000)
+    train_fraction: StrictFloat = Field(default=0.7, gt=0.0, lt=1.0)
+    base_seed: StrictInt = 42
+    axes: AxesSpec = Field(default_factory=AxesSpec)
+
+
+_RULES = DecisionRules()  # the one place decision defaults are set
+
+
+class DecisionSpec(Strict):
+    improvement_threshold: Number = Field(default=_RULES.improvement_threshold, ge=0)
+    sensitivity_threshold: Number = Field(default=_RULES.sensitivity_threshold, ge=0)
+    cliff_safety_margin: Number = Field(default=_RULES.cliff_safety_margin, ge=0, le=1)
+    cliff_drop: Number = Field(default=_RULES.cliff_drop, gt=0)
+    cliff_steepness: Number = Field(default=_RULES.cliff_steepness, ge=1)
+    confidence_level: StrictFloat = Field(default=_RULES.confidence_level, gt=0.5, lt=1.0)
+    correction: Literal["holm", "bh", "none"] = _RULES.correction
+    bootstrap_resamples: StrictInt = Field(default=_RULES.bootstrap_resamples, ge=100, le=1_000_000)
+    rng_seed: StrictInt = _RULES.rng_seed
+
+
+class RatchetSpec(Strict):
+    kind: Literal["ratchet"]
+    description: str = ""
+    target: str
+    metric: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+    scenarios: ScenariosSpec = Field(default_factory=ScenariosSpec)
+    trials_per_scenario: StrictInt = Field(default=1, ge=1, le=1000)
+    constants: dict[str, ConstantSpec] = Field(min_length=1)
+    decision: DecisionSpec = Field(default_factory=DecisionSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+
+@dataclass(frozen=True, eq=False)
+class RatchetStudy(StudyFile):
+    """A loaded ratchet study: everything its assets, decisions and the CLI need from it."""
+
+    name: str
+    path: Path
+    text: str
+    spec: RatchetSpec
+    target: Target = field(repr=False)
+    kind = "ratchet"
+
+    @cached_property
+    def scenario_seeds(self) -> list[ScenarioSeed]:
+        scenarios = self.spec.scenarios
+        return default_seeds(scenarios.count, base_seed=scenarios.base_seed, axes=AxisRanges(**scenarios.axes.ranges()))
+
+    @cached_property
+    def split(self) -> tuple[list[int], list[int]]:
+        return split_seed_ids([s.seed_id for s in self.scenario_seeds], self.spec.scenarios.train_fraction)
+
+    @cached_property
+    def _train_ids(self) -> frozenset[int]:
+        return frozenset(self.split[0])
+
+    def split_of(self, seed_id: int) -> str:
+        return "train" if int(seed_id) in self._train_ids else "validation"
+
+    @property
+    def seed_keys(self) -> list[str]:
+        return [str(s.seed_id) for s in self.scenario_seeds]
+
+    @property
+    def current_params(self) -> dict:
+        return {name: c.current for name, c in self.spec.constants.items()}
+
+    @property
+    def rules(self) -> DecisionRules:
+        return DecisionRules(**self.spec.decision.model_dump())
+
+    @property
+    def maximize(self) -> bool:
+        return self.spec.direction == "maximize"
+
+    def constant_sweeps(self, *, tiers=None, names=None) -> list[ConstantSweep]:
+        """Constants in tier order, then file order; optionally only some tiers or names."""
+        chosen = []
+        for name, c in sorted(self.spec.constants.items(), key=lambda item: item[1].tier):
+            if tiers and c.tier not in tiers:
+                continue
+            if names and name not in names:
+                continue
+            values = sorted({float(v) for v in c.candidates} | {float(c.current)})
+            values = [int(v) if isinstance(c.current, int) and float(v).is_integer() else v for v in values]
+            chosen.append(ConstantSweep(name=name, tier=c.tier, current=c.current, values=tuple(values)))
+        return chosen
+
+    def sweep_points(self, *, tiers=None, names=None) -> list[SweepPoint]:
+        """``current`` first, then each constant's other values; the registration order of partitions."""
+        base = self.current_params
+        points = [SweepPoint(CURRENT_POINT, dict(base))]
+        for sweep in self.constant_sweeps(tiers=tiers, names=names):
+            for value in sweep.values:
+                if value != sweep.current:
+                    points.append(SweepPoint(point_key(sweep.name, value), {**base, sweep.name: value}, sweep.name, value))
+        return points
+
+    def point_fingerprints(self) -> dict[str, str]:
+        """What each sweep point's trials depend on; a change means its partitions must rerun."""
+        shared = {
+            "target": self.spec.target,
+            "target_version": self.target.version,
+            "scenarios": self.spec.scenarios.model_dump(),
+            "trials_per_scenario": self.spec.trials_per_scenario,
+        }
+        return {p.key: fingerprint({**shared, "params": p.params}) for p in self.sweep_points()}
+
+    def decision_fingerprint(self) -> str:
+        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "direction": self.spec.direction}
+        return fingerprint(payload)
+
+
+def check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None:
+    """The study against what its target declares: metrics, constants, whole-number constants."""
+    if target.metrics is not None and spec.metric not in target.metrics:
+        raise StudyError(path, "metric", f"unknown metric {spec.metric!r} for target {spec.target!r}",
+                         f"use one of {list(target.metrics)}")
+    if target.constants is not None:
+        for name in spec.constants:
+            if name not in target.constants:
+                raise StudyError(path, f"constants.{name}", f"unknown constant for target {spec.target!r}",
+                                 f"use one of {sorted(target.constants)}")
+        missing = sorted(target.constants - spec.constants.keys())
+        if missing:
+            raise StudyError(path, "constants", f"target {spec.target!r} also needs {missing}",
+                             "declare each with its tier, current value and candidates")
+    for name in target.integer_constants & spec.constants.keys():
+        constant = spec.constants[name]
+        for label, value in [("current", constant.current)] + [
+            (f"candidates[{i}]", v) for i, v in enumerate(constant.candidates)
+        ]:
+            if not float(value).is_integer():
+                raise StudyError(path, f"constants.{name}.{label}", f"{name} takes whole numbers, got {value}",
+                                 "use an integer such as 3 (a fraction would be silently truncated)")
+
+
+def load_ratchet(path: Path, text: str, spec: RatchetSpec, name: str) -> RatchetStudy:
+    try:
+        target = resolve_target(spec.target)
+    except TargetError as error:
+        raise StudyError(path, "target", str(error).split("; ")[0], str(error).split("; ", 1)[-1]) from None
+    check_against_target(path, spec, target)
+    return RatchetStudy(name=name, path=path, text=text, spec=spec, target=target)

@@ -1,0 +1,88 @@
+import json
+
+from dagster import AssetKey, DagsterInstance, Definitions, build_schedule_context, build_sensor_context
+
+from benchmark_assets.definitions import build_definitions
+from benchmark_assets.studies import discover_studies, load_study
+
+from benchmark_assets_tests.conftest import ROOT
+
+
+def test_definitions_load_every_shipped_study():
+    from benchmark_assets import definitions
+
+    studies = discover_studies(ROOT / "studies")
+    defs = build_definitions(studies)
+    Definitions.validate_loadable(defs)  # what `dagster dev` and the code server do: resolves every job
+    repository = defs.get_repository_def()
+    keys = set(repository.asset_graph.get_all_asset_keys())
+    assert {s.kind for s in studies} == {"ratchet", "comparison", "load_sweep"}
+    for study in studies:
+        if study.kind == "load_sweep":
+            names = ("trials", "aggregates", "sweep_summary")
+        elif study.kind == "comparison":
+            names = ("trials", "summaries", "aggregates", "comparison", "variance_analysis", "comparison_report")
+        else:
+            names = ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary")
+            assert repository.has_schedule_def(f"{study.name}__nightly")
+        assert repository.has_sensor_def(f"{study.name}__study_changes")
+        for name in names:
+            assert AssetKey([study.name, name]) in keys
+    assert definitions.defs.get_repository_def().asset_graph.get_all_asset_keys()
+
+
+def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, study_dir):
+    study = load_study(study_dir / "toy.yaml")
+    defs = build_definitions([study])
+    sensor = defs.get_repository_def().get_sensor_def("toy__study_changes")
+    with DagsterInstance.get() as instance:
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
+        assert not first.run_requests
+        added = first.dynamic_partitions_requests[0]
+        assert set(added.partition_keys) == {p.key for p in study.sweep_points()}
+        instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))
+
+        # A new candidate: only its partitions (and what depends on them) are requested.
+        path = study_dir / "toy.yaml"
+        path.write_text(path.read_text().replace("candidates: [0.5, 1.0, 2.0]", "candidates: [0.5, 1.0, 2.0, 4.0]"))
+        second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=first.cursor))
+        assert [list(r.partition_keys) for r in second.dynamic_partitions_requests] == [["beta=4"]]
+        subset = second.run_requests[0].asset_graph_subset
+        trial_keys = subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()
+        assert {k.keys_by_dimension["sweep_point"] for k in trial_keys} == {"beta=4"}
+        assert len(trial_keys) == 10
+        assert AssetKey(["toy", "ratchet_summary"]) in subset.non_partitioned_asset_keys
+
+        # Only a decision rule changed: no trial reruns, just the verdicts and the summary.
+        path.write_text(path.read_text().replace("correction: holm", "correction: bh"))
+        third = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=second.cursor))
+        subset = third.run_requests[0].asset_graph_subset
+        assert not subset.partitions_subsets_by_asset_key
+        assert subset.non_partitioned_asset_keys == {AssetKey(["toy", "verdicts"]), AssetKey(["toy", "ratchet_summary"])}
+
+        # The number of bootstrap resamples also shapes every point's aggregates: those rerun too, no trials.
+        path.write_text(path.read_text().replace("bootstrap_resamples: 2000", "bootstrap_resamples: 3000"))
+        resampled = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
+                                                              cursor=third.cursor))
+        subset = resampled.run_requests[0].asset_graph_subset
+        assert set(subset.partitions_subsets_by_asset_key) == {AssetKey(["toy", "aggregates"])}
+        assert len(subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()) == len(load_study(path).sweep_points())
+        third = resampled
+
+        # A broken edit reruns nothing and says why.
+        path.write_text(path.read_text().replace("candidates: [0.5, 1.0, 2.0, 4.0]", "candidates: [0.5, 0.5]"))
+        fourth = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=third.cursor))
+        assert "duplicate candidate 0.5" in fourth.skip_message
+        assert json.loads(third.cursor)["hash"] != json.loads(second.cursor)["hash"]
+
+
+def test_nightly_schedule_is_off_by_default_and_requests_the_whole_ratchet(dagster_home, study_dir):
+    study = load_study(study_dir / "toy.yaml")
+    defs = build_definitions([study])
+    schedule = defs.get_repository_def().get_schedule_def("toy__nightly")
+    assert schedule.default_status.value == "STOPPED"
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("toy__sweep_points", [p.key for p in study.sweep_points()])
+        request = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests[0]
+        trials = request.asset_graph_subset.get_partitions_subset(AssetKey(["toy", "trials"]))
+        assert len(trials.get_partition_keys()) == len(study.sweep_points()) * 10

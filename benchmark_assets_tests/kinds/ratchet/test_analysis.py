@@ -1,0 +1,160 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark_assets.kinds.ratchet.analysis import decide_ratchet
+from benchmark_assets.kinds.ratchet.cliffs import find_cliffs
+from benchmark_assets.kinds.ratchet.report import proposed_study_patch
+from benchmark_assets.kinds.ratchet.rules import DecisionRules
+from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, point_key
+
+TRAIN, VALIDATION = list(range(35)), list(range(35, 50))
+
+
+def make_trials(curves: dict[str, dict[float, tuple[float, float]]], currents: dict[str, float], noise=0.002, seed=0):
+    """Trials where each (constant, value) has a train mean and a validation mean; scenarios
+    share an offset across values (as real scenarios do) so comparisons are paired."""
+    rng = np.random.default_rng(seed)
+    offsets = rng.normal(0.0, 0.05, 50)
+    rows = []
+    baseline = {s: 0.5 + offsets[s] + rng.normal(0, noise) for s in range(50)}
+    for s in range(50):
+        rows.append({"sweep_point": CURRENT_POINT, "seed_id": s, "status": "ok", "m": baseline[s]})
+    for name, curve in curves.items():
+        for value, (train_gain, validation_gain) in curve.items():
+            if value == currents[name]:
+                continue
+            for s in range(50):
+                gain = train_gain if s < 35 else validation_gain
+                rows.append({"sweep_point": point_key(name, value), "seed_id": s, "status": "ok",
+                             "m": baseline[s] + gain + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
+
+
+def sweeps(curves, currents):
+    return [ConstantSweep(n, 1, currents[n], tuple(sorted(curves[n]))) for n in curves]
+
+
+def decide(curves, currents, **rules):
+    trials = make_trials(curves, currents)
+    return decide_ratchet(trials, sweeps(curves, currents), DecisionRules(bootstrap_resamples=4000, **rules),
+                          metric="m", maximize=True, train_ids=TRAIN, validation_ids=VALIDATION).set_index("constant")
+
+
+CURVES = {
+    "good": {0.1: (0, 0), 0.3: (0.04, 0.04), 0.5: (0.01, 0.01), 0.9: (0.0, 0.0)},
+    "overfit": {0.1: (0, 0), 0.3: (0.03, -0.01), 0.5: (0.0, 0.0)},
+    "flat": {1.0: (0, 0), 2.0: (0.001, 0.0), 3.0: (0.0, 0.001)},
+    "near_cliff": {0.0: (0, 0), 0.5: (0.02, 0.03), 0.55: (-0.2, -0.2), 1.0: (-0.2, -0.2)},
+}
+CURRENTS = {"good": 0.1, "overfit": 0.1, "flat": 1.0, "near_cliff": 0.0}
+
+
+def test_ratchet_accepts_change_that_holds_on_validation():
+    verdicts = decide(CURVES, CURRENTS)
+    good = verdicts.loc["good"]
+    assert good["decision"] == "accept" and good["proposed"] == 0.3
+    assert good["validation_delta"] == pytest.approx(0.04, abs=0.002)
+    assert good["corrected_ci_low"] > 0 and good["p_adjusted"] < 0.05
+
+
+def test_ratchet_rejects_change_that_only_helps_train():
+    verdicts = decide(CURVES, CURRENTS)
+    assert verdicts.loc["overfit", "decision"] == "reject"
+    assert "does not generalise" in verdicts.loc["overfit", "reason"]
+
+
+def test_constant_that_moves_nothing_has_no_sensitivity():
+    assert decide(CURVES, CURRENTS).loc["flat", "decision"] == "no_sensitivity"
+
+
+def test_accepted_value_next_to_a_cliff_becomes_a_reject_with_warning():
+    verdicts = decide(CURVES, CURRENTS)
+    row = verdicts.loc["near_cliff"]
+    assert row["decision"] == "reject" and row["reason"].startswith("cliff:")
+    assert "0.5 -> 0.55" in row["cliff_warning"]
+    # With no safety margin the same evidence is accepted: the warning is what rejected it.
+    assert decide(CURVES, CURRENTS, cliff_safety_margin=0.0).loc["near_cliff", "decision"] == "accept"
+
+
+def test_correcting_for_many_constants_rejects_a_marginal_win_that_one_test_would_accept():
+    curves = {f"c{i}": {0.0: (0, 0), 1.0: (0.0, 0.0)} for i in range(29)}
+    # z of about 2.5 on validation: clear for one test, not for the best of thirty.
+    curves["marginal"] = {0.0: (0, 0), 1.0: (0.03, 0.03)}
+    currents = {name: 0.0 for name in curves}
+    trials = make_trials(curves, currents, noise=0.046, seed=0)
+    kwargs = dict(metric="m", maximize=True, train_ids=TRAIN, validation_ids=VALIDATION)
+    alone = decide_ratchet(trials, sweeps(curves, currents), DecisionRules(bootstrap_resamples=4000, correction="none"), **kwargs)
+    holm = decide_ratchet(trials, sweeps(curves, currents), DecisionRules(bootstrap_resamples=4000, correction="holm"), **kwargs)
+    assert alone.set_index("constant").loc["marginal", "decision"] == "accept"
+    assert holm.set_index("constant").loc["marginal", "decision"] == "reject"
+    assert "holm-corrected" in holm.set_index("constant").loc["marginal", "reason"]
+
+
+def test_minimising_picks_the_lowest_value():
+    trials = make_trials({"x": {0.0: (0, 0), 1.0: (-0.05, -0.05)}}, {"x": 0.0})
+    verdict = decide_ratchet(trials, sweeps({"x": {0.0: 0, 1.0: 0}}, {"x": 0.0}), DecisionRules(bootstrap_resamples=2000),
+                             metric="m", maximize=False, train_ids=TRAIN, validation_ids=VALIDATION).iloc[0]
+    assert verdict["proposed"] == 1.0 and verdict["decision"] == "accept" and verdict["validation_delta"] > 0
+
+
+def test_failed_trials_are_counted_and_left_out_of_the_pairs():
+    trials = make_trials(CURVES, CURRENTS)
+    failed = (trials["sweep_point"] == "good=0.3") & (trials["seed_id"].isin([40, 41]))
+    trials.loc[failed, "status"] = "failed"
+    trials.loc[failed, "m"] = np.nan
+    verdict = decide_ratchet(trials, sweeps(CURVES, CURRENTS), DecisionRules(bootstrap_resamples=2000), metric="m",
+                             maximize=True, train_ids=TRAIN, validation_ids=VALIDATION).set_index("constant").loc["good"]
+    assert verdict["n_failed_trials"] == 2 and verdict["n_validation"] == 13
+
+
+def test_find_cliffs_reports_the_good_side_edge_of_a_steep_fall_only():
+    cliffs = find_cliffs([0.0, 0.1, 0.2, 0.3], [0.8, 0.81, 0.5, 0.49], drop_threshold=0.05)
+    assert [(c.edge, c.beyond) for c in cliffs] == [(0.1, 0.2)]
+    rising = find_cliffs([0.0, 0.1, 0.2, 0.3], [0.2, 0.8, 0.81, 0.8], drop_threshold=0.05)
+    assert [(c.edge, c.beyond) for c in rising] == [(0.1, 0.0)]
+    assert find_cliffs([0.0, 0.1, 0.2, 0.3], [0.2, 0.8, 0.81, 0.8], drop_threshold=0.05, maximize=False)[0].edge == 0.0
+    # A steady trend is not a cliff however large, and two points cannot show one.
+    assert find_cliffs([0.0, 0.1, 0.2, 0.3], [0.1, 0.3, 0.5, 0.7], drop_threshold=0.05) == []
+    assert find_cliffs([0.0, 1.0], [0.9, 0.1], drop_threshold=0.05) == []
+
+
+def test_proposed_patch_edits_only_current_in_flow_and_block_style():
+    text = (
+        "constants:\n"
+        "  decay_rate: {tier: 1, current: 0.5, candidates: [0.1, 0.5]}\n"
+        "  other:\n"
+        "    tier: 2\n"
+        "    current: 3   # today\n"
+        "    candidates: [1, 3]\n"
+    )
+    patch = proposed_study_patch(text, "studies/s.yaml", {"decay_rate": 0.3, "other": 1})
+    assert "-  decay_rate: {tier: 1, current: 0.5, candidates: [0.1, 0.5]}" in patch
+    assert "+  decay_rate: {tier: 1, current: 0.3, candidates: [0.1, 0.5]}" in patch
+    assert "+    current: 1   # today" in patch
+    assert proposed_study_patch(text, "s.yaml", {}) == ""
+
+
+def test_paired_gain_curve_is_the_quantity_the_verdict_decides_on():
+    from scipy import stats as scipy_stats
+
+    from benchmark_assets.kinds.ratchet.sensitivity import paired_gain_curves
+
+    trials = make_trials(CURVES, CURRENTS)
+    verdicts = decide(CURVES, CURRENTS)
+    gains = paired_gain_curves(trials, sweeps(CURVES, CURRENTS), metric="m", maximize=True,
+                               splits={"train": TRAIN, "validation": VALIDATION}).set_index(["constant", "value", "split"])
+    good = gains.loc[("good", 0.3, "validation")]
+    assert good["n"] == 15 and good["gain"] == pytest.approx(verdicts.loc["good", "validation_delta"])
+    assert gains.loc[("good", 0.3, "train"), "gain"] == pytest.approx(verdicts.loc["good", "train_delta"])
+    # The band is the paired Student-t interval of the per-scenario differences.
+    by_scenario = trials.pivot_table(index="sweep_point", columns="seed_id", values="m")
+    diffs = (by_scenario.loc["good=0.3"] - by_scenario.loc[CURRENT_POINT])[VALIDATION].to_numpy()
+    low, high = scipy_stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=scipy_stats.sem(diffs))
+    assert (good["t_low"], good["t_high"]) == pytest.approx((low, high))
+    at_current = gains.loc[("good", 0.1, "validation")]
+    assert at_current["gain"] == 0 and at_current["t_low"] == at_current["t_high"] == 0
+    # Direction: for a metric to minimise, a lower value is a positive gain.
+    flipped = paired_gain_curves(trials, sweeps(CURVES, CURRENTS), metric="m", maximize=False,
+                                 splits={"validation": VALIDATION}).set_index(["constant", "value", "split"])
+    assert flipped.loc[("good", 0.3, "validation"), "gain"] == pytest.approx(-good["gain"])

@@ -1,0 +1,89 @@
+import pytest
+
+from benchmark_assets.studies import StudyError, discover_studies, load_study
+from benchmark_assets.sweep import CURRENT_POINT
+
+from benchmark_assets_tests.conftest import ROOT, TOY_STUDY, write_study
+
+
+def test_shipped_studies_load():
+    studies = discover_studies(ROOT / "studies")
+    assert "memory_ratchet" in [s.name for s in studies]
+    memory = next(s for s in studies if s.name == "memory_ratchet")
+    assert len(memory.spec.constants) == 20
+    assert memory.split == (list(range(35)), list(range(35, 50)))
+    points = memory.sweep_points()
+    assert points[0].key == CURRENT_POINT
+    assert len({p.key for p in points}) == len(points)
+    assert "decay_rate=0.1" in [p.key for p in points]
+
+
+def test_sweep_points_include_current_once_and_override_one_constant(toy_study):
+    points = {p.key: p for p in toy_study.sweep_points()}
+    assert set(points) == {"current", "alpha=0.1", "alpha=0.5", "alpha=0.7", "alpha=0.8", "alpha=1",
+                           "beta=0.5", "beta=2", "gamma=2", "gamma=99"}
+    assert points["alpha=0.7"].params == {"alpha": 0.7, "beta": 1.0, "gamma": 1.0}
+    assert [p.key for p in toy_study.sweep_points(names=["beta"])] == ["current", "beta=0.5", "beta=2"]
+
+
+BAD_INPUTS = [
+    ("target: memroy", "target", "unknown target 'memroy'"),
+    ("target: nowhere.module:run", "target", "cannot import module 'nowhere.module'"),
+    ("  delta: {tier: 1, current: 1, candidates: [1, 2]}", "constants.delta", "unknown constant"),
+    ("  alpha: {tier: 1, current: 0.3, candidates: [0.1, 0.3, 0.30]}", "constants.alpha.candidates",
+     "duplicate candidate 0.3"),
+    ("  alpha: {tier: 1, current: '0.3', candidates: [0.1]}", "constants.alpha.current", "expected a number, got '0.3'"),
+    ("  alpha: {tier: 1, current: 0.3, candidates: []}", "constants.alpha.candidates", "at least 1 item"),
+    ("scenarios: {count: 10, axes: {noise_ratio: [0.0, 0.9]}}", "scenarios.axes", "noise_ratio"),
+    ("scenarios: {count: 1}", "scenarios.count", "greater than or equal to 2"),
+    ("decision: {correction: bonferoni}", "decision.correction", "'holm', 'bh' or 'none'"),
+    ("metric_name: score", "metric_name", "unknown field"),
+]
+
+
+def _variant(replacement: str) -> str:
+    key = replacement.strip().split(":", 1)[0]
+    lines = TOY_STUDY.splitlines()
+    if replacement.startswith("  "):
+        name = replacement.strip().split(":")[0]
+        replaced = [replacement if line.strip().startswith(f"{name}:") else line for line in lines]
+        if replaced == lines:
+            index = lines.index("constants:")
+            replaced = lines[: index + 1] + [replacement] + lines[index + 1 :]
+        return "\n".join(replaced) + "\n"
+    kept = [line for line in lines if not line.startswith(f"{key}:")]
+    return "\n".join(kept + [replacement]) + "\n"
+
+
+@pytest.mark.parametrize("replacement,field,problem", BAD_INPUTS)
+def test_bad_study_fails_at_load_with_one_line_naming_field_and_fix(tmp_path, replacement, field, problem):
+    path = write_study(tmp_path, "bad", _variant(replacement))
+    with pytest.raises(StudyError) as caught:
+        load_study(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: {field}")
+    assert problem in message
+    assert "Fix: " in message
+
+
+def test_memory_target_needs_every_constant_and_whole_numbers_where_whole(tmp_path):
+    text = (ROOT / "studies" / "memory_ratchet.yaml").read_text()
+    missing = "\n".join(line for line in text.splitlines() if not line.strip().startswith("link_delta:"))
+    with pytest.raises(StudyError, match=r"constants: target 'memory' also needs \['link_delta'\]"):
+        load_study(write_study(tmp_path, "missing", missing))
+    fractional = text.replace("current: 3,    candidates: [1, 3, 5, 8]", "current: 3,    candidates: [1, 1.5, 5, 8]")
+    with pytest.raises(StudyError, match=r"constants.link_seed_count.candidates\[1\]: .*whole numbers.*silently truncated"):
+        load_study(write_study(tmp_path, "fractional", fractional))
+    with pytest.raises(StudyError, match="metric: unknown metric 'ndcg_7'"):
+        load_study(write_study(tmp_path, "metric", text.replace("metric: ndcg_5", "metric: ndcg_7")))
+
+
+def test_invalid_yaml_and_unknown_study_names_are_one_line(tmp_path):
+    path = write_study(tmp_path, "broken", "kind: ratchet\nconstants: {a: [1, 2}\n")
+    with pytest.raises(StudyError, match="line 2: not valid YAML"):
+        load_study(path)
+    with pytest.raises(StudyError, match="no such study file"):
+        load_study("does_not_exist", tmp_path)
+    with pytest.raises(StudyError, match="kind: unknown study kind 'sweep'"):
+        load_study(write_study(tmp_path, "kind", "kind: sweep\n"))
