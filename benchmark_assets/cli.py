@@ -52,9 +52,12 @@ def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resource
     return {point: [r for r in replicates if (point, r) not in done] for point in points}
 
 
-def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False) -> dict:
+def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False,
+              warehouse_url: str = "") -> dict:
     """Materialise a study through Dagster, whatever its kind: the trials it needs (ranged runs
-    over rectangles of partitions), then what follows them; one in-process run per stage."""
+    over rectangles of partitions), then what follows them; one in-process run per stage.
+    ``warehouse_url`` (default: $BENCHMARK_ASSETS_WAREHOUSE_URL or SQLite under $DAGSTER_HOME)
+    configures the one warehouse resource that the IO manager, the ledger and this function share."""
     from dagster import DagsterInstance
 
     from benchmark_assets.defs.builder import build_assets, endpoint_pools, plan_stages, register_study
@@ -66,7 +69,7 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     kind = kind_of(study)
     instance = instance or DagsterInstance.get()
     subjects, tiers = list(constants or []), list(tiers or [])
-    resources = study_resources(terminal_bar=not quiet)
+    resources = study_resources(warehouse_url, terminal_bar=not quiet)
     selected = kind.points(study, subjects, tiers)
     decided = kind.subjects(study, subjects, tiers)
     register_study(instance, study)

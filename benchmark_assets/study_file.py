@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, ValidationError
@@ -120,14 +122,16 @@ def resolve_study_path(name_or_path: str | Path, directory: Path | None = None) 
     )
 
 
+@dataclass(frozen=True, eq=False)
 class StudyFile:
     """What every kind of loaded study has from its file: ``name`` (the file's stem: asset group
-    and key prefix), ``path``, ``text``, ``kind`` and the hash that names it in the ledger."""
+    and key prefix), ``path``, ``text``, its ``kind`` and the hash that names it in the ledger.
+    A kind's study subclasses it (a frozen dataclass) and adds its validated ``spec``."""
 
     name: str
     path: Path
     text: str
-    kind: str
+    kind: ClassVar[str]
 
     @property
     def spec_hash(self) -> str:

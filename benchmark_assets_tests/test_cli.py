@@ -18,6 +18,7 @@ def test_cli_runs_a_study_prints_the_report_and_keeps_a_ledger(tmp_path, study_d
     env = {"DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
     result = run_cli("run", "toy", "--quiet", env_extra=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr, result.stderr  # Dagster's beta notices are not for CLI users
     assert "# Ratchet summary: toy" in result.stdout
     assert "| alpha | 1 | 0.3 | 0.7 |" in result.stdout
     assert f"Artifacts: {home / 'artifacts' / 'toy'}" in result.stdout

@@ -3,29 +3,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from benchmark_assets.kinds.comparison.rules import BETTER, HIGHER, INCONCLUSIVE, LOWER, WORSE, ComparisonRules
 from benchmark_assets.stats.aggregate import stable_seed
 from benchmark_assets.stats.bootstrap import bootstrap_difference
 from benchmark_assets.stats.power import achieved_power, required_n
 from benchmark_assets.stats.ttests import paired_ttest, welch_ttest
 
-BETTER, WORSE, INCONCLUSIVE = "candidate_better", "candidate_worse", "inconclusive"
-HIGHER, LOWER = "higher", "lower"
 MAX_SEEDS_REPORTED = 100_000
-
-
-@dataclass(frozen=True)
-class ComparisonRules:
-    confidence_level: float = 0.95
-    method: str = "bca"
-    bootstrap_resamples: int = 10_000
-    rng_seed: int = 0
-    power: float = 0.8
-    target_effect: float | None = None  # metric units; None: plan power for the observed effect
 
 
 COMPARISON_COLUMNS = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from benchmark_assets.kinds.comparison.analysis import BETTER, HIGHER, INCONCLUSIVE, LOWER, WORSE
+from benchmark_assets.kinds.comparison.rules import BETTER, HIGHER, INCONCLUSIVE, LOWER, WORSE
 from benchmark_assets.schemas import STATUSES, aggregate_schema, error_exactly_when_failed
 
 

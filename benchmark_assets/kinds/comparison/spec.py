@@ -122,9 +122,6 @@ class ComparisonSpec(Strict):
 class ComparisonStudy(StudyFile):
     """A loaded comparison study: everything its assets, decisions and the CLI need."""
 
-    name: str
-    path: Path
-    text: str
     spec: ComparisonSpec
     kind = "comparison"
 

@@ -21,7 +21,7 @@ from benchmark_assets.kinds.load_sweep.report import plot_pareto, write_sweep_ex
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepSpec, LoadSweepStudy, load_load_sweep
 from benchmark_assets.kinds.load_sweep.trials import metric_columns, run_sweep_trials
 
-PARETO, DOMINATED, NOT_RANKED = "pareto_optimal", "dominated", "not_ranked"
+PARETO, DOMINATED, NOT_RANKED, NO_DATA = "pareto_optimal", "dominated", "not_ranked", "no_data"
 
 
 def objectives_of(study: LoadSweepStudy) -> list[Objective]:
@@ -81,7 +81,7 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
 def ledger_entries(study: LoadSweepStudy, summary: dict, aggregates: pd.DataFrame, objectives: list[Objective],
                    keys: list[str]) -> list[LedgerEntry]:
     """The best configuration per criterion (its mean with its t-interval), then every point's
-    place on the frontier: Pareto-optimal, dominated, or not ranked for failing requests."""
+    place on the frontier: Pareto-optimal, dominated, not ranked for failing requests, or no data."""
     level = float(study.spec.decision.confidence_level)
     by_point = aggregates.set_index(["sweep_point", "metric"])
     entries = []
@@ -99,7 +99,9 @@ def ledger_entries(study: LoadSweepStudy, summary: dict, aggregates: pd.DataFram
     axes = ", ".join(("max " if o.maximize else "min ") + o.column for o in objectives)
     for key in keys:
         means = {o.column: float(metric_means(aggregates, o.column).get(key, float("nan"))) for o in objectives}
-        if key in summary["not_ranked_for_errors"]:
+        if all(mean != mean for mean in means.values()):
+            decision, reason = NO_DATA, "no successful trial measured the objectives"
+        elif key in summary["not_ranked_for_errors"]:
             decision = NOT_RANKED
             reason = (f"failed {summary['not_ranked_for_errors'][key]:.1%} of its requests "
                       f"(limit {summary['max_error_rate']:.1%})")

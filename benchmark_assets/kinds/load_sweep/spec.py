@@ -137,9 +137,6 @@ def _check_sweep(path: Path, load: HttpLoadSpec, spec: LoadSweepSpec) -> dict[st
 
 @dataclass(frozen=True, eq=False)
 class LoadSweepStudy(StudyFile):
-    name: str
-    path: Path
-    text: str
     spec: LoadSweepSpec
     swept: dict
     kind = "load_sweep"

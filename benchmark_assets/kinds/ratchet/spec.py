@@ -92,9 +92,6 @@ class RatchetSpec(Strict):
 class RatchetStudy(StudyFile):
     """A loaded ratchet study: everything its assets, decisions and the CLI need from it."""
 
-    name: str
-    path: Path
-    text: str
     spec: RatchetSpec
     target: Target = field(repr=False)
     kind = "ratchet"

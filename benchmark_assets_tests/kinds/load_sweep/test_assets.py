@@ -9,6 +9,7 @@ from benchmark_assets.artifacts import artifacts_dir
 from benchmark_assets.cli import run_study
 from benchmark_assets.servers.mock_llm import MockLLMServer
 from benchmark_assets.studies import StudyError, load_study
+from benchmark_assets.ledger import Ledger
 from benchmark_assets.warehouse import Warehouse
 
 from benchmark_assets_tests.conftest import write_study
@@ -71,6 +72,17 @@ def test_load_sweep_end_to_end_with_pareto_best_configurations_and_exports(insta
     assert (folder / "plots" / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Pareto-optimal" in (folder / "report.md").read_text()
 
+    # The best configurations and every point's place on the frontier join the ledger.
+    ledger = Ledger(Warehouse()).read(study="sweep").set_index("subject")
+    assert set(ledger["kind"]) == {"load_sweep"}
+    best = ledger.loc["best_throughput"]
+    assert best["decision"] == "best" and json.loads(best["proposal"]) == {"concurrency": 4}
+    assert best["effect"] == pytest.approx(throughput["mean"]) and best["ci_low"] == pytest.approx(throughput["t_low"])
+    assert ledger.loc["best_latency_p99", "metric"] == "time_to_first_token_p99"
+    frontier = {key: ledger.loc[key, "decision"] for key in ("concurrency=1", "concurrency=4")}
+    assert frontier == {key: "pareto_optimal" if {"concurrency": int(key.split("=")[1])} in summary["pareto_optimal"]
+                        else "dominated" for key in frontier}
+
 
 def test_a_dead_endpoint_fails_every_trial_quickly_and_the_summary_lists_them(instance, study_dir):
     write_study(study_dir, "dead", sweep_text(free_port(), mock=False, trials=1))
@@ -84,6 +96,8 @@ def test_a_dead_endpoint_fails_every_trial_quickly_and_the_summary_lists_them(in
     assert len(summary["failed_trials"]) == 2 and summary["pareto_optimal"] == []
     aggregates = Warehouse().read("dead__aggregates")
     assert (aggregates["n"] == 0).all() and (aggregates["n_failed"] == 1).all()
+    ledger = Ledger(Warehouse()).read(study="dead")
+    assert sorted(ledger["subject"]) == ["concurrency=1", "concurrency=4"] and set(ledger["decision"]) == {"no_data"}
 
 
 def test_one_successful_trial_is_flagged_single_run_without_an_interval(instance, study_dir):

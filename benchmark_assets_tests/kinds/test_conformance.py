@@ -1,0 +1,68 @@
+"""Every registered study kind keeps the StudyKind contract and gets the same machinery from the builder."""
+import pandera.pandas as pa
+import pytest
+from dagster import AssetKey, Definitions
+
+from benchmark_assets.definitions import build_definitions
+from benchmark_assets.defs.builder import check_name, node_versions
+from benchmark_assets.kinds import KINDS, get_kind, kind_names, register_kind
+from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, StudyKind
+from benchmark_assets.studies import load_study
+
+from benchmark_assets_tests import toy_kind
+from benchmark_assets_tests.conftest import ROOT, write_study
+
+# One study per kind. A kind registered without an example here fails the first test below.
+EXAMPLES = {
+    "ratchet": (ROOT / "studies" / "memory_ratchet.yaml").read_text(),
+    "comparison": (ROOT / "studies" / "sgd_comparison.yaml").read_text(),
+    "load_sweep": (ROOT / "studies" / "llm_load_sweep.yaml").read_text(),
+    "toy_kind": toy_kind.EXAMPLE,
+}
+
+
+@pytest.fixture
+def registered():
+    register_kind(toy_kind.KIND)
+    yield
+    KINDS.pop("toy_kind", None)
+
+
+def test_every_registered_kind_has_an_example_to_check(registered):
+    assert set(kind_names()) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, registered, study_dir, dagster_home):
+    kind = get_kind(name)
+    assert isinstance(kind, StudyKind) and kind.name == name
+    study = load_study(write_study(study_dir, "example", EXAMPLES[name]))
+    assert study.kind == name and study.name == "example" and len(study.spec_hash) == 16
+
+    nodes = kind.nodes()
+    names = [n.name for n in nodes]
+    assert len(set(names)) == len(names) and [n.partitioned_by for n in nodes].count(TRIAL) == 1
+    for position, node in enumerate(nodes):
+        assert node.partitioned_by in (None, POINT, REPLICATE, TRIAL)
+        assert set(node.inputs) | set(node.deps) <= set(names[:position]), f"{node.name} reads a later node"
+        if node.schema is not None:
+            assert isinstance(node.schema(study), pa.DataFrameSchema)
+    assert kind.point.name != kind.replicate.name
+    assert list(kind.point_fingerprints(study)) == kind.point.keys(study) == kind.points(study)
+    assert kind.replicate.keys(study) and all(isinstance(k, str) for k in kind.replicate.keys(study))
+    assert kind.subjects(study) == [] and kind.rows_per_trial(study) >= 1
+    assert node_versions(study) == node_versions(load_study(study.path))  # stable across loads
+    assert str(3) in kind.run_summary({"trials": 3, "sweep_points": 1, "seconds": 0.5, "stages": []})
+
+    defs = build_definitions([study])
+    Definitions.validate_loadable(defs)
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+    assert graph.get_all_asset_keys() == {AssetKey(["example", n]) for n in names}
+    assert {c.name for c in graph.asset_check_keys} == {check_name(n) for n in nodes if n.schema is not None}
+    assert repository.has_sensor_def("example__study_changes")
+    assert repository.has_schedule_def("example__nightly") == hasattr(study.spec, "schedule")
+    for node in nodes:
+        asset = graph.get(AssetKey(["example", node.name]))
+        assert asset.is_partitioned == (node.partitioned_by is not None)
+        assert asset.code_version == node_versions(study)[node.name]

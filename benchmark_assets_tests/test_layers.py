@@ -1,0 +1,126 @@
+"""The package's imports point down its layers, never up, and never in a circle; only defs/ and above know Dagster."""
+import ast
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from benchmark_assets_tests.conftest import ROOT
+
+PACKAGE = ROOT / "benchmark_assets"
+
+# Lowest first. A module may import from its own layer or below, never above.
+LAYERS = [
+    ("foundation", ("stats", "scenarios", "targets", "servers", "examples", "sweep", "provenance", "artifacts",
+                    "warehouse", "study_file", "schemas", "ledger")),
+    ("kind protocol", ("kinds.base",)),
+    ("kinds", ("kinds.*",)),
+    ("registry", ("kinds",)),
+    ("loader", ("studies",)),
+    ("dagster wiring", ("defs",)),
+    ("entry points", ("definitions", "cli", "__init__")),
+]
+# Within a kind, lowest first: the spec never imports how trials run or how they are decided.
+KIND_LAYERS = ["rules", "spec", "schemas", "trials", "cliffs", "analysis", "sensitivity", "report", "kind", "__init__"]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports_of(path: Path, known: set[str]) -> set[str]:
+    """Every benchmark_assets module ``path`` imports, at any depth of the file (function-level too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # ``from package import module`` depends on that module; ``from module import name`` on the module.
+            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [m for m in submodules if m.removeprefix("benchmark_assets.") in known] or [node.module]
+        for name in names:
+            if name.startswith("benchmark_assets."):
+                short = name.removeprefix("benchmark_assets.")
+                if short in known:
+                    found.add(short)
+    return found
+
+
+def layer_of(module: str) -> int:
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if prefix == "kinds.*":
+                if module.startswith("kinds.") and module != "kinds.base":
+                    return index
+            elif module == prefix or module.startswith(prefix + ".") and prefix != "kinds":
+                return index
+    raise AssertionError(f"module {module} has no layer; add it to LAYERS")
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {name: imports_of(path, set(known)) - {name} for name, path in known.items()}
+
+
+def test_every_import_points_down_a_layer():
+    upward = [f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+              for a, targets in graph().items() for b in targets if layer_of(b) > layer_of(a)]
+    assert not upward, "\n".join(upward)
+
+
+def test_there_is_no_import_cycle():
+    edges, state, cycles = graph(), {}, []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(edges[node]):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(path[path.index(target):] + [target]))
+            elif target not in state:
+                visit(target, path + [target])
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_kinds_are_independent_and_their_specs_import_no_decisions():
+    for module, targets in graph().items():
+        if not module.startswith("kinds.") or module == "kinds.base":
+            continue
+        kind, _, part = module.removeprefix("kinds.").partition(".")
+        for target in targets:
+            if target.startswith("kinds.") and target != "kinds.base":
+                other, _, other_part = target.removeprefix("kinds.").partition(".")
+                assert other == kind, f"{module} imports another kind: {target}"
+                assert KIND_LAYERS.index(other_part or "__init__") <= KIND_LAYERS.index(part or "__init__"), \
+                    f"{module} imports {target}, which sits above it in the kind"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in modules() if m.split(".")[0] not in {"defs", "definitions", "cli"}))
+def test_only_dagster_wiring_imports_dagster(module):
+    tree = ast.parse(modules()[module].read_text())
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        assert not any(n == "dagster" or n.startswith("dagster.") or n.startswith("dagster_") for n in names), \
+            f"{module} imports Dagster; only defs/, definitions and cli may"
+
+
+def test_kind_branches_live_only_in_the_registry():
+    found = subprocess.run(["grep", "-rn", "kind ==", str(PACKAGE)], capture_output=True, text=True).stdout
+    assert found == "", found
+
+
+def test_the_layer_walk_sees_function_level_imports(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from benchmark_assets.defs.builder import build_assets\n")
+    assert imports_of(module, {"defs.builder", "defs"}) == {"defs.builder"}
