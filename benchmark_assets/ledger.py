@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from benchmark_assets.warehouse import Warehouse
 
 LEDGER_TABLE = "ledger"
 LEGACY_TABLE = "ledger_v1"
+_LOCK_KEY = 8_214_711_003  # PostgreSQL advisory lock of the ledger migration
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,24 @@ def ledger_schema() -> pa.DataFrameSchema:
     )
 
 
-def _json(value) -> str:
-    if value is None:
-        return ""
+def _plain(value):
+    """JSON-able and strict: numpy scalars as Python numbers, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
-    return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json(value) -> str:
+    """Strict JSON (no NaN: PostgreSQL's json type and other readers refuse it); '' for nothing."""
+    if value is None:
+        return ""
+    return json.dumps(_plain(value), sort_keys=True, default=str, allow_nan=False)
 
 
 def _number(value) -> float:
@@ -111,7 +125,7 @@ def ledger_rows(entries, provenance: Provenance) -> pd.DataFrame:
             "decision": entry.decision, "reason": entry.reason, "metric": entry.metric,
             "baseline_value": _number(entry.baseline), "proposal_value": _number(entry.proposal),
             **{k: float(values[k]) for k in _FLOATS if k in values},
-            "details": json.dumps(entry.details, sort_keys=True, default=str),
+            "details": _json(entry.details or {}),
             **{k: getattr(provenance, k) for k in ("git_commit", "study_hash", "run_id", "decided_at")},
         })
     frame = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
@@ -122,40 +136,46 @@ def ledger_rows(entries, provenance: Provenance) -> pd.DataFrame:
 
 def _from_legacy(old: pd.DataFrame) -> pd.DataFrame:
     """Rows of the ratchet-shaped ledger in the new shape. Comparison rows (they carry
-    control_params) become kind comparison with the arms' parameters as baseline and proposal."""
+    control_params) become kind comparison with the arms' parameters as baseline and proposal.
+    Text the new schema requires and an old row lacks is filled in, never dropped."""
     def col(name):
         return old[name] if name in old.columns else pd.Series([None] * len(old), index=old.index, dtype=object)
 
+    def text(name, missing):
+        values = col(name).astype(object).where(col(name).notna(), None)
+        return values.map(lambda v: missing if v is None or str(v) == "" else str(v))
+
+    def number(name):
+        return pd.to_numeric(col(name), errors="coerce").astype(float)
+
     comparison = col("control_params").notna() & (col("control_params").astype(str) != "")
-    numbers = {name: pd.to_numeric(col(name), errors="coerce").astype(float)
-               for name in ("current", "proposed", "validation_delta", "ci_low", "ci_high", "corrected_ci_low",
-                            "p_adjusted", "train_delta", "tier")}
+    current, proposed = number("current"), number("proposed")
+    details = []
+    for is_comparison, tier, train_delta, warning in zip(comparison, number("tier"), number("train_delta"),
+                                                         col("cliff_warning")):
+        detail = {"migrated_from": LEGACY_TABLE}
+        if not is_comparison:  # what a ratchet entry's details hold today
+            detail.update(tier=None if tier != tier else int(tier), train_delta=train_delta,
+                          cliff_warning=warning if isinstance(warning, str) else "")
+        details.append(_json(detail))
     frame = pd.DataFrame({
-        "study": col("study").astype(str), "kind": np.where(comparison, "comparison", "ratchet"),
-        "subject": col("constant").fillna("").astype(str),
-        "baseline": np.where(comparison, col("control_params").astype(str), numbers["current"].map(_json_number)),
-        "proposal": np.where(comparison, col("candidate_params").astype(str), numbers["proposed"].map(_json_number)),
-        "decision": col("decision").astype(str), "reason": col("reason").fillna("").astype(str),
-        "metric": col("metric").fillna("").astype(str),
-        "baseline_value": np.where(comparison, np.nan, numbers["current"]),
-        "proposal_value": np.where(comparison, np.nan, numbers["proposed"]),
-        "effect": numbers["validation_delta"], "ci_low": numbers["ci_low"], "ci_high": numbers["ci_high"],
+        "study": text("study", "unknown"), "kind": np.where(comparison, "comparison", "ratchet"),
+        "subject": text("constant", "(unknown)"),
+        "baseline": np.where(comparison, col("control_params").astype(str), current.map(_json)),
+        "proposal": np.where(comparison, col("candidate_params").astype(str), proposed.map(_json)),
+        "decision": text("decision", "unknown"), "reason": text("reason", "(no reason recorded)"),
+        "metric": text("metric", ""),
+        "baseline_value": np.where(comparison, np.nan, current), "proposal_value": np.where(comparison, np.nan, proposed),
+        "effect": number("validation_delta"), "ci_low": number("ci_low"), "ci_high": number("ci_high"),
         # The old ledger kept only the lower corrected bound; a comparison's equalled its plain interval.
-        "adjusted_ci_low": numbers["corrected_ci_low"],
-        "adjusted_ci_high": np.where(comparison, numbers["ci_high"], np.nan),
-        "confidence_level": np.nan, "p_value": np.where(comparison, numbers["p_adjusted"], np.nan),
-        "p_adjusted": numbers["p_adjusted"],
-        "details": [json.dumps({k: v for k, v in detail.items() if v is not None and v == v}, sort_keys=True)
-                    for detail in pd.DataFrame({"tier": numbers["tier"], "train_delta": numbers["train_delta"],
-                                                "cliff_warning": col("cliff_warning"), "migrated_from": LEGACY_TABLE},
-                                               index=old.index).to_dict("records")],
-        **{k: col(k).fillna("unknown").astype(str) for k in ("git_commit", "study_hash", "run_id", "decided_at")},
+        "adjusted_ci_low": number("corrected_ci_low"),
+        "adjusted_ci_high": np.where(comparison, number("ci_high"), np.nan),
+        "confidence_level": np.nan, "p_value": np.where(comparison, number("p_adjusted"), np.nan),
+        "p_adjusted": number("p_adjusted"), "details": details,
+        **{k: text(k, "unknown") for k in ("git_commit", "study_hash", "run_id", "decided_at")},
     }, index=old.index)
+    frame["baseline"] = frame["baseline"].replace("", None).fillna("")
     return frame.reset_index(drop=True)[list(LEDGER_COLUMNS)]
-
-
-def _json_number(value: float) -> str:
-    return "" if value != value else json.dumps(int(value) if float(value).is_integer() else float(value))
 
 
 class Ledger:
@@ -166,22 +186,37 @@ class Ledger:
 
     def migrate(self) -> int:
         """Bring an old-shaped ledger into the current shape; returns the rows migrated (0 if none).
-        One transaction: the old table is renamed ``ledger_v1`` and its rows copied, or nothing changes."""
-        engine = self.warehouse.engine
-        with engine.begin() as conn:
+        One transaction: the old table is renamed ``ledger_v1`` and its rows copied, or nothing
+        changes. Safe when several processes open the ledger at once: one migrates, the others
+        find it done."""
+        for attempt in range(3):
+            try:
+                return self._migrate_once()
+            except sa.exc.DBAPIError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))  # another process was migrating: look again
+        return 0
+
+    def _migrate_once(self) -> int:
+        with self.warehouse.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # one migrator at a time; the others wait, then find it done
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             inspector = sa.inspect(conn)
-            if not inspector.has_table(LEDGER_TABLE):
+            has_ledger, has_legacy = inspector.has_table(LEDGER_TABLE), inspector.has_table(LEGACY_TABLE)
+            if has_ledger and "kind" in {c["name"] for c in inspector.get_columns(LEDGER_TABLE)}:
                 return 0
-            columns = {c["name"] for c in inspector.get_columns(LEDGER_TABLE)}
-            if "kind" in columns:
-                return 0
-            if inspector.has_table(LEGACY_TABLE):
+            if has_ledger and has_legacy:
                 raise RuntimeError(f"both an old-shaped {LEDGER_TABLE!r} and {LEGACY_TABLE!r} exist in "
                                    f"{self.warehouse.url}; rename one of them before migrating")
-            old = pd.read_sql(sa.text(f'SELECT * FROM "{LEDGER_TABLE}"'), conn)
-            conn.execute(sa.text(f'ALTER TABLE "{LEDGER_TABLE}" RENAME TO "{LEGACY_TABLE}"'))
-            migrated = _from_legacy(old)
-            self.warehouse.append(LEDGER_TABLE, ledger_schema().validate(migrated), conn=conn)
+            if not (has_ledger or has_legacy):
+                return 0
+            # An old ledger, or (after a migration an earlier version left half done) only its copy.
+            source = LEDGER_TABLE if has_ledger else LEGACY_TABLE
+            migrated = ledger_schema().validate(_from_legacy(pd.read_sql(sa.text(f'SELECT * FROM "{source}"'), conn)))
+            if has_ledger:
+                conn.execute(sa.text(f'ALTER TABLE "{LEDGER_TABLE}" RENAME TO "{LEGACY_TABLE}"'))
+            self.warehouse.append(LEDGER_TABLE, migrated, conn=conn)
         return len(migrated)
 
     def append(self, entries, provenance: Provenance) -> int:

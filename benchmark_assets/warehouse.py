@@ -55,6 +55,7 @@ class Warehouse:
             engine = sa.create_engine(self.url, future=True)
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_pragmas)
+                sa.event.listen(engine, "begin", _sqlite_begin)
             _ENGINES[self.url] = engine
         self.engine = engine
 
@@ -142,7 +143,15 @@ def _as_column_value(column: sa.Column, value):
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # The sqlite3 module opens transactions itself only before DML, so a CREATE or ALTER TABLE
+    # would commit on its own; with its own handling off, SQLAlchemy's "begin" below makes every
+    # transaction cover DDL too (SQLAlchemy's documented pysqlite recipe).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN")

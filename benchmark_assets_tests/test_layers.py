@@ -40,9 +40,15 @@ def imports_of(path: Path, known: set[str]) -> set[str]:
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            base = node.module or ""
+            if node.level:  # relative: resolve against the importing module's package
+                package = ("benchmark_assets." + module_name(path)).split(".")
+                package = package if path.name == "__init__.py" else package[:-1]
+                base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
             # ``from package import module`` depends on that module; ``from module import name`` on the module.
-            submodules = [f"{node.module}.{alias.name}" for alias in node.names]
+            submodules = [f"{base}.{alias.name}" for alias in node.names]
+            node = ast.ImportFrom(module=base, names=node.names, level=0)
             names = [m for m in submodules if m.removeprefix("benchmark_assets.") in known] or [node.module]
         for name in names:
             if name.startswith("benchmark_assets."):
@@ -118,9 +124,27 @@ def test_only_dagster_wiring_imports_dagster(module):
 def test_kind_branches_live_only_in_the_registry():
     found = subprocess.run(["grep", "-rn", "kind ==", str(PACKAGE)], capture_output=True, text=True).stdout
     assert found == "", found
+    # Nor in another spelling: outside kinds/, no comparison with a kind's name, no isinstance on
+    # a kind's study class, no import of a particular kind.
+    shipped = {"ratchet", "comparison", "load_sweep"}
+    for module, path in modules().items():
+        if module.startswith("kinds"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                constants = {c.value for c in [node.left, *node.comparators] if isinstance(c, ast.Constant)}
+                assert not constants & shipped, f"{module}:{node.lineno} compares with a kind's name"
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "isinstance":
+                assert "Study" not in ast.unparse(node.args[1]), f"{module}:{node.lineno} asks which study class"
+        assert not {t for t in graph()[module] if t.startswith("kinds.") and t != "kinds.base"}, \
+            f"{module} imports a particular kind"
 
 
-def test_the_layer_walk_sees_function_level_imports(tmp_path):
-    module = tmp_path / "m.py"
-    module.write_text("def f():\n    from benchmark_assets.defs.builder import build_assets\n")
-    assert imports_of(module, {"defs.builder", "defs"}) == {"defs.builder"}
+def test_the_layer_walk_sees_function_level_and_relative_imports():
+    module = PACKAGE / "kinds" / "ratchet" / "zz_probe.py"
+    try:
+        module.write_text("def f():\n    from benchmark_assets.defs.builder import build_assets\n"
+                          "from .spec import RatchetStudy\nfrom .. import base\n")
+        assert imports_of(module, set(modules())) == {"defs.builder", "kinds.ratchet.spec", "kinds.base"}
+    finally:
+        module.unlink()

@@ -60,8 +60,9 @@ def test_an_old_ledger_is_migrated_once_and_its_table_kept(warehouse):
     assert (ratchet["kind"], ratchet["subject"], ratchet["baseline"], ratchet["proposal"]) == ("ratchet", "decay_rate",
                                                                                            "0.3", "0.5")
     assert ratchet["baseline_value"] == 0.3 and ratchet["effect"] == 0.02 and ratchet["adjusted_ci_low"] == 0.004
-    assert json.loads(ratchet["details"]) == {"tier": 1.0, "train_delta": 0.03, "cliff_warning": "",
+    assert json.loads(ratchet["details"]) == {"tier": 1, "train_delta": 0.03, "cliff_warning": "",
                                               "migrated_from": LEGACY_TABLE}
+    assert json.loads(rows.iloc[1]["details"]) == {"migrated_from": LEGACY_TABLE}
     assert ratchet["run_id"] == "r-old-1" and ratchet["git_commit"] == "c0ffee"
     assert comparison["kind"] == "comparison" and json.loads(comparison["proposal"]) == {"lr": 0.2}
     assert math.isnan(comparison["baseline_value"]) and comparison["adjusted_ci_high"] == -0.083
@@ -111,3 +112,68 @@ def test_ledger_rows_keep_every_number_and_parameter_they_are_given(decisions):
         assert json.loads(row["proposal"]) == entry.proposal
         assert (row["proposal_value"] == float(entry.proposal)) if not isinstance(entry.proposal, dict) \
             else math.isnan(row["proposal_value"])
+
+
+def test_a_migration_that_fails_midway_changes_nothing(warehouse, monkeypatch):
+    warehouse.append("ledger", pd.DataFrame([OLD_RATCHET]))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Warehouse, "append", broken)  # fails after the rename, inside the transaction
+    with pytest.raises(RuntimeError, match="disk full"):
+        Ledger(warehouse).migrate()
+    monkeypatch.undo()
+    assert not warehouse.has_table(LEGACY_TABLE) and "constant" in warehouse.read("ledger").columns
+    assert len(Ledger(warehouse).read()) == 1 and warehouse.has_table(LEGACY_TABLE)
+
+
+def test_old_rows_missing_what_the_new_schema_requires_are_kept_not_refused(warehouse):
+    warehouse.append("ledger", pd.DataFrame([OLD_RATCHET, {**OLD_RATCHET, "run_id": "r2", "reason": None,
+                                                           "decision": None}]))
+    rows = Ledger(warehouse).read().set_index("run_id")
+    assert rows.loc["r2", "reason"] == "(no reason recorded)" and rows.loc["r2", "decision"] == "unknown"
+
+
+def test_two_processes_opening_an_old_ledger_at_once_migrate_it_once(warehouse, monkeypatch):
+    import threading
+    import time
+
+    import benchmark_assets.ledger as ledger_module
+
+    warehouse.append("ledger", pd.DataFrame([OLD_RATCHET]))
+    convert = ledger_module._from_legacy
+
+    def slow(old):  # widen the window between reading the old rows and committing the new table
+        time.sleep(0.5)
+        return convert(old)
+
+    monkeypatch.setattr(ledger_module, "_from_legacy", slow)
+    outcomes = {}
+
+    def migrate(name):
+        try:
+            outcomes[name] = Ledger(Warehouse(warehouse.url)).migrate()
+        except Exception as error:  # noqa: BLE001 - the assertion below shows it
+            outcomes[name] = repr(error)
+
+    threads = [threading.Thread(target=migrate, args=(name,)) for name in "AB"]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values(), key=str) == [0, 1], outcomes
+    assert len(Ledger(warehouse).read()) == 1 and len(warehouse.read(LEGACY_TABLE)) == 1
+
+
+def test_not_a_number_is_written_as_json_null(warehouse):
+    entry = LedgerEntry(subject="concurrency=4", decision="no_data", reason="no successful trial", metric="m",
+                        proposal={"concurrency": 4}, details={"means": {"x": float("nan"), "y": float("inf")}})
+    Ledger(warehouse).append([entry], PROVENANCE)
+    details = Ledger(warehouse).read()["details"].iloc[0]
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    assert json.loads(details, parse_constant=refuse) == {"means": {"x": None, "y": None}}

@@ -122,12 +122,17 @@ def _version(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
-def node_versions(study) -> dict[str, str]:
-    """Each node's code version: what it depends on itself, chained with its upstream versions,
-    so a change marks it and everything after it stale in the UI."""
+def node_versions(study, *, per_point_trials: bool = False) -> dict[str, str]:
+    """Each node's code version: its upstream versions, then what it depends on itself (a tuple
+    counts part by part), so a change marks it and everything after it stale in the UI.
+
+    ``per_point_trials``: leave out what the trials depend on; the sensor tracks that per point
+    (``point_fingerprints``), so that a change to some points reruns only their aggregates."""
     versions: dict[str, str] = {}
     for node in kind_of(study).nodes():
-        versions[node.name] = _version(node.version(study), *(versions[n] for n in (*node.inputs, *node.deps)))
+        own = () if per_point_trials and node.partitioned_by == TRIAL else node.version(study)
+        versions[node.name] = _version(*(versions[n] for n in (*node.inputs, *node.deps)),
+                                       *(own if isinstance(own, tuple) else (own,)))
     return versions
 
 
@@ -321,8 +326,22 @@ def _sensor_state(study) -> dict:
     kind = kind_of(study)
     trial_node = kind.trial_node().name
     return {"points": kind.point_fingerprints(study), "replicates": kind.replicate.keys(study),
-            "versions": {name: v for name, v in node_versions(study).items() if name != trial_node},
+            "versions": {name: v for name, v in node_versions(study, per_point_trials=True).items()
+                         if name != trial_node},
             "hash": study.spec_hash}
+
+
+def _cursor_of_an_earlier_version(previous: dict, state: dict) -> dict:
+    """A cursor written before study kinds shared one sensor (its keys differ): what it tells of
+    point fingerprints and replicates is kept, so an edit made across the upgrade still reruns its
+    trials; an edit it cannot attribute (the file changed, no point did) reruns the analysis."""
+    points = previous.get("points") if isinstance(previous.get("points"), dict) else previous.get("arms")
+    if points is None and isinstance(previous.get("points"), list):  # load sweep: one fingerprint for all points
+        points = dict.fromkeys(previous["points"], previous.get("trials"))
+    replicates = previous.get("seeds") or previous.get("trial_keys") or state["replicates"]
+    unchanged = previous.get("hash") == state["hash"]
+    versions = state["versions"] if unchanged else {name: "" for name in state["versions"]}
+    return {"points": points or {}, "replicates": list(replicates), "versions": versions, "hash": previous.get("hash")}
 
 
 def changes_to_rerun(current, previous: dict, state: dict) -> list[RunRequest]:
@@ -375,8 +394,10 @@ def build_sensor(study):
                     add_requests.append(partitions.build_add_request(new_keys))
         state = _sensor_state(current)
         previous = json.loads(context.cursor) if context.cursor else None
-        if previous is None or set(previous) != set(state):  # first tick, or a cursor of an older version
+        if previous is None:  # the first tick adopts the file as it is
             return SensorResult(dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
+        if set(previous) != set(state):
+            previous = _cursor_of_an_earlier_version(previous, state)
         return SensorResult(run_requests=changes_to_rerun(current, previous, state),
                             dynamic_partitions_requests=add_requests, cursor=json.dumps(state))
 
@@ -410,7 +431,8 @@ def build_schedule(study):
             if not keys[dimension.name]:
                 return SkipReason(f"no {dimension.name} keys registered yet; the study sensor or the CLI registers them")
         wanted = [(p, r) for p in keys[kind.point.name] for r in keys[kind.replicate.name]]
-        return rerun_request(study, wanted, {n.name for n in kind.nodes()}, reason=f"nightly {kind.name}")
+        # Every registered point and replicate is touched, so every partition rerun is a registered one.
+        return rerun_request(study, wanted, set(), reason=f"nightly {kind.name}")
 
     return nightly
 

@@ -86,3 +86,53 @@ def test_nightly_schedule_is_off_by_default_and_requests_the_whole_ratchet(dagst
         request = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests[0]
         trials = request.asset_graph_subset.get_partitions_subset(AssetKey(["toy", "trials"]))
         assert len(trials.get_partition_keys()) == len(study.sweep_points()) * 10
+
+
+def test_nightly_schedule_asks_only_for_registered_partitions(dagster_home, study_dir):
+    study = load_study(study_dir / "toy.yaml")
+    schedule = build_definitions([study]).get_repository_def().get_schedule_def("toy__nightly")
+    registered = [p.key for p in study.sweep_points()][:3]
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("toy__sweep_points", registered)
+        subset = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests[0].asset_graph_subset
+    aggregates = subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()
+    trials = subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()
+    assert set(aggregates) == set(registered) and {k.keys_by_dimension["sweep_point"] for k in trials} == set(registered)
+
+
+def test_a_cursor_written_before_the_upgrade_still_reruns_an_edit(dagster_home, study_dir):
+    """The ratchet sensor's cursor used to be {points, decision, hash}: an edit made across the
+    upgrade must not be swallowed by adopting the new state."""
+    path = study_dir / "toy.yaml"
+    study = load_study(path)
+    old_cursor = json.dumps({"points": study.point_fingerprints(), "decision": study.decision_fingerprint(),
+                             "hash": study.spec_hash})
+    path.write_text(path.read_text().replace("candidates: [0.5, 1.0, 2.0]", "candidates: [0.5, 1.0, 2.0, 4.0]"))
+    repository = build_definitions([load_study(path)]).get_repository_def()
+    sensor = repository.get_sensor_def("toy__study_changes")
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("toy__sweep_points", [p.key for p in study.sweep_points()])
+        tick = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository, cursor=old_cursor))
+        trials = tick.run_requests[0].asset_graph_subset.get_partitions_subset(AssetKey(["toy", "trials"]))
+        assert {k.keys_by_dimension["sweep_point"] for k in trials.get_partition_keys()} == {"beta=4"}
+        again = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,
+                                                          cursor=tick.cursor))
+        assert not again.run_requests  # the new cursor took over
+
+
+def test_a_new_current_value_reruns_only_the_aggregates_of_points_whose_trials_change(dagster_home, study_dir):
+    path = study_dir / "toy.yaml"
+    repository = build_definitions([load_study(path)]).get_repository_def()
+    sensor = repository.get_sensor_def("toy__study_changes")
+    with DagsterInstance.get() as instance:
+        first = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository))
+        instance.add_dynamic_partitions("toy__sweep_points", list(first.dynamic_partitions_requests[0].partition_keys))
+        path.write_text(path.read_text().replace("alpha: {tier: 1, current: 0.3", "alpha: {tier: 1, current: 0.5"))
+        second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,
+                                                           cursor=first.cursor))
+    subset = second.run_requests[0].asset_graph_subset
+    trial_points = {k.keys_by_dimension["sweep_point"] for k in
+                    subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()}
+    assert set(subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()) == trial_points
+    # Points that move alpha itself do not depend on its current value: neither they nor their aggregates rerun.
+    assert trial_points == {"current", "alpha=0.3", "beta=0.5", "beta=2", "gamma=2", "gamma=99"}

@@ -52,7 +52,8 @@ def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, register
     assert kind.replicate.keys(study) and all(isinstance(k, str) for k in kind.replicate.keys(study))
     assert kind.subjects(study) == [] and kind.rows_per_trial(study) >= 1
     assert node_versions(study) == node_versions(load_study(study.path))  # stable across loads
-    assert str(3) in kind.run_summary({"trials": 3, "sweep_points": 1, "seconds": 0.5, "stages": []})
+    summary = kind.run_summary({"trials": 37, "sweep_points": 5, "seconds": 12.25, "stages": [("s", 1.0, "r")] * 4})
+    assert "37" in summary and "12.2" in summary and "4 Dagster runs" in summary and "\n" not in summary
 
     defs = build_definitions([study])
     Definitions.validate_loadable(defs)

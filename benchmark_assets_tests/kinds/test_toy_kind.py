@@ -122,3 +122,30 @@ def test_the_readme_example_kind_runs_as_written(study_dir, instance):
         assert ledger[["kind", "subject", "decision"]].values.tolist() == [["pick_x", "x", "change"]]
     finally:
         KINDS.pop("pick_x", None)
+
+
+def test_a_broken_plugin_fails_only_its_own_studies(tmp_path, monkeypatch, study_dir):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "broken_kind.py").write_text("raise ImportError('needs a package that is not installed')\n")
+    info = site / "broken_kinds-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-kinds\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbroken = broken_kind:KIND\n"
+                                           "toy_kind = benchmark_assets_tests.toy_kind:KIND\n")
+    monkeypatch.syspath_prepend(str(site))
+    importlib.invalidate_caches()
+    KINDS.pop("toy_kind", None)
+    try:
+        assert load_entry_point_kinds(force=True) == ["toy_kind"]  # the broken one does not hide the other
+        assert load_study(ROOT / "studies" / "memory_ratchet.yaml").kind == "ratchet"
+        assert load_study(write_study(study_dir, "pick_x", EXAMPLE)).kind == "toy_kind"
+        with pytest.raises(StudyError) as raised:
+            load_study(write_study(study_dir, "uses_broken", "kind: broken\n"))
+        assert ": kind: entry point 'broken' = 'broken_kind:KIND'" in str(raised.value)
+        assert "ImportError: needs a package that is not installed" in str(raised.value)
+    finally:
+        KINDS.pop("toy_kind", None)
+        monkeypatch.undo()
+        importlib.invalidate_caches()
+        load_entry_point_kinds(force=True)

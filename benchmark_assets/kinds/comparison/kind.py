@@ -170,10 +170,10 @@ class ComparisonKind(StudyKind):
         analysis = lambda study: (study.spec.decision.model_dump(), study.spec.direction, study.spec.design)  # noqa: E731
         return [
             Node("trials", trials, partitioned_by=TRIAL, schema=lambda study: schemas.comparison_trials_schema(),
-                 version=lambda study: [study.arm_fingerprint(arm) for arm in ARMS],
+                 version=lambda study: tuple(study.arm_fingerprint(arm) for arm in ARMS),
                  description="One row per (arm, seed): the command's scalar metrics, its curves as JSON, or its error."),
             Node("summaries", summaries, inputs=("trials",),
-                 version=lambda study: (study.spec.metric, study.spec.summary and study.spec.summary.model_dump()),
+                 version=lambda study: (study.spec.metric, study.spec.summary),
                  description="One row per (arm, seed): every scalar metric and the decision metric (a curve's "
                              "summary)."),
             Node("aggregates", aggregates, inputs=("summaries",), version=analysis,
