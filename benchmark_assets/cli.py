@@ -134,11 +134,15 @@ def _failure_message(result) -> str:
 def cmd_run(args) -> int:
     from benchmark_assets.artifacts import artifacts_dir
     from benchmark_assets.kinds import kind_of
+    from benchmark_assets.studies import load_study
 
-    ensure_dagster_home()
-    tiers = [int(t) for t in args.tier] if args.tier else None
+    tiers = list(args.tier) if args.tier else None
     constants = [c.strip() for c in args.constants.split(",") if c.strip()] if args.constants else None
-    outcome = run_study(args.study, tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
+    # Everything about the input is checked before DAGSTER_HOME or any database is created.
+    checked = load_study(args.study)
+    kind_of(checked).points(checked, constants or (), tiers or ())
+    ensure_dagster_home()
+    outcome = run_study(str(checked.path), tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
     study = outcome["study"]
     kind = kind_of(study)
     folder = artifacts_dir(study.name)
@@ -193,12 +197,19 @@ def _quiet_dagster_warnings() -> None:
         warnings.filterwarnings("ignore", category=category)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes are one line and exit code 2, like mistakes in a study file."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}. Fix: see {self.prog} --help\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmark-assets", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="benchmark-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="materialise a study through Dagster and print its report")
     run.add_argument("study", help="study name (file in studies/) or path to a .yaml file")
-    run.add_argument("--tier", action="append", help="only constants of this tier (repeatable)")
+    run.add_argument("--tier", action="append", type=int, help="only constants of this tier (repeatable)")
     run.add_argument("--constants", help="only these constants, comma separated")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--force", action="store_true", help="rerun every trial, also those a kind keeps as up to date")

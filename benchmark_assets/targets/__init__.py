@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,6 +46,15 @@ def resolve_target(reference: str) -> Target:
         raise TargetError(
             f"target {reference!r}: cannot import module {module_name!r} ({error}); "
             "check the name and that it is on PYTHONPATH"
+        ) from error
+    except Exception as error:  # noqa: BLE001 - the module's own code failed while importing
+        where = ""
+        if error.__traceback__ is not None:
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            where = f" at {frame.filename}:{frame.lineno}"
+        raise TargetError(
+            f"target {reference!r}: importing module {module_name!r} raised {type(error).__name__}: "
+            f"{str(error)[:200]}{where}; fix the module so that it imports"
         ) from error
     function = getattr(module, attribute, None)
     if not callable(function):

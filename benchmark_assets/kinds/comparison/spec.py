@@ -10,7 +10,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field
 
 from benchmark_assets.kinds.base import trial_columns
 from benchmark_assets.stats.aggregate import stable_seed
-from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, fingerprint
+from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, check_name, fingerprint
 from benchmark_assets.sweep import SweepPoint
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
 
@@ -184,6 +184,8 @@ class ComparisonStudy(StudyFile):
 
 
 def load_comparison(path: Path, text: str, spec: ComparisonSpec, name: str) -> ComparisonStudy:
+    for parameter in spec.arms["control"]:
+        check_name(path, f"arms.control.{parameter}", parameter, "parameter")
     try:
         validate_command(CommandSpec(argv=tuple(spec.target.command), timeout_seconds=float(spec.target.timeout_seconds),
                                      metrics_from=spec.target.metrics_from), spec.arms["control"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,10 @@ from benchmark_assets.targets.http_load import LoadSpec, LoadSpecError, metric_n
 
 # Load parameters a study may sweep (a list) or fix (a single value), with their kind.
 SWEEPABLE = {"concurrency": int, "request_rate": float, "input_tokens": int, "output_tokens": int}
+# Sane upper bounds: past these a typo (an extra zero) runs for minutes or leaves a server behind.
+# A study that means it sets `allow_large: true`.
+LIMITS = {"concurrency": 4096, "request_rate": 100_000, "input_tokens": 200_000, "output_tokens": 100_000,
+          "requests": 1_000_000, "duration_seconds": 86_400, "warmup_requests": 100_000}
 
 
 class HttpLoadSpec(Strict):
@@ -41,6 +46,13 @@ class HttpLoadSpec(Strict):
     def _http_url(cls, url: str) -> str:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"url {url!r} is not an http(s) URL; write it like http://127.0.0.1:8000")
+        parts = urlsplit(url)
+        if parts.username or parts.password:
+            # A secret here would be copied into reports, exports, the pool name and run tags.
+            raise ValueError(f"url for {parts.hostname} carries credentials (user:password@), which would be written "
+                             "into reports, exports and run tags; remove them from the URL")
+        if parts.hostname is None:
+            raise ValueError(f"url {url!r} names no host; write it like http://127.0.0.1:8000")
         url = url.rstrip("/")
         # OpenAI clients take a base URL ending in /v1; the generator adds /v1/... itself.
         return url.removesuffix("/v1")
@@ -99,6 +111,7 @@ class LoadSweepSpec(Strict):
     seed: StrictInt = Field(default=0, ge=0, le=2**30)
     objectives: list[ObjectiveSpec] | None = None
     decision: LoadDecisionSpec = Field(default_factory=LoadDecisionSpec)
+    allow_large: StrictBool = False  # lift the sane upper bounds (LIMITS) on load sizes
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
 
 
@@ -121,12 +134,20 @@ def _check_sweep(path: Path, load: HttpLoadSpec, spec: LoadSweepSpec) -> dict[st
             if v < 1 if kind is int else v <= 0:
                 raise StudyError(path, at, f"{name} must be {'at least 1' if kind is int else 'above 0'}, got "
                                  f"{format_value(v)}", "use a positive value")
+            if not spec.allow_large and v > LIMITS[name]:
+                raise StudyError(path, at, f"{name} {format_value(v)} is above the sane limit {LIMITS[name]:,}",
+                                 "use a smaller value, or set allow_large: true if you mean it")
         duplicates = sorted({format_value(v) for v in values if sum(float(w) == float(v) for w in values) > 1})
         if duplicates:
             raise StudyError(path, where, f"duplicate values {duplicates} (their trials would overwrite each other)",
                              "list each value once")
         if isinstance(value, list):
             swept[name] = [int(v) if kind is int else v for v in values]
+    for name in ("requests", "duration_seconds", "warmup_requests"):
+        value = getattr(load, name)
+        if value is not None and not spec.allow_large and value > LIMITS[name]:
+            raise StudyError(path, f"target.http_load.{name}", f"{name} {format_value(value)} is above the sane limit "
+                             f"{LIMITS[name]:,}", "use a smaller value, or set allow_large: true if you mean it")
     if not swept:
         fields = [f for f in ("order", "cooldown_seconds", "same_seed") if f in spec.model_fields_set]
         if fields:

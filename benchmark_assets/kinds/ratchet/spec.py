@@ -1,6 +1,7 @@
 """The ratchet study format: tiered constants, their candidates, scenarios and decision rules."""
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -10,7 +11,7 @@ from pydantic import Field, StrictFloat, StrictInt, field_validator, model_valid
 
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.scenarios.parametric import AxisRanges, ScenarioSeed, default_seeds, split_seed_ids
-from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, fingerprint
+from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, check_name, fingerprint
 from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, SweepPoint, format_value, point_key
 from benchmark_assets.targets import Target, TargetError, resolve_target
 
@@ -174,8 +175,11 @@ def check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None:
     if target.constants is not None:
         for name in spec.constants:
             if name not in target.constants:
+                close = difflib.get_close_matches(name, sorted(target.constants), n=1)
+                known = sorted(target.constants)
+                listed = f"{known[:8]}{' and more' if len(known) > 8 else ''}"
                 raise StudyError(path, f"constants.{name}", f"unknown constant for target {spec.target!r}",
-                                 f"use one of {sorted(target.constants)}")
+                                 f"did you mean {close[0]!r}?" if close else f"use one of {listed}")
         missing = sorted(target.constants - spec.constants.keys())
         if missing:
             raise StudyError(path, "constants", f"target {spec.target!r} also needs {missing}",
@@ -191,9 +195,22 @@ def check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None:
 
 
 def load_ratchet(path: Path, text: str, spec: RatchetSpec, name: str) -> RatchetStudy:
+    for constant in spec.constants:
+        check_name(path, f"constants.{constant}", constant, "constant")
     try:
         target = resolve_target(spec.target)
     except TargetError as error:
-        raise StudyError(path, "target", str(error).split("; ")[0], str(error).split("; ", 1)[-1]) from None
+        problem, _, fix = str(error).rpartition("; ")
+        raise StudyError(path, "target", problem, fix) from None
     check_against_target(path, spec, target)
-    return RatchetStudy(name=name, path=path, text=text, spec=spec, target=target)
+    study = RatchetStudy(name=name, path=path, text=text, spec=spec, target=target)
+    try:
+        empty = [split for split, ids in zip(("train", "validation"), study.split) if not ids]
+    except ValueError:  # the split itself refuses an empty side
+        empty = ["train or validation"]
+    if empty:
+        scenarios = spec.scenarios
+        raise StudyError(path, "scenarios.train_fraction", f"{scenarios.train_fraction} of {scenarios.count} "
+                         f"scenarios leaves no {empty[0]} scenario",
+                         "use a fraction that leaves at least one scenario on each side, or more scenarios")
+    return study
