@@ -277,17 +277,13 @@ def test_percentile_p_value_counts_the_resamples_on_each_side():
     assert greater.p_value() == pytest.approx(below)
 
 
-def test_ten_thousand_resamples_of_a_thousand_metrics_take_well_under_a_second():
-    import time
-
+def test_ten_thousand_resamples_of_a_thousand_metrics_run_in_one_call():
+    # How fast (about 0.1 s on 2 cores) is measured by benchmarks/bootstrap.py, not asserted here.
     rng = np.random.default_rng(0)
     control = rng.normal(size=(1000, 30))
     candidate = control + rng.normal(0.1, 1.0, size=(1000, 30))
-    started = time.perf_counter()
     result = bootstrap_difference(candidate, control, paired=True, method="bca", n_resamples=10_000, rng=1)
-    elapsed = time.perf_counter() - started
     assert result.low.shape == (1000,) and np.all(result.low < result.high)
-    assert elapsed < 1.5, elapsed  # about 0.1 s on 2 cores; generous for a busy CI machine
 
 
 def test_ratchet_intervals_are_the_engines_paired_bootstrap_at_the_holm_levels():
