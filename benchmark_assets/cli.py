@@ -8,6 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+# Exit codes: 0 done; 1 a Dagster run failed (its own error is printed); 2 bad input (one line,
+# nothing written); 3 every trial failed, so nothing was decided (the most common errors are printed).
+EXIT_ALL_TRIALS_FAILED = 3
+
 DEFAULT_DAGSTER_YAML = """\
 telemetry:
   enabled: false
@@ -78,11 +82,55 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     wanted = trials_to_run(study, subjects=subjects, tiers=tiers, force=force, resources=resources)
     stages = plan_stages(study, instance, wanted, decided)
     started = time.perf_counter()
-    timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
-                                  resources=resources)
+    try:
+        timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
+                                      resources=resources)
+    except RuntimeError as error:
+        # The stage's error may be a consequence (no data to decide on): show what the trials said.
+        raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
     ran = sum(len(replicates) for replicates in wanted.values())
     return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
-            "trials": ran * kind.rows_per_trial(study), "sweep_points": len(selected)}
+            "trials": ran * kind.rows_per_trial(study), "sweep_points": len(selected),
+            "outcomes": trial_outcomes(study, wanted, resources)}
+
+
+class StudyRunError(RuntimeError):
+    """A run that failed, with what its trials reported (``outcomes``)."""
+
+    def __init__(self, message: str, outcomes: dict):
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
+def trial_outcomes(study, wanted: dict[str, list[str]], resources: dict) -> dict:
+    """How the trials of this invocation ended: rows, failed rows and their most common errors."""
+    from dagster import AssetKey
+
+    from benchmark_assets.defs.resources import table_name
+    from benchmark_assets.kinds import kind_of
+    from benchmark_assets.kinds.base import common_errors
+
+    kind = kind_of(study)
+    keys = {(str(p), str(r)) for p, replicates in wanted.items() for r in replicates}
+    points = sorted({p for p, _ in keys})
+    if not points:
+        return {"rows": 0, "failed": 0, "errors": []}
+    frame = resources["warehouse"].warehouse.open().read(table_name(AssetKey([study.name, kind.trial_node().name])),
+                                                         {kind.point.name: points})
+    if frame.empty:
+        return {"rows": 0, "failed": 0, "errors": []}
+    mine = [(str(p), str(r)) in keys for p, r in zip(frame[kind.point.name], frame[kind.replicate.name])]
+    frame = frame[mine]
+    return {"rows": len(frame), "failed": int((frame["status"] != "ok").sum()), "errors": common_errors(frame)}
+
+
+def print_trial_errors(outcomes: dict) -> None:
+    """The most common trial errors, with counts, on stderr."""
+    if not outcomes.get("failed"):
+        return
+    print(f"{outcomes['failed']} of {outcomes['rows']} trials failed; most common errors:", file=sys.stderr)
+    for text, count in outcomes["errors"]:
+        print(f"  {count} x {text}", file=sys.stderr)
 
 
 def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, resources: dict) -> list[tuple[str, float, str]]:
@@ -152,6 +200,12 @@ def cmd_run(args) -> int:
     print(kind.run_summary(outcome))
     print(f"Artifacts: {folder}  ({kind.artifact_files})")
     print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
+    outcomes = outcome["outcomes"]
+    print_trial_errors(outcomes)
+    if outcomes["rows"] and outcomes["failed"] == outcomes["rows"]:
+        print(f"error: every trial failed, so {study.name} decided nothing; fix the cause above and run it again",
+              file=sys.stderr)
+        return EXIT_ALL_TRIALS_FAILED
     return 0
 
 
@@ -235,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
+        print_trial_errors(getattr(error, "outcomes", {}))
         return 1
 
 

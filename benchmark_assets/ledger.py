@@ -199,7 +199,7 @@ class Ledger:
         return 0
 
     def _migrate_once(self) -> int:
-        with self.warehouse.engine.begin() as conn:
+        with self.warehouse.writing() as conn:
             if conn.dialect.name == "postgresql":  # one migrator at a time; the others wait, then find it done
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
             inspector = sa.inspect(conn)

@@ -1,8 +1,9 @@
 """The results warehouse: one SQL table per asset, partitions replaced atomically, any SQLAlchemy URL."""
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -80,11 +81,21 @@ class Warehouse:
             table = sa.Table(name, metadata, autoload_with=conn)
         return table
 
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A connection in a write transaction. On SQLite it takes the write lock when it begins
+        (BEGIN IMMEDIATE), so two writers queue on the busy timeout instead of one failing with
+        "database is locked" when it upgrades a read snapshot another writer has made stale."""
+        with self.engine.connect() as conn:
+            conn.execution_options(benchmark_assets_write=True)
+            with conn.begin():
+                yield conn
+
     def replace_partitions(
         self, name: str, frame: pd.DataFrame, key_columns: Sequence[str], partition_keys: Sequence[tuple]
     ) -> int:
         """Replace the rows of ``partition_keys`` (tuples over ``key_columns``) with ``frame``."""
-        with self.engine.begin() as conn:
+        with self.writing() as conn:
             table = self._table(name, frame, conn, key_columns)
             if key_columns:
                 conditions = [table.c[c] == sa.bindparam(f"k_{c}") for c in key_columns]
@@ -105,7 +116,7 @@ class Warehouse:
         """Add ``frame``'s rows to table ``name`` (created from the frame's types if missing), in
         its own transaction or in the caller's ``conn``."""
         if conn is None:
-            with self.engine.begin() as own:
+            with self.writing() as own:
                 return self.append(name, frame, conn=own)
         table = self._table(name, frame, conn, [])
         if len(frame):
@@ -154,4 +165,4 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("benchmark_assets_write") else "BEGIN")

@@ -61,3 +61,36 @@ def test_cli_runs_against_a_postgres_warehouse(tmp_path, study_dir):
         distinct = conn.execute(sa.text(
             'SELECT count(*) FROM (SELECT DISTINCT sweep_point, seed_id, trial_index FROM "pgtoy__trials") d')).scalar()
     assert count == distinct == 10 * 10 * 2
+
+
+FAILING = """\
+kind: ratchet
+target: benchmark_assets_tests.failing_target:evaluate
+metric: score
+scenarios: {count: 6, train_fraction: 0.5}
+constants:
+  alpha: {tier: 1, current: 0.3, candidates: [0.1, 0.5]}
+decision: {bootstrap_resamples: 200}
+"""
+
+
+def test_a_study_whose_every_trial_fails_exits_3_and_shows_the_trials_own_error(tmp_path, study_dir):
+    (study_dir / "broken_setup.yaml").write_text(FAILING)
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    result = run_cli("run", "broken_setup", "--quiet", env_extra=env, cwd=ROOT)
+    assert result.returncode == 3, result.stderr
+    assert "18 of 18 trials failed; most common errors:" in result.stderr
+    assert "18 x FileNotFoundError: model weights not found at /models/ranker.bin" in result.stderr
+    assert "every trial failed, so broken_setup decided nothing" in result.stderr
+    assert "## Failed trials: 18 of 18" in result.stdout  # the report says it too
+
+
+def test_a_comparison_whose_program_is_missing_shows_why_on_the_console(tmp_path, study_dir):
+    (study_dir / "missing_program.yaml").write_text(
+        "kind: comparison\ntarget: {command: [no_such_program_xyz, '{seed}', '{x}']}\n"
+        "arms: {control: {x: 1}, candidate: {x: 2}}\nseeds: [1, 2, 3]\nmetric: loss\n")
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    result = run_cli("run", "missing_program", "--quiet", env_extra=env, cwd=ROOT)
+    assert result.returncode in (1, 3), result.stderr
+    assert "6 of 6 trials failed; most common errors:" in result.stderr
+    assert "6 x " in result.stderr and "no_such_program_xyz" in result.stderr

@@ -152,6 +152,27 @@ class StudyKind(ABC):
         return next(n for n in self.nodes() if n.partitioned_by == TRIAL)
 
 
+def common_errors(trials: pd.DataFrame, limit: int = 5) -> list[tuple[str, int]]:
+    """The most common errors of a trial table's failed rows (first line of each, cut at 200
+    characters) with how many trials had each, most common first."""
+    if trials.empty or "status" not in trials:
+        return []
+    errors = trials.loc[trials["status"] != "ok", "error"].fillna("").astype(str)
+    firsts = errors.map(lambda e: (e.strip().splitlines() or ["(no error recorded)"])[0][:200])
+    return [(text, int(n)) for text, n in firsts.value_counts().head(limit).items()]
+
+
+def errors_markdown(trials: pd.DataFrame, limit: int = 5) -> list[str]:
+    """A report section: how many trials failed and their most common errors with counts."""
+    found = common_errors(trials, limit)
+    if not found:
+        return []
+    failed = int((trials["status"] != "ok").sum())
+    lines = [f"## Failed trials: {failed} of {len(trials)}", "", "| trials | error |", "|---:|---|"]
+    lines += [f"| {n} | {text.replace('|', '/')} |" for text, n in found]
+    return lines + [""]
+
+
 def trial_columns(point: str, replicate: str, *extra: str) -> tuple[str, ...]:
     """A kind's trial table columns: its two dimensions, its own bookkeeping, then the shared
     status columns. Every other column is a metric."""

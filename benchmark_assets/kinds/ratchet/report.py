@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark_assets import artifacts
-from benchmark_assets.kinds.base import Markdown
+from benchmark_assets.kinds.base import Markdown, errors_markdown
 from benchmark_assets.kinds.ratchet.analysis import ACCEPT, NO_SENSITIVITY, REJECT, summarise_verdicts
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.sensitivity import paired_gain_curves
@@ -27,6 +27,7 @@ def format_ratchet_report(
     n_validation: int,
     n_trials: int,
     n_failed: int,
+    failures: pd.DataFrame | None = None,
 ) -> str:
     """A markdown report a reviewer can paste into a pull request."""
     counts = summarise_verdicts(verdicts)
@@ -71,6 +72,8 @@ def format_ratchet_report(
 
     for decision, title in ((ACCEPT, "Accepted"), (REJECT, "Rejected"), (NO_SENSITIVITY, "No sensitivity")):
         table(verdicts[verdicts["decision"] == decision], title)
+    if failures is not None:
+        lines.extend(errors_markdown(failures))
     return "\n".join(lines)
 
 
@@ -165,7 +168,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     report = format_ratchet_report(
         verdicts, study=study.name, rules=study.rules, duration_seconds=compute_seconds,
         n_train=len(train_ids), n_validation=len(validation_ids), n_trials=len(trials),
-        n_failed=int((trials["status"] != "ok").sum()),
+        n_failed=int((trials["status"] != "ok").sum()), failures=trials,
     )
     accepted = verdicts[verdicts["decision"] == "accept"]
     patch = proposed_study_patch(study.text, f"studies/{study.path.name}", dict(zip(accepted["constant"], accepted["proposed"])))

@@ -6,6 +6,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import pandas as pd
 
 from benchmark_assets.kinds.base import trial_columns
@@ -22,20 +23,32 @@ def trial_seed(seed_id: int, trial_index: int) -> int:
     return int(seed_id) * 1000 + int(trial_index)
 
 
+class MetricError(ValueError):
+    """What the target returned cannot be decided on (its own words, no location in our code)."""
+
+
 def _error_text(error: BaseException) -> str:
+    if isinstance(error, MetricError):
+        return str(error)[:2000]
     frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
     where = f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
     return f"{type(error).__name__}: {error}{where}"[:2000]
 
 
-def _clean_metrics(result) -> dict[str, float]:
+def _clean_metrics(result, required: str) -> dict[str, float]:
+    """The target's metrics as floats; anything a decision cannot use fails the trial, with why:
+    not a dict, a metric that is not a number or not finite, no decision metric at all."""
     if not isinstance(result, dict) or not result:
-        raise TypeError(f"target returned {type(result).__name__}, expected a non-empty dict of metrics")
+        raise MetricError(f"target returned {type(result).__name__}, expected a non-empty dict of metrics")
     clean = {}
     for name, value in result.items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"metric {name!r} is {value!r}, expected a number")
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise MetricError(f"metric {name!r} is {value!r}, expected a number")
+        if not math.isfinite(float(value)):
+            raise MetricError(f"metric {name!r} is {float(value)}, not a finite number")
         clean[str(name)] = float(value)
+    if required not in clean:
+        raise MetricError(f"target returned no {required!r} (the study's decision metric), only {sorted(clean)}")
     return clean
 
 
@@ -56,7 +69,7 @@ def run_trials(
         trial_seeds = [trial_seed(s.seed_id, trial_index) for s in seeds]
         prepared = target.prepare_batch(scenarios, trial_seeds) if target.prepare_batch and target.evaluate_prepared else None
         for point in points:
-            results = _evaluate_point(target, prepared, scenarios, point.params, trial_seeds)
+            results = _evaluate_point(target, prepared, scenarios, point.params, trial_seeds, study.spec.metric)
             for seed, seed_value, (metrics, error, seconds) in zip(seeds, trial_seeds, results):
                 rows.append(
                     {
@@ -77,19 +90,20 @@ def run_trials(
             if progress:
                 progress(done, total)
     frame = pd.DataFrame(rows)
-    for metric in target.metrics or ():
+    for metric in dict.fromkeys([*(target.metrics or ()), study.spec.metric]):  # every trial failed: columns stay
         if metric not in frame.columns:
             frame[metric] = math.nan
     return frame
 
 
-def _evaluate_point(target, prepared, scenarios, params, trial_seeds) -> list[tuple[dict | None, str | None, float]]:
+def _evaluate_point(target, prepared, scenarios, params, trial_seeds, required: str
+                    ) -> list[tuple[dict | None, str | None, float]]:
     """Vectorised when the target offers it; on any error fall back to one call per scenario so
     that only the trials that really fail are marked failed."""
     if prepared is not None:
         started = time.perf_counter()
         try:
-            batch = [_clean_metrics(r) for r in target.evaluate_prepared(prepared, params)]
+            batch = [_clean_metrics(r, required) for r in target.evaluate_prepared(prepared, params)]
             each = (time.perf_counter() - started) / max(1, len(batch))
             return [(metrics, None, each) for metrics in batch]
         except Exception:  # noqa: BLE001 - isolate the failing scenarios below
@@ -98,7 +112,7 @@ def _evaluate_point(target, prepared, scenarios, params, trial_seeds) -> list[tu
     for scenario, seed in zip(scenarios, trial_seeds):
         started = time.perf_counter()
         try:
-            metrics, error = _clean_metrics(target.evaluate(scenario, dict(params), seed)), None
+            metrics, error = _clean_metrics(target.evaluate(scenario, dict(params), seed), required), None
         except Exception as exc:  # noqa: BLE001 - a crashing target is data, not a crash
             metrics, error = None, _error_text(exc)
         out.append((metrics, error, time.perf_counter() - started))

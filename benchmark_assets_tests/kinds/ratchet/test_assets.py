@@ -123,8 +123,9 @@ def test_failed_schema_check_blocks_downstream_and_shows_failing_rows(instance, 
     original = toy.evaluate
 
     def out_of_bounds(scenario, params, seed):
-        return {**original(scenario, params, seed), "score": float("nan")}
+        return {**original(scenario, params, seed), "score": 5.0}
 
+    out_of_bounds.metric_bounds = {"score": (-1.0, 2.0)}  # the target says a score above 2 is impossible
     monkeypatch.setattr(toy, "evaluate", out_of_bounds)
     from benchmark_assets.studies import load_study
 
@@ -146,7 +147,7 @@ def test_failed_schema_check_blocks_downstream_and_shows_failing_rows(instance, 
                       instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION))
     assert evaluation.check_name == "check_trials_schema" and not evaluation.passed
     assert evaluation.metadata["failure_count"].value > 0
-    assert "a successful trial must report score" in evaluation.metadata["failing_rows"].value
+    assert "in_range(-1.0, 2.0)" in evaluation.metadata["failing_rows"].value
     assert not result.success  # blocking: the run stops here, nothing downstream is computed
     assert not instance.get_materialized_partitions(AssetKey(["toy", "aggregates"]))
 
@@ -157,3 +158,24 @@ def test_cli_selection_of_unknown_constant_is_one_clear_error(instance, toy_stud
 
     with pytest.raises(StudyError, match=r"--constants: unknown constants \['nope'\]"):
         run_study("toy", constants=bad.split(","), quiet=True, instance=instance)
+
+
+@pytest.mark.parametrize(("returned", "error"), [
+    ({"score": float("nan"), "cost": 1.0}, "metric 'score' is nan, not a finite number"),
+    ({"score": float("inf"), "cost": 1.0}, "metric 'score' is inf, not a finite number"),
+    ({"cost": 1.0}, "target returned no 'score' (the study's decision metric), only ['cost']"),
+])
+def test_a_metric_that_cannot_be_decided_on_is_a_failed_trial_with_the_reason(instance, toy_study, monkeypatch,
+                                                                             returned, error):
+    import benchmark_assets_tests.toy_target as toy
+
+    def broken(scenario, params, seed):
+        return dict(returned)
+
+    monkeypatch.setattr(toy, "evaluate", broken)
+    outcome = run_study("toy", constants=["beta"], quiet=True, instance=instance)  # the stages all complete
+    trials = Warehouse().read("toy__trials")
+    assert (trials["status"] == "failed").all() and (trials["error"] == error).all()
+    assert outcome["outcomes"] == {"rows": len(trials), "failed": len(trials), "errors": [(error, len(trials))]}
+    report = (artifacts_dir("toy") / "report.md").read_text()
+    assert f"## Failed trials: {len(trials)} of {len(trials)}" in report and f"| {len(trials)} | {error} |" in report
