@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,10 +28,12 @@ def ensure_dagster_home() -> Path:
     config = home / "dagster.yaml"
     if not config.exists():
         project_yaml = Path("dagster.yaml")
-        if project_yaml.exists():
-            shutil.copy(project_yaml, config)
-        else:
-            config.write_text(DEFAULT_DAGSTER_YAML)
+        text = project_yaml.read_text() if project_yaml.exists() else DEFAULT_DAGSTER_YAML
+        # Written whole and renamed into place: a second process starting at the same moment never
+        # reads half a file.
+        partial = home / f".dagster.yaml.{os.getpid()}"
+        partial.write_text(text)
+        os.replace(partial, config)
     return home
 
 
@@ -64,21 +65,37 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     configures the one warehouse resource that the IO manager, the ledger and this function share."""
     from dagster import DagsterInstance
 
-    from benchmark_assets.defs.builder import build_assets, endpoint_pools, plan_stages, register_study
-    from benchmark_assets.defs.resources import study_resources
+    from benchmark_assets.defs.builder import endpoint_pools, register_study
     from benchmark_assets.kinds import kind_of
+    from benchmark_assets.locks import file_lock
     from benchmark_assets.studies import load_study
 
     study = load_study(study_name)
     kind = kind_of(study)
-    instance = instance or DagsterInstance.get()
     subjects, tiers = list(constants or []), list(tiers or [])
-    resources = study_resources(warehouse_url, terminal_bar=not quiet)
     selected = kind.points(study, subjects, tiers)
     decided = kind.subjects(study, subjects, tiers)
-    register_study(instance, study)
-    for pool in endpoint_pools(study):
-        ensure_pool_limit(instance, pool)
+    home = Path(instance.root_directory if instance is not None else os.environ.get("DAGSTER_HOME") or ".dagster_home")
+    locks = home / "locks"
+    # First use of a home creates its databases, and registering partition keys is a read then a
+    # write: one process at a time, or a second one fails on "table runs already exists".
+    with file_lock(locks / "instance.lock"):
+        instance = instance or DagsterInstance.get()
+        register_study(instance, study)
+        for pool in endpoint_pools(study):
+            ensure_pool_limit(instance, pool)
+    # One run of a study at a time: a second waits, then runs only what the first left to do.
+    with file_lock(locks / f"study_{study.name}.lock",
+                   waiting=f"waiting for another run of {study.name} ({{holder}}) to finish"):
+        return _run_locked(study, kind, instance, subjects, tiers, selected, decided, quiet=quiet, force=force,
+                           warehouse_url=warehouse_url)
+
+
+def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, quiet, force, warehouse_url) -> dict:
+    from benchmark_assets.defs.builder import build_assets, plan_stages
+    from benchmark_assets.defs.resources import study_resources
+
+    resources = study_resources(warehouse_url, terminal_bar=not quiet)
     wanted = trials_to_run(study, subjects=subjects, tiers=tiers, force=force, resources=resources)
     stages = plan_stages(study, instance, wanted, decided)
     started = time.perf_counter()
@@ -88,10 +105,12 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     except RuntimeError as error:
         # The stage's error may be a consequence (no data to decide on): show what the trials said.
         raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
+    # What the decision rests on: every current trial of the selected points, this run's or earlier.
+    current = {point: kind.replicate.keys(study) for point in selected}
     ran = sum(len(replicates) for replicates in wanted.values())
     return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
             "trials": ran * kind.rows_per_trial(study), "sweep_points": len(selected),
-            "outcomes": trial_outcomes(study, wanted, resources)}
+            "outcomes": trial_outcomes(study, current, resources)}
 
 
 class StudyRunError(RuntimeError):
@@ -103,7 +122,8 @@ class StudyRunError(RuntimeError):
 
 
 def trial_outcomes(study, wanted: dict[str, list[str]], resources: dict) -> dict:
-    """How the trials of this invocation ended: rows, failed rows and their most common errors."""
+    """How the stored trials of ``wanted`` (point -> replicates) ended: rows, failed rows and
+    their most common errors."""
     from dagster import AssetKey
 
     from benchmark_assets.defs.resources import table_name

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.errors
+import sqlalchemy.exc
 from dagster import (
     AllPartitionMapping,
     AssetCheckResult,
@@ -90,10 +91,18 @@ def unregistered_keys(instance, partitions: DynamicPartitionsDefinition, keys: l
 
 
 def register_keys(instance, partitions: DynamicPartitionsDefinition, keys: list[str]) -> list[str]:
-    """Add the ``keys`` the instance does not know yet to ``partitions``; returns them."""
+    """Add the ``keys`` the instance does not know yet to ``partitions``; returns them. Another
+    process (a sensor, a second CLI) adding some of them at the same moment is not an error."""
     new = unregistered_keys(instance, partitions, keys)
-    if new:
-        instance.add_dynamic_partitions(partitions.name, new)
+    for attempt in range(3):
+        try:
+            if new:
+                instance.add_dynamic_partitions(partitions.name, new)
+            return new
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == 2:
+                raise
+            new = unregistered_keys(instance, partitions, new)  # they added some: add the rest
     return new
 
 

@@ -480,7 +480,7 @@ def mock_llm_process(config: MockLLMConfig | None = None, *, host: str = "127.0.
             "--host", host, "--port", str(port)]
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                                   start_new_session=True)
+                                   start_new_session=True, preexec_fn=_die_with_parent)
         try:
             line = _first_line(process, startup_timeout)
             if not line.startswith(READY_PREFIX):
@@ -500,6 +500,16 @@ def mock_llm_process(config: MockLLMConfig | None = None, *, host: str = "127.0.
                     process.kill()
                     process.wait()
             process.stdout.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, before it runs: have the kernel kill it when its parent dies, so a parent
+    killed with SIGKILL (no finally block runs) leaves no server holding the port (Linux only)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def _first_line(process: subprocess.Popen, timeout: float) -> str:

@@ -1,6 +1,5 @@
 """Writes this folder: bad study files, each headed by the line it must produce. Run it to add cases
 (python benchmark_assets_tests/malformed/make_corpus.py), then check the new lines read well."""
-import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]

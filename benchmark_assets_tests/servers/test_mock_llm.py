@@ -19,6 +19,8 @@ from benchmark_assets.servers.mock_llm import (
     validate_mock_config,
 )
 
+from benchmark_assets_tests.conftest import ROOT
+
 
 def post(url: str, body: dict, timeout: float = 10) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
@@ -286,3 +288,35 @@ def test_command_line_refuses_a_bad_setting_with_its_fix():
     result = subprocess.run([sys.executable, "-m", "benchmark_assets.servers.mock_llm", "--capacity", "0"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "capacity is 0" in result.stderr
+
+
+def test_a_mock_server_dies_with_its_parent_even_when_the_parent_is_killed(tmp_path):
+    """kill -9 of a load sweep runs no cleanup; the server must not stay behind on its port."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = ("import os, sys, time\n"
+            "from benchmark_assets.servers.mock_llm import mock_llm_process\n"
+            "with mock_llm_process(ttft_ms=1, itl_ms=1) as url:\n"
+            "    print(url, flush=True)\n"
+            "    time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    url = parent.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:")
+    children = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 1
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{children[0]}"):
+        status = open(f"/proc/{children[0]}/status").read() if os.path.exists(f"/proc/{children[0]}/status") else ""
+        if "State:\tZ" in status:  # reaped by init soon; already dead
+            break
+        time.sleep(0.1)
+    status = open(f"/proc/{children[0]}/status").read() if os.path.exists(f"/proc/{children[0]}/status") else ""
+    assert not status or "State:\tZ" in status, status[:200]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/health", timeout=2)
