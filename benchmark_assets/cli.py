@@ -65,7 +65,7 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     configures the one warehouse resource that the IO manager, the ledger and this function share."""
     from dagster import DagsterInstance
 
-    from benchmark_assets.defs.builder import endpoint_pools, register_study
+    from benchmark_assets.defs.builder import endpoint_pools, reclaim_abandoned_runs, register_study
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.locks import file_lock
     from benchmark_assets.studies import load_study
@@ -81,6 +81,8 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     # write: one process at a time, or a second one fails on "table runs already exists".
     with file_lock(locks / "instance.lock"):
         instance = instance or DagsterInstance.get()
+        for line in reclaim_abandoned_runs(instance):
+            print(line, file=sys.stderr)
         register_study(instance, study)
         for pool in endpoint_pools(study):
             ensure_pool_limit(instance, pool)
@@ -160,12 +162,19 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
     from tqdm import tqdm
 
+    from benchmark_assets.defs.builder import pool_holders, process_tags
+
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     timings = []
+    pools = {asset.key: asset.op.pool for asset in assets if getattr(asset.op, "pool", None)}
     bar = tqdm(stages, desc=label, unit="stage", disable=quiet, file=sys.stderr)
     for stage in bar:
         bar.set_postfix_str(stage.label)
+        for key in stage.asset_keys:  # never wait silently for a pool another run holds
+            for line in pool_holders(instance, pools[key]) if key in pools else []:
+                print(f"waiting: {line}", file=sys.stderr, flush=True)
         tags = {ASSET_PARTITION_RANGE_START_TAG: stage.start, ASSET_PARTITION_RANGE_END_TAG: stage.end} if stage.start else {}
+        tags.update(process_tags())
         stage_started = time.perf_counter()
         result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys, tags=tags,
                              run_config={**quiet_logs, **(stage.run_config or {})}, raise_on_error=False)

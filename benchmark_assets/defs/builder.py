@@ -5,6 +5,8 @@ turns them into Dagster objects. It never asks which kind it holds.
 """
 import hashlib
 import json
+import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,7 @@ from benchmark_assets.provenance import git_commit
 from benchmark_assets.studies import StudyError, load_study
 
 REASON_TAG = "benchmark_assets/reason"
+PID_TAG, HOST_TAG = "benchmark_assets/pid", "benchmark_assets/host"  # on the CLI's runs: who runs them
 
 
 class SubjectSelection(Config):
@@ -525,3 +528,56 @@ def build_study(study) -> tuple[list[AssetsDefinition], list, list]:
     """Assets, sensors and schedules of one study."""
     schedule_def = build_schedule(study)
     return build_assets(study), [build_sensor(study)], [schedule_def] if schedule_def else []
+
+
+# -- runs whose process is gone -------------------------------------------------------------------
+
+def process_tags() -> dict[str, str]:
+    """Tags that say which process runs a run, so a later process can tell it was abandoned."""
+    return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "State:\tZ" in status.read_text())  # a zombie is dead
+
+
+def reclaim_abandoned_runs(instance) -> list[str]:
+    """Mark failed every unfinished run that a process on this host started and that process is
+    gone (killed with SIGKILL, the machine's OOM killer...), and free the concurrency-pool slots
+    it held: otherwise it stays STARTED forever and later load trials on its endpoint wait
+    forever. Returns one line per run reclaimed."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    reclaimed = []
+    unfinished = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.NOT_STARTED,
+                  DagsterRunStatus.CANCELING]
+    for run in instance.get_runs(RunsFilter(statuses=unfinished, tags={HOST_TAG: socket.gethostname()})):
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if pid <= 0 or pid == os.getpid() or _process_alive(pid):
+            continue
+        instance.report_run_failed(run, message=f"the process that ran it (pid {pid}) is gone; marked failed by "
+                                               f"benchmark-assets (pid {os.getpid()})")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reclaimed.append(f"run {run.run_id} (pid {pid}, gone) marked failed; its pool slots are free again")
+    return reclaimed
+
+
+def pool_holders(instance, pool: str) -> list[str]:
+    """Who holds a pool's slots when they are all taken: one line per run, for a waiting message."""
+    info = instance.event_log_storage.get_concurrency_info(pool)
+    if info.slot_count == 0 or len(info.claimed_slots) < info.slot_count:
+        return []
+    lines = []
+    for run_id in sorted(info.active_run_ids):
+        run = instance.get_run_by_id(run_id)
+        who = f"pid {run.tags.get(PID_TAG)} on {run.tags.get(HOST_TAG)}" if run and PID_TAG in run.tags else "the UI or a daemon"
+        lines.append(f"pool {pool} is held by run {run_id} ({who}, {run.status.value if run else 'unknown'}); "
+                     f"to free it stop that run, or: dagster instance concurrency set {pool} 1 after checking it is dead")
+    return lines
