@@ -55,3 +55,57 @@ def test_a_load_sweep_killed_mid_trial_frees_its_endpoint_for_the_next_run(tmp_p
     with DagsterInstance.get() as instance:
         assert instance.get_run_by_id(stuck[0].run_id).status == DagsterRunStatus.FAILURE
         assert not instance.event_log_storage.get_concurrency_info(pool).claimed_slots
+
+
+SLOW_COMPARISON = """\
+kind: comparison
+target:
+  command: ["{python}", "-c", "import json, os, sys, time; open(sys.argv[3], 'a').write('%d %s %s\\\\n' % (os.getppid(), sys.argv[1], sys.argv[2])); time.sleep(0.7); print(json.dumps({{'score': float(sys.argv[1]) + int(sys.argv[2]) % 7 / 100}}))", "{x}", "{seed}", "{log}"]
+  parallel: 2
+arms:
+  control:   {x: 0.5, log: LOG}
+  candidate: {x: 0.4, log: LOG}
+seeds: [1, 2, 3, 4, 5, 6, 7, 8]
+metric: score
+direction: minimize
+decision: {bootstrap_resamples: 500}
+"""
+
+
+def test_a_comparison_killed_mid_run_keeps_every_finished_trial(tmp_path, study_dir, monkeypatch):
+    from benchmark_assets.warehouse import Warehouse
+
+    log = tmp_path / "executions.log"
+    write_study(study_dir, "slow", SLOW_COMPARISON.replace("LOG", str(log)))
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    first = cli(env, "run", "slow", "--quiet")
+    checkpoint = Warehouse(f"sqlite:///{home / 'benchmark.db'}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until some trials have finished
+        if (home / "benchmark.db").exists() and len(checkpoint.read("slow__trials__checkpoint")) >= 4:
+            break
+        if first.poll() is not None:
+            raise AssertionError(f"the run ended early: {first.communicate()[1][-2000:]}")
+        time.sleep(0.1)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    kept = checkpoint.read("slow__trials__checkpoint")
+    assert 4 <= len(kept) < 16 and (kept["status"] == "ok").all()
+    assert not checkpoint.has_table("slow__trials")  # the stage never finished: nothing else was stored
+
+    second = cli(env, "run", "slow", "--quiet")
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    rerun = [line.split()[1:] for line in log.read_text().splitlines() if line.split()[0] == str(second.pid)]
+    assert len(rerun) == 16 - len(kept)  # only what the killed run had not finished
+    assert not {(float(x), int(seed)) for x, seed in rerun} & {(0.5 if arm == "control" else 0.4, int(seed))
+                                                                for arm, seed in zip(kept["arm"], kept["seed"])}
+    trials = checkpoint.read("slow__trials")
+    assert len(trials) == 16 and (trials["status"] == "ok").all()
+    assert checkpoint.read("slow__trials__checkpoint").empty  # stored for good: the checkpoint is cleared
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:  # the kept trials count as materialised too
+        from dagster import AssetKey
+
+        assert len(instance.get_materialized_partitions(AssetKey(["slow", "trials"]))) == 16

@@ -214,8 +214,10 @@ def progress_reporter(context, label: str, *, terminal_bar: bool):
 class DagsterStep:
     """A node's view of its Dagster run (``kinds.base.Step``)."""
 
-    def __init__(self, context: AssetExecutionContext, kind: StudyKind, node: Node, subjects: list[str]):
+    def __init__(self, context: AssetExecutionContext, kind: StudyKind, node: Node, subjects: list[str],
+                 checkpoint_table: str = "", columns: list[str] = ()):
         self._context = context
+        self._checkpoint_table, self._columns = checkpoint_table, list(columns)
         self.run_id = context.run.run_id
         self.subjects = list(subjects)
         if node.partitioned_by == TRIAL:
@@ -234,6 +236,30 @@ class DagsterStep:
 
     def progress(self, label: str):
         return progress_reporter(self._context, label, terminal_bar=self._context.resources.progress.terminal_bar)
+
+    def _keys(self, rows: pd.DataFrame) -> list[tuple]:
+        return [tuple(str(v) for v in key) for key in rows[self._columns].itertuples(index=False)]
+
+    def checkpoint(self, rows: pd.DataFrame) -> None:
+        if self._checkpoint_table and len(rows):
+            self._context.resources.results.open().replace_partitions(self._checkpoint_table, rows, self._columns,
+                                                                      self._keys(rows))
+
+    def checkpointed(self) -> pd.DataFrame:
+        if not self._checkpoint_table:
+            return pd.DataFrame()
+        warehouse = self._context.resources.results.open()
+        wanted = {tuple(str(v) for v in key) for key in self.partition_keys}
+        rows = warehouse.read(self._checkpoint_table, {self._columns[0]: sorted({k[0] for k in wanted})})
+        return rows[[key in wanted for key in self._keys(rows)]].reset_index(drop=True) if len(rows) else rows
+
+    def clear_checkpoint(self) -> None:
+        """The step's rows are stored for good: its checkpoint rows are not needed any more."""
+        if self._checkpoint_table and self.partition_keys:
+            warehouse = self._context.resources.results.open()
+            if warehouse.has_table(self._checkpoint_table):
+                warehouse.replace_partitions(self._checkpoint_table, pd.DataFrame(), self._columns,
+                                             [tuple(str(v) for v in key) for key in self.partition_keys])
 
 
 # -- assets -------------------------------------------------------------------------------------
@@ -267,9 +293,12 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
     partitions_def = parts.of(node.partitioned_by)
     columns = _partition_columns(kind, node)
 
+    checkpoint_table = f"{study.name}__{node.name}__checkpoint" if node.partitioned_by == TRIAL else ""
+
     def run(context: AssetExecutionContext, subjects: list[str], inputs: dict):
         started = time.perf_counter()
-        product = node.compute(study, DagsterStep(context, kind, node, subjects), **inputs)
+        step = DagsterStep(context, kind, node, subjects, checkpoint_table, columns)
+        product = node.compute(study, step, **inputs)
         metadata = trials_metadata(product.frame, columns, started) if node.partitioned_by == TRIAL else {}
         metadata.update(dagster_metadata(product.metadata))
         if product.ledger:
@@ -277,7 +306,8 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
                                     study_hash=study.spec_hash, run_id=context.run.run_id,
                                     decided_at=pd.Timestamp.now(tz="UTC").isoformat())
             metadata["ledger_rows"] = context.resources.ledger.append(product.ledger, provenance)
-        yield Output(product.frame, metadata=metadata)
+        yield Output(product.frame, metadata=metadata)  # the IO manager has stored it when this returns
+        step.clear_checkpoint()
         if node.schema is not None:
             yield validate_frame(node.schema(study), product.frame, check_name(node), key)
 
@@ -296,7 +326,7 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run() if partitions_def is not None else None,
         io_manager_key="warehouse",
-        required_resource_keys={"ledger", "progress"},
+        required_resource_keys={"ledger", "progress", "results"},
         code_version=version,
         ins={name: AssetIn(key=AssetKey([study.name, name]), partition_mapping=_partition_mapping(kind, node, nodes[name]))
              for name in node.inputs},

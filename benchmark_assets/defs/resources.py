@@ -87,4 +87,4 @@ def study_resources(warehouse_url: str = "", *, terminal_bar: bool = False) -> d
     """The resources every study's assets need, sharing one warehouse configuration."""
     warehouse = WarehouseResource(url=warehouse_url)
     return {"warehouse": WarehouseIOManager(warehouse=warehouse), "ledger": LedgerResource(warehouse=warehouse),
-            "progress": ProgressResource(terminal_bar=terminal_bar)}
+            "results": warehouse, "progress": ProgressResource(terminal_bar=terminal_bar)}

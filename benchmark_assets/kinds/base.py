@@ -63,6 +63,13 @@ class Step(Protocol):
 
     def progress(self, label: str) -> Callable[[int, int], None]: ...
 
+    def checkpoint(self, rows: pd.DataFrame) -> None:
+        """TRIAL nodes: store finished trial rows now, so a run killed later keeps them."""
+
+    def checkpointed(self) -> pd.DataFrame:
+        """TRIAL nodes: rows an earlier run checkpointed for this step's partitions but never
+        finished storing (it was killed); empty if none."""
+
 
 @dataclass(frozen=True)
 class Product:

@@ -53,6 +53,8 @@ from typing import Literal
 
 from aiohttp import web
 
+from benchmark_assets.processes import die_with_parent
+
 ERROR_KINDS = ("http", "stream", "mixed")
 # A bound on one request's output, so a typo (max_tokens: 1e9) cannot tie a slot up for days.
 MAX_TOKENS_LIMIT = 100_000
@@ -480,7 +482,7 @@ def mock_llm_process(config: MockLLMConfig | None = None, *, host: str = "127.0.
             "--host", host, "--port", str(port)]
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-                                   start_new_session=True, preexec_fn=_die_with_parent)
+                                   start_new_session=True, preexec_fn=die_with_parent)
         try:
             line = _first_line(process, startup_timeout)
             if not line.startswith(READY_PREFIX):
@@ -500,16 +502,6 @@ def mock_llm_process(config: MockLLMConfig | None = None, *, host: str = "127.0.
                     process.kill()
                     process.wait()
             process.stdout.close()
-
-
-def _die_with_parent() -> None:
-    """In the child, before it runs: have the kernel kill it when its parent dies, so a parent
-    killed with SIGKILL (no finally block runs) leaves no server holding the port (Linux only)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def _first_line(process: subprocess.Popen, timeout: float) -> str:

@@ -45,6 +45,7 @@ from typing import Literal
 
 import numpy as np
 
+from benchmark_assets.processes import die_with_parent
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.sweep import format_value
 
@@ -368,6 +369,7 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
             process = subprocess.Popen(
                 argv, cwd=cwd, env={**os.environ, **spec.env}, stdin=subprocess.DEVNULL,
                 stdout=stdout, stderr=stderr, start_new_session=True,
+                preexec_fn=die_with_parent,  # a benchmark-assets killed with SIGKILL leaves no trial running
             )
         except FileNotFoundError:
             where = "on PATH" if os.sep not in argv[0] else f"(relative paths start at {cwd})"

@@ -39,8 +39,22 @@ def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame
 
 
 def trials(study: ComparisonStudy, step) -> Product:
+    """Each finished trial is checkpointed at once; trials a killed run had finished (with the
+    arm's current setting) are taken from its checkpoint instead of being run again."""
     wanted = [(arm, int(seed)) for arm, seed in step.partition_keys]
-    return Product(run_comparison_trials(study, wanted, progress=step.progress(f"{study.name} trials")))
+    kept = step.checkpointed()
+    if len(kept):
+        current = kept["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS})
+        kept = kept[(kept["status"] == "ok") & (kept["arm_fingerprint"] == current)]
+        kept = kept[[(arm, int(seed)) in set(wanted) for arm, seed in zip(kept["arm"], kept["seed"])]]
+    done = {(arm, int(seed)) for arm, seed in zip(kept["arm"], kept["seed"])} if len(kept) else set()
+    if done:
+        step.log(f"{len(done)} trials finished by an earlier, interrupted run are kept, not run again")
+    frame = run_comparison_trials(study, [k for k in wanted if k not in done], progress=step.progress(f"{study.name} trials"),
+                                  on_row=lambda row: step.checkpoint(pd.DataFrame([row])))
+    if done:
+        frame = pd.concat([kept.dropna(axis=1, how="all"), frame], ignore_index=True)
+    return Product(frame.reset_index(drop=True), {"kept_from_checkpoint": len(done)})
 
 
 def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:

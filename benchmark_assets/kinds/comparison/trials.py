@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,12 @@ def run_comparison_trials(
     keys: list[tuple[str, int]],
     *,
     progress: Callable[[int, int], None] | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> pd.DataFrame:
     """One row per (arm, seed): scalars as columns, curves as JSON, failures with their error.
 
-    Up to ``target.parallel`` commands run at once (they are subprocesses, so threads suffice)."""
+    Up to ``target.parallel`` commands run at once (they are subprocesses, so threads suffice);
+    ``on_row`` gets each row as its trial finishes."""
     def one(key: tuple[str, int]) -> dict:
         arm, seed = key
         trial = run_command_trial(study.command, seed=study.trial_seed(arm, seed), params=study.params(arm))
@@ -44,8 +46,11 @@ def run_comparison_trials(
 
     rows = []
     with ThreadPoolExecutor(max_workers=study.spec.target.parallel) as pool:
-        for row in pool.map(one, keys):
+        for future in as_completed([pool.submit(one, key) for key in keys]):
+            row = future.result()
             rows.append(row)
+            if on_row:  # as soon as it is done: a run killed later keeps it
+                on_row(row)
             if progress:
                 progress(len(rows), len(keys))
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(TRIAL_COLUMNS))
