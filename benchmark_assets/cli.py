@@ -68,6 +68,7 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     from benchmark_assets.defs.builder import endpoint_pools, reclaim_abandoned_runs, register_study
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.locks import file_lock
+    from benchmark_assets.processes import clean_up_after_dead_runners
     from benchmark_assets.studies import load_study
 
     study = load_study(study_name)
@@ -81,7 +82,7 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     # write: one process at a time, or a second one fails on "table runs already exists".
     with file_lock(locks / "instance.lock"):
         instance = instance or DagsterInstance.get()
-        for line in reclaim_abandoned_runs(instance):
+        for line in reclaim_abandoned_runs(instance) + clean_up_after_dead_runners():
             print(line, file=sys.stderr)
         register_study(instance, study)
         for pool in endpoint_pools(study):

@@ -1,7 +1,14 @@
 """Child processes that do not outlive the process that started them."""
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 
 def die_with_parent() -> None:
@@ -13,3 +20,72 @@ def die_with_parent() -> None:
         import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+TRIAL_MARKER = "BENCHMARK_ASSETS_TRIAL"  # in every trial command's environment: <runner pid>:<trial id>
+TEMP_PREFIX = "benchmark-command-"  # trial folders are <TEMP_PREFIX><runner pid>-<random>
+
+
+def trial_marker() -> str:
+    """A fresh marker for one trial; every process the trial starts inherits it, even one that
+    calls setsid or double-forks (a process group or session would lose those)."""
+    import uuid
+
+    return f"{os.getpid()}:{uuid.uuid4().hex}"
+
+
+def _marked_processes() -> Iterator[tuple[int, str]]:
+    """(pid, marker) of every readable process carrying a trial marker (Linux /proc)."""
+    needle = f"{TRIAL_MARKER}=".encode()
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        for item in environ.split(b"\0"):
+            if item.startswith(needle):
+                yield int(entry.name), item[len(needle):].decode(errors="replace")
+
+
+def kill_marked(marker: str) -> int:
+    """Kill every process still carrying ``marker``; returns how many."""
+    killed = 0
+    for pid, found in _marked_processes():
+        if found == marker and pid != os.getpid():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+    return killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    with contextlib.suppress(OSError):
+        return "State:\tZ" not in status.read_text()
+    return True
+
+
+def clean_up_after_dead_runners() -> list[str]:
+    """Trial processes and trial folders whose runner (a benchmark-assets process) is gone, e.g.
+    killed with SIGKILL: kill the processes, remove the folders. One line per thing cleaned."""
+    cleaned = []
+    for pid, marker in _marked_processes():
+        runner = int(marker.split(":", 1)[0]) if marker.split(":", 1)[0].isdigit() else 0
+        if runner and not _alive(runner):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                cleaned.append(f"killed trial process {pid} left by a dead run (pid {runner})")
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        runner = folder.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
+        if runner.isdigit() and not _alive(int(runner)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            cleaned.append(f"removed trial folder {folder} left by a dead run (pid {runner})")
+    return cleaned

@@ -7,6 +7,8 @@ import time
 
 from dagster import DagsterInstance, DagsterRunStatus
 
+from benchmark_assets.locks import file_lock
+
 from benchmark_assets_tests.conftest import ROOT, write_study
 from benchmark_assets_tests.kinds.load_sweep.test_assets import free_port
 
@@ -33,8 +35,10 @@ def test_a_load_sweep_killed_mid_trial_frees_its_endpoint_for_the_next_run(tmp_p
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # until a load trial holds the endpoint's slot
-        if (home / "dagster.yaml").exists() and (home / "history").exists():
-            with DagsterInstance.get() as instance:
+        if (home / "dagster.yaml").exists():
+            # The CLI creates the instance's databases under this lock; opening them meanwhile
+            # would race it (two processes stamping the schema version at once).
+            with file_lock(home / "locks" / "instance.lock"), DagsterInstance.get() as instance:
                 if instance.event_log_storage.get_concurrency_info(pool).claimed_slots:
                     break
         time.sleep(0.2)

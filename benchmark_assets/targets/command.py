@@ -45,7 +45,7 @@ from typing import Literal
 
 import numpy as np
 
-from benchmark_assets.processes import die_with_parent
+from benchmark_assets.processes import TEMP_PREFIX, TRIAL_MARKER, die_with_parent, kill_marked, trial_marker
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.sweep import format_value
 
@@ -335,7 +335,7 @@ def run_command_trial(
     cwd = Path(spec.cwd) if spec.cwd is not None else Path.cwd()
     commit = git_commit(cwd) if cwd.is_dir() else "unknown"
     temporary = workdir is None
-    folder = Path(tempfile.mkdtemp(prefix="benchmark-command-")) if temporary else Path(workdir)
+    folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")) if temporary else Path(workdir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         output = folder / "metrics.json"
@@ -361,13 +361,14 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
         )
 
     started = time.perf_counter()
+    marker = trial_marker()
     if not cwd.is_dir():
         return trial(f"working folder {str(cwd)!r} does not exist; fix the target's cwd", None, 0.0)
     # Output goes to files, not pipes: a grandchild holding a pipe open can never block us.
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
         try:
             process = subprocess.Popen(
-                argv, cwd=cwd, env={**os.environ, **spec.env}, stdin=subprocess.DEVNULL,
+                argv, cwd=cwd, env={**os.environ, **spec.env, TRIAL_MARKER: marker}, stdin=subprocess.DEVNULL,
                 stdout=stdout, stderr=stderr, start_new_session=True,
                 preexec_fn=die_with_parent,  # a benchmark-assets killed with SIGKILL leaves no trial running
             )
@@ -392,6 +393,7 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
             )
         finally:
             _kill_group(process)
+            kill_marked(marker)  # what left the group (setsid, double fork) still carries the marker
     seconds = time.perf_counter() - started
     if exit_code != 0:
         how = (f"was killed by signal {signal.Signals(-exit_code).name}" if exit_code < 0 and

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 import time
 
 import numpy as np
@@ -326,3 +327,44 @@ def test_git_commit_of_the_working_folder_is_recorded(tmp_path):
     outside.mkdir()
     (outside / "train.py").write_text('print(\'{"loss": 1}\')\n')
     assert run(["{python}", "train.py"], cwd=str(outside)).git_commit == "unknown"
+
+
+def test_a_process_that_escaped_the_trials_session_is_killed_when_the_trial_ends(tmp_path):
+    pid_file = tmp_path / "escaped.pid"
+    argv = script(tmp_path, f"""
+        import os, subprocess, sys, time
+        # A grandchild in a session of its own: out of reach of the trial's process group.
+        code = "import os, sys, time; os.setsid(); open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
+        subprocess.Popen([sys.executable, "-c", code, {str(pid_file)!r}])
+        while not os.path.exists({str(pid_file)!r}) or not open({str(pid_file)!r}).read():
+            time.sleep(0.01)  # until it has left the session
+        print('{{"score": 1.0}}')
+    """)
+    trial = run(argv)
+    assert trial.status == "ok", trial.error
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and "State:\tZ" not in open(
+            f"/proc/{pid}/status").read():
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{pid}") or "State:\tZ" in open(f"/proc/{pid}/status").read()
+
+
+def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
+    import tempfile
+
+    from benchmark_assets.processes import TEMP_PREFIX, TRIAL_MARKER, clean_up_after_dead_runners
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a runner pid that no longer exists, as after kill -9
+    orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, TRIAL_MARKER: f"{gone.pid}:trial"})
+    folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{gone.pid}-"))
+    mine = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))  # a live runner's: kept
+    try:
+        cleaned = clean_up_after_dead_runners()
+        assert f"killed trial process {orphan.pid} left by a dead run (pid {gone.pid})" in cleaned
+        assert orphan.wait(timeout=10) == -9
+        assert not folder.exists() and mine.exists()
+    finally:
+        orphan.kill()
+        mine.rmdir()
