@@ -101,6 +101,7 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     resources = study_resources(warehouse_url, terminal_bar=not quiet)
     wanted = trials_to_run(study, subjects=subjects, tiers=tiers, force=force, resources=resources)
     stages = plan_stages(study, instance, wanted, decided)
+    kept = checkpointed_trials(study, wanted, resources)  # finished by an interrupted run: not run again
     started = time.perf_counter()
     try:
         timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
@@ -110,10 +111,27 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
         raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
     # What the decision rests on: every current trial of the selected points, this run's or earlier.
     current = {point: kind.replicate.keys(study) for point in selected}
-    ran = sum(len(replicates) for replicates in wanted.values())
+    ran = sum(len(replicates) for replicates in wanted.values()) - len(kept)
     return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
-            "trials": ran * kind.rows_per_trial(study), "sweep_points": len(selected),
-            "outcomes": trial_outcomes(study, current, resources)}
+            "trials": ran * kind.rows_per_trial(study), "kept": len(kept) * kind.rows_per_trial(study),
+            "sweep_points": len(selected), "outcomes": trial_outcomes(study, current, resources)}
+
+
+def checkpointed_trials(study, wanted: dict[str, list[str]], resources: dict) -> set[tuple[str, str]]:
+    """Wanted trials that an interrupted run finished and checkpointed, and that the kind counts
+    as complete: the trials step takes them from the checkpoint instead of running them."""
+    from dagster import AssetKey
+
+    from benchmark_assets.defs.resources import table_name
+    from benchmark_assets.kinds import kind_of
+
+    kind = kind_of(study)
+    table = table_name(AssetKey([study.name, kind.trial_node().name])) + "__checkpoint"
+    warehouse = resources["warehouse"].warehouse.open()
+    if not warehouse.has_table(table):
+        return set()
+    keys = {(str(p), str(r)) for p, replicates in wanted.items() for r in replicates}
+    return {(str(p), str(r)) for p, r in kind.completed_trials(study, warehouse.read(table))} & keys
 
 
 class StudyRunError(RuntimeError):
@@ -228,6 +246,8 @@ def cmd_run(args) -> int:
     if report.exists():
         print(report.read_text())
     print(kind.run_summary(outcome))
+    if outcome.get("kept"):
+        print(f"Kept {outcome['kept']} trials an interrupted run had finished (not run again).")
     print(f"Artifacts: {folder}  ({kind.artifact_files})")
     print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
     outcomes = outcome["outcomes"]

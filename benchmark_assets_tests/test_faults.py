@@ -103,6 +103,7 @@ def test_a_comparison_killed_mid_run_keeps_every_finished_trial(tmp_path, study_
     assert second.returncode == 0, err
     rerun = [line.split()[1:] for line in log.read_text().splitlines() if line.split()[0] == str(second.pid)]
     assert len(rerun) == 16 - len(kept)  # only what the killed run had not finished
+    assert f"Ran {16 - len(kept)} new trials" in out and f"Kept {len(kept)} trials an interrupted run had finished" in out
     assert not {(float(x), int(seed)) for x, seed in rerun} & {(0.5 if arm == "control" else 0.4, int(seed))
                                                                 for arm, seed in zip(kept["arm"], kept["seed"])}
     trials = checkpoint.read("slow__trials")
