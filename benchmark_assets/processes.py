@@ -60,7 +60,8 @@ def kill_marked(marker: str) -> int:
     return killed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not; someone else's process does)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -79,13 +80,13 @@ def clean_up_after_dead_runners() -> list[str]:
     cleaned = []
     for pid, marker in _marked_processes():
         runner = int(marker.split(":", 1)[0]) if marker.split(":", 1)[0].isdigit() else 0
-        if runner and not _alive(runner):
+        if runner and not process_alive(runner):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 cleaned.append(f"killed trial process {pid} left by a dead run (pid {runner})")
     for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
         runner = folder.name.removeprefix(TEMP_PREFIX).split("-", 1)[0]
-        if runner.isdigit() and not _alive(int(runner)) and folder.is_dir():
+        if runner.isdigit() and not process_alive(int(runner)) and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
             cleaned.append(f"removed trial folder {folder} left by a dead run (pid {runner})")
     return cleaned

@@ -49,6 +49,7 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
 from benchmark_assets.ledger import Provenance
+from benchmark_assets.processes import process_alive
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.studies import StudyError, load_study
 
@@ -567,17 +568,6 @@ def process_tags() -> dict[str, str]:
     return {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "State:\tZ" in status.read_text())  # a zombie is dead
-
-
 def reclaim_abandoned_runs(instance) -> list[str]:
     """Mark failed every unfinished run that a process on this host started and that process is
     gone (killed with SIGKILL, the machine's OOM killer...), and free the concurrency-pool slots
@@ -590,7 +580,7 @@ def reclaim_abandoned_runs(instance) -> list[str]:
                   DagsterRunStatus.CANCELING]
     for run in instance.get_runs(RunsFilter(statuses=unfinished, tags={HOST_TAG: socket.gethostname()})):
         pid = int(run.tags.get(PID_TAG, "0") or 0)
-        if pid <= 0 or pid == os.getpid() or _process_alive(pid):
+        if pid <= 0 or pid == os.getpid() or process_alive(pid):
             continue
         instance.report_run_failed(run, message=f"the process that ran it (pid {pid}) is gone; marked failed by "
                                                f"benchmark-assets (pid {os.getpid()})")

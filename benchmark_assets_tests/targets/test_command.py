@@ -353,18 +353,21 @@ def test_a_process_that_escaped_the_trials_session_is_killed_when_the_trial_ends
 def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
     import tempfile
 
-    from benchmark_assets.processes import TEMP_PREFIX, TRIAL_MARKER, clean_up_after_dead_runners
+    from benchmark_assets.processes import TEMP_PREFIX, TRIAL_MARKER, clean_up_after_dead_runners, process_alive
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a runner pid that no longer exists, as after kill -9
+    assert not process_alive(gone.pid)
     orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, TRIAL_MARKER: f"{gone.pid}:trial"})
     folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{gone.pid}-"))
     mine = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))  # a live runner's: kept
     try:
         cleaned = clean_up_after_dead_runners()
-        assert f"killed trial process {orphan.pid} left by a dead run (pid {gone.pid})" in cleaned
+        assert f"killed trial process {orphan.pid} left by a dead run (pid {gone.pid})" in cleaned, cleaned
         assert orphan.wait(timeout=10) == -9
-        assert not folder.exists() and mine.exists()
+        assert not folder.exists(), cleaned
+        assert mine.exists(), cleaned
     finally:
         orphan.kill()
-        mine.rmdir()
+        if mine.exists():
+            mine.rmdir()
