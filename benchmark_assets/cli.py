@@ -42,9 +42,8 @@ def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resource
     """Per selected point, the replicates still to run: all of them, less the trials the kind
     says are up to date (a comparison skips trials that succeeded with the arm's current
     setting, so adding seeds runs only the new ones); ``force`` reruns everything."""
-    from dagster import AssetKey
-
-    from benchmark_assets.defs.resources import study_resources, table_name
+    from benchmark_assets.defs.builder import trials_table
+    from benchmark_assets.defs.resources import study_resources
     from benchmark_assets.kinds import kind_of
 
     kind = kind_of(study)
@@ -52,7 +51,7 @@ def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resource
     done: set[tuple[str, str]] = set()
     if not force:
         warehouse = (resources or study_resources())["warehouse"].warehouse.open()
-        done = kind.completed_trials(study, warehouse.read(table_name(AssetKey([study.name, kind.trial_node().name]))))
+        done = kind.completed_trials(study, warehouse.read(trials_table(study)))
     replicates = kind.replicate.keys(study)
     return {point: [r for r in replicates if (point, r) not in done] for point in points}
 
@@ -120,18 +119,19 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
 def checkpointed_trials(study, wanted: dict[str, list[str]], resources: dict) -> set[tuple[str, str]]:
     """Wanted trials that an interrupted run finished and checkpointed, and that the kind counts
     as complete: the trials step takes them from the checkpoint instead of running them."""
-    from dagster import AssetKey
-
-    from benchmark_assets.defs.resources import table_name
+    from benchmark_assets.defs.builder import checkpoint_table
     from benchmark_assets.kinds import kind_of
 
-    kind = kind_of(study)
-    table = table_name(AssetKey([study.name, kind.trial_node().name])) + "__checkpoint"
     warehouse = resources["warehouse"].warehouse.open()
-    if not warehouse.has_table(table):
+    if not warehouse.has_table(checkpoint_table(study)):
         return set()
-    keys = {(str(p), str(r)) for p, replicates in wanted.items() for r in replicates}
-    return {(str(p), str(r)) for p, r in kind.completed_trials(study, warehouse.read(table))} & keys
+    done = kind_of(study).completed_trials(study, warehouse.read(checkpoint_table(study)))
+    return {(str(p), str(r)) for p, r in done} & _pairs(wanted)
+
+
+def _pairs(wanted: dict[str, list[str]]) -> set[tuple[str, str]]:
+    """(point, replicate) pairs of a point -> replicates mapping, as text (partition keys are text)."""
+    return {(str(p), str(r)) for p, replicates in wanted.items() for r in replicates}
 
 
 class StudyRunError(RuntimeError):
@@ -145,19 +145,16 @@ class StudyRunError(RuntimeError):
 def trial_outcomes(study, wanted: dict[str, list[str]], resources: dict) -> dict:
     """How the stored trials of ``wanted`` (point -> replicates) ended: rows, failed rows and
     their most common errors."""
-    from dagster import AssetKey
-
-    from benchmark_assets.defs.resources import table_name
+    from benchmark_assets.defs.builder import trials_table
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.kinds.base import common_errors
 
     kind = kind_of(study)
-    keys = {(str(p), str(r)) for p, replicates in wanted.items() for r in replicates}
+    keys = _pairs(wanted)
     points = sorted({p for p, _ in keys})
     if not points:
         return {"rows": 0, "failed": 0, "errors": []}
-    frame = resources["warehouse"].warehouse.open().read(table_name(AssetKey([study.name, kind.trial_node().name])),
-                                                         {kind.point.name: points})
+    frame = resources["warehouse"].warehouse.open().read(trials_table(study), {kind.point.name: points})
     if frame.empty:
         return {"rows": 0, "failed": 0, "errors": []}
     mine = [(str(p), str(r)) in keys for p, r in zip(frame[kind.point.name], frame[kind.replicate.name])]

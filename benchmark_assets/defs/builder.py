@@ -115,6 +115,16 @@ def _dimensions(study) -> list[tuple[Dimension, object]]:
     return [(kind.point, parts.point), (kind.replicate, parts.replicate)]
 
 
+def trials_table(study) -> str:
+    """The warehouse table of a study's trials (written by the IO manager)."""
+    return f"{study.name}__{kind_of(study).trial_node().name}"
+
+
+def checkpoint_table(study) -> str:
+    """Where a trials step checkpoints finished trials until its rows are stored for good."""
+    return f"{trials_table(study)}__checkpoint"
+
+
 def register_study(instance, study) -> dict[str, list[str]]:
     """Register the study's dynamic partition keys (sweep points, seeds, trial numbers) that the
     instance does not know yet; returns the new keys per dimension."""
@@ -294,11 +304,11 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
     partitions_def = parts.of(node.partitioned_by)
     columns = _partition_columns(kind, node)
 
-    checkpoint_table = f"{study.name}__{node.name}__checkpoint" if node.partitioned_by == TRIAL else ""
+    checkpoint = checkpoint_table(study) if node.partitioned_by == TRIAL else ""
 
     def run(context: AssetExecutionContext, subjects: list[str], inputs: dict):
         started = time.perf_counter()
-        step = DagsterStep(context, kind, node, subjects, checkpoint_table, columns)
+        step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
         product = node.compute(study, step, **inputs)
         metadata = trials_metadata(product.frame, columns, started) if node.partitioned_by == TRIAL else {}
         metadata.update(dagster_metadata(product.metadata))

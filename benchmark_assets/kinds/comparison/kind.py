@@ -38,15 +38,20 @@ def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame
     return trials[keep].reset_index(drop=True)
 
 
+def up_to_date(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
+    """Current trials (``current_trials``) that succeeded: nothing about them needs a rerun."""
+    current = current_trials(study, trials)
+    return current[current["status"] == "ok"].reset_index(drop=True) if len(current) else current
+
+
 def trials(study: ComparisonStudy, step) -> Product:
     """Each finished trial is checkpointed at once; trials a killed run had finished (with the
     arm's current setting) are taken from its checkpoint instead of being run again."""
     wanted = [(arm, int(seed)) for arm, seed in step.partition_keys]
-    kept = step.checkpointed()
+    kept = up_to_date(study, step.checkpointed())
     if len(kept):
-        current = kept["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS})
-        kept = kept[(kept["status"] == "ok") & (kept["arm_fingerprint"] == current)]
-        kept = kept[[(arm, int(seed)) in set(wanted) for arm, seed in zip(kept["arm"], kept["seed"])]]
+        wanted_set = set(wanted)
+        kept = kept[[(arm, int(seed)) in wanted_set for arm, seed in zip(kept["arm"], kept["seed"])]]
     done = {(arm, int(seed)) for arm, seed in zip(kept["arm"], kept["seed"])} if len(kept) else set()
     if done:
         step.log(f"{len(done)} trials finished by an earlier, interrupted run are kept, not run again")
@@ -213,11 +218,8 @@ class ComparisonKind(StudyKind):
     def completed_trials(self, study: ComparisonStudy, trials: pd.DataFrame) -> set[tuple[str, str]]:
         """Trials that succeeded with the arm's current command and parameters: adding seeds runs
         only the new ones; a failed trial is retried."""
-        if trials.empty:
-            return set()
-        ok = trials[(trials["status"] == "ok") & (trials["arm_fingerprint"] == trials["arm"].map(
-            self.point_fingerprints(study)))]
-        return {(arm, str(seed)) for arm, seed in zip(ok["arm"], ok["seed"])}
+        ok = up_to_date(study, trials)
+        return {(arm, str(seed)) for arm, seed in zip(ok["arm"], ok["seed"])} if len(ok) else set()
 
     def run_summary(self, outcome: dict) -> str:
         return (f"Ran {outcome['trials']} new trials (others were already up to date) in {outcome['seconds']:.1f} s "

@@ -171,11 +171,6 @@ class ComparisonStudy(StudyFile):
         summary = self.spec.summary
         return self.spec.metric if summary is None else f"{self.spec.metric}_{summary.label}"
 
-    def analysis_fingerprint(self) -> str:
-        """What the analysis after the trials depends on; a change reruns summaries onward only."""
-        return fingerprint({key: self.spec.model_dump()[key] for key in ("metric", "summary", "direction", "design",
-                                                                           "decision")})
-
     def arm_fingerprint(self, arm: str) -> str:
         """What an arm's trials depend on; a changed fingerprint means its trials must rerun."""
         # `parallel` only says how many trials run at once, not what a trial computes.
