@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 
 # Exit codes: 0 done; 1 a Dagster run failed (its own error is printed); 2 bad input (one line,
-# nothing written); 3 every trial failed, so nothing was decided (the most common errors are printed).
+# nothing written); 3 every trial failed, so nothing was decided (the most common errors are printed);
+# 130 interrupted (Ctrl-C): finished trials are kept, the next run runs the rest.
 EXIT_ALL_TRIALS_FAILED = 3
+EXIT_INTERRUPTED = 130
 
 DEFAULT_DAGSTER_YAML = """\
 telemetry:
@@ -105,6 +108,9 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     try:
         timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
                                       resources=resources)
+    except (KeyboardInterrupt, StudyInterrupted):
+        raise StudyInterrupted(study.name, len(checkpointed_trials(study, wanted, resources)),
+                               sum(len(r) for r in wanted.values())) from None
     except RuntimeError as error:
         # The stage's error may be a consequence (no data to decide on): show what the trials said.
         raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
@@ -132,6 +138,14 @@ def checkpointed_trials(study, wanted: dict[str, list[str]], resources: dict) ->
 def _pairs(wanted: dict[str, list[str]]) -> set[tuple[str, str]]:
     """(point, replicate) pairs of a point -> replicates mapping, as text (partition keys are text)."""
     return {(str(p), str(r)) for p, replicates in wanted.items() for r in replicates}
+
+
+class StudyInterrupted(Exception):
+    """A run stopped by Ctrl-C (or a terminated Dagster run): what was kept and what is left."""
+
+    def __init__(self, study: str = "", kept: int = 0, wanted: int = 0):
+        super().__init__(f"interrupted: {kept} of the {wanted} trials this run wanted are finished and kept; "
+                         f"`benchmark-assets run {study}` runs the other {wanted - kept}" if study else "interrupted")
 
 
 class StudyRunError(RuntimeError):
@@ -195,6 +209,8 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
         result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys, tags=tags,
                              run_config={**quiet_logs, **(stage.run_config or {})}, raise_on_error=False)
         timings.append((stage.label, time.perf_counter() - stage_started, result.run_id))
+        if not result.success and _interrupted(result):
+            raise StudyInterrupted()
         if not result.success:
             raise RuntimeError(f"{stage.label} failed in run {result.run_id}: {_failure_message(result)}")
     return timings
@@ -211,6 +227,24 @@ def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
             storage.set_concurrency_slots(pool, limit)
         except sqlalchemy.exc.IntegrityError:
             pass  # another process set it up at the same moment: the limit is there
+
+
+def _interrupted(result) -> bool:
+    """A run that failed because Ctrl-C (or a termination) interrupted a step."""
+    return any(event.is_step_failure and event.step_failure_data.error is not None
+               and event.step_failure_data.error.cls_name in _INTERRUPTS for event in result.all_events)
+
+
+_INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+
+
+class _NoInterruptTraces(logging.Filter):
+    """Dagster logs an interrupted step as an error with its stack trace; after Ctrl-C the CLI says
+    what was kept instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not any(name in text for name in _INTERRUPTS) and "Execution was interrupted" not in text
 
 
 def _failure_message(result) -> str:
@@ -296,6 +330,14 @@ def _quiet_dagster_warnings() -> None:
 
     for category in (BetaWarning, PreviewWarning):
         warnings.filterwarnings("ignore", category=category)
+    if logging.getLoggerClass() is logging.Logger:  # Dagster's console logger is made from this class
+        logging.setLoggerClass(_CliLogger)
+
+
+class _CliLogger(logging.Logger):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.addFilter(_NoInterruptTraces())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -334,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     except StudyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (StudyInterrupted, KeyboardInterrupt) as error:
+        print(f"\n{error or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         print_trial_errors(getattr(error, "outcomes", {}))

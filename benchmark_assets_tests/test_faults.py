@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus
 
@@ -114,3 +115,95 @@ def test_a_comparison_killed_mid_run_keeps_every_finished_trial(tmp_path, study_
         from dagster import AssetKey
 
         assert len(instance.get_materialized_partitions(AssetKey(["slow", "trials"]))) == 16
+
+
+# Each trial logs "<pid of benchmark-assets> <x> <seed>" when it starts; seeds above BLOCK_FROM
+# wait for a file that never appears (they only end when they are stopped).
+GATED_COMPARISON = """\
+kind: comparison
+target:
+  command: ["{python}", "-c", "import json, os, sys, time; open(sys.argv[3], 'a').write('%d %s %s\\\\n' % (os.getppid(), sys.argv[1], sys.argv[2])); seed = int(sys.argv[2]); time.sleep(1.0 if seed <= BLOCK_FROM else 900); print(json.dumps({{'score': float(sys.argv[1]) + seed % 7 / 100}}))", "{x}", "{seed}", "{log}"]
+  parallel: 2
+arms:
+  control:   {x: 0.5, log: LOG}
+  candidate: {x: 0.4, log: LOG}
+seeds: [1, 2, 3, 4, 5, 6, 7, 8]
+metric: score
+direction: minimize
+decision: {bootstrap_resamples: 500}
+"""
+
+
+def _started(log, pid) -> list[tuple[float, int]]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [(float(x), int(seed)) for p, x, seed in (line.split() for line in lines) if p == str(pid)]
+
+
+def _kept(checkpoint) -> set[tuple[float, int]]:
+    exists = Path(checkpoint.url.split("///", 1)[1]).exists() and checkpoint.has_table("gated__trials__checkpoint")
+    rows = checkpoint.read("gated__trials__checkpoint") if exists else None
+    if rows is None or rows.empty:
+        return set()
+    assert (rows["status"] == "ok").all(), rows[["arm", "seed", "status", "error"]]
+    return {(0.5 if arm == "control" else 0.4, int(seed)) for arm, seed in zip(rows["arm"], rows["seed"])}
+
+
+def _gated(tmp_path, study_dir, block_from: int):
+    from benchmark_assets.warehouse import Warehouse
+
+    log = tmp_path / "executions.log"
+    write_study(study_dir, "gated", GATED_COMPARISON.replace("LOG", str(log)).replace("BLOCK_FROM", str(block_from)))
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    return log, env, Warehouse(f"sqlite:///{home / 'benchmark.db'}")
+
+
+def _wait_for(condition, process, what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended before {what}: {process.communicate()[1][-2000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"never saw {what}")
+        time.sleep(0.05)
+
+
+def test_ctrl_c_lets_running_trials_finish_and_keeps_them(tmp_path, study_dir):
+    log, env, warehouse = _gated(tmp_path, study_dir, block_from=8)  # every trial ends after 1 s
+    first = cli(env, "run", "gated", "--quiet")
+    _wait_for(lambda: len(_kept(warehouse)) >= 2, first,
+              "two finished trials")
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    started, kept = _started(log, first.pid), _kept(warehouse)
+    # Every trial that had started when Ctrl-C came finished and was kept; none started after it.
+    assert kept == set(started) and 2 <= len(kept) < 16, (started, kept)
+    assert "letting the 2 running ones finish so their results are kept" in err
+    assert f"interrupted: {len(kept)} of the 16 trials this run wanted are finished and kept" in err
+    assert "Traceback" not in err and "DagsterExecutionInterruptedError" not in err
+    assert not warehouse.has_table("gated__trials")
+
+    second = cli(env, "run", "gated", "--quiet")
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    assert set(_started(log, second.pid)) == {(x, s) for x in (0.5, 0.4) for s in range(1, 9)} - kept
+    assert f"Kept {len(kept)} trials an interrupted run had finished" in out
+
+
+def test_a_second_ctrl_c_stops_running_trials_at_once_and_keeps_the_finished_ones(tmp_path, study_dir):
+    log, env, warehouse = _gated(tmp_path, study_dir, block_from=2)  # seeds 3.. never end by themselves
+    first = cli(env, "run", "gated", "--quiet")
+    blocked = lambda: len([s for _, s in _started(log, first.pid) if s > 2]) == 2  # noqa: E731
+    # Two at a time: the first two quick trials finish, then two that never end take both places.
+    _wait_for(lambda: len(_kept(warehouse)) == 2 and blocked(), first, "two finished and two blocked trials")
+    first.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=60)  # the blocked trials would run for 900 s
+    assert first.returncode == 130, err
+    assert "stopped the running trials; the 2 finished ones are kept" in err
+    assert _kept(warehouse) == {(x, s) for x, s in _started(log, first.pid) if s <= 2}
+    leftovers = subprocess.run(["pgrep", "-f", str(log)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], "a stopped trial is still running"

@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -322,6 +323,24 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
+# Trials running in this process (marker -> process) and those stop_running_trials stopped.
+_running: dict[str, subprocess.Popen] = {}
+_stopped: set[str] = set()
+_running_lock = threading.Lock()
+
+
+def stop_running_trials() -> int:
+    """Kill every command trial running in this process (after a second Ctrl-C, say), with all
+    it started; each ends as a failed trial that says it was stopped. Returns how many."""
+    with _running_lock:
+        running = dict(_running)
+        _stopped.update(running)
+    for marker, process in running.items():
+        _kill_group(process)
+        kill_marked(marker)
+    return len(running)
+
+
 def run_command_trial(
     spec: CommandSpec, *, seed: int, params: dict, workdir: Path | None = None
 ) -> CommandTrial:
@@ -372,6 +391,8 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
                 stdout=stdout, stderr=stderr, start_new_session=True,
                 preexec_fn=die_with_parent,  # a benchmark-assets killed with SIGKILL leaves no trial running
             )
+            with _running_lock:
+                _running[marker] = process
         except FileNotFoundError:
             where = "on PATH" if os.sep not in argv[0] else f"(relative paths start at {cwd})"
             return trial(
@@ -394,7 +415,13 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
         finally:
             _kill_group(process)
             kill_marked(marker)  # what left the group (setsid, double fork) still carries the marker
+            with _running_lock:
+                _running.pop(marker, None)
+                stopped = marker in _stopped
+                _stopped.discard(marker)
     seconds = time.perf_counter() - started
+    if stopped:
+        return trial("stopped by an interrupt before it finished; run the study again to run it", exit_code, seconds)
     if exit_code != 0:
         how = (f"was killed by signal {signal.Signals(-exit_code).name}" if exit_code < 0 and
                -exit_code in signal.valid_signals() else f"exited with code {exit_code}")

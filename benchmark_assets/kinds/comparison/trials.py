@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 import pandas as pd
 
 from benchmark_assets.stats.curves import CurveError, summarise_curve
 from benchmark_assets.kinds.comparison.spec import ARMS, TRIAL_COLUMNS, ComparisonStudy
-from benchmark_assets.targets.command import run_command_trial
+from benchmark_assets.parallel import run_all
+from benchmark_assets.targets.command import run_command_trial, stop_running_trials
 
 
 def run_comparison_trials(
@@ -24,7 +24,7 @@ def run_comparison_trials(
     """One row per (arm, seed): scalars as columns, curves as JSON, failures with their error.
 
     Up to ``target.parallel`` commands run at once (they are subprocesses, so threads suffice);
-    ``on_row`` gets each row as its trial finishes."""
+    ``on_row`` gets each row as its trial finishes (``parallel.run_all``: an interrupt keeps them)."""
     def one(key: tuple[str, int]) -> dict:
         arm, seed = key
         trial = run_command_trial(study.command, seed=study.trial_seed(arm, seed), params=study.params(arm))
@@ -44,15 +44,10 @@ def run_comparison_trials(
             **scalars,
         }
 
-    rows = []
-    with ThreadPoolExecutor(max_workers=study.spec.target.parallel) as pool:
-        for future in as_completed([pool.submit(one, key) for key in keys]):
-            row = future.result()
-            rows.append(row)
-            if on_row:  # as soon as it is done: a run killed later keeps it
-                on_row(row)
-            if progress:
-                progress(len(rows), len(keys))
+    # Each row goes to on_row as its trial finishes, so a run killed later keeps it; Ctrl-C lets
+    # the running trials finish (a second one stops them) and keeps what finished.
+    rows = run_all(keys, one, workers=study.spec.target.parallel, on_result=on_row, progress=progress,
+                   stop=stop_running_trials)
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(TRIAL_COLUMNS))
     return frame.sort_values(["arm", "seed"], key=lambda c: c.map(ARMS.index) if c.name == "arm" else c,
                              ignore_index=True)

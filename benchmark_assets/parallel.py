@@ -1,0 +1,74 @@
+"""Trials on threads that an interrupt (Ctrl-C, a run terminated from the UI) stops without losing
+finished work. No Dagster.
+
+The first interrupt starts no new trial and lets the running ones finish, so their results are
+kept; a second one stops them at once (``stop``). Either way every result that came back is
+handed to ``on_result`` before the interrupt goes on up.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from typing import TypeVar
+
+K = TypeVar("K")
+R = TypeVar("R")
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_all(
+    keys: Iterable[K],
+    work: Callable[[K], R],
+    *,
+    workers: int,
+    on_result: Callable[[R], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], None] | None = None,
+    notify: Callable[[str], None] = _to_stderr,
+) -> list[R]:
+    """``work(key)`` for every key, up to ``workers`` at once; the results in the order they finished."""
+    keys = list(keys)
+    results: list[R] = []
+    taken: set[Future] = set()
+
+    def take(future: Future) -> None:
+        taken.add(future)
+        result = future.result()
+        results.append(result)
+        if on_result:  # at once: a run killed later keeps it
+            on_result(result)
+        if progress:
+            progress(len(results), len(keys))
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers))
+    futures = [pool.submit(work, key) for key in keys]
+    try:
+        for future in as_completed(futures):
+            take(future)
+    except BaseException as interrupt:
+        for future in futures:
+            future.cancel()  # not started yet: never will be
+        left = [f for f in futures if f not in taken and not f.cancelled()]
+        running = [f for f in left if not f.done()]
+        if running:
+            notify(f"interrupted: no new trials start; letting the {len(running)} running ones finish so their "
+                   "results are kept (interrupt again to stop them now)")
+        try:
+            for future in as_completed(left):
+                take(future)
+        except BaseException:
+            if stop:
+                stop()
+            notify(f"stopped the running trials; the {len(results)} finished ones are kept")
+            for future in left:
+                if future.done() and future not in taken and not future.cancelled() and future.exception() is None:
+                    take(future)  # finished before the stop
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise interrupt
+    pool.shutdown(wait=True)
+    return results
