@@ -131,7 +131,7 @@ def checkpointed_trials(study, wanted: dict[str, list[str]], resources: dict) ->
     warehouse = resources["warehouse"].warehouse.open()
     if not warehouse.has_table(checkpoint_table(study)):
         return set()
-    done = kind_of(study).completed_trials(study, warehouse.read(checkpoint_table(study)))
+    done = kind_of(study).resumable_trials(study, warehouse.read(checkpoint_table(study)))
     return {(str(p), str(r)) for p, r in done} & _pairs(wanted)
 
 

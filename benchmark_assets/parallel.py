@@ -68,7 +68,8 @@ def run_all(
                 if future.done() and future not in taken and not future.cancelled() and future.exception() is None:
                     take(future)  # finished before the stop
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Work that cannot be stopped (no ``stop``) is not waited for a second time.
+            pool.shutdown(wait=stop is not None or not running, cancel_futures=True)
         raise interrupt
     pool.shutdown(wait=True)
     return results

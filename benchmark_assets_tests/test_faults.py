@@ -207,3 +207,47 @@ def test_a_second_ctrl_c_stops_running_trials_at_once_and_keeps_the_finished_one
     assert _kept(warehouse) == {(x, s) for x, s in _started(log, first.pid) if s <= 2}
     leftovers = subprocess.run(["pgrep", "-f", str(log)], capture_output=True, text=True).stdout.split()
     assert leftovers == [], "a stopped trial is still running"
+
+
+def test_a_load_sweep_killed_after_some_trials_keeps_them_when_rerun_soon(tmp_path, study_dir, monkeypatch):
+    from benchmark_assets.warehouse import Warehouse
+
+    port = free_port()
+    write_study(study_dir, "resumed", f"""\
+        kind: load_sweep
+        target:
+          http_load: {{url: "http://127.0.0.1:{port}", concurrency: [1, 2, 3], output_tokens: 4, input_tokens: 8,
+                      duration_seconds: 1, request_timeout_seconds: 5}}
+        mock_server: {{ttft_ms: 2, itl_ms: 1, capacity: 2}}
+        trials: 2
+        """)
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    warehouse = Warehouse(f"sqlite:///{home / 'benchmark.db'}")
+
+    def checkpointed():
+        if not (home / "benchmark.db").exists() or not warehouse.has_table("resumed__trials__checkpoint"):
+            return []
+        rows = warehouse.read("resumed__trials__checkpoint")
+        return list(zip(rows["sweep_point"], rows["trial"], rows["status"]))
+
+    first = cli(env, "run", "resumed", "--quiet")
+    deadline = time.monotonic() + 120
+    while len(checkpointed()) < 2:
+        assert first.poll() is None, first.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "no trial finished"
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    kept = checkpointed()
+    assert 2 <= len(kept) < 6 and all(status == "ok" for *_, status in kept)
+
+    second = cli(env, "run", "resumed", "--quiet")
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    assert f"Ran {6 - len(kept)} load trials over 3 sweep points" in out
+    assert f"Kept {len(kept)} trials an interrupted run had finished" in out
+    trials = warehouse.read("resumed__trials")
+    assert len(trials) == 6 and (trials["status"] == "ok").all()
+    assert {(p, t) for p, t, _ in kept} <= set(zip(trials["sweep_point"], trials["trial"]))
+    assert checkpointed() == []

@@ -143,6 +143,12 @@ class StudyKind(ABC):
         By default none: every run measures again."""
         return set()
 
+    def resumable_trials(self, study, checkpoint: pd.DataFrame) -> set[tuple[str, str]]:
+        """(point, replicate) pairs an interrupted run finished and checkpointed that the next run
+        may take instead of running them again. By default those ``completed_trials`` counts as up
+        to date; a kind that measures again every run may still resume an interrupted one."""
+        return self.completed_trials(study, checkpoint)
+
     def rows_per_trial(self, study) -> int:
         """Trial rows one (point, replicate) partition holds (repeats within a partition)."""
         return 1
@@ -184,3 +190,22 @@ def trial_columns(point: str, replicate: str, *extra: str) -> tuple[str, ...]:
     """A kind's trial table columns: its two dimensions, its own bookkeeping, then the shared
     status columns. Every other column is a metric."""
     return (point, replicate, *extra, *TRIAL_STATUS_COLUMNS)
+
+
+def resumed_trials(step: Step, kept: pd.DataFrame, columns: tuple[str, str],
+                   run: Callable[[list[tuple[str, int]], Callable[[dict], None]], pd.DataFrame]) -> Product:
+    """A TRIAL step that resumes an interrupted run: ``kept`` are checkpointed rows the kind still
+    counts as valid; ``run(keys, on_row)`` runs the step's other trials, passing each finished row
+    to ``on_row``, which checkpoints it at once. Returns every row, kept ones first."""
+    point, replicate = columns
+    wanted = [(p, int(r)) for p, r in step.partition_keys]
+    wanted_set = set(wanted)
+    if len(kept):
+        kept = kept[[(p, int(r)) in wanted_set for p, r in zip(kept[point], kept[replicate])]]
+    done = {(p, int(r)) for p, r in zip(kept[point], kept[replicate])} if len(kept) else set()
+    if done:
+        step.log(f"{len(done)} trials finished by an earlier, interrupted run are kept, not run again")
+    frame = run([k for k in wanted if k not in done], lambda row: step.checkpoint(pd.DataFrame([row])))
+    if done:
+        frame = pd.concat([kept.dropna(axis=1, how="all"), frame], ignore_index=True)
+    return Product(frame.reset_index(drop=True), {"kept_from_checkpoint": len(done)})

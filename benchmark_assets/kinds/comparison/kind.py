@@ -8,7 +8,16 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark_assets import artifacts
-from benchmark_assets.kinds.base import TRIAL, Dimension, LedgerEntry, Markdown, Node, Product, StudyKind
+from benchmark_assets.kinds.base import (
+    TRIAL,
+    Dimension,
+    LedgerEntry,
+    Markdown,
+    Node,
+    Product,
+    StudyKind,
+    resumed_trials,
+)
 from benchmark_assets.kinds.comparison import schemas
 from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_arms, format_comparison_report
 from benchmark_assets.kinds.comparison.report import plot_comparison, plot_variance
@@ -47,19 +56,9 @@ def up_to_date(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
 def trials(study: ComparisonStudy, step) -> Product:
     """Each finished trial is checkpointed at once; trials a killed run had finished (with the
     arm's current setting) are taken from its checkpoint instead of being run again."""
-    wanted = [(arm, int(seed)) for arm, seed in step.partition_keys]
-    kept = up_to_date(study, step.checkpointed())
-    if len(kept):
-        wanted_set = set(wanted)
-        kept = kept[[(arm, int(seed)) in wanted_set for arm, seed in zip(kept["arm"], kept["seed"])]]
-    done = {(arm, int(seed)) for arm, seed in zip(kept["arm"], kept["seed"])} if len(kept) else set()
-    if done:
-        step.log(f"{len(done)} trials finished by an earlier, interrupted run are kept, not run again")
-    frame = run_comparison_trials(study, [k for k in wanted if k not in done], progress=step.progress(f"{study.name} trials"),
-                                  on_row=lambda row: step.checkpoint(pd.DataFrame([row])))
-    if done:
-        frame = pd.concat([kept.dropna(axis=1, how="all"), frame], ignore_index=True)
-    return Product(frame.reset_index(drop=True), {"kept_from_checkpoint": len(done)})
+    return resumed_trials(step, up_to_date(study, step.checkpointed()), ("arm", "seed"),
+                          lambda keys, on_row: run_comparison_trials(
+                              study, keys, progress=step.progress(f"{study.name} trials"), on_row=on_row))
 
 
 def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:

@@ -8,7 +8,17 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark_assets import artifacts
-from benchmark_assets.kinds.base import POINT, TRIAL, Dimension, LedgerEntry, Markdown, Node, Product, StudyKind
+from benchmark_assets.kinds.base import (
+    POINT,
+    TRIAL,
+    Dimension,
+    LedgerEntry,
+    Markdown,
+    Node,
+    Product,
+    StudyKind,
+    resumed_trials,
+)
 from benchmark_assets.kinds.load_sweep import schemas
 from benchmark_assets.kinds.load_sweep.analysis import (
     Objective,
@@ -19,7 +29,7 @@ from benchmark_assets.kinds.load_sweep.analysis import (
 )
 from benchmark_assets.kinds.load_sweep.report import plot_pareto, write_sweep_exports
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepSpec, LoadSweepStudy, load_load_sweep
-from benchmark_assets.kinds.load_sweep.trials import metric_columns, run_sweep_trials
+from benchmark_assets.kinds.load_sweep.trials import metric_columns, resumable, run_sweep_trials
 
 PARETO, DOMINATED, NOT_RANKED, NO_DATA = "pareto_optimal", "dominated", "not_ranked", "no_data"
 
@@ -29,8 +39,12 @@ def objectives_of(study: LoadSweepStudy) -> list[Objective]:
 
 
 def trials(study: LoadSweepStudy, step) -> Product:
-    wanted = [(point, int(trial)) for point, trial in step.partition_keys]
-    return Product(run_sweep_trials(study, wanted, progress=step.progress(f"{study.name} load trials"), log=step.log))
+    """Every run measures again, but a run that resumes an interrupted one (within the study's
+    ``resume_within_minutes``) keeps the trials it had finished."""
+    return resumed_trials(step, resumable(study, step.checkpointed()), ("sweep_point", "trial"),
+                          lambda keys, on_row: run_sweep_trials(
+                              study, keys, progress=step.progress(f"{study.name} load trials"), log=step.log,
+                              on_row=on_row))
 
 
 def aggregates(study: LoadSweepStudy, step, trials: pd.DataFrame) -> Product:
@@ -147,6 +161,10 @@ class LoadSweepKind(StudyKind):
         """Every point's trials depend on the same load, server and seed settings; a point's
         own swept values are its key."""
         return dict.fromkeys(study.point_keys, study.fingerprint())
+
+    def resumable_trials(self, study: LoadSweepStudy, checkpoint: pd.DataFrame) -> set[tuple[str, str]]:
+        kept = resumable(study, checkpoint)
+        return {(p, str(t)) for p, t in zip(kept["sweep_point"], kept["trial"])} if len(kept) else set()
 
     def run_summary(self, outcome: dict) -> str:
         return (f"Ran {outcome['trials']} load trials over {outcome['sweep_points']} sweep points in "

@@ -107,6 +107,8 @@ class LoadSweepSpec(Strict):
     trials: StrictInt = Field(default=3, ge=1, le=1000)
     order: Literal["repeated", "independent"] = "repeated"
     cooldown_seconds: Number = Field(default=0, ge=0)
+    # A run that follows an interrupted one keeps the trials it finished this recently (0: never).
+    resume_within_minutes: Number = Field(default=60, ge=0, le=10_080)
     same_seed: StrictBool = False
     seed: StrictInt = Field(default=0, ge=0, le=2**30)
     objectives: list[ObjectiveSpec] | None = None

@@ -11,11 +11,26 @@ import pandas as pd
 
 from benchmark_assets.kinds.base import trial_columns
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
+from benchmark_assets.parallel import run_all
 from benchmark_assets.servers.mock_llm import MockLLMConfig, mock_llm_process
 from benchmark_assets.targets.http_load import metric_names, run_load_trial
 
 # The columns every load trial row has; every other column is a metric statistic.
-TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds")
+TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds",
+                              "study_fingerprint")
+
+
+def resumable(study: LoadSweepStudy, checkpoint: pd.DataFrame) -> pd.DataFrame:
+    """Checkpointed trials an interrupted run finished that the next run keeps: they succeeded,
+    under the study's current load and server settings, on a point still in the study, and
+    started at most ``resume_within_minutes`` ago (the server may have changed since)."""
+    minutes = float(study.spec.resume_within_minutes)
+    if checkpoint.empty or not minutes or "study_fingerprint" not in checkpoint:
+        return checkpoint.iloc[0:0]
+    keep = ((checkpoint["status"] == "ok") & (checkpoint["study_fingerprint"] == study.fingerprint())
+            & checkpoint["sweep_point"].isin(study.point_keys)
+            & (checkpoint["started_at"].astype(float) >= time.time() - 60 * minutes))
+    return checkpoint[keep].reset_index(drop=True)
 
 
 def metric_columns(trials: pd.DataFrame) -> list[str]:
@@ -51,10 +66,11 @@ def run_sweep_trials(
     *,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    on_row: Callable[[dict], None] | None = None,
 ) -> pd.DataFrame:
     """One row per (sweep point, trial): every metric statistic, or the trial's error; with the
-    study's cooldown between trials."""
-    rows = []
+    study's cooldown between trials. One trial at a time, on a worker thread, so that Ctrl-C lets
+    the running trial finish (``parallel.run_all``); ``on_row`` gets each row as it finishes."""
     known = set(study.point_keys)
     removed = sorted({key for key, _ in keys if key not in known})
     if removed and log:
@@ -62,26 +78,33 @@ def run_sweep_trials(
         # not run, and does not stop the points that are still there.
         log(f"skipping sweep points no longer in {study.path.name}: {removed}")
     run_order = ordered(study, [(key, trial) for key, trial in keys if key in known])
+    fingerprint = study.fingerprint()
+
+    def one(index_key: tuple[int, tuple[str, int]]) -> dict:
+        i, (key, trial) = index_key
+        if i and study.spec.cooldown_seconds:
+            time.sleep(float(study.spec.cooldown_seconds))
+        point = study.point(key)
+        spec = study.load_spec(point, trial)
+        started, started_at = time.perf_counter(), time.time()
+        result = run_load_trial(spec)
+        return {
+            "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
+            "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
+            "wall_seconds": time.perf_counter() - started, "generator_cpu_seconds": float(result.cpu_seconds),
+            "study_fingerprint": fingerprint, **result.metrics,
+        }
+
+    def finished(row: dict) -> None:
+        if log:
+            throughput = row.get("request_throughput_avg", float("nan"))
+            log(f"{row['sweep_point']} trial {row['trial']}: {row['status']}, {throughput:.2f} requests/s"
+                + (f" ({row['error'][:200]})" if row["error"] else ""))
+        if on_row:
+            on_row(row)
+
     with study_server(study):
-        for i, (key, trial) in enumerate(run_order):
-            if i and study.spec.cooldown_seconds:
-                time.sleep(float(study.spec.cooldown_seconds))
-            point = study.point(key)
-            spec = study.load_spec(point, trial)
-            started, started_at = time.perf_counter(), time.time()
-            result = run_load_trial(spec)
-            rows.append({
-                "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
-                "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
-                "wall_seconds": time.perf_counter() - started, "generator_cpu_seconds": float(result.cpu_seconds),
-                **result.metrics,
-            })
-            if log:
-                throughput = result.metrics.get("request_throughput_avg", float("nan"))
-                log(f"{key} trial {trial}: {result.status}, {throughput:.2f} requests/s"
-                    + (f" ({result.error[:200]})" if result.error else ""))
-            if progress:
-                progress(i + 1, len(run_order))
+        rows = run_all(list(enumerate(run_order)), one, workers=1, on_result=finished, progress=progress)
     frame = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS)) if not rows else pd.DataFrame(rows)
     for name in metric_names(study.load.streaming):
         if name not in frame.columns:

@@ -250,3 +250,37 @@ def test_a_point_removed_from_the_study_is_skipped_and_the_others_still_run(stud
     frame = run_sweep_trials(study, [("concurrency=1", 0), ("concurrency=99", 0)], log=messages.append)
     assert frame["sweep_point"].tolist() == ["concurrency=1"] and (frame["status"] == "ok").all()
     assert "skipping sweep points no longer in removed.yaml: ['concurrency=99']" in messages[0]
+
+
+def test_a_rerun_keeps_only_recent_successful_checkpointed_trials_of_the_current_settings(study_dir):
+    import time
+
+    import pandas as pd
+
+    from benchmark_assets.kinds import kind_of
+    from benchmark_assets.kinds.load_sweep.trials import resumable
+
+    write_study(study_dir, "resume", """\
+        kind: load_sweep
+        target:
+          http_load: {url: "http://127.0.0.1:9", concurrency: [1, 2], output_tokens: 4, requests: 4}
+        trials: 2
+        resume_within_minutes: 30
+        """)
+    study = load_study("resume")
+    now, fp = time.time(), study.fingerprint()
+    rows = pd.DataFrame([
+        {"sweep_point": "concurrency=1", "trial": 0, "status": "ok", "study_fingerprint": fp, "started_at": now - 60},
+        {"sweep_point": "concurrency=1", "trial": 1, "status": "failed", "study_fingerprint": fp, "started_at": now},
+        {"sweep_point": "concurrency=2", "trial": 0, "status": "ok", "study_fingerprint": "other", "started_at": now},
+        {"sweep_point": "concurrency=2", "trial": 1, "status": "ok", "study_fingerprint": fp,
+         "started_at": now - 31 * 60},
+        {"sweep_point": "concurrency=8", "trial": 0, "status": "ok", "study_fingerprint": fp, "started_at": now},
+    ])
+    kept = resumable(study, rows)
+    assert list(zip(kept["sweep_point"], kept["trial"])) == [("concurrency=1", 0)]
+    assert kind_of(study).resumable_trials(study, rows) == {("concurrency=1", "0")}
+    assert resumable(study, rows.drop(columns="study_fingerprint")).empty  # written by an older version
+    never = load_study(write_study(study_dir, "never", (study_dir / "resume.yaml").read_text().replace(
+        "resume_within_minutes: 30", "resume_within_minutes: 0")))
+    assert resumable(never, rows.assign(study_fingerprint=never.fingerprint())).empty
