@@ -67,7 +67,13 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     configures the one warehouse resource that the IO manager, the ledger and this function share."""
     from dagster import DagsterInstance
 
-    from benchmark_assets.defs.builder import endpoint_pools, reclaim_abandoned_runs, register_study
+    from benchmark_assets.defs.builder import (
+        endpoint_pools,
+        reclaim_abandoned_runs,
+        register_study,
+        settle_finished_runs,
+    )
+    from benchmark_assets.defs.resources import study_resources
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.locks import file_lock
     from benchmark_assets.processes import clean_up_after_dead_runners
@@ -86,6 +92,8 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
         instance = instance or DagsterInstance.get()
         for line in reclaim_abandoned_runs(instance) + clean_up_after_dead_runners():
             print(line, file=sys.stderr)
+        # Decisions of runs that ended while nobody was settling them (a CLI killed after its run).
+        settle_finished_runs(instance, study_resources(warehouse_url)["ledger"].open())
         register_study(instance, study)
         for pool in endpoint_pools(study):
             ensure_pool_limit(instance, pool)
@@ -209,6 +217,12 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
         result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys, tags=tags,
                              run_config={**quiet_logs, **(stage.run_config or {})}, raise_on_error=False)
         timings.append((stage.label, time.perf_counter() - stage_started, result.run_id))
+        # Its decisions join the ledger only now that the run is known to have completed.
+        ledger = resources["ledger"].open()
+        if result.success:
+            ledger.settle(result.run_id)
+        else:
+            ledger.discard(result.run_id)
         if not result.success and _interrupted(result):
             raise StudyInterrupted()
         if not result.success:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from benchmark_assets.defs.builder import build_study
+from benchmark_assets.defs.builder import build_ledger_sensor, build_study
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.studies import discover_studies
 
 
 def build_definitions(studies: list) -> Definitions:
-    assets, sensors, schedules = [], [], []
+    assets, sensors, schedules = [], [build_ledger_sensor()], []
     for study in studies:
         study_assets, study_sensors, study_schedules = build_study(study)
         assets += study_assets

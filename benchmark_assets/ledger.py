@@ -1,6 +1,9 @@
 """The ledger: one append-only table of every decision any study made, one typed record for all kinds.
 
-Rows are never rewritten. A ledger written by an earlier version (ratchet-shaped columns:
+Rows are never rewritten, and only runs that completed write them: a step's decisions wait in
+``ledger_pending`` until its run succeeds (then ``settle`` moves them into the ledger in one
+transaction) or fails (then ``discard`` drops them), so no row points at a run that was killed
+or failed after deciding. A ledger written by an earlier version (ratchet-shaped columns:
 constant, current, proposed, validation_delta, ...) is migrated in place the first time it is
 opened: its table is renamed ``ledger_v1`` (kept, nothing dropped) and its rows are copied into
 the new shape.
@@ -22,6 +25,7 @@ from benchmark_assets.warehouse import Warehouse
 
 LEDGER_TABLE = "ledger"
 LEGACY_TABLE = "ledger_v1"
+PENDING_TABLE = "ledger_pending"  # decisions of runs that have not completed yet
 _LOCK_KEY = 8_214_711_003  # PostgreSQL advisory lock of the ledger migration
 
 
@@ -220,11 +224,50 @@ class Ledger:
         return len(migrated)
 
     def append(self, entries, provenance: Provenance) -> int:
+        """Write decisions straight into the ledger (for a decision made outside a Dagster run)."""
         rows = ledger_rows(entries, provenance)
         if rows.empty:
             return 0
         self.migrate()
         return self.warehouse.append(LEDGER_TABLE, rows)
+
+    def stage(self, entries, provenance: Provenance) -> int:
+        """Hold the decisions of a run until it completes (``settle``) or fails (``discard``)."""
+        rows = ledger_rows(entries, provenance)
+        return self.warehouse.append(PENDING_TABLE, rows) if len(rows) else 0
+
+    def pending_runs(self) -> list[str]:
+        """Runs whose decisions wait for the run to end."""
+        if not self.warehouse.has_table(PENDING_TABLE):
+            return []
+        with self.warehouse.engine.connect() as conn:
+            return [r for (r,) in conn.execute(sa.text(f'SELECT DISTINCT run_id FROM "{PENDING_TABLE}"'))]
+
+    def _take_pending(self, conn, run_id: str) -> pd.DataFrame:
+        """Delete a run's pending rows and return them. DELETE ... RETURNING: two processes settling
+        the same run at once cannot both get its rows (the second finds them gone)."""
+        if not sa.inspect(conn).has_table(PENDING_TABLE):
+            return pd.DataFrame(columns=list(LEDGER_COLUMNS))
+        table = sa.Table(PENDING_TABLE, sa.MetaData(), autoload_with=conn)
+        taken = conn.execute(table.delete().where(table.c.run_id == run_id).returning(*table.c)).mappings().all()
+        frame = pd.DataFrame([dict(row) for row in taken], columns=list(LEDGER_COLUMNS))
+        for column in _FLOATS:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        return frame
+
+    def settle(self, run_id: str) -> int:
+        """The run completed: its pending decisions join the ledger (one transaction). Returns how many."""
+        self.migrate()
+        with self.warehouse.writing() as conn:
+            rows = self._take_pending(conn, run_id)
+            if len(rows):
+                self.warehouse.append(LEDGER_TABLE, ledger_schema().validate(rows), conn=conn)
+        return len(rows)
+
+    def discard(self, run_id: str) -> int:
+        """The run failed or was stopped: its decisions never happened. Returns how many were dropped."""
+        with self.warehouse.writing() as conn:
+            return len(self._take_pending(conn, run_id))
 
     def read(self, **equal_to) -> pd.DataFrame:
         """Every row (oldest first), or those whose columns equal the given values (``subject=...``)."""

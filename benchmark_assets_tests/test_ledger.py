@@ -177,3 +177,41 @@ def test_not_a_number_is_written_as_json_null(warehouse):
         raise ValueError(f"not JSON: {constant}")
 
     assert json.loads(details, parse_constant=refuse) == {"means": {"x": None, "y": None}}
+
+
+def _decisions(run_id: str, subjects=("a", "b")) -> tuple[list[LedgerEntry], Provenance]:
+    entries = [LedgerEntry(subject=s, decision="accept", reason="r", metric="m", baseline=0.1, proposal=0.2)
+               for s in subjects]
+    return entries, Provenance(**{**PROVENANCE.__dict__, "run_id": run_id})
+
+
+def test_a_runs_decisions_wait_until_it_completes_and_settle_exactly_once(warehouse):
+    ledger = Ledger(warehouse)
+    assert ledger.stage(*_decisions("run-ok")) == 2 and ledger.stage(*_decisions("run-bad", ["c"])) == 1
+    assert ledger.read().empty and sorted(ledger.pending_runs()) == ["run-bad", "run-ok"]
+    assert ledger.settle("run-ok") == 2
+    assert ledger.settle("run-ok") == 0  # settled once: a second settler finds nothing
+    assert ledger.discard("run-bad") == 1
+    rows = ledger.read()
+    assert list(rows["subject"]) == ["a", "b"] and set(rows["run_id"]) == {"run-ok"}
+    assert ledger.pending_runs() == []
+    assert json.loads(rows["proposal"].iloc[0]) == 0.2 and rows["proposal_value"].iloc[0] == 0.2
+
+
+def test_two_settlers_of_one_run_at_once_put_its_decisions_in_the_ledger_once(warehouse):
+    import threading
+
+    Ledger(warehouse).stage(*_decisions("run-1", [f"s{i}" for i in range(50)]))
+    counts, barrier = [], threading.Barrier(4)
+
+    def settle():
+        barrier.wait()
+        counts.append(Ledger(Warehouse(warehouse.url)).settle("run-1"))
+
+    threads = [threading.Thread(target=settle) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == [0, 0, 0, 50]
+    assert len(Ledger(warehouse).read()) == 50

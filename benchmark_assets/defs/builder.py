@@ -49,6 +49,7 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
 from benchmark_assets.ledger import Provenance
+from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.processes import process_alive
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.studies import StudyError, load_study
@@ -316,7 +317,8 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
             provenance = Provenance(study=study.name, kind=kind.name, git_commit=git_commit(study.path.parent),
                                     study_hash=study.spec_hash, run_id=context.run.run_id,
                                     decided_at=pd.Timestamp.now(tz="UTC").isoformat())
-            metadata["ledger_rows"] = context.resources.ledger.append(product.ledger, provenance)
+            # They join the ledger when this run completes; a run that fails or is killed adds none.
+            metadata["ledger_rows"] = context.resources.ledger.stage(product.ledger, provenance)
         yield Output(product.frame, metadata=metadata)  # the IO manager has stored it when this returns
         step.clear_checkpoint()
         if node.schema is not None:
@@ -597,6 +599,40 @@ def reclaim_abandoned_runs(instance) -> list[str]:
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         reclaimed.append(f"run {run.run_id} (pid {pid}, gone) marked failed; its pool slots are free again")
     return reclaimed
+
+
+def settle_finished_runs(instance, ledger) -> list[str]:
+    """Decisions of runs that have ended: those of a run that succeeded join the ledger, those of a
+    run that failed or was canceled are dropped; a run still going keeps them waiting. Runs this
+    instance does not know (another Dagster home sharing the warehouse) are left to that home.
+    Returns one line per run settled or discarded."""
+    from dagster import DagsterRunStatus
+
+    lines = []
+    for run_id in ledger.pending_runs():
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            continue
+        if run.status == DagsterRunStatus.SUCCESS:
+            lines.append(f"run {run_id} succeeded: {ledger.settle(run_id)} decisions joined the ledger")
+        elif run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+            lines.append(f"run {run_id} {run.status.value.lower()}: its {ledger.discard(run_id)} decisions were "
+                         "dropped, not put in the ledger")
+    return lines
+
+
+def build_ledger_sensor():
+    """``ledger_settlement``: moves the decisions of runs launched from the UI (or anywhere) into
+    the ledger once they succeed, and drops those of runs that failed. The CLI settles its own
+    runs at once; this catches every other run within a tick."""
+
+    @sensor(name="ledger_settlement", minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING,
+            description="Puts a run's decisions into the ledger when it succeeds; drops them when it fails.")
+    def ledger_settlement(context: SensorEvaluationContext, ledger: LedgerResource):
+        lines = settle_finished_runs(context.instance, ledger.open())
+        return SkipReason("; ".join(lines) if lines else "no decisions waiting for a run that has ended")
+
+    return ledger_settlement
 
 
 def pool_holders(instance, pool: str) -> list[str]:

@@ -72,8 +72,9 @@ class LedgerResource(ConfigurableResource):
     def open(self) -> Ledger:
         return Ledger(self.warehouse.open())
 
-    def append(self, entries, provenance: Provenance) -> int:
-        return self.open().append(entries, provenance)
+    def stage(self, entries, provenance: Provenance) -> int:
+        """Decisions of the running run: they join the ledger when it completes (``settle_finished_runs``)."""
+        return self.open().stage(entries, provenance)
 
 
 class ProgressResource(ConfigurableResource):

@@ -1,0 +1,67 @@
+"""Only runs that complete write the ledger: a run's decisions wait until it ends, then join the
+ledger (success) or are dropped (failure), whether the CLI ran it or the UI did."""
+import shutil
+
+import pytest
+from dagster import AssetKey, DagsterRunStatus, build_sensor_context, materialize
+
+from benchmark_assets.artifacts import artifacts_dir
+from benchmark_assets.cli import StudyRunError, run_study
+from benchmark_assets.defs.builder import build_assets, build_ledger_sensor, register_study
+from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.ledger import Ledger
+from benchmark_assets.warehouse import Warehouse
+
+
+def _break_the_summary(dagster_home):
+    """The ratchet summary writes its files under artifacts/<study>: a file there makes that step
+    fail after the verdicts step has decided."""
+    folder = artifacts_dir("toy")
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+    return folder
+
+
+def test_a_run_that_fails_after_deciding_leaves_nothing_in_the_ledger(instance, toy_study, dagster_home):
+    run_study("toy", quiet=True, instance=instance)  # trials stored; its 3 decisions are in the ledger
+    first = Ledger(Warehouse()).read()
+    assert len(first) == 3
+    blocker = _break_the_summary(dagster_home)
+    with pytest.raises(StudyRunError, match="FileExistsError"):
+        run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+    failed = instance.get_runs(limit=1)[0]
+    assert failed.status == DagsterRunStatus.FAILURE
+    verdicts = instance.get_latest_materialization_event(AssetKey(["toy", "verdicts"]))
+    assert verdicts.run_id == failed.run_id  # the failed run did decide
+    ledger = Ledger(Warehouse())
+    assert ledger.read().equals(first) and ledger.pending_runs() == []  # and none of it reached the ledger
+
+    blocker.unlink()
+    run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+    rows = ledger.read()
+    assert len(rows) == 4 and rows["run_id"].iloc[-1] == instance.get_runs(limit=1)[0].run_id
+
+
+def test_the_ledger_sensor_settles_runs_launched_outside_the_cli(instance, toy_study, dagster_home):
+    run_study("toy", quiet=True, instance=instance)
+    ledger = Ledger(Warehouse())
+    before = len(ledger.read())
+    register_study(instance, toy_study)
+    assets = build_assets(toy_study)
+    decide = [AssetKey(["toy", "verdicts"]), AssetKey(["toy", "ratchet_summary"])]
+
+    ok = materialize(assets, instance=instance, resources=study_resources(), selection=decide)
+    assert ok.success and ledger.pending_runs() == [ok.run_id] and len(ledger.read()) == before
+    blocker = _break_the_summary(dagster_home)
+    bad = materialize(assets, instance=instance, resources=study_resources(), selection=decide, raise_on_error=False)
+    assert not bad.success and sorted(ledger.pending_runs()) == sorted([ok.run_id, bad.run_id])
+    blocker.unlink()
+
+    sensor = build_ledger_sensor()
+    with build_sensor_context(instance=instance, resources=study_resources()) as context:
+        result = sensor(context)
+    assert f"run {ok.run_id} succeeded: 3 decisions joined the ledger" in result.skip_message
+    assert f"run {bad.run_id} failure: its 3 decisions were dropped" in result.skip_message
+    rows = ledger.read()
+    assert len(rows) == before + 3 and set(rows["run_id"].iloc[before:]) == {ok.run_id}
+    assert ledger.pending_runs() == []
