@@ -174,7 +174,7 @@ def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants:
     elif validation_delta <= rules.improvement_threshold:
         decision, reason = REJECT, (
             f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
-            f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): does not generalise"
+            f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): {_why_short(train_delta, validation_delta)}"
         )
     elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] < 1.0 - rules.confidence_level):
         decision, reason = REJECT, (
@@ -190,6 +190,18 @@ def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants:
             f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] above 0"
         )
     row["decision"], row["reason"] = decision, reason
+
+
+def _why_short(train_delta: float, validation_delta: float) -> str:
+    """Why a validation delta at or below the improvement threshold is rejected, in true words:
+    only a gain on train that is lost on validation "does not generalise"."""
+    if validation_delta <= 0 < train_delta:
+        return "the gain on train does not carry over to the held-out scenarios (does not generalise)"
+    if validation_delta <= 0:
+        return "no gain on the held-out scenarios"
+    if validation_delta >= train_delta:
+        return "it does generalise (validation gains at least as much as train), but the gain is below the threshold"
+    return "the gain on the held-out scenarios is real but below the threshold"
 
 
 def summarise_verdicts(verdicts: pd.DataFrame) -> dict[str, int]:

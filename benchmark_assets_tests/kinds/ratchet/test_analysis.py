@@ -158,3 +158,17 @@ def test_paired_gain_curve_is_the_quantity_the_verdict_decides_on():
     flipped = paired_gain_curves(trials, sweeps(CURVES, CURRENTS), metric="m", maximize=False,
                                  splits={"validation": VALIDATION}).set_index(["constant", "value", "split"])
     assert flipped.loc[("good", 0.3, "validation"), "gain"] == pytest.approx(-good["gain"])
+
+
+def test_a_gain_below_a_raised_threshold_is_not_called_overfitting():
+    # "good" gains 0.04 on train and on validation; a threshold of 0.05 rejects it, but not because
+    # it fails to generalise. "overfit" does fail to generalise, whatever the threshold.
+    curves = {**CURVES, "better_on_validation": {0.1: (0, 0), 0.3: (0.02, 0.03), 0.5: (0.0, 0.0)}}
+    currents = {**CURRENTS, "better_on_validation": 0.1}
+    verdicts = decide(curves, currents, improvement_threshold=0.05)
+    for name in ("good", "better_on_validation"):
+        assert verdicts.loc[name, "decision"] == "reject"
+        assert "does not generalise" not in verdicts.loc[name, "reason"]
+        assert "below the threshold" in verdicts.loc[name, "reason"]
+    assert "it does generalise" in verdicts.loc["better_on_validation", "reason"]
+    assert "does not generalise" in verdicts.loc["overfit", "reason"]
