@@ -1,6 +1,13 @@
-"""Where a study's files go and how they are written: safe names, the artifacts folder, exports, figures."""
+"""Where a study's files go and how they are written: safe names, the artifacts folder, exports, figures.
+
+Each run writes its files in a folder of its own, ``artifacts/<study>/<run id>/``, so a past
+materialisation still links to the files it made; ``artifacts/<study>/latest`` points at the
+newest run's folder.
+"""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
@@ -25,6 +32,48 @@ def artifacts_dir(study_name: str) -> Path:
         raise ValueError(f"artifact folder {folder} escapes {root}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+LATEST = "latest"
+
+
+def run_dir(study_name: str, run_id: str) -> Path:
+    """``artifacts/<study>/<run id>/`` (created), and ``artifacts/<study>/latest`` now points at it."""
+    root = artifacts_dir(study_name)
+    folder = root / safe_label(run_id)
+    folder.mkdir(exist_ok=True)
+    link = root / LATEST
+    if link.is_symlink() and os.readlink(link) == folder.name:
+        return folder
+    staged = root / f".{LATEST}.{os.getpid()}"
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(folder.name, target_is_directory=True)  # relative: the tree can be moved
+    os.replace(staged, link)  # atomic: a reader sees the old run's folder or the new one
+    return folder
+
+
+def latest_dir(study_name: str) -> Path:
+    """The newest run's folder of a study (``artifacts/<study>/latest``); may not exist yet."""
+    return artifacts_dir(study_name) / LATEST
+
+
+def png_markdown(images: dict[str, Path], *, width: int = 560, colors: int = 96) -> str:
+    """Markdown that shows each PNG inline (a data URI: the Dagster UI renders it, and each event
+    keeps its own picture), scaled down to ``width`` pixels and to a palette of ``colors`` so a
+    plot costs tens of kilobytes, under a heading with its label and a note of the full file."""
+    from PIL import Image
+
+    parts = []
+    for label, path in images.items():
+        with Image.open(path) as image:
+            if image.width > width:
+                image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+            small = image.convert("RGB").quantize(colors=colors)
+        buffer = io.BytesIO()
+        small.save(buffer, format="PNG", optimize=True)
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        parts.append(f"**{label}** (full size: `{path}`)\n\n![{label}](data:image/png;base64,{data})\n")
+    return "\n".join(parts)
 
 
 def write_files(folder: Path, files: dict[str, object]) -> dict[str, Path]:

@@ -273,7 +273,7 @@ def _failure_message(result) -> str:
 
 
 def cmd_run(args) -> int:
-    from benchmark_assets.artifacts import artifacts_dir
+    from benchmark_assets.artifacts import latest_dir
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.studies import load_study
 
@@ -286,7 +286,7 @@ def cmd_run(args) -> int:
     outcome = run_study(str(checked.path), tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
     study = outcome["study"]
     kind = kind_of(study)
-    folder = artifacts_dir(study.name)
+    folder = latest_dir(study.name)
     report = folder / "report.md"
     if report.exists():
         print(report.read_text())
@@ -294,6 +294,7 @@ def cmd_run(args) -> int:
     if outcome.get("kept"):
         print(f"Kept {outcome['kept']} trials an interrupted run had finished (not run again).")
     print(f"Artifacts: {folder}  ({kind.artifact_files})")
+    print(f"  (latest points at this run's own folder, {folder.resolve()}; earlier runs keep theirs)")
     print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
     outcomes = outcome["outcomes"]
     print_trial_errors(outcomes)
@@ -305,12 +306,12 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from benchmark_assets.artifacts import artifacts_dir
+    from benchmark_assets.artifacts import latest_dir
     from benchmark_assets.studies import load_study
 
     ensure_dagster_home()
     study = load_study(args.study)
-    report = artifacts_dir(study.name) / "report.md"
+    report = latest_dir(study.name) / "report.md"
     if not report.exists():
         print(f"No report for {study.name} yet: run `benchmark-assets run {study.name}` first.", file=sys.stderr)
         return 1

@@ -18,3 +18,39 @@ def test_hostile_names_stay_inside_the_artifacts_folder(tmp_path, monkeypatch):
         folder = artifacts_dir(name)
         assert (tmp_path / "artifacts").resolve() in folder.parents
     assert safe_label("concurrency=8,input_tokens=128") == "concurrency_8_input_tokens_128"
+
+
+def test_each_run_has_its_own_folder_and_latest_follows_the_newest(tmp_path, monkeypatch):
+    from benchmark_assets.artifacts import latest_dir, run_dir
+
+    monkeypatch.setenv("BENCHMARK_ASSETS_ARTIFACTS", str(tmp_path / "artifacts"))
+    first = run_dir("study", "run-1")
+    (first / "report.md").write_text("first")
+    second = run_dir("study", "run-2")
+    (second / "report.md").write_text("second")
+    assert first != second and (first / "report.md").read_text() == "first"  # the old run keeps its files
+    assert (latest_dir("study") / "report.md").read_text() == "second"
+    assert latest_dir("study").resolve() == second.resolve()
+    assert run_dir("study", "run-1") == first and latest_dir("study").resolve() == first.resolve()
+    assert sorted(p.name for p in (tmp_path / "artifacts" / "study").iterdir()) == ["latest", "run-1", "run-2"]
+
+
+def test_plots_are_embedded_small_and_still_readable(tmp_path):
+    import base64
+    import io
+    import re
+
+    from PIL import Image
+
+    from benchmark_assets.artifacts import figure, png_markdown
+
+    fig, axis = figure(10.0, 4.0)
+    axis.plot(range(100), [i * i for i in range(100)])
+    path = tmp_path / "curve.png"
+    fig.savefig(path)
+    text = png_markdown({"alpha: accept": path})
+    assert text.startswith(f"**alpha: accept** (full size: `{path}`)")
+    data = re.search(r"!\[alpha: accept\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text).group(1)
+    image = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert image.format == "PNG" and image.width == 560 and image.height == 224
+    assert len(data) < 40_000  # tens of kilobytes per plot in the event log

@@ -21,7 +21,7 @@ def test_cli_runs_a_study_prints_the_report_and_keeps_a_ledger(tmp_path, study_d
     assert "Warning" not in result.stderr, result.stderr  # Dagster's beta notices are not for CLI users
     assert "# Ratchet summary: toy" in result.stdout
     assert "| alpha | 1 | 0.3 | 0.7 |" in result.stdout
-    assert f"Artifacts: {home / 'artifacts' / 'toy'}" in result.stdout
+    assert f"Artifacts: {home / 'artifacts' / 'toy' / 'latest'}" in result.stdout
     assert (home / "dagster.yaml").exists() and (home / "benchmark.db").exists()
     report = run_cli("report", "toy", env_extra=env, cwd=ROOT)
     assert report.returncode == 0 and "# Ratchet summary: toy" in report.stdout

@@ -94,7 +94,7 @@ def decision(study: ToyStudy, step, trials: pd.DataFrame, aggregates: pd.DataFra
     frame = pd.DataFrame([{"best": best, "baseline": baseline, "effect": test.mean_difference, "ci_low": test.low,
                            "ci_high": test.high, "p_value": test.p_value, "decision": verdict, "reason": reason}])
     report = f"# Toy decision: {study.name}\n\n**{verdict}**: {reason}\n"
-    folder = artifacts.artifacts_dir(study.name)
+    folder = artifacts.run_dir(study.name, step.run_id)
     artifacts.write_files(folder, {"report.md": report, "decision.csv": frame})
     entry = LedgerEntry(subject="x", decision=verdict, reason=reason, metric="score", baseline=study.spec.baseline,
                         proposal=study.x_of(best), effect=test.mean_difference, ci_low=test.low, ci_high=test.high,

@@ -125,9 +125,10 @@ def arm_variance(study: ComparisonStudy, summaries: pd.DataFrame) -> pd.DataFram
 def variance_analysis(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
     frame = arm_variance(study, summaries)
     stable = frame.groupby("arm")["stable_n"].first().to_dict() if len(frame) else {}
-    plot = plot_variance(artifacts.artifacts_dir(study.name), frame, study.decision_metric,
+    plot = plot_variance(artifacts.run_dir(study.name, step.run_id), frame, study.decision_metric,
                          threshold=study.spec.decision.variance_threshold)
-    return Product(frame, {**{f"stable_n_{arm}": int(n) for arm, n in stable.items()}, "plot": plot})
+    return Product(frame, {**{f"stable_n_{arm}": int(n) for arm, n in stable.items()}, "plot_file": plot,
+                           "plot": Markdown(artifacts.png_markdown({"variance of the mean as seeds are added": plot}))})
 
 
 def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summaries: pd.DataFrame,
@@ -142,7 +143,7 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
         variance_threshold=study.spec.decision.variance_threshold,
         problems=trial_summaries(study, trials)[1],
     )
-    folder = artifacts.artifacts_dir(study.name)
+    folder = artifacts.run_dir(study.name, step.run_id)
     paths = artifacts.write_files(folder, {
         "report.md": report, "comparison.csv": comparison, "comparison.json": comparison,
         "aggregates.csv": aggregates, "summaries.csv": summaries, "variance.csv": variance_analysis,
@@ -150,7 +151,8 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
     paths["plot_comparison"] = plot_comparison(folder, study, trials, summaries, comparison)
     decided = comparison[comparison["is_decision_metric"]].iloc[0]
     table = comparison[["metric", "verdict", "effect", "ci_low", "ci_high", "p_bootstrap", "p_t"]].copy()
-    return Product(table, {"verdict": decided["verdict"], "report": Markdown(report), "artifacts": folder,
+    plot = Markdown(artifacts.png_markdown({"control vs candidate": paths["plot_comparison"]}))
+    return Product(table, {"verdict": decided["verdict"], "report": Markdown(report), "plot": plot, "artifacts": folder,
                            **{f"file_{name}": path for name, path in paths.items()}},
                    ledger=[ledger_entry(study, decided)])
 

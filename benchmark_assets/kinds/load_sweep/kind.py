@@ -76,7 +76,7 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         max_error_rate=float(study.spec.decision.max_error_rate),
     )
     report = format_sweep_report(summary, objectives, study=study.name, description=study.spec.description)
-    folder = artifacts.artifacts_dir(study.name)
+    folder = artifacts.run_dir(study.name, step.run_id)
     paths = write_sweep_exports(folder, summary=summary, aggregates=aggregates, report=report)
     paths["pareto_plot"] = plot_pareto(folder, aggregates, summary, objectives)
     table = pd.DataFrame({
@@ -87,7 +87,9 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
     return Product(table, {
         "pareto_optimal": ", ".join(summary["pareto_sweep_points"]) or "none",
         **{name: best["sweep_point"] for name, best in summary["best_configurations"].items()},
-        "failed_trials": len(summary["failed_trials"]), "report": Markdown(report), "artifacts": folder,
+        "failed_trials": len(summary["failed_trials"]), "report": Markdown(report),
+        "pareto_plot": Markdown(artifacts.png_markdown({"throughput / latency Pareto frontier": paths["pareto_plot"]})),
+        "artifacts": folder,
         **{f"file_{name}": path for name, path in paths.items()},
     }, ledger=ledger_entries(study, summary, aggregates, objectives, keys))
 

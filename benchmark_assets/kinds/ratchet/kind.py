@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from benchmark_assets import artifacts
+
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, LedgerEntry, Node, Product, StudyKind
 from benchmark_assets.kinds.ratchet import schemas
 from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts
@@ -98,7 +100,8 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
 
 def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, aggregates: pd.DataFrame,
                     trials: pd.DataFrame) -> Product:
-    summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials)
+    folder = artifacts.run_dir(study.name, step.run_id)
+    summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder)
     return Product(summary, metadata)
 
 

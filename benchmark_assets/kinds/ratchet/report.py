@@ -156,8 +156,10 @@ def plot_sensitivity(
     return path
 
 
-def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame):
-    """Report, exports, plots and patch under the artifacts folder; returns (summary table, metadata)."""
+def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame,
+                          folder: Path):
+    """Report, exports, plots and patch in ``folder`` (the run's own); returns (summary table,
+    metadata, with every constant's plot shown inline)."""
     decided = set(verdicts["constant"])
     sweeps = [s for s in study.constant_sweeps() if s.name in decided]
     keys = {s.key_for(v) for s in sweeps for v in s.values}
@@ -172,7 +174,6 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     )
     accepted = verdicts[verdicts["decision"] == "accept"]
     patch = proposed_study_patch(study.text, f"studies/{study.path.name}", dict(zip(accepted["constant"], accepted["proposed"])))
-    folder = artifacts.artifacts_dir(study.name)
     by_constant = verdicts.set_index("constant")
     gains = paired_gain_curves(trials, sweeps, metric=study.spec.metric, maximize=study.maximize,
                                splits={"train": train_ids, "validation": validation_ids},
@@ -199,8 +200,9 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         "artifacts": folder,
         "trial_compute_seconds": round(compute_seconds, 3),
     }
-    first_plot = next(iter(plots.values()), None)
-    if first_plot is not None:
-        metadata["plots"] = first_plot.parent
+    if plots:
+        metadata["plots"] = Markdown(artifacts.png_markdown(
+            {f"{name}: {by_constant.loc[name, 'decision']}": path for name, path in plots.items()}))
+        metadata["plots_folder"] = next(iter(plots.values())).parent
     metadata.update({f"file_{name}": path for name, path in paths.items()})
     return summary, metadata

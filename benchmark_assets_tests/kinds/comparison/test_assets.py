@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterEventType
 
-from benchmark_assets.artifacts import artifacts_dir
+from benchmark_assets.artifacts import latest_dir
 from benchmark_assets.cli import run_study, trials_to_run
 from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.studies import StudyError, load_study
@@ -72,7 +72,7 @@ def test_comparison_runs_end_to_end_with_a_failed_trial_kept_as_data(instance, c
     variance = warehouse.read("cmp__variance_analysis")
     assert set(variance["arm"]) == {"control", "candidate"} and variance["n"].max() == 6
 
-    folder = artifacts_dir("cmp")
+    folder = latest_dir("cmp")
     report = (folder / "report.md").read_text()
     assert "**Candidate is better**" in report and "## Failed trials" in report and "| candidate | 13 |" in report
     for name in ("comparison.png", "variance.png"):
@@ -193,7 +193,7 @@ def test_a_metric_the_command_never_reports_is_named_in_the_report(instance, stu
     run_study("typo", quiet=True, instance=instance)
     decided = Warehouse().read("typo__comparison").set_index("metric").loc["los_auc_last25pct"]
     assert decided["verdict"] == "inconclusive" and "too few successful seeds" in decided["reason"]
-    report = (artifacts_dir("typo") / "report.md").read_text()
+    report = (latest_dir("typo") / "report.md").read_text()
     assert "the command reported no curve los to summarise (curves: ['loss'])" in report
 
 

@@ -5,7 +5,7 @@ import socket
 import pytest
 from dagster import AssetKey
 
-from benchmark_assets.artifacts import artifacts_dir
+from benchmark_assets.artifacts import latest_dir
 from benchmark_assets.cli import run_study
 from benchmark_assets.servers.mock_llm import MockLLMServer
 from benchmark_assets.studies import StudyError, load_study
@@ -59,7 +59,7 @@ def test_load_sweep_end_to_end_with_pareto_best_configurations_and_exports(insta
     assert throughput["n"] == 2 and not throughput["single_run"] and throughput["t_low"] <= throughput["mean"]
     assert throughput["mean"] > aggregates.loc[("concurrency=1", "request_throughput_avg"), "mean"]
 
-    folder = artifacts_dir("sweep")
+    folder = latest_dir("sweep")
     summary = json.loads((folder / "sweep_aggregate.json").read_text())
     assert set(summary) >= {"metadata", "per_combination_metrics", "best_configurations", "pareto_optimal", "trends"}
     assert summary["metadata"]["sweep_parameters"] == [{"name": "concurrency", "values": [1, 4]}]
@@ -91,7 +91,7 @@ def test_a_dead_endpoint_fails_every_trial_quickly_and_the_summary_lists_them(in
     assert (trials["status"] == "failed").all()
     assert trials["error"].str.contains("127.0.0.1").all()
     assert (trials["wall_seconds"] < 15).all()  # refused at once, not after the request timeout of every request
-    summary = json.loads((artifacts_dir("dead") / "sweep_aggregate.json").read_text())
+    summary = json.loads((latest_dir("dead") / "sweep_aggregate.json").read_text())
     assert len(summary["failed_trials"]) == 2 and summary["pareto_optimal"] == []
     aggregates = Warehouse().read("dead__aggregates")
     assert (aggregates["n"] == 0).all() and (aggregates["n_failed"] == 1).all()
@@ -104,7 +104,7 @@ def test_one_successful_trial_is_flagged_single_run_without_an_interval(instance
     run_study("once", quiet=True, instance=instance)
     aggregates = Warehouse().read("once__aggregates")
     assert aggregates["single_run"].all() and aggregates["t_low"].isna().all()
-    assert "(single run)" in (artifacts_dir("once") / "report.md").read_text()
+    assert "(single run)" in (latest_dir("once") / "report.md").read_text()
 
 
 def test_load_trials_on_one_endpoint_never_overlap_across_runs(instance, study_dir):

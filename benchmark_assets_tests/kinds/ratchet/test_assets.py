@@ -1,12 +1,13 @@
 """The whole study graph materialised on a real Dagster instance (SQLite, pooled event log)."""
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterEventType, MultiPartitionKey, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from benchmark_assets.artifacts import artifacts_dir
+from benchmark_assets.artifacts import latest_dir
 from benchmark_assets.cli import run_study
 from benchmark_assets.defs.builder import register_study
 from benchmark_assets.defs.instance_storage import PooledSqliteEventLogStorage
@@ -58,7 +59,7 @@ def test_whole_toy_ratchet_materialises_with_partitions_checks_and_decisions(ins
     assert verdicts.loc["beta", "decision"] == "no_sensitivity"
     assert verdicts.loc["gamma", "n_failed_trials"] == 20
 
-    folder = artifacts_dir("toy")
+    folder = latest_dir("toy")
     report = (folder / "report.md").read_text()
     assert "| alpha | 1 | 0.3 | 0.7 |" in report and "trials: 200 (20 failed)" in report
     assert "+  alpha: {tier: 1, current: 0.7," in (folder / "proposed.patch").read_text()
@@ -177,5 +178,26 @@ def test_a_metric_that_cannot_be_decided_on_is_a_failed_trial_with_the_reason(in
     trials = Warehouse().read("toy__trials")
     assert (trials["status"] == "failed").all() and (trials["error"] == error).all()
     assert outcome["outcomes"] == {"rows": len(trials), "failed": len(trials), "errors": [(error, len(trials))]}
-    report = (artifacts_dir("toy") / "report.md").read_text()
+    report = (latest_dir("toy") / "report.md").read_text()
     assert f"## Failed trials: {len(trials)} of {len(trials)}" in report and f"| {len(trials)} | {error} |" in report
+
+
+def test_each_summary_event_links_its_own_files_and_shows_every_plot(instance, toy_study):
+    import re
+
+    run_study("toy", quiet=True, instance=instance)
+    run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+    events = instance.fetch_materializations(AssetKey(["toy", "ratchet_summary"]), limit=10).records
+    assert len(events) == 2
+    folders = []
+    for record in events:
+        metadata = record.asset_materialization.metadata
+        folder = metadata["artifacts"].value
+        assert folder.endswith(record.run_id) and (Path(folder) / "report.md").exists()
+        plots = metadata["plots"].value
+        folders.append((record.run_id, folder, len(re.findall(r"!\[\w+: \w+\]\(data:image/png;base64,", plots))))
+    (newest, newest_folder, newest_plots), (oldest, oldest_folder, oldest_plots) = folders
+    assert (newest_plots, oldest_plots) == (1, 3)  # alpha alone, then all three constants
+    assert "| beta |" in (Path(oldest_folder) / "report.md").read_text()  # not overwritten by the later run
+    assert "| beta |" not in (Path(newest_folder) / "report.md").read_text()
+    assert latest_dir("toy").resolve() == Path(newest_folder).resolve()
