@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/faults.py [--kill-after 12]
 
 Each study runs in a fresh DAGSTER_HOME through the CLI (a real subprocess). After --kill-after
-seconds (a comparison: once 5 trials have finished) the CLI gets SIGKILL (no cleanup runs); then
+seconds (a comparison: once 5 trials have finished; a load sweep: once 4 have) the CLI gets SIGKILL (no cleanup runs); then
 the same command runs again. Printed per
 study: the rerun's exit code and wall time, the trials it ran against the study's total, runs
 left STARTED afterwards, and trial or server processes left behind.
@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = {"memory_ratchet": 3600, "sgd_comparison": 20, "llm_load_sweep": 12}
+WAIT_FOR = {"sgd_comparison": 5, "llm_load_sweep": 4}  # trials finished before the kill
 
 
 def leftovers(marker: str) -> int:
@@ -54,8 +55,8 @@ def main() -> None:
         command = [sys.executable, "-m", "benchmark_assets.cli", "run", study, "--quiet"]
         first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started = time.perf_counter()
-        if study == "sgd_comparison":  # kill it once a few trials have finished (the whole run takes ~8 s)
-            while checkpointed(home, study) < 5 and time.perf_counter() - started < 60:
+        if study in WAIT_FOR:  # kill it once a few trials have finished (checkpointed)
+            while checkpointed(home, study) < WAIT_FOR[study] and time.perf_counter() - started < 120:
                 time.sleep(0.05)
         else:
             time.sleep(args.kill_after)
