@@ -114,8 +114,10 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     kept = checkpointed_trials(study, wanted, resources)  # finished by an interrupted run: not run again
     started = time.perf_counter()
     try:
+        reason = " ".join([f"benchmark-assets run {study.name}", *(f"--tier {t}" for t in tiers),
+                           *([f"--constants {','.join(subjects)}"] if subjects else []), *(["--force"] if force else [])])
         timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
-                                      resources=resources)
+                                      resources=resources, reason=reason)
     except (KeyboardInterrupt, StudyInterrupted):
         raise StudyInterrupted(study.name, len(checkpointed_trials(study, wanted, resources)),
                                sum(len(r) for r in wanted.values())) from None
@@ -193,14 +195,15 @@ def print_trial_errors(outcomes: dict) -> None:
         print(f"  {count} x {text}", file=sys.stderr)
 
 
-def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, resources: dict) -> list[tuple[str, float, str]]:
+def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, resources: dict,
+                        reason: str) -> list[tuple[str, float, str]]:
     """One in-process Dagster run per stage, with a progress bar; stops at the first failed run
     with the user's own error."""
     from dagster import materialize
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
     from tqdm import tqdm
 
-    from benchmark_assets.defs.builder import pool_holders, process_tags
+    from benchmark_assets.defs.builder import LAUNCHED_BY_TAG, REASON_TAG, pool_holders, process_tags
 
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     timings = []
@@ -213,6 +216,7 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
                 print(f"waiting: {line}", file=sys.stderr, flush=True)
         tags = {ASSET_PARTITION_RANGE_START_TAG: stage.start, ASSET_PARTITION_RANGE_END_TAG: stage.end} if stage.start else {}
         tags.update(process_tags())
+        tags.update({LAUNCHED_BY_TAG: "cli", REASON_TAG: reason[:200]})
         stage_started = time.perf_counter()
         result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys, tags=tags,
                              run_config={**quiet_logs, **(stage.run_config or {})}, raise_on_error=False)
@@ -337,6 +341,25 @@ def cmd_ledger(args) -> int:
     return 0
 
 
+def cmd_why(args) -> int:
+    from benchmark_assets.defs.resources import study_resources
+    from benchmark_assets.history import StudyVersions, history_markdown, subject_history
+    from benchmark_assets.studies import load_study
+
+    study = load_study(args.study).name
+    ensure_dagster_home()
+    ledger = study_resources()["ledger"].open()
+    history = subject_history(ledger, StudyVersions(ledger.warehouse), study, args.subject, limit=args.limit)
+    if history.empty:
+        known = sorted(set(ledger.read(study=study)["subject"])) if len(ledger.read(study=study)) else []
+        hint = f"subjects with decisions: {', '.join(known)}" if known else f"run `benchmark-assets run {study}` first"
+        print(f"No decisions on {args.subject!r} in {study} yet; {hint}.", file=sys.stderr)
+        return 1
+    print(f"Why {args.subject} in {study} has its value: every decision on it, newest first.\n")
+    print(history_markdown(args.subject, history, run_link="{run_id}"))
+    return 0
+
+
 def _quiet_dagster_warnings() -> None:
     """Dagster's beta/preview notices are for developers of definitions, not for users of the CLI."""
     import warnings
@@ -382,6 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     ledger.add_argument("--kind")
     ledger.add_argument("--limit", type=int, default=50)
     ledger.set_defaults(handler=cmd_ledger)
+    why = commands.add_parser("why", help="every decision on one subject (a constant...), newest first, with what "
+                                          "changed in the study between decisions")
+    why.add_argument("study")
+    why.add_argument("subject", help="a constant, the arms' parameters, a criterion such as best_throughput, ...")
+    why.add_argument("--limit", type=int, default=20)
+    why.set_defaults(handler=cmd_why)
     args = parser.parse_args(argv)
     _quiet_dagster_warnings()
     from benchmark_assets.studies import StudyError

@@ -12,7 +12,7 @@ PACKAGE = ROOT / "benchmark_assets"
 # Lowest first. A module may import from its own layer or below, never above.
 LAYERS = [
     ("foundation", ("stats", "scenarios", "targets", "servers", "examples", "sweep", "provenance", "artifacts",
-                    "warehouse", "study_file", "schemas", "ledger", "locks", "processes", "parallel")),
+                    "warehouse", "study_file", "schemas", "ledger", "locks", "processes", "parallel", "history")),
     ("kind protocol", ("kinds.base",)),
     ("kinds", ("kinds.*",)),
     ("registry", ("kinds",)),

@@ -48,13 +48,15 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
-from benchmark_assets.ledger import Provenance
+from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
+from benchmark_assets.ledger import Ledger, Provenance, ledger_rows
 from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.processes import process_alive
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.studies import StudyError, load_study
 
 REASON_TAG = "benchmark_assets/reason"
+LAUNCHED_BY_TAG = "benchmark_assets/launched_by"
 PID_TAG, HOST_TAG = "benchmark_assets/pid", "benchmark_assets/host"  # on the CLI's runs: who runs them
 
 
@@ -200,6 +202,46 @@ def dagster_metadata(metadata: dict) -> dict:
     return out
 
 
+def run_reason(tags: dict) -> str:
+    """Why a run ran, from its tags: the CLI, a sensor, a schedule, a backfill or the UI."""
+    reason = tags.get(REASON_TAG, "")
+    if tags.get(LAUNCHED_BY_TAG) == "cli":
+        return f"CLI: {reason}"
+    for tag, what in (("dagster/sensor_name", "sensor"), ("dagster/schedule_name", "schedule")):
+        if tag in tags:
+            return f"{what} {tags[tag]}" + (f": {reason}" if reason else "")
+    if "dagster/backfill" in tags:
+        return f"backfill {tags['dagster/backfill']} (launched from the UI or the API)" + (f": {reason}" if reason else "")
+    return "launched from the UI or the API" + (f": {reason}" if reason else "")
+
+
+def provenance_metadata(study, context: AssetExecutionContext) -> dict:
+    """Git commit (``+dirty`` when the checkout has changes), the study file's hash, what changed in
+    the study since its previous decision, and why this run ran. Remembers this study file's text
+    so later decisions can be compared with it."""
+    warehouse = context.resources.results.open()
+    versions = StudyVersions(warehouse)
+    versions.remember(study.name, study.spec_hash, study.text, pd.Timestamp.now(tz="UTC").isoformat())
+    decided = Ledger(warehouse).read(study=study.name)
+    decided = decided[decided["run_id"] != context.run.run_id] if len(decided) else decided
+    previous = decided["study_hash"].iloc[-1] if len(decided) else None
+    return {"git_commit": git_commit(study.path.parent), "study_hash": study.spec_hash,
+            "run_reason": run_reason(context.run.tags),
+            "study_changes_since_previous_decision": changes_between(versions.texts(study.name), previous,
+                                                                     study.spec_hash)}
+
+
+def decision_histories(study, context: AssetExecutionContext, pending: pd.DataFrame, limit: int = 10) -> str:
+    """Per subject this run decides on: its earlier decisions and this one, newest first."""
+    warehouse = context.resources.results.open()
+    ledger, versions = Ledger(warehouse), StudyVersions(warehouse)
+    parts = [f"Every decision on each subject (newest first; `benchmark-assets why {study.name} <subject>` prints the same)", ""]
+    for subject in dict.fromkeys(pending["subject"]):
+        history = subject_history(ledger, versions, study.name, subject, limit=limit, pending=pending)
+        parts.append(history_markdown(subject, history))
+    return "\n".join(parts)
+
+
 def progress_reporter(context, label: str, *, terminal_bar: bool):
     """Log progress to Dagster every ~10 %; draw a terminal bar when the CLI asks for one."""
     bar = None
@@ -313,12 +355,15 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
         product = node.compute(study, step, **inputs)
         metadata = trials_metadata(product.frame, columns, started) if node.partitioned_by == TRIAL else {}
         metadata.update(dagster_metadata(product.metadata))
+        if node.partitioned_by is None:  # an analysis: what it was decided with, and why it ran
+            metadata.update(provenance_metadata(study, context))
         if product.ledger:
             provenance = Provenance(study=study.name, kind=kind.name, git_commit=git_commit(study.path.parent),
                                     study_hash=study.spec_hash, run_id=context.run.run_id,
                                     decided_at=pd.Timestamp.now(tz="UTC").isoformat())
             # They join the ledger when this run completes; a run that fails or is killed adds none.
             metadata["ledger_rows"] = context.resources.ledger.stage(product.ledger, provenance)
+            metadata["history"] = Markdown(decision_histories(study, context, ledger_rows(product.ledger, provenance)))
         yield Output(product.frame, metadata=metadata)  # the IO manager has stored it when this returns
         step.clear_checkpoint()
         if node.schema is not None:

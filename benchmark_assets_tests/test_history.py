@@ -1,0 +1,57 @@
+"""Why a subject has its value: the history of decisions on it, in the UI and from `benchmark-assets why`."""
+import pytest
+from dagster import AssetKey
+
+from benchmark_assets.cli import run_study
+from benchmark_assets.history import spec_changes
+
+from benchmark_assets_tests.test_cli import run_cli
+
+
+def test_spec_changes_name_each_setting_that_differs():
+    old = "decision: {improvement_threshold: 0.01, correction: holm}\nseeds: [1, 2]\nmetric: score\n"
+    new = "# a comment\ndecision: {improvement_threshold: 0.05, correction: holm}\nseeds: [1, 2, 3]\nnote: x\n"
+    assert spec_changes(old, new) == ["decision.improvement_threshold: 0.01 -> 0.05", "metric: score -> (absent)",
+                                      "note: (absent) -> x", "seeds: [1, 2] -> [1, 2, 3]"]
+    assert spec_changes(old, old + "# only a comment\n") == []
+
+
+@pytest.fixture
+def two_decisions(instance, study_dir):
+    """alpha decided twice: then the improvement threshold is raised and it is decided again."""
+    run_study("toy", quiet=True, instance=instance)
+    path = study_dir / "toy.yaml"
+    path.write_text(path.read_text().replace("decision: {bootstrap_resamples: 2000, correction: holm}",
+                                             "decision: {bootstrap_resamples: 2000, correction: holm, "
+                                             "improvement_threshold: 0.5}"))
+    run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+    return instance
+
+
+def test_every_decision_on_a_subject_is_in_the_ui_with_what_changed_and_why_the_run_ran(two_decisions):
+    events = two_decisions.fetch_materializations(AssetKey(["toy", "verdicts"]), limit=10).records
+    newest, oldest = (record.asset_materialization.metadata for record in events)
+    history = newest["history"].value
+    alpha = history.split("#### alpha", 1)[1]
+    assert alpha.count("| 20") == 2  # two decisions, each row starts with its date
+    first_row, second_row = [line for line in alpha.splitlines() if line.startswith("| 20")]
+    assert "| reject |" in first_row and "decision.improvement_threshold: (absent) -> 0.5" in first_row
+    assert "| accept |" in second_row and "(first decision)" in second_row
+    assert f"/runs/{events[0].run_id}" in first_row and f"/runs/{events[1].run_id}" in second_row
+    assert newest["run_reason"].value == "CLI: benchmark-assets run toy --constants alpha"
+    assert oldest["run_reason"].value == "CLI: benchmark-assets run toy"
+    assert newest["study_changes_since_previous_decision"].value == "decision.improvement_threshold: (absent) -> 0.5"
+    assert oldest["study_changes_since_previous_decision"].value == "(first decision)"
+    assert len(newest["git_commit"].value) >= 7 and newest["study_hash"].value != oldest["study_hash"].value
+
+
+def test_why_prints_the_same_history(two_decisions, dagster_home, study_dir):
+    env = {"DAGSTER_HOME": str(dagster_home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    why = run_cli("why", "toy", "alpha", env_extra=env)
+    assert why.returncode == 0, why.stderr
+    rows = [line for line in why.stdout.splitlines() if line.startswith("| 20")]
+    assert len(rows) == 2 and "| reject |" in rows[0] and "| accept |" in rows[1]
+    assert "improvement_threshold: (absent) -> 0.5" in rows[0] and "0.3 -> 0.7" in rows[1]
+    unknown = run_cli("why", "toy", "delta", env_extra=env)
+    assert unknown.returncode == 1
+    assert "No decisions on 'delta' in toy yet; subjects with decisions: alpha, beta, gamma." in unknown.stderr
