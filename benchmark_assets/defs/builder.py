@@ -363,7 +363,8 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
                                     decided_at=pd.Timestamp.now(tz="UTC").isoformat())
             # They join the ledger when this run completes; a run that fails or is killed adds none.
             metadata["ledger_rows"] = context.resources.ledger.stage(product.ledger, provenance)
-            metadata["history"] = Markdown(decision_histories(study, context, ledger_rows(product.ledger, provenance)))
+            history = Markdown(decision_histories(study, context, ledger_rows(product.ledger, provenance)))
+            metadata.update(dagster_metadata({"history": history}))
         yield Output(product.frame, metadata=metadata)  # the IO manager has stored it when this returns
         step.clear_checkpoint()
         if node.schema is not None:
@@ -390,7 +391,9 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
              for name in node.inputs},
         deps=[AssetKey([study.name, name]) for name in node.deps],
         metadata={"partition_columns": columns} if columns else None,
-        check_specs=[AssetCheckSpec(check_name(node), asset=key, blocking=True)] if node.schema else None,
+        check_specs=[AssetCheckSpec(check_name(node), asset=key, blocking=True, description=(
+            f"Every row of {node.name} matches its pandera schema (types, ranges, uniqueness); blocking: a "
+            "failure stops what depends on it and lists the failing rows by their keys"))] if node.schema else None,
         description=node.description,
         **({"pool": pool} if pool else {}),
     )(compute)

@@ -1,0 +1,233 @@
+"""Launch a "Materialize all" backfill of a study the way the UI does, through the daemon, and compare with the CLI.
+
+    .venv/bin/python benchmarks/ui_backfill.py [sgd_comparison memory_ratchet llm_load_sweep] [--no-cli]
+
+Per study, in a fresh DAGSTER_HOME (the project's dagster.yaml): register the study's partition keys
+(what `benchmark-assets run` or the study sensor does), start `dagster dev -w workspace.yaml` on
+127.0.0.1 (webserver, daemon, code server), wait until the code location is loaded, then send the
+UI's GraphQL mutation `launchPartitionBackfill` with every asset of the study's group and
+`allPartitions: true`, and poll the backfill until the daemon marks it finished. Printed: the runs
+the backfill made per asset (with their partition ranges), when the last run ended and when the
+backfill was marked complete (both from the launch), and the CLI's wall time on the same study in
+another fresh home. dagster dev and everything it started are stopped at the end of each study.
+
+The backfill daemon evaluates backfills every 30 s (dagster._daemon.backfill
+.execute_backfill_iteration_loop, not configurable), and a child whose partitions definition
+differs from its parent's is requested only in the tick after its parent materialised; so the wall
+time is roughly one tick per partitions level of the study, whatever the run count.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+STUDIES = ("sgd_comparison", "memory_ratchet", "llm_load_sweep")
+DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on InvalidSubsetError { message }
+    ... on UnauthorizedError { message }
+  }
+}"""
+STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on PythonError { message }
+  }
+}"""
+LOADED = """
+{ workspaceOrError { __typename ... on Workspace { locationEntries {
+    name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict | None = None, timeout: float = 30) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql",
+                                     data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = json.loads(response.read())
+    if body.get("errors"):
+        raise RuntimeError(f"GraphQL error: {body['errors']}")
+    return body["data"]
+
+
+def fresh_home(prefix: str) -> Path:
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def register(home: Path, study_name: str) -> list:
+    """What `benchmark-assets run` does before any run: partition keys and pool limits. Returns the
+    study's asset keys (the group "Materialize all" selects)."""
+    from dagster import DagsterInstance
+
+    from benchmark_assets.cli import ensure_pool_limit
+    from benchmark_assets.defs.builder import build_assets, endpoint_pools, register_study
+    from benchmark_assets.studies import load_study
+
+    study = load_study(study_name)
+    with DagsterInstance.from_config(str(home)) as instance:
+        register_study(instance, study)
+        for pool in endpoint_pools(study):
+            ensure_pool_limit(instance, pool)
+    return [asset.key for asset in build_assets(study)]
+
+
+class DagsterDev:
+    """`dagster dev` on 127.0.0.1 in its own session; stopping it stops everything it started."""
+
+    def __init__(self, home: Path):
+        self.home, self.port = home, free_port()
+        self.log = open(home / "dagster_dev.log", "w")
+        env = {**os.environ, "DAGSTER_HOME": str(home)}
+        self.process = subprocess.Popen(
+            [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_loaded(self, timeout: float = 180) -> float:
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dagster dev exited ({self.process.returncode}); see {self.log.name}")
+            try:
+                entries = graphql(self.port, LOADED, timeout=5)["workspaceOrError"]["locationEntries"]
+                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                    kinds = {e["locationOrLoadError"]["__typename"] for e in entries}
+                    if kinds != {"RepositoryLocation"}:
+                        raise RuntimeError(f"code location failed to load: {entries}")
+                    return time.perf_counter() - started
+            except (urllib.error.URLError, ConnectionError, TimeoutError, KeyError, TypeError):
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("dagster dev did not load the code location in time")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        try:  # children that outlived their parent (run workers) are still in the session
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.log.close()
+
+
+def ui_backfill(study_name: str, *, timeout: float = 1800) -> dict:
+    home = fresh_home(f"ui_backfill_{study_name}_")
+    asset_keys = register(home, study_name)
+    dev = DagsterDev(home)
+    try:
+        load_seconds = dev.wait_loaded()
+        time.sleep(2)  # the daemon's threads start with the webserver; give them a moment, as a user would
+        params = {"assetSelection": [{"path": key.path} for key in asset_keys], "allPartitions": True,
+                  "title": f"ui_backfill {study_name}"}
+        launched = time.time()
+        result = graphql(dev.port, LAUNCH, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"launch failed: {result}")
+        backfill_id, status = result["backfillId"], None
+        while time.time() - launched < timeout:
+            status = graphql(dev.port, STATUS, {"id": backfill_id})["partitionBackfillOrError"].get("status")
+            if status in DONE:
+                break
+            time.sleep(0.5)
+        marked_done = time.time() - launched
+        runs = backfill_runs(home, backfill_id)
+    finally:
+        dev.stop()
+    for run in runs:  # seconds after the launch
+        for field in ("created", "start", "end"):
+            run[field] = run[field] - launched if run[field] else None
+    last_end = max((r["end"] for r in runs if r["end"] is not None), default=0.0)
+    return {"home": home, "status": status, "load_seconds": load_seconds, "completed_after": marked_done,
+            "last_run_ended_after": last_end, "runs": runs}
+
+
+def backfill_runs(home: Path, backfill_id: str) -> list[dict]:
+    from dagster import DagsterInstance, RunsFilter
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        records = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
+        return [{"assets": sorted(key.path[-1] for key in (r.dagster_run.asset_selection or ())),
+                 "status": r.dagster_run.status.value,
+                 "range": (r.dagster_run.tags.get(ASSET_PARTITION_RANGE_START_TAG),
+                           r.dagster_run.tags.get(ASSET_PARTITION_RANGE_END_TAG)),
+                 "partition": r.dagster_run.tags.get("dagster/partition"),
+                 "start": r.start_time, "end": r.end_time,
+                 "created": r.create_timestamp.timestamp()} for r in records]
+
+
+def cli_wall_time(study_name: str) -> tuple[float, int]:
+    home = fresh_home(f"ui_backfill_cli_{study_name}_")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    started = time.perf_counter()
+    done = subprocess.run([str(BIN / "benchmark-assets"), "run", study_name, "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    return time.perf_counter() - started, done.returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("studies", nargs="*", default=list(STUDIES))
+    parser.add_argument("--no-cli", action="store_true", help="skip the CLI comparison")
+    args = parser.parse_args()
+    rows = []
+    for study in args.studies:
+        outcome = ui_backfill(study)
+        per_asset: dict[str, list] = defaultdict(list)
+        for run in sorted(outcome["runs"], key=lambda r: r["created"]):
+            per_asset[", ".join(run["assets"])].append(run)
+        print(f"\n## {study}: backfill {outcome['status']} (code location loaded in {outcome['load_seconds']:.1f} s)")
+        for assets, runs in per_asset.items():
+            statuses = sorted({r["status"] for r in runs})
+            busy = sum((r["end"] or 0) - (r["start"] or 0) for r in runs)
+            example = runs[0]["range"] if runs[0]["range"][0] else runs[0]["partition"]
+            print(f"- {assets}: {len(runs)} run(s) {statuses}, {busy:.1f} s in runs; first: {example}")
+            for run in runs:
+                print(f"    created +{run['created']:.1f} s, started +{(run['start'] or 0):.1f} s, "
+                      f"ended +{(run['end'] or 0):.1f} s  {run['range'] if run['range'][0] else run['partition'] or ''}")
+        cli, code = (float("nan"), None) if args.no_cli else cli_wall_time(study)
+        rows.append((study, len(outcome["runs"]), len(per_asset), outcome["last_run_ended_after"],
+                     outcome["completed_after"], cli, code))
+    print("\n| study | runs | run groups | last run ended | backfill complete | CLI wall (exit) | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for study, runs, groups, last, complete, cli, code in rows:
+        print(f"| {study} | {runs} | {groups} | {last:.1f} s | {complete:.1f} s | {cli:.1f} s ({code}) | "
+              f"{complete / cli:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
