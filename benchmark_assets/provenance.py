@@ -18,3 +18,10 @@ def git_commit(folder: str | Path = ".") -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{commit}+dirty" if dirty else commit or "unknown"
+
+
+def code_commit(study_folder: str | Path) -> str:
+    """The commit a decision was made with: the study folder's repository, or (a study kept outside
+    any repository) the repository benchmark_assets runs from."""
+    commit = git_commit(study_folder)
+    return commit if commit != "unknown" else git_commit(Path(__file__).resolve().parent)

@@ -52,7 +52,7 @@ from benchmark_assets.history import StudyVersions, changes_between, history_mar
 from benchmark_assets.ledger import Ledger, Provenance, ledger_rows
 from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.processes import process_alive
-from benchmark_assets.provenance import git_commit
+from benchmark_assets.provenance import code_commit
 from benchmark_assets.studies import StudyError, load_study
 
 REASON_TAG = "benchmark_assets/reason"
@@ -225,7 +225,7 @@ def provenance_metadata(study, context: AssetExecutionContext) -> dict:
     decided = Ledger(warehouse).read(study=study.name)
     decided = decided[decided["run_id"] != context.run.run_id] if len(decided) else decided
     previous = decided["study_hash"].iloc[-1] if len(decided) else None
-    return {"git_commit": git_commit(study.path.parent), "study_hash": study.spec_hash,
+    return {"git_commit": code_commit(study.path.parent), "study_hash": study.spec_hash,
             "run_reason": run_reason(context.run.tags),
             "study_changes_since_previous_decision": changes_between(versions.texts(study.name), previous,
                                                                      study.spec_hash)}
@@ -358,7 +358,7 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
         if node.partitioned_by is None:  # an analysis: what it was decided with, and why it ran
             metadata.update(provenance_metadata(study, context))
         if product.ledger:
-            provenance = Provenance(study=study.name, kind=kind.name, git_commit=git_commit(study.path.parent),
+            provenance = Provenance(study=study.name, kind=kind.name, git_commit=code_commit(study.path.parent),
                                     study_hash=study.spec_hash, run_id=context.run.run_id,
                                     decided_at=pd.Timestamp.now(tz="UTC").isoformat())
             # They join the ledger when this run completes; a run that fails or is killed adds none.
