@@ -118,20 +118,12 @@ def test_a_comparison_killed_mid_run_keeps_every_finished_trial(tmp_path, study_
 
 
 # Each trial logs "<pid of benchmark-assets> <x> <seed>" when it starts; seeds above BLOCK_FROM
-# wait for a file that never appears (they only end when they are stopped).
-GATED_COMPARISON = """\
-kind: comparison
-target:
-  command: ["{python}", "-c", "import json, os, sys, time; open(sys.argv[3], 'a').write('%d %s %s\\\\n' % (os.getppid(), sys.argv[1], sys.argv[2])); seed = int(sys.argv[2]); time.sleep(1.0 if seed <= BLOCK_FROM else 900); print(json.dumps({{'score': float(sys.argv[1]) + seed % 7 / 100}}))", "{x}", "{seed}", "{log}"]
-  parallel: 2
-arms:
-  control:   {x: 0.5, log: LOG}
-  candidate: {x: 0.4, log: LOG}
-seeds: [1, 2, 3, 4, 5, 6, 7, 8]
-metric: score
-direction: minimize
-decision: {bootstrap_resamples: 500}
-"""
+# sleep 900 s (in a test they only end when they are stopped).
+GATED_COMPARISON = SLOW_COMPARISON.replace(
+    "time.sleep(0.7); print(json.dumps({{'score': float(sys.argv[1]) + int(sys.argv[2]) % 7 / 100}}))",
+    "seed = int(sys.argv[2]); time.sleep(1.0 if seed <= BLOCK_FROM else 900); "
+    "print(json.dumps({{'score': float(sys.argv[1]) + seed % 7 / 100}}))")
+assert "BLOCK_FROM" in GATED_COMPARISON  # the command above was replaced
 
 
 def _started(log, pid) -> list[tuple[float, int]]:
