@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from benchmark_assets.defs import rectangle_ranges
 from benchmark_assets.defs.builder import build_ledger_sensor, build_study
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.studies import discover_studies
@@ -18,4 +19,5 @@ def build_definitions(studies: list) -> Definitions:
     return Definitions(assets=assets, sensors=sensors, schedules=schedules, resources=study_resources())
 
 
+rectangle_ranges.install()  # a UI backfill of a trials grid: one run per rectangle
 defs = build_definitions(discover_studies())

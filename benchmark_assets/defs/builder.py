@@ -50,6 +50,7 @@ from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
 from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
 from benchmark_assets.ledger import Ledger, Provenance, ledger_rows
+from benchmark_assets.defs.rectangle_ranges import contiguous_blocks, rectangles
 from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.processes import process_alive
 from benchmark_assets.provenance import code_commit
@@ -553,18 +554,6 @@ class Stage:
     run_config: dict | None = None
 
 
-def contiguous_blocks(selected: list[str], order: list[str]) -> list[list[str]]:
-    """Split ``selected`` into runs of neighbours in ``order``: a ranged run covers one block."""
-    position = {key: i for i, key in enumerate(order)}
-    blocks: list[list[str]] = []
-    for key in sorted(selected, key=position.__getitem__):
-        if blocks and position[key] == position[blocks[-1][-1]] + 1:
-            blocks[-1].append(key)
-        else:
-            blocks.append([key])
-    return blocks
-
-
 def plan_stages(study, instance, wanted: dict[str, list[str]], subjects: list[str]) -> list[Stage]:
     """The runs that materialise ``wanted`` trials (point -> replicates) and what follows them:
     per partitioned node, one ranged run per contiguous block (trials: per rectangle of points
@@ -594,15 +583,13 @@ def plan_stages(study, instance, wanted: dict[str, list[str]], subjects: list[st
         flush()
         label = node.name.replace("_", " ")
         if node.partitioned_by == TRIAL:
-            groups: dict[tuple, list[str]] = {}
-            for point in points:
-                groups.setdefault(tuple(r for r in replicate_order if r in wanted[point]), []).append(point)
-            for group_replicates, group_points in groups.items():
-                for point_block in contiguous_blocks(group_points, point_order):
-                    for replicate_block in contiguous_blocks(list(group_replicates), replicate_order):
-                        corner = lambda p, r: str(MultiPartitionKey({kind.point.name: p, kind.replicate.name: r}))  # noqa: E731
-                        stages.append(Stage(label, [key(node)], corner(point_block[0], replicate_block[0]),
-                                            corner(point_block[-1], replicate_block[-1])))
+            def corner(pair: tuple[str, str]) -> str:
+                return str(MultiPartitionKey({kind.point.name: pair[0], kind.replicate.name: pair[1]}))
+
+            known = set(replicate_order)
+            pairs = [(p, r) for p in points for r in wanted[p] if r in known]
+            stages += [Stage(label, [key(node)], corner(first), corner(last))
+                       for first, last in rectangles(pairs, point_order, replicate_order)]
         else:
             selected, order = (points, point_order) if node.partitioned_by == POINT else (replicates, replicate_order)
             stages += [Stage(label, [key(node)], block[0], block[-1]) for block in contiguous_blocks(selected, order)]

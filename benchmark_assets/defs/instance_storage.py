@@ -32,6 +32,11 @@ from sqlalchemy import create_engine
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.pool import QueuePool
 
+from benchmark_assets.defs import rectangle_ranges
+
+# The backfill daemon and the webserver load this module (dagster.yaml names it), never the definitions.
+rectangle_ranges.install()
+
 OPEN_RUN_SHARDS = 8
 EVENT_BATCH_SIZE = "2000"
 
