@@ -125,8 +125,9 @@ class RatchetKind(StudyKind):
             Node("trials", trials, partitioned_by=TRIAL, inputs=("scenario_catalog",), schema=schemas.trials_schema,
                  # Every point's trials share this; a point's own value is in its partition key.
                  version=lambda study: study.point_fingerprints().get("current"),
-                 description="One row per trial (sweep point x scenario x repeat): metrics, or the error of a "
-                             "failed trial."),
+                 description="Partitioned by sweep point x seed id (one scenario per seed id); each partition "
+                             "holds that scenario's trials_per_scenario repeats: metrics, or the error of a failed "
+                             "trial."),
             Node("aggregates", aggregates, partitioned_by=POINT, inputs=("trials",),
                  schema=lambda study: schemas.aggregates_schema(),
                  version=lambda study: (decision(study).confidence_level, decision(study).bootstrap_resamples,
