@@ -88,7 +88,7 @@ def _show_markdown(page, key: str):
 
 
 def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, dagster_dev, instance, tmp_path):
-    from dagster import AssetKey
+    from dagster import AssetKey, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
 
     from benchmark_assets.ledger import Ledger
@@ -115,6 +115,10 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, dagster_de
         time.sleep(2)
     assert backfills[0].status == BulkActionStatus.COMPLETED_SUCCESS, backfills[0].status
     assert instance.get_latest_materialization_event(AssetKey(["small", "ratchet_summary"])) is not None
+    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfills[0].backfill_id}))
+    per_asset = {name: sum(AssetKey(["small", name]) in (r.asset_selection or set()) for r in runs)
+                 for name in ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary")}
+    assert per_asset == dict.fromkeys(per_asset, 1), per_asset  # the 12 trials too: one run per asset
 
     page.goto(f"{dagster_dev}/assets/small/trials?view=partitions", wait_until="networkidle")
     page.get_by_text("Materialized (12)").wait_for()  # 2 sweep points x 6 seed ids, all green
