@@ -148,7 +148,10 @@ def test_failed_schema_check_blocks_downstream_and_shows_failing_rows(instance, 
                       instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION))
     assert evaluation.check_name == "check_trials_schema" and not evaluation.passed
     assert evaluation.metadata["failure_count"].value > 0
-    assert "in_range(-1.0, 2.0)" in evaluation.metadata["failing_rows"].value
+    failing = evaluation.metadata["failing_rows"].value
+    assert "in_range(-1.0, 2.0)" in failing
+    header = failing.splitlines()[0]  # keyed by the trial, not by the frame's index
+    assert [c.strip() for c in header.strip("|").split("|")][:3] == ["sweep_point", "seed_id", "trial_index"]
     assert not result.success  # blocking: the run stops here, nothing downstream is computed
     assert not instance.get_materialized_partitions(AssetKey(["toy", "aggregates"]))
 
@@ -201,3 +204,23 @@ def test_each_summary_event_links_its_own_files_and_shows_every_plot(instance, t
     assert "| beta |" in (Path(oldest_folder) / "report.md").read_text()  # not overwritten by the later run
     assert "| beta |" not in (Path(newest_folder) / "report.md").read_text()
     assert latest_dir("toy").resolve() == Path(newest_folder).resolve()
+
+
+def test_each_trial_partition_shows_its_own_rows(instance, toy_study):
+    run_study("toy", quiet=True, instance=instance)
+    trials = Warehouse().read("toy__trials")
+    seed = toy_study.seed_keys[0]
+    events = {str(r.partition_key): r.asset_materialization.metadata
+              for r in instance.fetch_materializations(AssetKey(["toy", "trials"]), limit=1000).records}
+    assert len(events) == len(trials) // 2  # one event per (sweep point, seed id), two repeats each
+
+    crashed = events[str(MultiPartitionKey({"sweep_point": "gamma=99", "seed_id": seed}))]
+    assert crashed["rows"].value == 2 and crashed["failed"].value == 2
+    assert "crashed on purpose" in crashed["error"].value and "score" not in crashed
+
+    ok = events[str(MultiPartitionKey({"sweep_point": "alpha=0.7", "seed_id": seed}))]
+    rows = trials[(trials["sweep_point"] == "alpha=0.7") & (trials["seed_id"] == int(seed))]
+    assert ok["rows"].value == 2 and ok["failed"].value == 0 and ok["error"].value == ""
+    assert ok["split"].value == rows["split"].iloc[0]
+    assert ok["score"].value == pytest.approx(rows["score"].mean())
+    assert ok["run_trials"].value == len(trials)  # the run's totals are there too, named as such
