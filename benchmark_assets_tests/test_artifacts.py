@@ -54,3 +54,22 @@ def test_plots_are_embedded_small_and_still_readable(tmp_path):
     image = Image.open(io.BytesIO(base64.b64decode(data)))
     assert image.format == "PNG" and image.width == 560 and image.height == 224
     assert len(data) < 40_000  # tens of kilobytes per plot in the event log
+
+
+def _square_and_pid(x):
+    import os
+
+    return x * x, os.getpid()
+
+
+def test_figures_are_drawn_on_worker_processes_in_the_order_given():
+    import os
+
+    from benchmark_assets.artifacts import in_parallel
+
+    results = in_parallel(_square_and_pid, list(range(12)))
+    assert [value for value, _ in results] == [x * x for x in range(12)]
+    pids = {pid for _, pid in results}
+    if (os.cpu_count() or 1) > 1:
+        assert os.getpid() not in pids and len(pids) >= 1  # workers, not this process
+    assert [v for v, _ in in_parallel(_square_and_pid, [3, 1])] == [9, 1]  # few jobs: drawn here, in order

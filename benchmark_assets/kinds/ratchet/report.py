@@ -160,6 +160,13 @@ def plot_sensitivity(
     return path
 
 
+def _draw_one(job: tuple) -> tuple[Path, str]:
+    """One constant's plot and its small inline copy (run in a worker process)."""
+    folder, sweep, aggregates, gains, verdict, metric, threshold = job
+    path = plot_sensitivity(folder, sweep, aggregates, gains, verdict, metric, improvement_threshold=threshold)
+    return path, artifacts.png_markdown({f"{sweep.name}: {verdict['decision']}": path})
+
+
 def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame,
                           folder: Path):
     """Report, exports, plots and patch in ``folder`` (the run's own); returns (summary table,
@@ -182,11 +189,14 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     gains = paired_gain_curves(trials, sweeps, metric=study.spec.metric, maximize=study.maximize,
                                splits={"train": train_ids, "validation": validation_ids},
                                confidence_level=study.rules.confidence_level)
-    plots = {
-        sweep.name: plot_sensitivity(folder, sweep, aggregates, gains, by_constant.loc[sweep.name],
-                                               study.spec.metric, improvement_threshold=study.rules.improvement_threshold)
-        for sweep in sweeps
-    }
+    jobs = []
+    for sweep in sweeps:
+        own = {sweep.key_for(v) for v in sweep.values}
+        jobs.append((folder, sweep, aggregates[aggregates["sweep_point"].isin(own)], gains[gains["constant"] == sweep.name],
+                     by_constant.loc[sweep.name], study.spec.metric, float(study.rules.improvement_threshold)))
+    drawn = artifacts.in_parallel(_draw_one, jobs)
+    plots = {sweep.name: path for sweep, (path, _) in zip(sweeps, drawn)}
+    shown = "\n".join(markdown for _, markdown in drawn)
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
@@ -205,8 +215,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         "trial_compute_seconds": round(compute_seconds, 3),
     }
     if plots:
-        metadata["plots"] = Markdown(artifacts.png_markdown(
-            {f"{name}: {by_constant.loc[name, 'decision']}": path for name, path in plots.items()}))
+        metadata["plots"] = Markdown(shown)
         metadata["plots_folder"] = next(iter(plots.values())).parent
     metadata.update({f"file_{name}": path for name, path in paths.items()})
     return summary, metadata
