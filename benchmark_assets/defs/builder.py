@@ -187,7 +187,8 @@ def failing_rows(schema, frame: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFra
         for column in keys:
             shown[column] = located.map(lambda i, c=column: None if i is None else frame.at[i, c])
         shown = shown.drop(columns="index")
-    columns = [c for c in (*keys, "column", "check", "failure_case") if c in shown.columns]
+    row_id = keys or ["index"]  # nothing identifies a row: its position is all there is
+    columns = [c for c in (*row_id, "column", "check", "failure_case") if c in shown.columns]
     return shown[columns]
 
 
