@@ -221,12 +221,10 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
         result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys, tags=tags,
                              run_config={**quiet_logs, **(stage.run_config or {})}, raise_on_error=False)
         timings.append((stage.label, time.perf_counter() - stage_started, result.run_id))
-        # Its decisions join the ledger only now that the run is known to have completed.
-        ledger = resources["ledger"].open()
+        # Its decisions join the ledger only now that the run is known to have completed (those of
+        # a failed run wait for a re-execution from the UI: settle_finished_runs).
         if result.success:
-            ledger.settle(result.run_id)
-        else:
-            ledger.discard(result.run_id)
+            resources["ledger"].open().settle(result.run_id)
         if not result.success and _interrupted(result):
             raise StudyInterrupted()
         if not result.success:
@@ -262,7 +260,7 @@ class _NoInterruptTraces(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        return not any(name in text for name in _INTERRUPTS) and "Execution was interrupted" not in text
+        return "DagsterExecutionInterruptedError" not in text and "Execution was interrupted" not in text
 
 
 def _failure_message(result) -> str:
@@ -421,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (StudyInterrupted, KeyboardInterrupt) as error:
-        print(f"\n{error or 'interrupted'}", file=sys.stderr)
+        print(f"\n{str(error) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)

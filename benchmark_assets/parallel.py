@@ -49,7 +49,12 @@ def run_all(
     try:
         for future in as_completed(futures):
             take(future)
-    except BaseException as interrupt:
+    except Exception:  # a real error (a bug, a checkpoint that could not be written): not an interrupt
+        for future in futures:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    except BaseException as interrupt:  # Ctrl-C, or Dagster's interrupt of a terminated run
         for future in futures:
             future.cancel()  # not started yet: never will be
         left = [f for f in futures if f not in taken and not f.cancelled()]
@@ -63,7 +68,10 @@ def run_all(
         except BaseException:
             if stop:
                 stop()
-            notify(f"stopped the running trials; the {len(results)} finished ones are kept")
+                notify(f"stopped the running trials; the {len(results)} finished ones are kept")
+            else:
+                notify(f"the running trial cannot be stopped from here: it ends within its own time limit; "
+                       f"the {len(results)} finished ones are kept")
             for future in left:
                 if future.done() and future not in taken and not future.cancelled() and future.exception() is None:
                     take(future)  # finished before the stop

@@ -183,9 +183,10 @@ def failing_rows(schema, frame: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFra
     keys = [c for c in (schema.unique or []) if c in frame.columns]
     shown = cases.copy()
     if keys and "index" in shown:
-        located = shown["index"].map(lambda i: i if i in frame.index else None)
+        # A column-level failure (a missing column, a wrong type) has no row: its index is None/NaN.
+        located = [i if not pd.isna(i) and i in frame.index else None for i in shown["index"].astype(object)]
         for column in keys:
-            shown[column] = located.map(lambda i, c=column: None if i is None else frame.at[i, c])
+            shown[column] = [None if i is None else frame.at[i, column] for i in located]
         shown = shown.drop(columns="index")
     row_id = keys or ["index"]  # nothing identifies a row: its position is all there is
     columns = [c for c in (*row_id, "column", "check", "failure_case") if c in shown.columns]
@@ -720,11 +721,28 @@ def reclaim_abandoned_runs(instance) -> list[str]:
     return reclaimed
 
 
+# How long the decisions of a failed run wait for a re-execution that completes it.
+KEEP_FAILED_DECISIONS_SECONDS = 7 * 24 * 3600
+
+
+def _completed_by_reexecution(instance, run) -> str | None:
+    """The id of a later run of the same run group (a re-execution "from failure" in the UI) that
+    succeeded: it completed what ``run`` decided."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    root = run.tags.get("dagster/root_run_id", run.run_id)
+    for other in instance.get_runs(RunsFilter(tags={"dagster/root_run_id": root}, statuses=[DagsterRunStatus.SUCCESS])):
+        if other.run_id != run.run_id:
+            return other.run_id
+    return None
+
+
 def settle_finished_runs(instance, ledger) -> list[str]:
-    """Decisions of runs that have ended: those of a run that succeeded join the ledger, those of a
-    run that failed or was canceled are dropped; a run still going keeps them waiting. Runs this
-    instance does not know (another Dagster home sharing the warehouse) are left to that home.
-    Returns one line per run settled or discarded."""
+    """Decisions of runs that have ended: those of a run that succeeded, or that failed and was then
+    re-executed to success, join the ledger; those of a run that failed or was canceled and stayed
+    so for ``KEEP_FAILED_DECISIONS_SECONDS`` are dropped; a run still going keeps them waiting.
+    Runs this instance does not know (another Dagster home sharing the warehouse) are left to that
+    home. Returns one line per run settled or dropped."""
     from dagster import DagsterRunStatus
 
     lines = []
@@ -735,8 +753,15 @@ def settle_finished_runs(instance, ledger) -> list[str]:
         if run.status == DagsterRunStatus.SUCCESS:
             lines.append(f"run {run_id} succeeded: {ledger.settle(run_id)} decisions joined the ledger")
         elif run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
-            lines.append(f"run {run_id} {run.status.value.lower()}: its {ledger.discard(run_id)} decisions were "
-                         "dropped, not put in the ledger")
+            completed_by = _completed_by_reexecution(instance, run)
+            record = instance.get_run_record_by_id(run_id)
+            ended = record.end_time if record and record.end_time else time.time()
+            if completed_by:
+                lines.append(f"run {run_id} failed, its re-execution {completed_by} succeeded: "
+                             f"{ledger.settle(run_id)} decisions joined the ledger")
+            elif time.time() - ended > KEEP_FAILED_DECISIONS_SECONDS:
+                lines.append(f"run {run_id} {run.status.value.lower()} and was not re-executed: its "
+                             f"{ledger.discard(run_id)} decisions were dropped, not put in the ledger")
     return lines
 
 

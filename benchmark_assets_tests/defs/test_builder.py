@@ -137,3 +137,17 @@ def test_a_new_current_value_reruns_only_the_aggregates_of_points_whose_trials_c
     assert set(subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()) == trial_points
     # Points that move alpha itself do not depend on its current value: neither they nor their aggregates rerun.
     assert trial_points == {"current", "alpha=0.3", "beta=0.5", "beta=2", "gamma=2", "gamma=99"}
+
+
+def test_failing_rows_of_a_missing_column_and_a_duplicate_key_are_both_listed():
+    import pandas as pd
+    import pandera.pandas as pa
+
+    from benchmark_assets.defs.builder import validate_frame
+
+    schema = pa.DataFrameSchema({"k": pa.Column(str), "m": pa.Column(float)}, unique=["k"])
+    frame = pd.DataFrame({"k": ["a", "a", "b"]})  # no column m (old data), and k=a twice
+    result = validate_frame(schema, frame, "check_x_schema", AssetKey(["s", "x"]))
+    assert not result.passed
+    table = result.metadata["failing_rows"].value
+    assert "column_in_dataframe" in table and "| a " in table  # the row-level case keyed by k

@@ -1,5 +1,6 @@
 """Only runs that complete write the ledger: a run's decisions wait until it ends, then join the
-ledger (success) or are dropped (failure), whether the CLI ran it or the UI did."""
+ledger when it succeeds (or a re-execution of it does), and are dropped when it stays failed,
+whether the CLI ran it or the UI did."""
 import shutil
 
 import pytest
@@ -34,7 +35,8 @@ def test_a_run_that_fails_after_deciding_leaves_nothing_in_the_ledger(instance, 
     verdicts = instance.get_latest_materialization_event(AssetKey(["toy", "verdicts"]))
     assert verdicts.run_id == failed.run_id  # the failed run did decide
     ledger = Ledger(Warehouse())
-    assert ledger.read().equals(first) and ledger.pending_runs() == []  # and none of it reached the ledger
+    assert ledger.read().equals(first)  # none of it reached the ledger
+    assert ledger.pending_runs() == [failed.run_id]  # it waits for a re-execution, or to be dropped
 
     blocker.unlink()
     run_study("toy", quiet=True, instance=instance, constants=["alpha"])
@@ -58,10 +60,42 @@ def test_the_ledger_sensor_settles_runs_launched_outside_the_cli(instance, toy_s
     blocker.unlink()
 
     sensor = build_ledger_sensor()
-    with build_sensor_context(instance=instance, resources=study_resources()) as context:
-        result = sensor(context)
-    assert f"run {ok.run_id} succeeded: 3 decisions joined the ledger" in result.skip_message
-    assert f"run {bad.run_id} failure: its 3 decisions were dropped" in result.skip_message
+
+    def tick():
+        with build_sensor_context(instance=instance, resources=study_resources()) as context:
+            return sensor(context).skip_message
+
+    message = tick()
+    assert f"run {ok.run_id} succeeded: 3 decisions joined the ledger" in message
+    assert bad.run_id not in message and ledger.pending_runs() == [bad.run_id]  # waits for a re-execution
     rows = ledger.read()
     assert len(rows) == before + 3 and set(rows["run_id"].iloc[before:]) == {ok.run_id}
-    assert ledger.pending_runs() == []
+
+    # "Re-execute from failure": a run of the same group runs what failed and succeeds.
+    retry = materialize(assets, instance=instance, resources=study_resources(), selection=decide[1:],
+                        tags={"dagster/root_run_id": bad.run_id, "dagster/parent_run_id": bad.run_id})
+    assert retry.success
+    assert f"run {bad.run_id} failed, its re-execution {retry.run_id} succeeded: 3 decisions joined" in tick()
+    assert set(ledger.read()["run_id"].iloc[before + 3:]) == {bad.run_id} and ledger.pending_runs() == []
+
+
+def test_a_failed_run_that_is_never_re_executed_has_its_decisions_dropped(instance, toy_study, dagster_home,
+                                                                            monkeypatch):
+    import benchmark_assets.defs.builder as builder
+
+    run_study("toy", quiet=True, instance=instance)
+    ledger = Ledger(Warehouse())
+    before = len(ledger.read())
+    blocker = _break_the_summary(dagster_home)
+    with pytest.raises(StudyRunError):
+        run_study("toy", quiet=True, instance=instance)
+    failed = instance.get_runs(limit=1)[0]
+    blocker.unlink()
+    sensor = build_ledger_sensor()
+    with build_sensor_context(instance=instance, resources=study_resources()) as context:
+        assert failed.run_id not in sensor(context).skip_message  # within the week: it waits
+    monkeypatch.setattr(builder, "KEEP_FAILED_DECISIONS_SECONDS", 0)
+    with build_sensor_context(instance=instance, resources=study_resources()) as context:
+        message = sensor(context).skip_message
+    assert f"run {failed.run_id} failure and was not re-executed: its 3 decisions were dropped" in message
+    assert ledger.pending_runs() == [] and len(ledger.read()) == before

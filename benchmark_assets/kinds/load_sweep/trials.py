@@ -82,16 +82,18 @@ def run_sweep_trials(
 
     def one(index_key: tuple[int, tuple[str, int]]) -> dict:
         i, (key, trial) = index_key
-        if i and study.spec.cooldown_seconds:
-            time.sleep(float(study.spec.cooldown_seconds))
         point = study.point(key)
         spec = study.load_spec(point, trial)
         started, started_at = time.perf_counter(), time.time()
         result = run_load_trial(spec)
+        wall = time.perf_counter() - started
+        if i < len(run_order) - 1 and study.spec.cooldown_seconds:
+            # After this trial, inside its job: Ctrl-C during a cooldown starts no new trial.
+            time.sleep(float(study.spec.cooldown_seconds))
         return {
             "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
             "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
-            "wall_seconds": time.perf_counter() - started, "generator_cpu_seconds": float(result.cpu_seconds),
+            "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds),
             "study_fingerprint": fingerprint, **result.metrics,
         }
 
