@@ -24,9 +24,13 @@ def safe_label(text: str) -> str:
     return label[:120]
 
 
+def _root() -> Path:
+    return Path(os.environ.get("BENCHMARK_ASSETS_ARTIFACTS") or Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "artifacts")
+
+
 def artifacts_dir(study_name: str) -> Path:
     """$BENCHMARK_ASSETS_ARTIFACTS/<study>, by default $DAGSTER_HOME/artifacts/<study>."""
-    root = Path(os.environ.get("BENCHMARK_ASSETS_ARTIFACTS") or Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "artifacts")
+    root = _root()
     folder = (root / safe_label(study_name)).resolve()
     if root.resolve() not in folder.parents:
         raise ValueError(f"artifact folder {folder} escapes {root}")
@@ -38,18 +42,23 @@ LATEST = "latest"
 
 
 def run_dir(study_name: str, run_id: str) -> Path:
-    """``artifacts/<study>/<run id>/`` (created), and ``artifacts/<study>/latest`` now points at it."""
-    root = artifacts_dir(study_name)
-    folder = root / safe_label(run_id)
+    """``artifacts/<study>/<run id>/`` (created). ``latest`` moves to it once a report is written
+    there (``write_files``), so it never points at a run that failed before its report."""
+    folder = artifacts_dir(study_name) / safe_label(run_id)
     folder.mkdir(exist_ok=True)
-    link = root / LATEST
+    return folder
+
+
+def _publish(folder: Path) -> None:
+    """Point ``artifacts/<study>/latest`` at a run's folder (atomically: a reader sees the old run's
+    folder or the new one)."""
+    root, link = folder.parent, folder.parent / LATEST
     if link.is_symlink() and os.readlink(link) == folder.name:
-        return folder
+        return
     staged = root / f".{LATEST}.{os.getpid()}"
     staged.unlink(missing_ok=True)
     staged.symlink_to(folder.name, target_is_directory=True)  # relative: the tree can be moved
-    os.replace(staged, link)  # atomic: a reader sees the old run's folder or the new one
-    return folder
+    os.replace(staged, link)
 
 
 def latest_dir(study_name: str) -> Path:
@@ -92,6 +101,8 @@ def write_files(folder: Path, files: dict[str, object]) -> dict[str, Path]:
         else:
             path.write_text(json.dumps(content, indent=2, default=str))
         paths[path.name.replace(".", "_")] = path
+    if "report.md" in files and folder.name != LATEST and folder.resolve().parent.parent == _root().resolve():
+        _publish(folder)  # a run's folder with its report: the newest run to look at
     return paths
 
 

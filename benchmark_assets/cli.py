@@ -275,7 +275,7 @@ def _failure_message(result) -> str:
 
 
 def cmd_run(args) -> int:
-    from benchmark_assets.artifacts import latest_dir
+    from benchmark_assets.artifacts import artifacts_dir, latest_dir, safe_label
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.studies import load_study
 
@@ -288,15 +288,17 @@ def cmd_run(args) -> int:
     outcome = run_study(str(checked.path), tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
     study = outcome["study"]
     kind = kind_of(study)
-    folder = latest_dir(study.name)
+    # This run's own folder (latest may already be another run's, e.g. one launched from the UI).
+    own = [artifacts_dir(study.name) / safe_label(run_id) for _, _, run_id in outcome["stages"]]
+    folder = next((f for f in reversed(own) if (f / "report.md").exists()), latest_dir(study.name))
     report = folder / "report.md"
     if report.exists():
         print(report.read_text())
     print(kind.run_summary(outcome))
     if outcome.get("kept"):
         print(f"Kept {outcome['kept']} trials an interrupted run had finished (not run again).")
-    print(f"Artifacts: {folder}  ({kind.artifact_files})")
-    print(f"  (latest points at this run's own folder, {folder.resolve()}; earlier runs keep theirs)")
+    print(f"Artifacts: {latest_dir(study.name)}  ({kind.artifact_files})")
+    print(f"  (this run's own folder: {folder}; latest points at the newest run's, earlier runs keep theirs)")
     print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
     outcomes = outcome["outcomes"]
     print_trial_errors(outcomes)

@@ -21,18 +21,21 @@ def test_hostile_names_stay_inside_the_artifacts_folder(tmp_path, monkeypatch):
 
 
 def test_each_run_has_its_own_folder_and_latest_follows_the_newest(tmp_path, monkeypatch):
-    from benchmark_assets.artifacts import latest_dir, run_dir
+    from benchmark_assets.artifacts import latest_dir, run_dir, write_files
 
     monkeypatch.setenv("BENCHMARK_ASSETS_ARTIFACTS", str(tmp_path / "artifacts"))
     first = run_dir("study", "run-1")
-    (first / "report.md").write_text("first")
+    write_files(first, {"report.md": "first"})
     second = run_dir("study", "run-2")
-    (second / "report.md").write_text("second")
+    write_files(second, {"report.md": "second"})
     assert first != second and (first / "report.md").read_text() == "first"  # the old run keeps its files
     assert (latest_dir("study") / "report.md").read_text() == "second"
     assert latest_dir("study").resolve() == second.resolve()
-    assert run_dir("study", "run-1") == first and latest_dir("study").resolve() == first.resolve()
     assert sorted(p.name for p in (tmp_path / "artifacts" / "study").iterdir()) == ["latest", "run-1", "run-2"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    write_files(elsewhere, {"report.md": "x"})  # not a run folder: no latest link is made beside it
+    assert not (tmp_path / "latest").exists()
 
 
 def test_plots_are_embedded_small_and_still_readable(tmp_path):
@@ -73,3 +76,14 @@ def test_figures_are_drawn_on_worker_processes_in_the_order_given():
     if (os.cpu_count() or 1) > 1:
         assert os.getpid() not in pids and len(pids) >= 1  # workers, not this process
     assert [v for v, _ in in_parallel(_square_and_pid, [3, 1])] == [9, 1]  # few jobs: drawn here, in order
+
+
+def test_latest_moves_only_when_a_run_has_written_its_report(tmp_path, monkeypatch):
+    from benchmark_assets.artifacts import latest_dir, run_dir, write_files
+
+    monkeypatch.setenv("BENCHMARK_ASSETS_ARTIFACTS", str(tmp_path / "artifacts"))
+    done = run_dir("study", "run-1")
+    write_files(done, {"report.md": "one"})
+    failed = run_dir("study", "run-2")  # a run that drew a plot, then failed before its report
+    write_files(failed, {"variance.csv": "x"})
+    assert (latest_dir("study") / "report.md").read_text() == "one"
