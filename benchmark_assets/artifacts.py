@@ -112,6 +112,13 @@ def figure(width: float, height: float, columns: int = 1):
     return figure, figure.subplots(1, columns)
 
 
+def _ignore_interrupts() -> None:
+    """In a drawing worker: Ctrl-C is the parent's to handle (it inherited Dagster's handler)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def in_parallel(function, jobs: list, *, min_jobs: int = 4) -> list:
     """``[function(job) for job in jobs]``, on one forked worker process per core when there are
     enough jobs to pay for the workers (drawing figures is CPU-bound Python: threads would not
@@ -122,5 +129,6 @@ def in_parallel(function, jobs: list, *, min_jobs: int = 4) -> list:
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers < 2 or len(jobs) < min_jobs or "fork" not in multiprocessing.get_all_start_methods():
         return [function(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_ignore_interrupts) as pool:
         return list(pool.map(function, jobs, chunksize=max(1, len(jobs) // (2 * workers))))

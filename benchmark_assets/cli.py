@@ -105,6 +105,8 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
 
 
 def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, quiet, force, warehouse_url) -> dict:
+    from dagster import AssetKey
+
     from benchmark_assets.defs.builder import build_assets, plan_stages
     from benchmark_assets.defs.resources import study_resources
 
@@ -118,9 +120,15 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
                            *([f"--constants {','.join(subjects)}"] if subjects else []), *(["--force"] if force else [])])
         timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
                                       resources=resources, reason=reason)
-    except (KeyboardInterrupt, StudyInterrupted):
-        raise StudyInterrupted(study.name, len(checkpointed_trials(study, wanted, resources)),
-                               sum(len(r) for r in wanted.values())) from None
+    except (KeyboardInterrupt, StudyInterrupted) as stopped:
+        stage = getattr(stopped, "stage", None)
+        trials_done = stage is not None and AssetKey([study.name, kind.trial_node().name]) not in stage.asset_keys
+        if trials_done:  # the trials stage had finished: its rows are stored, not in the checkpoint
+            raise StudyInterrupted(f"interrupted during {stage.label}: the trials are stored; run "
+                                   f"`benchmark-assets run {study.name}` again to finish") from None
+        kept, total = len(checkpointed_trials(study, wanted, resources)), sum(len(r) for r in wanted.values())
+        raise StudyInterrupted(f"interrupted: {kept} of the {total} trials this run wanted are finished and kept; "
+                               f"`benchmark-assets run {study.name}` runs the other {total - kept}") from None
     except RuntimeError as error:
         # The stage's error may be a consequence (no data to decide on): show what the trials said.
         raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
@@ -151,11 +159,11 @@ def _pairs(wanted: dict[str, list[str]]) -> set[tuple[str, str]]:
 
 
 class StudyInterrupted(Exception):
-    """A run stopped by Ctrl-C (or a terminated Dagster run): what was kept and what is left."""
+    """A run stopped by Ctrl-C (or a terminated Dagster run); ``stage``: the stage it stopped in."""
 
-    def __init__(self, study: str = "", kept: int = 0, wanted: int = 0):
-        super().__init__(f"interrupted: {kept} of the {wanted} trials this run wanted are finished and kept; "
-                         f"`benchmark-assets run {study}` runs the other {wanted - kept}" if study else "interrupted")
+    def __init__(self, message: str = "interrupted", stage=None):
+        super().__init__(message)
+        self.stage = stage
 
 
 class StudyRunError(RuntimeError):
@@ -226,7 +234,7 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
         if result.success:
             resources["ledger"].open().settle(result.run_id)
         if not result.success and _interrupted(result):
-            raise StudyInterrupted()
+            raise StudyInterrupted(stage=stage)
         if not result.success:
             raise RuntimeError(f"{stage.label} failed in run {result.run_id}: {_failure_message(result)}")
     return timings
@@ -351,7 +359,8 @@ def cmd_why(args) -> int:
     ledger = study_resources()["ledger"].open()
     history = subject_history(ledger, StudyVersions(ledger.warehouse), study, args.subject, limit=args.limit)
     if history.empty:
-        known = sorted(set(ledger.read(study=study)["subject"])) if len(ledger.read(study=study)) else []
+        decided = ledger.read(study=study)
+        known = sorted(set(decided["subject"])) if len(decided) else []
         hint = f"subjects with decisions: {', '.join(known)}" if known else f"run `benchmark-assets run {study}` first"
         print(f"No decisions on {args.subject!r} in {study} yet; {hint}.", file=sys.stderr)
         return 1

@@ -243,3 +243,19 @@ def test_a_load_sweep_killed_after_some_trials_keeps_them_when_rerun_soon(tmp_pa
     assert len(trials) == 6 and (trials["status"] == "ok").all()
     assert {(p, t) for p, t, _ in kept} <= set(zip(trials["sweep_point"], trials["trial"]))
     assert checkpointed() == []
+
+
+def test_ctrl_c_after_the_trials_stage_says_the_trials_are_stored(instance, toy_study, monkeypatch):
+    import pytest
+    from dagster import AssetKey
+
+    import benchmark_assets.cli as cli_module
+    from benchmark_assets.defs.builder import Stage
+
+    def interrupted_in_the_analysis(*args, **kwargs):
+        raise cli_module.StudyInterrupted(stage=Stage("verdicts, ratchet summary", [AssetKey(["toy", "verdicts"])]))
+
+    monkeypatch.setattr(cli_module, "_materialise_stages", interrupted_in_the_analysis)
+    with pytest.raises(cli_module.StudyInterrupted, match=r"interrupted during verdicts, ratchet summary: the "
+                                                          r"trials are stored; run `benchmark-assets run toy`"):
+        cli_module.run_study("toy", quiet=True, instance=instance)

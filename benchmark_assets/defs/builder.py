@@ -199,7 +199,7 @@ def check_name(node: Node) -> str:
 
 def trials_metadata(frame: pd.DataFrame, key_columns: list[str], started: float) -> dict:
     """What every trials run reports: its counts, wall time and first failures with their errors."""
-    failed = frame[frame["status"] == "failed"] if "status" in frame else frame.iloc[0:0]
+    failed = frame[frame["status"] != "ok"] if "status" in frame else frame.iloc[0:0]
     columns = [c for c in (*key_columns, "error") if c in failed.columns]
     first_errors = failed[columns].head(10).to_markdown(index=False) if len(failed) else ""
     # Totals of the whole run (one run covers many partitions): named so, beside each partition's own.
@@ -223,7 +223,7 @@ def per_trial_metadata(kind: StudyKind, frame: pd.DataFrame) -> dict[MultiPartit
     if "split" in frame:
         table["split"] = frame.groupby(keys, sort=False)["split"].first().astype(str)
     means = frame[~failed_rows].groupby(keys, sort=False)[numeric].mean()
-    table = table.join(means)
+    table = table.join(means, rsuffix="_mean")  # a metric called rows, failed or error keeps its mean
     table["error"] = table["error"].fillna("")
     out = {}
     for (p, r), row in zip(table.index, table.to_dict("records")):

@@ -323,16 +323,26 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
-# Trials running in this process (marker -> process) and those stop_running_trials stopped.
+# Trials running in this process (marker -> process), those stop_running_trials stopped, and
+# whether a trial that starts now is stopped at once (a worker was between its job and Popen).
 _running: dict[str, subprocess.Popen] = {}
 _stopped: set[str] = set()
+_stopping = {"now": False}
 _running_lock = threading.Lock()
+
+
+def allow_trials() -> None:
+    """Trials may start again (a new batch, after an earlier one was stopped)."""
+    with _running_lock:
+        _stopping["now"] = False
 
 
 def stop_running_trials() -> int:
     """Kill every command trial running in this process (after a second Ctrl-C, say), with all
-    it started; each ends as a failed trial that says it was stopped. Returns how many."""
+    it started, and any that starts until ``allow_trials``; each ends as a failed trial that says
+    it was stopped. Returns how many were running."""
     with _running_lock:
+        _stopping["now"] = True
         running = dict(_running)
         _stopped.update(running)
     for marker, process in running.items():
@@ -393,6 +403,9 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
             )
             with _running_lock:
                 _running[marker] = process
+                if _stopping["now"]:  # stopped while this trial was starting
+                    _stopped.add(marker)
+                    _kill_group(process)
         except FileNotFoundError:
             where = "on PATH" if os.sep not in argv[0] else f"(relative paths start at {cwd})"
             return trial(

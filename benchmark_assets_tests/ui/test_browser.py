@@ -61,9 +61,10 @@ def dagster_dev(tmp_path, dagster_home, study_dir, instance):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(dagster_home),
            "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    log = open(tmp_path / "dagster_dev.log", "wb")  # noqa: SIM115 - closed after the server stops
     server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-m", "benchmark_assets.definitions",
                                "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env, start_new_session=True,
-                              stdout=open(tmp_path / "dagster_dev.log", "wb"), stderr=subprocess.STDOUT)
+                              stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -83,6 +84,7 @@ def dagster_dev(tmp_path, dagster_home, study_dir, instance):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+        log.close()
 
 
 def _show_markdown(page, key: str):

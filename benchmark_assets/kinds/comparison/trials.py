@@ -11,7 +11,7 @@ import pandas as pd
 from benchmark_assets.stats.curves import CurveError, summarise_curve
 from benchmark_assets.kinds.comparison.spec import ARMS, TRIAL_COLUMNS, ComparisonStudy
 from benchmark_assets.parallel import run_all
-from benchmark_assets.targets.command import run_command_trial, stop_running_trials
+from benchmark_assets.targets.command import allow_trials, run_command_trial, stop_running_trials
 
 
 def run_comparison_trials(
@@ -46,6 +46,7 @@ def run_comparison_trials(
 
     # Each row goes to on_row as its trial finishes, so a run killed later keeps it; Ctrl-C lets
     # the running trials finish (a second one stops them) and keeps what finished.
+    allow_trials()  # an earlier batch in this process may have been stopped
     rows = run_all(keys, one, workers=study.spec.target.parallel, on_result=on_row, progress=progress,
                    stop=stop_running_trials)
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(TRIAL_COLUMNS))
