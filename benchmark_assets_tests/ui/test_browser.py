@@ -89,7 +89,11 @@ def dagster_dev(tmp_path, dagster_home, study_dir, instance):
 
 def _show_markdown(page, key: str):
     """Open the Markdown metadata entry ``key`` of the asset page shown, return the dialog."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("dialog")).to_have_count(0)  # the previous one has finished closing
     page.locator("tr", has=page.locator("td", has_text=key).first).first.get_by_text("[Show Markdown]").click()
+    expect(page.get_by_role("dialog")).to_have_count(1)
     return page.get_by_role("dialog")
 
 
