@@ -357,9 +357,9 @@ def cmd_why(args) -> int:
     study = load_study(args.study).name
     ensure_dagster_home()
     ledger = study_resources()["ledger"].open()
-    history = subject_history(ledger, StudyVersions(ledger.warehouse), study, args.subject, limit=args.limit)
+    decided = ledger.read(study=study)
+    history = subject_history(decided, StudyVersions(ledger.warehouse).texts(study), args.subject, limit=args.limit)
     if history.empty:
-        decided = ledger.read(study=study)
         known = sorted(set(decided["subject"])) if len(decided) else []
         hint = f"subjects with decisions: {', '.join(known)}" if known else f"run `benchmark-assets run {study}` first"
         print(f"No decisions on {args.subject!r} in {study} yet; {hint}.", file=sys.stderr)

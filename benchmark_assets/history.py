@@ -90,20 +90,15 @@ def _interval(low: float, high: float) -> str:
     return f"[{low:+.4g}, {high:+.4g}]"
 
 
-def subject_history(ledger: Ledger, versions: StudyVersions, study: str, subject: str, limit: int = 20,
-                    pending: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every decision on ``subject`` in ``study``, newest first: what was decided and why, the
-    evidence, the study changes since the decision before it, and its provenance. ``pending``:
-    ledger rows of the running run, shown as its newest decisions."""
-    rows = ledger.read(study=study, subject=subject)
-    if pending is not None and len(pending):
-        rows = pd.concat([rows, pending[(pending["study"] == study) & (pending["subject"] == subject)]],
-                         ignore_index=True)
+def subject_history(decided: pd.DataFrame, texts: dict[str, str], subject: str, limit: int = 20) -> pd.DataFrame:
+    """Every decision on ``subject`` among a study's ledger rows ``decided`` (with the running run's
+    pending rows, if any), newest first: what was decided and why, the evidence, the study changes
+    since the decision before it (``texts``: ``StudyVersions.texts``), and its provenance."""
+    rows = decided[decided["subject"] == subject] if len(decided) else decided
     columns = ["decided_at", "decision", "baseline", "proposal", "effect", "interval", "reason", "study_changes",
                "git_commit", "study_hash", "run_id"]
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    texts = versions.texts(study)
     rows = rows.sort_values("decided_at", kind="stable").reset_index(drop=True)
     previous = [None, *rows["study_hash"].iloc[:-1]]
     frame = pd.DataFrame({

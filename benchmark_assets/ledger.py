@@ -3,7 +3,9 @@
 Rows are never rewritten, and only runs that completed write them: a step's decisions wait in
 ``ledger_pending`` until its run succeeds (then ``settle`` moves them into the ledger in one
 transaction), or is re-executed to success, or is dropped (``discard``) when it failed and stayed
-failed: no row points at a run that was killed or failed after deciding. A ledger written by an earlier version (ratchet-shaped columns:
+failed: no row points at a run that was killed or failed after deciding.
+
+A ledger written by an earlier version (ratchet-shaped columns:
 constant, current, proposed, validation_delta, ...) is migrated in place the first time it is
 opened: its table is renamed ``ledger_v1`` (kept, nothing dropped) and its rows are copied into
 the new shape.

@@ -50,8 +50,6 @@ def run_all(
         for future in as_completed(futures):
             take(future)
     except Exception:  # a real error (a bug, a checkpoint that could not be written): not an interrupt
-        for future in futures:
-            future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     except BaseException as interrupt:  # Ctrl-C, or Dagster's interrupt of a terminated run

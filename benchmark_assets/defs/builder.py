@@ -274,30 +274,31 @@ def run_reason(tags: dict) -> str:
     return "launched from the UI or the API" + (f": {reason}" if reason else "")
 
 
-def provenance_metadata(study, context: AssetExecutionContext) -> dict:
-    """Git commit (``+dirty`` when the checkout has changes), the study file's hash, what changed in
-    the study since its previous decision, and why this run ran. Remembers this study file's text
-    so later decisions can be compared with it."""
-    warehouse = context.resources.results.open()
+def study_record(study, warehouse) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The study's decisions so far and the study file texts they were made with, read once per
+    analysis step; remembers this study file's text so later decisions can be compared with it."""
     versions = StudyVersions(warehouse)
     versions.remember(study.name, study.spec_hash, study.text, pd.Timestamp.now(tz="UTC").isoformat())
-    decided = Ledger(warehouse).read(study=study.name)
-    decided = decided[decided["run_id"] != context.run.run_id] if len(decided) else decided
-    previous = decided["study_hash"].iloc[-1] if len(decided) else None
-    return {"git_commit": code_commit(study.path.parent), "study_hash": study.spec_hash,
-            "run_reason": run_reason(context.run.tags),
-            "study_changes_since_previous_decision": changes_between(versions.texts(study.name), previous,
-                                                                     study.spec_hash)}
+    return Ledger(warehouse).read(study=study.name), versions.texts(study.name)
 
 
-def decision_histories(study, context: AssetExecutionContext, pending: pd.DataFrame, limit: int = 10) -> str:
-    """Per subject this run decides on: its earlier decisions and this one, newest first."""
-    warehouse = context.resources.results.open()
-    ledger, versions = Ledger(warehouse), StudyVersions(warehouse)
+def provenance_metadata(study, run, decided: pd.DataFrame, texts: dict[str, str], commit: str) -> dict:
+    """Git commit (``+dirty`` when the checkout has changes), the study file's hash, what changed in
+    the study since its previous decision (``decided``, ``texts``: ``study_record``), and why this
+    run ran."""
+    earlier = decided[decided["run_id"] != run.run_id] if len(decided) else decided
+    previous = earlier["study_hash"].iloc[-1] if len(earlier) else None
+    return {"git_commit": commit, "study_hash": study.spec_hash, "run_reason": run_reason(run.tags),
+            "study_changes_since_previous_decision": changes_between(texts, previous, study.spec_hash)}
+
+
+def decision_histories(study, decided: pd.DataFrame, texts: dict[str, str], pending: pd.DataFrame,
+                       limit: int = 10) -> str:
+    """Per subject this run decides on (``pending``): its earlier decisions and this one, newest first."""
+    rows = pd.concat([decided, pending], ignore_index=True) if len(decided) else pending
     parts = [f"Every decision on each subject (newest first; `benchmark-assets why {study.name} <subject>` prints the same)", ""]
     for subject in dict.fromkeys(pending["subject"]):
-        history = subject_history(ledger, versions, study.name, subject, limit=limit, pending=pending)
-        parts.append(history_markdown(subject, history))
+        parts.append(history_markdown(subject, subject_history(rows, texts, subject, limit=limit)))
     return "\n".join(parts)
 
 
@@ -416,15 +417,17 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
         if node.partitioned_by == TRIAL:  # each trial partition shows its own rows, not the batch's totals
             add_partition_metadata(context, key, per_trial_metadata(kind, product.frame))
         metadata.update(dagster_metadata(product.metadata))
-        if node.partitioned_by is None:  # an analysis: what it was decided with, and why it ran
-            metadata.update(provenance_metadata(study, context))
+        analysis = node.partitioned_by is None or bool(product.ledger)
+        if analysis:  # what it was decided with, and why it ran
+            commit = code_commit(study.path.parent)
+            decided, texts = study_record(study, context.resources.results.open())
+            metadata.update(provenance_metadata(study, context.run, decided, texts, commit))
         if product.ledger:
-            provenance = Provenance(study=study.name, kind=kind.name, git_commit=code_commit(study.path.parent),
-                                    study_hash=study.spec_hash, run_id=context.run.run_id,
-                                    decided_at=pd.Timestamp.now(tz="UTC").isoformat())
+            provenance = Provenance(study=study.name, kind=kind.name, git_commit=commit, study_hash=study.spec_hash,
+                                    run_id=context.run.run_id, decided_at=pd.Timestamp.now(tz="UTC").isoformat())
             # They join the ledger when this run completes; a run that fails or is killed adds none.
             metadata["ledger_rows"] = context.resources.ledger.stage(product.ledger, provenance)
-            history = Markdown(decision_histories(study, context, ledger_rows(product.ledger, provenance)))
+            history = Markdown(decision_histories(study, decided, texts, ledger_rows(product.ledger, provenance)))
             metadata.update(dagster_metadata({"history": history}))
         yield Output(product.frame, metadata=metadata)  # the IO manager has stored it when this returns
         step.clear_checkpoint()
