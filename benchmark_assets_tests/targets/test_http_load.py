@@ -136,7 +136,10 @@ def test_constant_arrivals_are_evenly_spaced_at_the_rate(server):
     trial = trial_of(server, request_rate=100, arrival="constant", requests=40, output_tokens=4)
     assert trial.metrics["achieved_request_rate"] == pytest.approx(100, rel=0.3)
     gaps = gaps_of(trial)
-    assert gaps.std() / gaps.mean() < 0.5  # far from the Poisson gaps' 1
+    # Interquartile range over the median: one gap stretched by a busy machine cannot move it
+    # (the standard deviation did, once: 0.51); exponential (Poisson) gaps give ln 3 / ln 2 = 1.58.
+    low, median, high = np.percentile(gaps, [25, 50, 75])
+    assert (high - low) / median < 0.5
 
 
 def test_concurrency_caps_a_request_rate(server):
