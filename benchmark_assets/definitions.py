@@ -6,17 +6,19 @@ from dagster import Definitions
 from benchmark_assets.defs import rectangle_ranges
 from benchmark_assets.defs.builder import build_ledger_sensor, build_study
 from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.defs.runner import build_run_job
 from benchmark_assets.studies import discover_studies
 
 
 def build_definitions(studies: list) -> Definitions:
-    assets, sensors, schedules = [], [build_ledger_sensor()], []
+    assets, sensors, schedules, jobs = [], [build_ledger_sensor()], [], []
     for study in studies:
         study_assets, study_sensors, study_schedules = build_study(study)
         assets += study_assets
+        jobs.append(build_run_job(study))  # the whole study in one click, as fast as the CLI
         sensors += study_sensors
         schedules += study_schedules
-    return Definitions(assets=assets, sensors=sensors, schedules=schedules, resources=study_resources())
+    return Definitions(assets=assets, sensors=sensors, schedules=schedules, jobs=jobs, resources=study_resources())
 
 
 rectangle_ranges.install()  # a UI backfill of a trials grid: one run per rectangle

@@ -2,9 +2,8 @@
 import pytest
 from dagster import AssetKey
 
-from benchmark_assets.cli import run_study
+from benchmark_assets.defs.runner import run_study
 from benchmark_assets.history import spec_changes
-
 from benchmark_assets_tests.test_cli import run_cli
 
 

@@ -62,7 +62,7 @@ def through_dagster(study_name: str, dagster_yaml: str | None) -> dict:
         (home / "dagster.yaml").write_text(dagster_yaml)
     code = (
         "import json, time\n"
-        "from benchmark_assets.cli import run_study\n"
+        "from benchmark_assets.defs.runner import run_study\n"
         "from dagster import DagsterInstance\n"
         "with DagsterInstance.get() as instance:\n"
         f"    outcome = run_study({study_name!r}, quiet=True, instance=instance)\n"

@@ -1,6 +1,10 @@
-"""Launch a "Materialize all" backfill of a study the way the UI does, through the daemon, and compare with the CLI.
+"""Launch a study from the UI the two ways a user can, through the daemon, and compare with the CLI.
 
     .venv/bin/python benchmarks/ui_backfill.py [sgd_comparison memory_ratchet llm_load_sweep] [--no-cli]
+        [--only backfill|job]
+
+The two ways: "Materialize all" (a backfill of every asset of the study's group) and the study's
+job `<study>__run_study` (Launchpad -> Launch run), which runs the study's stages as the CLI does.
 
 Per study, in a fresh DAGSTER_HOME (the project's dagster.yaml): register the study's partition keys
 (what `benchmark-assets run` or the study sensor does), start `dagster dev -w workspace.yaml` on
@@ -10,6 +14,10 @@ UI's GraphQL mutation `launchPartitionBackfill` with every asset of the study's 
 the backfill made per asset (with their partition ranges), when the last run ended and when the
 backfill was marked complete (both from the launch), and the CLI's wall time on the same study in
 another fresh home. dagster dev and everything it started are stopped at the end of each study.
+
+For the job, the same GraphQL mutation as the Launchpad's button (`launchRun`, empty config) is
+sent and the job's run is polled until it ends: printed are its stage runs and when it ended. It
+goes through the run queue (the daemon dequeues every few seconds) and a run worker process.
 
 The backfill daemon evaluates backfills every 30 s (dagster._daemon.backfill
 .execute_backfill_iteration_loop, not configurable), and a child whose partitions definition
@@ -56,6 +64,19 @@ query Status($id: String!) {
     ... on PythonError { message }
   }
 }"""
+LAUNCH_RUN = """
+mutation LaunchRun($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message stack }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}"""
+RUN_STATUS = """
+query RunStatus($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
+LOCATION = "benchmark_assets.definitions"  # workspace.yaml's python_module
 LOADED = """
 { workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
@@ -89,8 +110,8 @@ def register(home: Path, study_name: str) -> list:
     study's asset keys (the group "Materialize all" selects)."""
     from dagster import DagsterInstance
 
-    from benchmark_assets.cli import ensure_pool_limit
     from benchmark_assets.defs.builder import build_assets, endpoint_pools, register_study
+    from benchmark_assets.defs.runner import ensure_pool_limit
     from benchmark_assets.studies import load_study
 
     study = load_study(study_name)
@@ -175,6 +196,56 @@ def ui_backfill(study_name: str, *, timeout: float = 1800) -> dict:
             "last_run_ended_after": last_end, "runs": runs}
 
 
+def ui_job(study_name: str, *, timeout: float = 1800) -> dict:
+    """Launch ``<study>__run_study`` as the Launchpad's button does and wait for its run to end."""
+    home = fresh_home(f"ui_job_{study_name}_")
+    register(home, study_name)
+    dev = DagsterDev(home)
+    try:
+        load_seconds = dev.wait_loaded()
+        time.sleep(2)
+        params = {"selector": {"repositoryLocationName": LOCATION, "repositoryName": "__repository__",
+                               "jobName": f"{study_name}__run_study"}, "runConfigData": {}}
+        launched = time.time()
+        result = graphql(dev.port, LAUNCH_RUN, {"params": params})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"launch failed: {result}")
+        run_id, status = result["run"]["runId"], None
+        while time.time() - launched < timeout:
+            status = graphql(dev.port, RUN_STATUS, {"id": run_id})["runOrError"].get("status")
+            if status in DONE | {"SUCCESS"}:
+                break
+            time.sleep(0.5)
+        polled_done = time.time() - launched
+        runs = job_runs(home, run_id)
+    finally:
+        dev.stop()
+    for run in runs:
+        for field in ("created", "start", "end"):
+            run[field] = run[field] - launched if run[field] else None
+    job_run = next(r for r in runs if r["job"])
+    return {"home": home, "status": status, "load_seconds": load_seconds, "completed_after": polled_done,
+            "last_run_ended_after": job_run["end"] or polled_done, "runs": runs}
+
+
+def job_runs(home: Path, run_id: str) -> list[dict]:
+    """The job's run and the stage runs it launched."""
+    from dagster import DagsterInstance, RunsFilter
+
+    from benchmark_assets.defs.builder import PARENT_RUN_TAG
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        records = [*instance.get_run_records(RunsFilter(run_ids=[run_id])),
+                   *instance.get_run_records(RunsFilter(tags={PARENT_RUN_TAG: run_id}))]
+        return [{"job": r.dagster_run.run_id == run_id, "status": r.dagster_run.status.value,
+                 "assets": [r.dagster_run.job_name] if r.dagster_run.run_id == run_id
+                 else [r.dagster_run.tags.get("benchmark_assets/stage", "stage")],
+                 "range": (r.dagster_run.tags.get("dagster/asset_partition_range_start"),
+                           r.dagster_run.tags.get("dagster/asset_partition_range_end")),
+                 "partition": None, "start": r.start_time, "end": r.end_time,
+                 "created": r.create_timestamp.timestamp()} for r in records]
+
+
 def backfill_runs(home: Path, backfill_id: str) -> list[dict]:
     from dagster import DagsterInstance, RunsFilter
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -203,30 +274,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("studies", nargs="*", default=list(STUDIES))
     parser.add_argument("--no-cli", action="store_true", help="skip the CLI comparison")
+    parser.add_argument("--only", choices=("backfill", "job"), help="one way of launching only")
     args = parser.parse_args()
+    ways = [w for w in ("job", "backfill") if args.only in (None, w)]
     rows = []
     for study in args.studies:
-        outcome = ui_backfill(study)
-        per_asset: dict[str, list] = defaultdict(list)
-        for run in sorted(outcome["runs"], key=lambda r: r["created"]):
-            per_asset[", ".join(run["assets"])].append(run)
-        print(f"\n## {study}: backfill {outcome['status']} (code location loaded in {outcome['load_seconds']:.1f} s)")
-        for assets, runs in per_asset.items():
-            statuses = sorted({r["status"] for r in runs})
-            busy = sum((r["end"] or 0) - (r["start"] or 0) for r in runs)
-            example = runs[0]["range"] if runs[0]["range"][0] else runs[0]["partition"]
-            print(f"- {assets}: {len(runs)} run(s) {statuses}, {busy:.1f} s in runs; first: {example}")
-            for run in runs:
-                print(f"    created +{run['created']:.1f} s, started +{(run['start'] or 0):.1f} s, "
-                      f"ended +{(run['end'] or 0):.1f} s  {run['range'] if run['range'][0] else run['partition'] or ''}")
         cli, code = (float("nan"), None) if args.no_cli else cli_wall_time(study)
-        rows.append((study, len(outcome["runs"]), len(per_asset), outcome["last_run_ended_after"],
-                     outcome["completed_after"], cli, code))
-    print("\n| study | runs | run groups | last run ended | backfill complete | CLI wall (exit) | ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for study, runs, groups, last, complete, cli, code in rows:
-        print(f"| {study} | {runs} | {groups} | {last:.1f} s | {complete:.1f} s | {cli:.1f} s ({code}) | "
-              f"{complete / cli:.1f}x |")
+        for way in ways:
+            outcome = ui_job(study) if way == "job" else ui_backfill(study)
+            per_asset: dict[str, list] = defaultdict(list)
+            for run in sorted(outcome["runs"], key=lambda r: r["created"]):
+                per_asset[", ".join(run["assets"])].append(run)
+            print(f"\n## {study} as a {way}: {outcome['status']} (code location loaded in "
+                  f"{outcome['load_seconds']:.1f} s)")
+            for assets, runs in per_asset.items():
+                statuses = sorted({r["status"] for r in runs})
+                busy = sum((r["end"] or 0) - (r["start"] or 0) for r in runs)
+                example = runs[0]["range"] if runs[0]["range"][0] else runs[0]["partition"]
+                print(f"- {assets}: {len(runs)} run(s) {statuses}, {busy:.1f} s in runs; first: {example}")
+                for run in runs:
+                    print(f"    created +{run['created']:.1f} s, started +{(run['start'] or 0):.1f} s, "
+                          f"ended +{(run['end'] or 0):.1f} s  {run['range'] if run['range'][0] else run['partition'] or ''}")
+            rows.append((study, way, len(outcome["runs"]), outcome["last_run_ended_after"],
+                         outcome["completed_after"], cli, code))
+    print("\n| study | launched as | runs | last run ended | marked complete | CLI wall (exit) | ratio (last run) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for study, way, runs, last, complete, cli, code in rows:
+        print(f"| {study} | {way} | {runs} | {last:.1f} s | {complete:.1f} s | {cli:.1f} s ({code}) | "
+              f"{last / cli:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -58,6 +58,8 @@ from benchmark_assets.studies import StudyError, load_study
 
 REASON_TAG = "benchmark_assets/reason"
 LAUNCHED_BY_TAG = "benchmark_assets/launched_by"
+# A stage run of the ``<study>__run_study`` job names the job's run that launched it.
+PARENT_RUN_TAG = "benchmark_assets/launched_by_run"
 PID_TAG, HOST_TAG = "benchmark_assets/pid", "benchmark_assets/host"  # on the CLI's runs: who runs them
 
 
@@ -266,6 +268,8 @@ def run_reason(tags: dict) -> str:
     reason = tags.get(REASON_TAG, "")
     if tags.get(LAUNCHED_BY_TAG) == "cli":
         return f"CLI: {reason}"
+    if tags.get(LAUNCHED_BY_TAG) == "job":
+        return f"job run {tags.get(PARENT_RUN_TAG, '?')}: {reason}"
     for tag, what in (("dagster/sensor_name", "sensor"), ("dagster/schedule_name", "schedule")):
         if tag in tags:
             return f"{what} {tags[tag]}" + (f": {reason}" if reason else "")

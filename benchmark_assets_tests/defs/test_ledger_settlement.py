@@ -7,9 +7,9 @@ import pytest
 from dagster import AssetKey, DagsterRunStatus, build_sensor_context, materialize
 
 from benchmark_assets.artifacts import artifacts_dir
-from benchmark_assets.cli import StudyRunError, run_study
 from benchmark_assets.defs.builder import build_assets, build_ledger_sensor, register_study
 from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.defs.runner import StudyRunError, run_study
 from benchmark_assets.ledger import Ledger
 from benchmark_assets.warehouse import Warehouse
 

@@ -1,5 +1,5 @@
 """The warehouse is configured once: the URL given to the resources reaches the IO manager and the ledger alike."""
-from benchmark_assets.cli import run_study
+from benchmark_assets.defs.runner import run_study
 from benchmark_assets.ledger import LEDGER_TABLE, Ledger
 from benchmark_assets.warehouse import Warehouse
 

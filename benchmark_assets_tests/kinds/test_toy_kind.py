@@ -13,7 +13,6 @@ from benchmark_assets.kinds import ENTRY_POINT_GROUP, KINDS, get_kind, load_entr
 from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
-
 from benchmark_assets_tests.conftest import ROOT, write_study
 from benchmark_assets_tests.toy_kind import EXAMPLE
 
@@ -105,7 +104,7 @@ def test_the_toy_kind_runs_from_the_cli_and_writes_ledger_rows(entry_point, stud
 
 def test_the_readme_example_kind_runs_as_written(study_dir, instance):
     """The "Adding a study kind" example in the README, executed as it stands there."""
-    from benchmark_assets.cli import run_study
+    from benchmark_assets.defs.runner import run_study
     from benchmark_assets.kinds import register_kind
 
     readme = (ROOT / "README.md").read_text()

@@ -6,11 +6,10 @@ import pytest
 from dagster import AssetKey, DagsterEventType
 
 from benchmark_assets.artifacts import latest_dir
-from benchmark_assets.cli import run_study, trials_to_run
+from benchmark_assets.defs.runner import run_study, trials_to_run
 from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
-
 from benchmark_assets_tests.conftest import write_study
 
 STUDY = """\

@@ -6,12 +6,11 @@ import pytest
 from dagster import AssetKey
 
 from benchmark_assets.artifacts import latest_dir
-from benchmark_assets.cli import run_study
+from benchmark_assets.defs.runner import run_study
+from benchmark_assets.ledger import Ledger
 from benchmark_assets.servers.mock_llm import MockLLMServer
 from benchmark_assets.studies import StudyError, load_study
-from benchmark_assets.ledger import Ledger
 from benchmark_assets.warehouse import Warehouse
-
 from benchmark_assets_tests.conftest import write_study
 
 

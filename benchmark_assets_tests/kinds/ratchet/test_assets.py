@@ -8,11 +8,10 @@ from dagster import AssetKey, DagsterEventType, MultiPartitionKey, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from benchmark_assets.artifacts import latest_dir
-from benchmark_assets.cli import run_study
-from benchmark_assets.defs.builder import register_study
+from benchmark_assets.defs.builder import build_assets, register_study
 from benchmark_assets.defs.instance_storage import PooledSqliteEventLogStorage
 from benchmark_assets.defs.resources import study_resources
-from benchmark_assets.defs.builder import build_assets
+from benchmark_assets.defs.runner import run_study
 from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.warehouse import Warehouse
 

@@ -1,0 +1,323 @@
+"""A whole study as Dagster runs, whatever its kind: the trials it still needs (one ranged run per
+rectangle of partitions), then what follows them, one in-process run per stage. The CLI runs
+studies with it, and so does the ``<study>__run_study`` job launched from the UI: a backfill of
+the same assets waits one daemon tick (30 s) per level, this waits for nothing."""
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlalchemy.exc
+from dagster import (
+    AssetKey,
+    Config,
+    DagsterInstance,
+    Failure,
+    JobDefinition,
+    MetadataValue,
+    OpExecutionContext,
+    in_process_executor,
+    job,
+    materialize,
+    op,
+)
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from pydantic import Field
+from tqdm import tqdm
+
+from benchmark_assets.defs.builder import (
+    LAUNCHED_BY_TAG,
+    PARENT_RUN_TAG,
+    REASON_TAG,
+    build_assets,
+    checkpoint_table,
+    endpoint_pools,
+    plan_stages,
+    pool_holders,
+    process_tags,
+    reclaim_abandoned_runs,
+    register_study,
+    run_reason,
+    settle_finished_runs,
+    trials_table,
+)
+from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.kinds import kind_of
+from benchmark_assets.kinds.base import common_errors
+from benchmark_assets.locks import file_lock
+from benchmark_assets.processes import clean_up_after_dead_runners
+from benchmark_assets.studies import load_study
+
+
+def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resources: dict | None = None
+                  ) -> dict[str, list[str]]:
+    """Per selected point, the replicates still to run: all of them, less the trials the kind
+    says are up to date (a comparison skips trials that succeeded with the arm's current
+    setting, so adding seeds runs only the new ones); ``force`` reruns everything."""
+
+    kind = kind_of(study)
+    points = kind.points(study, subjects, tiers)
+    done: set[tuple[str, str]] = set()
+    if not force:
+        warehouse = (resources or study_resources())["warehouse"].warehouse.open()
+        done = kind.completed_trials(study, warehouse.read(trials_table(study)))
+    replicates = kind.replicate.keys(study)
+    return {point: [r for r in replicates if (point, r) not in done] for point in points}
+
+
+def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False,
+              warehouse_url: str = "", launched_by: str = "cli", reason: str = "", tags: dict | None = None,
+              log: Callable[[str], None] | None = None) -> dict:
+    """Materialise a study through Dagster, whatever its kind: the trials it needs (ranged runs
+    over rectangles of partitions), then what follows them; one in-process run per stage.
+    ``warehouse_url`` (default: $BENCHMARK_ASSETS_WAREHOUSE_URL or SQLite under $DAGSTER_HOME)
+    configures the one warehouse resource that the IO manager, the ledger and this function share.
+    Each stage's run is tagged ``launched_by`` with ``reason`` (default: the CLI command) and
+    ``tags``; ``log`` hears of each stage as it starts and ends (the UI job's progress)."""
+    study = load_study(study_name)
+    kind = kind_of(study)
+    subjects, tiers = list(constants or []), list(tiers or [])
+    selected = kind.points(study, subjects, tiers)
+    decided = kind.subjects(study, subjects, tiers)
+    home = Path(instance.root_directory if instance is not None else os.environ.get("DAGSTER_HOME") or ".dagster_home")
+    locks = home / "locks"
+    # First use of a home creates its databases, and registering partition keys is a read then a
+    # write: one process at a time, or a second one fails on "table runs already exists".
+    with file_lock(locks / "instance.lock"):
+        instance = instance or DagsterInstance.get()
+        for line in reclaim_abandoned_runs(instance) + clean_up_after_dead_runners():
+            (log or _stderr)(line)
+        # Decisions of runs that ended while nobody was settling them (a CLI killed after its run).
+        settle_finished_runs(instance, study_resources(warehouse_url)["ledger"].open())
+        register_study(instance, study)
+        for pool in endpoint_pools(study):
+            ensure_pool_limit(instance, pool)
+    # One run of a study at a time: a second waits, then runs only what the first left to do.
+    with file_lock(locks / f"study_{study.name}.lock",
+                   waiting=f"waiting for another run of {study.name} ({{holder}}) to finish"):
+        return _run_locked(study, kind, instance, subjects, tiers, selected, decided, quiet=quiet, force=force,
+                           warehouse_url=warehouse_url, tags={**(tags or {}), LAUNCHED_BY_TAG: launched_by},
+                           reason=reason, log=log)
+
+
+STAGE_TAG = "benchmark_assets/stage"  # which stage of a study a run is (shown in the UI's run list)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def cli_command(study_name: str, subjects, tiers, force: bool) -> str:
+    """The `benchmark-assets run` command that selects what these arguments select."""
+    return " ".join([f"benchmark-assets run {study_name}", *(f"--tier {t}" for t in tiers),
+                     *([f"--constants {','.join(subjects)}"] if subjects else []), *(["--force"] if force else [])])
+
+
+def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, quiet, force, warehouse_url,
+                tags: dict, reason: str, log) -> dict:
+
+    resources = study_resources(warehouse_url, terminal_bar=not quiet)
+    wanted = trials_to_run(study, subjects=subjects, tiers=tiers, force=force, resources=resources)
+    stages = plan_stages(study, instance, wanted, decided)
+    kept = checkpointed_trials(study, wanted, resources)  # finished by an interrupted run: not run again
+    started = time.perf_counter()
+    try:
+        timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
+                                      resources=resources, tags={**tags, REASON_TAG: (
+                                          reason or cli_command(study.name, subjects, tiers, force))[:200]}, log=log)
+    except (KeyboardInterrupt, StudyInterrupted) as stopped:
+        stage = getattr(stopped, "stage", None)
+        trials_done = stage is not None and AssetKey([study.name, kind.trial_node().name]) not in stage.asset_keys
+        if trials_done:  # the trials stage had finished: its rows are stored, not in the checkpoint
+            raise StudyInterrupted(f"interrupted during {stage.label}: the trials are stored; run "
+                                   f"`benchmark-assets run {study.name}` again to finish") from None
+        kept, total = len(checkpointed_trials(study, wanted, resources)), sum(len(r) for r in wanted.values())
+        raise StudyInterrupted(f"interrupted: {kept} of the {total} trials this run wanted are finished and kept; "
+                               f"`benchmark-assets run {study.name}` runs the other {total - kept}") from None
+    except RuntimeError as error:
+        # The stage's error may be a consequence (no data to decide on): show what the trials said.
+        raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
+    # What the decision rests on: every current trial of the selected points, this run's or earlier.
+    current = {point: kind.replicate.keys(study) for point in selected}
+    ran = sum(len(replicates) for replicates in wanted.values()) - len(kept)
+    return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
+            "trials": ran * kind.rows_per_trial(study), "kept": len(kept) * kind.rows_per_trial(study),
+            "sweep_points": len(selected), "outcomes": trial_outcomes(study, current, resources)}
+
+
+def checkpointed_trials(study, wanted: dict[str, list[str]], resources: dict) -> set[tuple[str, str]]:
+    """Wanted trials that an interrupted run finished and checkpointed, and that the kind counts
+    as complete: the trials step takes them from the checkpoint instead of running them."""
+
+    warehouse = resources["warehouse"].warehouse.open()
+    if not warehouse.has_table(checkpoint_table(study)):
+        return set()
+    done = kind_of(study).resumable_trials(study, warehouse.read(checkpoint_table(study)))
+    return {(str(p), str(r)) for p, r in done} & _pairs(wanted)
+
+
+def _pairs(wanted: dict[str, list[str]]) -> set[tuple[str, str]]:
+    """(point, replicate) pairs of a point -> replicates mapping, as text (partition keys are text)."""
+    return {(str(p), str(r)) for p, replicates in wanted.items() for r in replicates}
+
+
+class StudyInterrupted(Exception):
+    """A run stopped by Ctrl-C (or a terminated Dagster run); ``stage``: the stage it stopped in."""
+
+    def __init__(self, message: str = "interrupted", stage=None):
+        super().__init__(message)
+        self.stage = stage
+
+
+class StudyRunError(RuntimeError):
+    """A run that failed, with what its trials reported (``outcomes``)."""
+
+    def __init__(self, message: str, outcomes: dict):
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
+def trial_outcomes(study, wanted: dict[str, list[str]], resources: dict) -> dict:
+    """How the stored trials of ``wanted`` (point -> replicates) ended: rows, failed rows and
+    their most common errors."""
+    kind = kind_of(study)
+    keys = _pairs(wanted)
+    points = sorted({p for p, _ in keys})
+    if not points:
+        return {"rows": 0, "failed": 0, "errors": []}
+    frame = resources["warehouse"].warehouse.open().read(trials_table(study), {kind.point.name: points})
+    if frame.empty:
+        return {"rows": 0, "failed": 0, "errors": []}
+    mine = [(str(p), str(r)) in keys for p, r in zip(frame[kind.point.name], frame[kind.replicate.name])]
+    frame = frame[mine]
+    return {"rows": len(frame), "failed": int((frame["status"] != "ok").sum()), "errors": common_errors(frame)}
+
+
+def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, resources: dict, tags: dict,
+                        log=None) -> list[tuple[str, float, str]]:
+    """One in-process Dagster run per stage, with a progress bar (and a line to ``log`` per stage);
+    stops at the first failed run with the user's own error."""
+    quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    timings = []
+    pools = {asset.key: asset.op.pool for asset in assets if getattr(asset.op, "pool", None)}
+    bar = tqdm(stages, desc=label, unit="stage", disable=quiet, file=sys.stderr)
+    for number, stage in enumerate(bar, start=1):
+        bar.set_postfix_str(stage.label)
+        for key in stage.asset_keys:  # never wait silently for a pool another run holds
+            for line in pool_holders(instance, pools[key]) if key in pools else []:
+                (log or _stderr)(f"waiting: {line}")
+        run_tags = {ASSET_PARTITION_RANGE_START_TAG: stage.start, ASSET_PARTITION_RANGE_END_TAG: stage.end} if stage.start else {}
+        run_tags.update(process_tags())
+        run_tags.update(tags)
+        run_tags[STAGE_TAG] = stage.label[:200]
+        span = f" {stage.start} ... {stage.end}" if stage.start else ""
+        if log:
+            log(f"stage {number} of {len(stages)}: {stage.label}{span}")
+        stage_started = time.perf_counter()
+        result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys,
+                             tags=run_tags, run_config={**quiet_logs, **(stage.run_config or {})}, raise_on_error=False)
+        timings.append((stage.label, time.perf_counter() - stage_started, result.run_id))
+        if log:
+            log(f"stage {number} of {len(stages)}: {stage.label} {'succeeded' if result.success else 'failed'} in "
+                f"{timings[-1][1]:.1f} s, run {result.run_id}")
+        # Its decisions join the ledger only now that the run is known to have completed (those of
+        # a failed run wait for a re-execution from the UI: settle_finished_runs).
+        if result.success:
+            resources["ledger"].open().settle(result.run_id)
+        if not result.success and _interrupted(result):
+            raise StudyInterrupted(stage=stage)
+        if not result.success:
+            raise RuntimeError(f"{stage.label} failed in run {result.run_id}: {_failure_message(result)}")
+    return timings
+
+
+def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
+    """Give an endpoint's pool its limit unless someone already set one (UI or `dagster instance
+    concurrency set`): load trials on one server must never overlap, across runs too."""
+    storage = instance.event_log_storage
+    if storage.get_concurrency_info(pool).slot_count == 0:
+        try:
+            storage.set_concurrency_slots(pool, limit)
+        except sqlalchemy.exc.IntegrityError:
+            pass  # another process set it up at the same moment: the limit is there
+
+
+def _interrupted(result) -> bool:
+    """A run that failed because Ctrl-C (or a termination) interrupted a step."""
+    return any(event.is_step_failure and event.step_failure_data.error is not None
+               and event.step_failure_data.error.cls_name in _INTERRUPTS for event in result.all_events)
+
+
+_INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+
+
+def _failure_message(result) -> str:
+    """The user's own error from a failed run, not Dagster's wrapper around it."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return error.message.strip()
+    return "see the run in the Dagster UI"
+
+
+# -- the same, launched from the UI, a schedule or a sensor ----------------------------------------
+
+class RunStudyConfig(Config):
+    """What `benchmark-assets run` takes: empty lists mean the whole study."""
+
+    subjects: list[str] = Field(default_factory=list, description="subjects to decide on (e.g. constants); "
+                                "empty: every subject (the CLI's --constants)")
+    tiers: list[str] = Field(default_factory=list, description="tiers of subjects, where the kind has them "
+                             "(the CLI's --tier)")
+    force: bool = Field(default=False, description="rerun trials that are already up to date (the CLI's --force)")
+
+
+def build_run_job(study) -> JobDefinition:
+    """``<study>__run_study``: one click in the UI (Launchpad -> Launch run) runs the study as
+    `benchmark-assets run` does, in this job's run: its stages are runs of their own (tagged with
+    this run's id), each stage starts when the one before it ends, and this run's log says which
+    stage is running. A backfill of the same assets waits for the daemon's 30 s tick per level."""
+    kind = kind_of(study)
+
+    @op(name=f"{study.name}__stages",
+        description=f"Runs {study.path.name} as `benchmark-assets run {study.name}` does: the trials it needs, "
+                    "then the analysis, one run per stage.")
+    def run_whole_study(context: OpExecutionContext, config: RunStudyConfig) -> None:
+        reason = run_reason(context.run.tags)
+        arguments = cli_command(study.name, config.subjects, config.tiers, config.force).removeprefix(
+            "benchmark-assets run ")
+        try:
+            outcome = run_study(str(study.path), tiers=config.tiers, constants=config.subjects, quiet=True,
+                                instance=context.instance, force=config.force, launched_by="job",
+                                reason=f"{reason} (as `benchmark-assets run {arguments}`)", tags={PARENT_RUN_TAG: context.run_id},
+                                log=context.log.info)
+        except StudyRunError as error:
+            raise Failure(description=str(error), metadata={"trial_errors": MetadataValue.md(
+                _errors_markdown(error.outcomes))}) from None
+        except StudyInterrupted as stopped:
+            raise Failure(description=str(stopped)) from None
+        outcomes = outcome["outcomes"]
+        context.log.info(kind.run_summary(outcome))
+        if outcomes["rows"] and outcomes["failed"] == outcomes["rows"]:
+            raise Failure(description=f"every trial failed, so {study.name} decided nothing",
+                          metadata={"trial_errors": MetadataValue.md(_errors_markdown(outcomes))})
+        if outcomes["failed"]:
+            context.log.warning(_errors_markdown(outcomes))
+
+    @job(name=f"{study.name}__run_study", executor_def=in_process_executor,
+         description=f"Runs the whole {kind.name} study {study.name} as `benchmark-assets run` does "
+                     "(Launchpad -> Launch run; the config selects subjects, tiers, --force).",
+         tags={"benchmark_assets/study": study.name})
+    def run_study_job():
+        run_whole_study()
+
+    return run_study_job
+
+
+def _errors_markdown(outcomes: dict) -> str:
+    lines = [f"{outcomes.get('failed', 0)} of {outcomes.get('rows', 0)} trials failed; most common errors:", ""]
+    return "\n".join(lines + [f"- {count} x `{text}`" for text, count in outcomes.get("errors", [])])

@@ -1,0 +1,68 @@
+"""``<study>__run_study``: the whole study from one click in the UI, run as the CLI runs it: the
+stages are runs of their own, tagged with the job's run, and what they decide joins the ledger."""
+from dagster import AssetKey, DagsterRunStatus, RunsFilter
+
+from benchmark_assets.defs.builder import LAUNCHED_BY_TAG, PARENT_RUN_TAG, REASON_TAG
+from benchmark_assets.defs.runner import STAGE_TAG, build_run_job, run_study
+from benchmark_assets.ledger import Ledger
+from benchmark_assets.studies import load_study
+from benchmark_assets.warehouse import Warehouse
+from benchmark_assets_tests.test_cli import FAILING
+
+
+def _stage_runs(instance, run_id):
+    records = instance.get_run_records(RunsFilter(tags={PARENT_RUN_TAG: run_id}), ascending=True)
+    return [record.dagster_run for record in records]
+
+
+def test_the_job_runs_every_stage_as_its_own_run_and_the_decisions_join_the_ledger(instance, toy_study):
+    job = build_run_job(toy_study)
+    assert job.name == "toy__run_study"
+    result = job.execute_in_process(instance=instance, tags={"dagster/schedule_name": "toy__nightly"})
+    assert result.success
+    stages = _stage_runs(instance, result.run_id)
+    # catalog, trials (one rectangle), aggregates, verdicts + summary: what the CLI plans
+    assert [run.tags[STAGE_TAG] for run in stages] == ["scenario catalog", "trials", "aggregates",
+                                                       "verdicts, ratchet summary"]
+    assert all(run.status == DagsterRunStatus.SUCCESS and run.tags[LAUNCHED_BY_TAG] == "job" for run in stages)
+    assert stages[0].tags[REASON_TAG] == "schedule toy__nightly (as `benchmark-assets run toy`)"
+    trials = instance.get_latest_materialization_event(AssetKey(["toy", "trials"]))
+    assert trials.run_id == stages[1].run_id
+    summary = instance.get_latest_materialization_event(AssetKey(["toy", "ratchet_summary"]))
+    reason = summary.asset_materialization.metadata["run_reason"].value
+    assert reason == f"job run {result.run_id}: schedule toy__nightly (as `benchmark-assets run toy`)"
+    ledger = Ledger(Warehouse()).read()
+    assert len(ledger) == 3 and set(ledger["run_id"]) == {stages[-1].run_id}  # settled, not pending
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]  # the run's log in the UI
+    assert "stage 2 of 4: trials 0|current ... 9|gamma=99" in logged
+    assert any(text.startswith("stage 4 of 4: verdicts, ratchet summary succeeded in ") for text in logged)
+
+
+def test_the_job_takes_the_cli_options_as_config_and_runs_only_what_they_select(instance, toy_study):
+    run_study("toy", quiet=True, instance=instance)
+    job = build_run_job(toy_study)
+    result = job.execute_in_process(instance=instance, run_config={
+        "ops": {"toy__stages": {"config": {"subjects": ["alpha"]}}}})
+    assert result.success
+    stages = _stage_runs(instance, result.run_id)
+    # As `--constants alpha`: alpha's sweep points (and today's values) only, and a decision on alpha.
+    assert [run.tags[STAGE_TAG] for run in stages] == ["scenario catalog", "trials", "aggregates",
+                                                       "verdicts, ratchet summary"]
+    trials = stages[1].tags
+    assert (trials["dagster/asset_partition_range_start"], trials["dagster/asset_partition_range_end"]) == (
+        "0|current", "9|alpha=1")
+    assert stages[0].tags[REASON_TAG].endswith("(as `benchmark-assets run toy --constants alpha`)")
+    rows = Ledger(Warehouse()).read()
+    assert list(rows[rows["run_id"] == stages[-1].run_id]["subject"]) == ["alpha"]
+
+
+def test_a_job_whose_every_trial_fails_fails_with_the_trials_own_error(instance, study_dir):
+    (study_dir / "broken_setup.yaml").write_text(FAILING)
+    job = build_run_job(load_study("broken_setup"))
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure).step_failure_data
+    assert "every trial failed, so broken_setup decided nothing" in failure.error.message
+    errors = failure.user_failure_data.metadata["trial_errors"].value
+    assert "18 of 18 trials failed" in errors
+    assert "18 x `FileNotFoundError: model weights not found at /models/ranker.bin (at failing_target.py:8)`" in errors
