@@ -1,6 +1,7 @@
 """Shared fixtures: a real Dagster instance in a temporary DAGSTER_HOME, small studies, services."""
 import os
 import shutil
+import socket
 import textwrap
 from pathlib import Path
 
@@ -71,3 +72,10 @@ def write_study(folder: Path, name: str, text: str) -> Path:
     path = folder / f"{name}.yaml"
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

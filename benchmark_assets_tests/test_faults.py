@@ -9,9 +9,7 @@ from pathlib import Path
 from dagster import DagsterInstance, DagsterRunStatus
 
 from benchmark_assets.locks import file_lock
-
-from benchmark_assets_tests.conftest import ROOT, write_study
-from benchmark_assets_tests.kinds.load_sweep.test_assets import free_port
+from benchmark_assets_tests.conftest import ROOT, free_port, write_study
 
 
 def cli(env, *args, **kwargs):

@@ -5,6 +5,7 @@ turns them into Dagster objects. It never asks which kind it holds.
 """
 import hashlib
 import json
+import logging
 import os
 import socket
 import time
@@ -22,8 +23,8 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetKey,
-    AssetSelection,
     AssetsDefinition,
+    AssetSelection,
     BackfillPolicy,
     Config,
     DefaultScheduleStatus,
@@ -46,16 +47,18 @@ from dagster import (
 )
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 
-from benchmark_assets.kinds import kind_of
-from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
-from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
-from benchmark_assets.ledger import Ledger, Provenance, ledger_rows
+from benchmark_assets.defs import code_reload
 from benchmark_assets.defs.rectangle_ranges import contiguous_blocks, rectangles
 from benchmark_assets.defs.resources import LedgerResource
+from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
+from benchmark_assets.kinds import kind_of
+from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
+from benchmark_assets.ledger import Ledger, Provenance, ledger_rows
 from benchmark_assets.processes import process_alive
 from benchmark_assets.provenance import code_commit
 from benchmark_assets.studies import StudyError, load_study
 
+_LOG = logging.getLogger("benchmark_assets")
 REASON_TAG = "benchmark_assets/reason"
 LAUNCHED_BY_TAG = "benchmark_assets/launched_by"
 # A stage run of the ``<study>__run_study`` job names the job's run that launched it.
@@ -581,6 +584,11 @@ def build_sensor(study):
             return SkipReason(f"study file is invalid, nothing rerun: {error}")
         if current.kind != study.kind:
             return SkipReason(f"{path.name} is no longer a {study.kind} study; reload the definitions")
+        if current.spec_hash != study.spec_hash:  # the definitions hold an older version of the file
+            origin = context.code_location_origin
+            if code_reload.reload_soon(origin.location_name if origin else None, current.spec_hash, _LOG.info):
+                context.log.info(f"{path.name} changed since the definitions were loaded: reloading the code "
+                                 f"location, so the UI shows the study's new code versions")
         add_requests = []
         for dimension, partitions in _dimensions(current):
             if dimension.dynamic:

@@ -13,6 +13,10 @@ It also stores Dagster's event batches (the planned events of a run, the materia
 ranged step: one per partition) in one transaction per shard instead of one per event. Dagster
 only hands a storage batches when ``DAGSTER_EVENT_BATCH_SIZE`` is set, so a process that opens
 this storage sets it (unless the user did). Configure it in dagster.yaml (see the shipped one).
+
+A run's page in the UI follows the run through a file watch on its shard; in WAL mode a commit
+changes ``<run>.db-wal``, not ``<run>.db``, so the watch here follows both files (Dagster's
+watches only the second and would show a running run as "Starting" until it ended).
 """
 from __future__ import annotations
 
@@ -27,10 +31,13 @@ from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogSto
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
 )
 from sqlalchemy import create_engine
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.pool import QueuePool
+from watchdog.events import PatternMatchingEventHandler
+from watchdog.observers import Observer
 
 from benchmark_assets.defs import rectangle_ranges
 
@@ -197,11 +204,32 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.clear()
         self._known_tables.clear()
 
+    def watch(self, run_id: str, cursor: str | None, callback) -> None:
+        if not self._obs:
+            self._obs = Observer()
+            self._obs.start()
+        watcher = _WalWatchdog(self, run_id, callback, cursor)
+        self._watchers[run_id][callback] = (watcher, self._obs.schedule(watcher, self._base_dir, recursive=True))
+
     def dispose(self) -> None:
         self._dispose_engines()
         if self._probe_engine is not None:
             self._probe_engine.dispose()
         super().dispose()
+
+
+class _WalWatchdog(SqliteEventLogStorageWatchdog):
+    """Dagster's watch of a run's shard, woken by its write-ahead log as well as by the file."""
+
+    def __init__(self, storage, run_id: str, callback, cursor: str | None):
+        super().__init__(storage, run_id, callback, cursor)
+        PatternMatchingEventHandler.__init__(self, patterns=[self._log_path, f"{self._log_path}-wal"])
+
+    def on_modified(self, event) -> None:
+        self._process_log()
+
+    def on_created(self, event) -> None:
+        self._process_log()
 
 
 def _is_asset_event(event) -> bool:

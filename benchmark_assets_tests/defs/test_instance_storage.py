@@ -147,3 +147,55 @@ def test_a_failed_batch_write_is_redone_event_by_event_without_duplicates(tmp_pa
     assert recorded["counts"] == {DagsterEventType.ASSET_MATERIALIZATION: len(KEYS),
                                   DagsterEventType.ASSET_MATERIALIZATION_PLANNED: len(KEYS)}
     assert recorded["materialized"] == set(KEYS) and recorded["entry_last_run"] == 0
+
+
+WATCHED_RUN = """
+import pathlib, sys, time
+from dagster import DagsterInstance, job, op
+
+flag = pathlib.Path(sys.argv[2])
+
+@op
+def wait_for_the_watcher(context):
+    time.sleep(1)  # after the watcher has read what creating the shard wrote (that wakes any watch)
+    context.log.info("waiting for the watcher")
+    deadline = time.monotonic() + 60
+    while not flag.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("nobody watching the run saw its log line while it ran")
+        time.sleep(0.05)
+
+@job
+def watched():
+    wait_for_the_watcher()
+
+with DagsterInstance.get() as instance:
+    result = watched.execute_in_process(instance=instance, run_id=sys.argv[1], raise_on_error=False)
+sys.exit(0 if result.success else 1)
+"""
+
+
+def test_a_run_page_follows_a_running_run_written_by_another_process(tmp_path, monkeypatch):
+    """The UI's run page watches the run's shard: the events another process (the run worker)
+    commits reach it while the run runs, not only when the run ends and its connection closes."""
+    import subprocess
+    import sys
+    import uuid
+
+    instance = _instance(tmp_path / "home", None, monkeypatch)
+    run_id, flag, seen = str(uuid.uuid4()), tmp_path / "seen", []
+
+    def on_event(entry, _cursor):
+        seen.append(entry.user_message)
+        if entry.user_message == "waiting for the watcher":
+            flag.touch()
+
+    instance.watch_event_logs(run_id, None, on_event)
+    try:
+        worker = subprocess.run([sys.executable, "-c", WATCHED_RUN, run_id, str(flag)], cwd=ROOT,
+                                capture_output=True, text=True, timeout=180)
+    finally:
+        instance.end_watch_event_logs(run_id, on_event)
+        instance.dispose()
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert "waiting for the watcher" in seen

@@ -19,6 +19,7 @@ from benchmark_assets.targets.http_load import (
     synthetic_prompt,
     validate_load_spec,
 )
+from benchmark_assets_tests.conftest import free_port
 
 TTFT_MS, ITL_MS, OUTPUT_TOKENS = 20.0, 5.0, 16
 SERVICE_SECONDS = (TTFT_MS + (OUTPUT_TOKENS - 1) * ITL_MS) / 1000  # 95 ms per request
@@ -34,12 +35,6 @@ def server():
 def trial_of(url, **fields):
     fields = {"output_tokens": OUTPUT_TOKENS, "input_tokens": 32, **fields}
     return run_load_trial(LoadSpec(url=url, **fields))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- accuracy at low load -------------------------------------------------------------------------

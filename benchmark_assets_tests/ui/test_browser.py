@@ -4,32 +4,16 @@ an asset check, the report, an embedded plot and the per-subject history checked
 Screenshots are kept in the test's temporary folder (``screenshots/``)."""
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from benchmark_assets_tests.conftest import ROOT, service_unavailable, write_study
-from benchmark_assets_tests.kinds.load_sweep.test_assets import free_port
+from benchmark_assets.defs.builder import PARENT_RUN_TAG
+from benchmark_assets.defs.runner import STAGE_TAG
+from benchmark_assets_tests.conftest import service_unavailable
+from benchmark_assets_tests.ui.conftest import LOCATION
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# One constant, two candidates: a small grid, so the UI's backfill stays short.
-SMALL = """\
-kind: ratchet
-description: small study for the browser test
-target: benchmark_assets_tests.toy_target:evaluate
-metric: score
-scenarios: {count: 6, train_fraction: 0.5}
-trials_per_scenario: 1
-constants:
-  alpha: {tier: 1, current: 0.3, candidates: [0.3, 0.7]}
-  beta:  {tier: 2, current: 1.0, candidates: [1.0]}
-  gamma: {tier: 2, current: 1.0, candidates: [1.0]}
-decision: {bootstrap_resamples: 500, correction: holm}
-"""
 
 
 @pytest.fixture
@@ -44,47 +28,6 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
-
-
-@pytest.fixture
-def dagster_dev(tmp_path, dagster_home, study_dir, instance):
-    from benchmark_assets.defs.builder import register_study
-    from benchmark_assets.studies import load_study
-
-    (study_dir / "toy.yaml").unlink()
-    write_study(study_dir, "small", SMALL)
-    register_study(instance, load_study("small"))  # what the CLI or the study sensor does first
-    # The "Join the Dagster community" notice a new instance shows once (dagster._core.nux) would
-    # cover the page whenever it happens to appear: mark it seen, as clicking Skip does.
-    (dagster_home / ".nux").mkdir(exist_ok=True)
-    (dagster_home / ".nux" / "nux.yaml").write_text("seen: 1\n")
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(dagster_home),
-           "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
-    log = open(tmp_path / "dagster_dev.log", "wb")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-m", "benchmark_assets.definitions",
-                               "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env, start_new_session=True,
-                              stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/server_info", timeout=2):
-                    break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "dagster dev did not start"
-                time.sleep(0.5)
-        yield base
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log.close()
 
 
 def _show_markdown(page, key: str):
@@ -161,3 +104,23 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, dagster_de
     while not len(Ledger(Warehouse()).read(study="small")):  # the ledger_settlement sensor's tick
         assert time.monotonic() < deadline, "the UI run's decision never reached the ledger"
         time.sleep(2)
+
+    # The whole study again in one click: the study's job, from the Launchpad.
+    page.goto(f"{dagster_dev}/locations/{LOCATION}/jobs/small__run_study/playground", wait_until="networkidle")
+    page.get_by_role("button", name="Launch run").click()
+    page.wait_for_url("**/runs/*", timeout=60_000)
+    job_run_id = page.url.rstrip("/").split("/runs/")[-1].split("?")[0]
+    deadline = time.monotonic() + 300
+    while (job_run := instance.get_run_by_id(job_run_id)) is None or not job_run.is_finished:
+        assert time.monotonic() < deadline, "the study's job did not finish"
+        time.sleep(2)
+    assert job_run.is_success, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+    stages = instance.get_runs(filters=RunsFilter(tags={PARENT_RUN_TAG: job_run_id}))
+    # Every trial is up to date (the ratchet reruns its trials: the CLI's plan), then the decision.
+    assert sorted(run.tags[STAGE_TAG] for run in stages) == sorted(
+        ["scenario catalog", "trials", "aggregates", "verdicts, ratchet summary"])
+    # The run's page followed the run live (a watch on its shard's write-ahead log): the job's log
+    # lines are on it, and it says the run succeeded.
+    page.get_by_text("stage 4 of 4: verdicts, ratchet summary succeeded").first.wait_for(timeout=60_000)
+    page.get_by_text("Success", exact=True).first.wait_for(timeout=60_000)
+    page.screenshot(path=shots / "job_run.png")

@@ -1,6 +1,5 @@
 """Load sweeps materialised on a real Dagster instance against the mock server over loopback."""
 import json
-import socket
 
 import pytest
 from dagster import AssetKey
@@ -11,13 +10,7 @@ from benchmark_assets.ledger import Ledger
 from benchmark_assets.servers.mock_llm import MockLLMServer
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
-from benchmark_assets_tests.conftest import write_study
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from benchmark_assets_tests.conftest import free_port, write_study
 
 
 def sweep_text(port: int, *, mock: bool = True, trials: int = 2, extra: str = "") -> str:
