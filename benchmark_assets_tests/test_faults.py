@@ -247,13 +247,13 @@ def test_ctrl_c_after_the_trials_stage_says_the_trials_are_stored(instance, toy_
     import pytest
     from dagster import AssetKey
 
-    import benchmark_assets.cli as cli_module
+    import benchmark_assets.defs.runner as runner
     from benchmark_assets.defs.builder import Stage
 
     def interrupted_in_the_analysis(*args, **kwargs):
-        raise cli_module.StudyInterrupted(stage=Stage("verdicts, ratchet summary", [AssetKey(["toy", "verdicts"])]))
+        raise runner.StudyInterrupted(stage=Stage("verdicts, ratchet summary", [AssetKey(["toy", "verdicts"])]))
 
-    monkeypatch.setattr(cli_module, "_materialise_stages", interrupted_in_the_analysis)
-    with pytest.raises(cli_module.StudyInterrupted, match=r"interrupted during verdicts, ratchet summary: the "
+    monkeypatch.setattr(runner, "_materialise_stages", interrupted_in_the_analysis)
+    with pytest.raises(runner.StudyInterrupted, match=r"interrupted during verdicts, ratchet summary: the "
                                                           r"trials are stored; run `benchmark-assets run toy`"):
-        cli_module.run_study("toy", quiet=True, instance=instance)
+        runner.run_study("toy", quiet=True, instance=instance)

@@ -165,6 +165,24 @@ class DagsterDev:
         self.log.close()
 
 
+def poll(status_of, done: set, launched: float, timeout: float):
+    """Ask ``status_of()`` every half second until it is in ``done`` or ``timeout`` has passed."""
+    status = None
+    while time.time() - launched < timeout:
+        status = status_of()
+        if status in done:
+            break
+        time.sleep(0.5)
+    return status
+
+
+def since(runs: list[dict], launched: float) -> None:
+    """Each run's times as seconds after the launch."""
+    for run in runs:
+        for field in ("created", "start", "end"):
+            run[field] = run[field] - launched if run[field] else None
+
+
 def ui_backfill(study_name: str, *, timeout: float = 1800) -> dict:
     home = fresh_home(f"ui_backfill_{study_name}_")
     asset_keys = register(home, study_name)
@@ -178,19 +196,14 @@ def ui_backfill(study_name: str, *, timeout: float = 1800) -> dict:
         result = graphql(dev.port, LAUNCH, {"params": params})["launchPartitionBackfill"]
         if result["__typename"] != "LaunchBackfillSuccess":
             raise RuntimeError(f"launch failed: {result}")
-        backfill_id, status = result["backfillId"], None
-        while time.time() - launched < timeout:
-            status = graphql(dev.port, STATUS, {"id": backfill_id})["partitionBackfillOrError"].get("status")
-            if status in DONE:
-                break
-            time.sleep(0.5)
+        backfill_id = result["backfillId"]
+        status = poll(lambda: graphql(dev.port, STATUS, {"id": backfill_id})["partitionBackfillOrError"].get("status"),
+                      DONE, launched, timeout)
         marked_done = time.time() - launched
         runs = backfill_runs(home, backfill_id)
     finally:
         dev.stop()
-    for run in runs:  # seconds after the launch
-        for field in ("created", "start", "end"):
-            run[field] = run[field] - launched if run[field] else None
+    since(runs, launched)
     last_end = max((r["end"] for r in runs if r["end"] is not None), default=0.0)
     return {"home": home, "status": status, "load_seconds": load_seconds, "completed_after": marked_done,
             "last_run_ended_after": last_end, "runs": runs}
@@ -210,19 +223,14 @@ def ui_job(study_name: str, *, timeout: float = 1800) -> dict:
         result = graphql(dev.port, LAUNCH_RUN, {"params": params})["launchRun"]
         if result["__typename"] != "LaunchRunSuccess":
             raise RuntimeError(f"launch failed: {result}")
-        run_id, status = result["run"]["runId"], None
-        while time.time() - launched < timeout:
-            status = graphql(dev.port, RUN_STATUS, {"id": run_id})["runOrError"].get("status")
-            if status in DONE | {"SUCCESS"}:
-                break
-            time.sleep(0.5)
+        run_id = result["run"]["runId"]
+        status = poll(lambda: graphql(dev.port, RUN_STATUS, {"id": run_id})["runOrError"].get("status"),
+                      DONE | {"SUCCESS"}, launched, timeout)
         polled_done = time.time() - launched
         runs = job_runs(home, run_id)
     finally:
         dev.stop()
-    for run in runs:
-        for field in ("created", "start", "end"):
-            run[field] = run[field] - launched if run[field] else None
+    since(runs, launched)
     job_run = next(r for r in runs if r["job"])
     return {"home": home, "status": status, "load_seconds": load_seconds, "completed_after": polled_done,
             "last_run_ended_after": job_run["end"] or polled_done, "runs": runs}
