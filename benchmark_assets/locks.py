@@ -10,10 +10,10 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, *, waiting: str | None = None) -> Iterator[None]:
+def file_lock(path: Path, *, waiting: str | None = None, say=None) -> Iterator[None]:
     """An exclusive lock on ``path`` (created if missing), released when the block ends or the
     process dies (the kernel drops it: a killed run never leaves it held). While another process
-    holds it, ``waiting`` is printed once and the call blocks."""
+    holds it, ``waiting`` is said once (to ``say``, default stderr) and the call blocks."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
         try:
@@ -22,7 +22,8 @@ def file_lock(path: Path, *, waiting: str | None = None) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             if waiting:
-                print(waiting.format(holder=holder), file=sys.stderr, flush=True)
+                message = waiting.format(holder=holder)
+                say(message) if say else print(message, file=sys.stderr, flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         handle.truncate()

@@ -64,15 +64,17 @@ def run_all(
             for future in as_completed(left):
                 take(future)
         except BaseException:
+            # What had finished before the stop, seen before stopping: a trial the stop ends comes
+            # back at once as "stopped", and is not a result to keep.
+            finished = [f for f in left if f.done() and f not in taken and not f.cancelled() and f.exception() is None]
+            for future in finished:
+                take(future)
             if stop:
                 stop()
                 notify(f"stopped the running trials; the {len(results)} finished ones are kept")
             else:
                 notify(f"the running trial cannot be stopped from here: it ends within its own time limit; "
                        f"the {len(results)} finished ones are kept")
-            for future in left:
-                if future.done() and future not in taken and not future.cancelled() and future.exception() is None:
-                    take(future)  # finished before the stop
         finally:
             # Work that cannot be stopped (no ``stop``) is not waited for a second time.
             pool.shutdown(wait=stop is not None or not running, cancel_futures=True)

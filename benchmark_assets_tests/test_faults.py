@@ -255,5 +255,5 @@ def test_ctrl_c_after_the_trials_stage_says_the_trials_are_stored(instance, toy_
 
     monkeypatch.setattr(runner, "_materialise_stages", interrupted_in_the_analysis)
     with pytest.raises(runner.StudyInterrupted, match=r"interrupted during verdicts, ratchet summary: the "
-                                                          r"trials are stored; run `benchmark-assets run toy`"):
+                                                          r"trials are stored; run the study again \(`benchmark-assets run toy` or its job\)"):
         runner.run_study("toy", quiet=True, instance=instance)

@@ -128,7 +128,8 @@ class DagsterDev:
     def __init__(self, home: Path):
         self.home, self.port = home, free_port()
         self.log = open(home / "dagster_dev.log", "w")
-        env = {**os.environ, "DAGSTER_HOME": str(home)}
+        # The study sensors ask this webserver, not one on the default port, to reload after an edit.
+        env = {**os.environ, "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_WEBSERVER_URL": f"http://127.0.0.1:{self.port}"}
         self.process = subprocess.Popen(
             [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(self.port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -225,7 +226,7 @@ def ui_job(study_name: str, *, timeout: float = 1800) -> dict:
             raise RuntimeError(f"launch failed: {result}")
         run_id = result["run"]["runId"]
         status = poll(lambda: graphql(dev.port, RUN_STATUS, {"id": run_id})["runOrError"].get("status"),
-                      DONE | {"SUCCESS"}, launched, timeout)
+                      DONE | {"SUCCESS", "FAILURE"}, launched, timeout)
         polled_done = time.time() - launched
         runs = job_runs(home, run_id)
     finally:

@@ -5,7 +5,6 @@ turns them into Dagster objects. It never asks which kind it holds.
 """
 import hashlib
 import json
-import logging
 import os
 import socket
 import time
@@ -58,7 +57,6 @@ from benchmark_assets.processes import process_alive
 from benchmark_assets.provenance import code_commit
 from benchmark_assets.studies import StudyError, load_study
 
-_LOG = logging.getLogger("benchmark_assets")
 REASON_TAG = "benchmark_assets/reason"
 LAUNCHED_BY_TAG = "benchmark_assets/launched_by"
 # A stage run of the ``<study>__run_study`` job names the job's run that launched it.
@@ -584,11 +582,14 @@ def build_sensor(study):
             return SkipReason(f"study file is invalid, nothing rerun: {error}")
         if current.kind != study.kind:
             return SkipReason(f"{path.name} is no longer a {study.kind} study; reload the definitions")
-        if current.spec_hash != study.spec_hash:  # the definitions hold an older version of the file
-            origin = context.code_location_origin
-            if code_reload.reload_soon(origin.location_name if origin else None, current.spec_hash, _LOG.info):
-                context.log.info(f"{path.name} changed since the definitions were loaded: reloading the code "
-                                 f"location, so the UI shows the study's new code versions")
+        origin = context.code_location_origin
+        location = origin.location_name if origin else None
+        if (outcome := code_reload.take_outcome(location)) is not None:
+            context.log.info(f"the last reload: {outcome}")
+        if current.spec_hash != study.spec_hash and code_reload.reload_soon(location, current.spec_hash):
+            # the definitions hold an older version of the file
+            context.log.info(f"{path.name} changed since the definitions were loaded: asking for a reload of "
+                             f"{location}, so the UI shows the study's new code versions")
         add_requests = []
         for dimension, partitions in _dimensions(current):
             if dimension.dynamic:

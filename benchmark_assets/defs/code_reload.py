@@ -21,8 +21,16 @@ WEBSERVER_ENV = "BENCHMARK_ASSETS_WEBSERVER_URL"
 DEFAULT_WEBSERVER = "http://127.0.0.1:3000"
 RELOAD_DELAY_SECONDS = 2.0
 
-_requested: set[tuple[str, str]] = set()  # (location, study hash) already asked for, in this process
 _lock = threading.Lock()
+_requested: set[tuple[str, str]] = set()  # (location, study hash) asked for, in this process
+_pending: set[str] = set()  # locations with a reload about to be sent
+_outcomes: dict[str, str] = {}  # location -> what the last reload did, for the next tick's log
+
+
+def _logger():
+    from dagster import get_dagster_logger
+
+    return get_dagster_logger("benchmark_assets")  # the code server's log shows Dagster's loggers
 
 
 def webserver_url() -> str | None:
@@ -30,8 +38,8 @@ def webserver_url() -> str | None:
     return None if url.lower() in ("", "off", "none") else url
 
 
-def reload_location(url: str, location: str, *, timeout: int = 120) -> str:
-    """Ask the webserver at ``url`` to reload ``location``; returns what happened, in one line."""
+def reload_location(url: str, location: str, *, timeout: int = 120) -> tuple[bool, str]:
+    """Ask the webserver at ``url`` to reload ``location``: (done, what happened in one line)."""
     from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError, ReloadRepositoryLocationStatus
 
     parts = urllib.parse.urlsplit(url)
@@ -41,16 +49,35 @@ def reload_location(url: str, location: str, *, timeout: int = 120) -> str:
     try:
         info = client.reload_repository_location(location)
     except DagsterGraphQLClientError as error:
-        return f"could not reach the webserver at {url} to reload {location} ({error}); reload it in the UI"
+        return False, f"could not reach the webserver at {url} to reload {location} ({error}); reload it in the UI"
     if info.status == ReloadRepositoryLocationStatus.SUCCESS:
-        return f"reloaded code location {location}"
-    return f"reloading {location} failed: {info.message}"
+        return True, f"reloaded code location {location}"
+    return False, f"reloading {location} failed: {info.message}"
 
 
-def reload_soon(location: str | None, study_hash: str, log) -> bool:
-    """Once per (location, study hash) in this process: reload ``location`` shortly, in a thread,
-    and ``log`` what happened. False when there is nothing to do (no location, reloading off,
-    already asked)."""
+def studies_load() -> str | None:
+    """None when every study file loads; else why not. A reload rebuilds the definitions from
+    every study, so one half-edited file would take the whole code location (and its sensors)
+    down: the definitions already loaded are kept instead."""
+    from benchmark_assets.studies import StudyError, discover_studies
+
+    try:
+        discover_studies()
+    except StudyError as error:
+        return f"not reloaded while a study file is invalid: {error}"
+    return None
+
+
+def take_outcome(location: str | None) -> str | None:
+    """What the last reload of ``location`` did, once (the sensor logs it on its next tick)."""
+    with _lock:
+        return _outcomes.pop(location, None) if location else None
+
+
+def reload_soon(location: str | None, study_hash: str) -> bool:
+    """Reload ``location`` shortly, from a thread, once per (location, study hash) in this process
+    and with one reload pending per location (two studies edited together: one reload). A reload
+    that fails is asked for again by the next tick. False when nothing was asked."""
     url = webserver_url()
     if not location or url is None:
         return False
@@ -58,12 +85,23 @@ def reload_soon(location: str | None, study_hash: str, log) -> bool:
         if (location, study_hash) in _requested:
             return False
         _requested.add((location, study_hash))
+        if location in _pending:
+            return True  # the reload about to be sent covers this edit too
+        _pending.add(location)
 
     def reload() -> None:
+        with _lock:
+            _pending.discard(location)
         try:
-            log(reload_location(url, location))
+            refused = studies_load()
+            done, outcome = (False, refused) if refused else reload_location(url, location)
         except Exception as error:  # a thread must not die silently: say why the UI was not refreshed
-            log(f"reloading {location} failed: {type(error).__name__}: {error}")
+            done, outcome = False, f"reloading {location} failed: {type(error).__name__}: {error}"
+        with _lock:
+            _outcomes[location] = outcome
+            if not done:  # ask again on a later tick
+                _requested.discard((location, study_hash))
+        (_logger().info if done else _logger().warning)(outcome)
 
     timer = threading.Timer(RELOAD_DELAY_SECONDS, reload)
     timer.daemon = True

@@ -212,24 +212,42 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         self._watchers[run_id][callback] = (watcher, self._obs.schedule(watcher, self._base_dir, recursive=True))
 
     def dispose(self) -> None:
+        super().dispose()  # stops the watches first: they read through the engines
         self._dispose_engines()
         if self._probe_engine is not None:
             self._probe_engine.dispose()
-        super().dispose()
 
 
 class _WalWatchdog(SqliteEventLogStorageWatchdog):
-    """Dagster's watch of a run's shard, woken by its write-ahead log as well as by the file."""
+    """Dagster's watch of a run's shard, woken by its write-ahead log as well as by the file. A
+    commit writes the log before it updates the shared-memory index (which makes no file event),
+    so a read woken by the write may not see it yet: each wake reads again a moment later."""
+
+    REREAD_SECONDS = 0.25
 
     def __init__(self, storage, run_id: str, callback, cursor: str | None):
         super().__init__(storage, run_id, callback, cursor)
         PatternMatchingEventHandler.__init__(self, patterns=[self._log_path, f"{self._log_path}-wal"])
+        self._read_lock = threading.Lock()  # the observer's thread and the re-read timer
+        self._reread: threading.Timer | None = None
+
+    def _read(self) -> None:
+        with self._read_lock:
+            self._process_log()
+
+    def _wake(self) -> None:
+        self._read()
+        with self._read_lock:
+            if self._reread is None or not self._reread.is_alive():
+                self._reread = threading.Timer(self.REREAD_SECONDS, self._read)
+                self._reread.daemon = True
+                self._reread.start()
 
     def on_modified(self, event) -> None:
-        self._process_log()
+        self._wake()
 
     def on_created(self, event) -> None:
-        self._process_log()
+        self._wake()
 
 
 def _is_asset_event(event) -> bool:

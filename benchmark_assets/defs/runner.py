@@ -14,6 +14,7 @@ from dagster import (
     AssetKey,
     Config,
     DagsterInstance,
+    DagsterRunStatus,
     Failure,
     JobDefinition,
     MetadataValue,
@@ -48,7 +49,7 @@ from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import common_errors
 from benchmark_assets.locks import file_lock
 from benchmark_assets.processes import clean_up_after_dead_runners
-from benchmark_assets.studies import load_study
+from benchmark_assets.studies import StudyError, load_study
 
 
 def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resources: dict | None = None
@@ -69,13 +70,14 @@ def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resource
 
 def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False,
               warehouse_url: str = "", launched_by: str = "cli", reason: str = "", tags: dict | None = None,
-              log: Callable[[str], None] | None = None) -> dict:
+              log: Callable[[str], None] | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
     """Materialise a study through Dagster, whatever its kind: the trials it needs (ranged runs
     over rectangles of partitions), then what follows them; one in-process run per stage.
     ``warehouse_url`` (default: $BENCHMARK_ASSETS_WAREHOUSE_URL or SQLite under $DAGSTER_HOME)
     configures the one warehouse resource that the IO manager, the ledger and this function share.
     Each stage's run is tagged ``launched_by`` with ``reason`` (default: the CLI command) and
-    ``tags``; ``log`` hears of each stage as it starts and ends (the UI job's progress)."""
+    ``tags``; ``log`` hears of each stage as it starts and ends (the UI job's progress);
+    ``should_stop`` is asked before and after each stage (the UI job: has its run been terminated?)."""
     study = load_study(study_name)
     kind = kind_of(study)
     subjects, tiers = list(constants or []), list(tiers or [])
@@ -95,11 +97,11 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
         for pool in endpoint_pools(study):
             ensure_pool_limit(instance, pool)
     # One run of a study at a time: a second waits, then runs only what the first left to do.
-    with file_lock(locks / f"study_{study.name}.lock",
+    with file_lock(locks / f"study_{study.name}.lock", say=log,
                    waiting=f"waiting for another run of {study.name} ({{holder}}) to finish"):
         return _run_locked(study, kind, instance, subjects, tiers, selected, decided, quiet=quiet, force=force,
                            warehouse_url=warehouse_url, tags={**(tags or {}), LAUNCHED_BY_TAG: launched_by},
-                           reason=reason, log=log)
+                           reason=reason, log=log, should_stop=should_stop)
 
 
 STAGE_TAG = "benchmark_assets/stage"  # which stage of a study a run is (shown in the UI's run list)
@@ -116,7 +118,7 @@ def cli_command(study_name: str, subjects, tiers, force: bool) -> str:
 
 
 def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, quiet, force, warehouse_url,
-                tags: dict, reason: str, log) -> dict:
+                tags: dict, reason: str, log, should_stop=None) -> dict:
 
     resources = study_resources(warehouse_url, terminal_bar=not quiet)
     wanted = trials_to_run(study, subjects=subjects, tiers=tiers, force=force, resources=resources)
@@ -126,16 +128,18 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     try:
         timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
                                       resources=resources, tags={**tags, REASON_TAG: (
-                                          reason or cli_command(study.name, subjects, tiers, force))[:200]}, log=log)
+                                          reason or cli_command(study.name, subjects, tiers, force))[:200]}, log=log,
+                                      should_stop=should_stop)
     except (KeyboardInterrupt, StudyInterrupted) as stopped:
         stage = getattr(stopped, "stage", None)
         trials_done = stage is not None and AssetKey([study.name, kind.trial_node().name]) not in stage.asset_keys
         if trials_done:  # the trials stage had finished: its rows are stored, not in the checkpoint
-            raise StudyInterrupted(f"interrupted during {stage.label}: the trials are stored; run "
-                                   f"`benchmark-assets run {study.name}` again to finish") from None
+            raise StudyInterrupted(f"interrupted during {stage.label}: the trials are stored; run the study "
+                                   f"again (`benchmark-assets run {study.name}` or its job) to finish") from None
         kept, total = len(checkpointed_trials(study, wanted, resources)), sum(len(r) for r in wanted.values())
         raise StudyInterrupted(f"interrupted: {kept} of the {total} trials this run wanted are finished and kept; "
-                               f"`benchmark-assets run {study.name}` runs the other {total - kept}") from None
+                               f"`benchmark-assets run {study.name}` (or the study's job) runs the other "
+                               f"{total - kept}") from None
     except RuntimeError as error:
         # The stage's error may be a consequence (no data to decide on): show what the trials said.
         raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
@@ -196,7 +200,7 @@ def trial_outcomes(study, wanted: dict[str, list[str]], resources: dict) -> dict
 
 
 def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, resources: dict, tags: dict,
-                        log=None) -> list[tuple[str, float, str]]:
+                        log=None, should_stop=None) -> list[tuple[str, float, str]]:
     """One in-process Dagster run per stage, with a progress bar (and a line to ``log`` per stage);
     stops at the first failed run with the user's own error."""
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -204,6 +208,10 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
     pools = {asset.key: asset.op.pool for asset in assets if getattr(asset.op, "pool", None)}
     bar = tqdm(stages, desc=label, unit="stage", disable=quiet, file=sys.stderr)
     for number, stage in enumerate(bar, start=1):
+        # A stop asked for between stages (a terminated UI job) is not lost: each stage's run
+        # handles, then forgets, the interrupts it saw.
+        if should_stop is not None and should_stop():
+            raise StudyInterrupted(stage=stage)
         bar.set_postfix_str(stage.label)
         for key in stage.asset_keys:  # never wait silently for a pool another run holds
             for line in pool_holders(instance, pools[key]) if key in pools else []:
@@ -290,11 +298,17 @@ def build_run_job(study) -> JobDefinition:
         reason = run_reason(context.run.tags)
         arguments = cli_command(study.name, config.subjects, config.tiers, config.force).removeprefix(
             "benchmark-assets run ")
+        def terminated() -> bool:  # Terminate in the UI marks the run CANCELING, then interrupts it
+            run = context.instance.get_run_by_id(context.run_id)
+            return run is not None and run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
+
         try:
             outcome = run_study(str(study.path), tiers=config.tiers, constants=config.subjects, quiet=True,
                                 instance=context.instance, force=config.force, launched_by="job",
-                                reason=f"{reason} (as `benchmark-assets run {arguments}`)", tags={PARENT_RUN_TAG: context.run_id},
-                                log=context.log.info)
+                                reason=f"{reason} (as `benchmark-assets run {arguments}`)",
+                                tags={PARENT_RUN_TAG: context.run_id}, log=context.log.info, should_stop=terminated)
+        except StudyError as error:  # the study file as it is now, or a subject or tier it does not have
+            raise Failure(description=str(error)) from None
         except StudyRunError as error:
             raise Failure(description=str(error), metadata={"trial_errors": MetadataValue.md(
                 _errors_markdown(error.outcomes))}) from None

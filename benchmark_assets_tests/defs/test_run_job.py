@@ -66,3 +66,30 @@ def test_a_job_whose_every_trial_fails_fails_with_the_trials_own_error(instance,
     errors = failure.user_failure_data.metadata["trial_errors"].value
     assert "18 of 18 trials failed" in errors
     assert "18 x `FileNotFoundError: model weights not found at /models/ranker.bin (at failing_target.py:8)`" in errors
+
+
+def test_a_job_terminated_from_the_ui_starts_no_further_stage(instance, toy_study):
+    """Terminate marks the run CANCELING (then interrupts it): the job checks before each stage, so
+    a termination that lands between two stages is not lost."""
+    import threading
+    import time
+
+    job, outcome = build_run_job(toy_study), {}
+
+    def launch():
+        outcome["result"] = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id)
+
+    run_id = "5f0c3b8e-0000-4000-8000-000000000001"
+    worker = threading.Thread(target=launch)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not _stage_runs(instance, run_id):  # the first stage has started
+        assert worker.is_alive() and time.monotonic() < deadline, "no stage ever started"
+        time.sleep(0.02)
+    instance.report_run_canceling(instance.get_run_by_id(run_id))
+    worker.join(timeout=300)
+    result = outcome["result"]
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure).step_failure_data
+    assert "interrupted" in failure.error.message
+    assert len(_stage_runs(instance, run_id)) < 4  # what had not started when it was terminated never ran
