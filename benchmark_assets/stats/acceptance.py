@@ -1,0 +1,173 @@
+"""Acceptance criteria judged on intervals, not on one run: ``met`` when the whole interval of the
+effect lies inside the region the criterion asks for, ``not_met`` when it lies wholly outside,
+``inconclusive`` when it straddles a boundary (with about how many repeats would settle it).
+No Dagster.
+
+Every criterion is a region ``[low, high]`` (either end may be infinite) for one effect:
+
+- ``ratio``: mean(optimised) / mean(baseline) on paired repeats, estimated on the log of the
+  paired ratios (a t-interval on their mean, so the ratio is a geometric-mean ratio; the values
+  must be positive). A band "reduction 45-55 %" is the region [0.45, 0.55]; "at least 2x faster"
+  (times) is [0, 0.5]; "accuracy loss below 2 %" is [0.98, inf); "within +-5 %" is [0.95, 1.05].
+- ``difference``: mean(optimised - baseline) on paired repeats (a t-interval).
+- ``mean``: the optimised side's own mean (a t-interval), for "mean latency below 10 ms".
+
+The claim a criterion makes (met or not_met) is a one-sided test at each boundary: met is an
+intersection-union test (every boundary crossed; its p-value is the largest), not_met rejects the
+region at the nearer boundary. Across a suite, Holm's step-down on those p-values controls the
+chance of any false claim at 1 - confidence_level; each criterion's interval is reported at the
+two-sided level whose one-sided tails are its Holm level, so "met" always means the reported
+interval is inside the region.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from benchmark_assets.stats.multiple import adjust_p_values, corrected_confidence_levels
+
+EFFECTS = ("ratio", "difference", "mean")
+VERDICTS = ("met", "not_met", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """Where ``effect`` must lie: ``low <= effect <= high`` (on the effect's own scale)."""
+
+    name: str
+    effect: str
+    low: float = -math.inf
+    high: float = math.inf
+
+    def __post_init__(self):
+        if self.effect not in EFFECTS:
+            raise ValueError(f"{self.name}: effect {self.effect!r} unknown; choose one of {', '.join(EFFECTS)}")
+        if not self.low <= self.high:
+            raise ValueError(f"{self.name}: the region's low end {self.low} is above its high end {self.high}")
+        if self.effect == "ratio" and self.high <= 0:
+            raise ValueError(f"{self.name}: a ratio region must reach above 0")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    criterion: str
+    verdict: str
+    estimate: float
+    low: float  # the interval, at confidence_level (two-sided)
+    high: float
+    confidence_level: float
+    p_value: float  # of the claim the estimate points to (met or not_met), before correction
+    adjusted_p_value: float
+    repeats: int
+    repeats_needed: int | None  # inconclusive only: about how many would settle it
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Pivot:
+    """A t pivot on the scale the test is done on (log for ratios)."""
+
+    estimate: float
+    se: float
+    df: int
+    n: int
+    low: float  # the region on the same scale
+    high: float
+
+
+def _pivot(criterion: Criterion, baseline, optimised) -> _Pivot:
+    optimised = np.asarray(optimised, dtype=float)
+    baseline = np.asarray(baseline, dtype=float) if baseline is not None else None
+    low, high = criterion.low, criterion.high
+    if criterion.effect == "mean":
+        values = optimised
+    else:
+        if baseline is None or baseline.shape != optimised.shape:
+            raise ValueError(f"{criterion.name}: a {criterion.effect} needs the same number of paired repeats "
+                             f"on both sides")
+        if criterion.effect == "ratio":
+            if (baseline <= 0).any() or (optimised <= 0).any():
+                raise ValueError(f"{criterion.name}: a ratio needs positive values on both sides")
+            values = np.log(optimised) - np.log(baseline)
+            low = math.log(low) if low > 0 else -math.inf
+            high = math.log(high) if math.isfinite(high) else math.inf
+        else:
+            values = optimised - baseline
+    n = values.size
+    if n < 2:
+        raise ValueError(f"{criterion.name}: at least 2 repeats are needed for an interval, got {n}")
+    return _Pivot(float(values.mean()), float(values.std(ddof=1) / math.sqrt(n)), n - 1, n, low, high)
+
+
+def _one_sided(pivot: _Pivot) -> tuple[float, float, float, float]:
+    """p-values of: effect <= low (rejected: above low), effect >= high (below high), effect >= low
+    (below low), effect <= high (above high). A degenerate spread decides by the estimate."""
+    def sf(bound: float) -> float:  # P(T >= t) for the claim "above bound"
+        if not math.isfinite(bound):
+            return 0.0 if bound < 0 else 1.0
+        if pivot.se == 0:
+            return 0.0 if pivot.estimate > bound else 1.0
+        return float(stats.t.sf((pivot.estimate - bound) / pivot.se, pivot.df))
+
+    def cdf(bound: float) -> float:  # claim "below bound"
+        if not math.isfinite(bound):
+            return 0.0 if bound > 0 else 1.0
+        if pivot.se == 0:
+            return 0.0 if pivot.estimate < bound else 1.0
+        return float(stats.t.cdf((pivot.estimate - bound) / pivot.se, pivot.df))
+
+    return sf(pivot.low), cdf(pivot.high), cdf(pivot.low), sf(pivot.high)
+
+
+def _claim(pivot: _Pivot) -> tuple[str, float]:
+    """The claim the data point to and its p-value: met (inside: above low and below high, an
+    intersection-union test) or not_met (outside, at the nearer boundary)."""
+    above_low, below_high, below_low, above_high = _one_sided(pivot)
+    if pivot.low <= pivot.estimate <= pivot.high:
+        return "met", max(above_low, below_high)
+    return "not_met", min(below_low, above_high)
+
+
+def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
+    """About how many paired repeats would put the interval on one side of the boundary it now
+    straddles, if the spread and the estimate stayed as observed (a normal approximation)."""
+    gap = min(abs(pivot.estimate - b) for b in (pivot.low, pivot.high) if math.isfinite(b))
+    spread = pivot.se * math.sqrt(pivot.n)
+    if gap == 0 or spread == 0:
+        return None
+    return max(pivot.n + 1, math.ceil((stats.norm.isf(alpha) * spread / gap) ** 2))
+
+
+def judge(criteria: list[Criterion], samples: list[tuple[object, object]], *, confidence_level: float = 0.95,
+          correction: str = "holm") -> list[Judgement]:
+    """Judge each criterion on its (baseline, optimised) repeats (baseline may be None for a
+    ``mean``); the claims are corrected across all of them together."""
+    if len(criteria) != len(samples):
+        raise ValueError("one (baseline, optimised) pair of samples per criterion")
+    if not 0.5 < confidence_level < 1:
+        raise ValueError(f"confidence_level must be between 0.5 and 1, got {confidence_level}")
+    alpha = 1.0 - confidence_level
+    pivots = [_pivot(c, b, o) for c, (b, o) in zip(criteria, samples)]
+    claims = [_claim(p) for p in pivots]
+    p_values = np.array([p for _, p in claims])
+    adjusted = adjust_p_values(p_values, correction)
+    levels = corrected_confidence_levels(p_values, correction, confidence_level)
+    out = []
+    for criterion, pivot, (claim, p), p_adj, level in zip(criteria, pivots, claims, adjusted, levels):
+        tail = 1.0 - level  # each one-sided test at the corrected level: a (1 - 2 tail) interval
+        half = stats.t.isf(tail, pivot.df) * pivot.se
+        low, high = pivot.estimate - half, pivot.estimate + half
+        verdict = claim if p_adj <= alpha else "inconclusive"
+        to_scale = math.exp if criterion.effect == "ratio" else float
+        needed = _repeats_needed(pivot, tail) if verdict == "inconclusive" else None
+        reason = {"met": "the whole interval is inside the region",
+                  "not_met": "the whole interval is outside the region",
+                  "inconclusive": "the interval straddles a boundary of the region"
+                  + (f"; about {needed} repeats would settle it if the spread stays as observed" if needed
+                     else "; the estimate sits on the boundary")}[verdict]
+        out.append(Judgement(criterion.name, verdict, to_scale(pivot.estimate), to_scale(low), to_scale(high),
+                             1.0 - 2.0 * tail, float(p), float(p_adj), pivot.n, needed, reason))
+    return out

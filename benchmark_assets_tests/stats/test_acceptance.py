@@ -1,0 +1,99 @@
+"""Acceptance criteria on intervals: the p-values and intervals are scipy's t-test and t-interval,
+the claims follow Holm across a suite, and a false "met" stays within the promised error rate."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from benchmark_assets.stats.acceptance import Criterion, judge
+
+
+def _paired(rng, n, ratio, spread=0.05, base=10.0):
+    baseline = base * np.exp(rng.normal(0, 0.02, n))
+    return baseline, baseline * ratio * np.exp(rng.normal(0, spread, n))
+
+
+def test_the_interval_and_p_value_are_scipys_on_the_log_of_paired_ratios():
+    rng = np.random.default_rng(1)
+    baseline, optimised = _paired(rng, 12, 0.5)
+    (one,) = judge([Criterion("reduction 45-55 %", "ratio", 0.45, 0.55)], [(baseline, optimised)],
+                   confidence_level=0.95)
+    logs = np.log(optimised) - np.log(baseline)
+    low, high = stats.t.interval(0.90, len(logs) - 1, loc=logs.mean(), scale=stats.sem(logs))
+    assert (math.log(one.low), math.log(one.high)) == pytest.approx((low, high))  # one-sided 5 % each side
+    above = stats.ttest_1samp(logs, math.log(0.45), alternative="greater").pvalue
+    below = stats.ttest_1samp(logs, math.log(0.55), alternative="less").pvalue
+    assert one.p_value == pytest.approx(max(above, below))  # met: both boundaries crossed
+    assert one.verdict == "met" and 0.45 < one.low < one.high < 0.55
+
+
+def test_met_not_met_and_inconclusive():
+    rng = np.random.default_rng(2)
+    criteria = [Criterion("at least 1.5x faster", "ratio", high=1 / 1.5),
+                Criterion("at least 3x faster", "ratio", high=1 / 3),
+                Criterion("about 2x, within the edge", "ratio", 0.49, 0.51),
+                Criterion("mean below 10 ms", "mean", high=10.0)]
+    samples = [_paired(rng, 20, 0.5), _paired(rng, 20, 0.5), _paired(rng, 6, 0.5, spread=0.1),
+               (None, rng.normal(8.0, 0.5, 20))]
+    verdicts = {j.criterion: j for j in judge(criteria, samples)}
+    assert verdicts["at least 1.5x faster"].verdict == "met"
+    assert verdicts["at least 3x faster"].verdict == "not_met"
+    edge = verdicts["about 2x, within the edge"]
+    assert edge.verdict == "inconclusive" and edge.repeats_needed > 6 and "repeats would settle it" in edge.reason
+    assert verdicts["mean below 10 ms"].verdict == "met" and verdicts["mean below 10 ms"].high < 10
+
+
+def test_claims_follow_holm_across_the_suite():
+    rng = np.random.default_rng(3)
+    criteria = [Criterion(f"c{i}", "difference", low=0.0) for i in range(6)]
+    samples = [(np.zeros(8), rng.normal(shift, 1.0, 8)) for shift in (0.2, 0.5, 0.9, 1.2, 2.0, 3.0)]
+    judged = judge(criteria, samples, confidence_level=0.95)
+    p = np.array([j.p_value for j in judged])
+    rejected = multipletests(p, alpha=0.05, method="holm")[0]
+    assert [j.verdict != "inconclusive" for j in judged] == list(rejected)
+    for j in judged:  # a claim that stands has its reported interval wholly inside (or outside) the region
+        if j.verdict == "met":
+            assert j.low > 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 30), shift=st.floats(-3, 3), scale=st.floats(0.1, 5))
+def test_met_means_the_reported_interval_is_inside(n, shift, scale):
+    rng = np.random.default_rng(n)
+    (j,) = judge([Criterion("band", "difference", -1.0, 1.0)], [(np.zeros(n), rng.normal(shift, scale, n))])
+    if j.verdict == "met":
+        assert -1.0 <= j.low <= j.high <= 1.0
+    elif j.verdict == "not_met":
+        assert j.high < -1.0 or j.low > 1.0
+    else:
+        assert j.low <= 1.0 and j.high >= -1.0
+
+
+def test_a_true_effect_on_the_band_edge_is_called_met_at_most_at_the_promised_rate():
+    """Simulated suites with the true ratio exactly on the band's edge (the hardest case): the
+    rate of a false "met" is the promised 5 % (the t-test is exact for log-normal ratios), so a
+    binomial test of "at most 5 %" must not reject it."""
+    rng = np.random.default_rng(4)
+    runs, false_met = 2000, 0
+    for _ in range(runs):
+        (j,) = judge([Criterion("reduction 45-55 %", "ratio", 0.45, 0.55)], [_paired(rng, 10, 0.55, spread=0.08)])
+        false_met += j.verdict == "met"
+    assert stats.binomtest(false_met, runs, 0.05, alternative="greater").pvalue > 0.01, false_met
+
+
+@pytest.mark.parametrize(("criterion", "message"), [
+    (lambda: Criterion("band", "ratio", 0.55, 0.45), "low end 0.55 is above its high end 0.45"),
+    (lambda: Criterion("x", "median", 0, 1), "effect 'median' unknown"),
+])
+def test_bad_criteria_say_what_is_wrong(criterion, message):
+    with pytest.raises(ValueError, match=message):
+        criterion()
+
+
+def test_one_repeat_is_refused():
+    with pytest.raises(ValueError, match="at least 2 repeats"):
+        judge([Criterion("x", "difference", low=0)], [(np.zeros(1), np.ones(1))])
