@@ -41,11 +41,10 @@ def ensure_dagster_home() -> Path:
 
 def print_trial_errors(outcomes: dict) -> None:
     """The most common trial errors, with counts, on stderr."""
-    if not outcomes.get("failed"):
-        return
-    print(f"{outcomes['failed']} of {outcomes['rows']} trials failed; most common errors:", file=sys.stderr)
-    for text, count in outcomes["errors"]:
-        print(f"  {count} x {text}", file=sys.stderr)
+    from benchmark_assets.defs.runner import trial_errors
+
+    if text := trial_errors(outcomes):
+        print(text, file=sys.stderr)
 
 
 class _NoInterruptTraces(logging.Filter):
@@ -59,7 +58,7 @@ class _NoInterruptTraces(logging.Filter):
 
 def cmd_run(args) -> int:
     from benchmark_assets.artifacts import artifacts_dir, latest_dir, safe_label
-    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.defs.runner import every_trial_failed, run_study
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.studies import load_study
 
@@ -86,7 +85,7 @@ def cmd_run(args) -> int:
     print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
     outcomes = outcome["outcomes"]
     print_trial_errors(outcomes)
-    if outcomes["rows"] and outcomes["failed"] == outcomes["rows"]:
+    if every_trial_failed(outcomes):
         print(f"error: every trial failed, so {study.name} decided nothing; fix the cause above and run it again",
               file=sys.stderr)
         return EXIT_ALL_TRIALS_FAILED

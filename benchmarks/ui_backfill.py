@@ -240,17 +240,19 @@ def ui_job(study_name: str, *, timeout: float = 1800) -> dict:
 def job_runs(home: Path, run_id: str) -> list[dict]:
     """The job's run and the stage runs it launched."""
     from dagster import DagsterInstance, RunsFilter
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from benchmark_assets.defs.builder import PARENT_RUN_TAG
+    from benchmark_assets.defs.runner import STAGE_TAG
 
     with DagsterInstance.from_config(str(home)) as instance:
         records = [*instance.get_run_records(RunsFilter(run_ids=[run_id])),
                    *instance.get_run_records(RunsFilter(tags={PARENT_RUN_TAG: run_id}))]
         return [{"job": r.dagster_run.run_id == run_id, "status": r.dagster_run.status.value,
                  "assets": [r.dagster_run.job_name] if r.dagster_run.run_id == run_id
-                 else [r.dagster_run.tags.get("benchmark_assets/stage", "stage")],
-                 "range": (r.dagster_run.tags.get("dagster/asset_partition_range_start"),
-                           r.dagster_run.tags.get("dagster/asset_partition_range_end")),
+                 else [r.dagster_run.tags.get(STAGE_TAG, "stage")],
+                 "range": (r.dagster_run.tags.get(ASSET_PARTITION_RANGE_START_TAG),
+                           r.dagster_run.tags.get(ASSET_PARTITION_RANGE_END_TAG)),
                  "partition": None, "start": r.start_time, "end": r.end_time,
                  "created": r.create_timestamp.timestamp()} for r in records]
 

@@ -77,7 +77,7 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     configures the one warehouse resource that the IO manager, the ledger and this function share.
     Each stage's run is tagged ``launched_by`` with ``reason`` (default: the CLI command) and
     ``tags``; ``log`` hears of each stage as it starts and ends (the UI job's progress);
-    ``should_stop`` is asked before and after each stage (the UI job: has its run been terminated?)."""
+    ``should_stop`` is asked before each stage (the UI job: has its run been terminated?)."""
     study = load_study(study_name)
     kind = kind_of(study)
     subjects, tiers = list(constants or []), list(tiers or [])
@@ -311,16 +311,16 @@ def build_run_job(study) -> JobDefinition:
             raise Failure(description=str(error)) from None
         except StudyRunError as error:
             raise Failure(description=str(error), metadata={"trial_errors": MetadataValue.md(
-                _errors_markdown(error.outcomes))}) from None
+                trial_errors(error.outcomes, markdown=True))}) from None
         except StudyInterrupted as stopped:
             raise Failure(description=str(stopped)) from None
         outcomes = outcome["outcomes"]
         context.log.info(kind.run_summary(outcome))
-        if outcomes["rows"] and outcomes["failed"] == outcomes["rows"]:
+        if every_trial_failed(outcomes):
             raise Failure(description=f"every trial failed, so {study.name} decided nothing",
-                          metadata={"trial_errors": MetadataValue.md(_errors_markdown(outcomes))})
+                          metadata={"trial_errors": MetadataValue.md(trial_errors(outcomes, markdown=True))})
         if outcomes["failed"]:
-            context.log.warning(_errors_markdown(outcomes))
+            context.log.warning(trial_errors(outcomes, markdown=True))
 
     @job(name=f"{study.name}__run_study", executor_def=in_process_executor,
          description=f"Runs the whole {kind.name} study {study.name} as `benchmark-assets run` does "
@@ -332,6 +332,16 @@ def build_run_job(study) -> JobDefinition:
     return run_study_job
 
 
-def _errors_markdown(outcomes: dict) -> str:
-    lines = [f"{outcomes.get('failed', 0)} of {outcomes.get('rows', 0)} trials failed; most common errors:", ""]
-    return "\n".join(lines + [f"- {count} x `{text}`" for text, count in outcomes.get("errors", [])])
+def trial_errors(outcomes: dict, *, markdown: bool = False) -> str:
+    """How many trials failed and their most common errors with counts (``trial_outcomes``): the
+    console's lines, or Markdown for the UI; empty when none failed."""
+    if not outcomes.get("failed"):
+        return ""
+    head = f"{outcomes['failed']} of {outcomes.get('rows', 0)} trials failed; most common errors:"
+    errors = [f"- {count} x `{text}`" if markdown else f"  {count} x {text}" for text, count in outcomes["errors"]]
+    return "\n".join([head, *([""] if markdown else []), *errors])
+
+
+def every_trial_failed(outcomes: dict) -> bool:
+    """Nothing could be decided: the run's trials all failed."""
+    return bool(outcomes["rows"]) and outcomes["failed"] == outcomes["rows"]
