@@ -47,6 +47,9 @@ class Criterion:
             raise ValueError(f"{self.name}: effect {self.effect!r} unknown; choose one of {', '.join(EFFECTS)}")
         if not self.low <= self.high:
             raise ValueError(f"{self.name}: the region's low end {self.low} is above its high end {self.high}")
+        if math.isinf(self.low) and math.isinf(self.high):
+            raise ValueError(f"{self.name}: the region has no finite end, so there is nothing to judge; give it "
+                             "a low or a high end")
         if self.effect == "ratio" and self.high <= 0:
             raise ValueError(f"{self.name}: a ratio region must reach above 0")
 

@@ -88,6 +88,7 @@ def test_a_true_effect_on_the_band_edge_is_called_met_at_most_at_the_promised_ra
 @pytest.mark.parametrize(("criterion", "message"), [
     (lambda: Criterion("band", "ratio", 0.55, 0.45), "low end 0.55 is above its high end 0.45"),
     (lambda: Criterion("x", "median", 0, 1), "effect 'median' unknown"),
+    (lambda: Criterion("anything", "difference"), "the region has no finite end"),
 ])
 def test_bad_criteria_say_what_is_wrong(criterion, message):
     with pytest.raises(ValueError, match=message):
