@@ -1,7 +1,10 @@
 """Wall time of the full shipped memory ratchet: compute alone, through Dagster, and the
 bookkeeping Dagster adds per partition (with our pooled event log and, optionally, the stock one).
 
-    .venv/bin/python benchmarks/ratchet.py [--study memory_ratchet] [--compare-stock]
+    .venv/bin/python benchmarks/ratchet.py [--study memory_ratchet] [--compare-stock] [--events]
+
+--events also times serialising the trials run's events as the event log does (Dagster's
+serialize_value), as stored and without the run totals every partition carries.
 """
 from __future__ import annotations
 
@@ -50,7 +53,28 @@ def compute_alone(study_name: str) -> tuple[float, int]:
     return time.perf_counter() - started, len(trials)
 
 
-def through_dagster(study_name: str, dagster_yaml: str | None) -> dict:
+EVENTS = (
+    "import time\n"
+    "from dagster import DagsterEventType\n"
+    "from dagster_shared.serdes import serialize_value\n"
+    "with DagsterInstance.get() as instance:\n"
+    "    logs = instance.all_logs([r for label, _, r in outcome['stages'] if label == 'trials'][0])\n"
+    "def timed(entries):\n"
+    "    started = time.perf_counter(); texts = [serialize_value(e) for e in entries]\n"
+    "    return time.perf_counter() - started, sum(map(len, texts)) / len(texts)\n"
+    "def without_run_totals(e):\n"
+    "    d = e.dagster_event\n"
+    "    if not d or d.event_type != DagsterEventType.ASSET_MATERIALIZATION:\n"
+    "        return e\n"
+    "    m = d.event_specific_data.materialization\n"
+    "    m = m._replace(metadata={k: v for k, v in m.metadata.items() if not k.startswith('run_')})\n"
+    "    return e._replace(dagster_event=d._replace(event_specific_data=d.event_specific_data._replace(materialization=m)))\n"
+    "extra = {'events': len(logs), 'serialise': timed(logs), 'serialise_without_run_totals': "
+    "timed([without_run_totals(e) for e in logs])}\n"
+)
+
+
+def through_dagster(study_name: str, dagster_yaml: str | None, *, events: bool = False) -> dict:
     """One full `run_study` in a fresh DAGSTER_HOME, in a subprocess so nothing is shared."""
     import json
     import subprocess
@@ -66,9 +90,11 @@ def through_dagster(study_name: str, dagster_yaml: str | None) -> dict:
         "from dagster import DagsterInstance\n"
         "with DagsterInstance.get() as instance:\n"
         f"    outcome = run_study({study_name!r}, quiet=True, instance=instance)\n"
-        "print(json.dumps({'seconds': outcome['seconds'], 'trials': outcome['trials'],"
+        "extra = {}\n"
+        + (EVENTS if events else "")
+        + "print(json.dumps({'seconds': outcome['seconds'], 'trials': outcome['trials'],"
         " 'stages': [(label, seconds) for label, seconds, _ in outcome['stages']],"
-        " 'storage': type(instance.event_log_storage).__name__}))\n"
+        " 'storage': type(instance.event_log_storage).__name__, **extra}))\n"
     )
     env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT)}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
@@ -80,6 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study", default="memory_ratchet")
     parser.add_argument("--compare-stock", action="store_true", help="also run with Dagster's stock SQLite event log")
+    parser.add_argument("--events", action="store_true", help="also time serialising the trials run's events")
     args = parser.parse_args()
     os.chdir(ROOT)
 
@@ -90,7 +117,7 @@ def main() -> None:
     if args.compare_stock:
         variants.append(("stock SQLite event log", STOCK_YAML))
     for label, yaml_text in variants:
-        outcome = through_dagster(args.study, yaml_text)
+        outcome = through_dagster(args.study, yaml_text, events=args.events)
         stage_text = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in outcome["stages"])
         from benchmark_assets.studies import load_study
 
@@ -99,6 +126,11 @@ def main() -> None:
         overhead = outcome["seconds"] - compute
         print(f"through Dagster, {label} [{outcome['storage']}]: {outcome['seconds']:.1f} s ({stage_text})")
         print(f"  bookkeeping: {overhead:.1f} s over {partitions} partitions = {1000 * overhead / partitions:.1f} ms/partition")
+        if "events" in outcome:
+            (full, size), (slim, slim_size) = outcome["serialise"], outcome["serialise_without_run_totals"]
+            print(f"  serialising the trials run's {outcome['events']} events: {full:.2f} s "
+                  f"({1000 * full / outcome['events']:.2f} ms each, {size:.0f} characters on average); "
+                  f"without the run totals on each partition: {slim:.2f} s ({slim_size:.0f} characters)")
 
 
 if __name__ == "__main__":
