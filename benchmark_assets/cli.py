@@ -9,8 +9,10 @@ from pathlib import Path
 
 # Exit codes: 0 done; 1 a Dagster run failed (its own error is printed); 2 bad input (one line,
 # nothing written); 3 every trial failed, so nothing was decided (the most common errors are printed);
-# 130 interrupted (Ctrl-C): finished trials are kept, the next run runs the rest.
+# 4 the run completed but `--fail-on` found verdicts it fails on (an acceptance suite's criteria not
+# met, or not settled); 130 interrupted (Ctrl-C): finished trials are kept, the next run runs the rest.
 EXIT_ALL_TRIALS_FAILED = 3
+EXIT_GATE_FAILED = 4
 EXIT_INTERRUPTED = 130
 
 DEFAULT_DAGSTER_YAML = """\
@@ -60,13 +62,18 @@ def cmd_run(args) -> int:
     from benchmark_assets.artifacts import artifacts_dir, latest_dir, safe_label
     from benchmark_assets.defs.runner import every_trial_failed, run_study
     from benchmark_assets.kinds import kind_of
-    from benchmark_assets.studies import load_study
+    from benchmark_assets.studies import StudyError, load_study
 
     tiers = list(args.tier) if args.tier else None
     constants = [c.strip() for c in args.constants.split(",") if c.strip()] if args.constants else None
     # Everything about the input is checked before DAGSTER_HOME or any database is created.
     checked = load_study(args.study)
     kind_of(checked).points(checked, constants or (), tiers or ())
+    if args.fail_on and args.fail_on not in kind_of(checked).fail_on:
+        choices = kind_of(checked).fail_on
+        raise StudyError(checked.path, "--fail-on", f"a {checked.kind} study has "
+                         + (f"no verdict {args.fail_on!r} to gate on" if choices else "no verdicts to gate on"),
+                         f"use --fail-on {' or '.join(choices)}" if choices else "drop --fail-on")
     ensure_dagster_home()
     outcome = run_study(str(checked.path), tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
     study = outcome["study"]
@@ -89,6 +96,15 @@ def cmd_run(args) -> int:
         print(f"error: every trial failed, so {study.name} decided nothing; fix the cause above and run it again",
               file=sys.stderr)
         return EXIT_ALL_TRIALS_FAILED
+    if args.fail_on:
+        from benchmark_assets.defs.resources import study_resources
+
+        warehouse = study_resources()["warehouse"].warehouse.open()
+        failing = kind.gate(study, lambda node: warehouse.read(f"{study.name}__{node}"), args.fail_on)
+        if failing:
+            print(f"error: --fail-on {args.fail_on}: {failing}", file=sys.stderr)
+            return EXIT_GATE_FAILED
+        print(f"--fail-on {args.fail_on}: passed")
     return 0
 
 
@@ -178,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--constants", help="only these constants, comma separated")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--force", action="store_true", help="rerun every trial, also those a kind keeps as up to date")
+    run.add_argument("--fail-on", choices=["not_met", "inconclusive"],
+                     help="acceptance suites: exit 4 if a criterion is not met (not_met), or not met or not yet "
+                          "settled (inconclusive); the report is printed either way")
     run.set_defaults(handler=cmd_run)
     report = commands.add_parser("report", help="print the latest report of a study")
     report.add_argument("study")

@@ -23,6 +23,7 @@ SHIPPED = {
     "ratchet": "benchmark_assets.kinds.ratchet",
     "comparison": "benchmark_assets.kinds.comparison",
     "load_sweep": "benchmark_assets.kinds.load_sweep",
+    "acceptance": "benchmark_assets.kinds.acceptance",
 }
 
 KINDS: dict[str, StudyKind] = {}

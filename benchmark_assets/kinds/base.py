@@ -114,6 +114,7 @@ class StudyKind(ABC):
     point: ClassVar[Dimension]  # which setting (sweep point, arm)
     replicate: ClassVar[Dimension]  # which repeat (scenario seed id, seed, trial number)
     artifact_files: ClassVar[str] = "report.md"  # what the CLI says is in the artifacts folder
+    fail_on: ClassVar[tuple[str, ...]] = ()  # verdicts `run --fail-on` can gate a CI job on; () none
 
     @abstractmethod
     def load(self, path: Path, text: str, spec: BaseModel, name: str):
@@ -152,6 +153,11 @@ class StudyKind(ABC):
     def rows_per_trial(self, study) -> int:
         """Trial rows one (point, replicate) partition holds (repeats within a partition)."""
         return 1
+
+    def gate(self, study, read: Callable[[str], pd.DataFrame], fail_on: str) -> str:
+        """Why `benchmark-assets run --fail-on <fail_on>` must exit non-zero after a run, or '' if
+        it passes; ``read(node)`` is a node's stored table. Only kinds with ``fail_on`` have one."""
+        raise NotImplementedError(f"a {self.name} study has no verdicts to gate on")
 
     def run_summary(self, outcome: dict) -> str:
         """The CLI's line after a run."""

@@ -144,22 +144,29 @@ def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
     return max(pivot.n + 1, math.ceil((stats.norm.isf(alpha) * spread / gap) ** 2))
 
 
-def judge(criteria: list[Criterion], samples: list[tuple[object, object]], *, confidence_level: float = 0.95,
+def judge(criteria: list[Criterion], samples: list[tuple[object, object] | str], *, confidence_level: float = 0.95,
           correction: str = "holm") -> list[Judgement]:
     """Judge each criterion on its (baseline, optimised) repeats (baseline may be None for a
-    ``mean``); the claims are corrected across all of them together."""
+    ``mean``); the claims are corrected across all of them together. A criterion whose data
+    cannot be judged (a side that failed, a metric it did not return) is given as a string, the
+    reason: it is ``inconclusive`` with that reason and still counts in the suite's correction
+    (with p = 1), so a broken benchmark never makes the others look more certain."""
     if len(criteria) != len(samples):
         raise ValueError("one (baseline, optimised) pair of samples per criterion")
     if not 0.5 < confidence_level < 1:
         raise ValueError(f"confidence_level must be between 0.5 and 1, got {confidence_level}")
     alpha = 1.0 - confidence_level
-    pivots = [_pivot(c, b, o) for c, (b, o) in zip(criteria, samples)]
-    claims = [_claim(p) for p in pivots]
+    pivots = [s if isinstance(s, str) else _pivot(c, *s) for c, s in zip(criteria, samples)]
+    claims = [("inconclusive", 1.0) if isinstance(p, str) else _claim(p) for p in pivots]
     p_values = np.array([p for _, p in claims])
     adjusted = adjust_p_values(p_values, correction)
     levels = corrected_confidence_levels(p_values, correction, confidence_level)
     out = []
     for criterion, pivot, (claim, p), p_adj, level in zip(criteria, pivots, claims, adjusted, levels):
+        if isinstance(pivot, str):
+            out.append(Judgement(criterion.name, "inconclusive", math.nan, math.nan, math.nan, float(level), 1.0,
+                                 float(p_adj), 0, None, pivot))
+            continue
         tail = 1.0 - level  # each one-sided test at the corrected level: a (1 - 2 tail) interval
         half = stats.t.isf(tail, pivot.df) * pivot.se
         low, high = pivot.estimate - half, pivot.estimate + half

@@ -46,7 +46,14 @@ from typing import Literal
 
 import numpy as np
 
-from benchmark_assets.processes import TEMP_PREFIX, TRIAL_MARKER, die_with_parent, kill_marked, trial_marker
+from benchmark_assets.processes import (
+    TEMP_PREFIX,
+    TRIAL_MARKER,
+    die_with_parent,
+    group_rss_bytes,
+    kill_marked,
+    trial_marker,
+)
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.sweep import format_value
 
@@ -99,6 +106,9 @@ class CommandTrial:
     argv: tuple[str, ...]  # exactly what was run
     duration_seconds: float
     git_commit: str  # of the command's working folder, "unknown" outside git
+    # memory=True: the largest resident memory of the command's process tree, sampled while it ran
+    # and never below the largest single process's own peak (its ru_maxrss); else None.
+    peak_rss_bytes: int | None = None
 
 
 # --- placeholders -----------------------------------------------------------------------------
@@ -352,13 +362,14 @@ def stop_running_trials() -> int:
 
 
 def run_command_trial(
-    spec: CommandSpec, *, seed: int, params: dict, workdir: Path | None = None
+    spec: CommandSpec, *, seed: int, params: dict, workdir: Path | None = None, memory: bool = False
 ) -> CommandTrial:
     """Run the command once for ``seed`` and ``params`` and read its metrics; never raises for a failing run.
 
     ``workdir`` (created if missing, kept afterwards) is the trial's folder; by default a temporary
     folder removed afterwards. When the command ends, anything it left running in its process
     group is killed too. Raises CommandError only for a spec that ``validate_command`` rejects.
+    ``memory``: sample the process tree's resident memory while it runs (``peak_rss_bytes``).
     """
     validate_command(spec, params)
     cwd = Path(spec.cwd) if spec.cwd is not None else Path.cwd()
@@ -373,20 +384,40 @@ def run_command_trial(
         values = {name: _as_text(name, value) for name, value in params.items()}
         values.update(seed=str(int(seed)), output=str(output), python=sys.executable, workdir=str(folder))
         argv = render_argv(spec, values)
-        return _run(spec, argv, cwd, folder, output, commit)
+        return _run(spec, argv, cwd, folder, output, commit, memory)
     finally:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, output: Path, commit: str) -> CommandTrial:
+def _wait_sampling(process: subprocess.Popen, timeout: float, peak: list[int]) -> int:
+    """``process.wait(timeout)`` while sampling its process group's resident memory every 10 ms
+    into ``peak[0]``; the child is reaped with wait4 so its own peak RSS (ru_maxrss, which also
+    covers the descendants it waited for) is counted even when it lived shorter than a sample."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            peak[0] = max(peak[0], int(usage.ru_maxrss) * 1024)  # Linux reports kilobytes
+            return process.returncode
+        peak[0] = max(peak[0], group_rss_bytes(process.pid))
+        if time.monotonic() >= deadline:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        time.sleep(0.01)
+
+
+def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, output: Path, commit: str,
+         memory: bool = False) -> CommandTrial:
     stdout_path, stderr_path = folder / "command.stdout", folder / "command.stderr"
+    peak = [0]
 
     def trial(error: str, exit_code: int | None, seconds: float, scalars=None, curves=None) -> CommandTrial:
         stderr = _tail(stderr_path, 4 * STDERR_TAIL_CHARS)[-STDERR_TAIL_CHARS:] if stderr_path.exists() else ""
         return CommandTrial(
             status="failed" if error else "ok", scalars=scalars or {}, curves=curves or {}, error=error,
             exit_code=exit_code, stderr_tail=stderr, argv=argv, duration_seconds=seconds, git_commit=commit,
+            peak_rss_bytes=peak[0] if memory and not error else None,
         )
 
     started = time.perf_counter()
@@ -417,7 +448,8 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
                          "executable file, or run it through '{python}' or an interpreter", None,
                          time.perf_counter() - started)
         try:
-            exit_code = process.wait(timeout=spec.timeout_seconds)
+            exit_code = (_wait_sampling(process, spec.timeout_seconds, peak) if memory
+                         else process.wait(timeout=spec.timeout_seconds))
         except subprocess.TimeoutExpired:
             _kill_group(process)
             process.wait()

@@ -98,3 +98,19 @@ def test_bad_criteria_say_what_is_wrong(criterion, message):
 def test_one_repeat_is_refused():
     with pytest.raises(ValueError, match="at least 2 repeats"):
         judge([Criterion("x", "difference", low=0)], [(np.zeros(1), np.ones(1))])
+
+
+def test_a_criterion_that_cannot_be_judged_is_inconclusive_and_still_counts_in_the_correction():
+    rng = np.random.default_rng(3)
+    baseline = rng.normal(10, 0.5, 12)
+    optimised = baseline * 0.5 * rng.normal(1, 0.01, 12)
+    band = Criterion("half", "ratio", 0.45, 0.55)
+    alone = judge([band], [(baseline, optimised)])[0]
+    with_broken = judge([band, Criterion("broken", "ratio", 0.9, 1.1)],
+                        [(baseline, optimised), "the optimised side failed in every repeat"])
+    assert with_broken[1].verdict == "inconclusive"
+    assert with_broken[1].reason == "the optimised side failed in every repeat"
+    assert with_broken[1].adjusted_p_value == 1.0 and math.isnan(with_broken[1].estimate)
+    # Two hypotheses now: Holm doubles the smallest p-value.
+    assert with_broken[0].adjusted_p_value == pytest.approx(min(1.0, 2 * alone.p_value))
+    assert with_broken[0].verdict == "met"

@@ -1,0 +1,372 @@
+"""The acceptance suite's study format: benchmarks with a baseline and an optimised side, each
+measured on shared seeds, and the criteria (bands) each must meet. No Dagster.
+
+A criterion names a measure (``wall_time``, ``wall_time_p50``, ``wall_time_p95``, ``peak_memory``
+or a metric the sides return) and exactly one region, in the words a spec would use:
+
+==========================  =====================================================================
+``reduction: [a, b]``       optimised / baseline in [1 - b, 1 - a] (a 45-55 % reduction: [0.45, 0.55])
+``increase: [a, b]``        optimised / baseline in [1 + a, 1 + b]
+``speedup_at_least: x``     optimised / baseline <= 1 / x (the measure is a time)
+``max_loss: x``             optimised / baseline >= 1 - x (higher is better: accuracy loss < 2 %)
+``max_increase: x``         optimised / baseline <= 1 + x (lower is better: at most 5 % slower)
+``equivalent_within: x``    optimised / baseline in [1 - x, 1 + x] (two one-sided tests)
+``below: x`` / ``above: x`` the optimised side's mean below / above x (either or both)
+``difference: [a, b]``      mean(optimised - baseline) in [a, b] (``.inf`` for an open end)
+==========================  =====================================================================
+"""
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+
+from benchmark_assets.kinds.base import trial_columns
+from benchmark_assets.stats.acceptance import Criterion
+from benchmark_assets.study_file import (
+    Number,
+    ScheduleSpec,
+    Strict,
+    StudyError,
+    StudyFile,
+    check_name,
+    fingerprint,
+)
+from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
+
+SIDES = ("baseline", "optimised")
+WALL_TIME, PEAK_MEMORY = "wall_time", "peak_memory"
+QUANTILES = {"wall_time_p50": 50.0, "wall_time_p95": 95.0}  # over the calls of one measurement
+BUILTIN_MEASURES = (WALL_TIME, *QUANTILES, PEAK_MEMORY)
+UNITS = {WALL_TIME: "s", "wall_time_p50": "s", "wall_time_p95": "s", PEAK_MEMORY: "bytes"}
+# One row per (benchmark, repeat, side); a returned metric may not take one of these names.
+TRIAL_COLUMNS = trial_columns("benchmark", "repeat", "side", "position", "calls", "side_fingerprint", "git_commit",
+                              *BUILTIN_MEASURES)
+RATIO_FORMS = ("reduction", "increase", "speedup_at_least", "max_loss", "max_increase", "equivalent_within")
+FORMS = (*RATIO_FORMS, "difference", "below", "above")
+_CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
+class CallSide(Strict):
+    """A Python callable, ``module:function``, called with the repeat's seed; it returns None, a
+    number (the metric ``value``) or a mapping of metric names to numbers."""
+
+    call: StrictStr
+
+    @field_validator("call")
+    @classmethod
+    def _module_colon_function(cls, call: str) -> str:
+        if not _CALLABLE.fullmatch(call):
+            raise ValueError(f"{call!r} is not module:function; write it like mypackage.bench:run_search")
+        return call
+
+
+class CommandSide(Strict):
+    """A command (an argument list, never a shell string) run once per measurement with ``{seed}``,
+    ``{output}``, ``{python}`` and ``{workdir}`` placeholders; it reports metrics as the
+    comparison kind's commands do (a JSON object on its last stdout line or in ``{output}``)."""
+
+    command: list[StrictStr] = Field(min_length=1)
+    timeout_seconds: Number = Field(default=600, gt=0)
+    cwd: str | None = None
+    env: dict[str, StrictStr] = Field(default_factory=dict)
+
+
+class CriterionSpec(Strict):
+    name: StrictStr | None = None
+    measure: StrictStr
+    reduction: tuple[Number, Number] | None = None
+    increase: tuple[Number, Number] | None = None
+    speedup_at_least: Number | None = Field(default=None, gt=0)
+    max_loss: Number | None = Field(default=None, ge=0, lt=1)
+    max_increase: Number | None = Field(default=None, ge=0)
+    equivalent_within: Number | None = Field(default=None, gt=0, lt=1)
+    difference: tuple[float, float] | None = None
+    below: Number | None = None
+    above: Number | None = None
+
+    model_config = Strict.model_config | {"allow_inf_nan": True}  # difference: [0, .inf]
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str | None) -> str | None:
+        if name is not None and (not name.strip() or any(c in name for c in "|\n\r")):
+            raise ValueError(f"criterion name {name!r} is empty or holds '|' or a line break; "
+                             "name it in one line without '|'")
+        return name
+
+    @field_validator("reduction", "increase")
+    @classmethod
+    def _fraction_band(cls, band):
+        if band is not None:
+            low, high = band
+            if low > high:
+                raise ValueError(f"band low {low} is above high {high}; write the band as [low, high], "
+                                 f"e.g. [{high}, {low}]")
+            if low < 0:
+                raise ValueError(f"band [{low}, {high}] starts below 0; bands are fractions of the baseline "
+                                 "(0.45 for 45 %), give both ends as fractions >= 0")
+        return band
+
+    @field_validator("reduction")
+    @classmethod
+    def _reduction_below_one(cls, band):
+        if band is not None and band[1] >= 1:
+            raise ValueError(f"a reduction of {band[1]:.0%} or more leaves nothing; write the band as fractions "
+                             "below 1, e.g. [0.45, 0.55] for 45-55 %")
+        return band
+
+    @field_validator("difference")
+    @classmethod
+    def _ordered(cls, band):
+        if band is not None:
+            low, high = band
+            if any(math.isnan(v) for v in band):
+                raise ValueError("a band end is NaN; give numbers, or .inf / -.inf for an open end")
+            if low > high:
+                raise ValueError(f"band low {low} is above high {high}; write the band as [low, high]")
+            if math.isinf(low) and math.isinf(high):
+                raise ValueError("both ends are open, so nothing is asked; give a finite low or high end")
+        return band
+
+    @field_validator("below", "above")
+    @classmethod
+    def _finite(cls, value):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"bound {value} is not finite; give a number")
+        return value
+
+    @model_validator(mode="after")
+    def _one_region(self) -> CriterionSpec:
+        given = [f for f in FORMS if getattr(self, f) is not None]
+        bounds = {"below", "above"}
+        if not given:
+            raise ValueError(f"criterion on {self.measure!r} gives no region; add one of {', '.join(FORMS)}")
+        if len(given) > 1 and not set(given) <= bounds:
+            raise ValueError(f"criterion on {self.measure!r} gives {' and '.join(given)}; give exactly one region "
+                             "(below and above may be combined)")
+        if self.below is not None and self.above is not None and self.above > self.below:
+            raise ValueError(f"above {self.above} is higher than below {self.below}, so no value can meet it; "
+                             "swap them")
+        return self
+
+    @property
+    def form(self) -> str:
+        return next(f for f in FORMS if getattr(self, f) is not None)
+
+    @property
+    def effect(self) -> str:
+        """What the statistics estimate: the paired ratio, the paired difference or the optimised mean."""
+        return "ratio" if self.form in RATIO_FORMS else "difference" if self.form == "difference" else "mean"
+
+    def region(self) -> tuple[float, float]:
+        """The region of the effect (``effect``) the criterion asks for."""
+        form = self.form
+        if form == "reduction":
+            return 1.0 - self.reduction[1], 1.0 - self.reduction[0]
+        if form == "increase":
+            return 1.0 + self.increase[0], 1.0 + self.increase[1]
+        if form == "speedup_at_least":
+            return 0.0, 1.0 / self.speedup_at_least
+        if form == "max_loss":
+            return 1.0 - self.max_loss, math.inf
+        if form == "max_increase":
+            return 0.0, 1.0 + self.max_increase
+        if form == "equivalent_within":
+            return 1.0 - self.equivalent_within, 1.0 + self.equivalent_within
+        if form == "difference":
+            return float(self.difference[0]), float(self.difference[1])
+        return (-math.inf if self.above is None else float(self.above),
+                math.inf if self.below is None else float(self.below))
+
+    def asked(self) -> str:
+        """The criterion in the words of a spec: 'reduction 45-55 %', 'speed-up >= 2x'."""
+        form = self.form
+        if form in ("reduction", "increase"):
+            low, high = getattr(self, form)
+            return f"{form} {100 * low:g}-{100 * high:g} %"
+        if form == "speedup_at_least":
+            return f"speed-up >= {self.speedup_at_least:g}x"
+        if form == "max_loss":
+            return f"loss < {100 * self.max_loss:g} %"
+        if form == "max_increase":
+            return f"increase < {100 * self.max_increase:g} %"
+        if form == "equivalent_within":
+            return f"within +-{100 * self.equivalent_within:g} %"
+        if form == "difference":
+            return f"difference in [{self.difference[0]:g}, {self.difference[1]:g}]"
+        parts = ([f"mean >= {self.above:g}"] if self.above is not None else []) + (
+            [f"mean <= {self.below:g}"] if self.below is not None else [])
+        return " and ".join(parts)
+
+    def shown(self, ratio_or_value: float) -> str:
+        """An effect on the criterion's own scale: a reduction as a reduction, a speed-up as one."""
+        v = ratio_or_value
+        if not math.isfinite(v):
+            return "n/a"
+        form = self.form
+        if form == "reduction" or (form == "max_loss"):
+            return f"{100 * (1 - v):.2f} %"
+        if form in ("increase", "max_increase"):
+            return f"{100 * (v - 1):+.2f} %"
+        if form == "speedup_at_least":
+            return f"{1 / v:.3g}x" if v > 0 else "n/a"
+        if form == "equivalent_within":
+            return f"{100 * (v - 1):+.2f} %"
+        return f"{v:.4g}"
+
+    @property
+    def decreasing(self) -> bool:
+        """Whether ``shown`` falls as the ratio rises (a reduction, a loss, a speed-up)."""
+        return self.form in ("reduction", "max_loss", "speedup_at_least")
+
+    @property
+    def scale(self) -> str:
+        """What ``shown`` expresses: the name of the effect in the report."""
+        return {"reduction": "reduction", "max_loss": "loss", "increase": "increase", "max_increase": "increase",
+                "speedup_at_least": "speed-up", "equivalent_within": "change", "difference": "difference"}.get(
+            self.form, "optimised mean")
+
+
+class BenchmarkSpec(Strict):
+    description: StrictStr = ""
+    baseline: CallSide | CommandSide | None = None
+    optimised: CallSide | CommandSide | None = None
+    number: StrictInt = Field(default=1, ge=1, le=1_000_000)  # calls per measurement
+    warmup: StrictInt = Field(default=1, ge=0, le=1000)  # unmeasured calls before each measurement
+    metrics: list[StrictStr] = Field(default_factory=list)  # what the sides return, for the criteria
+    criteria: list[CriterionSpec] = Field(min_length=1)
+
+
+class AcceptanceSpec(Strict):
+    kind: Literal["acceptance"]
+    description: StrictStr = ""
+    repeats: StrictInt = Field(le=10_000)
+    base_seed: StrictInt = Field(default=0, ge=0, le=2**31 - 10_001)
+    confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
+    correction: Literal["holm", "bh", "none"] = "holm"
+    benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+    @field_validator("repeats")
+    @classmethod
+    def _at_least_two(cls, repeats: int) -> int:
+        if repeats < 2:
+            raise ValueError(f"repeats is {repeats}, but an interval needs at least 2 paired repeats; "
+                             "set repeats: 2 or more (10 or more to settle bands a few % wide)")
+        return repeats
+
+
+@dataclass(frozen=True)
+class SuiteCriterion:
+    """One criterion of the suite, ready to judge."""
+
+    benchmark: str
+    name: str
+    spec: CriterionSpec
+
+    @property
+    def subject(self) -> str:
+        return f"{self.benchmark}: {self.name}"
+
+    def criterion(self) -> Criterion:
+        low, high = self.spec.region()
+        return Criterion(self.subject, self.spec.effect, low, high)
+
+
+@dataclass(frozen=True, eq=False)
+class AcceptanceStudy(StudyFile):
+    spec: AcceptanceSpec
+    kind = "acceptance"
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return list(self.spec.benchmarks)
+
+    @property
+    def repeat_keys(self) -> list[str]:
+        return [str(r) for r in range(self.spec.repeats)]
+
+    def seed(self, repeat: int) -> int:
+        """Both sides of a repeat run the same seed (a paired design)."""
+        return self.spec.base_seed + int(repeat)
+
+    @staticmethod
+    def order(repeat: int) -> tuple[str, str]:
+        """Which side runs first in a repeat: A B, then B A, ... (A B B A A B ...), so drift on a
+        busy machine falls on both sides alike."""
+        return SIDES if int(repeat) % 2 == 0 else SIDES[::-1]
+
+    @cached_property
+    def criteria(self) -> list[SuiteCriterion]:
+        return [SuiteCriterion(name, c.name or f"{c.measure} {c.asked()}", c)
+                for name, benchmark in self.spec.benchmarks.items() for c in benchmark.criteria]
+
+    def measures_memory(self, benchmark: str) -> bool:
+        return any(c.measure == PEAK_MEMORY for c in self.spec.benchmarks[benchmark].criteria)
+
+    def side_fingerprint(self, benchmark: str, side: str) -> str:
+        """What a side's measurements depend on; criteria and confidence change only the verdicts."""
+        spec = self.spec.benchmarks[benchmark]
+        return fingerprint({"side": getattr(spec, side).model_dump(), "number": spec.number, "warmup": spec.warmup,
+                            "metrics": sorted(spec.metrics), "memory": self.measures_memory(benchmark),
+                            "base_seed": self.spec.base_seed})
+
+    def benchmark_fingerprint(self, benchmark: str) -> str:
+        return fingerprint([self.side_fingerprint(benchmark, side) for side in SIDES])
+
+    def command(self, side: CommandSide) -> CommandSpec:
+        return CommandSpec(argv=tuple(side.command), timeout_seconds=float(side.timeout_seconds), cwd=side.cwd,
+                           env=dict(side.env))
+
+
+def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> AcceptanceStudy:
+    """Cross-field checks, each one line naming the field and the fix."""
+    for benchmark, bench in spec.benchmarks.items():
+        where = f"benchmarks.{benchmark}"
+        check_name(path, where, benchmark, "benchmark")
+        missing = [side for side in SIDES if getattr(bench, side) is None]
+        if missing:
+            raise StudyError(path, f"{where}.{missing[0]}", f"benchmark {benchmark!r} has only one side "
+                             f"({'no side' if len(missing) == 2 else 'no ' + missing[0]}), so there is nothing to "
+                             "compare", f"add {missing[0]}: {{call: module:function}} or {{command: [...]}}")
+        for i, metric in enumerate(bench.metrics):
+            check_name(path, f"{where}.metrics[{i}]", metric, "metric")
+            if metric in TRIAL_COLUMNS:
+                raise StudyError(path, f"{where}.metrics[{i}]", f"{metric!r} names a column of the trials table",
+                                 "have the sides return the metric under another name")
+        known = [*BUILTIN_MEASURES, *bench.metrics]
+        names: set[str] = set()
+        for i, criterion in enumerate(bench.criteria):
+            field_path = f"{where}.criteria[{i}]"
+            if criterion.measure not in known:
+                close = difflib.get_close_matches(criterion.measure, known, n=1, cutoff=0.6)
+                raise StudyError(path, f"{field_path}.measure", f"unknown measure {criterion.measure!r}",
+                                 (f"did you mean {close[0]!r}? " if close else "")
+                                 + f"use one of {', '.join(BUILTIN_MEASURES)}, or list a metric the sides return "
+                                 f"under {where}.metrics")
+            if criterion.measure in QUANTILES and bench.number < 2:
+                raise StudyError(path, f"{field_path}.measure", f"{criterion.measure} is a quantile over the calls "
+                                 "of one measurement, and each measurement makes 1 call",
+                                 f"set {where}.number to 20 or more (calls per measurement)")
+            label = criterion.name or f"{criterion.measure} {criterion.asked()}"
+            if label in names:
+                raise StudyError(path, f"{field_path}.name", f"two criteria of {benchmark!r} are named {label!r}",
+                                 "give each criterion its own name")
+            names.add(label)
+        for side in SIDES:
+            value = getattr(bench, side)
+            if isinstance(value, CommandSide):
+                try:
+                    validate_command(CommandSpec(argv=tuple(value.command)), [])
+                except CommandError as error:
+                    problem, _, fix = str(error).rpartition("; ")
+                    raise StudyError(path, f"{where}.{side}.command", problem or fix,
+                                     fix if problem else "correct the command") from None
+    return AcceptanceStudy(name=name, path=path, text=text, spec=spec)
