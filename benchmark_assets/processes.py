@@ -63,23 +63,28 @@ def kill_marked(marker: str) -> int:
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def group_rss_bytes(group: int) -> int:
-    """Resident memory of every process in process group ``group`` added up (Linux /proc; 0
-    elsewhere). A trial's command leads its own group, so this is its process tree's memory as
-    long as no descendant starts a session of its own."""
-    total = 0
+def group_memory_bytes(group: int) -> tuple[int, int]:
+    """(resident memory of every process in process group ``group`` added up, the largest peak
+    resident memory (VmHWM) of any one of them), from Linux /proc; (0, 0) elsewhere. A trial's
+    command leads its own group, so this is its process tree as long as no descendant starts a
+    session of its own."""
+    total = largest = 0
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_bytes()
-        except OSError:
-            continue  # gone meanwhile
-        # pid (comm) state ppid pgrp ... rss is field 24; comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 21 and int(fields[2]) == group:
+            # pid (comm) state ppid pgrp ... rss is field 24; comm may hold spaces and parentheses.
+            fields = stat[stat.rfind(b")") + 2:].split()
+            if len(fields) <= 21 or int(fields[2]) != group:
+                continue
             total += int(fields[21]) * _PAGE_BYTES
-    return total
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    largest = max(largest, int(line.split()[1]) * 1024)
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total, largest
 
 
 def process_alive(pid: int) -> bool:

@@ -60,6 +60,7 @@ _FIXES = {
     "too_short": "give at least one entry",
     "string_type": "write text",
     "dict_type": "write a mapping of name: {...}",
+    "model_type": "write a mapping of field: value, {...}",
     "list_type": "write a list like [0.1, 0.3]",
     "finite_number": "write an ordinary number (not .nan or .inf)",
     "tuple_type": "write a [low, high] pair",

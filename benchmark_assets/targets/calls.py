@@ -17,8 +17,8 @@ import math
 import numbers
 import sys
 import time
-import tracemalloc
 import traceback
+import tracemalloc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 

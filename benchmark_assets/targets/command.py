@@ -50,7 +50,7 @@ from benchmark_assets.processes import (
     TEMP_PREFIX,
     TRIAL_MARKER,
     die_with_parent,
-    group_rss_bytes,
+    group_memory_bytes,
     kill_marked,
     trial_marker,
 )
@@ -391,20 +391,19 @@ def run_command_trial(
 
 
 def _wait_sampling(process: subprocess.Popen, timeout: float, peak: list[int]) -> int:
-    """``process.wait(timeout)`` while sampling its process group's resident memory every 10 ms
-    into ``peak[0]``; the child is reaped with wait4 so its own peak RSS (ru_maxrss, which also
-    covers the descendants it waited for) is counted even when it lived shorter than a sample."""
+    """``process.wait(timeout)`` while sampling its process group's memory every 10 ms into
+    ``peak[0]``: the largest sum of the group's resident memory seen, and never less than the
+    largest peak (VmHWM) of any one process in it, which also catches a spike between samples.
+    (The child's ru_maxrss would not do: it counts the parent's pages the child had between fork
+    and exec.)"""
     deadline = time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            peak[0] = max(peak[0], int(usage.ru_maxrss) * 1024)  # Linux reports kilobytes
-            return process.returncode
-        peak[0] = max(peak[0], group_rss_bytes(process.pid))
+    while process.poll() is None:
+        total, largest = group_memory_bytes(process.pid)
+        peak[0] = max(peak[0], total, largest)
         if time.monotonic() >= deadline:
             raise subprocess.TimeoutExpired(process.args, timeout)
         time.sleep(0.01)
+    return process.returncode
 
 
 def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, output: Path, commit: str,

@@ -16,7 +16,7 @@ FAIL_ON = (NOT_MET, INCONCLUSIVE)
 VERDICT_COLUMNS = [
     "benchmark", "criterion", "subject", "measure", "asked", "effect", "region_low", "region_high", "n_pairs",
     "n_failed", "baseline_mean", "optimised_mean", "estimate", "ci_low", "ci_high", "confidence_level",
-    "raw_ci_low", "raw_ci_high", "p_value", "p_adjusted", "verdict", "repeats_needed", "scale", "shown_estimate",
+    "raw_ci_low", "raw_ci_high", "raw_confidence_level", "p_value", "p_adjusted", "verdict", "repeats_needed", "scale", "shown_estimate",
     "shown_interval", "reason",
 ]
 
@@ -107,6 +107,7 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
             "n_pairs": int(j.repeats), "n_failed": failed, "baseline_mean": means["baseline"],
             "optimised_mean": means["optimised"], "estimate": j.estimate, "ci_low": j.low, "ci_high": j.high,
             "confidence_level": j.confidence_level, "raw_ci_low": raw.low, "raw_ci_high": raw.high,
+            "raw_confidence_level": raw.confidence_level,
             "p_value": j.p_value, "p_adjusted": j.adjusted_p_value, "verdict": j.verdict,
             "repeats_needed": -1 if j.repeats_needed is None else int(j.repeats_needed), "scale": spec.scale,
             "shown_estimate": shown[0], "shown_interval": f"[{shown[1]}, {shown[2]}]", "reason": reason,
@@ -161,8 +162,9 @@ def format_suite_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: 
     if study.spec.description:
         lines += [study.spec.description, ""]
     lines += [
-        f"**{headline(verdicts)}** ({study.spec.repeats} paired repeats per benchmark; each interval at the "
-        f"{level:.0%} family level, {correction} across the {len(verdicts)} criteria).",
+        f"**{headline(verdicts)}** ({study.spec.repeats} paired repeats per benchmark; the chance that any met or "
+        f"not met is wrong is held at {1 - level:.0%}, {correction} across the {len(verdicts)} criteria; each "
+        "interval is at its own corrected level).",
         "",
         "| benchmark | criterion | asked | estimate | interval | verdict | repeats to settle |",
         "|---|---|---|---|---|---|---|",

@@ -26,7 +26,16 @@ from benchmark_assets.kinds.acceptance.analysis import (
 from benchmark_assets.kinds.acceptance.report import plot_suite
 from benchmark_assets.kinds.acceptance.spec import SIDES, AcceptanceSpec, AcceptanceStudy, load_acceptance
 from benchmark_assets.kinds.acceptance.trials import run_acceptance_trials
-from benchmark_assets.kinds.base import TRIAL, Dimension, LedgerEntry, Markdown, Node, Product, StudyKind, resumed_trials
+from benchmark_assets.kinds.base import (
+    TRIAL,
+    Dimension,
+    LedgerEntry,
+    Markdown,
+    Node,
+    Product,
+    StudyKind,
+    resumed_trials,
+)
 
 
 def complete_pairs(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
@@ -59,7 +68,7 @@ def ledger_entries(study: AcceptanceStudy, verdicts: pd.DataFrame) -> list[Ledge
             subject=row.subject, decision=row.verdict, reason=row.reason, metric=row.measure,
             baseline=bench.baseline.model_dump(), proposal=bench.optimised.model_dump(), effect=float(row.estimate),
             ci_low=float(row.raw_ci_low), ci_high=float(row.raw_ci_high), adjusted_ci_low=float(row.ci_low),
-            adjusted_ci_high=float(row.ci_high), confidence_level=float(study.spec.confidence_level),
+            adjusted_ci_high=float(row.ci_high), confidence_level=float(row.raw_confidence_level),
             p_value=float(row.p_value), p_adjusted=float(row.p_adjusted),
             details={"asked": row.asked, "effect": row.effect, "region": [row.region_low, row.region_high],
                      "n_pairs": int(row.n_pairs), "n_failed": int(row.n_failed),

@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import Discriminator, Field, StrictFloat, StrictInt, StrictStr, Tag, field_validator, model_validator
 
 from benchmark_assets.kinds.base import trial_columns
 from benchmark_assets.stats.acceptance import Criterion
@@ -76,6 +76,17 @@ class CommandSide(Strict):
     timeout_seconds: Number = Field(default=600, gt=0)
     cwd: str | None = None
     env: dict[str, StrictStr] = Field(default_factory=dict)
+
+
+def _side_kind(value) -> str:
+    """Which kind of side a mapping describes, by its key: errors then come from that kind only."""
+    if isinstance(value, dict):
+        return "CommandSide" if "command" in value else "CallSide"
+    return type(value).__name__ if isinstance(value, CommandSide) else "CallSide"
+
+
+Side = Annotated[Annotated[CallSide, Tag("CallSide")] | Annotated[CommandSide, Tag("CommandSide")],
+                 Discriminator(_side_kind)]
 
 
 class CriterionSpec(Strict):
@@ -236,8 +247,8 @@ class CriterionSpec(Strict):
 
 class BenchmarkSpec(Strict):
     description: StrictStr = ""
-    baseline: CallSide | CommandSide | None = None
-    optimised: CallSide | CommandSide | None = None
+    baseline: Side | None = None
+    optimised: Side | None = None
     number: StrictInt = Field(default=1, ge=1, le=1_000_000)  # calls per measurement
     warmup: StrictInt = Field(default=1, ge=0, le=1000)  # unmeasured calls before each measurement
     metrics: list[StrictStr] = Field(default_factory=list)  # what the sides return, for the criteria
