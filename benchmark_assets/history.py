@@ -13,7 +13,6 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
-from benchmark_assets.ledger import Ledger
 from benchmark_assets.warehouse import Warehouse
 
 VERSIONS_TABLE = "study_versions"

@@ -54,3 +54,15 @@ def flaky(seed: int) -> dict:
 
 def zero_score(seed: int) -> dict:
     return {"score": 0.0}
+
+
+def slow(seed: int) -> dict:
+    """Logs '<pid> <seed>' and takes 0.3 s: slow enough to kill a run between repeats."""
+    import time
+
+    path = os.environ.get("ACCEPTANCE_CALL_LOG")
+    if path:
+        with open(path, "a") as log:
+            log.write(f"{os.getpid()} {seed}\n")
+    time.sleep(0.3)
+    return {"score": _score(seed, 0.0)}

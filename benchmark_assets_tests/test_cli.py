@@ -3,7 +3,6 @@ import os
 import subprocess
 import sys
 
-
 from benchmark_assets_tests.conftest import POSTGRES_URL, ROOT, service_unavailable
 
 

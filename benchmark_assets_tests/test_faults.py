@@ -257,3 +257,55 @@ def test_ctrl_c_after_the_trials_stage_says_the_trials_are_stored(instance, toy_
     with pytest.raises(runner.StudyInterrupted, match=r"interrupted during verdicts, ratchet summary: the "
                                                           r"trials are stored; run the study again \(`benchmark-assets run toy` or its job\)"):
         runner.run_study("toy", quiet=True, instance=instance)
+
+
+SLOW_SUITE = """\
+kind: acceptance
+repeats: 8
+benchmarks:
+  slow:
+    baseline: {call: "benchmark_assets_tests.acceptance_sides:slow"}
+    optimised: {call: "benchmark_assets_tests.acceptance_sides:slow"}
+    metrics: [score]
+    warmup: 0
+    criteria:
+      - {measure: score, equivalent_within: 0.05}
+"""
+
+
+def test_an_acceptance_suite_killed_mid_run_keeps_the_repeats_it_measured_on_both_sides(tmp_path, study_dir):
+    from benchmark_assets.warehouse import Warehouse
+
+    log = tmp_path / "calls.log"
+    write_study(study_dir, "slow_suite", SLOW_SUITE)
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir),
+           "ACCEPTANCE_CALL_LOG": str(log)}
+    first = cli(env, "run", "slow_suite", "--quiet")
+    checkpoint = Warehouse(f"sqlite:///{home / 'benchmark.db'}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until a few repeats are measured on both sides
+        if (home / "benchmark.db").exists() and checkpoint.has_table("slow_suite__trials__checkpoint") \
+                and len(checkpoint.read("slow_suite__trials__checkpoint")) >= 6:
+            break
+        if first.poll() is not None:
+            raise AssertionError(f"the run ended early: {first.communicate()[1][-2000:]}")
+        time.sleep(0.05)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    kept = checkpoint.read("slow_suite__trials__checkpoint")
+    # Both sides of a repeat are checkpointed together, never one without the other.
+    assert len(kept) >= 6 and (kept.groupby("repeat")["side"].nunique() == 2).all()
+    kept_repeats = set(kept["repeat"])
+
+    second = cli(env, "run", "slow_suite", "--quiet")
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err
+    # Only the repeats the killed run had not measured on both sides are measured (seed = repeat).
+    measured_again = {int(seed) for pid, seed in (line.split() for line in log.read_text().splitlines())
+                      if int(pid) == second.pid}
+    assert measured_again == set(range(8)) - kept_repeats
+    assert f"Kept {len(kept)} trials an interrupted run had finished" in out
+    trials = checkpoint.read("slow_suite__trials")
+    assert len(trials) == 16 and (trials["status"] == "ok").all()
+    assert checkpoint.read("slow_suite__trials__checkpoint").empty

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from benchmark_assets.ledger import LEDGER_COLUMNS, LEGACY_TABLE, Ledger, LedgerEntry, Provenance, ledger_rows
 from benchmark_assets.warehouse import Warehouse
-
 from benchmark_assets_tests.conftest import POSTGRES_URL, service_unavailable
 
 PROVENANCE = Provenance(study="s", kind="ratchet", git_commit="abc", study_hash="0123456789abcdef", run_id="run-1",

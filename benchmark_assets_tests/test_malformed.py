@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from benchmark_assets.studies import StudyError, load_study
-
 from benchmark_assets_tests.conftest import ROOT
 
 CORPUS = Path(__file__).parent / "malformed"

@@ -5,7 +5,6 @@ import pytest
 import sqlalchemy as sa
 
 from benchmark_assets.warehouse import Warehouse
-
 from benchmark_assets_tests.conftest import POSTGRES_URL, service_unavailable
 
 

@@ -70,21 +70,102 @@ class Judgement:
 
 
 @dataclass(frozen=True)
+class Unpaired:
+    """Independent repeats of each side (no shared seeds, e.g. two pytest-benchmark runs): the
+    effect's interval is Welch's, on the logs for a ratio (a ratio of geometric means)."""
+
+    baseline: object
+    optimised: object
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Only each side's mean, standard deviation and number of rounds are known: Welch's interval
+    from those figures (for a ratio, the delta method on the log of the means)."""
+
+    baseline_mean: float
+    baseline_sd: float
+    baseline_n: int
+    optimised_mean: float
+    optimised_sd: float
+    optimised_n: int
+
+
+@dataclass(frozen=True)
 class _Pivot:
     """A t pivot on the scale the test is done on (log for ratios)."""
 
     estimate: float
     se: float
-    df: int
+    df: float
     n: int
     low: float  # the region on the same scale
     high: float
 
 
-def _pivot(criterion: Criterion, baseline, optimised) -> _Pivot:
+def _region(criterion: Criterion) -> tuple[float, float]:
+    """The criterion's region on the scale its test uses (log for a ratio)."""
+    low, high = criterion.low, criterion.high
+    if criterion.effect == "ratio":
+        return (math.log(low) if low > 0 else -math.inf), (math.log(high) if math.isfinite(high) else math.inf)
+    return low, high
+
+
+def _welch(variances: tuple[float, float], counts: tuple[int, int]) -> tuple[float, float]:
+    """Standard error of a difference of two independent means and its Welch-Satterthwaite df."""
+    parts = [v / n for v, n in zip(variances, counts)]
+    se2 = sum(parts)
+    if se2 == 0:
+        return 0.0, float(sum(counts) - 2)
+    return math.sqrt(se2), se2**2 / sum(p**2 / (n - 1) for p, n in zip(parts, counts))
+
+
+def _independent(criterion: Criterion, sample) -> _Pivot:
+    """The pivot of an Unpaired or a Summary sample."""
+    low, high = _region(criterion)
+    if criterion.effect == "mean":
+        if not isinstance(sample, Summary):
+            raise ValueError(f"{criterion.name}: a mean criterion takes the optimised side's values, not two sides")
+        n = int(sample.optimised_n)
+        if n < 2:
+            raise ValueError(f"{criterion.name}: at least 2 rounds are needed for an interval, got {n}")
+        return _Pivot(float(sample.optimised_mean), float(sample.optimised_sd) / math.sqrt(n), n - 1, n, low, high)
+    if isinstance(sample, Summary):
+        means = (sample.baseline_mean, sample.optimised_mean)
+        counts = (int(sample.baseline_n), int(sample.optimised_n))
+        variances = (sample.baseline_sd**2, sample.optimised_sd**2)
+        if criterion.effect == "ratio":
+            if min(means) <= 0:
+                raise ValueError(f"{criterion.name}: a ratio needs positive means on both sides")
+            variances = tuple(v / m**2 for v, m in zip(variances, means))  # delta method: var of log(mean)
+            estimate = math.log(means[1]) - math.log(means[0])
+        else:
+            estimate = means[1] - means[0]
+    else:
+        values = [np.asarray(v, dtype=float) for v in (sample.baseline, sample.optimised)]
+        if criterion.effect == "ratio":
+            if any((v <= 0).any() for v in values):
+                raise ValueError(f"{criterion.name}: a ratio needs positive values on both sides")
+            values = [np.log(v) for v in values]
+        counts = (values[0].size, values[1].size)
+        if min(counts) < 2:
+            raise ValueError(f"{criterion.name}: at least 2 repeats per side are needed for an interval, "
+                             f"got {min(counts)}")
+        variances = (float(values[0].var(ddof=1)), float(values[1].var(ddof=1)))
+        estimate = float(values[1].mean() - values[0].mean())
+    if min(counts) < 2:
+        raise ValueError(f"{criterion.name}: at least 2 rounds per side are needed for an interval, got {min(counts)}")
+    se, df = _welch(variances, counts)
+    return _Pivot(estimate, se, df, min(counts), low, high)
+
+
+def _pivot(criterion: Criterion, sample) -> _Pivot:
+    if isinstance(sample, (Unpaired, Summary)):
+        return _independent(criterion, sample)
+    baseline, optimised = sample
     optimised = np.asarray(optimised, dtype=float)
     baseline = np.asarray(baseline, dtype=float) if baseline is not None else None
-    low, high = criterion.low, criterion.high
+    low, high = _region(criterion)
     if criterion.effect == "mean":
         values = optimised
     else:
@@ -95,8 +176,6 @@ def _pivot(criterion: Criterion, baseline, optimised) -> _Pivot:
             if (baseline <= 0).any() or (optimised <= 0).any():
                 raise ValueError(f"{criterion.name}: a ratio needs positive values on both sides")
             values = np.log(optimised) - np.log(baseline)
-            low = math.log(low) if low > 0 else -math.inf
-            high = math.log(high) if math.isfinite(high) else math.inf
         else:
             values = optimised - baseline
     n = values.size
@@ -144,10 +223,11 @@ def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
     return max(pivot.n + 1, math.ceil((stats.norm.isf(alpha) * spread / gap) ** 2))
 
 
-def judge(criteria: list[Criterion], samples: list[tuple[object, object] | str], *, confidence_level: float = 0.95,
+def judge(criteria: list[Criterion], samples: list, *, confidence_level: float = 0.95,
           correction: str = "holm") -> list[Judgement]:
-    """Judge each criterion on its (baseline, optimised) repeats (baseline may be None for a
-    ``mean``); the claims are corrected across all of them together. A criterion whose data
+    """Judge each criterion on its (baseline, optimised) paired repeats (baseline may be None for
+    a ``mean``), an ``Unpaired`` or a ``Summary``; the claims are corrected across all of them
+    together. A criterion whose data
     cannot be judged (a side that failed, a metric it did not return) is given as a string, the
     reason: it is ``inconclusive`` with that reason and still counts in the suite's correction
     (with p = 1), so a broken benchmark never makes the others look more certain."""
@@ -156,7 +236,7 @@ def judge(criteria: list[Criterion], samples: list[tuple[object, object] | str],
     if not 0.5 < confidence_level < 1:
         raise ValueError(f"confidence_level must be between 0.5 and 1, got {confidence_level}")
     alpha = 1.0 - confidence_level
-    pivots = [s if isinstance(s, str) else _pivot(c, *s) for c, s in zip(criteria, samples)]
+    pivots = [s if isinstance(s, str) else _pivot(c, s) for c, s in zip(criteria, samples)]
     claims = [("inconclusive", 1.0) if isinstance(p, str) else _claim(p) for p in pivots]
     p_values = np.array([p for _, p in claims])
     adjusted = adjust_p_values(p_values, correction)

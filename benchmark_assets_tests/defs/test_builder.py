@@ -4,7 +4,6 @@ from dagster import AssetKey, DagsterInstance, Definitions, build_schedule_conte
 
 from benchmark_assets.definitions import build_definitions
 from benchmark_assets.studies import discover_studies, load_study
-
 from benchmark_assets_tests.conftest import ROOT
 
 

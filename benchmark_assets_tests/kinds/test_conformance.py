@@ -8,7 +8,6 @@ from benchmark_assets.defs.builder import check_name, node_versions
 from benchmark_assets.kinds import KINDS, get_kind, kind_names, register_kind
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, StudyKind
 from benchmark_assets.studies import load_study
-
 from benchmark_assets_tests import toy_kind
 from benchmark_assets_tests.conftest import ROOT, write_study
 

@@ -18,7 +18,6 @@ from benchmark_assets.servers.mock_llm import (
     mock_llm_process,
     validate_mock_config,
 )
-
 from benchmark_assets_tests.conftest import ROOT
 
 

@@ -114,3 +114,31 @@ def test_a_criterion_that_cannot_be_judged_is_inconclusive_and_still_counts_in_t
     # Two hypotheses now: Holm doubles the smallest p-value.
     assert with_broken[0].adjusted_p_value == pytest.approx(min(1.0, 2 * alone.p_value))
     assert with_broken[0].verdict == "met"
+
+
+def test_unpaired_sides_get_welchs_test_on_the_logs_as_scipy_computes_it():
+    from benchmark_assets.stats.acceptance import Unpaired
+
+    rng = np.random.default_rng(11)
+    baseline, optimised = rng.lognormal(0, 0.2, 30), rng.lognormal(math.log(0.5), 0.3, 45)
+    low_bound = 0.45
+    j = judge([Criterion("faster", "ratio", low_bound, 0.6)], [Unpaired(baseline, optimised)], correction="none")[0]
+    logs = np.log(optimised), np.log(baseline)
+    assert j.estimate == pytest.approx(math.exp(logs[0].mean() - logs[1].mean()))
+    above_low = stats.ttest_ind(logs[0] - math.log(low_bound), logs[1], equal_var=False, alternative="greater").pvalue
+    below_high = stats.ttest_ind(logs[0] - math.log(0.6), logs[1], equal_var=False, alternative="less").pvalue
+    assert j.verdict == "met" and j.p_value == pytest.approx(max(above_low, below_high))
+    ci = stats.ttest_ind(logs[0], logs[1], equal_var=False).confidence_interval(0.90)
+    assert (j.low, j.high) == (pytest.approx(math.exp(ci.low)), pytest.approx(math.exp(ci.high)))
+
+
+def test_summary_figures_give_welchs_test_from_the_figures():
+    from benchmark_assets.stats.acceptance import Summary
+
+    figures = Summary(10.0, 1.0, 20, 9.0, 1.5, 25)
+    j = judge([Criterion("lower", "difference", -math.inf, -0.5)], [figures], correction="none")[0]
+    scipy_p = stats.ttest_ind_from_stats(9.0 + 0.5, 1.5, 25, 10.0, 1.0, 20, equal_var=False,
+                                         alternative="less").pvalue
+    assert j.estimate == pytest.approx(-1.0) and j.p_value == pytest.approx(scipy_p)
+    mean = judge([Criterion("fast", "mean", -math.inf, 9.5)], [figures], correction="none")[0]
+    assert mean.p_value == pytest.approx(stats.t.cdf((9.0 - 9.5) / (1.5 / 5), 24))

@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest

@@ -3,9 +3,7 @@ import pytest
 import yaml
 
 from benchmark_assets.scenarios import build_scenario, default_seeds
-from benchmark_assets.targets import TargetError, resolve_target
-from benchmark_assets.targets import memory
-
+from benchmark_assets.targets import TargetError, memory, resolve_target
 from benchmark_assets_tests.conftest import ROOT
 
 

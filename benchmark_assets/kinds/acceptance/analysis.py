@@ -7,8 +7,16 @@ import math
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.kinds.acceptance.spec import SIDES, UNITS, AcceptanceStudy, SuiteCriterion
-from benchmark_assets.stats.acceptance import VERDICTS, judge
+from benchmark_assets.kinds.acceptance.spec import (
+    ROUNDS,
+    SIDES,
+    SUMMARY,
+    UNITS,
+    WALL_TIME,
+    AcceptanceStudy,
+    SuiteCriterion,
+)
+from benchmark_assets.stats.acceptance import VERDICTS, Summary, Unpaired, judge
 
 MET, NOT_MET, INCONCLUSIVE = VERDICTS
 FAIL_ON = (NOT_MET, INCONCLUSIVE)
@@ -58,6 +66,8 @@ def criterion_samples(study: AcceptanceStudy, item: SuiteCriterion, trials: pd.D
     if measure not in rows:
         return f"no side of {item.benchmark} has reported {measure} yet. {_failures(rows)}".strip(". ")
     ok = rows[rows["status"] == "ok"]
+    if study.is_ingested(item.benchmark):
+        return _ingested_sample(item, ok)
     table = ok.pivot_table(index="repeat", columns="side", values=measure, aggfunc="first").reindex(columns=list(SIDES))
     paired = item.spec.effect != "mean"
     usable = table.dropna() if paired else table[["optimised"]].dropna()
@@ -72,6 +82,29 @@ def criterion_samples(study: AcceptanceStudy, item: SuiteCriterion, trials: pd.D
                 "judge it with a difference or below/above criterion instead")
     baseline = usable["baseline"].to_numpy(float) if paired else None
     return baseline, usable["optimised"].to_numpy(float)
+
+
+INGESTED_NOTES = {
+    ROUNDS: "from the per-round times of two separate pytest-benchmark runs (unpaired, Welch's interval; rounds "
+            "of one run share its machine state, so the interval can be narrower than run-to-run variation)",
+    SUMMARY: "from pytest-benchmark's summary figures only (mean, standard deviation and rounds; the files hold no "
+             "per-round data: run pytest with --benchmark-save-data for it)",
+}
+
+
+def _ingested_sample(item: SuiteCriterion, ok: pd.DataFrame):
+    """A pytest-benchmark benchmark's rounds of each side (unpaired), or its summary figures."""
+    sides = {side: ok[ok["side"] == side] for side in SIDES}
+    if any(rows.empty for rows in sides.values()):
+        return "the pytest-benchmark rows of this benchmark have not been read yet"
+    if any((rows["source"] == SUMMARY).any() for rows in sides.values()):
+        b, o = (sides[side].iloc[0] for side in SIDES)
+        return Summary(float(b[WALL_TIME]), float(b["summary_sd"]), int(b["summary_rounds"]),
+                       float(o[WALL_TIME]), float(o["summary_sd"]), int(o["summary_rounds"]))
+    values = [sides[side][WALL_TIME].to_numpy(float) for side in SIDES]
+    if item.spec.effect == "mean":
+        return None, values[1]
+    return Unpaired(*values)
 
 
 def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
@@ -90,13 +123,13 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
     for item, sample, criterion, j, raw in zip(items, samples, criteria, judged, plain):
         bench_rows = trials[trials["benchmark"] == item.benchmark] if len(trials) else trials
         failed = int((bench_rows["status"] != "ok").sum()) if len(bench_rows) else 0
-        means = {side: math.nan for side in SIDES}
-        if not isinstance(sample, str):
-            means = {"baseline": float(np.mean(sample[0])) if sample[0] is not None else math.nan,
-                     "optimised": float(np.mean(sample[1]))}
+        means = _means(sample)
         reason = j.reason
         if not isinstance(sample, str) and failed:
             reason += f"; {_failures(bench_rows)}, those repeats are left out"
+        if study.is_ingested(item.benchmark) and not isinstance(sample, str):
+            source = SUMMARY if isinstance(sample, Summary) else ROUNDS
+            reason += f"; judged {INGESTED_NOTES[source]}"
         spec = item.spec
         shown = [spec.shown(v) for v in (j.estimate, j.low, j.high)]
         if spec.decreasing:  # a larger ratio is a smaller speed-up or reduction: the ends swap
@@ -113,6 +146,17 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
             "shown_estimate": shown[0], "shown_interval": f"[{shown[1]}, {shown[2]}]", "reason": reason,
         })
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
+
+
+def _means(sample) -> dict[str, float]:
+    """Each side's mean in a sample (NaN where there is none)."""
+    if isinstance(sample, str):
+        return {side: math.nan for side in SIDES}
+    if isinstance(sample, Summary):
+        return {"baseline": sample.baseline_mean, "optimised": sample.optimised_mean}
+    baseline, optimised = (sample.baseline, sample.optimised) if isinstance(sample, Unpaired) else sample
+    return {"baseline": float(np.mean(baseline)) if baseline is not None else math.nan,
+            "optimised": float(np.mean(optimised))}
 
 
 def headline(verdicts: pd.DataFrame) -> str:
@@ -147,6 +191,8 @@ def _value(value: float, measure: str) -> str:
 
 def _side(spec) -> str:
     side = spec.model_dump()
+    if "pytest_benchmark" in side:
+        return f"pytest-benchmark `{side['pytest_benchmark']}`" + (f" (commit {side['commit']})" if side["commit"] else "")
     return f"`{side['call']}`" if "call" in side else f"`{' '.join(side['command'])}`"
 
 
@@ -182,9 +228,17 @@ def format_suite_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: 
         lines += [f"## {benchmark}", ""]
         if bench.description:
             lines += [bench.description, ""]
-        lines += [f"- baseline: {_side(bench.baseline)}; optimised: {_side(bench.optimised)}",
-                  f"- {bench.number} call(s) per measurement after {bench.warmup} warm-up call(s); sides alternate "
-                  "A B, B A, ... on the same seeds", ""]
+        lines.append(f"- baseline: {_side(bench.baseline)}; optimised: {_side(bench.optimised)}")
+        if study.is_ingested(benchmark):
+            results = {side: study.ingested[(benchmark, side)][1] for side in SIDES}
+            lines.append("- read from pytest-benchmark: " + "; ".join(
+                f"{side} {r.n_rounds} rounds of commit {r.commit[:12]}"
+                + ("" if r.has_rounds else " (summary figures only: no per-round data)")
+                for side, r in results.items()))
+        else:
+            lines.append(f"- {bench.number} call(s) per measurement after {bench.warmup} warm-up call(s); sides "
+                         "alternate A B, B A, ... on the same seeds")
+        lines.append("")
         mine = verdicts[verdicts["benchmark"] == benchmark]
         for row in mine.itertuples():
             lines.append(f"- **{row.criterion}** ({row.asked}): {row.verdict}; {row.scale} {row.shown_estimate}, "

@@ -52,8 +52,10 @@ def trials(study: AcceptanceStudy, step) -> Product:
     """Each measured row is checkpointed at once; a repeat an interrupted run measured on both
     sides is kept, a half-measured one is measured again on both."""
     def run(keys, on_row):
+        # A partition's rows are checkpointed together (checkpointing replaces a partition's rows:
+        # row by row, the second side would replace the first).
         return run_acceptance_trials(study, keys, progress=step.progress(f"{study.name} trials"),
-                                     on_pair=lambda pair: [on_row(row) for row in pair])
+                                     on_pair=lambda pair: step.checkpoint(pd.DataFrame(pair)))
 
     return resumed_trials(step, complete_pairs(study, step.checkpointed()), ("benchmark", "repeat"), run)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from benchmark_assets.kinds.acceptance.spec import SIDES
+from benchmark_assets.kinds.acceptance.spec import MEASURED, ROUNDS, SIDES, SUMMARY
 from benchmark_assets.schemas import STATUSES, error_exactly_when_failed
 from benchmark_assets.stats.acceptance import VERDICTS
 
@@ -14,7 +14,9 @@ def trials_schema() -> pa.DataFrameSchema:
             "benchmark": pa.Column(str),
             "repeat": pa.Column(int, pa.Check.ge(0)),
             "side": pa.Column(str, pa.Check.isin(list(SIDES))),
-            "position": pa.Column(int, pa.Check.isin([0, 1])),
+            "round": pa.Column(int, pa.Check.ge(0)),
+            "source": pa.Column(str, pa.Check.isin([MEASURED, ROUNDS, SUMMARY])),
+            "position": pa.Column(int, pa.Check.isin([-1, 0, 1])),  # -1: read from pytest-benchmark
             "calls": pa.Column(int, pa.Check.ge(1)),
             "trial_seed": pa.Column(int, pa.Check.ge(0)),
             "status": pa.Column(str, pa.Check.isin(STATUSES)),
@@ -29,10 +31,12 @@ def trials_schema() -> pa.DataFrameSchema:
             error_exactly_when_failed(),
             pa.Check(lambda df: df["wall_time"].notna() == (df["status"] == "ok"), name="timed_exactly_when_ok"),
             # Each repeat's two sides are measured back to back, one first and one second.
-            pa.Check(lambda df: df.groupby(["benchmark", "repeat"])["position"].transform("nunique")
-                     == df.groupby(["benchmark", "repeat"])["position"].transform("size"), name="sides_take_turns"),
+            pa.Check(lambda df: (df["position"] < 0)
+                     | (df.groupby(["benchmark", "repeat"])["position"].transform("nunique")
+                        == df.groupby(["benchmark", "repeat"])["position"].transform("size")),
+                     name="sides_take_turns"),
         ],
-        unique=["benchmark", "repeat", "side"],
+        unique=["benchmark", "repeat", "side", "round"],
         strict=False,  # every metric the sides return is a column too
     )
 

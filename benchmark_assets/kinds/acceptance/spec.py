@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -39,15 +39,19 @@ from benchmark_assets.study_file import (
     fingerprint,
 )
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
+from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, digest, find, resolve
 
 SIDES = ("baseline", "optimised")
 WALL_TIME, PEAK_MEMORY = "wall_time", "peak_memory"
 QUANTILES = {"wall_time_p50": 50.0, "wall_time_p95": 95.0}  # over the calls of one measurement
 BUILTIN_MEASURES = (WALL_TIME, *QUANTILES, PEAK_MEMORY)
 UNITS = {WALL_TIME: "s", "wall_time_p50": "s", "wall_time_p95": "s", PEAK_MEMORY: "bytes"}
-# One row per (benchmark, repeat, side); a returned metric may not take one of these names.
-TRIAL_COLUMNS = trial_columns("benchmark", "repeat", "side", "position", "calls", "side_fingerprint", "git_commit",
-                              *BUILTIN_MEASURES)
+# One row per (benchmark, repeat, side) measured here; an ingested pytest-benchmark side has a row
+# per round (``round``) or one row of its summary figures. A returned metric may not take one of
+# these names.
+MEASURED, ROUNDS, SUMMARY = "measured", "pytest-benchmark rounds", "pytest-benchmark summary"
+TRIAL_COLUMNS = trial_columns("benchmark", "repeat", "side", "round", "source", "position", "calls",
+                              "side_fingerprint", "git_commit", *BUILTIN_MEASURES, "summary_sd", "summary_rounds")
 RATIO_FORMS = ("reduction", "increase", "speedup_at_least", "max_loss", "max_increase", "equivalent_within")
 FORMS = (*RATIO_FORMS, "difference", "below", "above")
 _CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -78,15 +82,27 @@ class CommandSide(Strict):
     env: dict[str, StrictStr] = Field(default_factory=dict)
 
 
+class PytestBenchmarkSide(Strict):
+    """Results pytest-benchmark already has: a JSON file (``pytest --benchmark-json``), or a folder
+    of autosaved ones and the ``commit`` to take (an id prefix, ``latest`` or ``previous``).
+    Relative paths start at the study file's folder. The benchmark is matched by ``name``
+    (default: the suite's benchmark name)."""
+
+    pytest_benchmark: StrictStr
+    commit: StrictStr | None = None
+    name: StrictStr | None = None
+
+
 def _side_kind(value) -> str:
     """Which kind of side a mapping describes, by its key: errors then come from that kind only."""
     if isinstance(value, dict):
-        return "CommandSide" if "command" in value else "CallSide"
-    return type(value).__name__ if isinstance(value, CommandSide) else "CallSide"
+        return ("CommandSide" if "command" in value else "PytestBenchmarkSide" if "pytest_benchmark" in value
+                else "CallSide")
+    return type(value).__name__
 
 
-Side = Annotated[Annotated[CallSide, Tag("CallSide")] | Annotated[CommandSide, Tag("CommandSide")],
-                 Discriminator(_side_kind)]
+Side = Annotated[Annotated[CallSide, Tag("CallSide")] | Annotated[CommandSide, Tag("CommandSide")]
+                 | Annotated[PytestBenchmarkSide, Tag("PytestBenchmarkSide")], Discriminator(_side_kind)]
 
 
 class CriterionSpec(Strict):
@@ -294,7 +310,13 @@ class SuiteCriterion:
 @dataclass(frozen=True, eq=False)
 class AcceptanceStudy(StudyFile):
     spec: AcceptanceSpec
+    # (benchmark, side) -> (file, what it holds of that benchmark) for pytest-benchmark sides,
+    # read when the study is loaded
+    ingested: dict = field(default_factory=dict)
     kind = "acceptance"
+
+    def is_ingested(self, benchmark: str) -> bool:
+        return (benchmark, SIDES[0]) in self.ingested
 
     @property
     def benchmarks(self) -> list[str]:
@@ -325,6 +347,10 @@ class AcceptanceStudy(StudyFile):
     def side_fingerprint(self, benchmark: str, side: str) -> str:
         """What a side's measurements depend on; criteria and confidence change only the verdicts."""
         spec = self.spec.benchmarks[benchmark]
+        if (benchmark, side) in self.ingested:
+            path, result = self.ingested[(benchmark, side)]
+            return fingerprint({"side": getattr(spec, side).model_dump(), "file": digest(path),
+                                "repeats": self.spec.repeats})
         return fingerprint({"side": getattr(spec, side).model_dump(), "number": spec.number, "warmup": spec.warmup,
                             "metrics": sorted(spec.metrics), "memory": self.measures_memory(benchmark),
                             "base_seed": self.spec.base_seed})
@@ -338,7 +364,9 @@ class AcceptanceStudy(StudyFile):
 
 
 def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> AcceptanceStudy:
-    """Cross-field checks, each one line naming the field and the fix."""
+    """Cross-field checks, each one line naming the field and the fix; pytest-benchmark files are
+    read here, so a missing file or benchmark is refused before anything runs."""
+    ingested: dict = {}
     for benchmark, bench in spec.benchmarks.items():
         where = f"benchmarks.{benchmark}"
         check_name(path, where, benchmark, "benchmark")
@@ -371,6 +399,28 @@ def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> A
                 raise StudyError(path, f"{field_path}.name", f"two criteria of {benchmark!r} are named {label!r}",
                                  "give each criterion its own name")
             names.add(label)
+        ingest = [isinstance(getattr(bench, side), PytestBenchmarkSide) for side in SIDES]
+        if any(ingest) and not all(ingest):
+            side = SIDES[ingest.index(False)]
+            raise StudyError(path, f"{where}.{side}", "one side is read from pytest-benchmark and the other is measured "
+                             "here, on another machine and at another time", "give both sides as pytest_benchmark "
+                             "files (or both as call / command)")
+        if all(ingest):
+            for i, criterion in enumerate(bench.criteria):
+                if criterion.measure != WALL_TIME:
+                    raise StudyError(path, f"{where}.criteria[{i}].measure", f"pytest-benchmark records times per "
+                                     f"round only, not {criterion.measure}", "use measure: wall_time")
+            for side in SIDES:
+                value = getattr(bench, side)
+                file = Path(value.pytest_benchmark).expanduser()
+                file = file if file.is_absolute() else path.parent / file
+                try:
+                    found = resolve(file, value.commit)
+                    ingested[(benchmark, side)] = (found, find(found, value.name or benchmark))
+                except BenchmarkFileError as error:
+                    problem, _, fix = str(error).rpartition("; ")
+                    raise StudyError(path, f"{where}.{side}.pytest_benchmark", problem or fix,
+                                     fix if problem else "give a pytest-benchmark JSON file") from None
         for side in SIDES:
             value = getattr(bench, side)
             if isinstance(value, CommandSide):
@@ -380,4 +430,4 @@ def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> A
                     problem, _, fix = str(error).rpartition("; ")
                     raise StudyError(path, f"{where}.{side}.command", problem or fix,
                                      fix if problem else "correct the command") from None
-    return AcceptanceStudy(name=name, path=path, text=text, spec=spec)
+    return AcceptanceStudy(name=name, path=path, text=text, spec=spec, ingested=ingested)

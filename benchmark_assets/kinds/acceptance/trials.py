@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 
 from benchmark_assets.kinds.acceptance.spec import (
+    MEASURED,
     PEAK_MEMORY,
     QUANTILES,
+    ROUNDS,
+    SUMMARY,
     TRIAL_COLUMNS,
     WALL_TIME,
     AcceptanceStudy,
@@ -96,16 +99,38 @@ def measure_side(study: AcceptanceStudy, benchmark: str, side: str, repeat: int,
     times = np.asarray(measurement.seconds, dtype=float)
     ok = not error and times.size > 0
     row = {
-        "benchmark": benchmark, "repeat": int(repeat), "side": side,
+        "benchmark": benchmark, "repeat": int(repeat), "side": side, "round": 0, "source": MEASURED,
         "position": study.order(repeat).index(side), "calls": int(bench.number),
         "trial_seed": seed, "status": "failed" if error else "ok", "error": error,
         "side_fingerprint": study.side_fingerprint(benchmark, side),
         WALL_TIME: float(times.mean()) if ok else math.nan,
         **{name: float(np.percentile(times, q)) if ok else math.nan for name, q in QUANTILES.items()},
         PEAK_MEMORY: float(measurement.peak_memory) if not error else math.nan,
+        "summary_sd": math.nan, "summary_rounds": -1,
         **{name: value for name, value in metrics.items() if name in bench.metrics},
     }
     return row
+
+
+def ingested_rows(study: AcceptanceStudy, benchmark: str, repeat: int) -> list[dict]:
+    """A pytest-benchmark side's rows for one repeat partition: its rounds i with
+    i % repeats == repeat (every round lands in exactly one partition), or, for a file with
+    summary figures only, one row of them in partition 0."""
+    rows = []
+    for side in study.order(0):
+        path, result = study.ingested[(benchmark, side)]
+        common = {"benchmark": benchmark, "repeat": int(repeat), "side": side, "position": -1, "calls": 1,
+                  "status": "ok", "error": "", "side_fingerprint": study.side_fingerprint(benchmark, side),
+                  "git_commit": result.commit, PEAK_MEMORY: math.nan,
+                  **{name: math.nan for name in QUANTILES}}
+        if result.has_rounds:
+            picked = range(int(repeat), len(result.rounds), study.spec.repeats)
+            rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: result.rounds[i],
+                      "summary_sd": math.nan, "summary_rounds": -1} for i in picked]
+        elif int(repeat) == 0:
+            rows.append({**common, "round": 0, "source": SUMMARY, "trial_seed": 0, WALL_TIME: result.mean,
+                         "summary_sd": result.stddev, "summary_rounds": result.n_rounds})
+    return rows
 
 
 def run_acceptance_trials(
@@ -116,16 +141,20 @@ def run_acceptance_trials(
     on_pair: Callable[[list[dict]], None] | None = None,
 ) -> pd.DataFrame:
     """Rows of the (benchmark, repeat) keys, two per key, measured benchmark by benchmark and
-    repeat by repeat; ``on_pair`` gets each key's two rows as soon as both are measured."""
+    repeat by repeat (pytest-benchmark sides: their rounds or figures); ``on_pair`` gets each key's
+    rows as soon as both sides are measured."""
     order = {name: i for i, name in enumerate(study.benchmarks)}
     keys = sorted({(b, int(r)) for b, r in keys}, key=lambda k: (order.get(k[0], len(order)), k[1]))
     commit = git_commit(Path.cwd())
     sides = _Sides()
     rows: list[dict] = []
     for done, (benchmark, repeat) in enumerate(keys):
-        pair = [measure_side(study, benchmark, side, repeat, sides) for side in study.order(repeat)]
-        for row in pair:
-            row["git_commit"] = commit
+        if study.is_ingested(benchmark):
+            pair = ingested_rows(study, benchmark, repeat)
+        else:
+            pair = [measure_side(study, benchmark, side, repeat, sides) for side in study.order(repeat)]
+            for row in pair:
+                row["git_commit"] = commit
         rows.extend(pair)
         if on_pair is not None:
             on_pair(pair)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.stats.curves import CurveError, summarise_curve
 from benchmark_assets.kinds.comparison.spec import ARMS, TRIAL_COLUMNS, ComparisonStudy
 from benchmark_assets.parallel import run_all
+from benchmark_assets.stats.curves import CurveError, summarise_curve
 from benchmark_assets.targets.command import allow_trials, run_command_trial, stop_running_trials
 
 

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import pandas as pd
 
 from benchmark_assets import artifacts
-
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, LedgerEntry, Node, Product, StudyKind
 from benchmark_assets.kinds.ratchet import schemas
 from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts

@@ -2,7 +2,6 @@ import pytest
 
 from benchmark_assets.studies import StudyError, discover_studies, load_study
 from benchmark_assets.sweep import CURRENT_POINT
-
 from benchmark_assets_tests.conftest import ROOT, TOY_STUDY, write_study
 
 

@@ -1,0 +1,123 @@
+"""Results of pytest-benchmark (``pytest --benchmark-json=FILE``, or the files ``--benchmark-autosave``
+keeps one per run under ``.benchmarks/<machine>/NNNN_<commit>...json``), read as a side of an
+acceptance suite. No Dagster.
+
+Per-round times are in a file written with ``--benchmark-save-data`` (``stats.data``: one time per
+round, each the mean over that round's iterations). Without them only summary figures exist
+(mean, standard deviation, rounds) and a suite can judge only from those; it says so.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+LATEST, PREVIOUS = "latest", "previous"
+
+
+class BenchmarkFileError(ValueError):
+    """A file or folder that cannot be used; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One benchmark of one file."""
+
+    name: str
+    rounds: tuple[float, ...]  # per-round seconds; empty when the file has summary figures only
+    mean: float
+    stddev: float
+    n_rounds: int
+    commit: str
+    extra_info: dict
+
+    @property
+    def has_rounds(self) -> bool:
+        return len(self.rounds) >= 2
+
+
+def resolve(path: Path, commit: str | None) -> Path:
+    """The file a side names: ``path`` itself, or in the folder ``path`` the file of ``commit``
+    (a prefix of the commit id in its name or in its commit_info; ``latest`` or ``previous``
+    for the newest or second newest file by name, as autosave numbers them)."""
+    if path.is_file():
+        if commit is not None:
+            raise BenchmarkFileError(f"{path} is a file, so 'commit: {commit}' picks nothing; drop commit, or name "
+                                     "the folder of autosaved files")
+        return path
+    if not path.is_dir():
+        raise BenchmarkFileError(f"{path} does not exist; give a pytest-benchmark JSON file or a folder of them")
+    files = sorted(path.glob("*.json"))
+    if not files:
+        raise BenchmarkFileError(f"folder {path} holds no .json files; run pytest with --benchmark-autosave "
+                                 "(or --benchmark-json) first")
+    if commit is None:
+        raise BenchmarkFileError(f"{path} is a folder of {len(files)} files; say which with commit: <id prefix>, "
+                                 "latest or previous")
+    if commit in (LATEST, PREVIOUS):
+        wanted = 1 if commit == LATEST else 2
+        if len(files) < wanted:
+            raise BenchmarkFileError(f"folder {path} holds 1 file, so there is no previous one; run the benchmarks "
+                                     "on another commit first")
+        return files[-wanted]
+    found = [f for f in files if commit in f.name or _commit_of(f).startswith(commit)]
+    if not found:
+        raise BenchmarkFileError(f"no file in {path} is of commit {commit!r} (files: "
+                                 f"{', '.join(f.name for f in files[-5:])}); give a commit id prefix that one holds")
+    return found[-1]
+
+
+def _commit_of(path: Path) -> str:
+    try:
+        return str(json.loads(path.read_text()).get("commit_info", {}).get("id") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def read(path: Path) -> dict[str, Result]:
+    """Every benchmark of a pytest-benchmark JSON file by name (and by full name); raises
+    BenchmarkFileError with what is wrong for a file that is not one."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise BenchmarkFileError(f"cannot read {path}: {error.strerror or error}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BenchmarkFileError(f"{path} is not JSON ({error}); give the file pytest --benchmark-json "
+                                 "wrote") from None
+    if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
+        raise BenchmarkFileError(f"{path} is JSON but not a pytest-benchmark file (no 'benchmarks' list); give the "
+                                 "file pytest --benchmark-json wrote")
+    commit = str((document.get("commit_info") or {}).get("id") or "unknown")
+    out: dict[str, Result] = {}
+    for i, entry in enumerate(document["benchmarks"]):
+        try:
+            figures = entry["stats"]
+            rounds = tuple(float(v) for v in figures.get("data") or ())
+            result = Result(name=str(entry["name"]), rounds=rounds, mean=float(figures["mean"]),
+                            stddev=float(figures["stddev"]), n_rounds=int(figures["rounds"]), commit=commit,
+                            extra_info=dict(entry.get("extra_info") or {}))
+        except (KeyError, TypeError, ValueError) as error:
+            raise BenchmarkFileError(f"{path}: benchmark #{i} lacks its stats ({type(error).__name__}: {error}); "
+                                     "give an unedited pytest-benchmark file") from None
+        if not all(math.isfinite(v) and v >= 0 for v in (result.mean, result.stddev, *result.rounds)):
+            raise BenchmarkFileError(f"{path}: benchmark {result.name!r} has a negative or non-finite time")
+        out[result.name] = result
+        out.setdefault(str(entry.get("fullname") or result.name), result)
+    return out
+
+
+def find(path: Path, name: str) -> Result:
+    """Benchmark ``name`` of the file; BenchmarkFileError naming the benchmarks it has if absent."""
+    results = read(path)
+    if name not in results:
+        names = sorted({r.name for r in results.values()})
+        raise BenchmarkFileError(f"{path} has no benchmark {name!r} (it has: {', '.join(names[:10]) or 'none'}"
+                                 f"{', ...' if len(names) > 10 else ''}); name one of those")
+    return results[name]
+
+
+def digest(path: Path) -> str:
+    """What a side's trials depend on: the file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
