@@ -7,6 +7,11 @@ OUT = Path(__file__).resolve().parent
 R = (ROOT / "studies/memory_ratchet.yaml").read_text()
 C = (ROOT / "studies/sgd_comparison.yaml").read_text()
 L = (ROOT / "studies/llm_load_sweep.yaml").read_text()
+A = (ROOT / "studies/embedding_acceptance.yaml").read_text()
+SPEED = "{name: faster search, measure: wall_time, speedup_at_least: 2}"
+MEMORY = "{name: smaller index, measure: peak_memory, reduction: [0.70, 0.80]}"
+FLOAT = 'baseline: {call: "benchmark_assets.examples.embeddings:index_float32"}\n'
+
 DR = "decay_rate:                     {tier: 1, current: 0.3,  candidates: [0.1, 0.2, 0.3, 0.5, 0.7]}"
 
 def sub(base, old, new):
@@ -185,6 +190,32 @@ case("l32_http_load_missing", sub(L, "  http_load:\n", "  http_lod:\n"), "target
 case("l33_huge_output_tokens", sub(L, "output_tokens: 16", "output_tokens: [16, 1000000]"), "target.http_load.output_tokens[1]: output_tokens 1000000 is above the sane limit 100,000")
 case("l34_warmup_negative", sub(L, "warmup_requests: 4", "warmup_requests: -4"), "target.http_load.warmup_requests: Input should be greater than or equal to 0")
 case("l35_bad_cron", L + "schedule: {cron: '0 25 * * *'}\n", "schedule.cron: '0 25 * * *' is not a five-field cron expression")
+
+# --- acceptance suite ---------------------------------------------------------------------------
+case("a01_band_reversed", sub(A, "reduction: [0.70, 0.80]", "reduction: [0.80, 0.70]"), "benchmarks.index_memory.criteria[0].reduction: band low 0.8 is above high 0.7")
+case("a02_band_percent", sub(A, "reduction: [0.70, 0.80]", "reduction: [70, 80]"), "reduction band [70, 80] reaches 100 % or more (bands are fractions of the baseline, 0.45 for 45 %). Fix: write fractions below 1")
+case("a03_unknown_measure", sub(A, "measure: peak_memory", "measure: peak_mem"), "benchmarks.index_memory.criteria[0].measure: unknown measure 'peak_mem'. Fix: did you mean 'peak_memory'?")
+case("a04_metric_not_listed", sub(A, "metrics: [top10_agreement, cosine_error]", "metrics: [top10_agreement]"), "benchmarks.quality.criteria[2].measure: unknown measure 'cosine_error'")
+case("a05_one_side", sub(A, "    " + FLOAT, ""), "benchmarks.index_memory.baseline: benchmark 'index_memory' has only one side (no baseline)")
+case("a06_repeats_one", sub(A, "repeats: 10 ", "repeats: 1 "), "repeats: repeats is 1, but an interval needs at least 2 paired repeats")
+case("a07_p95_one_call", sub(A, "number: 5 ", "number: 1 "), "benchmarks.search.criteria[1].measure: wall_time_p95 is a quantile over the calls of one measurement")
+case("a08_no_region", sub(A, SPEED, "{name: faster search, measure: wall_time}"), "benchmarks.search.criteria[0]: criterion on 'wall_time' gives no region")
+case("a09_two_regions", sub(A, SPEED, "{measure: wall_time, speedup_at_least: 2, max_increase: 0.1}"), "criterion on 'wall_time' gives speedup_at_least and max_increase. Fix: give exactly one region")
+case("a10_speedup_negative", sub(A, "speedup_at_least: 2", "speedup_at_least: -2"), "benchmarks.search.criteria[0].speedup_at_least: Input should be greater than 0")
+case("a11_max_loss_one", sub(A, "max_loss: 0.02", "max_loss: 2"), "benchmarks.quality.criteria[0].max_loss: Input should be less than 1")
+case("a12_callable_dotted", sub(A, "embeddings:index_float32", "embeddings.index_float32"), "benchmarks.index_memory.baseline.call: 'benchmark_assets.examples.embeddings.index_float32' is not module:function")
+case("a13_side_string", sub(A, FLOAT, 'baseline: "benchmark_assets.examples.embeddings:index_float32"\n'), "benchmarks.index_memory.baseline: Input should be a valid dictionary or instance of CallSide")
+case("a14_shell_command", sub(A, FLOAT, 'baseline: {command: "python bench.py --seed 1"}\n'), "benchmarks.index_memory.baseline.command: expected a list, got the text")
+case("a15_metric_is_column", sub(A, "metrics: [top10_agreement, cosine_error]", "metrics: [top10_agreement, cosine_error, status]"), "benchmarks.quality.metrics[2]: 'status' names a column of the trials table")
+case("a16_duplicate_criterion_name", sub(A, "{name: similarity error,", "{name: top-10 recall target,"), "benchmarks.quality.criteria[2].name: two criteria of 'quality' are named 'top-10 recall target'")
+case("a17_above_over_below", sub(A, "cosine_error, below: 0.02}", "cosine_error, below: 0.02, above: 0.5}"), "above 0.5 is higher than below 0.02, so no value can meet it")
+case("a18_bad_benchmark_name", sub(A, "  index_memory:\n", "  index memory:\n"), "benchmarks.index memory: benchmark name 'index memory' may hold only")
+case("a19_confidence_percent", sub(A, "confidence_level: 0.95 ", "confidence_level: 95 "), "confidence_level: Input should be less than 1")
+case("a20_unknown_correction", sub(A, "correction: holm ", "correction: bonferroni "), "correction: Input should be 'holm', 'bh' or 'none'")
+case("a21_missing_pytest_benchmark_file", sub(A, FLOAT, "baseline: {pytest_benchmark: results/base.json}\n"), "benchmarks.index_memory.optimised: one side is read from pytest-benchmark and the other is measured here")
+case("a22_pytest_benchmark_not_there", sub(sub(A, FLOAT, "baseline: {pytest_benchmark: results/base.json}\n"), 'optimised: {call: "benchmark_assets.examples.embeddings:index_int8"}', "optimised: {pytest_benchmark: results/opt.json}"), "benchmarks.index_memory.criteria[0].measure: pytest-benchmark records times per round only, not peak_memory")
+case("a23_benchmarks_empty", sub(A, "benchmarks:\n", "benchmarks: {}\nxbenchmarks:\n"), "unknown field")
+case("a24_unknown_criterion_key", sub(A, "max_loss: 0.02", "max_los: 0.02"), "benchmarks.quality.criteria[0].max_los: unknown field. Fix: did you mean 'max_loss'?")
 
 for old in OUT.glob("*.yaml"):
     old.unlink()

@@ -98,7 +98,8 @@ def _side_kind(value) -> str:
     if isinstance(value, dict):
         return ("CommandSide" if "command" in value else "PytestBenchmarkSide" if "pytest_benchmark" in value
                 else "CallSide")
-    return type(value).__name__
+    # A model already built keeps its kind; anything else ("mod:fn", a list) is reported as not a mapping.
+    return type(value).__name__ if isinstance(value, (CommandSide, PytestBenchmarkSide)) else "CallSide"
 
 
 Side = Annotated[Annotated[CallSide, Tag("CallSide")] | Annotated[CommandSide, Tag("CommandSide")]
@@ -145,8 +146,8 @@ class CriterionSpec(Strict):
     @classmethod
     def _reduction_below_one(cls, band):
         if band is not None and band[1] >= 1:
-            raise ValueError(f"a reduction of {band[1]:.0%} or more leaves nothing; write the band as fractions "
-                             "below 1, e.g. [0.45, 0.55] for 45-55 %")
+            raise ValueError(f"reduction band [{band[0]:g}, {band[1]:g}] reaches 100 % or more (bands are fractions of "
+                             "the baseline, 0.45 for 45 %); write fractions below 1, e.g. [0.45, 0.55] for 45-55 %")
         return band
 
     @field_validator("difference")
