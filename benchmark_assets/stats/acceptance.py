@@ -223,41 +223,115 @@ def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
     return max(pivot.n + 1, math.ceil((stats.norm.isf(alpha) * spread / gap) ** 2))
 
 
+INTERVALS = ("t", "bootstrap")
+
+
+@dataclass(frozen=True)
+class _Bootstrap:
+    """A paired percentile bootstrap of the effect on its own scale (the ratio of the means, the
+    mean difference, the optimised mean): its estimate, one-sided p-values and intervals."""
+
+    estimate: float
+    two_sided: object  # BootstrapResult
+    greater: object
+    less: object
+
+    def above(self, bound: float) -> float:
+        """p-value of 'the effect is above ``bound``' (1 where it cannot be, 0 where it must be)."""
+        return 0.0 if bound == -math.inf else 1.0 if bound == math.inf else float(self.greater.p_value(bound))
+
+    def below(self, bound: float) -> float:
+        return 0.0 if bound == math.inf else 1.0 if bound == -math.inf else float(self.less.p_value(bound))
+
+
+def _bootstrap(criterion: Criterion, sample, n_resamples: int, seed) -> _Bootstrap:
+    from benchmark_assets.stats.bootstrap import resampled_statistic, result_from_distribution
+
+    baseline, optimised = sample
+    optimised = np.asarray(optimised, dtype=float)
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(0, optimised.size, size=(n_resamples, optimised.size))
+    if criterion.effect == "mean":
+        estimate, distribution = float(optimised.mean()), resampled_statistic(optimised, indices)
+    else:
+        pair = np.vstack([np.asarray(baseline, dtype=float), optimised])
+        means = resampled_statistic(pair, indices)  # both sides resampled on the same repeats
+        if criterion.effect == "ratio":
+            estimate, distribution = float(optimised.mean() / pair[0].mean()), means[1] / means[0]
+        else:
+            estimate, distribution = float(optimised.mean() - pair[0].mean()), means[1] - means[0]
+    results = [result_from_distribution(estimate, distribution, method="percentile", alternative=alternative,
+                                        design="paired", sample_sizes=(optimised.size,))
+               for alternative in ("two-sided", "greater", "less")]
+    return _Bootstrap(estimate, *results)
+
+
+def _bootstrap_claim(boot: _Bootstrap, criterion: Criterion) -> tuple[str, float]:
+    low = criterion.low if not (criterion.effect == "ratio" and criterion.low <= 0) else -math.inf
+    if low <= boot.estimate <= criterion.high:
+        return "met", max(boot.above(low), boot.below(criterion.high))
+    return "not_met", min(boot.below(low), boot.above(criterion.high))
+
+
 def judge(criteria: list[Criterion], samples: list, *, confidence_level: float = 0.95,
-          correction: str = "holm") -> list[Judgement]:
+          correction: str = "holm", interval: str = "t", n_resamples: int = 10_000, rng_seed: int = 0
+          ) -> list[Judgement]:
     """Judge each criterion on its (baseline, optimised) paired repeats (baseline may be None for
     a ``mean``), an ``Unpaired`` or a ``Summary``; the claims are corrected across all of them
-    together. A criterion whose data
-    cannot be judged (a side that failed, a metric it did not return) is given as a string, the
-    reason: it is ``inconclusive`` with that reason and still counts in the suite's correction
-    (with p = 1), so a broken benchmark never makes the others look more certain."""
+    together. A criterion whose data cannot be judged (a side that failed, a metric it did not
+    return) is given as a string, the reason: it is ``inconclusive`` with that reason and still
+    counts in the suite's correction (with p = 1), so a broken benchmark never makes the others
+    look more certain.
+
+    ``interval="bootstrap"``: paired samples are judged on the effect's own scale (a ratio of
+    arithmetic means) with a paired percentile bootstrap, and the reported interval is the
+    bootstrap's; a claim then needs the t-test to make the same claim too (its p-value is the
+    larger of the two). At a handful of repeats the bootstrap alone is far too narrow (with two
+    repeats of one sign every resample agrees), so it never claims more than the t-test would."""
     if len(criteria) != len(samples):
         raise ValueError("one (baseline, optimised) pair of samples per criterion")
     if not 0.5 < confidence_level < 1:
         raise ValueError(f"confidence_level must be between 0.5 and 1, got {confidence_level}")
+    if interval not in INTERVALS:
+        raise ValueError(f"interval {interval!r} unknown; choose one of {', '.join(INTERVALS)}")
     alpha = 1.0 - confidence_level
     pivots = [s if isinstance(s, str) else _pivot(c, s) for c, s in zip(criteria, samples)]
     claims = [("inconclusive", 1.0) if isinstance(p, str) else _claim(p) for p in pivots]
+    boots: list[_Bootstrap | None] = [None] * len(criteria)
+    if interval == "bootstrap":
+        for i, (criterion, sample, pivot) in enumerate(zip(criteria, samples, pivots)):
+            if isinstance(pivot, str) or isinstance(sample, (str, Unpaired, Summary)):
+                continue
+            boots[i] = _bootstrap(criterion, sample, n_resamples, [rng_seed, i])
+            t_claim, t_p = claims[i]
+            boot_claim, boot_p = _bootstrap_claim(boots[i], criterion)
+            claims[i] = (t_claim, max(t_p, boot_p)) if boot_claim == t_claim else ("disagree", 1.0)
     p_values = np.array([p for _, p in claims])
     adjusted = adjust_p_values(p_values, correction)
     levels = corrected_confidence_levels(p_values, correction, confidence_level)
     out = []
-    for criterion, pivot, (claim, p), p_adj, level in zip(criteria, pivots, claims, adjusted, levels):
+    for criterion, pivot, boot, (claim, p), p_adj, level in zip(criteria, pivots, boots, claims, adjusted, levels):
         if isinstance(pivot, str):
             out.append(Judgement(criterion.name, "inconclusive", math.nan, math.nan, math.nan, float(level), 1.0,
                                  float(p_adj), 0, None, pivot))
             continue
         tail = 1.0 - level  # each one-sided test at the corrected level: a (1 - 2 tail) interval
         half = stats.t.isf(tail, pivot.df) * pivot.se
-        low, high = pivot.estimate - half, pivot.estimate + half
-        verdict = claim if p_adj <= alpha else "inconclusive"
         to_scale = math.exp if criterion.effect == "ratio" else float
+        estimate, low, high = (to_scale(v) for v in (pivot.estimate, pivot.estimate - half, pivot.estimate + half))
+        if boot is not None:
+            estimate = boot.estimate
+            low, high = (float(v) for v in boot.two_sided.interval_at(1.0 - 2.0 * tail))
+        verdict = claim if p_adj <= alpha and claim != "disagree" else "inconclusive"
         needed = _repeats_needed(pivot, tail) if verdict == "inconclusive" else None
         reason = {"met": "the whole interval is inside the region",
                   "not_met": "the whole interval is outside the region",
                   "inconclusive": "the interval straddles a boundary of the region"
                   + (f"; about {needed} repeats would settle it if the spread stays as observed" if needed
                      else "; the estimate sits on the boundary")}[verdict]
-        out.append(Judgement(criterion.name, verdict, to_scale(pivot.estimate), to_scale(low), to_scale(high),
-                             1.0 - 2.0 * tail, float(p), float(p_adj), pivot.n, needed, reason))
+        if claim == "disagree":
+            reason = ("the bootstrap and the t-test on the log ratios point different ways (one inside the region, "
+                      "one outside)")
+        out.append(Judgement(criterion.name, verdict, estimate, low, high, 1.0 - 2.0 * tail, float(p), float(p_adj),
+                             pivot.n, needed, reason))
     return out

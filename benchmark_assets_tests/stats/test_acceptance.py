@@ -142,3 +142,40 @@ def test_summary_figures_give_welchs_test_from_the_figures():
     assert j.estimate == pytest.approx(-1.0) and j.p_value == pytest.approx(scipy_p)
     mean = judge([Criterion("fast", "mean", -math.inf, 9.5)], [figures], correction="none")[0]
     assert mean.p_value == pytest.approx(stats.t.cdf((9.0 - 9.5) / (1.5 / 5), 24))
+
+
+def test_the_bootstrap_option_judges_the_ratio_of_means_and_needs_the_t_test_to_agree():
+    rng = np.random.default_rng(5)
+    baseline = rng.lognormal(math.log(10), 0.2, 15)
+    optimised = baseline * 0.5 * rng.lognormal(0, 0.05, 15)
+    band = Criterion("half", "ratio", 0.4, 0.6)
+    boot = judge([band], [(baseline, optimised)], interval="bootstrap", correction="none", n_resamples=4000,
+                 rng_seed=1)[0]
+    assert boot.verdict == "met" and boot.estimate == pytest.approx(optimised.mean() / baseline.mean())
+    # The interval is the percentile interval of the paired resampled ratio of means.
+    draws = np.random.default_rng([1, 0]).integers(0, 15, size=(4000, 15))
+    ratios = optimised[draws].mean(axis=1) / baseline[draws].mean(axis=1)
+    assert (boot.low, boot.high) == (pytest.approx(np.quantile(ratios, 0.05), rel=1e-3),
+                                     pytest.approx(np.quantile(ratios, 0.95), rel=1e-3))
+    # Two repeats inside the band: every resample agrees (the bootstrap alone would claim met at
+    # p = 1/10001), the t-test with one degree of freedom does not; no claim.
+    from benchmark_assets.stats.acceptance import _bootstrap, _bootstrap_claim
+
+    edge, sample = Criterion("edge", "ratio", 0.45, 0.55), (np.array([10.0, 10.0]), np.array([4.7, 5.3]))
+    assert _bootstrap_claim(_bootstrap(edge, sample, 10_000, 0), edge) == ("met", pytest.approx(1 / 10_001))
+    two = judge([edge], [sample], interval="bootstrap", correction="none")[0]
+    assert two.verdict == "inconclusive" and judge([edge], [sample], correction="none")[0].verdict == "inconclusive"
+
+
+@settings(max_examples=1, deadline=None)
+@given(st.just(0))
+def test_the_bootstrap_option_keeps_met_at_the_edge_at_most_at_the_promised_rate(_):
+    rng = np.random.default_rng(17)
+    band, hits, runs = Criterion("band", "ratio", 0.45, 0.55), 0, 400
+    for i in range(runs):
+        baseline = rng.lognormal(math.log(10), 0.1, 8)
+        optimised = baseline * 0.45 * rng.lognormal(0, 0.05, 8)
+        hits += judge([band], [(baseline, optimised)], interval="bootstrap", n_resamples=1000,
+                      rng_seed=i)[0].verdict == "met"
+    # 5 % promised; 400 runs: the 99.9 % binomial bound of 5 % is 10.3 %.
+    assert hits / runs <= 0.103

@@ -117,8 +117,10 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
     samples = [criterion_samples(study, item, trials) for item in items]
     criteria = [item.criterion() for item in items]
     level, correction = study.spec.confidence_level, study.spec.correction
-    judged = judge(criteria, samples, confidence_level=level, correction=correction)
-    plain = judge(criteria, samples, confidence_level=level, correction="none")
+    options = {"confidence_level": level, "interval": study.spec.interval,
+               "n_resamples": study.spec.bootstrap_resamples, "rng_seed": study.spec.rng_seed}
+    judged = judge(criteria, samples, correction=correction, **options)
+    plain = judge(criteria, samples, correction="none", **options)
     rows = []
     for item, sample, criterion, j, raw in zip(items, samples, criteria, judged, plain):
         bench_rows = trials[trials["benchmark"] == item.benchmark] if len(trials) else trials
@@ -210,7 +212,10 @@ def format_suite_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: 
     lines += [
         f"**{headline(verdicts)}** ({study.spec.repeats} paired repeats per benchmark; the chance that any met or "
         f"not met is wrong is held at {1 - level:.0%}, {correction} across the {len(verdicts)} criteria; each "
-        "interval is at its own corrected level).",
+        "interval is at its own corrected level; "
+        + ("t-intervals, a ratio on the logs of the paired ratios" if study.spec.interval == "t" else
+           f"paired percentile bootstrap, {study.spec.bootstrap_resamples:,} resamples, a ratio of the means; a claim "
+           "also needs the t-test on the log ratios to agree") + ").",
         "",
         "| benchmark | criterion | asked | estimate | interval | verdict | repeats to settle |",
         "|---|---|---|---|---|---|---|",

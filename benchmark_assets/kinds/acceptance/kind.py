@@ -127,7 +127,8 @@ class AcceptanceKind(StudyKind):
     def nodes(self) -> list[Node]:
         judging = lambda study: (  # noqa: E731 - what the verdicts depend on besides the trials
             [c.model_dump() for b in study.spec.benchmarks.values() for c in b.criteria], study.spec.repeats,
-            study.spec.confidence_level, study.spec.correction)
+            study.spec.confidence_level, study.spec.correction, study.spec.interval, study.spec.bootstrap_resamples,
+            study.spec.rng_seed)
         return [
             Node("trials", trials, partitioned_by=TRIAL, schema=lambda study: schemas.trials_schema(),
                  version=lambda study: tuple(study.benchmark_fingerprint(b) for b in study.benchmarks),

@@ -279,6 +279,11 @@ class AcceptanceSpec(Strict):
     base_seed: StrictInt = Field(default=0, ge=0, le=2**31 - 10_001)
     confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
     correction: Literal["holm", "bh", "none"] = "holm"
+    # t: t-intervals (a ratio on the logs of the paired ratios); bootstrap: a paired percentile
+    # bootstrap of the effect on its own scale (a ratio of means), claims agreeing with the t-test
+    interval: Literal["t", "bootstrap"] = "t"
+    bootstrap_resamples: StrictInt = Field(default=10_000, ge=1000, le=1_000_000)
+    rng_seed: StrictInt = 0
     benchmarks: dict[str, BenchmarkSpec] = Field(min_length=1)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
 

@@ -77,3 +77,27 @@ def test_the_gate_fails_on_what_it_is_asked_to(study_dir):
     assert gate(verdicts[verdicts["verdict"] == "met"], "inconclusive") == ""
     with pytest.raises(ValueError, match="--fail-on 'sometimes' unknown"):
         gate(verdicts, "sometimes")
+
+
+def test_a_bootstrap_suite_reports_the_ratio_of_means_and_its_bootstrap_interval(study_dir):
+    text = write_study(study_dir, "s", f"""\
+kind: acceptance
+repeats: 8
+interval: bootstrap
+bootstrap_resamples: 2000
+benchmarks:
+  b:
+    baseline: {{call: "{SIDES}:baseline"}}
+    optimised: {{call: "{SIDES}:optimised"}}
+    metrics: [score]
+    warmup: 0
+    criteria:
+      - {{measure: score, max_loss: 0.1}}
+""")
+    study = load_study(text)
+    trials = measured(study)
+    verdict = judge_suite(study, trials).iloc[0]
+    table = trials.pivot(index="repeat", columns="side", values="score")
+    assert verdict["estimate"] == pytest.approx(table["optimised"].mean() / table["baseline"].mean())
+    assert verdict["verdict"] == "met" and verdict["ci_low"] < verdict["estimate"] < verdict["ci_high"]
+    assert verdict["ci_low"] >= 0.9
