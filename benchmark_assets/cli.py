@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--force", action="store_true", help="rerun every trial, also those a kind keeps as up to date")
     run.add_argument("--fail-on", choices=["not_met", "inconclusive"],
                      help="acceptance suites: exit 4 if a criterion is not met (not_met), or not met or not yet "
-                          "settled (inconclusive); the report is printed either way")
+                          "settled (inconclusive: also a criterion whose side crashed in every repeat); the report "
+                          "is printed either way")
     run.set_defaults(handler=cmd_run)
     report = commands.add_parser("report", help="print the latest report of a study")
     report.add_argument("study")

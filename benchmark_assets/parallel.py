@@ -57,10 +57,10 @@ def run_all(
             future.cancel()  # not started yet: never will be
         left = [f for f in futures if f not in taken and not f.cancelled()]
         running = [f for f in left if not f.done()]
-        if running:
-            notify(f"interrupted: no new trials start; letting the {len(running)} running ones finish so their "
-                   "results are kept (interrupt again to stop them now)")
-        try:
+        try:  # from here a second interrupt stops the running work, even one that lands during the notice
+            if running:
+                notify(f"interrupted: no new trials start; letting the {len(running)} running ones finish so "
+                       "their results are kept (interrupt again to stop them now)")
             for future in as_completed(left):
                 take(future)
         except BaseException:

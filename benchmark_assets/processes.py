@@ -63,11 +63,24 @@ def kill_marked(marker: str) -> int:
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+def _proportional_bytes(entry: Path, resident_pages: int) -> int:
+    """A process's proportional set size (its own pages plus its share of pages it shares, so a
+    tree's sum counts a forked worker's copy-on-write pages once); its resident size where the
+    kernel has no smaps_rollup."""
+    try:
+        for line in (entry / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return resident_pages * _PAGE_BYTES
+
+
 def group_memory_bytes(group: int) -> tuple[int, int]:
-    """(resident memory of every process in process group ``group`` added up, the largest peak
-    resident memory (VmHWM) of any one of them), from Linux /proc; (0, 0) elsewhere. A trial's
-    command leads its own group, so this is its process tree as long as no descendant starts a
-    session of its own."""
+    """(memory of every process in process group ``group`` added up, as proportional set sizes;
+    the largest peak resident memory (VmHWM) of any one of them), from Linux /proc; (0, 0)
+    elsewhere. A trial's command leads its own group, so this is its process tree as long as no
+    descendant starts a session of its own."""
     total = largest = 0
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if not entry.name.isdigit():
@@ -78,7 +91,7 @@ def group_memory_bytes(group: int) -> tuple[int, int]:
             fields = stat[stat.rfind(b")") + 2:].split()
             if len(fields) <= 21 or int(fields[2]) != group:
                 continue
-            total += int(fields[21]) * _PAGE_BYTES
+            total += _proportional_bytes(entry, int(fields[21]))
             for line in (entry / "status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     largest = max(largest, int(line.split()[1]) * 1024)

@@ -46,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kill-after", type=float, default=12.0, help="seconds (a comparison: once 5 trials are done)")
     args = parser.parse_args()
-    print(f"| study | killed after | rerun exit | rerun wall time | trials rerun / total | runs left STARTED | "
+    print("| study | killed after | rerun exit | rerun wall time | trials rerun / total | runs left STARTED | "
           "processes left |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for study, total in STUDIES.items():

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from benchmark_assets.stats.multiple import adjust_p_values, corrected_confidence_levels
+from benchmark_assets.stats.multiple import adjust_p_values
 
 EFFECTS = ("ratio", "difference", "mean")
 VERDICTS = ("met", "not_met", "inconclusive")
@@ -184,6 +184,14 @@ def _pivot(criterion: Criterion, sample) -> _Pivot:
     return _Pivot(float(values.mean()), float(values.std(ddof=1) / math.sqrt(n)), n - 1, n, low, high)
 
 
+def _pivot_or_reason(criterion: Criterion, sample) -> _Pivot | str:
+    """The pivot, or why the data cannot be judged (too few repeats, a ratio of values <= 0)."""
+    try:
+        return _pivot(criterion, sample)
+    except ValueError as error:
+        return str(error).removeprefix(f"{criterion.name}: ")
+
+
 def _one_sided(pivot: _Pivot) -> tuple[float, float, float, float]:
     """p-values of: effect <= low (rejected: above low), effect >= high (below high), effect >= low
     (below low), effect <= high (above high). A degenerate spread decides by the estimate."""
@@ -210,7 +218,39 @@ def _claim(pivot: _Pivot) -> tuple[str, float]:
     above_low, below_high, below_low, above_high = _one_sided(pivot)
     if pivot.low <= pivot.estimate <= pivot.high:
         return "met", max(above_low, below_high)
-    return "not_met", min(below_low, above_high)
+    p = min(below_low, above_high)
+    if math.isfinite(pivot.low) and math.isfinite(pivot.high) and pivot.se > 0:
+        # An estimate this far outside could also have fallen as far outside the other end: with
+        # a narrow band both tails count, else a true effect on an edge would be called not met
+        # up to twice as often as promised (the sup over the band of P(as far outside)).
+        distance = max(pivot.low - pivot.estimate, pivot.estimate - pivot.high) / pivot.se
+        width = (pivot.high - pivot.low) / pivot.se
+        p = min(1.0, p + float(stats.t.cdf(-distance - width, pivot.df)))
+    return "not_met", p
+
+
+CORRECTIONS = ("holm", "bonferroni", "none")
+
+
+def _tails(p_values: np.ndarray, correction: str, alpha: float) -> np.ndarray:
+    """Each claim's one-sided test level, so that 'claimed' and 'its (1 - 2 tail) interval lies
+    on one side' always agree. Holm: the i-th smallest p is tested at alpha / (m - i + 1) while
+    the step-down goes on; once it stops at rank k, every later claim gets rank k's level (its p
+    is above that level, so its interval at that level straddles, as its verdict says)."""
+    m = p_values.size
+    if correction == "none" or m == 0:
+        return np.full(m, alpha)
+    if correction == "bonferroni":
+        return np.full(m, alpha / m)
+    order = np.argsort(p_values, kind="stable")
+    tails = np.empty(m)
+    stopped = None
+    for rank, i in enumerate(order):
+        level = alpha / (m - rank)
+        if stopped is None and p_values[i] > level:
+            stopped = level
+        tails[i] = level if stopped is None else stopped
+    return tails
 
 
 def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
@@ -294,8 +334,11 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
         raise ValueError(f"confidence_level must be between 0.5 and 1, got {confidence_level}")
     if interval not in INTERVALS:
         raise ValueError(f"interval {interval!r} unknown; choose one of {', '.join(INTERVALS)}")
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction {correction!r} unknown; choose one of {', '.join(CORRECTIONS)} (a false "
+                         "discovery rate would not make 'N of M met' mean what it says)")
     alpha = 1.0 - confidence_level
-    pivots = [s if isinstance(s, str) else _pivot(c, s) for c, s in zip(criteria, samples)]
+    pivots = [s if isinstance(s, str) else _pivot_or_reason(c, s) for c, s in zip(criteria, samples)]
     claims = [("inconclusive", 1.0) if isinstance(p, str) else _claim(p) for p in pivots]
     boots: list[_Bootstrap | None] = [None] * len(criteria)
     if interval == "bootstrap":
@@ -308,14 +351,14 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
             claims[i] = (t_claim, max(t_p, boot_p)) if boot_claim == t_claim else ("disagree", 1.0)
     p_values = np.array([p for _, p in claims])
     adjusted = adjust_p_values(p_values, correction)
-    levels = corrected_confidence_levels(p_values, correction, confidence_level)
+    tails = _tails(p_values, correction, alpha)
     out = []
-    for criterion, pivot, boot, (claim, p), p_adj, level in zip(criteria, pivots, boots, claims, adjusted, levels):
+    for criterion, pivot, boot, (claim, p), p_adj, tail in zip(criteria, pivots, boots, claims, adjusted, tails):
         if isinstance(pivot, str):
-            out.append(Judgement(criterion.name, "inconclusive", math.nan, math.nan, math.nan, float(level), 1.0,
+            out.append(Judgement(criterion.name, "inconclusive", math.nan, math.nan, math.nan, 1.0 - 2.0 * tail, 1.0,
                                  float(p_adj), 0, None, pivot))
             continue
-        tail = 1.0 - level  # each one-sided test at the corrected level: a (1 - 2 tail) interval
+        # each one-sided test at its corrected level: a (1 - 2 tail) interval
         half = stats.t.isf(tail, pivot.df) * pivot.se
         to_scale = math.exp if criterion.effect == "ratio" else float
         estimate, low, high = (to_scale(v) for v in (pivot.estimate, pivot.estimate - half, pivot.estimate + half))
@@ -329,6 +372,10 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
                   "inconclusive": "the interval straddles a boundary of the region"
                   + (f"; about {needed} repeats would settle it if the spread stays as observed" if needed
                      else "; the estimate sits on the boundary")}[verdict]
+        if verdict == "inconclusive" and claim == "not_met" and (high < criterion.low or low > criterion.high):
+            reason = ("the interval lies outside the region, but the region is so narrow that an effect on its edge "
+                      "would fall this far outside on either side by chance" + (
+                          f"; about {needed} repeats would settle it" if needed else ""))
         if claim == "disagree":
             reason = ("the bootstrap and the t-test on the log ratios point different ways (one inside the region, "
                       "one outside)")

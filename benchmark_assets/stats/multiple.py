@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
-CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
+CORRECTIONS = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh", "none": None}
 
 
 def adjust_p_values(p_values, method: str) -> np.ndarray:
@@ -31,5 +31,6 @@ def corrected_confidence_levels(p_values, method: str, confidence_level: float) 
         return levels
     ranks = np.empty(m, dtype=int)
     ranks[np.argsort(p, kind="stable")] = np.arange(1, m + 1)
-    per_test_alpha = alpha / (m - ranks + 1) if method == "holm" else alpha * ranks / m
+    per_test_alpha = (alpha / (m - ranks + 1) if method == "holm" else np.full(m, alpha / m)
+                      if method == "bonferroni" else alpha * ranks / m)
     return 1.0 - per_test_alpha

@@ -106,8 +106,9 @@ class CommandTrial:
     argv: tuple[str, ...]  # exactly what was run
     duration_seconds: float
     git_commit: str  # of the command's working folder, "unknown" outside git
-    # memory=True: the largest resident memory of the command's process tree, sampled while it ran
-    # and never below the largest single process's own peak (its ru_maxrss); else None.
+    # memory=True: the most memory the command's process tree held at once, sampled every 10 ms
+    # (proportional set sizes added up, never below the peak resident size of any one process
+    # seen alive); None if not asked for, or if the command ended before a sample was taken.
     peak_rss_bytes: int | None = None
 
 
@@ -392,10 +393,12 @@ def run_command_trial(
 
 def _wait_sampling(process: subprocess.Popen, timeout: float, peak: list[int]) -> int:
     """``process.wait(timeout)`` while sampling its process group's memory every 10 ms into
-    ``peak[0]``: the largest sum of the group's resident memory seen, and never less than the
-    largest peak (VmHWM) of any one process in it, which also catches a spike between samples.
-    (The child's ru_maxrss would not do: it counts the parent's pages the child had between fork
-    and exec.)"""
+    ``peak[0]``: the largest sum of the group's proportional set sizes seen, and never less than
+    the largest peak (VmHWM) of any one process alive at a sample, which also catches a spike
+    between samples in a process that lives on. A process that peaks and ends between two samples
+    is missed, and a command that ends before the first sample leaves ``peak[0]`` at 0. (The
+    child's ru_maxrss would not do: it counts the parent's pages the child held between fork and
+    exec.)"""
     deadline = time.monotonic() + timeout
     while process.poll() is None:
         total, largest = group_memory_bytes(process.pid)
@@ -416,7 +419,7 @@ def _run(spec: CommandSpec, argv: tuple[str, ...], cwd: Path, folder: Path, outp
         return CommandTrial(
             status="failed" if error else "ok", scalars=scalars or {}, curves=curves or {}, error=error,
             exit_code=exit_code, stderr_tail=stderr, argv=argv, duration_seconds=seconds, git_commit=commit,
-            peak_rss_bytes=peak[0] if memory and not error else None,
+            peak_rss_bytes=peak[0] if memory and not error and peak[0] > 0 else None,
         )
 
     started = time.perf_counter()

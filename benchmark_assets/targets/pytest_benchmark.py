@@ -62,7 +62,9 @@ def resolve(path: Path, commit: str | None) -> Path:
             raise BenchmarkFileError(f"folder {path} holds 1 file, so there is no previous one; run the benchmarks "
                                      "on another commit first")
         return files[-wanted]
-    found = [f for f in files if commit in f.name or _commit_of(f).startswith(commit)]
+    # autosave names files NNNN_<commit id>[_<date>...].json: the part after the number, or the
+    # id in commit_info, must start with the prefix (a bare substring would let "01" match 0001_).
+    found = [f for f in files if f.name.partition("_")[2].startswith(commit) or _commit_of(f).startswith(commit)]
     if not found:
         raise BenchmarkFileError(f"no file in {path} is of commit {commit!r} (files: "
                                  f"{', '.join(f.name for f in files[-5:])}); give a commit id prefix that one holds")

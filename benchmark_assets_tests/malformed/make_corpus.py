@@ -211,7 +211,7 @@ case("a16_duplicate_criterion_name", sub(A, "{name: similarity error,", "{name: 
 case("a17_above_over_below", sub(A, "cosine_error, below: 0.02}", "cosine_error, below: 0.02, above: 0.5}"), "above 0.5 is higher than below 0.02, so no value can meet it")
 case("a18_bad_benchmark_name", sub(A, "  index_memory:\n", "  index memory:\n"), "benchmarks.index memory: benchmark name 'index memory' may hold only")
 case("a19_confidence_percent", sub(A, "confidence_level: 0.95 ", "confidence_level: 95 "), "confidence_level: Input should be less than 1")
-case("a20_unknown_correction", sub(A, "correction: holm ", "correction: bonferroni "), "correction: Input should be 'holm', 'bh' or 'none'")
+case("a20_fdr_correction", sub(A, "correction: holm ", "correction: bh "), "correction: Input should be 'holm', 'bonferroni' or 'none'")
 case("a21_missing_pytest_benchmark_file", sub(A, FLOAT, "baseline: {pytest_benchmark: results/base.json}\n"), "benchmarks.index_memory.optimised: one side is read from pytest-benchmark and the other is measured here")
 case("a22_pytest_benchmark_not_there", sub(sub(A, FLOAT, "baseline: {pytest_benchmark: results/base.json}\n"), 'optimised: {call: "benchmark_assets.examples.embeddings:index_int8"}', "optimised: {pytest_benchmark: results/opt.json}"), "benchmarks.index_memory.criteria[0].measure: pytest-benchmark records times per round only, not peak_memory")
 case("a23_benchmarks_empty", sub(A, "benchmarks:\n", "benchmarks: {}\nxbenchmarks:\n"), "unknown field")

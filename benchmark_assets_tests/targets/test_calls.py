@@ -26,17 +26,23 @@ def test_traced_peak_is_the_calls_own_allocation(megabytes):
 
 
 def test_a_measurement_times_each_call_after_the_warm_up_and_traces_one_more():
+    import gc
+    import tracemalloc
+
     calls = []
 
     def side(seed):
-        calls.append(seed)
-        return 0.5 * len(calls)
+        calls.append((seed, gc.isenabled(), tracemalloc.is_tracing()))
+        block = np.ones(2**20, dtype=np.uint8)
+        return 0.5 * len(calls) + 0 * block[0]
 
     measured = measure_call(side, 9, number=4, warmup=2, memory=True)
-    assert measured.ok and calls == [9] * 7  # 2 warm-up, 4 timed, 1 traced
-    assert len(measured.seconds) == 4 and all(s >= 0 for s in measured.seconds)
+    # 2 warm-up calls, 4 timed ones with the garbage collector off and nothing traced, 1 traced.
+    assert measured.ok and calls == [(9, True, False)] * 2 + [(9, False, False)] * 4 + [(9, True, True)]
+    assert gc.isenabled() and not tracemalloc.is_tracing()  # left as found
+    assert len(measured.seconds) == 4
     assert measured.metrics == {"value": 3.0}  # the last timed call's
-    assert measured.peak_memory >= 0
+    assert 2**20 <= measured.peak_memory < 2**20 + 64 * 1024
     assert math.isnan(measure_call(side, 9).peak_memory)  # memory not asked for
 
 

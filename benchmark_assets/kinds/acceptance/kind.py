@@ -37,6 +37,8 @@ from benchmark_assets.kinds.base import (
     resumed_trials,
 )
 
+MEASUREMENT_POOL = "acceptance_measurements"
+
 
 def complete_pairs(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
     """Rows of repeats whose two sides both succeeded with the sides' current settings."""
@@ -131,6 +133,9 @@ class AcceptanceKind(StudyKind):
             study.spec.rng_seed)
         return [
             Node("trials", trials, partitioned_by=TRIAL, schema=lambda study: schemas.trials_schema(),
+                 # One measuring step at a time on this instance: two suites timed at once (a schedule
+                 # and a CLI run, say) would each time the other's load.
+                 pool=lambda study: MEASUREMENT_POOL,
                  version=lambda study: tuple(study.benchmark_fingerprint(b) for b in study.benchmarks),
                  description="One row per (benchmark, repeat, side): wall time per call (mean, p50, p95), peak "
                              "memory, the metrics the side returns, or its error. Both sides of a repeat are "
@@ -160,6 +165,6 @@ class AcceptanceKind(StudyKind):
         return gate(read("verdicts"), fail_on)
 
     def run_summary(self, outcome: dict) -> str:
-        return (f"Measured {outcome['trials']} sides ({outcome['trials'] // len(SIDES)} paired repeats) over "
-                f"{outcome['sweep_points']} benchmarks in {outcome['seconds']:.1f} s ({len(outcome['stages'])} "
-                "Dagster runs).")
+        return (f"Ran {outcome['trials']} sides in {outcome['trials'] // len(SIDES)} (benchmark, repeat) partitions "
+                f"(measured, or read from pytest-benchmark) over {outcome['sweep_points']} benchmarks in "
+                f"{outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")

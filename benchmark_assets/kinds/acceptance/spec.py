@@ -129,6 +129,17 @@ class CriterionSpec(Strict):
                              "name it in one line without '|'")
         return name
 
+    @field_validator("reduction", "increase", "speedup_at_least", "max_loss", "max_increase", "equivalent_within",
+                     mode="before")
+    @classmethod
+    def _finite_ends(cls, value):
+        """Only ``difference`` may have an open end; anywhere else .nan or .inf is a mistake."""
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ValueError(f"{value!r} holds .nan or .inf; give finite numbers (only difference takes .inf for an "
+                             "open end)")
+        return value
+
     @field_validator("reduction", "increase")
     @classmethod
     def _fraction_band(cls, band):
@@ -278,7 +289,10 @@ class AcceptanceSpec(Strict):
     repeats: StrictInt = Field(le=10_000)
     base_seed: StrictInt = Field(default=0, ge=0, le=2**31 - 10_001)
     confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
-    correction: Literal["holm", "bh", "none"] = "holm"
+    # holm | bonferroni: the chance of any false met / not met in the suite stays below 1 -
+    # confidence_level; none: each criterion alone (a false discovery rate is not offered: it
+    # would not make "N of M met" mean what it says)
+    correction: Literal["holm", "bonferroni", "none"] = "holm"
     # t: t-intervals (a ratio on the logs of the paired ratios); bootstrap: a paired percentile
     # bootstrap of the effect on its own scale (a ratio of means), claims agreeing with the t-test
     interval: Literal["t", "bootstrap"] = "t"
@@ -400,11 +414,22 @@ def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> A
                 raise StudyError(path, f"{field_path}.measure", f"{criterion.measure} is a quantile over the calls "
                                  "of one measurement, and each measurement makes 1 call",
                                  f"set {where}.number to 20 or more (calls per measurement)")
+            try:
+                SuiteCriterion(benchmark, "", criterion).criterion()
+            except ValueError as error:
+                raise StudyError(path, field_path, str(error).removeprefix(f"{benchmark}: : "),
+                                 "give a region that a value can be in") from None
             label = criterion.name or f"{criterion.measure} {criterion.asked()}"
             if label in names:
                 raise StudyError(path, f"{field_path}.name", f"two criteria of {benchmark!r} are named {label!r}",
                                  "give each criterion its own name")
             names.add(label)
+        sorts = [type(getattr(bench, side)) for side in SIDES]
+        if sorts[0] is not sorts[1] and PytestBenchmarkSide not in sorts:
+            raise StudyError(path, f"{where}.optimised", "one side is a Python call and the other a command, so the "
+                             "command's times would include starting a process and the call's would not",
+                             "give both sides as call, or both as command (a command can run Python: "
+                             "[\"{python}\", \"-m\", ...])")
         ingest = [isinstance(getattr(bench, side), PytestBenchmarkSide) for side in SIDES]
         if any(ingest) and not all(ingest):
             side = SIDES[ingest.index(False)]

@@ -51,6 +51,10 @@ def _measure_command(study: AcceptanceStudy, side, seed: int, *, number: int, wa
         traced = run_command_trial(spec, seed=seed, params={}, memory=True)
         if traced.status != "ok":
             return Measurement(error=f"memory run failed: {traced.error}")
+        if traced.peak_rss_bytes is None:
+            return Measurement(error=f"the command ended after {traced.duration_seconds * 1000:.0f} ms, before its "
+                               "memory could be sampled (every 10 ms); measure the peak memory of a longer run, or "
+                               "of a callable (traced exactly)")
         peak = float(traced.peak_rss_bytes)
     return Measurement(tuple(seconds), peak, dict(trial.scalars))
 

@@ -101,3 +101,22 @@ benchmarks:
     assert verdict["estimate"] == pytest.approx(table["optimised"].mean() / table["baseline"].mean())
     assert verdict["verdict"] == "met" and verdict["ci_low"] < verdict["estimate"] < verdict["ci_high"]
     assert verdict["ci_low"] >= 0.9
+
+
+def test_a_command_too_short_to_sample_fails_its_memory_measurement_instead_of_reporting_zero(study_dir):
+    study = load_study(write_study(study_dir, "quick", """\
+kind: acceptance
+repeats: 2
+benchmarks:
+  quick:
+    baseline: {command: ["echo", '{{"items": 1}}']}
+    optimised: {command: ["echo", '{{"items": 1}}']}
+    warmup: 0
+    criteria:
+      - {measure: peak_memory, below: 1000000}
+"""))
+    trials = run_acceptance_trials(study, [("quick", 0)])
+    assert (trials["status"] == "failed").all()
+    assert trials["error"].str.contains("before its memory could be sampled \\(every 10 ms\\)").all()
+    verdict = judge_suite(study, trials).iloc[0]
+    assert verdict["verdict"] == "inconclusive" and "before its memory could be sampled" in verdict["reason"]

@@ -105,8 +105,16 @@ def test_suite_runs_end_to_end_judges_each_criterion_and_keeps_a_crashing_side_a
     assert kept["raw_ci_low"] == pytest.approx(math.exp(raw_low))
     assert kept["raw_ci_high"] == pytest.approx(math.exp(raw_high)) and kept["raw_confidence_level"] == pytest.approx(0.90)
 
-    # Five criteria decided together: Holm across all of them, the broken one included.
+    # Five criteria decided together: Holm across all of them, the broken one included (p = 1),
+    # each interval at its rank's level until the step-down stops, worked out here independently.
     assert (verdicts["p_adjusted"] >= verdicts["p_value"]).all()
+    order = verdicts["p_value"].sort_values(kind="stable")
+    tails, stopped = {}, None
+    for rank, (subject, p) in enumerate(order.items()):
+        level = 0.05 / (len(order) - rank)
+        stopped = stopped if stopped is not None else (level if p > level else None)
+        tails[subject] = level if stopped is None else stopped
+    assert verdicts["confidence_level"].to_dict() == pytest.approx({s: 1 - 2 * t for s, t in tails.items()})
 
     report = (latest_dir("suite") / "report.md").read_text()
     assert "**2 of 5 criteria met, 2 inconclusive, 1 not met**" in report

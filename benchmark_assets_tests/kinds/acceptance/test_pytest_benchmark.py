@@ -156,3 +156,34 @@ def test_bad_pytest_benchmark_sides_are_one_line(study_dir, results, side, probl
         load_study(write_study(study_dir, "bad", text))
     assert problem in str(caught.value) and "\n" not in str(caught.value)
     assert caught.value.field_path.startswith("benchmarks.test_sort.baseline")
+
+
+def test_a_file_with_rounds_against_one_with_figures_only_is_judged_from_figures(study_dir, results):
+    from benchmark_assets.kinds.acceptance.analysis import judge_suite
+    from benchmark_assets.kinds.acceptance.trials import run_acceptance_trials
+
+    optimised = sorted(results["autosaved"].iterdir())[-1]
+    study = load_study(write_study(study_dir, "mixed", SUITE.split("  sum_unchanged:")[0].format(
+        baseline=results["base"], optimised=optimised)))
+    trials = run_acceptance_trials(study, [("test_sort", r) for r in range(4)])
+    verdict = judge_suite(study, trials).iloc[0]
+    base = json.loads(results["base"].read_text())["benchmarks"][0]["stats"]["data"]
+    assert verdict["baseline_mean"] == pytest.approx(sum(base) / len(base))
+    assert verdict["verdict"] == "met" and "summary figures only" in verdict["reason"]
+
+
+def test_a_single_round_is_inconclusive_with_the_reason_not_a_crash(study_dir, results, tmp_path):
+    from benchmark_assets.kinds.acceptance.analysis import judge_suite
+    from benchmark_assets.kinds.acceptance.trials import run_acceptance_trials
+
+    document = json.loads(results["opt"].read_text())
+    for entry in document["benchmarks"]:  # what a slow benchmark with --benchmark-min-rounds=1 gives
+        entry["stats"].update(data=entry["stats"]["data"][:1], rounds=1, stddev=0.0)
+    one = tmp_path / "one_round.json"
+    one.write_text(json.dumps(document))
+    study = load_study(write_study(study_dir, "one", SUITE.split("  sum_unchanged:")[0].format(
+        baseline=results["base"], optimised=one)))
+    trials = run_acceptance_trials(study, [("test_sort", r) for r in range(4)])
+    verdict = judge_suite(study, trials).iloc[0]
+    assert verdict["verdict"] == "inconclusive"
+    assert "at least 2 rounds per side are needed for an interval, got 1" in verdict["reason"]

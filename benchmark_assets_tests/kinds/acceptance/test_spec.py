@@ -66,6 +66,14 @@ BAD = [
     ("max_loss: 0.1}", "above: 2, below: 1}", "criteria[0]", "above 2 is higher than below 1", "swap them"),
     ("max_loss: 0.1}", "difference: [-.inf, .inf]}", "criteria[0].difference", "both ends are open",
      "give a finite low or high end"),
+    ("max_loss: 0.1}", "reduction: [.nan, 0.5]}", "criteria[0].reduction", "[nan, 0.5] holds .nan or .inf",
+     "give finite numbers"),
+    ("max_loss: 0.1}", "max_increase: .inf}", "criteria[0].max_increase", "inf holds .nan or .inf",
+     "only difference takes .inf"),
+    ("max_loss: 0.1}", "speedup_at_least: .inf}", "criteria[0].speedup_at_least", "holds .nan or .inf", ""),
+    ("    optimised: {call: \"benchmark_assets_tests.acceptance_sides:optimised\"}\n",
+     "    optimised: {command: [\"{python}\", \"bench.py\"]}\n", "benchmarks.b.optimised",
+     "one side is a Python call and the other a command", "give both sides as call, or both as command"),
 ]
 
 
