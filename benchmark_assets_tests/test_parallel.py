@@ -9,6 +9,15 @@ import pytest
 from benchmark_assets.parallel import run_all
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt here even when the tests were started in the background
+    (a shell starts a background job with SIGINT ignored, and Python then keeps it ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def test_a_second_interrupt_keeps_only_what_finished_before_the_stop():
     release, messages, kept = threading.Event(), [], []
     started, returned = threading.Semaphore(0), threading.Semaphore(0)
