@@ -60,6 +60,19 @@ def test_a_load_sweep_killed_mid_trial_frees_its_endpoint_for_the_next_run(tmp_p
         assert not instance.event_log_storage.get_concurrency_info(pool).claimed_slots
 
 
+def kill_once_checkpointed(process, home: Path, warehouse, table: str, rows: int) -> None:
+    """SIGKILL ``process`` (a CLI run) as soon as its checkpoint ``table`` holds ``rows`` rows."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (home / "benchmark.db").exists() and warehouse.has_table(table) and len(warehouse.read(table)) >= rows:
+            break
+        if process.poll() is not None:
+            raise AssertionError(f"the run ended early: {process.communicate()[1][-2000:]}")
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 SLOW_COMPARISON = """\
 kind: comparison
 target:
@@ -84,15 +97,7 @@ def test_a_comparison_killed_mid_run_keeps_every_finished_trial(tmp_path, study_
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
     first = cli(env, "run", "slow", "--quiet")
     checkpoint = Warehouse(f"sqlite:///{home / 'benchmark.db'}")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until some trials have finished
-        if (home / "benchmark.db").exists() and len(checkpoint.read("slow__trials__checkpoint")) >= 4:
-            break
-        if first.poll() is not None:
-            raise AssertionError(f"the run ended early: {first.communicate()[1][-2000:]}")
-        time.sleep(0.1)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
+    kill_once_checkpointed(first, home, checkpoint, "slow__trials__checkpoint", 4)
     kept = checkpoint.read("slow__trials__checkpoint")
     assert 4 <= len(kept) < 16 and (kept["status"] == "ok").all()
     assert not checkpoint.has_table("slow__trials")  # the stage never finished: nothing else was stored
@@ -283,16 +288,7 @@ def test_an_acceptance_suite_killed_mid_run_keeps_the_repeats_it_measured_on_bot
            "ACCEPTANCE_CALL_LOG": str(log)}
     first = cli(env, "run", "slow_suite", "--quiet")
     checkpoint = Warehouse(f"sqlite:///{home / 'benchmark.db'}")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # until a few repeats are measured on both sides
-        if (home / "benchmark.db").exists() and checkpoint.has_table("slow_suite__trials__checkpoint") \
-                and len(checkpoint.read("slow_suite__trials__checkpoint")) >= 6:
-            break
-        if first.poll() is not None:
-            raise AssertionError(f"the run ended early: {first.communicate()[1][-2000:]}")
-        time.sleep(0.05)
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
+    kill_once_checkpointed(first, home, checkpoint, "slow_suite__trials__checkpoint", 6)  # 3 repeats, both sides
     kept = checkpoint.read("slow_suite__trials__checkpoint")
     # Both sides of a repeat are checkpointed together, never one without the other.
     assert len(kept) >= 6 and (kept.groupby("repeat")["side"].nunique() == 2).all()
