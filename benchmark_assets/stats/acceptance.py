@@ -67,6 +67,11 @@ class Judgement:
     repeats: int
     repeats_needed: int | None  # inconclusive only: about how many would settle it
     reason: str
+    # The same interval without the correction: each boundary a one-sided test at 1 -
+    # confidence_level, a (1 - 2 alpha) interval as in TOST.
+    plain_low: float = math.nan
+    plain_high: float = math.nan
+    plain_level: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -356,15 +361,20 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
     for criterion, pivot, boot, (claim, p), p_adj, tail in zip(criteria, pivots, boots, claims, adjusted, tails):
         if isinstance(pivot, str):
             out.append(Judgement(criterion.name, "inconclusive", math.nan, math.nan, math.nan, 1.0 - 2.0 * tail, 1.0,
-                                 float(p_adj), 0, None, pivot))
+                                 float(p_adj), 0, None, pivot, plain_level=1.0 - 2.0 * alpha))
             continue
         # each one-sided test at its corrected level: a (1 - 2 tail) interval
-        half = stats.t.isf(tail, pivot.df) * pivot.se
         to_scale = math.exp if criterion.effect == "ratio" else float
-        estimate, low, high = (to_scale(v) for v in (pivot.estimate, pivot.estimate - half, pivot.estimate + half))
-        if boot is not None:
-            estimate = boot.estimate
-            low, high = (float(v) for v in boot.two_sided.interval_at(1.0 - 2.0 * tail))
+
+        def interval(at: float) -> tuple[float, float]:
+            """The (1 - 2 at) interval: the bootstrap's when judged by it, else the t pivot's."""
+            if boot is not None:
+                return tuple(float(v) for v in boot.two_sided.interval_at(1.0 - 2.0 * at))
+            half = stats.t.isf(at, pivot.df) * pivot.se
+            return to_scale(pivot.estimate - half), to_scale(pivot.estimate + half)
+
+        estimate = boot.estimate if boot is not None else to_scale(pivot.estimate)
+        (low, high), plain = interval(tail), interval(alpha)
         verdict = claim if p_adj <= alpha and claim != "disagree" else "inconclusive"
         needed = _repeats_needed(pivot, tail) if verdict == "inconclusive" else None
         reason = {"met": "the whole interval is inside the region",
@@ -380,5 +390,5 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
             reason = ("the bootstrap and the t-test on the log ratios point different ways (one inside the region, "
                       "one outside)")
         out.append(Judgement(criterion.name, verdict, estimate, low, high, 1.0 - 2.0 * tail, float(p), float(p_adj),
-                             pivot.n, needed, reason))
+                             pivot.n, needed, reason, *plain, 1.0 - 2.0 * alpha))
     return out

@@ -129,9 +129,8 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
     options = {"confidence_level": level, "interval": study.spec.interval,
                "n_resamples": study.spec.bootstrap_resamples, "rng_seed": study.spec.rng_seed}
     judged = judge(criteria, samples, correction=correction, **options)
-    plain = judge(criteria, samples, correction="none", **options)
     rows = []
-    for item, sample, criterion, j, raw in zip(items, samples, criteria, judged, plain):
+    for item, sample, criterion, j in zip(items, samples, criteria, judged):
         bench_rows = trials[trials["benchmark"] == item.benchmark] if len(trials) else trials
         failed = int((bench_rows["status"] != "ok").sum()) if len(bench_rows) else 0
         means = _means(sample)
@@ -150,8 +149,8 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
             "asked": spec.asked(), "effect": spec.effect, "region_low": criterion.low, "region_high": criterion.high,
             "n_pairs": int(j.repeats), "n_failed": failed, "baseline_mean": means["baseline"],
             "optimised_mean": means["optimised"], "estimate": j.estimate, "ci_low": j.low, "ci_high": j.high,
-            "confidence_level": j.confidence_level, "raw_ci_low": raw.low, "raw_ci_high": raw.high,
-            "raw_confidence_level": raw.confidence_level,
+            "confidence_level": j.confidence_level, "raw_ci_low": j.plain_low, "raw_ci_high": j.plain_high,
+            "raw_confidence_level": j.plain_level,
             "p_value": j.p_value, "p_adjusted": j.adjusted_p_value, "verdict": j.verdict,
             "repeats_needed": -1 if j.repeats_needed is None else int(j.repeats_needed), "scale": spec.scale,
             "shown_estimate": shown[0], "shown_interval": f"[{shown[1]}, {shown[2]}]", "reason": reason,

@@ -97,12 +97,13 @@ def verdicts(study: AcceptanceStudy, step, trials: pd.DataFrame) -> Product:
 
 def suite_report(study: AcceptanceStudy, step, trials: pd.DataFrame, verdicts: pd.DataFrame) -> Product:
     folder = artifacts.run_dir(study.name, step.run_id)
-    plots = plot_suite(folder, study.benchmarks, current_trials(study, trials), verdicts)
+    current = current_trials(study, trials)
+    plots = plot_suite(folder, study.benchmarks, current, verdicts)
     images = {b: artifacts.png_markdown({b: path}) for b, path in plots.items()}
-    report = format_suite_report(study, verdicts, trials, plots={b: f"![{b}](plots/{p.name})" for b, p in plots.items()})
-    shown = format_suite_report(study, verdicts, trials, plots=images)  # the UI: images inline
+    report = format_suite_report(study, verdicts, current, plots={b: f"![{b}](plots/{p.name})" for b, p in plots.items()})
+    shown = format_suite_report(study, verdicts, current, plots=images)  # the UI: images inline
     paths = artifacts.write_files(folder, {"report.md": report, "verdicts.csv": verdicts, "verdicts.json": verdicts,
-                                           "trials.csv": current_trials(study, trials)})
+                                           "trials.csv": current})
     counts = verdicts["verdict"].value_counts()
     return Product(
         verdicts[["subject", "verdict"]].copy(),
