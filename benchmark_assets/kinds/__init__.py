@@ -24,6 +24,7 @@ SHIPPED = {
     "comparison": "benchmark_assets.kinds.comparison",
     "load_sweep": "benchmark_assets.kinds.load_sweep",
     "acceptance": "benchmark_assets.kinds.acceptance",
+    "estimator_benchmark": "benchmark_assets.kinds.estimator_benchmark",
 }
 
 KINDS: dict[str, StudyKind] = {}

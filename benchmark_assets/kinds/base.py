@@ -199,16 +199,18 @@ def trial_columns(point: str, replicate: str, *extra: str) -> tuple[str, ...]:
 
 
 def resumed_trials(step: Step, kept: pd.DataFrame, columns: tuple[str, str],
-                   run: Callable[[list[tuple[str, int]], Callable[[dict], None]], pd.DataFrame]) -> Product:
+                   run: Callable[[list[tuple[str, Any]], Callable[[dict], None]], pd.DataFrame],
+                   replicate_type: Callable[[str], Any] = int) -> Product:
     """A TRIAL step that resumes an interrupted run: ``kept`` are checkpointed rows the kind still
     counts as valid; ``run(keys, on_row)`` runs the step's other trials, passing each finished row
-    to ``on_row``, which checkpoints it at once. Returns every row, kept ones first."""
+    to ``on_row``, which checkpoints it at once. Returns every row, kept ones first. Replicate keys
+    reach ``run`` as ``replicate_type`` (whole numbers by default: seeds, repeats, trial numbers)."""
     point, replicate = columns
-    wanted = [(p, int(r)) for p, r in step.partition_keys]
+    wanted = [(p, replicate_type(r)) for p, r in step.partition_keys]
     wanted_set = set(wanted)
     if len(kept):
-        kept = kept[[(p, int(r)) in wanted_set for p, r in zip(kept[point], kept[replicate])]]
-    done = {(p, int(r)) for p, r in zip(kept[point], kept[replicate])} if len(kept) else set()
+        kept = kept[[(p, replicate_type(r)) in wanted_set for p, r in zip(kept[point], kept[replicate])]]
+    done = {(p, replicate_type(r)) for p, r in zip(kept[point], kept[replicate])} if len(kept) else set()
     if done:
         step.log(f"{len(done)} trials finished by an earlier, interrupted run are kept, not run again")
     frame = run([k for k in wanted if k not in done], lambda row: step.checkpoint(pd.DataFrame([row])))

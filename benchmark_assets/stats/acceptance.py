@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from benchmark_assets.stats.multiple import adjust_p_values
+from benchmark_assets.stats.multiple import adjust_p_values, step_down_tails
 
 EFFECTS = ("ratio", "difference", "mean")
 VERDICTS = ("met", "not_met", "inconclusive")
@@ -237,27 +237,6 @@ def _claim(pivot: _Pivot) -> tuple[str, float]:
 CORRECTIONS = ("holm", "bonferroni", "none")
 
 
-def _tails(p_values: np.ndarray, correction: str, alpha: float) -> np.ndarray:
-    """Each claim's one-sided test level, so that 'claimed' and 'its (1 - 2 tail) interval lies
-    on one side' always agree. Holm: the i-th smallest p is tested at alpha / (m - i + 1) while
-    the step-down goes on; once it stops at rank k, every later claim gets rank k's level (its p
-    is above that level, so its interval at that level straddles, as its verdict says)."""
-    m = p_values.size
-    if correction == "none" or m == 0:
-        return np.full(m, alpha)
-    if correction == "bonferroni":
-        return np.full(m, alpha / m)
-    order = np.argsort(p_values, kind="stable")
-    tails = np.empty(m)
-    stopped = None
-    for rank, i in enumerate(order):
-        level = alpha / (m - rank)
-        if stopped is None and p_values[i] > level:
-            stopped = level
-        tails[i] = level if stopped is None else stopped
-    return tails
-
-
 def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
     """About how many paired repeats would put the interval on one side of the boundary it now
     straddles, if the spread and the estimate stayed as observed (a normal approximation)."""
@@ -356,7 +335,7 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
             claims[i] = (t_claim, max(t_p, boot_p)) if boot_claim == t_claim else ("disagree", 1.0)
     p_values = np.array([p for _, p in claims])
     adjusted = adjust_p_values(p_values, correction)
-    tails = _tails(p_values, correction, alpha)
+    tails = step_down_tails(p_values, correction, alpha)
     out = []
     for criterion, pivot, boot, (claim, p), p_adj, tail in zip(criteria, pivots, boots, claims, adjusted, tails):
         if isinstance(pivot, str):

@@ -34,3 +34,26 @@ def corrected_confidence_levels(p_values, method: str, confidence_level: float) 
     per_test_alpha = (alpha / (m - ranks + 1) if method == "holm" else np.full(m, alpha / m)
                       if method == "bonferroni" else alpha * ranks / m)
     return 1.0 - per_test_alpha
+
+
+def step_down_tails(p_values: np.ndarray, correction: str, alpha: float) -> np.ndarray:
+    """Each claim's test level ``alpha_i``, so that 'claimed' (p <= alpha_i) and 'its interval at
+    that level excludes the null' always agree; the acceptance bands use one-sided tails (a 1 - 2
+    alpha_i interval), a two-sided test a 1 - alpha_i interval. Holm: the i-th smallest p is tested
+    at alpha / (m - i + 1) while the step-down goes on; once it stops at rank k, every later claim
+    gets rank k's level (its p is above that level, so its interval at that level straddles, as its
+    verdict says)."""
+    m = p_values.size
+    if correction == "none" or m == 0:
+        return np.full(m, alpha)
+    if correction == "bonferroni":
+        return np.full(m, alpha / m)
+    order = np.argsort(p_values, kind="stable")
+    tails = np.empty(m)
+    stopped = None
+    for rank, i in enumerate(order):
+        level = alpha / (m - rank)
+        if stopped is None and p_values[i] > level:
+            stopped = level
+        tails[i] = level if stopped is None else stopped
+    return tails

@@ -76,7 +76,7 @@ def returned_metrics(value) -> dict[str, float]:
     return out
 
 
-def _error(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
     """The exception's type and message, and where in the user's code it was raised."""
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
@@ -124,10 +124,10 @@ def measure_call(function: Callable, seed: int, *, number: int = 1, warmup: int 
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as error:  # noqa: BLE001 - a side that crashes is a failed measurement with its error
-        return Measurement(error=_error(error))
+        return Measurement(error=error_text(error))
     except BaseException as error:  # noqa: BLE001 - e.g. a GeneratorExit or a custom BaseException
         print(f"a measured call raised {type(error).__name__}", file=sys.stderr)
-        return Measurement(error=_error(error))
+        return Measurement(error=error_text(error))
     try:
         return Measurement(tuple(seconds), peak, returned_metrics(result))
     except ValueError as error:

@@ -15,9 +15,11 @@ def test_definitions_load_every_shipped_study():
     Definitions.validate_loadable(defs)  # what `dagster dev` and the code server do: resolves every job
     repository = defs.get_repository_def()
     keys = set(repository.asset_graph.get_all_asset_keys())
-    assert {s.kind for s in studies} == {"ratchet", "comparison", "load_sweep", "acceptance"}
+    assert {s.kind for s in studies} == {"ratchet", "comparison", "load_sweep", "acceptance", "estimator_benchmark"}
     for study in studies:
-        if study.kind == "acceptance":
+        if study.kind == "estimator_benchmark":
+            names = ("scenario_catalog", "trials", "aggregates", "leaderboard", "verdicts", "benchmark_report")
+        elif study.kind == "acceptance":
             names = ("trials", "verdicts", "suite_report")
         elif study.kind == "load_sweep":
             names = ("trials", "aggregates", "sweep_summary")

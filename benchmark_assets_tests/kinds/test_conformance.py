@@ -17,6 +17,7 @@ EXAMPLES = {
     "comparison": (ROOT / "studies" / "sgd_comparison.yaml").read_text(),
     "load_sweep": (ROOT / "studies" / "llm_load_sweep.yaml").read_text(),
     "acceptance": (ROOT / "studies" / "embedding_acceptance.yaml").read_text(),
+    "estimator_benchmark": (ROOT / "studies" / "uplift_estimators.yaml").read_text(),
     "toy_kind": toy_kind.EXAMPLE,
 }
 

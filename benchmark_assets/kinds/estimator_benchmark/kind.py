@@ -1,0 +1,245 @@
+"""``kind: estimator_benchmark``: treatment-effect estimators ranked on a template catalog of
+synthetic A/B tests whose true effects are known.
+
+Graph: scenario_catalog (per data set: catalog entry x seed) -> trials (estimator x data set)
+-> aggregates (per estimator: every star point of the catalog) -> leaderboard (IQM of normalised
+errors with stratified bootstrap intervals; every pair of estimators judged, into the ledger) ->
+benchmark_report (report, plots of each error against each swept knob).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from benchmark_assets import artifacts
+from benchmark_assets.kinds.base import (
+    POINT,
+    REPLICATE,
+    TRIAL,
+    Dimension,
+    LedgerEntry,
+    Markdown,
+    Node,
+    Product,
+    StudyKind,
+    resumed_trials,
+)
+from benchmark_assets.kinds.estimator_benchmark import schemas
+from benchmark_assets.kinds.estimator_benchmark.analysis import (
+    Leaderboard,
+    benchmark_aggregates,
+    current_trials,
+    format_report,
+    headline,
+    judge_pairs,
+    leaderboard,
+)
+from benchmark_assets.kinds.estimator_benchmark.report import plot_benchmark
+from benchmark_assets.kinds.estimator_benchmark.spec import (
+    VERDICTS,
+    EstimatorBenchmarkSpec,
+    EstimatorBenchmarkStudy,
+    load_estimator_benchmark,
+    split_dataset_key,
+)
+from benchmark_assets.kinds.estimator_benchmark.trials import dataset, run_benchmark_trials
+
+
+def scenario_catalog(study: EstimatorBenchmarkStudy, step) -> Product:
+    """One row per data set: its entry (template, metric, the knob it sweeps), every knob's value,
+    and what the generated data hold: rows, treated share, the true average and RMS effect."""
+    rows = []
+    for key in step.partition_keys:
+        entry_id, seed = split_dataset_key(key)
+        entry = study.entry_by_id.get(entry_id)
+        if entry is None:
+            step.warn(f"data set {key} is no longer in {study.path.name}; skipped")
+            continue
+        data, metadata = dataset(study, key)
+        effect = data.true_effect
+        rows.append({
+            "dataset": key, "entry_id": entry_id, "seed": seed, "template": entry.template,
+            "metric_id": data.metric_id, "family": data.family, "axis": entry.axis, "axis_value": str(entry.axis_value),
+            "centre": bool(entry.centre), "n_rows": int(data.outcome.size), "n_features": int(data.features.shape[1]),
+            "treated_share": float(data.treatment.mean()), "outcome_mean": float(data.outcome.mean()),
+            "true_ate": float(data.true_ate), "rms_effect": float(np.sqrt(np.mean(effect ** 2))),
+            "share_benefiting": float(np.mean(effect > 0)),
+            "driver_kinds": ",".join(metadata.get("driver_kinds", ())),
+            "knobs": json.dumps({k: v for k, v in metadata.items() if k not in ("seed", "driver_kinds")}, default=str,
+                                sort_keys=True),
+            "entry_fingerprint": study.entry_fingerprints[entry_id],
+        })
+    frame = pd.DataFrame(rows)
+    return Product(frame, {"data_sets": len(frame),
+                           "templates": ", ".join(sorted(set(frame["template"]))) if len(frame) else ""})
+
+
+def up_to_date(study: EstimatorBenchmarkStudy, trials: pd.DataFrame) -> pd.DataFrame:
+    """Successful trials of the current estimators on the current data sets: a fit is
+    deterministic given its seed, so these need no rerun."""
+    current = current_trials(study, trials)
+    return current[current["status"] == "ok"].reset_index(drop=True) if len(current) else current
+
+
+def trials(study: EstimatorBenchmarkStudy, step, scenario_catalog: pd.DataFrame) -> Product:
+    """Each finished trial is checkpointed at once; trials a killed run had finished are kept."""
+    return resumed_trials(step, up_to_date(study, step.checkpointed()), ("estimator", "dataset"),
+                          lambda keys, on_row: run_benchmark_trials(
+                              study, keys, progress=step.progress(f"{study.name} trials"), log=step.log,
+                              on_row=on_row), replicate_type=str)
+
+
+def aggregates(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> Product:
+    d = study.spec.decision
+    current = current_trials(study, trials)
+    frame = benchmark_aggregates(current, [e for e in study.estimator_names if e in set(step.partition_keys)],
+                                 confidence_level=d.confidence_level, n_resamples=d.bootstrap_resamples,
+                                 rng_seed=d.rng_seed)
+    if frame.empty:
+        raise ValueError(f"no trials of estimators {list(step.partition_keys)} yet; run them first "
+                         f"(benchmark-assets run {study.name})")
+    return Product(frame, {"rows": len(frame), "star_points": int(frame[["template", "metric_id", "knob",
+                                                                         "knob_value"]].drop_duplicates().shape[0])})
+
+
+def _checked_trials(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> pd.DataFrame:
+    current = current_trials(study, trials)
+    stale = len(trials) - len(current)
+    if stale:
+        step.warn(f"{stale} trial rows belong to an older estimator setting or catalog entry, or to one no longer in "
+                  f"the study, and are left out; `benchmark-assets run {study.name}` runs them again")
+    if current.empty or not (current["status"] == "ok").any():
+        raise ValueError(f"no successful trial to rank; {errors_line(current)}")
+    return current
+
+
+def errors_line(trials: pd.DataFrame) -> str:
+    if trials.empty:
+        return "no trials at all"
+    failed = trials[trials["status"] != "ok"]
+    firsts = failed["error"].map(lambda e: (e.strip().splitlines() or ["?"])[0][:300]).value_counts()
+    return "; ".join(f"{n} trials: {text}" for text, n in firsts.head(3).items())
+
+
+def ledger_entries(study: EstimatorBenchmarkStudy, pairs: pd.DataFrame) -> list[LedgerEntry]:
+    """One entry per pair: the probability that the first is better, with its plain and its
+    corrected interval; the mean paired difference of the decision metric is the effect."""
+    level = study.spec.decision.confidence_level
+    entries = []
+    for row in pairs.to_dict("records"):
+        entries.append(LedgerEntry(
+            subject=row["subject"], decision=row["verdict"], reason=row["reason"], metric=row["metric"],
+            baseline=row["other"], proposal=row["estimator"], effect=row["mean_difference"],
+            ci_low=row["difference_low"], ci_high=row["difference_high"], adjusted_ci_low=row["low"],
+            adjusted_ci_high=row["high"], confidence_level=level, p_value=row["p_value"],
+            details={"probability_better": row["probability_better"], "interval_level": row["interval_level"],
+                     "data_sets": int(row["data_sets"]), "entries": int(row["entries"]), "wins": int(row["wins"]),
+                     "losses": int(row["losses"]), "correction": study.spec.decision.correction,
+                     "means": [row["mean_a"], row["mean_b"]], "adjusted_interval_is": "probability_better"},
+        ))
+    return entries
+
+
+def leaderboard_node(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> Product:
+    table = leaderboard(_checked_trials(study, step, trials), study.estimator_names, study.spec.decision, study.seeds,
+                        study.entry_ids)
+    metric = study.spec.decision.metric
+    shown = table[["rank", "estimator", f"{metric}_iqm", f"{metric}_low", f"{metric}_high", "failed"]]
+    return Product(table, {"headline": headline(study, table), "leader": str(table.iloc[0]["estimator"]),
+                           "leaderboard": Markdown(shown.to_markdown(index=False, floatfmt=".3g"))})
+
+
+def verdicts(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderboard: pd.DataFrame) -> Product:
+    """Pairs of ranked estimators in leaderboard order (the better-ranked first), judged on the
+    decision metric; an estimator without it (failed, or average effect only) is in no pair."""
+    current = _checked_trials(study, step, trials)
+    ranked = [e for e, rank in zip(leaderboard["estimator"], leaderboard["rank"])
+              if e in set(study.estimator_names) and not pd.isna(rank)]
+    pairs = judge_pairs(current, ranked, study.spec.decision, study.seeds, study.entry_ids)
+    counts = pairs["verdict"].value_counts()
+    return Product(pairs, {"headline": headline(study, leaderboard, pairs),
+                           **{f"pairs_{v}": int(counts.get(v, 0)) for v in VERDICTS},
+                           "pairs": Markdown(pairs[["subject", "verdict", "probability_better", "low", "high"]]
+                                             .to_markdown(index=False, floatfmt=".3g"))},
+                   ledger=ledger_entries(study, pairs))
+
+
+def benchmark_report(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderboard: pd.DataFrame,
+                     verdicts: pd.DataFrame) -> Product:
+    current = _checked_trials(study, step, trials)
+    board = Leaderboard(leaderboard, verdicts)
+    folder = artifacts.run_dir(study.name, step.run_id)
+    ranked = [e for e, rank in zip(leaderboard["estimator"], leaderboard["rank"]) if not pd.isna(rank)]
+    plots = plot_benchmark(folder, current, verdicts, list(leaderboard["estimator"]), ranked,
+                           study.spec.decision.metric)
+    report = format_report(study, board, current,
+                           plots={label: f"![{label}](plots/{path.name})" for label, path in plots.items()})
+    shown = format_report(study, board, current, plots={label: artifacts.png_markdown({label: path})
+                                                        for label, path in plots.items()})
+    paths = artifacts.write_files(folder, {"report.md": report, "leaderboard.csv": leaderboard,
+                                           "pairs.csv": verdicts, "pairs.json": verdicts, "trials.csv": current})
+    return Product(leaderboard[["rank", "estimator"]].copy(), {
+        "headline": headline(study, leaderboard, verdicts), "report": Markdown(shown), "artifacts": folder,
+        **{f"file_{name}": path for name, path in paths.items()},
+        **{f"plot_{artifacts.safe_label(label)}": path for label, path in plots.items()},
+    })
+
+
+class EstimatorBenchmarkKind(StudyKind):
+    name = "estimator_benchmark"
+    spec_model = EstimatorBenchmarkSpec
+    # Estimators and data sets are registered from the study file: adding either needs no reload.
+    point = Dimension("estimator", lambda study: study.estimator_names, registry="estimators")
+    replicate = Dimension("dataset", lambda study: study.dataset_keys, registry="datasets")
+    artifact_files = "report.md, leaderboard.csv, pairs.csv/json, trials.csv, plots/"
+
+    def load(self, path, text, spec, name) -> EstimatorBenchmarkStudy:
+        return load_estimator_benchmark(path, text, spec, name)
+
+    def nodes(self) -> list[Node]:
+        decision = lambda study: study.decision_fingerprint()  # noqa: E731
+        return [
+            Node("scenario_catalog", scenario_catalog, partitioned_by=REPLICATE,
+                 schema=lambda study: schemas.catalog_schema(),
+                 version=lambda study: study.spec.catalog.model_dump(),
+                 description="One row per data set (catalog entry x seed): template, metric, the knob its star "
+                             "sweeps and every knob's value; rows, treated share, the true average and RMS effect."),
+            Node("trials", trials, partitioned_by=TRIAL, inputs=("scenario_catalog",),
+                 schema=lambda study: schemas.trials_schema(),
+                 version=lambda study: (sorted(study.estimator_fingerprints.items()),
+                                        sorted(study.entry_fingerprints.items())),
+                 description="One row per (estimator, data set): the fitted estimator scored against the known "
+                             "effects (ATE bias and error, PEHE, sign accuracy, AUUC and Qini, interval coverage "
+                             "and width, fit time), or the trial's error."),
+            Node("aggregates", aggregates, partitioned_by=POINT, inputs=("trials",),
+                 schema=lambda study: schemas.aggregates_schema(), version=decision,
+                 description="Per estimator, template, metric id and star point (knob, value): n, mean, std, t and "
+                             "bootstrap intervals of each error."),
+            Node("leaderboard", leaderboard_node, inputs=("trials",), deps=("aggregates",),
+                 schema=lambda study: schemas.leaderboard_schema(), version=decision,
+                 description="Per estimator: IQM of each normalised error over the catalog with a stratified "
+                             "bootstrap interval, Qini, sign accuracy, ATE coverage, fit time; ranked."),
+            Node("verdicts", verdicts, inputs=("trials", "leaderboard"),
+                 schema=lambda study: schemas.pairs_schema(), version=decision,
+                 description="Every pair of estimators on the decision metric: the probability that one beats the "
+                             "other with its corrected interval, better / worse / no difference shown; in the ledger."),
+            Node("benchmark_report", benchmark_report, inputs=("trials", "leaderboard", "verdicts"),
+                 description="The benchmark for review: leaderboard, pairwise verdicts, each error against each "
+                             "swept knob and per template; report.md, leaderboard.csv, pairs.csv/json."),
+        ]
+
+    def point_fingerprints(self, study: EstimatorBenchmarkStudy) -> dict[str, str]:
+        return dict(study.estimator_fingerprints)
+
+    def completed_trials(self, study: EstimatorBenchmarkStudy, trials: pd.DataFrame) -> set[tuple[str, str]]:
+        """Trials that succeeded with the estimator's and the entry's current settings: adding an
+        estimator, an entry or a seed runs only the new trials; a failed trial is retried."""
+        ok = up_to_date(study, trials)
+        return {(e, str(d)) for e, d in zip(ok["estimator"], ok["dataset"])} if len(ok) else set()
+
+    def run_summary(self, outcome: dict) -> str:
+        return (f"Ran {outcome['trials']} new trials (estimator x data set; others were up to date) over "
+                f"{outcome['sweep_points']} estimators in {outcome['seconds']:.1f} s ({len(outcome['stages'])} "
+                "Dagster runs).")
