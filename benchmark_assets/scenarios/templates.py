@@ -301,17 +301,19 @@ def _as_int(knob: str, value, low: int, high: int | None = None) -> int:
     ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
     if not ok or value < low or (high is not None and value > high):
         span = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise TemplateError(f"{knob}={value!r} must be an integer {span}")
+        raise TemplateError(f"{knob}={value!r} must be an integer {span}; use a whole number {span}")
     return int(value)
 
 
 def _as_float(knob: str, value, check: Callable[[float], bool], need: str) -> float:
+    """``need`` reads "<range>, e.g. <example>"; the message names the range, the fix the example."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = math.nan
     if isinstance(value, bool) or not math.isfinite(number) or not check(number):
-        raise TemplateError(f"{knob}={value!r} must be {need}")
+        span, _, example = need.partition(", e.g. ")
+        raise TemplateError(f"{knob}={value!r} must be {span}; use a value like {example or span}")
     return number
 
 
@@ -689,7 +691,9 @@ def _check_grid(knob: str, grid) -> list:
         raise TemplateError(f"the grid for {knob} must be a list of values, got {grid!r}")
     grid = list(grid)
     if not grid:
-        raise TemplateError(f"the grid for {knob} is empty; give at least one value or leave {knob} out")
+        fix = "give at least one value, e.g. [1.0]" if knob == "effect_scale" else \
+            f"give at least one value or leave {knob} out"
+        raise TemplateError(f"the grid for {knob} is empty; {fix}")
     return grid
 
 
@@ -716,7 +720,7 @@ def check_coverage(entries) -> None:
         if kind not in found[family]
     ]
     if problems:
-        raise CoverageError("coverage gate: " + "; ".join(problems))
+        raise CoverageError("coverage gate: " + ", and ".join(problems))
 
 
 def build_catalog(

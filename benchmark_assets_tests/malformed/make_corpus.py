@@ -217,6 +217,37 @@ case("a22_pytest_benchmark_not_there", sub(sub(A, FLOAT, "baseline: {pytest_benc
 case("a23_benchmarks_empty", sub(A, "benchmarks:\n", "benchmarks: {}\nxbenchmarks:\n"), "unknown field")
 case("a24_unknown_criterion_key", sub(A, "max_loss: 0.02", "max_los: 0.02"), "benchmarks.quality.criteria[0].max_los: unknown field. Fix: did you mean 'max_loss'?")
 
+# --- estimator benchmark ----------------------------------------------------------------------
+E = (ROOT / "studies/uplift_estimators.yaml").read_text()
+GRID = "  profile: validate           # validate (seconds) | standard (minutes) | thorough; or spell out a star sweep:\n"
+def grid(text):
+    return sub(E, GRID, text)
+
+case("e01_unknown_template", grid("  effect_scale_grid: [1.0]\n  templates: [constant, reversl]\n  categorical_driver: is_returning\n"), "catalog.templates[1]: unknown template 'reversl'. Fix: choose one of ['constant', 'reversal', 'sparse_benefit', 'nonlinear', 'monotone_gradient',")
+case("e02_unknown_knob", grid("  effect_scale_grid: [1.0]\n  knob_grids: {visitors: [1000, 5000]}\n  categorical_driver: is_returning\n"), "catalog.knob_grids.visitors: unknown knob 'visitors'. Fix: the knobs are ['baseline_rate', 'benefit_prevalence', 'driver', 'n_clusters',")
+case("e03_empty_effect_grid", grid("  effect_scale_grid: []\n  categorical_driver: is_returning\n"), 'catalog.effect_scale_grid: the grid for effect_scale is empty. Fix: give at least one value, e.g. [1.0]')
+case("e04_unknown_profile", sub(E, "profile: validate ", "profile: quick "), "catalog.profile: no profile 'quick'. Fix: use one of validate, standard, thorough, or spell out the grid (effect_scale_grid, knob_grids)")
+case("e05_profile_and_grid", grid("  profile: validate\n  effect_scale_grid: [1.0]\n"), "catalog: give a profile or a grid, not both (profile 'validate' with effect_scale_grid). Fix: remove the profile to spell out the grid, or remove the")
+case("e06_no_catalog", grid("  categorical_driver: is_returning\n"), "catalog: no catalog given. Fix: write profile: validate (or one of ['standard', 'thorough', 'validate']), or list effect_scale_grid: [0.5, 1.0, 2.0]")
+case("e07_coverage_gate", grid("  effect_scale_grid: [1.0]\n  templates: [constant, monotone_gradient]\n"), "catalog: coverage gate: family 'binary' has no entry whose effect depends on a categorical driver (add categorical_driver: is_returning, or a")
+case("e08_estimator_not_callable_ref", sub(E, "  - t_learner\n", "  - t-learner\n"), "estimators[4].name: 't-learner' is neither a shipped estimator nor module:function. Fix: use one of difference_in_means, zero_effect,")
+case("e09_estimator_twice", sub(E, "  - x_learner\n", "  - x_learner\n  - t_learner\n"), "estimators[6]: estimator 't_learner' is listed twice (also at estimators[4]). Fix: give the second one its own name: {name: t_learner_deep, function:")
+case("e10_one_seed", sub(E, "seeds: 3 ", "seeds: 1 "), 'seeds: one seed per catalog entry leaves no spread between seeds for the intervals (they resample seeds within each entry). Fix: use seeds: 2 or more')
+case("e11_decision_metric_unknown", sub(E, "metric: pehe_normalised ", "metric: pehe "), "decision.metric: Input should be 'pehe_normalised', 'ate_error_normalised' or 'qini'. Fix: use one of the allowed values")
+case("e12_effect_scale_zero", grid("  effect_scale_grid: [0.0, 1.0]\n  categorical_driver: is_returning\n"), 'catalog.effect_scale_grid[0]: effect_scale=0.0 must be a finite number > 0. Fix: e.g. 1.0')
+case("e13_visitors_too_few", grid("  effect_scale_grid: [1.0]\n  knob_grids: {n_visitors: [10]}\n  categorical_driver: is_returning\n"), 'catalog.knob_grids.n_visitors[0]: n_visitors=10 must be an integer >= 50. Fix: use a whole number >= 50')
+case("e14_unknown_metric_id", grid("  effect_scale_grid: [1.0]\n  metric_ids: [conversion, revenue_per_visitor]\n  categorical_driver: is_returning\n"), "catalog.metric_ids[0]: unknown metric id 'conversion'. Fix: choose one of ['conversion_rate', 'revenue_per_visitor']")
+case("e15_unknown_driver", grid("  effect_scale_grid: [1.0]\n  categorical_driver: returning\n"), "catalog.categorical_driver: unknown driver feature 'returning'. Fix: choose one of ['tenure_months', 'sessions_per_week', 'engagement_score',")
+case("e16_duplicate_seeds", sub(E, "seeds: 3 ", "seeds: [1, 2, 1] "), 'seeds: a seed is listed twice (its trials would overwrite each other). Fix: list each once')
+case("e17_options_not_mapping", sub(E, "  - s_learner\n", "  - {name: s_learner, options: [max_iter, 50]}\n"), "estimators[3].options: Input should be a valid dictionary, got ['max_iter', 50]. Fix: write a mapping of name: {...}")
+case("e18_fdr_correction", sub(E, "correction: holm ", "correction: bh "), "decision.correction: Input should be 'holm', 'bonferroni' or 'none'. Fix: use one of the allowed values")
+case("e19_estimator_name_space", sub(E, "  - s_learner\n", "  - {name: s learner, function: s_learner}\n"), "estimators[3].name: estimator name 's learner' may hold only ASCII letters, digits, '_', '.' and '-', start with a letter or '_', and be at most 64")
+case("e20_estimators_typo", sub(E, "estimators:\n", "estimator:\n"), "estimator: unknown field. Fix: did you mean 'estimators'? Correct its spelling")
+case("e21_empty_knob_grid", grid("  effect_scale_grid: [1.0]\n  knob_grids: {n_visitors: []}\n  categorical_driver: is_returning\n"), 'catalog.knob_grids.n_visitors: the grid for n_visitors is empty. Fix: give at least one value or leave n_visitors out')
+case("e22_prevalence_above_one", grid("  effect_scale_grid: [1.0]\n  templates: [sparse_benefit, reversal]\n  knob_grids: {benefit_prevalence: [1.5]}\n  categorical_driver: is_returning\n"), 'catalog.knob_grids.benefit_prevalence[0]: benefit_prevalence=1.5 must be in (0, 1]. Fix: use a value like 0.15')
+case("e23_revenue_model_unknown", grid("  effect_scale_grid: [1.0]\n  knob_grids: {revenue_model: [pareto]}\n  categorical_driver: is_returning\n"), "catalog.knob_grids.revenue_model[0]: revenue_model='pareto' is unknown. Fix: choose one of ['lognormal', 'gamma']")
+case("e24_no_estimators", E.split("estimators:\n")[0] + "estimators: []\ndecision:\n" + E.split("decision:\n")[1], 'estimators: List should have at least 1 item after validation, not 0. Fix: give at least one entry')
+
 for old in OUT.glob("*.yaml"):
     old.unlink()
 for name, text, expect in cases:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from benchmark_assets.kinds.base import trial_columns
-from benchmark_assets.scenarios.templates import PROFILES, CatalogEntry, TemplateError, build_catalog
+from benchmark_assets.scenarios.templates import PROFILES, CatalogEntry, CoverageError, TemplateError, build_catalog
 from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, check_name, fingerprint
 from benchmark_assets.targets.uplift import BUILTIN, EstimatorError, resolve_estimator
 
@@ -102,9 +102,17 @@ class EstimatorBenchmarkSpec(Strict):
     description: str = ""
     catalog: CatalogSpec
     seeds: StrictInt | list[StrictInt] | SeedRangeSpec = 2
-    estimators: list[StrictStr | EstimatorSpec] = Field(min_length=1)
+    estimators: list[EstimatorSpec] = Field(min_length=1)
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+    @field_validator("estimators", mode="before")
+    @classmethod
+    def _names_are_shipped_estimators(cls, estimators):
+        """``- t_learner`` is short for ``- {name: t_learner}``."""
+        if isinstance(estimators, list):
+            return [{"name": item} if isinstance(item, str) else item for item in estimators]
+        return estimators
 
     @field_validator("seeds")
     @classmethod
@@ -200,10 +208,9 @@ def split_dataset_key(key: str) -> tuple[str, int]:
 
 def _estimators(path: Path, spec: EstimatorBenchmarkSpec) -> tuple[Estimator, ...]:
     estimators, seen = [], {}
-    for i, item in enumerate(spec.estimators):
+    for i, given in enumerate(spec.estimators):
         where = f"estimators[{i}]"
-        given = EstimatorSpec(name=item) if isinstance(item, str) else item
-        check_name(path, f"{where}.name" if not isinstance(item, str) else where, given.name, "estimator")
+        check_name(path, f"{where}.name", given.name, "estimator")
         if given.name in seen:
             raise StudyError(path, where, f"estimator {given.name!r} is listed twice (also at estimators["
                              f"{seen[given.name]}])",
@@ -212,7 +219,7 @@ def _estimators(path: Path, spec: EstimatorBenchmarkSpec) -> tuple[Estimator, ..
         seen[given.name] = i
         reference = given.reference
         if reference not in BUILTIN and not _CALLABLE.fullmatch(reference):
-            field_path = f"{where}.function" if given.function else where
+            field_path = f"{where}.function" if given.function else f"{where}.name"
             raise StudyError(path, field_path, f"{reference!r} is neither a shipped estimator nor module:function",
                              f"use one of {', '.join(BUILTIN)}, or a function as package.module:function")
         estimators.append(Estimator(given.name, reference, dict(given.options)))
@@ -228,6 +235,32 @@ def importable(estimator: Estimator) -> str:
     return ""
 
 
+def _catalog_field(catalog: CatalogSpec, problem: str) -> str:
+    """The catalog field holding the value a template error names (``'reversl'``, ``n_visitors=10``)."""
+    if catalog.profile is not None:
+        return "catalog.profile"
+    for field in ("templates", "metric_ids"):
+        for i, value in enumerate(getattr(catalog, field) or ()):
+            if repr(value) in problem:
+                return f"catalog.{field}[{i}]"
+    for field in ("knob_grids", "defaults"):
+        for knob, values in getattr(catalog, field).items():
+            for i, value in enumerate(values if isinstance(values, list) else [values]):
+                if f"{knob}={value!r}" in problem:
+                    return f"catalog.{field}.{knob}" + (f"[{i}]" if isinstance(values, list) else "")
+            if repr(knob) in problem or f"for {knob} " in problem:
+                return f"catalog.{field}.{knob}"
+    if catalog.categorical_driver is not None and repr(catalog.categorical_driver) in problem:
+        return "catalog.categorical_driver"
+    if problem.startswith("effect_scale") or "effect_scale " in problem:
+        for i, value in enumerate(catalog.effect_scale_grid or ()):
+            if f"effect_scale={value!r}" in problem:
+                return f"catalog.effect_scale_grid[{i}]"
+        return ("catalog.default_effect_scale" if f"effect_scale={catalog.default_effect_scale!r}" in problem
+                else "catalog.effect_scale_grid")
+    return "catalog"
+
+
 def load_estimator_benchmark(path: Path, text: str, spec: EstimatorBenchmarkSpec, name: str) -> EstimatorBenchmarkStudy:
     """Cross-field checks, each one line: the catalog is built here (an unknown template or knob,
     an empty grid, a catalog that fails the coverage gate is refused before anything runs)."""
@@ -237,9 +270,11 @@ def load_estimator_benchmark(path: Path, text: str, spec: EstimatorBenchmarkSpec
                          f"use one of {', '.join(PROFILES)}, or spell out the grid (effect_scale_grid, knob_grids)")
     try:
         entries = tuple(build_catalog(**catalog.arguments()))
+    except CoverageError as error:
+        raise StudyError(path, "catalog", str(error), "widen the catalog as the gate says") from None
     except TemplateError as error:
         problem, _, fix = str(error).partition("; ")
-        raise StudyError(path, "catalog", problem, fix or "correct the catalog") from None
+        raise StudyError(path, _catalog_field(catalog, problem), problem, fix or "correct the catalog") from None
     if not entries:
         raise StudyError(path, "catalog", "the catalog has no entries", "list at least one template and metric id")
     estimators = _estimators(path, spec)

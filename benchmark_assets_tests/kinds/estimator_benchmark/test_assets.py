@@ -36,6 +36,7 @@ estimators:
   - {{name: ridge_t, function: "{USER}:linear_t_learner"}}
   - {{name: raising, function: "{USER}:raises"}}
   - {{name: misshapen, function: "{USER}:wrong_shape"}}
+  - {{name: missing, function: "no_such_package.uplift:fit"}}
 decision:
   bootstrap_resamples: 500
 """
@@ -50,8 +51,8 @@ def test_benchmark_runs_end_to_end_scores_against_the_truth_and_keeps_failed_est
     entries = [e.entry_id for e in bench_study.entries]
     data_sets = len(entries) * 2
     outcome = run_study("bench", quiet=True, instance=instance)
-    assert outcome["trials"] == 6 * data_sets
-    assert len(instance.get_materialized_partitions(AssetKey(["bench", "trials"]))) == 6 * data_sets
+    assert outcome["trials"] == 7 * data_sets
+    assert len(instance.get_materialized_partitions(AssetKey(["bench", "trials"]))) == 7 * data_sets
     assert len(instance.get_materialized_partitions(AssetKey(["bench", "scenario_catalog"]))) == data_sets
     for _, _, run_id in outcome["stages"]:
         checks = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
@@ -84,6 +85,9 @@ def test_benchmark_runs_end_to_end_scores_against_the_truth_and_keeps_failed_est
     misshapen = trials[trials["estimator"] == "misshapen"]
     assert (misshapen["status"] == "failed").all()
     assert misshapen["error"].str.contains(r"\(n, 1\)|shaped \(\d+, 1\)", regex=True).all()
+    missing = trials[trials["estimator"] == "missing"]
+    assert (missing["status"] == "failed").all() and missing["error"].str.contains(
+        "No module named 'no_such_package'").all() and missing["error"].str.contains("fix estimators entry 'missing'").all()
 
     board = warehouse.read("bench__leaderboard").set_index("estimator")
     assert board.loc["t_learner", "rank"] < board.loc["zero_effect", "rank"]
@@ -92,7 +96,7 @@ def test_benchmark_runs_end_to_end_scores_against_the_truth_and_keeps_failed_est
     pairs = warehouse.read("bench__verdicts").set_index("subject")
     assert pairs.loc["t_learner vs zero_effect", "verdict"] == "better"
     assert pairs.loc["t_learner vs zero_effect", "wins"] == data_sets
-    assert not pairs.index.str.contains("raising|misshapen|difference_in_means").any()  # unranked: no pairs
+    assert not pairs.index.str.contains("raising|misshapen|missing|difference_in_means").any()  # unranked: in no pair
 
     aggregates = warehouse.read("bench__aggregates")
     centre = aggregates[(aggregates["estimator"] == "t_learner") & (aggregates["knob"] == "n_visitors")
@@ -115,8 +119,8 @@ def test_benchmark_runs_end_to_end_scores_against_the_truth_and_keeps_failed_est
 def test_a_rerun_runs_only_what_changed(instance, bench_study, study_dir):
     run_study("bench", quiet=True, instance=instance)
     again = run_study("bench", quiet=True, instance=instance)
-    failed = 2 * 2 * len(bench_study.entries)  # the two failing estimators are retried; the rest is up to date
+    failed = 3 * 2 * len(bench_study.entries)  # the three failing estimators are retried; the rest is up to date
     assert again["trials"] == failed
     write_study(study_dir, "bench", BENCHMARK.replace("seeds: 2", "seeds: [0, 1, 2]"))
     grown = run_study("bench", quiet=True, instance=instance)
-    assert grown["trials"] == 6 * len(bench_study.entries) + failed  # the new seed's trials, and the failed ones
+    assert grown["trials"] == 7 * len(bench_study.entries) + failed  # the new seed's trials, and the failed ones
