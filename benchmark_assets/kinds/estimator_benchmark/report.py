@@ -54,6 +54,8 @@ def plot_knob(folder: Path, knob: str, points: pd.DataFrame, estimators: list[st
         axis.set_xlabel(knob, fontsize=8)
         if not numeric:
             axis.set_xticks(range(len(values)), [str(v) for v in values], fontsize=7)
+        elif values and min(values) > 0 and max(values) / min(values) >= 10:
+            axis.set_xscale("log")  # visitors from 1,000 to 100,000: each step is a factor
         axis.tick_params(labelsize=7)
         if metric != "qini":
             axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)  # what predicting no effect scores
