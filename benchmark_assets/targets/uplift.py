@@ -121,6 +121,31 @@ def x_learner(X, treatment, outcome, *, seed: int, propensity: str = "share", **
     return Estimate(effects=e * tau0.predict(x) + (1 - e) * tau1.predict(x))
 
 
+def causal_forest(X, treatment, outcome, *, seed: int, confidence_level: float = 0.95, n_estimators: int = 200,
+                  min_samples_leaf: int = 20, **options) -> Estimate:
+    """EconML's causal forest (``CausalForestDML``; the ``causal`` extra): outcome residuals from the
+    meta-learners' regressor (cross-fitted), treatment residuals from the treated share (the test is
+    randomised: the propensity is known up to sampling), a forest of honest trees on the residuals.
+    It gives intervals for every individual effect and for the average effect, at
+    ``confidence_level``. ``options`` go to the outcome regressor."""
+    try:
+        from econml.dml import CausalForestDML
+        from sklearn.dummy import DummyClassifier
+    except ImportError as error:
+        raise EstimatorError(f"estimator 'causal_forest' needs EconML, which does not import ({error}); "
+                             "pip install 'benchmark_assets[causal]'") from None
+    x, t, y = _data(X, treatment, outcome, "causal_forest")
+    model = CausalForestDML(model_y=_regressor("causal_forest", seed, options),
+                            model_t=DummyClassifier(strategy="prior"), discrete_treatment=True,
+                            n_estimators=n_estimators, min_samples_leaf=min_samples_leaf, random_state=seed)
+    model.fit(y, t, X=x)
+    alpha = 1.0 - confidence_level
+    lower, upper = model.effect_interval(x, alpha=alpha)
+    ate_lower, ate_upper = model.ate_interval(x, alpha=alpha)
+    return Estimate(effects=model.effect(x), ate=float(model.ate(x)), lower=lower, upper=upper,
+                    ate_lower=float(ate_lower), ate_upper=float(ate_upper))
+
+
 BUILTIN: dict[str, Callable] = {
     "difference_in_means": difference_in_means,
     "zero_effect": zero_effect,
@@ -128,6 +153,7 @@ BUILTIN: dict[str, Callable] = {
     "s_learner": s_learner,
     "t_learner": t_learner,
     "x_learner": x_learner,
+    "causal_forest": causal_forest,  # needs the `causal` extra (EconML)
 }
 
 

@@ -176,7 +176,7 @@ def benchmark_report(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame,
                            study.spec.decision.metric)
     report = format_report(study, board, current,
                            plots={label: f"![{label}](plots/{path.name})" for label, path in plots.items()})
-    shown = format_report(study, board, current, plots={label: artifacts.png_markdown({label: path})
+    shown = format_report(study, board, current, plots={label: artifacts.png_markdown({label: path}, width=900)
                                                         for label, path in plots.items()})
     paths = artifacts.write_files(folder, {"report.md": report, "leaderboard.csv": leaderboard,
                                            "pairs.csv": verdicts, "pairs.json": verdicts, "trials.csv": current})
