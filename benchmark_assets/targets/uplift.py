@@ -17,8 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as scipy_stats
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression
 
 from benchmark_assets.targets.calls import load_callable
 
@@ -28,7 +26,6 @@ from benchmark_assets.targets.calls import load_callable
 # iterations, and cost the S-learner a little. No early stopping, so a fit does not change at 10,000 rows.
 REGRESSOR_DEFAULTS = {"max_iter": 100, "learning_rate": 0.05, "max_leaf_nodes": 7, "min_samples_leaf": 50,
                       "early_stopping": False}
-_REGRESSOR_OPTIONS = frozenset(HistGradientBoostingRegressor().get_params()) - {"random_state"}
 _FIELDS = ("effects", "ate", "lower", "upper", "ate_lower", "ate_upper")
 PROPENSITIES = ("share", "logistic")
 
@@ -117,6 +114,8 @@ def x_learner(X, treatment, outcome, *, seed: int, propensity: str = "share", **
     if propensity == "share":
         e = np.full(x.shape[0], np.mean(t))
     else:
+        from sklearn.linear_model import LogisticRegression
+
         e = LogisticRegression(random_state=seed).fit(x, t).predict_proba(x)[:, 1]
     return Estimate(effects=e * tau0.predict(x) + (1 - e) * tau1.predict(x))
 
@@ -288,8 +287,12 @@ def _data(X, treatment, outcome, name: str) -> tuple[np.ndarray, np.ndarray, np.
     return x, t, y
 
 
-def _regressor(name: str, seed: int, options: dict) -> HistGradientBoostingRegressor:
-    unknown = sorted(set(options) - _REGRESSOR_OPTIONS)
+def _regressor(name: str, seed: int, options: dict):
+    """The learners' HistGradientBoostingRegressor. scikit-learn is imported here, on first use: a
+    study of another kind (or the CLI's start) does not pay the second it takes to import."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    unknown = sorted(set(options) - (set(HistGradientBoostingRegressor().get_params()) - {"random_state"}))
     if unknown:
         raise EstimatorError(f"estimator {name!r} got unknown options {', '.join(unknown)}; use "
                              "HistGradientBoostingRegressor parameters (max_iter, learning_rate, max_leaf_nodes, "
