@@ -130,7 +130,7 @@ def test_the_baselines(heterogeneous):
 def test_estimators_resolve_by_builtin_name_or_module_function():
     assert resolve_estimator("t_learner") is BUILTIN["t_learner"]
     assert set(BUILTIN) == {"difference_in_means", "zero_effect", "constant_effect", "s_learner", "t_learner",
-                            "x_learner"}
+                            "x_learner", "causal_forest"}
     user = resolve_estimator("benchmark_assets_tests.targets.test_uplift:half_the_outcome_gap")
     X, treatment, outcome, _ = experiment(200, seed=2, base_effect=1.0)
     estimate, _ = run_estimator(user, X, treatment, outcome, seed=0, options={"scale": 0.5})
@@ -140,7 +140,7 @@ def test_estimators_resolve_by_builtin_name_or_module_function():
 
 @pytest.mark.parametrize("reference, message", [
     ("magic_learner", "unknown estimator 'magic_learner'; use a builtin (difference_in_means, zero_effect, "
-                      "constant_effect, s_learner, t_learner, x_learner) or 'module:function'"),
+                      "constant_effect, s_learner, t_learner, x_learner, causal_forest) or 'module:function'"),
     ("no_such_module_here:fit", "estimator 'no_such_module_here:fit': cannot import module 'no_such_module_here' "
                                 "for 'no_such_module_here:fit': ModuleNotFoundError: No module named "
                                 "'no_such_module_here'"),
