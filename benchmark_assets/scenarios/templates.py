@@ -11,12 +11,17 @@ The model, shared by every template:
 
 * Every continuous feature is a monotone transform of a latent standard normal ``u`` (``x = loc + scale * u`` or
   ``x = exp(loc + scale * u)``); effect shapes are written in terms of ``u``, so they are functions of the
-  observed features. Categorical features are drawn from fixed level probabilities.
+  observed features, except ``clustered``, whose lift and baseline follow a latent cluster the features only
+  hint at (its true effect is the unit's given its cluster, which no estimator can reach exactly).
+  Categorical features are drawn from fixed level probabilities.
+* Each scenario draws from its own random stream (the seed and ``GeneratorConfig.stream``): two entries of a
+  catalog never share draws, so their data sets are independent comparisons.
 * Conversion without treatment: ``p0(x) = expit(a + prognostic(x))``; the prognostic part depends on tenure,
   sessions, device and returning status (never on engagement or recency), and the intercept ``a`` is solved on
   each dataset so that the mean of ``p0`` over its visitors equals ``baseline_rate``.
 * Treatment applies a relative lift ``r(x)`` (the template's shape times ``effect_scale``), floored at -1:
-  ``p1 = min(p0 * (1 + r), 1)``.
+  ``p1 = min(p0 * (1 + r), 1)``. So even ``constant`` (the same relative lift for all) has an effect in outcome
+  units that follows the baseline ``p0(x)``.
 * Hurdle metrics (revenue per visitor) multiply conversion by a positive order value with mean
   ``m0(x) = REVENUE_MEAN * exp(severity_prognostic(x))`` (normalised to mean ``REVENUE_MEAN`` over the dataset)
   and spread ``severity_sigma``; treatment lifts the mean order value by ``SEVERITY_SHARE * r(x)``, so the same
@@ -27,6 +32,7 @@ Plain numpy only; this module must never import Dagster.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -221,6 +227,14 @@ class GeneratorConfig:
     drivers: tuple[str, ...] = ()
     benefit_prevalence: float = 0.15
     clusters: tuple[ClusterProfile, ...] = ()
+
+    @property
+    def stream(self) -> int:
+        """A number naming this scenario (everything but the seed), so that two scenarios drawn with
+        the same seed get independent samples: a benchmark may then count every data set of a
+        catalog as an independent comparison."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "seed"}
+        return int.from_bytes(hashlib.sha256(repr(sorted(fields.items())).encode()).digest()[:8], "little")
 
     def __post_init__(self) -> None:
         _check_seed(self.seed)
@@ -574,8 +588,9 @@ def _order_values(rng: np.random.Generator, config: GeneratorConfig, mean: np.nd
 
 
 def generate(config: GeneratorConfig) -> Dataset:
-    """Draw one dataset from ``config``; deterministic in ``config.seed`` and fully vectorised."""
-    rng = np.random.default_rng([config.seed, 20261])
+    """Draw one dataset from ``config``; deterministic in ``config.seed`` and the scenario, fully
+    vectorised. Scenarios never share random draws, even with the same seed (``config.stream``)."""
+    rng = np.random.default_rng([config.seed, config.stream, 20261])
     n = config.n_visitors
     n_cont = len(CONTINUOUS_FEATURES)
 

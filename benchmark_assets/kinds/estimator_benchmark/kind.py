@@ -24,6 +24,7 @@ from benchmark_assets.kinds.base import (
     Node,
     Product,
     StudyKind,
+    common_errors,
     resumed_trials,
 )
 from benchmark_assets.kinds.estimator_benchmark import schemas
@@ -31,6 +32,7 @@ from benchmark_assets.kinds.estimator_benchmark.analysis import (
     Leaderboard,
     benchmark_aggregates,
     current_trials,
+    exact_interval,
     format_report,
     headline,
     judge_pairs,
@@ -95,8 +97,8 @@ def aggregates(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> Pr
     d = study.spec.decision
     current = current_trials(study, trials)
     frame = benchmark_aggregates(current, [e for e in study.estimator_names if e in set(step.partition_keys)],
-                                 confidence_level=d.confidence_level, n_resamples=d.bootstrap_resamples,
-                                 rng_seed=d.rng_seed)
+                                 study.star_points, confidence_level=d.confidence_level,
+                                 n_resamples=d.bootstrap_resamples, rng_seed=d.rng_seed)
     if frame.empty:
         raise ValueError(f"no trials of estimators {list(step.partition_keys)} yet; run them first "
                          f"(benchmark-assets run {study.name})")
@@ -118,26 +120,28 @@ def _checked_trials(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) 
 def errors_line(trials: pd.DataFrame) -> str:
     if trials.empty:
         return "no trials at all"
-    failed = trials[trials["status"] != "ok"]
-    firsts = failed["error"].map(lambda e: (e.strip().splitlines() or ["?"])[0][:300]).value_counts()
-    return "; ".join(f"{n} trials: {text}" for text, n in firsts.head(3).items())
+    return "; ".join(f"{n} trials: {text}" for text, n in common_errors(trials, limit=3))
 
 
 def ledger_entries(study: EstimatorBenchmarkStudy, pairs: pd.DataFrame) -> list[LedgerEntry]:
-    """One entry per pair: the probability that the first is better, with its plain and its
-    corrected interval; the mean paired difference of the decision metric is the effect."""
+    """One entry per pair, on one scale: the effect is the share of data sets on which the first
+    estimator did better, with its exact interval at the study's level and at the level the
+    correction gave the pair; the mean paired difference of the decision metric is in the details."""
     level = study.spec.decision.confidence_level
     entries = []
     for row in pairs.to_dict("records"):
+        n = int(row["wins"] + row["losses"])
+        low, high = exact_interval(int(row["wins"]), n, level) if n else (float("nan"), float("nan"))
         entries.append(LedgerEntry(
             subject=row["subject"], decision=row["verdict"], reason=row["reason"], metric=row["metric"],
-            baseline=row["other"], proposal=row["estimator"], effect=row["mean_difference"],
-            ci_low=row["difference_low"], ci_high=row["difference_high"], adjusted_ci_low=row["low"],
-            adjusted_ci_high=row["high"], confidence_level=level, p_value=row["p_value"],
-            details={"probability_better": row["probability_better"], "interval_level": row["interval_level"],
-                     "data_sets": int(row["data_sets"]), "entries": int(row["entries"]), "wins": int(row["wins"]),
-                     "losses": int(row["losses"]), "correction": study.spec.decision.correction,
-                     "means": [row["mean_a"], row["mean_b"]], "adjusted_interval_is": "probability_better"},
+            baseline=row["other"], proposal=row["estimator"], effect=row["probability_better"],
+            ci_low=low, ci_high=high, adjusted_ci_low=row["low"], adjusted_ci_high=row["high"],
+            confidence_level=level, p_value=row["p_value"],
+            details={"effect_is": "share of data sets on which the first estimator did better",
+                     "interval_level": row["interval_level"], "data_sets": int(row["data_sets"]),
+                     "entries": int(row["entries"]), "wins": int(row["wins"]), "losses": int(row["losses"]),
+                     "correction": study.spec.decision.correction, "means": [row["mean_a"], row["mean_b"]],
+                     "mean_difference": [row["mean_difference"], row["difference_low"], row["difference_high"]]},
         ))
     return entries
 
@@ -173,7 +177,7 @@ def benchmark_report(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame,
     folder = artifacts.run_dir(study.name, step.run_id)
     ranked = [e for e, rank in zip(leaderboard["estimator"], leaderboard["rank"]) if not pd.isna(rank)]
     plots = plot_benchmark(folder, current, verdicts, list(leaderboard["estimator"]), ranked,
-                           study.spec.decision.metric)
+                           study.spec.decision.metric, study.star_points)
     report = format_report(study, board, current,
                            plots={label: f"![{label}](plots/{path.name})" for label, path in plots.items()})
     shown = format_report(study, board, current, plots={label: artifacts.png_markdown({label: path}, width=900)

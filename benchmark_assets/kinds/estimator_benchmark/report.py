@@ -2,26 +2,17 @@
 break?), each estimator's error per template, and the pairwise probabilities of improvement."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmark_assets import artifacts
+from benchmark_assets.kinds.estimator_benchmark.analysis import star_points
 
 PLOTTED = ("pehe_normalised", "ate_error_normalised", "qini")
 LABELS = {"pehe_normalised": "PEHE / RMS true effect", "ate_error_normalised": "|ATE error| / RMS true effect",
           "qini": "Qini coefficient"}
-
-
-def star_points(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (trial, star point it stands for): knob, knob_value and the trial's metrics."""
-    ok = trials[trials["status"] == "ok"]
-    if ok.empty:
-        return ok.assign(knob=[], knob_value=[])
-    points = ok.assign(point=ok["memberships"].map(json.loads)).explode("point")
-    return points.assign(knob=points["point"].map(lambda p: str(p[0])), knob_value=points["point"].map(lambda p: p[1]))
 
 
 def _ordered_values(values) -> list:
@@ -57,7 +48,7 @@ def plot_knob(folder: Path, knob: str, points: pd.DataFrame, estimators: list[st
         elif values and min(values) > 0 and max(values) / min(values) >= 10:
             axis.set_xscale("log")  # visitors from 1,000 to 100,000: each step is a factor
         axis.tick_params(labelsize=7)
-        if metric != "qini":
+        if metric == "pehe_normalised":
             axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)  # what predicting no effect scores
     if axes:
         axes[0].legend(fontsize=6, loc="best")
@@ -110,7 +101,7 @@ def plot_pairs(folder: Path, pairs: pd.DataFrame, estimators: list[str]) -> Path
         if np.isfinite(value):
             axis.text(j, i, f"{value:.2f}{'*' if stars[i, j] else ''}", ha="center", va="center", fontsize=6)
     figure.colorbar(image, ax=axis, shrink=0.8).ax.tick_params(labelsize=7)
-    axis.set_title("P(row better than column); * = shown after correction", fontsize=9)
+    axis.set_title("Share of data sets on which the row does better; * = a verdict", fontsize=9)
     figure.subplots_adjust(left=0.28, right=0.95, bottom=0.3, top=0.9)
     return _save(figure, folder, "pairs")
 
@@ -123,14 +114,14 @@ def _save(figure, folder: Path, name: str) -> Path:
 
 
 def plot_benchmark(folder: Path, trials: pd.DataFrame, pairs: pd.DataFrame, estimators: list[str], ranked: list[str],
-                   metric: str) -> dict[str, Path]:
+                   metric: str, points: dict[str, list]) -> dict[str, Path]:
     """Every plot of the report, drawn on a worker per core: label -> file. The pairs plot holds
     the ranked estimators only (the others are in no pair)."""
-    points = star_points(trials)
+    points = star_points(trials[trials["status"] == "ok"], points)
     knobs = [k for k in _ordered_values(points["knob"]) if points.loc[points["knob"] == k, "knob_value"].nunique() > 1]
     jobs = [("knob", folder, k, points, estimators) for k in knobs]
     jobs += [("templates", folder, trials, estimators, metric), ("pairs", folder, pairs, ranked)]
-    labels = [f"Error against {k}" for k in knobs] + ["Error per template", "Pairwise probability of improvement"]
+    labels = [f"Error against {k}" for k in knobs] + ["Error per template", "Pairs: share of data sets won"]
     return dict(zip(labels, artifacts.in_parallel(_draw, jobs)))
 
 

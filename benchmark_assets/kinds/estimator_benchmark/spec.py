@@ -190,6 +190,27 @@ class EstimatorBenchmarkStudy(StudyFile):
         return {e.entry_id: fingerprint({"template": e.template, "kwargs": e.kwargs}) for e in self.entries}
 
     @cached_property
+    def star_points(self) -> dict[str, list[tuple[str, Any]]]:
+        """Per entry, the (knob, value) points of the catalog's star it stands for: its own axis and
+        value; the centre entry (every knob at its default) is also the default point of every knob
+        swept for its template and metric, so each knob's curve passes through it. Worked out from
+        the catalog as it is now (trials of an entry stay valid when other entries come and go)."""
+        swept: dict[tuple[str, str], set[str]] = {}
+        for entry in self.entries:
+            if entry.axis != "effect_scale":
+                swept.setdefault((entry.template, entry.kwargs["metric_id"]), set()).add(entry.axis)
+        out = {}
+        for entry in self.entries:
+            points = [(entry.axis, entry.axis_value)]
+            if entry.centre:
+                _, metadata = entry.build(self.seeds[0])
+                points += [(knob, metadata[knob])
+                           for knob in sorted(swept.get((entry.template, entry.kwargs["metric_id"]), ()))
+                           if knob != entry.axis]
+            out[entry.entry_id] = points
+        return out
+
+    @cached_property
     def estimator_fingerprints(self) -> dict[str, str]:
         return {e.name: e.fingerprint() for e in self.estimators}
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import lru_cache
 
 import pandas as pd
 
@@ -19,36 +18,9 @@ from benchmark_assets.kinds.estimator_benchmark.spec import (
 )
 from benchmark_assets.parallel import run_all
 from benchmark_assets.scenarios.templates import Dataset, generate
-from benchmark_assets.stats.uplift import uplift_metrics
+from benchmark_assets.stats.uplift import METRICS, uplift_metrics
 from benchmark_assets.targets.calls import error_text
 from benchmark_assets.targets.uplift import EstimatorError, resolve_estimator, run_estimator
-
-METRICS = ("ate_estimate", "true_ate", "ate_bias", "ate_abs_error", "ate_covered", "ate_interval_width", "pehe",
-           "pehe_normalised", "ate_error_normalised", "sign_accuracy", "auuc", "qini", "coverage", "interval_width")
-
-
-def memberships(study: EstimatorBenchmarkStudy, entry_id: str) -> list[list]:
-    """The (knob, value) points of the catalog's star an entry stands for: its own axis and value;
-    the centre entry (every knob at its default) is also the default point of every knob swept for
-    its template and metric, so each knob's curve passes through it."""
-    return _memberships(study)[entry_id]
-
-
-@lru_cache(maxsize=32)
-def _memberships(study: EstimatorBenchmarkStudy) -> dict[str, list[list]]:
-    swept: dict[tuple[str, str], set[str]] = {}
-    for entry in study.entries:
-        if entry.axis != "effect_scale":
-            swept.setdefault((entry.template, entry.kwargs["metric_id"]), set()).add(entry.axis)
-    out = {}
-    for entry in study.entries:
-        points = [[entry.axis, entry.axis_value]]
-        if entry.centre:
-            _, metadata = entry.build(study.seeds[0])
-            points += [[knob, metadata[knob]] for knob in sorted(swept.get((entry.template, entry.kwargs["metric_id"]),
-                                                                            ()))]
-        out[entry.entry_id] = points
-    return out
 
 
 def dataset(study: EstimatorBenchmarkStudy, key: str) -> tuple[Dataset, dict]:
@@ -84,7 +56,7 @@ def trial_row(study: EstimatorBenchmarkStudy, name: str, key: str, data: Dataset
     row = {
         "estimator": name, "dataset": key, "entry_id": entry_id, "seed": seed, "template": entry.template,
         "metric_id": data.metric_id, "family": data.family,
-        "memberships": json.dumps(memberships(study, entry_id), default=str),
+        "memberships": json.dumps(study.star_points[entry_id], default=str),  # provenance: the star when run
         "estimator_fingerprint": study.estimator_fingerprints[name],
         "entry_fingerprint": study.entry_fingerprints[entry_id], "n_rows": int(data.outcome.size),
         "trial_seed": int(seed), "status": "ok", "error": "", "fit_seconds": float("nan"),
@@ -99,7 +71,7 @@ def trial_row(study: EstimatorBenchmarkStudy, name: str, key: str, data: Dataset
                                           options=estimator.options, name=name)
     except EstimatorError as error:
         return {**row, "status": "failed", "error": str(error)}
-    except Exception as error:  # noqa: BLE001 - the user's estimator failed: a failed trial, with where
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the user's estimator failed: a failed trial
         return {**row, "status": "failed", "error": error_text(error)}
     metrics = uplift_metrics(estimate, data.true_effect)
     return {**row, "fit_seconds": float(seconds), **{m: float(metrics[m]) for m in METRICS}}
