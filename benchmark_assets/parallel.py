@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 K = TypeVar("K")
@@ -18,6 +18,22 @@ R = TypeVar("R")
 
 def _to_stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+# How long the main thread blocks at most before it looks for a pending interrupt again. A signal
+# that arrives just before a thread starts an unbounded wait on a lock is only acted on when the
+# wait ends (the C handler has run, the wait then starts and nothing wakes it): with one trial
+# running for minutes, Ctrl-C would seem to do nothing. Bounded waits see it within this time.
+POLL_SECONDS = 0.2
+
+
+def as_they_finish(futures: Iterable[Future]):
+    """The futures as they finish, like ``as_completed``, but never blocking longer than
+    ``POLL_SECONDS`` at a time, so that an interrupt is always acted on at once."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        yield from done
 
 
 def run_all(
@@ -47,7 +63,7 @@ def run_all(
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
     futures = [pool.submit(work, key) for key in keys]
     try:
-        for future in as_completed(futures):
+        for future in as_they_finish(futures):
             take(future)
     except Exception:  # a real error (a bug, a checkpoint that could not be written): not an interrupt
         pool.shutdown(wait=True, cancel_futures=True)
@@ -61,7 +77,7 @@ def run_all(
             if running:
                 notify(f"interrupted: no new trials start; letting the {len(running)} running ones finish so "
                        "their results are kept (interrupt again to stop them now)")
-            for future in as_completed(left):
+            for future in as_they_finish(left):
                 take(future)
         except BaseException:
             # What had finished before the stop, seen before stopping: a trial the stop ends comes
