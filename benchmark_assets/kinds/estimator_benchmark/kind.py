@@ -227,8 +227,9 @@ class EstimatorBenchmarkKind(StudyKind):
                              "bootstrap interval, Qini, sign accuracy, ATE coverage, fit time; ranked."),
             Node("verdicts", verdicts, inputs=("trials", "leaderboard"),
                  schema=lambda study: schemas.pairs_schema(), version=decision,
-                 description="Every pair of estimators on the decision metric: the probability that one beats the "
-                             "other with its corrected interval, better / worse / no difference shown; in the ledger."),
+                 description="Every pair of ranked estimators on the decision metric: the share of data sets on "
+                             "which one beats the other with its exact, corrected interval; better / worse / no "
+                             "difference shown; in the ledger."),
             Node("benchmark_report", benchmark_report, inputs=("trials", "leaderboard", "verdicts"),
                  description="The benchmark for review: leaderboard, pairwise verdicts, each error against each "
                              "swept knob and per template; report.md, leaderboard.csv, pairs.csv/json."),
