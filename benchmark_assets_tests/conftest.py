@@ -16,7 +16,7 @@ kind: ratchet
 description: toy study for tests
 target: benchmark_assets_tests.toy_target:evaluate
 metric: score
-scenarios: {count: 10, train_fraction: 0.7}
+scenarios: {count: 10, train_fraction: 0.3}  # 7 validation scenarios: the fewest at which a sign-flip test can reject 1 of 3 constants
 trials_per_scenario: 2
 constants:
   alpha: {tier: 1, current: 0.3, candidates: [0.1, 0.3, 0.5, 0.7, 0.8, 1.0]}

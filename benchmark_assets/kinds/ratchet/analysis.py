@@ -8,8 +8,10 @@ from benchmark_assets.kinds.ratchet.cliffs import find_cliffs, nearest_cliff
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.schemas import aggregates_schema
 from benchmark_assets.kinds.ratchet.trials import TRIAL_COLUMNS
-from benchmark_assets.stats import adjust_p_values, bootstrap_ci, corrected_confidence_levels
+from benchmark_assets.stats import adjust_p_values, corrected_confidence_levels
 from benchmark_assets.stats.aggregate import aggregate_metrics
+from benchmark_assets.stats.multiple import step_down_tails
+from benchmark_assets.stats.permutation import SignFlip
 from benchmark_assets.sweep import ConstantSweep, format_value
 
 ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
@@ -107,44 +109,43 @@ def decide_ratchet(
 
 
 def _attach_intervals(rows: list[dict], deltas: list[np.ndarray], rules: DecisionRules) -> None:
-    """Paired bootstrap of every validation delta; constants with the same paired scenarios are
-    resampled together in one array computation, and each constant's corrected interval comes from
-    the same resamples at its Holm/BH level."""
-    groups: dict[int, list[int]] = {}
+    """Each validation delta is judged with the sign-flip permutation test (exact at the usual 15
+    validation scenarios, valid at any number of them), corrected across the constants; its
+    interval inverts that test at the constant's corrected level, so accept (p at or below its
+    level and the interval above 0) always agrees with the interval shown. Holm's levels follow
+    the step-down: once it stops, every later constant keeps the level it stopped at."""
+    p_values = np.ones(len(rows))
+    flips = {}
     for i, delta in enumerate(deltas):
         if delta.size:
-            groups.setdefault(delta.size, []).append(i)
-    p_values = np.ones(len(rows))
-    results = {}
-    for size, members in sorted(groups.items()):
-        boot = bootstrap_ci(
-            np.vstack([deltas[i] for i in members]),
-            method="percentile",
-            confidence_level=rules.confidence_level,
-            n_resamples=rules.bootstrap_resamples,
-            rng=[rules.rng_seed, size],
-        )
-        results[size] = (boot, members)
-        # One validation scenario has no interval and no p-value: it is no evidence at all.
-        p_values[members] = np.nan_to_num(boot.p_value(0.0), nan=1.0)
+            flips[i] = SignFlip(delta, rng=[rules.rng_seed, i])
+            # One validation scenario has two sign patterns and p = 1: it is no evidence at all.
+            p_values[i] = flips[i].p_value(0.0)
     adjusted = adjust_p_values(p_values, rules.correction)
-    levels = corrected_confidence_levels(p_values, rules.correction, rules.confidence_level)
+    alpha = 1.0 - rules.confidence_level
+    if rules.correction in ("holm", "bonferroni", "none"):
+        levels = 1.0 - step_down_tails(p_values, rules.correction, alpha)
+    else:  # Benjamini-Hochberg: each constant at alpha * rank / m
+        levels = corrected_confidence_levels(p_values, rules.correction, rules.confidence_level)
     for i, row in enumerate(rows):
         row["p_value"], row["p_adjusted"], row["corrected_level"] = p_values[i], adjusted[i], levels[i]
-        row["ci_low"] = row["ci_high"] = row["corrected_ci_low"] = row["corrected_ci_high"] = np.nan
-    for boot, members in results.values():
-        corrected = boot.interval_at(levels[members])
-        for position, i in enumerate(members):
-            rows[i]["ci_low"], rows[i]["ci_high"] = float(boot.low[position]), float(boot.high[position])
-            rows[i]["corrected_ci_low"] = float(corrected.low[position])
-            rows[i]["corrected_ci_high"] = float(corrected.high[position])
+        plain = corrected = (np.nan, np.nan)
+        if i in flips:
+            plain, corrected = flips[i].interval(rules.confidence_level), flips[i].interval(levels[i])
+        # Too few scenarios for any sign pattern count to reach the level: no interval (NaN).
+        row["ci_low"], row["ci_high"] = (float(v) if np.isfinite(v) else np.nan for v in plain)
+        row["corrected_ci_low"], row["corrected_ci_high"] = (float(v) if np.isfinite(v) else np.nan
+                                                             for v in corrected)
 
 
 def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants: int) -> None:
     sweep: ConstantSweep = row["_sweep"]
     train_delta, validation_delta = row["train_delta"], row["validation_delta"]
-    cliffs = find_cliffs(sweep.values, row["_train_curve"], drop_threshold=rules.cliff_drop,
-                         steepness=rules.cliff_steepness, maximize=maximize)
+    curve = row["_train_curve"]
+    today = curve[sweep.values.index(sweep.current)]
+    cliffs = find_cliffs(sweep.values, curve, drop_threshold=rules.cliff_drop, steepness=rules.cliff_steepness,
+                         maximize=maximize, today=float(today) if np.isfinite(today) else None,
+                         tolerance=rules.sensitivity_threshold)
     cliff, distance = nearest_cliff(row["proposed"], cliffs)
     margin = rules.cliff_safety_margin * sweep.swept_range
     warning = ""
@@ -176,9 +177,10 @@ def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants:
             f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
             f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): {_why_short(train_delta, validation_delta)}"
         )
-    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] < 1.0 - rules.confidence_level):
+    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] <= 1.0 - rules.confidence_level):
         decision, reason = REJECT, (
-            f"validation interval at the {rules.correction}-corrected level {row['corrected_level']:.4f} "
+            f"validation interval (sign-flip test) at the {rules.correction}-corrected level "
+            f"{row['corrected_level']:.4f} "
             f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] (adjusted p "
             f"{row['p_adjusted']:.4f}) does not exclude 0 ({n_constants} constants tested)"
         )

@@ -1,4 +1,5 @@
-"""Cliffs on a sweep curve: a fall between neighbouring values larger than a set drop."""
+"""Cliffs on a sweep curve: a fall between neighbouring values larger than a set drop that lands
+below where the current value stands (or is steep and lands below it at all)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,27 +20,44 @@ class Cliff:
 
 
 def find_cliffs(
-    values, means, *, drop_threshold: float, steepness: float = 3.0, maximize: bool = True
+    values, means, *, drop_threshold: float, steepness: float = 3.0, maximize: bool = True,
+    today: float | None = None, tolerance: float = 0.0,
 ) -> list[Cliff]:
-    """Adjacent swept values where the score gets worse by at least ``drop_threshold`` AND the
-    fall is at least ``steepness`` times steeper (per unit of the constant) than the curve's
-    median slope. The second test keeps an ordinary trend, such as the very improvement being
-    proposed, from counting as a cliff; with only two values there is no cliff to tell apart."""
+    """Adjacent swept values where the score gets worse by at least ``drop_threshold``.
+
+    Without ``today`` (the current value's score): the fall must also be at least ``steepness``
+    times steeper (per unit of the constant) than the curve's median slope, so that an ordinary
+    trend, such as the very improvement being proposed, does not count; two values show no cliff.
+
+    With ``today``: a fall is a cliff when it lands at least ``drop_threshold`` below today's
+    score (stepping past it loses more than the change could win), or when it is that steep and
+    lands below today's score by more than ``tolerance`` at all. A fall that only returns to
+    today's score (within ``tolerance``) is no cliff: it is the edge of the improvement, not a
+    danger beyond what we have now."""
     order = np.argsort(np.asarray(values, float))
     xs = np.asarray(values, float)[order]
     ys = np.asarray(means, float)[order]
     if not maximize:
         ys = -ys
+        today = None if today is None else -today
     steps = np.diff(ys)
     slopes = np.abs(steps) / np.diff(xs)
     finite = slopes[np.isfinite(slopes)]
-    if finite.size < 2:
+    typical = float(np.median(finite)) if finite.size >= 2 else np.inf
+    if today is None and finite.size < 2:
         return []
-    typical = float(np.median(finite))
     cliffs = []
     for i, step in enumerate(steps):
-        if not np.isfinite(step) or abs(step) < drop_threshold or slopes[i] < steepness * typical:
+        if not np.isfinite(step) or abs(step) < drop_threshold:
             continue
+        steep = slopes[i] >= steepness * typical
+        if today is None:
+            if not steep:
+                continue
+        else:
+            below = today - min(ys[i], ys[i + 1])  # how far under today's score the fall lands
+            if not (below >= drop_threshold or (steep and below > tolerance)):
+                continue
         if step < 0:
             cliffs.append(Cliff(edge=float(xs[i]), beyond=float(xs[i + 1]), drop=float(-step)))
         else:

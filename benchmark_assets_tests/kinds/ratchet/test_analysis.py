@@ -172,3 +172,51 @@ def test_a_gain_below_a_raised_threshold_is_not_called_overfitting():
         assert "below the threshold" in verdicts.loc[name, "reason"]
     assert "it does generalise" in verdicts.loc["better_on_validation", "reason"]
     assert "does not generalise" in verdicts.loc["overfit", "reason"]
+
+
+def test_a_fall_that_only_returns_to_todays_level_is_no_cliff():
+    # The best value is the smallest candidate and the next one is today's: the drop back to
+    # today's score is the edge of the improvement, not a danger.
+    values, means = [0.1, 0.2, 0.3, 0.4], [0.55, 0.5, 0.5, 0.5]
+    assert find_cliffs(values, means, drop_threshold=0.02) != []  # the old rule called it a cliff
+    assert find_cliffs(values, means, drop_threshold=0.02, today=0.5, tolerance=0.005) == []
+    # A fall past the proposed value to well below today's score is one, steep or not.
+    planted = find_cliffs(values, [0.5, 0.55, 0.3, 0.28], drop_threshold=0.02, today=0.5, tolerance=0.005)
+    assert [(c.edge, c.beyond) for c in planted] == [(0.2, 0.3)]
+    gentle = find_cliffs([0.0, 0.1, 0.2, 0.3, 0.4], [0.5, 0.55, 0.45, 0.35, 0.25], drop_threshold=0.05, today=0.5)
+    assert [(c.edge, c.beyond) for c in gentle] == [(0.2, 0.3), (0.3, 0.4)]
+    # Minimising: today's score and the curve turn round together.
+    assert find_cliffs(values, [0.45, 0.5, 0.5, 0.5], drop_threshold=0.02, today=0.5, maximize=False) == []
+
+
+def test_an_improvement_at_the_edge_of_the_swept_range_is_accepted_not_called_a_cliff():
+    curves = {"edge": {0.1: (0.04, 0.04), 0.2: (0, 0), 0.3: (0.0, 0.0), 0.4: (0.0, 0.0)}}
+    verdict = decide(curves, {"edge": 0.2}).loc["edge"]
+    assert verdict["decision"] == "accept" and verdict["proposed"] == 0.1 and verdict["cliff_warning"] == ""
+
+
+def test_the_verdict_is_the_sign_flip_test_with_holm_levels_and_its_interval():
+    from scipy import stats
+
+    from benchmark_assets.stats.permutation import sign_flip_interval
+
+    trials = make_trials(CURVES, CURRENTS)
+    verdicts = decide_ratchet(trials, sweeps(CURVES, CURRENTS), DecisionRules(), metric="m", maximize=True,
+                              train_ids=TRAIN, validation_ids=VALIDATION).set_index("constant")
+    good = verdicts.loc["good"]
+    table = trials.pivot_table(index="sweep_point", columns="seed_id", values="m")
+    delta = (table.loc[point_key("good", 0.3), VALIDATION] - table.loc[CURRENT_POINT, VALIDATION]).to_numpy()
+    expected = stats.permutation_test((delta,), np.mean, permutation_type="samples", n_resamples=np.inf,
+                                      vectorized=True).pvalue
+    assert good["p_value"] == pytest.approx(expected)
+    assert (good["ci_low"], good["ci_high"]) == pytest.approx(sign_flip_interval(delta, 0.95))
+    # Holm over the four constants, worked out here: the step-down's level for each.
+    order = verdicts["p_value"].sort_values(kind="stable")
+    tails, stopped = {}, None
+    for rank, (name, p) in enumerate(order.items()):
+        level = 0.05 / (len(order) - rank)
+        stopped = stopped if stopped is not None else (level if p > level else None)
+        tails[name] = level if stopped is None else stopped
+    assert verdicts["corrected_level"].to_dict() == pytest.approx({n: 1 - t for n, t in tails.items()})
+    assert (good["corrected_ci_low"], good["corrected_ci_high"]) == pytest.approx(
+        sign_flip_interval(delta, good["corrected_level"]))
