@@ -21,7 +21,8 @@ LAYERS = [
     ("entry points", ("definitions", "cli", "__init__")),
 ]
 # Within a kind, lowest first: the spec never imports how trials run or how they are decided.
-KIND_LAYERS = ["rules", "spec", "schemas", "trials", "cliffs", "analysis", "sensitivity", "report", "kind", "__init__"]
+KIND_LAYERS = ["rules", "spec", "schemas", "trials", "cliffs", "analysis", "simulate", "sensitivity", "report", "kind",
+               "__init__"]
 
 
 def module_name(path: Path) -> str:

@@ -12,17 +12,26 @@ verdict taken on the test always agrees with the interval shown.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 EXACT_PAIRS = 16  # 65,536 sign patterns
 SAMPLED_PATTERNS = 20_000
 
 
+@lru_cache(maxsize=EXACT_PAIRS)
+def _every_pattern(n: int) -> np.ndarray:
+    codes = np.arange(2**n, dtype=np.int64)[:, None]
+    patterns = 1.0 - 2.0 * ((codes >> np.arange(n)) & 1)
+    patterns.flags.writeable = False
+    return patterns
+
+
 def sign_patterns(n: int, *, rng=None) -> np.ndarray:
     """(patterns, n) of +1/-1: all 2**n for n <= EXACT_PAIRS, else the identity and a seeded sample."""
     if n <= EXACT_PAIRS:
-        codes = np.arange(2**n, dtype=np.int64)[:, None]
-        return 1.0 - 2.0 * ((codes >> np.arange(n)) & 1)
+        return _every_pattern(n)
     generator = np.random.default_rng(rng)
     sample = generator.choice([-1.0, 1.0], size=(SAMPLED_PATTERNS, n))
     return np.vstack([np.ones(n), sample])
@@ -62,7 +71,7 @@ class SignFlip:
             inside, outside = self.mean, self.mean + direction * spread
             while self.p_value(outside) > alpha:
                 outside = self.mean + 2 * (outside - self.mean)
-            for _ in range(60):
+            for _ in range(45):  # 2**-45 of the bracket: far finer than any delta is measured
                 middle = (inside + outside) / 2
                 inside, outside = (middle, outside) if self.p_value(middle) > alpha else (inside, middle)
             return inside

@@ -220,3 +220,20 @@ def test_the_verdict_is_the_sign_flip_test_with_holm_levels_and_its_interval():
     assert verdicts["corrected_level"].to_dict() == pytest.approx({n: 1 - t for n, t in tails.items()})
     assert (good["corrected_ci_low"], good["corrected_ci_high"]) == pytest.approx(
         sign_flip_interval(delta, good["corrected_level"]))
+
+
+def test_with_no_real_effect_the_ratchet_accepts_a_change_in_at_most_five_percent_of_studies():
+    """A cheap version of benchmarks/ratchet_error_rates.py: 100 simulated studies of 20 null
+    constants, thresholds at 0 so the test alone decides. The family-wise false accept rate must
+    not be shown above 5 % (binomial test); a real 1.5 SD improvement among them is found."""
+    from scipy import stats
+
+    from benchmark_assets.kinds.ratchet.simulate import simulate_study
+
+    rules = DecisionRules(improvement_threshold=0.0, sensitivity_threshold=0.0)
+    rng = np.random.default_rng(13)
+    studies = 100
+    any_accept = sum(bool((simulate_study(rng, rules=rules)["decision"] == "accept").any()) for _ in range(studies))
+    assert stats.binomtest(any_accept, studies, 0.05, alternative="greater").pvalue > 0.01, any_accept
+    found = simulate_study(rng, {0: {0.4: 1.5}}, rules=rules).set_index("constant").loc["c00"]
+    assert found["proposed"] == 0.4 and found["decision"] == "accept"
