@@ -139,7 +139,7 @@ def plot_sensitivity(
     if pd.notna(low) and pd.notna(high) and pd.notna(verdict.get("validation_delta")):
         delta = float(verdict["validation_delta"])
         gain_axis.errorbar([float(verdict["proposed"])], [delta], yerr=[[delta - low], [high - delta]], fmt="D",
-                           color="tab:green", capsize=4, label="verdict: corrected bootstrap CI")
+                           color="tab:green", capsize=4, label="verdict: corrected sign-flip interval")
     for axis in (raw_axis, gain_axis):
         axis.axvline(float(sweep.current), color="grey", linestyle="--", label=f"current {format_value(sweep.current)}")
         if verdict["proposed"] != verdict["current"]:
