@@ -15,6 +15,7 @@ from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.studies import load_study
 from benchmark_assets.warehouse import Warehouse
 from benchmark_assets_tests.conftest import write_study
+from benchmark_assets_tests.holm import holm_tails
 
 SIDES = "benchmark_assets_tests.acceptance_sides"
 SUITE = f"""\
@@ -108,12 +109,7 @@ def test_suite_runs_end_to_end_judges_each_criterion_and_keeps_a_crashing_side_a
     # Five criteria decided together: Holm across all of them, the broken one included (p = 1),
     # each interval at its rank's level until the step-down stops, worked out here independently.
     assert (verdicts["p_adjusted"] >= verdicts["p_value"]).all()
-    order = verdicts["p_value"].sort_values(kind="stable")
-    tails, stopped = {}, None
-    for rank, (subject, p) in enumerate(order.items()):
-        level = 0.05 / (len(order) - rank)
-        stopped = stopped if stopped is not None else (level if p > level else None)
-        tails[subject] = level if stopped is None else stopped
+    tails = holm_tails(verdicts["p_value"])
     assert verdicts["confidence_level"].to_dict() == pytest.approx({s: 1 - 2 * t for s, t in tails.items()})
 
     report = (latest_dir("suite") / "report.md").read_text()

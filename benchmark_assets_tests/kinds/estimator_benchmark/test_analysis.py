@@ -10,6 +10,7 @@ from scipy import stats
 from benchmark_assets.kinds.estimator_benchmark.analysis import judge_pairs, leaderboard
 from benchmark_assets.kinds.estimator_benchmark.schemas import leaderboard_schema, pairs_schema
 from benchmark_assets.kinds.estimator_benchmark.spec import DecisionSpec
+from benchmark_assets_tests.holm import holm_tails
 
 
 def trial_table(errors: dict[str, np.ndarray], metric: str = "pehe_normalised") -> pd.DataFrame:
@@ -82,12 +83,7 @@ def test_pairs_are_an_exact_sign_test_over_data_sets_with_holm_levels_worked_out
         assert (row["difference_low"], row["difference_high"]) == pytest.approx((low, high))
     # Holm over three pairs: the smallest p at 0.05/3, the next at 0.05/2 while it goes on; after
     # it stops, every later pair keeps the level it stopped at.
-    order = pairs["p_value"].sort_values(kind="stable")
-    tails, stopped = {}, None
-    for rank, (subject, p) in enumerate(order.items()):
-        level = 0.05 / (3 - rank)
-        stopped = stopped if stopped is not None else (level if p > level else None)
-        tails[subject] = level if stopped is None else stopped
+    tails = holm_tails(pairs["p_value"])
     assert pairs["interval_level"].to_dict() == pytest.approx({s: 1 - t for s, t in tails.items()})
     for subject, row in pairs.iterrows():
         low, high = stats.binomtest(int(row["wins"]), int(row["wins"] + row["losses"])).proportion_ci(

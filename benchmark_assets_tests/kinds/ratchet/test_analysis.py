@@ -7,6 +7,7 @@ from benchmark_assets.kinds.ratchet.cliffs import find_cliffs
 from benchmark_assets.kinds.ratchet.report import proposed_study_patch
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, point_key
+from benchmark_assets_tests.holm import holm_tails
 
 TRAIN, VALIDATION = list(range(35)), list(range(35, 50))
 
@@ -211,12 +212,7 @@ def test_the_verdict_is_the_sign_flip_test_with_holm_levels_and_its_interval():
     assert good["p_value"] == pytest.approx(expected)
     assert (good["ci_low"], good["ci_high"]) == pytest.approx(sign_flip_interval(delta, 0.95))
     # Holm over the four constants, worked out here: the step-down's level for each.
-    order = verdicts["p_value"].sort_values(kind="stable")
-    tails, stopped = {}, None
-    for rank, (name, p) in enumerate(order.items()):
-        level = 0.05 / (len(order) - rank)
-        stopped = stopped if stopped is not None else (level if p > level else None)
-        tails[name] = level if stopped is None else stopped
+    tails = holm_tails(verdicts["p_value"])
     assert verdicts["corrected_level"].to_dict() == pytest.approx({n: 1 - t for n, t in tails.items()})
     assert (good["corrected_ci_low"], good["corrected_ci_high"]) == pytest.approx(
         sign_flip_interval(delta, good["corrected_level"]))
