@@ -286,29 +286,33 @@ def test_ten_thousand_resamples_of_a_thousand_metrics_run_in_one_call():
     assert result.low.shape == (1000,) and np.all(result.low < result.high)
 
 
-def test_ratchet_intervals_are_the_engines_paired_bootstrap_at_the_holm_levels():
+def test_ratchet_intervals_are_the_sign_flip_tests_at_the_holm_levels():
+    """The ratchet no longer decides on a percentile bootstrap (about 90 % coverage at 10-15
+    scenarios): its p-values and intervals are the sign-flip test's, at Holm's step-down levels."""
+    import pandas as pd
+
     from benchmark_assets.kinds.ratchet.analysis import DecisionRules, _attach_intervals
-    from benchmark_assets.stats import adjust_p_values, corrected_confidence_levels
+    from benchmark_assets.stats import adjust_p_values
+    from benchmark_assets.stats.permutation import sign_flip_interval, sign_flip_test
+    from benchmark_assets_tests.holm import holm_tails
 
     rng = np.random.default_rng(6)
     deltas = [rng.normal(0.3, 0.2, 12), rng.normal(0.0, 0.2, 12), rng.normal(0.5, 0.1, 8), np.array([]),
               np.array([0.4])]
-    rules = DecisionRules(bootstrap_resamples=3000, rng_seed=4, correction="holm")
+    rules = DecisionRules(rng_seed=4, correction="holm")
     rows = [{} for _ in deltas]
     _attach_intervals(rows, deltas, rules)
 
-    twelve = bootstrap_ci(np.vstack(deltas[:2]), method="percentile", n_resamples=3000, rng=[4, 12])
-    eight = bootstrap_ci(deltas[2], method="percentile", n_resamples=3000, rng=[4, 8])
     # No scenario, or a single one, is no evidence: p = 1 and no interval.
-    p = np.array([*twelve.p_value(), eight.p_value(), 1.0, 1.0])
-    levels = corrected_confidence_levels(p, "holm", 0.95)
+    p = np.array([sign_flip_test(d) for d in deltas[:3]] + [1.0, 1.0])
     np.testing.assert_allclose([r["p_value"] for r in rows], p)
     np.testing.assert_allclose([r["p_adjusted"] for r in rows], adjust_p_values(p, "holm"))
-    corrected = twelve.interval_at(levels[:2])
-    for i in range(2):
-        assert (rows[i]["ci_low"], rows[i]["ci_high"]) == (twelve.low[i], twelve.high[i])
-        assert (rows[i]["corrected_ci_low"], rows[i]["corrected_ci_high"]) == (corrected.low[i], corrected.high[i])
-    assert rows[2]["corrected_ci_low"] == eight.interval_at(levels[2]).low
+    tails = holm_tails(pd.Series(p))
+    for i in range(3):
+        assert rows[i]["corrected_level"] == pytest.approx(1 - tails[i])
+        assert (rows[i]["ci_low"], rows[i]["ci_high"]) == pytest.approx(sign_flip_interval(deltas[i], 0.95))
+        assert (rows[i]["corrected_ci_low"], rows[i]["corrected_ci_high"]) == pytest.approx(
+            sign_flip_interval(deltas[i], 1 - tails[i]))
     assert rows[0]["corrected_ci_low"] < rows[0]["ci_low"]  # Holm's level is stricter than 95 %
     for row in rows[3:]:
         assert np.isnan([row["ci_low"], row["ci_high"], row["corrected_ci_low"], row["corrected_ci_high"]]).all()
