@@ -42,9 +42,10 @@ def format_ratchet_report(
         f"- Decision metric: `{metric}`; scenarios: {n_train} train / {n_validation} validation; "
         f"trials: {n_trials} ({n_failed} failed)",
         f"- Rules: improvement > {rules.improvement_threshold}, sensitivity < {rules.sensitivity_threshold}, "
-        f"{rules.confidence_level:.0%} paired bootstrap ({rules.bootstrap_resamples} resamples, seed "
-        f"{rules.rng_seed}), {rules.correction} correction over {counts['constants']} constants, cliff margin "
-        f"{rules.cliff_safety_margin:.0%} of the swept range",
+        f"{rules.confidence_level:.0%} paired sign-flip permutation test and its interval (exact up to 16 "
+        f"validation scenarios), {rules.correction} correction over {counts['constants']} constants, cliff "
+        f"margin {rules.cliff_safety_margin:.0%} of the swept range (aggregates: {rules.bootstrap_resamples} "
+        f"bootstrap resamples, seed {rules.rng_seed})",
         f"- Duration: {duration_seconds:.1f} s",
         "",
         "The ratchet proposes; it never edits the constants. Review `proposed.patch`.",
