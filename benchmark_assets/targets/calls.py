@@ -15,6 +15,7 @@ import gc
 import importlib
 import math
 import numbers
+import re
 import sys
 import time
 import traceback
@@ -37,6 +38,10 @@ class Measurement:
     @property
     def ok(self) -> bool:
         return not self.error
+
+
+# How a user's function is named in a study: ``package.module:function``.
+CALLABLE_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 def load_callable(target: str) -> Callable:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -38,6 +37,7 @@ from benchmark_assets.study_file import (
     check_name,
     fingerprint,
 )
+from benchmark_assets.targets.calls import CALLABLE_REFERENCE
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
 from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, digest, find, resolve
 
@@ -54,7 +54,6 @@ TRIAL_COLUMNS = trial_columns("benchmark", "repeat", "side", "round", "source", 
                               "side_fingerprint", "git_commit", *BUILTIN_MEASURES, "summary_sd", "summary_rounds")
 RATIO_FORMS = ("reduction", "increase", "speedup_at_least", "max_loss", "max_increase", "equivalent_within")
 FORMS = (*RATIO_FORMS, "difference", "below", "above")
-_CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 class CallSide(Strict):
@@ -66,7 +65,7 @@ class CallSide(Strict):
     @field_validator("call")
     @classmethod
     def _module_colon_function(cls, call: str) -> str:
-        if not _CALLABLE.fullmatch(call):
+        if not CALLABLE_REFERENCE.fullmatch(call):
             raise ValueError(f"{call!r} is not module:function; write it like mypackage.bench:run_search")
         return call
 

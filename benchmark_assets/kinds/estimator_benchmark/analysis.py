@@ -31,6 +31,7 @@ from benchmark_assets.kinds.estimator_benchmark.spec import (
 from benchmark_assets.stats.across_tasks import stratified_bootstrap_ci
 from benchmark_assets.stats.aggregate import aggregate_metrics, stable_seed
 from benchmark_assets.stats.multiple import step_down_tails
+from benchmark_assets.sweep import format_value
 
 SHOWN = {"pehe_normalised": "PEHE / RMS true effect", "ate_error_normalised": "|ATE error| / RMS true effect",
          "qini": "Qini coefficient (1 = oracle ranking)"}
@@ -67,7 +68,8 @@ def benchmark_aggregates(trials: pd.DataFrame, estimators: list[str], points: di
         if rows.empty:
             continue
         exploded = star_points(rows, points)
-        exploded["knob_value"] = exploded["knob_value"].map(_value_text)
+        exploded["knob_value"] = exploded["knob_value"].map(
+            lambda v: format_value(v) if isinstance(v, (int, float)) else str(v))
         for (template, metric_id, knob, value), group in exploded.groupby(
                 ["template", "metric_id", "knob", "knob_value"], sort=True):
             ok = group[group["status"] == "ok"]
@@ -84,12 +86,6 @@ def benchmark_aggregates(trials: pd.DataFrame, estimators: list[str], points: di
     frame = pd.concat(frames, ignore_index=True)
     order = ["estimator", "template", "metric_id", "knob", "knob_value", "metric", "n", "n_failed"]
     return frame[order + [c for c in frame.columns if c not in order]]
-
-
-def _value_text(value) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value)) if abs(value) >= 10 else f"{value:g}"
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def scores(trials: pd.DataFrame, estimator: str, metric: str, seeds: list[int], entries: list[str]) -> np.ndarray:
@@ -117,6 +113,11 @@ def complete_tasks(*score_sets: np.ndarray) -> np.ndarray:
     return np.all([np.isfinite(s).all(axis=0) for s in score_sets], axis=0)
 
 
+def ranked(table: pd.DataFrame) -> list[str]:
+    """The estimators a leaderboard ranked, best first (those without the decision metric are not)."""
+    return [name for name, rank in zip(table["estimator"], table["rank"]) if not pd.isna(rank)]
+
+
 @dataclass(frozen=True)
 class Leaderboard:
     table: pd.DataFrame  # one row per estimator, best first
@@ -125,24 +126,25 @@ class Leaderboard:
 
 def leaderboard(trials: pd.DataFrame, estimators: list[str], decision: DecisionSpec, seeds: list[int],
                 entries: list[str]) -> pd.DataFrame:
-    """Per estimator: the IQM of each normalised error over every (entry, seed) it completed, with a
-    stratified bootstrap interval, mean Qini, sign accuracy, ATE interval coverage and fit time;
-    ranked on the decision metric (best first)."""
+    """Per estimator: the IQM of each normalised error with a stratified bootstrap interval, mean
+    Qini, sign accuracy, ATE interval coverage and fit time; ranked on the decision metric (best
+    first). Every estimator is scored on the same entries: those each estimator with the metric
+    completed on every seed (one that failed on some entries leaves them out for all)."""
     rows = []
+    metrics = ("pehe_normalised", "ate_error_normalised", "qini")
     score_sets = {(name, metric): scores(trials, name, metric, seeds, entries)
-                  for name in estimators for metric in ("pehe_normalised", "ate_error_normalised", "qini")}
+                  for name in estimators for metric in metrics}
+    common = {}
+    for metric in metrics:
+        scored = [score_sets[(name, metric)] for name in estimators if complete_tasks(score_sets[(name, metric)]).any()]
+        common[metric] = complete_tasks(*scored) if scored else np.zeros(len(entries), dtype=bool)
     for name in estimators:
         mine = trials[trials["estimator"] == name]
         ok = mine[mine["status"] == "ok"]
         row = {"estimator": name, "trials": len(mine), "failed": int((mine["status"] != "ok").sum())}
-        for metric in ("pehe_normalised", "ate_error_normalised", "qini"):
+        for metric in metrics:
             s = score_sets[(name, metric)]
-            # Every estimator is scored on the same entries: those each estimator with the metric
-            # completed on every seed (one that failed on some entries leaves them out for all).
-            others = [score_sets[(other, metric)] for other in estimators
-                      if complete_tasks(score_sets[(other, metric)]).any()]
-            common = complete_tasks(*others) if others else complete_tasks(s)
-            complete = common & complete_tasks(s) if common.any() else complete_tasks(s)
+            complete = common[metric] & complete_tasks(s) if common[metric].any() else complete_tasks(s)
             row[f"{metric}_entries"] = int(complete.sum())
             if complete.sum() == 0:
                 row.update({f"{metric}_iqm": np.nan, f"{metric}_low": np.nan, f"{metric}_high": np.nan})

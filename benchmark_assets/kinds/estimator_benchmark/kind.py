@@ -37,6 +37,7 @@ from benchmark_assets.kinds.estimator_benchmark.analysis import (
     headline,
     judge_pairs,
     leaderboard,
+    ranked,
 )
 from benchmark_assets.kinds.estimator_benchmark.report import plot_benchmark
 from benchmark_assets.kinds.estimator_benchmark.spec import (
@@ -159,9 +160,7 @@ def verdicts(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderb
     """Pairs of ranked estimators in leaderboard order (the better-ranked first), judged on the
     decision metric; an estimator without it (failed, or average effect only) is in no pair."""
     current = _checked_trials(study, step, trials)
-    ranked = [e for e, rank in zip(leaderboard["estimator"], leaderboard["rank"])
-              if e in set(study.estimator_names) and not pd.isna(rank)]
-    pairs = judge_pairs(current, ranked, study.spec.decision, study.seeds, study.entry_ids)
+    pairs = judge_pairs(current, ranked(leaderboard), study.spec.decision, study.seeds, study.entry_ids)
     counts = pairs["verdict"].value_counts()
     return Product(pairs, {"headline": headline(study, leaderboard, pairs),
                            **{f"pairs_{v}": int(counts.get(v, 0)) for v in VERDICTS},
@@ -175,8 +174,7 @@ def benchmark_report(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame,
     current = _checked_trials(study, step, trials)
     board = Leaderboard(leaderboard, verdicts)
     folder = artifacts.run_dir(study.name, step.run_id)
-    ranked = [e for e, rank in zip(leaderboard["estimator"], leaderboard["rank"]) if not pd.isna(rank)]
-    plots = plot_benchmark(folder, current, verdicts, list(leaderboard["estimator"]), ranked,
+    plots = plot_benchmark(folder, current, verdicts, list(leaderboard["estimator"]), ranked(leaderboard),
                            study.spec.decision.metric, study.star_points)
     report = format_report(study, board, current,
                            plots={label: f"![{label}](plots/{path.name})" for label, path in plots.items()})

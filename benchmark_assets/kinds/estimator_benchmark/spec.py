@@ -7,7 +7,6 @@ estimators are compared on identical data: a paired design across the catalog.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,13 +17,11 @@ from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, 
 from benchmark_assets.kinds.base import trial_columns
 from benchmark_assets.scenarios.templates import PROFILES, CatalogEntry, CoverageError, TemplateError, build_catalog
 from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, check_name, fingerprint
-from benchmark_assets.targets.uplift import BUILTIN, EstimatorError, resolve_estimator
+from benchmark_assets.targets.calls import CALLABLE_REFERENCE
+from benchmark_assets.targets.uplift import BUILTIN
 
-# The metrics a trial reports against the known truth (stats.uplift.uplift_metrics), and the
-# direction in which each is better.
-LOWER_IS_BETTER = ("pehe_normalised", "ate_error_normalised", "pehe", "ate_abs_error")
+# The metrics of a trial (stats.uplift.uplift_metrics) where higher is better; errors are lower.
 HIGHER_IS_BETTER = ("qini", "auuc", "sign_accuracy")
-DECISION_METRICS = ("pehe_normalised", "ate_error_normalised", "qini")
 # Aggregated per estimator and star point.
 AGGREGATED = ("pehe_normalised", "ate_error_normalised", "ate_bias", "qini", "sign_accuracy", "ate_covered", "coverage",
               "fit_seconds")
@@ -34,7 +31,6 @@ VERDICTS = (BETTER, WORSE, NO_DIFFERENCE, NOT_JUDGED)
 TRIAL_COLUMNS = trial_columns("estimator", "dataset", "entry_id", "seed", "template", "metric_id", "family",
                               "memberships", "estimator_fingerprint", "entry_fingerprint", "n_rows", "fit_seconds")
 SEPARATOR = "~s"  # a data set's key: <entry id>~s<seed>
-_CALLABLE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 class CatalogSpec(Strict):
@@ -137,10 +133,6 @@ class Estimator:
     reference: str
     options: dict
 
-    @property
-    def builtin(self) -> bool:
-        return self.reference in BUILTIN
-
     def fingerprint(self) -> str:
         return fingerprint({"reference": self.reference, "options": self.options})
 
@@ -239,21 +231,12 @@ def _estimators(path: Path, spec: EstimatorBenchmarkSpec) -> tuple[Estimator, ..
                              "{...}}")
         seen[given.name] = i
         reference = given.reference
-        if reference not in BUILTIN and not _CALLABLE.fullmatch(reference):
+        if reference not in BUILTIN and not CALLABLE_REFERENCE.fullmatch(reference):
             field_path = f"{where}.function" if given.function else f"{where}.name"
             raise StudyError(path, field_path, f"{reference!r} is neither a shipped estimator nor module:function",
                              f"use one of {', '.join(BUILTIN)}, or a function as package.module:function")
         estimators.append(Estimator(given.name, reference, dict(given.options)))
     return tuple(estimators)
-
-
-def importable(estimator: Estimator) -> str:
-    """'' if the estimator's function imports, else why not (one line)."""
-    try:
-        resolve_estimator(estimator.reference)
-    except EstimatorError as error:
-        return str(error)
-    return ""
 
 
 def _catalog_field(catalog: CatalogSpec, problem: str) -> str:

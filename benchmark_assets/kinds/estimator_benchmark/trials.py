@@ -48,8 +48,7 @@ class _Functions:
         return self._found[name]
 
 
-def trial_row(study: EstimatorBenchmarkStudy, name: str, key: str, data: Dataset, metadata: dict,
-              functions: _Functions) -> dict:
+def trial_row(study: EstimatorBenchmarkStudy, name: str, key: str, data: Dataset, functions: _Functions) -> dict:
     """One estimator fitted on one data set, scored against the known effects."""
     entry_id, seed = split_dataset_key(key)
     entry = study.entry_by_id[entry_id]
@@ -98,16 +97,15 @@ def run_benchmark_trials(
             by_set.setdefault(key, []).append(name)
     order = {name: i for i, name in enumerate(study.estimator_names)}
     functions = _Functions(study)
-    cache: dict[str, tuple[Dataset, dict]] = {}
+    cache: dict[str, Dataset] = {}
     jobs = [(key, name) for key in study.dataset_keys if key in by_set for name in sorted(by_set[key], key=order.get)]
 
     def one(job: tuple[str, str]) -> dict:
         key, name = job
         if key not in cache:
             cache.clear()  # jobs come data set by data set: keep one in memory
-            cache[key] = dataset(study, key)
-        data, metadata = cache[key]
-        return trial_row(study, name, key, data, metadata, functions)
+            cache[key] = dataset(study, key)[0]
+        return trial_row(study, name, key, cache[key], functions)
 
     def finished(row: dict) -> None:
         if log and row["status"] != "ok":
