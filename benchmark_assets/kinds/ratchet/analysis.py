@@ -34,6 +34,24 @@ def _curve(table: pd.DataFrame, sweep: ConstantSweep, seed_ids) -> np.ndarray:
     return np.asarray(means)
 
 
+def best_on_train(scores: np.ndarray, sweep: ConstantSweep) -> int:
+    """Index of the best value (higher ``scores`` is better; NaN never wins). Ties go to the
+    current value, then to the value nearest it: no change without evidence."""
+    scored = np.where(np.isnan(scores), -np.inf, scores)
+    ties = np.flatnonzero(scored == scored.max())
+    current_index = sweep.values.index(sweep.current)
+    return current_index if current_index in ties else int(min(ties, key=lambda i: abs(sweep.values[i] - sweep.current)))
+
+
+def paired_deltas(table: pd.DataFrame, better: str, worse: str, seed_ids, sign: float) -> np.ndarray:
+    """``sign`` x (better - worse) per scenario among ``seed_ids`` where both points were measured."""
+    if better not in table.index or worse not in table.index:
+        return np.array([])
+    columns = [s for s in seed_ids if s in table.columns]
+    pair = table.loc[[better, worse], columns].dropna(axis=1)
+    return sign * (pair.iloc[0].to_numpy() - pair.iloc[1].to_numpy())
+
+
 def decide_ratchet(
     trials: pd.DataFrame,
     constants: list[ConstantSweep],
@@ -54,28 +72,10 @@ def decide_ratchet(
         train_curve = _curve(table, sweep, train_ids)
         validation_curve = _curve(table, sweep, validation_ids)
         current_index = sweep.values.index(sweep.current)
-        scored = np.where(np.isnan(train_curve), -np.inf, sign * train_curve)
-        best = float(np.max(scored))
-        # Ties go to the current value, then to the value nearest it: no change without evidence.
-        ties = [i for i, s in enumerate(scored) if s == best]
-        best_index = current_index if current_index in ties else min(
-            ties, key=lambda i: abs(sweep.values[i] - sweep.current)
-        )
+        best_index = best_on_train(sign * train_curve, sweep)
         proposed = sweep.values[best_index]
         current_key, proposed_key = sweep.key_for(sweep.current), sweep.key_for(proposed)
-        paired = [
-            s
-            for s in validation_ids
-            if s in table.columns
-            and current_key in table.index
-            and proposed_key in table.index
-            and not np.isnan(table.at[current_key, s])
-            and not np.isnan(table.at[proposed_key, s])
-        ]
-        if paired:
-            delta = sign * (table.loc[proposed_key, paired].to_numpy() - table.loc[current_key, paired].to_numpy())
-        else:
-            delta = np.array([])
+        delta = paired_deltas(table, proposed_key, current_key, validation_ids, sign)
         deltas.append(delta)
         keys = {sweep.key_for(v) for v in sweep.values}
         rows.append(
@@ -225,6 +225,11 @@ def aggregate_trials(study, trials: pd.DataFrame, point_keys: list[str]) -> pd.D
     rows = []
     points = {p.key: p for p in study.sweep_points()}
     for point_key in point_keys:
+        if point_key not in points:
+            try:
+                points[point_key] = study.point_for(point_key)
+            except KeyError:
+                pass
         point_trials = trials[trials["sweep_point"] == point_key]
         for split in ("train", "validation", "all"):
             subset = point_trials if split == "all" else point_trials[point_trials["split"] == split]

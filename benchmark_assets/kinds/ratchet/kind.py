@@ -1,18 +1,21 @@
 """``kind: ratchet``: tiered constants swept on train scenarios, confirmed on held-out validation.
 
 Graph: scenario_catalog (per seed id) -> trials (sweep point x seed id) -> aggregates (per
-sweep point) -> verdicts (one per constant, into the ledger) -> ratchet_summary (report, patch, plots).
+sweep point) -> verdicts (one per constant, into the ledger) and interactions (one per pair of
+constants swept as a grid) -> ratchet_summary (report, patch, plots).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, LedgerEntry, Node, Product, StudyKind
 from benchmark_assets.kinds.ratchet import schemas
 from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts
+from benchmark_assets.kinds.ratchet.interactions import judge_interactions
 from benchmark_assets.kinds.ratchet.report import write_ratchet_outputs
 from benchmark_assets.kinds.ratchet.spec import RatchetSpec, RatchetStudy, load_ratchet
 from benchmark_assets.kinds.ratchet.trials import points_by_key, run_trials
@@ -97,10 +100,35 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
     ]
 
 
-def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, aggregates: pd.DataFrame,
-                    trials: pd.DataFrame) -> Product:
+def interactions(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
+    """One verdict per interaction pair whose two constants the run decides on (all by default)."""
+    names = set(step.subjects) or None
+    pairs = study.interaction_sweeps(names)
+    train_ids, validation_ids = study.split
+    frame, _ = judge_interactions(trials, pairs, study.change_key, study.rules, metric=study.spec.metric,
+                                  maximize=study.maximize, train_ids=train_ids, validation_ids=validation_ids)
+    counts = frame["decision"].value_counts()
+    entries = [
+        LedgerEntry(
+            subject=row["pair"], decision=row["decision"], reason=row["reason"], metric=study.spec.metric,
+            baseline={row["first"]: row["first_alone"], row["second"]: row["second_alone"]},
+            proposal={row["first"]: row["first_value"], row["second"]: row["second_value"]},
+            effect=float(np.min([row["validation_vs_first"], row["validation_vs_second"]])),
+            confidence_level=study.rules.confidence_level, p_value=row["p_value"], p_adjusted=row["p_adjusted"],
+            details={"kind": "interaction", "adjusted_level": row["corrected_level"],
+                     "vs_first": [row["validation_vs_first"], row["first_ci_low"], row["first_ci_high"]],
+                     "vs_second": [row["validation_vs_second"], row["second_ci_low"], row["second_ci_high"]],
+                     "vs_current": row["validation_vs_current"], "n_validation": int(row["n_validation"])},
+        )
+        for row in frame.to_dict("records")
+    ]
+    return Product(frame, {"pairs": len(frame), "accepted": int(counts.get(ACCEPT, 0))}, ledger=entries)
+
+
+def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, interactions: pd.DataFrame,
+                    aggregates: pd.DataFrame, trials: pd.DataFrame) -> Product:
     folder = artifacts.run_dir(study.name, step.run_id)
-    summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder)
+    summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder, interactions=interactions)
     return Product(summary, metadata)
 
 
@@ -137,7 +165,12 @@ class RatchetKind(StudyKind):
                  schema=lambda study: schemas.verdicts_schema(), version=lambda study: study.decision_fingerprint(),
                  description="One verdict per constant (accept / reject / no_sensitivity) with its evidence; "
                              "appended to the ledger."),
-            Node("ratchet_summary", ratchet_summary, inputs=("verdicts", "aggregates", "trials"),
+            Node("interactions", interactions, inputs=("trials",), deps=("aggregates",), selectable=True,
+                 schema=lambda study: schemas.interactions_schema(),
+                 version=lambda study: (study.decision_fingerprint(), study.spec.interactions),
+                 description="One verdict per interaction pair: is the best cell of the pair's grid on train "
+                             "better on validation than each constant's best alone? Appended to the ledger."),
+            Node("ratchet_summary", ratchet_summary, inputs=("verdicts", "interactions", "aggregates", "trials"),
                  description="The ratchet's proposal: report, exports, sensitivity plots and a patch of the study "
                              "file."),
         ]

@@ -10,7 +10,8 @@ from matplotlib.ticker import MaxNLocator
 
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import Markdown, errors_markdown
-from benchmark_assets.kinds.ratchet.analysis import ACCEPT, NO_SENSITIVITY, REJECT, summarise_verdicts
+from benchmark_assets.kinds.ratchet.analysis import ACCEPT, NO_SENSITIVITY, REJECT, metric_table, summarise_verdicts
+from benchmark_assets.kinds.ratchet.interactions import train_grid
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.sensitivity import paired_gain_curves
 from benchmark_assets.sweep import ConstantSweep, format_value
@@ -29,6 +30,7 @@ def format_ratchet_report(
     n_trials: int,
     n_failed: int,
     failures: pd.DataFrame | None = None,
+    interactions: pd.DataFrame | None = None,
 ) -> str:
     """A markdown report a reviewer can paste into a pull request."""
     counts = summarise_verdicts(verdicts)
@@ -74,9 +76,71 @@ def format_ratchet_report(
 
     for decision, title in ((ACCEPT, "Accepted"), (REJECT, "Rejected"), (NO_SENSITIVITY, "No sensitivity")):
         table(verdicts[verdicts["decision"] == decision], title)
+    if interactions is not None and len(interactions):
+        lines.extend(interactions_markdown(interactions, rules))
     if failures is not None:
         lines.extend(errors_markdown(failures))
     return "\n".join(lines)
+
+
+def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> list[str]:
+    """The interaction section: per pair, the best cell on train against each constant's best
+    alone, with the paired validation gains and their corrected sign-flip intervals."""
+    fmt = lambda x: "nan" if pd.isna(x) else f"{x:+.4f}"  # noqa: E731
+    lines = ["## Interactions", "",
+             f"Each pair is swept as a grid on train; its best cell must beat each constant's best value alone on "
+             f"validation (both paired sign-flip tests, {'Holm' if rules.correction != 'none' else 'no'} correction "
+             f"across {len(interactions)} pairs). The heat maps show the train grid.", "",
+             "| pair | best alone | best pair (train) | vs first alone | vs second alone | vs current | p (adj.) | "
+             "decision |", "|---|---|---|---|---|---|---|---|"]
+    for row in interactions.itertuples():
+        lines.append(
+            f"| {row.pair} | {row.first}={format_value(row.first_alone)}, {row.second}={format_value(row.second_alone)} "
+            f"| {row.first}={format_value(row.first_value)}, {row.second}={format_value(row.second_value)} "
+            f"| {fmt(row.validation_vs_first)} [{fmt(row.first_ci_low)}, {fmt(row.first_ci_high)}] "
+            f"| {fmt(row.validation_vs_second)} [{fmt(row.second_ci_low)}, {fmt(row.second_ci_high)}] "
+            f"| {fmt(row.validation_vs_current)} | {row.p_adjusted:.4f} | {row.decision}: {row.reason} |")
+    return lines + [""]
+
+
+def plot_interaction(folder: Path, grid: pd.DataFrame, verdict: pd.Series, metric: str) -> Path:
+    """The pair's train grid as a heat map, each cell labelled with its mean; today's values
+    (circle), each constant's best alone (triangles) and the best cell (star) marked."""
+    first, second = verdict["first"], verdict["second"]
+    rows = sorted(grid["second_value"].unique())
+    columns = sorted(grid["first_value"].unique())
+    values = grid.pivot_table(index="second_value", columns="first_value", values="train_mean", dropna=False)
+    values = values.reindex(index=rows, columns=columns)
+    figure, axis = artifacts.figure(max(6.0, 1.0 * len(columns) + 3.0), 0.6 * len(rows) + 2.8)
+    image = axis.imshow(values.to_numpy(dtype=float), origin="lower", cmap="viridis", aspect="auto")
+    figure.colorbar(image, ax=axis, label=f"{metric} (train mean)")
+    for i, row_value in enumerate(rows):
+        for j, column_value in enumerate(columns):
+            cell = values.iat[i, j]
+            if pd.notna(cell):
+                light = image.norm(cell) > 0.6  # viridis turns yellow: dark text there
+                axis.text(j, i - 0.28, f"{cell:.3f}", ha="center", va="center", fontsize=7,
+                          color="black" if light else "white")
+
+    def mark(a, b, marker, colour, label):
+        axis.scatter([columns.index(float(a))], [rows.index(float(b))], marker=marker, s=180, facecolors="none",
+                     edgecolors=colour, linewidths=2, label=label)
+
+    mark(verdict["first_current"], verdict["second_current"], "s", "magenta", "today")
+    mark(verdict["first_alone"], verdict["second_current"], "^", "tab:orange", f"{first} best alone")
+    mark(verdict["first_current"], verdict["second_alone"], "v", "tab:orange", f"{second} best alone")
+    mark(verdict["first_value"], verdict["second_value"], "*", "tab:red", "best cell")
+    axis.set_xticks(range(len(columns)), [format_value(v) for v in columns])
+    axis.set_yticks(range(len(rows)), [format_value(v) for v in rows])
+    axis.set_xlabel(first)
+    axis.set_ylabel(second)
+    axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, frameon=False)
+    axis.set_title(f"{verdict['pair']}: {verdict['decision']}")
+    figure.subplots_adjust(left=0.12, right=0.95, bottom=0.28, top=0.9)
+    path = folder / "plots" / f"interaction_{artifacts.safe_label(first)}__{artifacts.safe_label(second)}.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path
 
 
 def proposed_study_patch(study_text: str, label: str, changes: dict[str, float]) -> str:
@@ -169,12 +233,13 @@ def _draw_one(job: tuple) -> tuple[Path, str]:
 
 
 def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame,
-                          folder: Path):
+                          folder: Path, *, interactions: pd.DataFrame | None = None):
     """Report, exports, plots and patch in ``folder`` (the run's own); returns (summary table,
-    metadata, with every constant's plot shown inline)."""
+    metadata, with every constant's plot and every interaction heat map shown inline)."""
+    heat_maps = _interaction_plots(study, interactions, trials, folder)
     decided = set(verdicts["constant"])
     sweeps = [s for s in study.constant_sweeps() if s.name in decided]
-    keys = {s.key_for(v) for s in sweeps for v in s.values}
+    keys = {p.key for p in study.sweep_points(names=decided)}  # with the grid cells of their pairs
     trials = trials[trials["sweep_point"].isin(keys)]
     aggregates = aggregates[aggregates["sweep_point"].isin(keys)]
     train_ids, validation_ids = study.split
@@ -182,7 +247,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     report = format_ratchet_report(
         verdicts, study=study.name, rules=study.rules, duration_seconds=compute_seconds,
         n_train=len(train_ids), n_validation=len(validation_ids), n_trials=len(trials),
-        n_failed=int((trials["status"] != "ok").sum()), failures=trials,
+        n_failed=int((trials["status"] != "ok").sum()), failures=trials, interactions=interactions,
     )
     accepted = verdicts[verdicts["decision"] == "accept"]
     patch = proposed_study_patch(study.text, f"studies/{study.path.name}", dict(zip(accepted["constant"], accepted["proposed"])))
@@ -197,7 +262,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
                      by_constant.loc[sweep.name], study.spec.metric, float(study.rules.improvement_threshold)))
     drawn = artifacts.in_parallel(_draw_one, jobs)
     plots = {sweep.name: path for sweep, (path, _) in zip(sweeps, drawn)}
-    shown = "\n".join(markdown for _, markdown in drawn)
+    shown = "\n".join([markdown for _, markdown in drawn] + [markdown for _, markdown in heat_maps])
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
@@ -205,6 +270,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     paths = artifacts.write_files(folder, {
         "report.md": report, "proposed.patch": patch, "verdicts.csv": verdicts, "verdicts.json": verdicts,
         "aggregates.csv": aggregates, "sensitivity.csv": gains, "summary.json": summary_info,
+        **({"interactions.csv": interactions} if interactions is not None and len(interactions) else {}),
     })
     summary = verdicts[["constant", "tier", "decision", "current", "proposed", "train_delta", "validation_delta",
                         "corrected_ci_low", "corrected_ci_high", "reason", "cliff_warning"]].copy()
@@ -215,8 +281,23 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         "artifacts": folder,
         "trial_compute_seconds": round(compute_seconds, 3),
     }
-    if plots:
+    if plots or heat_maps:
         metadata["plots"] = Markdown(shown)
-        metadata["plots_folder"] = next(iter(plots.values())).parent
+        metadata["plots_folder"] = folder / "plots"
     metadata.update({f"file_{name}": path for name, path in paths.items()})
     return summary, metadata
+
+
+def _interaction_plots(study, interactions: pd.DataFrame | None, trials: pd.DataFrame,
+                       folder: Path) -> list[tuple[Path, str]]:
+    """Each judged pair's heat map and its inline copy."""
+    if interactions is None or interactions.empty:
+        return []
+    table = metric_table(trials, study.spec.metric)
+    sweeps = {s.name: s for s in study.constant_sweeps()}
+    drawn = []
+    for _, verdict in interactions.iterrows():
+        grid = train_grid(table, sweeps[verdict["first"]], sweeps[verdict["second"]], study.change_key, study.split[0])
+        path = plot_interaction(folder, grid, verdict, study.spec.metric)
+        drawn.append((path, artifacts.png_markdown({f"{verdict['pair']}: {verdict['decision']}": path})))
+    return drawn

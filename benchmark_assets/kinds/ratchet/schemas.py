@@ -101,3 +101,27 @@ def verdicts_schema() -> pa.DataFrameSchema:
         unique=["constant"],
         strict=False,
     )
+
+
+def interactions_schema() -> pa.DataFrameSchema:
+    probability = pa.Column(float, pa.Check.in_range(0.0, 1.0))
+    return pa.DataFrameSchema(
+        {
+            "pair": pa.Column(str),
+            "first": pa.Column(str),
+            "second": pa.Column(str),
+            "first_value": pa.Column(float),
+            "second_value": pa.Column(float),
+            "decision": pa.Column(str, pa.Check.isin(["accept", "reject", "no_interaction"])),
+            "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "p_value": probability,
+            "p_adjusted": probability,
+            "n_validation": pa.Column(int, pa.Check.ge(0)),
+        },
+        checks=[
+            pa.Check(lambda df: (df["decision"] != "accept") | ((df["first_ci_low"] > 0) & (df["second_ci_low"] > 0)),
+                     name="accepted_pair_beats_both_single_changes"),
+        ],
+        unique=["pair"],
+        strict=False,
+    )

@@ -86,6 +86,8 @@ class RatchetSpec(Strict):
     trials_per_scenario: StrictInt = Field(default=1, ge=1, le=1000)
     constants: dict[str, ConstantSpec] = Field(min_length=1)
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
+    # Pairs of constants swept together as a grid on train and judged against each one's best alone.
+    interactions: list[tuple[str, str]] = Field(default_factory=list)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
 
 
@@ -143,24 +145,72 @@ class RatchetStudy(StudyFile):
         return chosen
 
     def sweep_points(self, *, tiers=None, names=None) -> list[SweepPoint]:
-        """``current`` first, then each constant's other values; the registration order of partitions."""
+        """``current`` first, then each constant's other values, then the inner cells of each
+        interaction grid whose two constants are both selected; the registration order of partitions."""
         base = self.current_params
+        chosen = self.constant_sweeps(tiers=tiers, names=names)
         points = [SweepPoint(CURRENT_POINT, dict(base))]
-        for sweep in self.constant_sweeps(tiers=tiers, names=names):
+        for sweep in chosen:
             for value in sweep.values:
                 if value != sweep.current:
                     points.append(SweepPoint(point_key(sweep.name, value), {**base, sweep.name: value}, sweep.name, value))
+        for first, second in self.interaction_sweeps({s.name for s in chosen}):
+            points += [self.point_for_changes({first.name: a, second.name: b})
+                       for a in first.values if a != first.current for b in second.values if b != second.current]
         return points
 
-    def point_fingerprints(self) -> dict[str, str]:
-        """What each sweep point's trials depend on; a change means its partitions must rerun."""
+    def interaction_sweeps(self, names=None) -> list[tuple[ConstantSweep, ConstantSweep]]:
+        """The study's interaction pairs (both constants among ``names`` if given) as sweeps."""
+        sweeps = {s.name: s for s in self.constant_sweeps()}
+        return [(sweeps[a], sweeps[b]) for a, b in self.spec.interactions
+                if names is None or (a in names and b in names)]
+
+    def change_key(self, changes: dict) -> str:
+        """The point key of the current constants with ``changes`` applied: ``current`` for none,
+        ``name=value`` for one, ``a=1,b=2`` (in the file's order of constants) for several."""
+        moved = {name: value for name, value in changes.items() if float(value) != float(self.current_params[name])}
+        order = list(self.spec.constants)
+        return ",".join(point_key(n, moved[n]) for n in sorted(moved, key=order.index)) or CURRENT_POINT
+
+    def point_for_changes(self, changes: dict) -> SweepPoint:
+        moved = {name: value for name, value in changes.items() if float(value) != float(self.current_params[name])}
+        names = [n for n in self.spec.constants if n in moved]
+        single = len(names) == 1
+        return SweepPoint(self.change_key(moved), {**self.current_params, **moved},
+                          ",".join(names) or None, moved[names[0]] if single else None)
+
+    def point_for(self, key: str) -> SweepPoint:
+        """The sweep point a key names, declared or not (a combination the ratchet asked to
+        validate): ``current``, ``a=0.5`` or ``a=0.5,b=2``; a key naming no constant raises KeyError."""
+        if key == CURRENT_POINT:
+            return SweepPoint(CURRENT_POINT, dict(self.current_params))
+        changes = {}
+        for part in key.split(","):
+            name, _, text = part.partition("=")
+            if name not in self.spec.constants or not text:
+                raise KeyError(key)
+            try:
+                value = float(text)
+            except ValueError:
+                raise KeyError(key) from None
+            current = self.spec.constants[name].current
+            changes[name] = int(value) if isinstance(current, int) and value.is_integer() else value
+        point = self.point_for_changes(changes)
+        if point.key != key:  # not the canonical spelling (order, format) of these changes
+            raise KeyError(key)
+        return point
+
+    def point_fingerprints(self, extra_keys=()) -> dict[str, str]:
+        """What each sweep point's trials depend on (the declared points and ``extra_keys``, such
+        as registered combinations); a change means its partitions must rerun."""
         shared = {
             "target": self.spec.target,
             "target_version": self.target.version,
             "scenarios": self.spec.scenarios.model_dump(),
             "trials_per_scenario": self.spec.trials_per_scenario,
         }
-        return {p.key: fingerprint({**shared, "params": p.params}) for p in self.sweep_points()}
+        points = self.sweep_points() + [self.point_for(k) for k in extra_keys]
+        return {p.key: fingerprint({**shared, "params": p.params}) for p in points}
 
     def decision_fingerprint(self) -> str:
         payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "direction": self.spec.direction}
@@ -194,6 +244,30 @@ def check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None:
                                  "use an integer such as 3 (a fraction would be silently truncated)")
 
 
+MAX_GRID_CELLS = 400  # per interaction pair: each cell is a sweep point run on every scenario
+
+
+def check_interactions(path: Path, spec: RatchetSpec) -> None:
+    seen = set()
+    for i, (first, second) in enumerate(spec.interactions):
+        field_name = f"interactions[{i}]"
+        for name in (first, second):
+            if name not in spec.constants:
+                close = difflib.get_close_matches(name, sorted(spec.constants), n=1)
+                raise StudyError(path, field_name, f"{name!r} is not a constant of this study",
+                                 f"did you mean {close[0]!r}?" if close else "list two of the study's constants")
+        if first == second:
+            raise StudyError(path, field_name, f"pairs {first!r} with itself", "list two different constants")
+        if frozenset((first, second)) in seen:
+            raise StudyError(path, field_name, f"the pair {first}, {second} is listed twice", "list each pair once")
+        seen.add(frozenset((first, second)))
+        cells = (len(set(spec.constants[first].candidates) - {spec.constants[first].current}) *
+                 len(set(spec.constants[second].candidates) - {spec.constants[second].current}))
+        if cells > MAX_GRID_CELLS:
+            raise StudyError(path, field_name, f"the {first} x {second} grid has {cells} cells to run",
+                             f"keep it to {MAX_GRID_CELLS} cells: fewer candidates for either constant")
+
+
 def load_ratchet(path: Path, text: str, spec: RatchetSpec, name: str) -> RatchetStudy:
     for constant in spec.constants:
         check_name(path, f"constants.{constant}", constant, "constant")
@@ -203,6 +277,7 @@ def load_ratchet(path: Path, text: str, spec: RatchetSpec, name: str) -> Ratchet
         problem, _, fix = str(error).rpartition("; ")
         raise StudyError(path, "target", problem, fix) from None
     check_against_target(path, spec, target)
+    check_interactions(path, spec)
     study = RatchetStudy(name=name, path=path, text=text, spec=spec, target=target)
     try:
         empty = [split for split, ids in zip(("train", "validation"), study.split) if not ids]

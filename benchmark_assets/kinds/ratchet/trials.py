@@ -120,13 +120,19 @@ def _evaluate_point(target, prepared, scenarios, params, trial_seeds, required: 
 
 
 def points_by_key(study: RatchetStudy, keys: Iterable[str]) -> list[SweepPoint]:
-    """The study's sweep points for the given keys, in the study's order; unknown keys raise."""
+    """The sweep points for the given keys: the study's own in its order, then registered
+    combinations (``a=0.5,b=2``, asked for by the cumulative validation); unknown keys raise."""
     wanted = set(keys)
     points = [p for p in study.sweep_points() if p.key in wanted]
-    unknown = wanted - {p.key for p in points}
+    unknown = []
+    for key in sorted(wanted - {p.key for p in points}):
+        try:
+            points.append(study.point_for(key))
+        except KeyError:
+            unknown.append(key)
     if unknown:
         raise KeyError(
-            f"sweep points {sorted(unknown)} are registered but no longer in {study.path.name}; "
+            f"sweep points {unknown} are registered but no longer in {study.path.name}; "
             "they were removed from the study"
         )
     return points

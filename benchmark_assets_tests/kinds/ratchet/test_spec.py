@@ -37,6 +37,10 @@ BAD_INPUTS = [
     ("scenarios: {count: 1}", "scenarios.count", "greater than or equal to 2"),
     ("decision: {correction: bonferoni}", "decision.correction", "'holm', 'bh' or 'none'"),
     ("metric_name: score", "metric_name", "unknown field"),
+    ("interactions: [[alpha, betta]]", "interactions[0]", "'betta' is not a constant of this study"),
+    ("interactions: [[alpha, alpha]]", "interactions[0]", "pairs 'alpha' with itself"),
+    ("interactions: [[alpha, beta], [beta, alpha]]", "interactions[1]", "listed twice"),
+    ("interactions: [[alpha, beta, gamma]]", "interactions[0]", "at most 2 items"),
 ]
 
 
@@ -64,6 +68,35 @@ def test_bad_study_fails_at_load_with_one_line_naming_field_and_fix(tmp_path, re
     assert message.startswith(f"{path}: {field}")
     assert problem in message
     assert "Fix: " in message
+
+
+def test_interaction_grid_cells_are_sweep_points_named_by_both_changes(tmp_path):
+    path = write_study(tmp_path, "pairs", TOY_STUDY + "interactions: [[alpha, beta]]\n")
+    study = load_study(path)
+    keys = [p.key for p in study.sweep_points()]
+    cells = [k for k in keys if "," in k]
+    assert len(cells) == 5 * 2  # alpha's 5 other values x beta's 2 other values
+    assert "alpha=0.7,beta=2" in cells and len(set(keys)) == len(keys)
+    point = study.point_for("alpha=0.7,beta=2")
+    assert point.params == {"alpha": 0.7, "beta": 2.0, "gamma": 1.0} and point.constant == "alpha,beta"
+    assert study.change_key({"beta": 2.0, "alpha": 0.7}) == "alpha=0.7,beta=2"  # the file's order
+    assert study.change_key({"alpha": 0.3}) == "current"  # today's value is no change
+    for bad in ("beta=2,alpha=0.7", "delta=1", "alpha=x", "alpha"):
+        with pytest.raises(KeyError):
+            study.point_for(bad)
+    # Selecting one constant drops the pair; selecting both keeps its grid.
+    assert not [k for k in (p.key for p in study.sweep_points(names=["alpha"])) if "," in k]
+    assert len([k for k in (p.key for p in study.sweep_points(names=["alpha", "beta"])) if "," in k]) == 10
+
+
+def test_an_interaction_grid_too_large_to_run_is_refused(tmp_path):
+    many = ", ".join(str(i) for i in range(2, 23))
+    text = TOY_STUDY.replace("candidates: [0.1, 0.3, 0.5, 0.7, 0.8, 1.0]", f"candidates: [{many}]").replace(
+        "beta:  {tier: 2, current: 1.0, candidates: [0.5, 1.0, 2.0]}",
+        f"beta:  {{tier: 2, current: 1.0, candidates: [{many}]}}")
+    path = write_study(tmp_path, "big", text + "interactions: [[alpha, beta]]\n")
+    with pytest.raises(StudyError, match=r"interactions\[0\]: the alpha x beta grid has 441 cells"):
+        load_study(path)
 
 
 def test_memory_target_needs_every_constant_and_whole_numbers_where_whole(tmp_path):

@@ -1,0 +1,125 @@
+"""Pairwise interaction sweeps: grid cells as sweep points, the best pair judged against each
+constant's best alone, and the whole thing materialised through Dagster with its heat maps."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from benchmark_assets.kinds.ratchet.analysis import metric_table, paired_deltas
+from benchmark_assets.kinds.ratchet.interactions import judge_interactions
+from benchmark_assets.kinds.ratchet.trials import run_trials
+from benchmark_assets.studies import load_study
+from benchmark_assets_tests.conftest import write_study
+
+INTERACTION_STUDY = """\
+kind: ratchet
+target: benchmark_assets_tests.interaction_target:evaluate
+metric: score
+scenarios: {count: 24, train_fraction: 0.5}
+constants:
+  x: {tier: 1, current: 0, candidates: [0, 1, 2]}
+  y: {tier: 1, current: 0, candidates: [0, 1, 2]}
+  u: {tier: 1, current: 0, candidates: [0, 1]}
+  v: {tier: 1, current: 0, candidates: [0, 1]}
+  w: {tier: 1, current: 0, candidates: [0, 1]}
+interactions: [[x, y], [u, v]]
+decision: {bootstrap_resamples: 200}
+"""
+
+
+@pytest.fixture
+def pairs_study(study_dir):
+    return load_study(write_study(study_dir, "pairs", INTERACTION_STUDY))
+
+
+def judged(study, trials):
+    train, validation = study.split
+    return judge_interactions(trials, study.interaction_sweeps(), study.change_key, study.rules,
+                              metric="score", maximize=True, train_ids=train, validation_ids=validation)
+
+
+def test_synergy_is_accepted_and_a_clash_adds_nothing(pairs_study):
+    study = pairs_study
+    trials = run_trials(study, study.sweep_points(), study.scenario_seeds)
+    verdicts, grid = judged(study, trials)
+    verdicts = verdicts.set_index("pair")
+
+    synergy = verdicts.loc["x x y"]
+    # Alone neither moves the score, so each one's best alone is today's value.
+    assert (synergy["first_alone"], synergy["second_alone"]) == (0.0, 0.0)
+    assert (synergy["first_value"], synergy["second_value"]) == (2.0, 2.0)
+    assert synergy["validation_vs_first"] == pytest.approx(0.4, abs=0.01)
+    assert synergy["decision"] == "accept" and synergy["first_ci_low"] > 0.35
+    assert synergy["n_validation"] == 12 and synergy["cells_measured"] == 9
+
+    clash = verdicts.loc["u x v"]
+    # Each helps by 0.1 alone; together they score 0.05 below today: the best cell moves one.
+    assert clash["decision"] == "no_interaction" and "moves only" in clash["reason"]
+    assert {clash["first_value"], clash["second_value"]} == {0.0, 1.0}
+    assert grid.loc[grid["sweep_point"] == "u=1,v=1", "train_mean"].iloc[0] < \
+        grid.loc[grid["sweep_point"] == "current", "train_mean"].iloc[0]
+
+
+def test_pair_p_value_is_the_larger_of_two_sign_flip_tests_checked_against_scipy(pairs_study):
+    study = pairs_study
+    trials = run_trials(study, study.sweep_points(), study.scenario_seeds)
+    # Make the pair only slightly better than x alone on validation, so the two tests differ.
+    rng = np.random.default_rng(3)
+    validation = set(study.split[1])
+    rows = (trials["sweep_point"] == "x=2,y=2") & trials["seed_id"].isin(validation)
+    trials.loc[rows, "score"] = trials.loc[rows, "score"] - 0.4 + rng.normal(0.02, 0.03, rows.sum())
+    verdicts, _ = judged(study, trials)
+    synergy = verdicts.set_index("pair").loc["x x y"]
+    table = metric_table(trials, "score")
+    p_values = []
+    for alone in ("current", "current"):  # both constants' best alone is today's value here
+        d = paired_deltas(table, "x=2,y=2", alone, study.split[1], 1.0)
+        p_values.append(stats.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf,
+                                               alternative="two-sided").pvalue)
+    assert synergy["p_value"] == pytest.approx(max(p_values), rel=1e-9)
+
+
+def test_accepted_pairs_always_have_both_corrected_intervals_above_zero(pairs_study):
+    study = pairs_study
+    base = run_trials(study, study.sweep_points(), study.scenario_seeds)
+    rng = np.random.default_rng(0)
+    decided = 0
+    for _ in range(30):  # random validation noise on the pair cells: decisions and intervals must agree
+        trials = base.copy()
+        cells = trials["sweep_point"].str.contains(",") & trials["split"].eq("validation")
+        trials.loc[cells, "score"] += rng.normal(rng.uniform(-0.45, 0.0), 0.05, cells.sum())
+        verdicts, _ = judged(study, trials)
+        for row in verdicts.itertuples():
+            level_alpha = 1 - row.corrected_level
+            accepted = row.decision == "accept"
+            decided += accepted
+            assert accepted == (row.first_ci_low > 0 and row.second_ci_low > 0 and row.p_adjusted <= 0.05
+                                and min(row.validation_vs_first, row.validation_vs_second) > 0.01
+                                and row.p_value <= level_alpha + 1e-12) or row.decision == "no_interaction"
+    assert decided > 0
+
+
+def test_interactions_materialise_with_ledger_entries_and_heat_maps(instance, pairs_study):
+    from benchmark_assets.artifacts import latest_dir
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.ledger import LEDGER_TABLE
+    from benchmark_assets.warehouse import Warehouse
+
+    run_study("pairs", quiet=True, instance=instance)
+    warehouse = Warehouse()
+    trials = warehouse.read("pairs__trials")
+    assert {"x=2,y=2", "u=1,v=1"} <= set(trials["sweep_point"])
+    assert len(trials) == len(pairs_study.sweep_points()) * 24
+    interactions = warehouse.read("pairs__interactions").set_index("pair")
+    assert interactions.loc["x x y", "decision"] == "accept"
+    assert interactions.loc["u x v", "decision"] == "no_interaction"
+    ledger = warehouse.read(LEDGER_TABLE)
+    pair_rows = ledger[ledger["subject"] == "x x y"]
+    assert len(pair_rows) == 1 and pair_rows["decision"].iloc[0] == "accept"
+    assert '"x": 2.0' in pair_rows["proposal"].iloc[0]
+    folder = latest_dir("pairs")
+    report = (folder / "report.md").read_text()
+    assert "## Interactions" in report and "x=2, y=2" in report
+    assert (folder / "plots" / "interaction_x__y.png").stat().st_size > 5000
+    assert (folder / "plots" / "interaction_u__v.png").exists()
+    assert pd.read_csv(folder / "interactions.csv")["pair"].tolist() == ["x x y", "u x v"]
