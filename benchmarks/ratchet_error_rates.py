@@ -15,6 +15,11 @@ today's value each, 35 train and 15 validation scenarios, paired noise. Rows:
 4. An improvement at the edge of the range: the best value (2 SD) is the smallest candidate and
    the next one is today's value: how often it is wrongly rejected as a cliff (the old rule did,
    about a quarter of the time).
+5. Sequential validation: up to two further rounds of 15 validation scenarios for the verdicts
+   that stay inconclusive, the error budget spent over the three looks (Pocock-type spending):
+   the family-wise false accept rate with no real effect, and power per effect size, with the
+   average number of validation scenarios the improved constant's verdict used. Compare with rows
+   1 and 2 (one look at 15 scenarios). ``--only sequential`` runs just this row.
 
 Each rate is printed with its 95 % Clopper-Pearson interval.
 """
@@ -42,17 +47,19 @@ def rate(hits: int, n: int) -> str:
     return f"{hits / n:6.1%} [{ci.low:.1%}, {ci.high:.1%}] ({hits} of {n})"
 
 
-def one(job: tuple) -> tuple[bool, ...]:
-    """(any accept, c00 accepted, c00 warned of a cliff, c00 rejected as a cliff) of one study."""
-    seed, gains, currents, rules = job
-    verdicts = simulate_study(np.random.default_rng(seed), gains, currents=currents, rules=rules).set_index("constant")
+def one(job: tuple) -> tuple:
+    """(any accept, c00 accepted, c00 warned of a cliff, c00 rejected as a cliff, c00's validation
+    scenarios) of one study."""
+    seed, gains, currents, rules, rounds = job
+    verdicts = simulate_study(np.random.default_rng(seed), gains, currents=currents, rules=rules,
+                              rounds=rounds).set_index("constant")
     first = verdicts.loc["c00"]
     return (bool((verdicts["decision"] == "accept").any()), first["decision"] == "accept",
-            first["cliff_warning"] != "", first["reason"].startswith("cliff:"))
+            first["cliff_warning"] != "", first["reason"].startswith("cliff:"), int(first["n_validation"]))
 
 
-def run(pool, studies: int, seed: int, gains=None, currents=None, rules=None) -> np.ndarray:
-    jobs = [(seed * 1_000_003 + i, gains, currents, rules) for i in range(studies)]
+def run(pool, studies: int, seed: int, gains=None, currents=None, rules=None, rounds: int = 0) -> np.ndarray:
+    jobs = [(seed * 1_000_003 + i, gains, currents, rules, rounds) for i in range(studies)]
     return np.array(list(pool.map(one, jobs, chunksize=8)))
 
 
@@ -61,23 +68,37 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--only", choices=["sequential"], help="run only row 5")
     args = parser.parse_args()
     n, started = args.studies, time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        print(f"1. no real effect, {n} studies of 20 constants: studies accepting any change")
-        for label, rules in (("test alone (thresholds 0)", TEST_ONLY), ("default thresholds", None)):
-            result = run(pool, n, args.seed + 1, rules=rules)
-            print(f"   {label:<26} {rate(int(result[:, 0].sum()), n)}")
-        print(f"2. one real improvement at 0.4 (today 0.3), {n} studies each: accepted")
-        for size in (0.5, 1.0, 1.5, 2.0):
-            result = run(pool, n, args.seed + 2, gains={0: {0.4: size}}, rules=TEST_ONLY)
-            print(f"   {size:3.1f} SD of a validation delta   {rate(int(result[:, 1].sum()), n)}")
-        result = run(pool, n, args.seed + 3, gains={0: {0.4: 2.0, 0.5: -10.0}})
-        print(f"3. planted cliff past a 2 SD improvement: warned {rate(int(result[:, 2].sum()), n)}")
-        result = run(pool, n, args.seed + 4, gains={0: {0.1: 2.0}}, currents={0: 0.2})
-        print(f"4. 2 SD improvement at the smallest candidate, today next to it: accepted "
-              f"{rate(int(result[:, 1].sum()), n)}; rejected as a cliff {rate(int(result[:, 3].sum()), n)}")
+        if not args.only:
+            single_look(pool, n, args.seed)
+        print(f"5. sequential validation, up to 2 further rounds of 15 scenarios (Pocock spending), {n} studies each")
+        result = run(pool, n, args.seed + 1, rules=TEST_ONLY, rounds=2)
+        print(f"   no real effect: studies accepting any change {rate(int(result[:, 0].sum()), n)}")
+        for size in (0.5, 1.0, 1.5):
+            result = run(pool, n, args.seed + 2, gains={0: {0.4: size}}, rules=TEST_ONLY, rounds=2)
+            print(f"   {size:3.1f} SD: accepted {rate(int(result[:, 1].sum()), n)}; validation scenarios used "
+                  f"{result[:, 4].mean():.1f} on average")
     print(f"\n{time.perf_counter() - started:.0f} s")
+
+
+def single_look(pool, n: int, seed: int) -> None:
+    """Rows 1-4: one look at the 15 validation scenarios."""
+    print(f"1. no real effect, {n} studies of 20 constants: studies accepting any change")
+    for label, rules in (("test alone (thresholds 0)", TEST_ONLY), ("default thresholds", None)):
+        result = run(pool, n, seed + 1, rules=rules)
+        print(f"   {label:<26} {rate(int(result[:, 0].sum()), n)}")
+    print(f"2. one real improvement at 0.4 (today 0.3), {n} studies each: accepted")
+    for size in (0.5, 1.0, 1.5, 2.0):
+        result = run(pool, n, seed + 2, gains={0: {0.4: size}}, rules=TEST_ONLY)
+        print(f"   {size:3.1f} SD of a validation delta   {rate(int(result[:, 1].sum()), n)}")
+    result = run(pool, n, seed + 3, gains={0: {0.4: 2.0, 0.5: -10.0}})
+    print(f"3. planted cliff past a 2 SD improvement: warned {rate(int(result[:, 2].sum()), n)}")
+    result = run(pool, n, seed + 4, gains={0: {0.1: 2.0}}, currents={0: 0.2})
+    print(f"4. 2 SD improvement at the smallest candidate, today next to it: accepted "
+          f"{rate(int(result[:, 1].sum()), n)}; rejected as a cliff {rate(int(result[:, 3].sum()), n)}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def register_keys(instance, partitions: DynamicPartitionsDefinition, keys: list[
     return new
 
 
-def _dimensions(study) -> list[tuple[Dimension, object]]:
+def dimensions(study) -> list[tuple[Dimension, object]]:
     kind, parts = kind_of(study), study_partitions(study)
     return [(kind.point, parts.point), (kind.replicate, parts.replicate)]
 
@@ -136,7 +137,7 @@ def register_study(instance, study) -> dict[str, list[str]]:
     """Register the study's dynamic partition keys (sweep points, seeds, trial numbers) that the
     instance does not know yet; returns the new keys per dimension."""
     return {dimension.name: register_keys(instance, partitions, dimension.keys(study))
-            for dimension, partitions in _dimensions(study) if dimension.dynamic}
+            for dimension, partitions in dimensions(study) if dimension.dynamic}
 
 
 def dimension_order(instance, study, dimension: Dimension, partitions) -> list[str]:
@@ -591,7 +592,7 @@ def build_sensor(study):
             context.log.info(f"{path.name} changed since the definitions were loaded: asking for a reload of "
                              f"{location}, so the UI shows the study's new code versions")
         add_requests = []
-        for dimension, partitions in _dimensions(current):
+        for dimension, partitions in dimensions(current):
             if dimension.dynamic:
                 new_keys = unregistered_keys(context.instance, partitions, dimension.keys(current))
                 if new_keys:
@@ -655,10 +656,12 @@ class Stage:
     run_config: dict | None = None
 
 
-def plan_stages(study, instance, wanted: dict[str, list[str]], subjects: list[str]) -> list[Stage]:
+def plan_stages(study, instance, wanted: dict[str, list[str]], subjects: list[str],
+                nodes: Collection[str] | None = None) -> list[Stage]:
     """The runs that materialise ``wanted`` trials (point -> replicates) and what follows them:
     per partitioned node, one ranged run per contiguous block (trials: per rectangle of points
-    that need the same replicates); consecutive unpartitioned nodes share one run."""
+    that need the same replicates); consecutive unpartitioned nodes share one run. ``nodes``
+    (a follow-up's) limits the unpartitioned nodes to those named."""
     kind, parts = kind_of(study), study_partitions(study)
     point_order = dimension_order(instance, study, kind.point, parts.point)
     replicate_order = dimension_order(instance, study, kind.replicate, parts.replicate)
@@ -679,7 +682,8 @@ def plan_stages(study, instance, wanted: dict[str, list[str]], subjects: list[st
 
     for node in kind.nodes():
         if node.partitioned_by is None:
-            pending.append(node)
+            if nodes is None or node.name in nodes:
+                pending.append(node)
             continue
         flush()
         label = node.name.replace("_", " ")

@@ -34,11 +34,13 @@ from benchmark_assets.defs.builder import (
     REASON_TAG,
     build_assets,
     checkpoint_table,
+    dimensions,
     endpoint_pools,
     plan_stages,
     pool_holders,
     process_tags,
     reclaim_abandoned_runs,
+    register_keys,
     register_study,
     run_reason,
     settle_finished_runs,
@@ -46,7 +48,7 @@ from benchmark_assets.defs.builder import (
 )
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.kinds import kind_of
-from benchmark_assets.kinds.base import common_errors
+from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
 from benchmark_assets.locks import file_lock
 from benchmark_assets.processes import clean_up_after_dead_runners
 from benchmark_assets.studies import StudyError, load_study
@@ -125,11 +127,30 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     stages = plan_stages(study, instance, wanted, decided)
     kept = checkpointed_trials(study, wanted, resources)  # finished by an interrupted run: not run again
     started = time.perf_counter()
+    assets = build_assets(study)
+    stage_tags = {**tags, REASON_TAG: (reason or cli_command(study.name, subjects, tiers, force))[:200]}
+    followed = 0
     try:
-        timings = _materialise_stages(study.name, build_assets(study), stages, instance=instance, quiet=quiet,
-                                      resources=resources, tags={**tags, REASON_TAG: (
-                                          reason or cli_command(study.name, subjects, tiers, force))[:200]}, log=log,
-                                      should_stop=should_stop)
+        timings = _materialise_stages(study.name, assets, stages, instance=instance, quiet=quiet,
+                                      resources=resources, tags=stage_tags, log=log, should_stop=should_stop)
+        rerun: set[str] = set()
+        for followup in _followups(study, kind, resources, log=log, quiet=quiet):
+            for dimension, partitions in dimensions(study):
+                if dimension.dynamic:
+                    keys = (list(followup.trials) if dimension is kind.point else
+                            list(dict.fromkeys(r for rs in followup.trials.values() for r in rs)))
+                    register_keys(instance, partitions, keys)
+            timings += _materialise_stages(
+                study.name, assets, plan_stages(study, instance, followup.trials, decided, nodes=followup.nodes),
+                instance=instance, quiet=quiet, resources=resources, tags=stage_tags, log=log,
+                should_stop=should_stop)
+            followed += sum(len(r) for r in followup.trials.values())
+            rerun |= set(followup.nodes)
+        final = _downstream(kind, rerun)  # what reads the follow-ups' results (a report), once at the end
+        if final:
+            timings += _materialise_stages(
+                study.name, assets, plan_stages(study, instance, {}, decided, nodes=final), instance=instance,
+                quiet=quiet, resources=resources, tags=stage_tags, log=log, should_stop=should_stop)
     except (KeyboardInterrupt, StudyInterrupted) as stopped:
         stage = getattr(stopped, "stage", None)
         trials_done = stage is not None and AssetKey([study.name, kind.trial_node().name]) not in stage.asset_keys
@@ -145,10 +166,35 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
         raise StudyRunError(str(error), trial_outcomes(study, wanted, resources)) from None
     # What the decision rests on: every current trial of the selected points, this run's or earlier.
     current = {point: kind.replicate.keys(study) for point in selected}
-    ran = sum(len(replicates) for replicates in wanted.values()) - len(kept)
+    ran = sum(len(replicates) for replicates in wanted.values()) - len(kept) + followed
     return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
             "trials": ran * kind.rows_per_trial(study), "kept": len(kept) * kind.rows_per_trial(study),
             "sweep_points": len(selected), "outcomes": trial_outcomes(study, current, resources)}
+
+
+def _downstream(kind, names: set[str]) -> list[str]:
+    """The unpartitioned nodes that read (through inputs or deps, at any distance) one of
+    ``names`` but are not among them."""
+    found: set[str] = set()
+    for node in kind.nodes():  # upstream first, so one pass sees every chain
+        if node.partitioned_by is None and node.name not in names and \
+                set(node.inputs + node.deps) & (names | found):
+            found.add(node.name)
+    return [node.name for node in kind.nodes() if node.name in found]
+
+
+def _followups(study, kind, resources: dict, *, log, quiet: bool):
+    """The follow-ups the kind's stored decisions ask for, one at a time (each sees the last one's
+    results), each logged with its reason; at most ``MAX_FOLLOWUPS``."""
+    warehouse = resources["warehouse"].warehouse.open()
+    say = log or (_stderr if not quiet else (lambda line: None))
+    for _ in range(MAX_FOLLOWUPS):
+        followup = kind.followup(study, lambda node: warehouse.read(f"{study.name}__{node}"))
+        if followup is None:
+            return
+        say(f"follow-up: {followup.reason}")
+        yield followup
+    say(f"stopped after {MAX_FOLLOWUPS} follow-ups; `benchmark-assets run {study.name}` goes on from here")
 
 
 def checkpointed_trials(study, wanted: dict[str, list[str]], resources: dict) -> set[tuple[str, str]]:

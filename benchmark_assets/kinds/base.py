@@ -25,6 +25,8 @@ from benchmark_assets.study_file import StudyError
 # by both (a trial: one setting on one scenario / seed / repeat).
 POINT, REPLICATE, TRIAL = "point", "replicate", "trial"
 
+MAX_FOLLOWUPS = 50  # a kind that keeps asking for more stops here, with a warning
+
 # The columns every trial table has besides its two dimensions; failed trials keep their error.
 TRIAL_STATUS_COLUMNS = ("trial_seed", "status", "error")
 
@@ -79,6 +81,20 @@ class Product:
     frame: pd.DataFrame
     metadata: dict = field(default_factory=dict)
     ledger: Sequence[LedgerEntry] = ()
+
+
+@dataclass(frozen=True)
+class Followup:
+    """More trials a kind's decisions ask for once a run has made them (a combination of accepted
+    changes to validate together, another round of validation scenarios): ``trials`` maps point
+    keys to replicate keys (new keys are registered as partitions); after them, the nodes in
+    ``nodes`` are computed again (the POINT and REPLICATE nodes of the new trials always are).
+    Once no follow-up is left, the unpartitioned nodes that read any of those (a report) run once.
+    ``reason`` says why, in the run's log and the UI."""
+
+    reason: str
+    trials: dict[str, list[str]]
+    nodes: tuple[str, ...]
 
 
 def _nothing(study) -> tuple:
@@ -149,6 +165,12 @@ class StudyKind(ABC):
         may take instead of running them again. By default those ``completed_trials`` counts as up
         to date; a kind that measures again every run may still resume an interrupted one."""
         return self.completed_trials(study, checkpoint)
+
+    def followup(self, study, read: Callable[[str], pd.DataFrame]) -> Followup | None:
+        """What the stored decisions ask for next (``read(node)`` is a node's stored table), or
+        None when they are settled. The CLI and the study's job run follow-ups until there are
+        none (at most ``MAX_FOLLOWUPS``). By default a kind asks for nothing."""
+        return None
 
     def rows_per_trial(self, study) -> int:
         """Trial rows one (point, replicate) partition holds (repeats within a partition)."""

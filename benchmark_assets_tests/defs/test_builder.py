@@ -41,9 +41,11 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
     with DagsterInstance.get() as instance:
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
         assert not first.run_requests
-        added = first.dynamic_partitions_requests[0]
+        added, seeds = first.dynamic_partitions_requests  # sweep points, then seed ids
         assert set(added.partition_keys) == {p.key for p in study.sweep_points()}
-        instance.add_dynamic_partitions(added.partitions_def_name, list(added.partition_keys))
+        assert list(seeds.partition_keys) == study.seed_keys
+        for request in first.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
 
         # A new candidate: only its partitions (and what depends on them) are requested.
         path = study_dir / "toy.yaml"
@@ -62,7 +64,7 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
         subset = third.run_requests[0].asset_graph_subset
         assert not subset.partitions_subsets_by_asset_key
         assert subset.non_partitioned_asset_keys == {AssetKey(["toy", "verdicts"]), AssetKey(["toy", "interactions"]),
-                                                     AssetKey(["toy", "ratchet_summary"])}
+                                                     AssetKey(["toy", "cumulative"]), AssetKey(["toy", "ratchet_summary"])}
 
         # The number of bootstrap resamples also shapes every point's aggregates: those rerun too, no trials.
         path.write_text(path.read_text().replace("bootstrap_resamples: 2000", "bootstrap_resamples: 3000"))
@@ -88,6 +90,7 @@ def test_nightly_schedule_is_off_by_default_and_requests_the_whole_ratchet(dagst
     assert schedule.default_status.value == "STOPPED"
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("toy__sweep_points", [p.key for p in study.sweep_points()])
+        instance.add_dynamic_partitions("toy__seed_ids", study.seed_keys)
         request = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests[0]
         trials = request.asset_graph_subset.get_partitions_subset(AssetKey(["toy", "trials"]))
         assert len(trials.get_partition_keys()) == len(study.sweep_points()) * 10
@@ -99,6 +102,7 @@ def test_nightly_schedule_asks_only_for_registered_partitions(dagster_home, stud
     registered = [p.key for p in study.sweep_points()][:3]
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("toy__sweep_points", registered)
+        instance.add_dynamic_partitions("toy__seed_ids", study.seed_keys)
         subset = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests[0].asset_graph_subset
     aggregates = subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()
     trials = subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()
@@ -117,6 +121,7 @@ def test_a_cursor_written_before_the_upgrade_still_reruns_an_edit(dagster_home, 
     sensor = repository.get_sensor_def("toy__study_changes")
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("toy__sweep_points", [p.key for p in study.sweep_points()])
+        instance.add_dynamic_partitions("toy__seed_ids", study.seed_keys)
         tick = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository, cursor=old_cursor))
         trials = tick.run_requests[0].asset_graph_subset.get_partitions_subset(AssetKey(["toy", "trials"]))
         assert {k.keys_by_dimension["sweep_point"] for k in trials.get_partition_keys()} == {"beta=4"}
@@ -131,7 +136,8 @@ def test_a_new_current_value_reruns_only_the_aggregates_of_points_whose_trials_c
     sensor = repository.get_sensor_def("toy__study_changes")
     with DagsterInstance.get() as instance:
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository))
-        instance.add_dynamic_partitions("toy__sweep_points", list(first.dynamic_partitions_requests[0].partition_keys))
+        for request in first.dynamic_partitions_requests:  # sweep points and seed ids
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         path.write_text(path.read_text().replace("alpha: {tier: 1, current: 0.3", "alpha: {tier: 1, current: 0.5"))
         second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,
                                                            cursor=first.cursor))

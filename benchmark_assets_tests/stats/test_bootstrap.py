@@ -301,7 +301,7 @@ def test_ratchet_intervals_are_the_sign_flip_tests_at_the_holm_levels():
               np.array([0.4])]
     rules = DecisionRules(rng_seed=4, correction="holm")
     rows = [{} for _ in deltas]
-    _attach_intervals(rows, deltas, rules)
+    _attach_intervals(rows, dict(enumerate(deltas)), rules, look=0, alpha=0.05)
 
     # No scenario, or a single one, is no evidence: p = 1 and no interval.
     p = np.array([sign_flip_test(d) for d in deltas[:3]] + [1.0, 1.0])
@@ -316,8 +316,9 @@ def test_ratchet_intervals_are_the_sign_flip_tests_at_the_holm_levels():
     assert rows[0]["corrected_ci_low"] < rows[0]["ci_low"]  # Holm's level is stricter than 95 %
     for row in rows[3:]:
         assert np.isnan([row["ci_low"], row["ci_high"], row["corrected_ci_low"], row["corrected_ci_high"]]).all()
-    assert list(rows[0]) == ["p_value", "p_adjusted", "corrected_level", "ci_low", "ci_high", "corrected_ci_low",
-                             "corrected_ci_high"]
+    assert [k for k in rows[0] if not k.startswith("_")] == [
+        "validation_delta", "n_validation", "p_value", "p_adjusted", "corrected_level", "ci_low", "ci_high",
+        "corrected_ci_low", "corrected_ci_high"]
 
 
 def test_bca_p_value_is_the_smallest_possible_when_every_resample_lies_on_one_side_of_the_null():

@@ -1,6 +1,8 @@
 """The ratchet: pick on train, confirm on held-out validation with corrected intervals, guard cliffs."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -12,9 +14,11 @@ from benchmark_assets.stats import adjust_p_values, corrected_confidence_levels
 from benchmark_assets.stats.aggregate import aggregate_metrics
 from benchmark_assets.stats.multiple import step_down_tails
 from benchmark_assets.stats.permutation import SignFlip
+from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import ConstantSweep, format_value
 
 ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
+INCONCLUSIVE = "inconclusive"  # not decided yet: a further round of validation scenarios follows
 
 
 def metric_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -61,22 +65,28 @@ def decide_ratchet(
     maximize: bool,
     train_ids,
     validation_ids,
+    rounds: Sequence[Sequence[int]] = (),
+    spending: str = "pocock",
 ) -> pd.DataFrame:
-    """One verdict per constant, with its evidence; never a change to the constants themselves."""
+    """One verdict per constant, with its evidence; never a change to the constants themselves.
+
+    ``rounds`` are the seed ids of the further validation rounds a study may spend on verdicts
+    that stay inconclusive (none by default). Look 0 judges every constant on ``validation_ids``;
+    look k judges the constants still inconclusive on those plus rounds 1..k, if their trials are
+    there. Each look is corrected across all constants (a constant accepted earlier counts as
+    rejected-null at p = 0, one settled otherwise at p = 1, which only makes the look stricter) at
+    its share of the error budget (``stats.sequential.look_levels``), so over all looks the chance
+    of accepting any null change stays within 1 - confidence_level."""
     table = metric_table(trials, metric)
     sign = 1.0 if maximize else -1.0
     failed = trials[trials["status"] != "ok"].groupby("sweep_point").size()
     rows = []
-    deltas = []
     for sweep in constants:
         train_curve = _curve(table, sweep, train_ids)
         validation_curve = _curve(table, sweep, validation_ids)
         current_index = sweep.values.index(sweep.current)
         best_index = best_on_train(sign * train_curve, sweep)
         proposed = sweep.values[best_index]
-        current_key, proposed_key = sweep.key_for(sweep.current), sweep.key_for(proposed)
-        delta = paired_deltas(table, proposed_key, current_key, validation_ids, sign)
-        deltas.append(delta)
         keys = {sweep.key_for(v) for v in sweep.values}
         rows.append(
             {
@@ -90,45 +100,87 @@ def decide_ratchet(
                 "train_delta": sign * (train_curve[best_index] - train_curve[current_index]),
                 "validation_current": validation_curve[current_index],
                 "validation_proposed": validation_curve[best_index],
-                "validation_delta": float(delta.mean()) if delta.size else np.nan,
-                "n_validation": int(delta.size),
                 "n_failed_trials": int(sum(failed.get(k, 0) for k in keys)),
                 "train_curve_range": float(np.nanmax(train_curve) - np.nanmin(train_curve))
                 if np.isfinite(train_curve).any()
                 else np.nan,
+                "next_round": 0,
                 "_sweep": sweep,
                 "_train_curve": train_curve,
+                "_keys": (sweep.key_for(proposed), sweep.key_for(sweep.current)),
             }
         )
 
-    _attach_intervals(rows, deltas, rules)
+    looks = [list(validation_ids)]
+    for seeds in rounds:
+        looks.append(looks[-1] + list(seeds))
+    alpha = 1.0 - rules.confidence_level
+    levels = look_levels([len(seeds) for seeds in looks], len(looks[-1]), alpha, spending) if rows else []
+    for look, seeds in enumerate(looks):
+        if look == 0:
+            taking_part = list(range(len(rows)))
+        else:
+            still_open = [i for i, row in enumerate(rows) if row["decision"] == INCONCLUSIVE]
+            taking_part = [i for i in still_open if _measured(table, rows[i]["_keys"], rounds[look - 1])]
+            for i in still_open:
+                rows[i]["next_round"] = 0 if i in taking_part else look
+            if not taking_part:
+                break
+        deltas = {i: paired_deltas(table, *rows[i]["_keys"], seeds, sign) for i in taking_part}
+        _attach_intervals(rows, deltas, rules, look=look, alpha=float(levels[look]))
+        for i in taking_part:
+            row = rows[i]
+            row["look"], row["look_alpha"] = look, float(levels[look])
+            _decide_one(row, rules, maximize, n_constants=len(rows))
+            if look:
+                row["reason"] += f" (look {look}: {row['n_validation']} validation scenarios, level {levels[look]:.4f})"
+            if row.pop("_interval_only", False):
+                if look < len(looks) - 1:
+                    row["decision"], row["next_round"] = INCONCLUSIVE, look + 1
+                    row["reason"] = (f"inconclusive at look {look} ({row['n_validation']} validation scenarios): "
+                                     f"{row['reason']}; round {look + 1} adds {len(rounds[look])} more")
+                elif rounds:
+                    row["reason"] += f"; still inconclusive after {len(rounds)} further rounds (budget spent)"
     for row in rows:
-        _decide_one(row, rules, maximize, n_constants=len(rows))
+        row["rounds_used"] = int(row["look"])
     verdicts = pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
     return verdicts
 
 
-def _attach_intervals(rows: list[dict], deltas: list[np.ndarray], rules: DecisionRules) -> None:
-    """Each validation delta is judged with the sign-flip permutation test (exact at the usual 15
-    validation scenarios, valid at any number of them), corrected across the constants; its
-    interval inverts that test at the constant's corrected level, so accept (p at or below its
-    level and the interval above 0) always agrees with the interval shown. Holm's levels follow
-    the step-down: once it stops, every later constant keeps the level it stopped at."""
-    p_values = np.ones(len(rows))
+def _measured(table: pd.DataFrame, keys: tuple[str, str], seeds) -> bool:
+    """Both points have a result on at least one of ``seeds`` (a round's scenarios)."""
+    columns = [s for s in seeds if s in table.columns]
+    return bool(columns) and all(key in table.index and table.loc[key, columns].notna().any() for key in keys)
+
+
+def _attach_intervals(rows: list[dict], deltas: dict[int, np.ndarray], rules: DecisionRules, *, look: int,
+                      alpha: float) -> None:
+    """Each validation delta is judged with the sign-flip permutation test (exact up to 16
+    validation scenarios, valid at any number of them), corrected across the constants at this
+    look's level ``alpha``; its interval inverts that test at the constant's corrected level, so
+    accept (p at or below its level and the interval above 0) always agrees with the interval
+    shown. Holm's levels follow the step-down: once it stops, every later constant keeps the level
+    it stopped at. Constants not taking part in this look (``deltas`` has none for them) count as
+    settled: p = 0 if accepted before, else 1."""
+    p_values = np.array([0.0 if row.get("decision") == ACCEPT else 1.0 for row in rows])
     flips = {}
-    for i, delta in enumerate(deltas):
+    for i, delta in deltas.items():
+        rows[i]["validation_delta"] = float(delta.mean()) if delta.size else np.nan
+        rows[i]["n_validation"] = int(delta.size)
+        p_values[i] = 1.0
         if delta.size:
-            flips[i] = SignFlip(delta, rng=[rules.rng_seed, i])
+            flips[i] = SignFlip(delta, rng=[rules.rng_seed, i] if look == 0 else [rules.rng_seed, i, look])
             # One validation scenario has two sign patterns and p = 1: it is no evidence at all.
             p_values[i] = flips[i].p_value(0.0)
     adjusted = adjust_p_values(p_values, rules.correction)
-    alpha = 1.0 - rules.confidence_level
     if rules.correction in ("holm", "bonferroni", "none"):
         levels = 1.0 - step_down_tails(p_values, rules.correction, alpha)
     else:  # Benjamini-Hochberg: each constant at alpha * rank / m
-        levels = corrected_confidence_levels(p_values, rules.correction, rules.confidence_level)
-    for i, row in enumerate(rows):
-        row["p_value"], row["p_adjusted"], row["corrected_level"] = p_values[i], adjusted[i], levels[i]
+        levels = corrected_confidence_levels(p_values, rules.correction, 1.0 - alpha)
+    for i in deltas:
+        row = rows[i]
+        row["p_value"], row["p_adjusted"], row["corrected_level"], row["_alpha"] = (
+            p_values[i], adjusted[i], levels[i], alpha)
         plain = corrected = (np.nan, np.nan)
         if i in flips:
             plain, corrected = flips[i].interval(rules.confidence_level), flips[i].interval(levels[i])
@@ -177,13 +229,14 @@ def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants:
             f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
             f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): {_why_short(train_delta, validation_delta)}"
         )
-    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] <= 1.0 - rules.confidence_level):
+    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] <= row["_alpha"]):
         decision, reason = REJECT, (
             f"validation interval (sign-flip test) at the {rules.correction}-corrected level "
             f"{row['corrected_level']:.4f} "
             f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] (adjusted p "
             f"{row['p_adjusted']:.4f}) does not exclude 0 ({n_constants} constants tested)"
         )
+        row["_interval_only"] = not warning  # more scenarios could decide it; a cliff stays a cliff
     elif warning:
         decision, reason = REJECT, f"cliff: {warning}"
     else:
@@ -213,6 +266,7 @@ def summarise_verdicts(verdicts: pd.DataFrame) -> dict[str, int]:
         "accepted": int(counts.get(ACCEPT, 0)),
         "rejected": int(counts.get(REJECT, 0)),
         "no_sensitivity": int(counts.get(NO_SENSITIVITY, 0)),
+        "inconclusive": int(counts.get(INCONCLUSIVE, 0)),
         "cliff_warnings": int((verdicts["cliff_warning"] != "").sum()),
     }
 

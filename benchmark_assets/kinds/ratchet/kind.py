@@ -12,25 +12,37 @@ import numpy as np
 import pandas as pd
 
 from benchmark_assets import artifacts
-from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, LedgerEntry, Node, Product, StudyKind
+from benchmark_assets.kinds.base import (
+    POINT,
+    REPLICATE,
+    TRIAL,
+    Dimension,
+    Followup,
+    LedgerEntry,
+    Node,
+    Product,
+    StudyKind,
+)
 from benchmark_assets.kinds.ratchet import schemas
 from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts
+from benchmark_assets.kinds.ratchet.cumulative import KEEP, PENDING, accepted_changes, build_up, combined_gain
 from benchmark_assets.kinds.ratchet.interactions import judge_interactions
 from benchmark_assets.kinds.ratchet.report import write_ratchet_outputs
 from benchmark_assets.kinds.ratchet.spec import RatchetSpec, RatchetStudy, load_ratchet
 from benchmark_assets.kinds.ratchet.trials import points_by_key, run_trials
 from benchmark_assets.scenarios.parametric import ScenarioSeed, build_scenario
 from benchmark_assets.study_file import StudyError
+from benchmark_assets.sweep import CURRENT_POINT
 
 
 def scenario_catalog(study: RatchetStudy, step) -> Product:
     wanted = {int(k) for k in step.partition_keys}
     rows = []
-    for seed in study.scenario_seeds:
+    for seed in study.all_scenario_seeds:
         if seed.seed_id in wanted:
             scenario = build_scenario(seed)
             rows.append({**seed.as_dict(), "name": scenario.name, "split": study.split_of(seed.seed_id),
-                         "relevant_count": scenario.relevant_count()})
+                         "round": study.round_of(seed.seed_id), "relevant_count": scenario.relevant_count()})
     frame = pd.DataFrame(rows)[list(schemas.scenario_catalog_schema().columns)]
     return Product(frame, {"scenarios": len(frame), "train": int((frame["split"] == "train").sum())})
 
@@ -68,7 +80,7 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
     if trials.empty:
         present = set()
     else:
-        trials = trials[trials["seed_id"].isin([int(s) for s in study.seed_keys])]
+        trials = trials[trials["seed_id"].isin([s.seed_id for s in study.all_scenario_seeds])]
         present = set(trials["sweep_point"])
     missing = sorted({s.key_for(v) for s in sweeps for v in s.values} - present)
     if missing:
@@ -78,7 +90,8 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
         )
     train_ids, validation_ids = study.split
     frame = decide_ratchet(trials, sweeps, study.rules, metric=study.spec.metric, maximize=study.maximize,
-                           train_ids=train_ids, validation_ids=validation_ids)
+                           train_ids=train_ids, validation_ids=validation_ids, rounds=study.validation_rounds,
+                           spending=study.spec.sequential.spending)
     counts = summarise_verdicts(frame)
     accepted = ", ".join(frame.loc[frame["decision"] == ACCEPT, "constant"]) or "none"
     return Product(frame, {**counts, "accepted_constants": accepted}, ledger=ledger_entries(study, frame))
@@ -94,7 +107,8 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
             adjusted_ci_high=row["corrected_ci_high"], confidence_level=study.rules.confidence_level,
             p_value=row["p_value"], p_adjusted=row["p_adjusted"],
             details={"tier": int(row["tier"]), "train_delta": row["train_delta"], "cliff_warning": row["cliff_warning"],
-                     "adjusted_level": row["corrected_level"], "n_validation": int(row["n_validation"])},
+                     "adjusted_level": row["corrected_level"], "n_validation": int(row["n_validation"]),
+                     "look": int(row["look"]), "look_alpha": row["look_alpha"]},
         )
         for row in verdicts.to_dict("records")
     ]
@@ -125,10 +139,43 @@ def interactions(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
     return Product(frame, {"pairs": len(frame), "accepted": int(counts.get(ACCEPT, 0))}, ledger=entries)
 
 
+def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.DataFrame,
+               interactions: pd.DataFrame) -> Product:
+    """The accepted changes built up together on validation; while a combination still needs its
+    trials the table ends in a ``pending`` step (the run's follow-up measures it) and nothing goes
+    to the ledger."""
+    validation = study.split[1]
+    built = build_up(trials, accepted_changes(verdicts, interactions), study.change_key, study.rules,
+                     metric=study.spec.metric, maximize=study.maximize, validation_ids=validation)
+    frame = built.steps
+    kept = frame.loc[frame["decision"] == KEEP, "change"].tolist()
+    metadata = {"changes": len(frame), "kept": ", ".join(kept) or "none",
+                "patch_point": study.change_key(built.kept)}
+    if built.missing:
+        metadata["pending"] = (f"{built.missing} on {len(validation)} validation scenarios: `benchmark-assets run "
+                               f"{study.name}` (or the study's job) measures it and goes on")
+        step.warn(f"cumulative validation needs {metadata['pending']}")
+        return Product(frame, metadata)
+    total = combined_gain(trials, study.change_key(built.kept), study.change_key({}), study.rules,
+                          metric=study.spec.metric, maximize=study.maximize, validation_ids=validation)
+    metadata.update({"combined_delta": total["delta"], "combined_ci_low": total["ci_low"],
+                     "combined_ci_high": total["ci_high"]})
+    entries = [
+        LedgerEntry(subject=row["change"], decision=row["decision"], reason=row["reason"], metric=study.spec.metric,
+                    baseline=row["compared_with"], proposal=row["combination"], effect=row["marginal_delta"],
+                    ci_low=row["ci_low"], ci_high=row["ci_high"], confidence_level=study.rules.confidence_level,
+                    details={"kind": "cumulative", "step": int(row["step"]), "own_delta": row["own_delta"],
+                             "n_validation": int(row["n_validation"])})
+        for row in frame.to_dict("records")
+    ] if len(frame) > 1 else []  # one accepted change has nothing to be combined with
+    return Product(frame, metadata, ledger=entries)
+
+
 def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, interactions: pd.DataFrame,
-                    aggregates: pd.DataFrame, trials: pd.DataFrame) -> Product:
+                    cumulative: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame) -> Product:
     folder = artifacts.run_dir(study.name, step.run_id)
-    summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder, interactions=interactions)
+    summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder, interactions=interactions,
+                                              cumulative=cumulative)
     return Product(summary, metadata)
 
 
@@ -136,7 +183,8 @@ class RatchetKind(StudyKind):
     name = "ratchet"
     spec_model = RatchetSpec
     point = Dimension("sweep_point", lambda study: [p.key for p in study.sweep_points()], registry="sweep_points")
-    replicate = Dimension("seed_id", lambda study: study.seed_keys, dynamic=False)
+    # Dynamic: a further validation round registers its seed ids when it is run.
+    replicate = Dimension("seed_id", lambda study: study.seed_keys, registry="seed_ids")
     artifact_files = ("report.md, proposed.patch, verdicts.csv/json, aggregates.csv, sensitivity.csv, plots/")
 
     def load(self, path, text, spec, name) -> RatchetStudy:
@@ -170,13 +218,49 @@ class RatchetKind(StudyKind):
                  version=lambda study: (study.decision_fingerprint(), study.spec.interactions),
                  description="One verdict per interaction pair: is the best cell of the pair's grid on train "
                              "better on validation than each constant's best alone? Appended to the ledger."),
-            Node("ratchet_summary", ratchet_summary, inputs=("verdicts", "interactions", "aggregates", "trials"),
+            Node("cumulative", cumulative, inputs=("trials", "verdicts", "interactions"),
+                 schema=lambda study: schemas.cumulative_schema(),
+                 version=lambda study: study.decision_fingerprint(),
+                 description="The accepted changes applied together on the validation scenarios, one at a time "
+                             "in order of gain: each must still add more than the improvement threshold, or it is "
+                             "dropped as a clash. The patch holds what is kept."),
+            Node("ratchet_summary", ratchet_summary,
+                 inputs=("verdicts", "interactions", "cumulative", "aggregates", "trials"),
                  description="The ratchet's proposal: report, exports, sensitivity plots and a patch of the study "
                              "file."),
         ]
 
     def point_fingerprints(self, study: RatchetStudy) -> dict[str, str]:
         return study.point_fingerprints()
+
+    def followup(self, study: RatchetStudy, read) -> Followup | None:
+        """First the next validation round of the verdicts still inconclusive (the current point
+        and their proposed values on the round's new scenarios), then the combination the
+        cumulative validation is waiting for, on the validation scenarios."""
+        verdicts = read("verdicts")
+        if not verdicts.empty and "next_round" in verdicts:
+            waiting = verdicts[verdicts["next_round"] > 0]
+            if len(waiting):
+                next_round = int(waiting["next_round"].min())
+                waiting = waiting[waiting["next_round"] == next_round]
+                sweeps = {s.name: s for s in study.constant_sweeps()}
+                points = [CURRENT_POINT] + [sweeps[row.constant].key_for(row.proposed) for row in waiting.itertuples()]
+                seeds = [str(s) for s in study.validation_rounds[next_round - 1]]
+                return Followup(reason=f"validation round {next_round} of {study.spec.sequential.rounds}: "
+                                       f"{len(seeds)} new scenarios for {', '.join(waiting['constant'])}",
+                                trials={point: seeds for point in points},
+                                nodes=("verdicts", "cumulative"))
+        steps = read("cumulative")
+        if steps.empty or "decision" not in steps:
+            return None
+        pending = steps[steps["decision"] == PENDING]
+        if pending.empty:
+            return None
+        row = pending.iloc[0]
+        return Followup(reason=f"cumulative validation: {row['change']} together with the changes kept before it "
+                               f"({row['combination']}) on the validation scenarios",
+                        trials={row["combination"]: [str(s) for s in study.split[1]]},
+                        nodes=("cumulative",))
 
     def _chosen(self, study: RatchetStudy, subjects: Sequence[str], tiers: Sequence[int]):
         unknown = sorted(set(subjects) - set(study.spec.constants))

@@ -10,10 +10,18 @@ from matplotlib.ticker import MaxNLocator
 
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import Markdown, errors_markdown
-from benchmark_assets.kinds.ratchet.analysis import ACCEPT, NO_SENSITIVITY, REJECT, metric_table, summarise_verdicts
+from benchmark_assets.kinds.ratchet.analysis import (
+    ACCEPT,
+    INCONCLUSIVE,
+    NO_SENSITIVITY,
+    REJECT,
+    metric_table,
+    summarise_verdicts,
+)
 from benchmark_assets.kinds.ratchet.interactions import train_grid
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.sensitivity import paired_gain_curves
+from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import ConstantSweep, format_value
 
 SPLIT_COLOURS = (("train", "tab:blue"), ("validation", "tab:orange"))
@@ -31,6 +39,9 @@ def format_ratchet_report(
     n_failed: int,
     failures: pd.DataFrame | None = None,
     interactions: pd.DataFrame | None = None,
+    cumulative: pd.DataFrame | None = None,
+    rounds: list[int] | None = None,
+    spending: str = "pocock",
 ) -> str:
     """A markdown report a reviewer can paste into a pull request."""
     counts = summarise_verdicts(verdicts)
@@ -74,13 +85,48 @@ def format_ratchet_report(
             )
         lines.append("")
 
-    for decision, title in ((ACCEPT, "Accepted"), (REJECT, "Rejected"), (NO_SENSITIVITY, "No sensitivity")):
-        table(verdicts[verdicts["decision"] == decision], title)
+    for decision, title in ((ACCEPT, "Accepted"), (INCONCLUSIVE, "Inconclusive (a further round follows)"),
+                            (REJECT, "Rejected"), (NO_SENSITIVITY, "No sensitivity")):
+        if decision != INCONCLUSIVE or (verdicts["decision"] == decision).any():
+            table(verdicts[verdicts["decision"] == decision], title)
+    if rounds:
+        lines.extend(sequential_markdown(verdicts, n_validation, rounds, spending, 1.0 - rules.confidence_level))
     if interactions is not None and len(interactions):
         lines.extend(interactions_markdown(interactions, rules))
+    if cumulative is not None and len(cumulative):
+        lines.extend(cumulative_markdown(cumulative))
     if failures is not None:
         lines.extend(errors_markdown(failures))
     return "\n".join(lines)
+
+
+def sequential_markdown(verdicts: pd.DataFrame, n_validation: int, rounds: list[int], spending: str,
+                        alpha: float) -> list[str]:
+    """The looks: how many validation scenarios each had, its share of the error budget, and the
+    verdicts it settled (``rounds``: scenarios per further round)."""
+    sizes = [n_validation]
+    for extra in rounds:
+        sizes.append(sizes[-1] + extra)
+    schedule = look_levels(sizes, sizes[-1], alpha, spending)
+    lines = ["## Sequential validation", "",
+             f"Verdicts still inconclusive get up to {len(rounds)} further rounds of new validation scenarios; each "
+             f"look is tested at its share of the error budget ({spending.replace('_', '-')}-type spending), so over "
+             "all looks a null change is accepted no more often than one look at the full level would.", "",
+             "| look | validation scenarios | level | settled at this look |", "|---:|---:|---:|---|"]
+    for look, size in enumerate(sizes):
+        settled = verdicts[(verdicts["look"] == look) & (verdicts["decision"] != INCONCLUSIVE)]
+        waiting = verdicts[(verdicts["look"] == look) & (verdicts["decision"] == INCONCLUSIVE)]
+        taken = (verdicts["look"] >= look).any()
+        level = f"{schedule[look]:.4f}" if taken else f"{schedule[look]:.4f} (not taken)"
+        if len(settled) <= 8:
+            names = ", ".join(f"{r.constant} ({r.decision})" for r in settled.itertuples())
+        else:
+            counts = settled["decision"].value_counts()
+            names = f"{len(settled)} constants: " + ", ".join(f"{n} {d}" for d, n in counts.items())
+        if len(waiting):
+            names += ("; " if names else "") + "waiting for the next round: " + ", ".join(waiting["constant"])
+        lines.append(f"| {look} | {size} | {level} | {names or '-'} |")
+    return lines + [""]
 
 
 def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> list[str]:
@@ -95,12 +141,40 @@ def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> l
              "decision |", "|---|---|---|---|---|---|---|---|"]
     for row in interactions.itertuples():
         lines.append(
-            f"| {row.pair} | {row.first}={format_value(row.first_alone)}, {row.second}={format_value(row.second_alone)} "
+            f"| {row.pair} | {row.first}={format_value(row.first_alone)} / {row.second}={format_value(row.second_alone)} "
             f"| {row.first}={format_value(row.first_value)}, {row.second}={format_value(row.second_value)} "
             f"| {fmt(row.validation_vs_first)} [{fmt(row.first_ci_low)}, {fmt(row.first_ci_high)}] "
             f"| {fmt(row.validation_vs_second)} [{fmt(row.second_ci_low)}, {fmt(row.second_ci_high)}] "
             f"| {fmt(row.validation_vs_current)} | {row.p_adjusted:.4f} | {row.decision}: {row.reason} |")
     return lines + [""]
+
+
+def cumulative_markdown(cumulative: pd.DataFrame) -> list[str]:
+    """The accepted changes built up together on validation: what the patch holds and why."""
+    fmt = lambda x: "" if pd.isna(x) else f"{x:+.4f}"  # noqa: E731
+    lines = ["## Cumulative validation", "",
+             "The accepted changes, added one at a time in order of their own validation gain: each must still add "
+             "more than the improvement threshold on top of those kept before it. `proposed.patch` holds the kept "
+             "ones.", "",
+             "| step | change | alone | together with | adds | interval | decision |", "|---:|---|---|---|---|---|---|"]
+    for row in cumulative.itertuples():
+        interval = "" if pd.isna(row.ci_low) else f"[{fmt(row.ci_low)}, {fmt(row.ci_high)}]"
+        lines.append(f"| {row.step} | {row.changes} | {fmt(row.own_delta)} | {row.compared_with} | "
+                     f"{fmt(row.marginal_delta)} | {interval} | {row.decision}: {row.reason} |")
+    return lines + [""]
+
+
+def kept_changes(study, verdicts: pd.DataFrame, cumulative: pd.DataFrame | None) -> dict:
+    """The changes the patch holds: those the cumulative validation kept (its last kept
+    combination); without it, every accepted constant."""
+    if cumulative is None:
+        accepted = verdicts[verdicts["decision"] == ACCEPT]
+        return dict(zip(accepted["constant"], accepted["proposed"]))
+    kept = cumulative[cumulative["decision"] == "keep"]
+    if kept.empty:
+        return {}
+    params = study.point_for(kept["combination"].iloc[-1]).params
+    return {name: value for name, value in params.items() if float(value) != float(study.current_params[name])}
 
 
 def plot_interaction(folder: Path, grid: pd.DataFrame, verdict: pd.Series, metric: str) -> Path:
@@ -233,7 +307,8 @@ def _draw_one(job: tuple) -> tuple[Path, str]:
 
 
 def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame,
-                          folder: Path, *, interactions: pd.DataFrame | None = None):
+                          folder: Path, *, interactions: pd.DataFrame | None = None,
+                          cumulative: pd.DataFrame | None = None):
     """Report, exports, plots and patch in ``folder`` (the run's own); returns (summary table,
     metadata, with every constant's plot and every interaction heat map shown inline)."""
     heat_maps = _interaction_plots(study, interactions, trials, folder)
@@ -248,9 +323,12 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         verdicts, study=study.name, rules=study.rules, duration_seconds=compute_seconds,
         n_train=len(train_ids), n_validation=len(validation_ids), n_trials=len(trials),
         n_failed=int((trials["status"] != "ok").sum()), failures=trials, interactions=interactions,
+        cumulative=cumulative, rounds=[len(r) for r in study.validation_rounds],
+        spending=study.spec.sequential.spending,
     )
     accepted = verdicts[verdicts["decision"] == "accept"]
-    patch = proposed_study_patch(study.text, f"studies/{study.path.name}", dict(zip(accepted["constant"], accepted["proposed"])))
+    changes = kept_changes(study, verdicts, cumulative)
+    patch = proposed_study_patch(study.text, f"studies/{study.path.name}", changes)
     by_constant = verdicts.set_index("constant")
     gains = paired_gain_curves(trials, sweeps, metric=study.spec.metric, maximize=study.maximize,
                                splits={"train": train_ids, "validation": validation_ids},
@@ -266,11 +344,12 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
-                    "accepted_count": counts["accepted"]}
+                    "accepted_count": counts["accepted"], "patch": changes}
     paths = artifacts.write_files(folder, {
         "report.md": report, "proposed.patch": patch, "verdicts.csv": verdicts, "verdicts.json": verdicts,
         "aggregates.csv": aggregates, "sensitivity.csv": gains, "summary.json": summary_info,
         **({"interactions.csv": interactions} if interactions is not None and len(interactions) else {}),
+        **({"cumulative.csv": cumulative} if cumulative is not None and len(cumulative) else {}),
     })
     summary = verdicts[["constant", "tier", "decision", "current", "proposed", "train_delta", "validation_delta",
                         "corrected_ci_low", "corrected_ci_high", "reason", "cliff_warning"]].copy()
@@ -279,6 +358,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         "report": Markdown(report),
         "proposed_patch": Markdown(f"```diff\n{patch or '(no accepted changes)'}\n```"),
         "artifacts": folder,
+        "patch_changes": ", ".join(f"{n}={format_value(v)}" for n, v in changes.items()) or "none",
         "trial_compute_seconds": round(compute_seconds, 3),
     }
     if plots or heat_maps:

@@ -13,6 +13,7 @@ def scenario_catalog_schema() -> pa.DataFrameSchema:
             "seed_id": pa.Column(int, pa.Check.ge(0)),
             "name": pa.Column(str),
             "split": pa.Column(str, pa.Check.isin(SPLITS)),
+            "round": pa.Column(int, pa.Check.ge(0)),
             "record_count": pa.Column(int, pa.Check.in_range(5, 100)),
             "importance_shape": pa.Column(str, pa.Check.isin(list(IMPORTANCE_SHAPES))),
             "access_pattern": pa.Column(str, pa.Check.isin(list(ACCESS_PATTERNS))),
@@ -83,7 +84,7 @@ def verdicts_schema() -> pa.DataFrameSchema:
             "tier": pa.Column(int, pa.Check.ge(1)),
             "current": pa.Column(float),
             "proposed": pa.Column(float),
-            "decision": pa.Column(str, pa.Check.isin(["accept", "reject", "no_sensitivity"])),
+            "decision": pa.Column(str, pa.Check.isin(["accept", "reject", "no_sensitivity", "inconclusive"])),
             "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
             "cliff_warning": pa.Column(str),
             "p_value": pa.Column(float, pa.Check.in_range(0.0, 1.0)),
@@ -123,5 +124,21 @@ def interactions_schema() -> pa.DataFrameSchema:
                      name="accepted_pair_beats_both_single_changes"),
         ],
         unique=["pair"],
+        strict=False,
+    )
+
+
+def cumulative_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "step": pa.Column(int, pa.Check.ge(1)),
+            "change": pa.Column(str),
+            "decision": pa.Column(str, pa.Check.isin(["keep", "drop", "superseded", "pending"])),
+            "combination": pa.Column(str),
+            "marginal_delta": pa.Column(float, nullable=True),
+            "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
+        },
+        checks=[pa.Check(lambda df: (df["decision"] == "pending").sum() <= 1, name="at_most_one_pending_step")],
+        unique=["step"],
         strict=False,
     )

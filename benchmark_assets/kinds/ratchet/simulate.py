@@ -27,12 +27,16 @@ DIFFERENCE_SD = math.sqrt(2) * NOISE  # of one validation delta: two independent
 
 def simulate_study(rng: np.random.Generator, gains: dict[int, dict[float, float]] | None = None, *,
                    currents: dict[int, float] | None = None, constants: int = 20,
-                   rules: DecisionRules | None = None) -> pd.DataFrame:
+                   rules: DecisionRules | None = None, rounds: int = 0, per_round: int = VALIDATION,
+                   spending: str = "pocock") -> pd.DataFrame:
     """The ratchet's verdicts on one simulated study. ``gains[c][value]`` is the planted gain of
     constant ``c`` at ``value`` in SDs of a validation delta (0 where not given); ``currents[c]``
-    its current value (0.3 where not given). Constants are named ``c00``, ``c01``, ..."""
+    its current value (0.3 where not given). Constants are named ``c00``, ``c01``, ... With
+    ``rounds``, that many further validation rounds of ``per_round`` scenarios are there for the
+    verdicts that stay inconclusive (every value is measured on them; the decisions look only at
+    what the sequential design would have run)."""
     gains, currents = gains or {}, currents or {}
-    scenarios = TRAIN + VALIDATION
+    scenarios = TRAIN + VALIDATION + rounds * per_round
     level = 0.5 + rng.normal(0.0, 0.05, scenarios)
     frames = [pd.DataFrame({"sweep_point": CURRENT_POINT, "seed_id": np.arange(scenarios), "status": "ok",
                             "m": level + rng.normal(0.0, NOISE, scenarios)})]
@@ -47,5 +51,8 @@ def simulate_study(rng: np.random.Generator, gains: dict[int, dict[float, float]
             frames.append(pd.DataFrame({"sweep_point": point_key(name, value), "seed_id": np.arange(scenarios),
                                         "status": "ok", "m": level + gain + rng.normal(0.0, NOISE, scenarios)}))
     trials = pd.concat(frames, ignore_index=True)
+    first = TRAIN + VALIDATION
     return decide_ratchet(trials, sweeps, rules or DecisionRules(), metric="m", maximize=True,
-                          train_ids=list(range(TRAIN)), validation_ids=list(range(TRAIN, scenarios)))
+                          train_ids=list(range(TRAIN)), validation_ids=list(range(TRAIN, first)),
+                          rounds=[list(range(first + r * per_round, first + (r + 1) * per_round)) for r in range(rounds)],
+                          spending=spending)

@@ -76,6 +76,14 @@ class DecisionSpec(Strict):
     rng_seed: StrictInt = _RULES.rng_seed
 
 
+class SequentialSpec(Strict):
+    """Further rounds of validation scenarios for verdicts that stay inconclusive (0: none)."""
+
+    rounds: StrictInt = Field(default=0, ge=0, le=20)
+    scenarios_per_round: StrictInt = Field(default=15, ge=1, le=10_000)
+    spending: Literal["pocock", "obrien_fleming"] = "pocock"
+
+
 class RatchetSpec(Strict):
     kind: Literal["ratchet"]
     description: str = ""
@@ -88,7 +96,16 @@ class RatchetSpec(Strict):
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
     # Pairs of constants swept together as a grid on train and judged against each one's best alone.
     interactions: list[tuple[str, str]] = Field(default_factory=list)
+    sequential: SequentialSpec = Field(default_factory=SequentialSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+    @field_validator("interactions", mode="before")
+    @classmethod
+    def _pairs(cls, value):
+        if not isinstance(value, list) or not all(isinstance(pair, list) and len(pair) == 2 for pair in value):
+            raise ValueError("expected a list of pairs of constants; write each pair as two names, "
+                             "e.g. interactions: [[decay_rate, recency_weight]]")
+        return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,9 +117,29 @@ class RatchetStudy(StudyFile):
     kind = "ratchet"
 
     @cached_property
+    def all_scenario_seeds(self) -> list[ScenarioSeed]:
+        """The study's scenarios, then those of every further validation round it may spend."""
+        scenarios, sequential = self.spec.scenarios, self.spec.sequential
+        return default_seeds(scenarios.count + sequential.rounds * sequential.scenarios_per_round,
+                             base_seed=scenarios.base_seed, axes=AxisRanges(**scenarios.axes.ranges()))
+
+    @property
     def scenario_seeds(self) -> list[ScenarioSeed]:
-        scenarios = self.spec.scenarios
-        return default_seeds(scenarios.count, base_seed=scenarios.base_seed, axes=AxisRanges(**scenarios.axes.ranges()))
+        """The scenarios every run covers (train and the first validation set)."""
+        return self.all_scenario_seeds[: self.spec.scenarios.count]
+
+    @property
+    def validation_rounds(self) -> list[list[int]]:
+        """Seed ids of each further validation round (the seeds continue past ``count``; the
+        train/validation split of the first ``count`` never changes)."""
+        count, per_round = self.spec.scenarios.count, self.spec.sequential.scenarios_per_round
+        return [list(range(count + r * per_round, count + (r + 1) * per_round))
+                for r in range(self.spec.sequential.rounds)]
+
+    def round_of(self, seed_id: int) -> int:
+        """0 for the study's own scenarios, r for those of validation round r."""
+        count = self.spec.scenarios.count
+        return 0 if int(seed_id) < count else 1 + (int(seed_id) - count) // self.spec.sequential.scenarios_per_round
 
     @cached_property
     def split(self) -> tuple[list[int], list[int]]:
@@ -213,7 +250,8 @@ class RatchetStudy(StudyFile):
         return {p.key: fingerprint({**shared, "params": p.params}) for p in points}
 
     def decision_fingerprint(self) -> str:
-        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "direction": self.spec.direction}
+        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "direction": self.spec.direction,
+                   "sequential": self.spec.sequential.model_dump()}
         return fingerprint(payload)
 
 

@@ -99,27 +99,71 @@ def test_accepted_pairs_always_have_both_corrected_intervals_above_zero(pairs_st
     assert decided > 0
 
 
-def test_interactions_materialise_with_ledger_entries_and_heat_maps(instance, pairs_study):
+def test_interactions_and_cumulative_validation_materialise_with_ledger_entries_heat_maps_and_patch(
+        instance, pairs_study):
     from benchmark_assets.artifacts import latest_dir
     from benchmark_assets.defs.runner import run_study
     from benchmark_assets.ledger import LEDGER_TABLE
     from benchmark_assets.warehouse import Warehouse
 
-    run_study("pairs", quiet=True, instance=instance)
+    outcome = run_study("pairs", quiet=True, instance=instance)
     warehouse = Warehouse()
     trials = warehouse.read("pairs__trials")
     assert {"x=2,y=2", "u=1,v=1"} <= set(trials["sweep_point"])
-    assert len(trials) == len(pairs_study.sweep_points()) * 24
+    # Every declared point on all 24 scenarios, then two combinations on the 12 validation ones.
+    combined = trials[~trials["sweep_point"].isin([p.key for p in pairs_study.sweep_points()])]
+    assert set(combined["sweep_point"]) == {"x=2,y=2,u=1", "x=2,y=2,u=1,v=1"}
+    assert set(combined["seed_id"]) == set(pairs_study.split[1]) and len(combined) == 2 * 12
+    assert len(trials) == len(pairs_study.sweep_points()) * 24 + 2 * 12
+    assert outcome["trials"] == len(trials)
+    assert {str(k) for k in instance.get_dynamic_partitions("pairs__sweep_points")} >= {"x=2,y=2,u=1,v=1"}
+
+    # The pair (+0.4) first, then u (+0.1 alone, still +0.1 on top); v helps alone (+0.1) but with
+    # u it loses 0.15: dropped, and the patch holds x, y and u only.
+    steps = warehouse.read("pairs__cumulative").set_index("change")
+    assert steps["decision"].to_dict() == {"x x y": "keep", "u": "keep", "v": "drop"}
+    assert steps.loc["u", "marginal_delta"] == pytest.approx(0.1, abs=0.005)
+    assert steps.loc["v", "marginal_delta"] == pytest.approx(-0.15, abs=0.005)
+    assert steps.loc["v", "ci_high"] < 0 and steps.loc["v", "own_delta"] == pytest.approx(0.1, abs=0.005)
+    verdicts = warehouse.read("pairs__verdicts").set_index("constant")
+    assert verdicts.loc["u", "decision"] == verdicts.loc["v", "decision"] == "accept"
     interactions = warehouse.read("pairs__interactions").set_index("pair")
     assert interactions.loc["x x y", "decision"] == "accept"
     assert interactions.loc["u x v", "decision"] == "no_interaction"
     ledger = warehouse.read(LEDGER_TABLE)
     pair_rows = ledger[ledger["subject"] == "x x y"]
-    assert len(pair_rows) == 1 and pair_rows["decision"].iloc[0] == "accept"
+    assert pair_rows["decision"].tolist() == ["accept", "keep"]  # judged, then kept in the patch
     assert '"x": 2.0' in pair_rows["proposal"].iloc[0]
     folder = latest_dir("pairs")
     report = (folder / "report.md").read_text()
     assert "## Interactions" in report and "x=2, y=2" in report
     assert (folder / "plots" / "interaction_x__y.png").stat().st_size > 5000
     assert (folder / "plots" / "interaction_u__v.png").exists()
+    assert "## Cumulative validation" in report and "clashes with the changes kept before it" in report
+    patch = (folder / "proposed.patch").read_text()
+    assert "+  x: {tier: 1, current: 2," in patch and "+  u: {tier: 1, current: 1," in patch
+    assert "v: {tier" not in "".join(line for line in patch.splitlines(True) if line.startswith("+"))
+    assert ledger.loc[ledger["subject"] == "v", "decision"].tolist() == ["accept", "drop"]
     assert pd.read_csv(folder / "interactions.csv")["pair"].tolist() == ["x x y", "u x v"]
+
+
+def test_build_up_supersedes_conflicts_keeps_what_is_included_and_asks_for_what_is_missing(pairs_study):
+    from benchmark_assets.kinds.ratchet.cumulative import Change, build_up
+
+    study = pairs_study
+    trials = run_trials(study, study.sweep_points(), study.scenario_seeds)
+    candidates = [Change("x x y", {"x": 2, "y": 2}, 0.4), Change("x", {"x": 1}, 0.3), Change("y", {"y": 2}, 0.2),
+                  Change("u", {"u": 1}, 0.1), Change("w", {"w": 1}, 0.05)]
+    built = build_up(trials, candidates, study.change_key, study.rules, metric="score", maximize=True,
+                     validation_ids=study.split[1])
+    assert built.steps["decision"].tolist() == ["keep", "superseded", "keep", "pending"]
+    assert built.missing == "x=2,y=2,u=1" and built.kept == {"x": 2, "y": 2}
+    assert "sets x differently" in built.steps["reason"].iloc[1]
+
+    extra = run_trials(study, [study.point_for("x=2,y=2,u=1"), study.point_for("x=2,y=2,u=1,w=1")],
+                       [s for s in study.scenario_seeds if s.seed_id in study.split[1]])
+    built = build_up(pd.concat([trials, extra]), candidates, study.change_key, study.rules, metric="score",
+                     maximize=True, validation_ids=study.split[1])
+    assert built.missing is None
+    assert built.steps["decision"].tolist() == ["keep", "superseded", "keep", "keep", "drop"]  # w adds nothing
+    assert built.kept == {"x": 2, "y": 2, "u": 1}

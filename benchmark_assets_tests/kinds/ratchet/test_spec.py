@@ -40,7 +40,7 @@ BAD_INPUTS = [
     ("interactions: [[alpha, betta]]", "interactions[0]", "'betta' is not a constant of this study"),
     ("interactions: [[alpha, alpha]]", "interactions[0]", "pairs 'alpha' with itself"),
     ("interactions: [[alpha, beta], [beta, alpha]]", "interactions[1]", "listed twice"),
-    ("interactions: [[alpha, beta, gamma]]", "interactions[0]", "at most 2 items"),
+    ("interactions: [[alpha, beta, gamma]]", "interactions", "expected a list of pairs of constants"),
 ]
 
 
