@@ -21,7 +21,7 @@ LAYERS = [
     ("entry points", ("definitions", "cli", "__init__")),
 ]
 # Within a kind, lowest first: the spec never imports how trials run or how they are decided.
-KIND_LAYERS = ["rules", "spec", "schemas", "trials", "cliffs", "analysis", "interactions", "cumulative", "simulate", "sensitivity", "report", "kind",
+KIND_LAYERS = ["rules", "spec", "schemas", "trials", "cliffs", "analysis", "interactions", "cumulative", "search", "simulate", "sensitivity", "report", "kind",
                "__init__"]
 
 

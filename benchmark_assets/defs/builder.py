@@ -340,6 +340,7 @@ class DagsterStep:
         self._checkpoint_table, self._columns = checkpoint_table, list(columns)
         self.run_id = context.run.run_id
         self.subjects = list(subjects)
+        self.warehouse_url = context.resources.results.open().url
         if node.partitioned_by == TRIAL:
             self.partition_keys = [(k.keys_by_dimension[kind.point.name], k.keys_by_dimension[kind.replicate.name])
                                    for k in context.partition_keys]

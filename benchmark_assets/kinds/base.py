@@ -58,6 +58,7 @@ class Step(Protocol):
     # TRIAL nodes: (point, replicate) pairs; POINT / REPLICATE nodes: keys; unpartitioned: [].
     partition_keys: list
     subjects: list[str]  # the subjects a run decides on (CLI --constants); empty: all
+    warehouse_url: str  # the results database (a node that keeps state of its own there, e.g. Optuna's)
 
     def log(self, message: str) -> None: ...
 

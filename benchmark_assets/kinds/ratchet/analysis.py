@@ -105,6 +105,7 @@ def decide_ratchet(
                 if np.isfinite(train_curve).any()
                 else np.nan,
                 "next_round": 0,
+                "proposed_point": sweep.key_for(proposed),
                 "_sweep": sweep,
                 "_train_curve": train_curve,
                 "_keys": (sweep.key_for(proposed), sweep.key_for(sweep.current)),

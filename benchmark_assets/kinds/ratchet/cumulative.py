@@ -40,9 +40,11 @@ class Change:
         return ", ".join(f"{name}={format_value(value)}" for name, value in self.changes.items())
 
 
-def accepted_changes(verdicts: pd.DataFrame, interactions: pd.DataFrame | None) -> list[Change]:
-    """Every accepted change, largest validation gain first (ties: by label)."""
-    found = [Change(row["constant"], {row["constant"]: row["proposed"]}, float(row["validation_delta"]))
+def accepted_changes(verdicts: pd.DataFrame, interactions: pd.DataFrame | None,
+                     changes_of: Callable[[str], dict]) -> list[Change]:
+    """Every accepted change, largest validation gain first (ties: by label); ``changes_of(key)``
+    gives the constants a verdict's proposed point changes (one, or the search's several)."""
+    found = [Change(row["constant"], changes_of(row["proposed_point"]), float(row["validation_delta"]))
              for row in verdicts.to_dict("records") if row["decision"] == ACCEPT]
     if interactions is not None and len(interactions):
         found += [Change(row["pair"], {row["first"]: row["first_value"], row["second"]: row["second_value"]},

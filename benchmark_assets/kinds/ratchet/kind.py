@@ -19,6 +19,7 @@ from benchmark_assets.kinds.base import (
     Dimension,
     Followup,
     LedgerEntry,
+    Markdown,
     Node,
     Product,
     StudyKind,
@@ -28,6 +29,15 @@ from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, de
 from benchmark_assets.kinds.ratchet.cumulative import KEEP, PENDING, accepted_changes, build_up, combined_gain
 from benchmark_assets.kinds.ratchet.interactions import judge_interactions
 from benchmark_assets.kinds.ratchet.report import write_ratchet_outputs
+from benchmark_assets.kinds.ratchet.search import (
+    RUNNING,
+    SEARCH_SUBJECT,
+    advance,
+    describe,
+    importance_markdown,
+    measured_on,
+    search_sweep,
+)
 from benchmark_assets.kinds.ratchet.spec import RatchetSpec, RatchetStudy, load_ratchet
 from benchmark_assets.kinds.ratchet.trials import points_by_key, run_trials
 from benchmark_assets.scenarios.parametric import ScenarioSeed, build_scenario
@@ -72,10 +82,54 @@ def aggregates(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
     return Product(frame, {"sweep_points": frame["sweep_point"].nunique(), "rows": len(frame)})
 
 
-def verdicts(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
+def search(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
+    """One step of the Optuna search on train (see ``search.advance``): every proposal so far, the
+    best once the budget is used, and whether the best is measured on validation yet."""
+    if not study.searched:
+        return Product(_empty_search(study), {"search": "no constant has a range"})
+    state = advance(study, trials, step.warehouse_url)
+    frame = state.trials
+    frame["validated"] = [bool(best) and measured_on(trials, point, study.split[1])
+                          for point, best in zip(frame["sweep_point"], frame["best"])]
+    for name in study.searched:
+        frame[f"importance_{name}"] = state.importance.get(name, np.nan)
+    running = int((frame["state"] == RUNNING).sum())
+    metadata = {"proposals": len(frame), "running": running, "budget": study.search.trials,
+                "sampler": study.search.sampler}
+    if state.done and frame["best"].any():
+        best = frame.loc[frame["best"], "sweep_point"].iloc[0]
+        metadata["best"] = describe(study, best)
+        if state.importance:
+            metadata["importance"] = Markdown("\n".join(importance_markdown(state.importance)))
+    elif running:
+        step.log(f"search: {running} proposals wait for their train trials (the run's follow-up measures them)")
+    return Product(frame, metadata)
+
+
+def _empty_search(study: RatchetStudy) -> pd.DataFrame:
+    return pd.DataFrame({"number": pd.Series(dtype=int), "state": pd.Series(dtype=str),
+                         "sweep_point": pd.Series(dtype=str), "best": pd.Series(dtype=bool),
+                         "validated": pd.Series(dtype=bool)})
+
+
+def search_status(study: RatchetStudy, search_frame: pd.DataFrame) -> tuple[str | None, str]:
+    """(the best proposal's point, '') once the search is done and its best is measured on
+    validation; (None, why) while it is not; (None, '') without a search."""
+    if not study.searched:
+        return None, ""
+    if search_frame.empty or "best" not in search_frame or not search_frame["best"].astype(bool).any():
+        return None, "the search has not used its budget yet"
+    best = search_frame[search_frame["best"].astype(bool)].iloc[0]
+    if not bool(best["validated"]):
+        return None, f"the search's best proposal {best['sweep_point']} is not measured on validation yet"
+    return str(best["sweep_point"]), ""
+
+
+def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFrame) -> Product:
     sweeps = study.constant_sweeps(names=step.subjects or None)
     unknown = sorted(set(step.subjects) - set(study.spec.constants))
-    if unknown or not sweeps:
+    best, waiting = search_status(study, search)
+    if unknown or not (sweeps or study.searched):
         raise ValueError(f"no constants selected (unknown: {unknown}); choose from {sorted(study.spec.constants)}")
     if trials.empty:
         present = set()
@@ -88,13 +142,21 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
             f"sweep points {missing[:5]}{'...' if len(missing) > 5 else ''} have no trials yet; "
             f"materialise them first (benchmark-assets run {study.name})"
         )
+    if best is not None and not (step.subjects and not set(step.subjects) & set(study.searched)):
+        sweeps = sweeps + [search_sweep(study, best)]
     train_ids, validation_ids = study.split
     frame = decide_ratchet(trials, sweeps, study.rules, metric=study.spec.metric, maximize=study.maximize,
                            train_ids=train_ids, validation_ids=validation_ids, rounds=study.validation_rounds,
                            spending=study.spec.sequential.spending)
+    frame["final"] = not waiting
     counts = summarise_verdicts(frame)
     accepted = ", ".join(frame.loc[frame["decision"] == ACCEPT, "constant"]) or "none"
-    return Product(frame, {**counts, "accepted_constants": accepted}, ledger=ledger_entries(study, frame))
+    metadata = {**counts, "accepted_constants": accepted}
+    if waiting:  # the search is one more hypothesis: nothing is decided for the ledger without it
+        metadata["waiting"] = f"{waiting}; these verdicts are interim and not in the ledger"
+        step.warn(metadata["waiting"])
+        return Product(frame, metadata)
+    return Product(frame, metadata, ledger=ledger_entries(study, frame))
 
 
 def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEntry]:
@@ -102,7 +164,9 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
     return [
         LedgerEntry(
             subject=row["constant"], decision=row["decision"], reason=row["reason"], metric=study.spec.metric,
-            baseline=row["current"], proposal=row["proposed"], effect=row["validation_delta"],
+            baseline=_searched_values(study, CURRENT_POINT) if row["constant"] == SEARCH_SUBJECT else row["current"],
+            proposal=_searched_values(study, row["proposed_point"]) if row["constant"] == SEARCH_SUBJECT
+            else row["proposed"], effect=row["validation_delta"],
             ci_low=row["ci_low"], ci_high=row["ci_high"], adjusted_ci_low=row["corrected_ci_low"],
             adjusted_ci_high=row["corrected_ci_high"], confidence_level=study.rules.confidence_level,
             p_value=row["p_value"], p_adjusted=row["p_adjusted"],
@@ -145,7 +209,7 @@ def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.Dat
     trials the table ends in a ``pending`` step (the run's follow-up measures it) and nothing goes
     to the ledger."""
     validation = study.split[1]
-    built = build_up(trials, accepted_changes(verdicts, interactions), study.change_key, study.rules,
+    built = build_up(trials, accepted_changes(verdicts, interactions, study.changes_of), study.change_key, study.rules,
                      metric=study.spec.metric, maximize=study.maximize, validation_ids=validation)
     frame = built.steps
     kept = frame.loc[frame["decision"] == KEEP, "change"].tolist()
@@ -168,14 +232,23 @@ def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.Dat
                              "n_validation": int(row["n_validation"])})
         for row in frame.to_dict("records")
     ] if len(frame) > 1 else []  # one accepted change has nothing to be combined with
+    if "final" in verdicts and not verdicts["final"].all():
+        metadata["waiting"] = "the verdicts are interim (the search is not done): nothing goes to the ledger"
+        entries = []
     return Product(frame, metadata, ledger=entries)
 
 
+def _searched_values(study: RatchetStudy, point: str) -> dict:
+    params = study.point_for(point).params
+    return {name: params[name] for name in study.searched}
+
+
 def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, interactions: pd.DataFrame,
-                    cumulative: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame) -> Product:
+                    cumulative: pd.DataFrame, search: pd.DataFrame, aggregates: pd.DataFrame,
+                    trials: pd.DataFrame) -> Product:
     folder = artifacts.run_dir(study.name, step.run_id)
     summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder, interactions=interactions,
-                                              cumulative=cumulative)
+                                              cumulative=cumulative, search=search)
     return Product(summary, metadata)
 
 
@@ -185,7 +258,8 @@ class RatchetKind(StudyKind):
     point = Dimension("sweep_point", lambda study: [p.key for p in study.sweep_points()], registry="sweep_points")
     # Dynamic: a further validation round registers its seed ids when it is run.
     replicate = Dimension("seed_id", lambda study: study.seed_keys, registry="seed_ids")
-    artifact_files = ("report.md, proposed.patch, verdicts.csv/json, aggregates.csv, sensitivity.csv, plots/")
+    artifact_files = ("report.md, proposed.patch, verdicts.csv/json, aggregates.csv, sensitivity.csv, "
+                      "interactions.csv, cumulative.csv, search.csv (when the study has them), plots/")
 
     def load(self, path, text, spec, name) -> RatchetStudy:
         return load_ratchet(path, text, spec, name)
@@ -209,7 +283,13 @@ class RatchetKind(StudyKind):
                                         decision(study).rng_seed),
                  description="Per sweep point, split and metric: n, mean, std, min, max, cv, se, t and bootstrap "
                              "intervals."),
-            Node("verdicts", verdicts, inputs=("trials",), deps=("aggregates",), selectable=True,
+            Node("search", search, inputs=("trials",), deps=("aggregates",),
+                 schema=lambda study: schemas.search_schema(),
+                 version=lambda study: study.search_fingerprint(),
+                 description="Optuna's proposals for the constants given a range, each measured on the train "
+                             "scenarios (the run's follow-ups measure each batch); its best is judged on "
+                             "validation with the verdicts. State in the warehouse database."),
+            Node("verdicts", verdicts, inputs=("trials", "search"), deps=("aggregates",), selectable=True,
                  schema=lambda study: schemas.verdicts_schema(), version=lambda study: study.decision_fingerprint(),
                  description="One verdict per constant (accept / reject / no_sensitivity) with its evidence; "
                              "appended to the ledger."),
@@ -225,7 +305,7 @@ class RatchetKind(StudyKind):
                              "in order of gain: each must still add more than the improvement threshold, or it is "
                              "dropped as a clash. The patch holds what is kept."),
             Node("ratchet_summary", ratchet_summary,
-                 inputs=("verdicts", "interactions", "cumulative", "aggregates", "trials"),
+                 inputs=("verdicts", "interactions", "cumulative", "search", "aggregates", "trials"),
                  description="The ratchet's proposal: report, exports, sensitivity plots and a patch of the study "
                              "file."),
         ]
@@ -237,21 +317,36 @@ class RatchetKind(StudyKind):
         """First the next validation round of the verdicts still inconclusive (the current point
         and their proposed values on the round's new scenarios), then the combination the
         cumulative validation is waiting for, on the validation scenarios."""
+        proposals = read("search")
+        if study.searched and not proposals.empty and "state" in proposals:
+            running = proposals[proposals["state"] == RUNNING]
+            train = [str(s) for s in study.split[0]]
+            if len(running):
+                return Followup(reason=f"search: {len(running)} proposals of {study.search.sampler} measured on "
+                                       f"the {len(train)} train scenarios",
+                                trials={point: train for point in dict.fromkeys(running["sweep_point"])},
+                                nodes=("search",))
+            best = proposals[proposals["best"].astype(bool)]
+            if len(best) and not bool(best["validated"].iloc[0]):
+                point = str(best["sweep_point"].iloc[0])
+                return Followup(reason=f"search: its best proposal ({describe(study, point)}) on the validation "
+                                       "scenarios",
+                                trials={point: [str(s) for s in study.split[1]]},
+                                nodes=("search", "verdicts", "cumulative"))
         verdicts = read("verdicts")
         if not verdicts.empty and "next_round" in verdicts:
             waiting = verdicts[verdicts["next_round"] > 0]
             if len(waiting):
                 next_round = int(waiting["next_round"].min())
                 waiting = waiting[waiting["next_round"] == next_round]
-                sweeps = {s.name: s for s in study.constant_sweeps()}
-                points = [CURRENT_POINT] + [sweeps[row.constant].key_for(row.proposed) for row in waiting.itertuples()]
+                points = [CURRENT_POINT] + list(dict.fromkeys(waiting["proposed_point"]))
                 seeds = [str(s) for s in study.validation_rounds[next_round - 1]]
                 return Followup(reason=f"validation round {next_round} of {study.spec.sequential.rounds}: "
                                        f"{len(seeds)} new scenarios for {', '.join(waiting['constant'])}",
                                 trials={point: seeds for point in points},
                                 nodes=("verdicts", "cumulative"))
         steps = read("cumulative")
-        if steps.empty or "decision" not in steps:
+        if steps.empty or "decision" not in steps or ("final" in verdicts and not verdicts["final"].all()):
             return None
         pending = steps[steps["decision"] == PENDING]
         if pending.empty:

@@ -20,9 +20,10 @@ from benchmark_assets.kinds.ratchet.analysis import (
 )
 from benchmark_assets.kinds.ratchet.interactions import train_grid
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
+from benchmark_assets.kinds.ratchet.search import SEARCH_SUBJECT, describe, importance_markdown
 from benchmark_assets.kinds.ratchet.sensitivity import paired_gain_curves
 from benchmark_assets.stats.sequential import look_levels
-from benchmark_assets.sweep import ConstantSweep, format_value
+from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
 
 SPLIT_COLOURS = (("train", "tab:blue"), ("validation", "tab:orange"))
 
@@ -42,6 +43,8 @@ def format_ratchet_report(
     cumulative: pd.DataFrame | None = None,
     rounds: list[int] | None = None,
     spending: str = "pocock",
+    searched=None,
+    search_lines: list[str] | None = None,
 ) -> str:
     """A markdown report a reviewer can paste into a pull request."""
     counts = summarise_verdicts(verdicts)
@@ -77,8 +80,11 @@ def format_ratchet_report(
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for row in frame.itertuples():
             reason = row.reason + (f" WARNING: {row.cliff_warning}" if row.cliff_warning and "cliff:" not in row.reason else "")
+            current, proposed = format_value(row.current), format_value(row.proposed)
+            if row.constant == SEARCH_SUBJECT and searched:  # several constants at once: their values
+                current, proposed = searched(CURRENT_POINT), searched(row.proposed_point)
             lines.append(
-                f"| {row.constant} | {row.tier} | {format_value(row.current)} | {format_value(row.proposed)} | "
+                f"| {row.constant} | {row.tier} | {current} | {proposed} | "
                 f"{row.train_delta:+.4f} | {row.validation_delta:+.4f} | "
                 f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}] | [{row.corrected_ci_low:+.4f}, {row.corrected_ci_high:+.4f}] | "
                 f"{row.p_adjusted:.4f} | {reason} |"
@@ -89,6 +95,8 @@ def format_ratchet_report(
                             (REJECT, "Rejected"), (NO_SENSITIVITY, "No sensitivity")):
         if decision != INCONCLUSIVE or (verdicts["decision"] == decision).any():
             table(verdicts[verdicts["decision"] == decision], title)
+    if search_lines:
+        lines.extend(search_lines)
     if rounds:
         lines.extend(sequential_markdown(verdicts, n_validation, rounds, spending, 1.0 - rules.confidence_level))
     if interactions is not None and len(interactions):
@@ -147,6 +155,64 @@ def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> l
             f"| {fmt(row.validation_vs_second)} [{fmt(row.second_ci_low)}, {fmt(row.second_ci_high)}] "
             f"| {fmt(row.validation_vs_current)} | {row.p_adjusted:.4f} | {row.decision}: {row.reason} |")
     return lines + [""]
+
+
+def search_markdown(study, search: pd.DataFrame, current_train: float, plot: Path | None) -> list[str]:
+    """The search: its sampler and budget, what it measured, its best proposal and how much each
+    searched constant mattered (fANOVA importance over the proposals)."""
+    metric = study.spec.metric
+    complete = search[search["state"] == "complete"]
+    lines = ["## Search", "",
+             f"Optuna ({study.search.sampler}, seed {study.search.seed}) explored {', '.join(study.searched)} "
+             f"together on the {len(study.split[0])} train scenarios: {len(complete)} of {study.search.trials} "
+             f"proposals measured ({int((search['state'] == 'failed').sum())} failed), {study.search.batch} at a "
+             "time. Its best proposal is judged on validation as the `search` verdict, in the same correction as "
+             "the constants.", ""]
+    best = search[search["best"].astype(bool)]
+    if len(best):
+        row = best.iloc[0]
+        lines += [f"- Best on train: {describe(study, row['sweep_point'])}: {metric} {row[f'train_{metric}']:.4f} "
+                  f"(today's values {describe(study, CURRENT_POINT)}: {current_train:.4f})", ""]
+    else:
+        lines += ["- Not done yet: the budget is not used up.", ""]
+    importance = {c.removeprefix("importance_"): float(search[c].iloc[0]) for c in search.columns
+                  if c.startswith("importance_") and len(search) and pd.notna(search[c].iloc[0])}
+    lines += importance_markdown(importance) + ([""] if importance else [])
+    if plot is not None:
+        lines += [f"History and importance: `plots/{plot.name}`", ""]
+    return lines
+
+
+def plot_search(folder: Path, study, search: pd.DataFrame, current_train: float) -> Path | None:
+    """Left: each proposal's train value in the order Optuna asked, the running best and today's
+    value. Right: each searched constant's importance."""
+    metric = study.spec.metric
+    complete = search[search["state"] == "complete"].sort_values("number")
+    if complete.empty:
+        return None
+    figure, (history, bars) = artifacts.figure(10.0, 4.0, 2)
+    values = complete[f"train_{metric}"].to_numpy()
+    best = pd.Series(values).cummax() if study.maximize else pd.Series(values).cummin()
+    history.scatter(complete["number"], values, s=14, color="tab:blue", label="proposal (train mean)")
+    history.step(complete["number"], best, where="post", color="tab:green", label="best so far")
+    history.axhline(current_train, color="grey", linestyle="--", label="today's values")
+    history.set_xlabel("proposal")
+    history.set_ylabel(f"{metric} on train")
+    history.legend(fontsize=7)
+    importance = {c.removeprefix("importance_"): float(search[c].iloc[0]) for c in search.columns
+                  if c.startswith("importance_") and pd.notna(search[c].iloc[0])}
+    if importance:
+        names = sorted(importance, key=importance.get)
+        bars.barh(names, [importance[n] for n in names], color="tab:purple")
+        bars.set_xlabel("importance (fANOVA, sums to 1)")
+    else:
+        bars.set_axis_off()
+    figure.suptitle(f"search ({study.search.sampler})")
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.45)
+    path = folder / "plots" / "search.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path
 
 
 def cumulative_markdown(cumulative: pd.DataFrame) -> list[str]:
@@ -308,13 +374,25 @@ def _draw_one(job: tuple) -> tuple[Path, str]:
 
 def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame,
                           folder: Path, *, interactions: pd.DataFrame | None = None,
-                          cumulative: pd.DataFrame | None = None):
+                          cumulative: pd.DataFrame | None = None, search: pd.DataFrame | None = None):
     """Report, exports, plots and patch in ``folder`` (the run's own); returns (summary table,
     metadata, with every constant's plot and every interaction heat map shown inline)."""
     heat_maps = _interaction_plots(study, interactions, trials, folder)
+    search_lines, searched = None, None
+    if search is not None and len(search) and study.searched:
+        table = metric_table(trials, study.spec.metric)
+        train = [c for c in study.split[0] if c in table.columns]
+        current_train = float(table.loc[CURRENT_POINT, train].mean()) if CURRENT_POINT in table.index else float("nan")
+        plot = plot_search(folder, study, search, current_train)
+        search_lines = search_markdown(study, search, current_train, plot)
+        searched = lambda key: describe(study, key)  # noqa: E731
+        if plot is not None:
+            heat_maps = heat_maps + [(plot, artifacts.png_markdown({"search": plot}))]
     decided = set(verdicts["constant"])
     sweeps = [s for s in study.constant_sweeps() if s.name in decided]
     keys = {p.key for p in study.sweep_points(names=decided)}  # with the grid cells of their pairs
+    if search is not None and len(search):
+        keys |= set(search["sweep_point"])  # and the search's proposals
     trials = trials[trials["sweep_point"].isin(keys)]
     aggregates = aggregates[aggregates["sweep_point"].isin(keys)]
     train_ids, validation_ids = study.split
@@ -324,7 +402,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         n_train=len(train_ids), n_validation=len(validation_ids), n_trials=len(trials),
         n_failed=int((trials["status"] != "ok").sum()), failures=trials, interactions=interactions,
         cumulative=cumulative, rounds=[len(r) for r in study.validation_rounds],
-        spending=study.spec.sequential.spending,
+        spending=study.spec.sequential.spending, searched=searched, search_lines=search_lines,
     )
     accepted = verdicts[verdicts["decision"] == "accept"]
     changes = kept_changes(study, verdicts, cumulative)
@@ -350,6 +428,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         "aggregates.csv": aggregates, "sensitivity.csv": gains, "summary.json": summary_info,
         **({"interactions.csv": interactions} if interactions is not None and len(interactions) else {}),
         **({"cumulative.csv": cumulative} if cumulative is not None and len(cumulative) else {}),
+        **({"search.csv": search} if search is not None and len(search) else {}),
     })
     summary = verdicts[["constant", "tier", "decision", "current", "proposed", "train_delta", "validation_delta",
                         "corrected_ci_low", "corrected_ci_high", "reason", "cliff_warning"]].copy()

@@ -142,3 +142,18 @@ def cumulative_schema() -> pa.DataFrameSchema:
         unique=["step"],
         strict=False,
     )
+
+
+def search_schema() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "number": pa.Column(int, pa.Check.ge(0)),
+            "state": pa.Column(str, pa.Check.isin(["running", "complete", "failed", "waiting", "pruned"])),
+            "sweep_point": pa.Column(str),
+            "best": pa.Column(bool),
+            "validated": pa.Column(bool),
+        },
+        checks=[pa.Check(lambda df: df["best"].sum() <= 1 or df.loc[df["best"], "sweep_point"].nunique() == 1,
+                         name="one_best_proposal")],
+        strict=False,
+    )

@@ -19,11 +19,33 @@ from benchmark_assets.targets import Target, TargetError, resolve_target
 class ConstantSpec(Strict):
     tier: StrictInt = Field(ge=1, le=9)
     current: Number
-    candidates: list[Number] = Field(min_length=1)
+    candidates: list[Number] | None = Field(default=None, min_length=1)
+    # Instead of candidates: a range the study's Optuna search explores (log: on a log scale).
+    range: tuple[Number, Number] | None = None
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _candidates_or_range(self) -> ConstantSpec:
+        if (self.candidates is None) == (self.range is None):
+            raise ValueError("give either candidates (a list to sweep) or range (low, high for the search); "
+                             "e.g. candidates: [0.1, 0.3] or range: [0.05, 0.9]")
+        if self.range is not None:
+            low, high = self.range
+            if not low < high:
+                raise ValueError(f"range {list(self.range)} is not low < high; write the smaller value first")
+            if not low <= self.current <= high:
+                raise ValueError(f"current {self.current} is outside range {list(self.range)}; widen the range")
+            if self.log and low <= 0:
+                raise ValueError(f"a log range needs low > 0, got {low}; raise low or drop log: true")
+        elif self.log:
+            raise ValueError("log applies to a range; drop log: true or give a range")
+        return self
 
     @field_validator("candidates")
     @classmethod
-    def _no_duplicates(cls, values: list) -> list:
+    def _no_duplicates(cls, values: list | None) -> list | None:
+        if values is None:
+            return values
         seen = []
         for value in values:
             if any(float(value) == float(other) for other in seen):
@@ -84,6 +106,18 @@ class SequentialSpec(Strict):
     spending: Literal["pocock", "obrien_fleming"] = "pocock"
 
 
+class SearchSpec(Strict):
+    """Optuna as the proposer for the constants given a ``range``: it explores them together on the
+    train scenarios; its best point is then judged on validation like any constant's proposal."""
+
+    sampler: Literal["tpe", "nsga2"] = "tpe"
+    trials: StrictInt = Field(default=40, ge=2, le=2000)
+    batch: StrictInt = Field(default=8, ge=1, le=256)  # proposals measured together between Optuna's looks
+    seed: StrictInt = 0
+    # nsga2: the metrics it trades off, each with its direction (the study's metric among them).
+    objectives: dict[str, Literal["maximize", "minimize"]] = Field(default_factory=dict)
+
+
 class RatchetSpec(Strict):
     kind: Literal["ratchet"]
     description: str = ""
@@ -97,6 +131,7 @@ class RatchetSpec(Strict):
     # Pairs of constants swept together as a grid on train and judged against each one's best alone.
     interactions: list[tuple[str, str]] = Field(default_factory=list)
     sequential: SequentialSpec = Field(default_factory=SequentialSpec)
+    search: SearchSpec | None = None
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
 
     @field_validator("interactions", mode="before")
@@ -172,6 +207,8 @@ class RatchetStudy(StudyFile):
         """Constants in tier order, then file order; optionally only some tiers or names."""
         chosen = []
         for name, c in sorted(self.spec.constants.items(), key=lambda item: item[1].tier):
+            if c.candidates is None:  # searched, not swept
+                continue
             if tiers and c.tier not in tiers:
                 continue
             if names and name not in names:
@@ -196,6 +233,26 @@ class RatchetStudy(StudyFile):
                        for a in first.values if a != first.current for b in second.values if b != second.current]
         return points
 
+    @property
+    def searched(self) -> list[str]:
+        """The constants the Optuna search explores (those given a range), in the file's order."""
+        return [name for name, c in self.spec.constants.items() if c.range is not None]
+
+    @property
+    def search(self) -> SearchSpec | None:
+        """The search's settings (the defaults when constants have ranges but the file says no
+        more); None without ranged constants."""
+        return self.spec.search or (SearchSpec() if self.searched else None)
+
+    def search_fingerprint(self) -> str:
+        """What the search's results depend on: a change starts a new Optuna study."""
+        return fingerprint({"search": self.search.model_dump() if self.search else None,
+                            "space": {n: self.spec.constants[n].model_dump() for n in self.searched},
+                            "current": self.current_params, "target": self.spec.target,
+                            "target_version": self.target.version, "scenarios": self.spec.scenarios.model_dump(),
+                            "trials_per_scenario": self.spec.trials_per_scenario, "metric": self.spec.metric,
+                            "direction": self.spec.direction})
+
     def interaction_sweeps(self, names=None) -> list[tuple[ConstantSweep, ConstantSweep]]:
         """The study's interaction pairs (both constants among ``names`` if given) as sweeps."""
         sweeps = {s.name: s for s in self.constant_sweeps()}
@@ -215,6 +272,11 @@ class RatchetStudy(StudyFile):
         single = len(names) == 1
         return SweepPoint(self.change_key(moved), {**self.current_params, **moved},
                           ",".join(names) or None, moved[names[0]] if single else None)
+
+    def changes_of(self, key: str) -> dict:
+        """The constants ``key``'s point moves from today's values, with their values."""
+        params = self.point_for(key).params
+        return {name: value for name, value in params.items() if float(value) != float(self.current_params[name])}
 
     def point_for(self, key: str) -> SweepPoint:
         """The sweep point a key names, declared or not (a combination the ratchet asked to
@@ -275,7 +337,7 @@ def check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None:
     for name in target.integer_constants & spec.constants.keys():
         constant = spec.constants[name]
         for label, value in [("current", constant.current)] + [
-            (f"candidates[{i}]", v) for i, v in enumerate(constant.candidates)
+            (f"candidates[{i}]", v) for i, v in enumerate(constant.candidates or [])
         ]:
             if not float(value).is_integer():
                 raise StudyError(path, f"constants.{name}.{label}", f"{name} takes whole numbers, got {value}",
@@ -283,6 +345,36 @@ def check_against_target(path: Path, spec: RatchetSpec, target: Target) -> None:
 
 
 MAX_GRID_CELLS = 400  # per interaction pair: each cell is a sweep point run on every scenario
+
+
+def check_search(path: Path, spec: RatchetSpec, target: Target) -> None:
+    searched = [name for name, c in spec.constants.items() if c.range is not None]
+    if spec.search is not None and not searched:
+        raise StudyError(path, "search", "no constant has a range to search",
+                         "give the constants to search a range: [low, high] instead of candidates")
+    for name in searched:
+        if name in target.integer_constants and not all(float(v).is_integer() for v in spec.constants[name].range):
+            raise StudyError(path, f"constants.{name}.range", f"{name} takes whole numbers",
+                             "give whole-number ends, e.g. range: [1, 8]")
+    search = spec.search
+    if search is None:  # ranged constants without a search section: the defaults (tpe)
+        return
+    if search.sampler == "nsga2":
+        if len(search.objectives) < 2 or spec.metric not in search.objectives:
+            raise StudyError(path, "search.objectives", "nsga2 trades off several metrics",
+                             f"list at least two with their directions, {spec.metric!r} among them, e.g. "
+                             f"objectives: {{{spec.metric}: {spec.direction}, cost: minimize}}")
+        if search.objectives[spec.metric] != spec.direction:
+            raise StudyError(path, f"search.objectives.{spec.metric}", "differs from the study's direction",
+                             f"use {spec.direction}, as `direction:` says")
+        if target.metrics is not None:
+            unknown = sorted(set(search.objectives) - set(target.metrics))
+            if unknown:
+                raise StudyError(path, "search.objectives", f"unknown metrics {unknown} for target {spec.target!r}",
+                                 f"use some of {list(target.metrics)}")
+    elif search.objectives:
+        raise StudyError(path, "search.objectives", "only the nsga2 sampler takes several objectives",
+                         "use sampler: nsga2, or drop objectives (tpe optimises the study's metric)")
 
 
 def check_interactions(path: Path, spec: RatchetSpec) -> None:
@@ -294,6 +386,9 @@ def check_interactions(path: Path, spec: RatchetSpec) -> None:
                 close = difflib.get_close_matches(name, sorted(spec.constants), n=1)
                 raise StudyError(path, field_name, f"{name!r} is not a constant of this study",
                                  f"did you mean {close[0]!r}?" if close else "list two of the study's constants")
+            if spec.constants[name].candidates is None:
+                raise StudyError(path, field_name, f"{name!r} has a range, not candidates",
+                                 "pair constants with candidates; the search already explores ranged ones together")
         if first == second:
             raise StudyError(path, field_name, f"pairs {first!r} with itself", "list two different constants")
         if frozenset((first, second)) in seen:
@@ -316,6 +411,7 @@ def load_ratchet(path: Path, text: str, spec: RatchetSpec, name: str) -> Ratchet
         raise StudyError(path, "target", problem, fix) from None
     check_against_target(path, spec, target)
     check_interactions(path, spec)
+    check_search(path, spec, target)
     study = RatchetStudy(name=name, path=path, text=text, spec=spec, target=target)
     try:
         empty = [split for split, ids in zip(("train", "validation"), study.split) if not ids]

@@ -15,6 +15,11 @@ def test_shipped_studies_load():
     assert points[0].key == CURRENT_POINT
     assert len({p.key for p in points}) == len(points)
     assert "decay_rate=0.1" in [p.key for p in points]
+    assert memory.spec.interactions and memory.validation_rounds == [list(range(50, 65)), list(range(65, 80))]
+    assert "decay_rate=0.5,recency_weight=1" in [p.key for p in points]
+    search = next(s for s in studies if s.name == "memory_search")
+    assert search.searched == ["decay_rate", "recency_weight", "recency_half_life_days", "confidence_weight"]
+    assert search.search.sampler == "tpe" and len(search.constant_sweeps()) == 16
 
 
 def test_sweep_points_include_current_once_and_override_one_constant(toy_study):

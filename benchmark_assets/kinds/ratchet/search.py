@@ -1,0 +1,215 @@
+"""Optuna as the ratchet's proposer for constants given a range: it explores them together on the
+train scenarios, a batch of proposals at a time. No Dagster.
+
+Each proposal is a sweep point like any other (``decay_rate=0.4127,recency_half_life_days=11.3``),
+so its trials are partitions (point x train seed id) that the study's follow-up runs measure. Each
+call of ``advance`` tells Optuna the train means of the proposals whose trials are in, and asks for
+the next batch once the last one is told, until ``trials`` proposals are measured. The Optuna study
+lives in the warehouse database (``RDBStorage``: SQLite by default, PostgreSQL when the warehouse
+is), named after the study and a fingerprint of everything its results depend on, so a rerun
+continues it and a changed search space starts afresh. The best proposal is then judged on the
+validation scenarios with the constants' verdicts (one more hypothesis in their correction).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
+
+SEARCH_SUBJECT = "search"  # the verdict row (and ledger subject) of the search's best proposal
+RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
+
+
+def rounded(value: float, digits: int = 4) -> float:
+    """A proposal rounded to ``digits`` significant digits, so that its point key stays readable
+    (Optuna is told the value measured at the rounded point)."""
+    if value == 0 or not math.isfinite(value):
+        return float(value)
+    return float(f"{value:.{digits}g}")
+
+
+@dataclass(frozen=True)
+class SearchState:
+    """Every proposal so far (one row each), whether the search has used its budget, and the
+    parameter importances once it has."""
+
+    trials: pd.DataFrame
+    done: bool
+    importance: dict
+
+
+def _sampler(search, offset: int):
+    import optuna
+
+    # A sampler is rebuilt on every call; seeding it with the number of proposals so far keeps the
+    # whole search reproducible without replaying the same random start-up draws in every batch.
+    seed = search.seed * 1_000_003 + offset
+    if search.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(2, search.batch))
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search.trials // 4)))
+
+
+def _distributions(study) -> dict:
+    import optuna
+
+    out = {}
+    for name in study.searched:
+        spec = study.spec.constants[name]
+        low, high = spec.range
+        if name in study.target.integer_constants:
+            out[name] = optuna.distributions.IntDistribution(int(low), int(high), log=spec.log)
+        else:
+            out[name] = optuna.distributions.FloatDistribution(float(low), float(high), log=spec.log)
+    return out
+
+
+def _objectives(study) -> list[tuple[str, str]]:
+    search = study.search
+    if search.sampler == "nsga2":
+        ordered = [study.spec.metric] + [m for m in search.objectives if m != study.spec.metric]
+        return [(m, search.objectives[m]) for m in ordered]
+    return [(study.spec.metric, study.spec.direction)]
+
+
+def optuna_study(study, storage_url: str, *, offset: int = 0):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.RDBStorage(storage_url)
+    return optuna.create_study(study_name=f"{study.name}__search__{study.search_fingerprint()[:12]}",
+                               storage=storage, sampler=_sampler(study.search, offset),
+                               directions=[d for _, d in _objectives(study)], load_if_exists=True)
+
+
+def _train_means(trials: pd.DataFrame, point: str, train_ids,
+                 metrics: list[str]) -> tuple[list[float] | None, str]:
+    """The point's mean of each metric over the train scenarios (each scenario's repeats averaged
+    first), None with the reason while some are not measured or when every trial failed."""
+    rows = trials[(trials["sweep_point"] == point) & trials["seed_id"].isin(list(train_ids))]
+    if set(rows["seed_id"]) != set(train_ids):
+        return None, "waiting"
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return None, (rows["error"].iloc[0] if len(rows) else "no trials") or "every trial failed"
+    per_scenario = ok.groupby("seed_id")[metrics].mean()
+    return [float(per_scenario[m].mean()) for m in metrics], ""
+
+
+def advance(study, trials: pd.DataFrame, storage_url: str) -> SearchState:
+    """Tell Optuna what was measured, ask for the next batch when the last is told; the state."""
+    import optuna
+
+    search = study.search
+    train_ids = study.split[0]
+    objectives = _objectives(study)
+    metrics = [m for m, _ in objectives]
+    handle = optuna_study(study, storage_url)
+    for trial in handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        values, why = _train_means(trials, trial.user_attrs["point"], train_ids, metrics)
+        if values is not None:
+            handle.tell(trial.number, values)
+        elif why != "waiting":  # every trial of the proposal failed: its errors are in the trials table
+            handle.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    finished = handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                          optuna.trial.TrialState.FAIL))
+    running = handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running and len(finished) < search.trials:
+        handle = optuna_study(study, storage_url, offset=len(finished))  # a sampler seeded for this batch
+        distributions = _distributions(study)
+        for _ in range(min(search.batch, search.trials - len(finished))):
+            trial = handle.ask(distributions)
+            params = {name: int(value) if name in study.target.integer_constants else rounded(value)
+                      for name, value in trial.params.items()}
+            trial.set_user_attr("point", study.change_key(params))
+    everything = handle.get_trials(deepcopy=False)
+    done = sum(t.state.is_finished() for t in everything) >= search.trials and not any(
+        t.state == optuna.trial.TrialState.RUNNING for t in everything)
+    frame = _frame(study, everything, metrics)
+    importance = {}
+    if done:
+        best = best_proposal(study, frame)
+        frame["best"] = frame["sweep_point"].eq(best) & frame["state"].eq(COMPLETE) if best else False
+        complete = [t for t in everything if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(complete) >= 2:
+            importance = optuna.importance.get_param_importances(
+                handle, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=search.seed),
+                target=lambda t: t.values[0])
+    return SearchState(frame, done, {k: float(v) for k, v in importance.items()})
+
+
+def _frame(study, everything, metrics: list[str]) -> pd.DataFrame:
+    states = {"COMPLETE": COMPLETE, "FAIL": FAILED, "RUNNING": RUNNING}
+    rows = []
+    for trial in everything:
+        row = {"number": trial.number, "state": states.get(trial.state.name, trial.state.name.lower()),
+               "sweep_point": trial.user_attrs.get("point", "")}
+        params = study.point_for(row["sweep_point"]).params if row["sweep_point"] else {}
+        for name in study.searched:
+            row[f"param_{name}"] = float(params.get(name, np.nan))
+        for i, metric in enumerate(metrics):
+            row[f"train_{metric}"] = float(trial.values[i]) if trial.values else np.nan
+        rows.append(row)
+    columns = ["number", "state", "sweep_point", *(f"param_{n}" for n in study.searched),
+               *(f"train_{m}" for m in metrics)]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["best"] = False
+    return frame
+
+
+def best_proposal(study, frame: pd.DataFrame) -> str | None:
+    """The point the search proposes: the best train value of the study's metric (nsga2: among
+    the Pareto-optimal proposals, the best on the study's metric that is no worse than today's
+    values on any other objective, if one is). None if nothing completed."""
+    complete = frame[frame["state"] == COMPLETE]
+    if complete.empty:
+        return None
+    objectives = _objectives(study)
+    sign = {m: 1.0 if d == "maximize" else -1.0 for m, d in objectives}
+    scores = pd.DataFrame({m: sign[m] * complete[f"train_{m}"] for m, _ in objectives})
+    if len(objectives) > 1:
+        values = scores.to_numpy()
+        dominated = np.array([((values >= v).all(axis=1) & (values > v).any(axis=1)).any() for v in values])
+        scores = scores[~dominated]
+    metric = study.spec.metric
+    order = scores.sort_values(metric, ascending=False, kind="stable").index
+    return str(complete.loc[order[0], "sweep_point"])
+
+
+def importance_markdown(importance: dict) -> list[str]:
+    if not importance:
+        return []
+    lines = ["| constant | importance (fANOVA) |", "|---|---:|"]
+    lines += [f"| {name} | {value:.3f} |" for name, value in sorted(importance.items(), key=lambda kv: -kv[1])]
+    return lines
+
+
+def describe(study, point: str) -> str:
+    """``name=value, ...`` of the searched constants at ``point`` (today's values for current)."""
+    params = study.point_for(point or CURRENT_POINT).params
+    return ", ".join(f"{n}={format_value(params[n])}" for n in study.searched)
+
+
+@dataclass(frozen=True)
+class SearchSweep(ConstantSweep):
+    """The search's proposal as a two-value sweep the verdicts judge like a constant's: value 0 is
+    today's constants, value 1 the best proposal (``best_key``)."""
+
+    best_key: str = CURRENT_POINT
+
+    def key_for(self, value) -> str:
+        return CURRENT_POINT if value == self.current else self.best_key
+
+
+def search_sweep(study, best_key: str) -> SearchSweep:
+    tier = min(study.spec.constants[n].tier for n in study.searched)
+    return SearchSweep(name=SEARCH_SUBJECT, tier=tier, current=0.0, values=(0.0, 1.0), best_key=best_key)
+
+
+def measured_on(trials: pd.DataFrame, point: str, seed_ids) -> bool:
+    """Every one of ``seed_ids`` has a trial row of ``point``."""
+    rows = trials[trials["sweep_point"] == point] if len(trials) else trials
+    return len(rows) > 0 and set(int(s) for s in seed_ids) <= set(rows["seed_id"].astype(int))
