@@ -16,3 +16,14 @@ def evaluate(scenario, params, seed):
 
 evaluate.constants = constants
 evaluate.metrics = metrics
+
+
+def evaluate_clash_fails(scenario, params, seed):
+    """As ``evaluate``, but u and v together crash the target."""
+    if params["u"] == 1 and params["v"] == 1:
+        raise RuntimeError("u and v together crash")
+    return evaluate(scenario, params, seed)
+
+
+evaluate_clash_fails.constants = constants
+evaluate_clash_fails.metrics = metrics

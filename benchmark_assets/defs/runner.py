@@ -188,11 +188,16 @@ def _followups(study, kind, resources: dict, *, log, quiet: bool):
     results), each logged with its reason; at most ``MAX_FOLLOWUPS``."""
     warehouse = resources["warehouse"].warehouse.open()
     say = log or (_stderr if not quiet else (lambda line: None))
+    previous = None
     for _ in range(MAX_FOLLOWUPS):
         followup = kind.followup(study, lambda node: warehouse.read(f"{study.name}__{node}"))
         if followup is None:
             return
+        if followup == previous:  # what it measured did not settle it: asking again would loop
+            say(f"follow-up not settled by its own trials, not repeated: {followup.reason} (see the trials' errors)")
+            return
         say(f"follow-up: {followup.reason}")
+        previous = followup
         yield followup
     say(f"stopped after {MAX_FOLLOWUPS} follow-ups; `benchmark-assets run {study.name}` goes on from here")
 

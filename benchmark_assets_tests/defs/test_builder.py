@@ -63,8 +63,8 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
         third = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=second.cursor))
         subset = third.run_requests[0].asset_graph_subset
         assert not subset.partitions_subsets_by_asset_key
-        assert subset.non_partitioned_asset_keys == {AssetKey(["toy", "verdicts"]), AssetKey(["toy", "interactions"]),
-                                                     AssetKey(["toy", "cumulative"]), AssetKey(["toy", "ratchet_summary"])}
+        assert subset.non_partitioned_asset_keys == {AssetKey(["toy", name]) for name in (
+            "search", "verdicts", "interactions", "cumulative", "ratchet_summary")}
 
         # The number of bootstrap resamples also shapes every point's aggregates: those rerun too, no trials.
         path.write_text(path.read_text().replace("bootstrap_resamples: 2000", "bootstrap_resamples: 3000"))

@@ -23,7 +23,7 @@ def test_the_job_runs_every_stage_as_its_own_run_and_the_decisions_join_the_ledg
     stages = _stage_runs(instance, result.run_id)
     # catalog, trials (one rectangle), aggregates, verdicts + summary: what the CLI plans
     assert [run.tags[STAGE_TAG] for run in stages] == ["scenario catalog", "trials", "aggregates",
-                                                       "verdicts, interactions, cumulative, ratchet summary"]
+                                                       "search, verdicts, interactions, cumulative, ratchet summary"]
     assert all(run.status == DagsterRunStatus.SUCCESS and run.tags[LAUNCHED_BY_TAG] == "job" for run in stages)
     assert stages[0].tags[REASON_TAG] == "schedule toy__nightly (as `benchmark-assets run toy`)"
     trials = instance.get_latest_materialization_event(AssetKey(["toy", "trials"]))
@@ -35,7 +35,7 @@ def test_the_job_runs_every_stage_as_its_own_run_and_the_decisions_join_the_ledg
     assert len(ledger) == 3 and set(ledger["run_id"]) == {stages[-1].run_id}  # settled, not pending
     logged = [entry.user_message for entry in instance.all_logs(result.run_id)]  # the run's log in the UI
     assert "stage 2 of 4: trials 0|current ... 9|gamma=99" in logged
-    assert any(text.startswith("stage 4 of 4: verdicts, interactions, cumulative, ratchet summary succeeded in ") for text in logged)
+    assert any(text.startswith("stage 4 of 4: search, verdicts, interactions, cumulative, ratchet summary succeeded in ") for text in logged)
 
 
 def test_the_job_takes_the_cli_options_as_config_and_runs_only_what_they_select(instance, toy_study):
@@ -47,7 +47,7 @@ def test_the_job_takes_the_cli_options_as_config_and_runs_only_what_they_select(
     stages = _stage_runs(instance, result.run_id)
     # As `--constants alpha`: alpha's sweep points (and today's values) only, and a decision on alpha.
     assert [run.tags[STAGE_TAG] for run in stages] == ["scenario catalog", "trials", "aggregates",
-                                                       "verdicts, interactions, cumulative, ratchet summary"]
+                                                       "search, verdicts, interactions, cumulative, ratchet summary"]
     trials = stages[1].tags
     assert (trials["dagster/asset_partition_range_start"], trials["dagster/asset_partition_range_end"]) == (
         "0|current", "9|alpha=1")

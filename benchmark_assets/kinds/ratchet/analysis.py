@@ -112,19 +112,27 @@ def decide_ratchet(
             }
         )
 
+    if not rows:
+        return pd.DataFrame()
     looks = [list(validation_ids)]
     for seeds in rounds:
         looks.append(looks[-1] + list(seeds))
     alpha = 1.0 - rules.confidence_level
-    levels = look_levels([len(seeds) for seeds in looks], len(looks[-1]), alpha, spending) if rows else []
+    levels = look_levels([len(seeds) for seeds in looks], len(looks[-1]), alpha, spending)
+    attempted = set(zip(trials["sweep_point"], trials["seed_id"].astype(int))) if len(trials) else set()
+    parked: set[int] = set()  # open constants whose round has not been run: they wait for it
     for look, seeds in enumerate(looks):
         if look == 0:
             taking_part = list(range(len(rows)))
         else:
-            still_open = [i for i, row in enumerate(rows) if row["decision"] == INCONCLUSIVE]
-            taking_part = [i for i in still_open if _measured(table, rows[i]["_keys"], rounds[look - 1])]
+            still_open = [i for i, row in enumerate(rows) if row["decision"] == INCONCLUSIVE and i not in parked]
+            # A round counts once it was run (a failed trial is a result too, so a round whose
+            # trials all fail is not asked for again); its scenarios then join the look.
+            taking_part = [i for i in still_open
+                           if all((key, int(s)) in attempted for key in rows[i]["_keys"] for s in rounds[look - 1])]
             for i in still_open:
                 rows[i]["next_round"] = 0 if i in taking_part else look
+            parked |= set(still_open) - set(taking_part)
             if not taking_part:
                 break
         deltas = {i: paired_deltas(table, *rows[i]["_keys"], seeds, sign) for i in taking_part}
@@ -146,12 +154,6 @@ def decide_ratchet(
         row["rounds_used"] = int(row["look"])
     verdicts = pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
     return verdicts
-
-
-def _measured(table: pd.DataFrame, keys: tuple[str, str], seeds) -> bool:
-    """Both points have a result on at least one of ``seeds`` (a round's scenarios)."""
-    columns = [s for s in seeds if s in table.columns]
-    return bool(columns) and all(key in table.index and table.loc[key, columns].notna().any() for key in keys)
 
 
 def _attach_intervals(rows: list[dict], deltas: dict[int, np.ndarray], rules: DecisionRules, *, look: int,

@@ -6,9 +6,11 @@ Each accepted change (a constant's verdict, or an accepted interaction pair) is 
 its own validation gain; the combination so far plus the new change is one more sweep point
 (``a=0.7,b=2``), measured on the validation scenarios and compared, scenario by scenario, with the
 combination without it. A change is kept when it still adds more than the improvement threshold;
-otherwise it is dropped as a clash. The patch holds only what is kept. This is a filter on changes
-already accepted with the family-wise error controlled, so it can only remove accepts and costs no
-error budget; its intervals are for reading, not for a further test.
+otherwise it is dropped as a clash; the first must itself gain more than the threshold against
+today's values. The patch holds only what is kept. This is a filter on changes already accepted
+under the error control of their own family, so it only removes accepts and spends no error
+budget of its own; its intervals are for reading, not for a further test. A combination whose
+trials all failed is dropped, not asked for again.
 """
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ def build_up(trials: pd.DataFrame, candidates: list[Change], key_for: Callable[[
     table = metric_table(trials, metric)
     sign = 1.0 if maximize else -1.0
     wanted = list(validation_ids)
+    attempted = set(zip(trials["sweep_point"], trials["seed_id"].astype(int))) if len(trials) else set()
     kept: dict = {}
     rows = []
     for step, change in enumerate(candidates, start=1):
@@ -86,19 +89,29 @@ def build_up(trials: pd.DataFrame, candidates: list[Change], key_for: Callable[[
             rows.append(row)
             continue
         if not kept:
-            row.update(decision=KEEP, marginal_delta=change.own_delta, reason=(
-                f"the largest accepted gain ({change.own_delta:+.4f} on validation): the first change kept"))
-            kept = together
+            if change.own_delta > rules.improvement_threshold:
+                row.update(decision=KEEP, marginal_delta=change.own_delta, reason=(
+                    f"the largest accepted gain ({change.own_delta:+.4f} on validation against today's "
+                    "values): the first change kept"))
+                kept = together
+            else:
+                row.update(decision=DROP, marginal_delta=change.own_delta, reason=(
+                    f"gains {change.own_delta:+.4f} on validation against today's values, not more than the "
+                    f"improvement threshold {rules.improvement_threshold}"))
             rows.append(row)
             continue
-        measured = row["combination"] in table.index and all(
-            s in table.columns and np.isfinite(table.at[row["combination"], s]) for s in wanted)
-        if not measured:
+        if not all((row["combination"], int(s)) in attempted for s in wanted):
             row.update(decision=PENDING,
                        reason=f"needs point {row['combination']} measured on the validation scenarios")
             rows.append(row)
             return BuildUp(_frame(rows), kept, row["combination"])
         delta = paired_deltas(table, row["combination"], row["compared_with"], wanted, sign)
+        if not delta.size:  # measured, but no scenario has both results (failed trials)
+            row.update(decision=DROP, reason=(
+                f"{row['combination']} has no validation result to compare (its trials failed; see the trials "
+                "table): not kept"))
+            rows.append(row)
+            continue
         low, high = SignFlip(delta, rng=[rules.rng_seed, 11, step]).interval(rules.confidence_level)
         marginal = float(delta.mean())
         row.update(marginal_delta=marginal, n_validation=int(delta.size), ci_low=_finite(low), ci_high=_finite(high))

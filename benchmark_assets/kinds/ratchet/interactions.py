@@ -3,9 +3,11 @@ against each constant's best value alone. No Dagster.
 
 The question a pair answers is "does moving both beat moving either one?", so the best cell on
 train is compared, scenario by scenario on validation, with the best of each constant's own sweep
-(the other left at today's value). It is an intersection-union test: the pair is better than both
-only if each of the two paired sign-flip tests rejects, so its p-value is the larger of the two and
-no correction is needed within a pair; Holm (or the study's correction) runs across pairs.
+(the other left at today's value), and with today's values themselves (a best-alone value chosen
+on train can be worse than today on validation). It is an intersection-union test: the pair is
+better than all three only if each of the three paired sign-flip tests rejects, so its p-value is
+the largest of the three and no correction is needed within a pair; Holm runs across pairs. The
+pairs are a family of their own, at the study's level, beside the constants' family.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ INTERACTION_COLUMNS = [
     "pair", "first", "second", "first_current", "second_current", "first_alone", "second_alone", "first_value",
     "second_value", "train_current", "train_first_alone", "train_second_alone", "train_pair", "cells_measured",
     "validation_vs_current", "validation_vs_first", "validation_vs_second", "n_validation",
-    "first_ci_low", "first_ci_high", "second_ci_low", "second_ci_high", "p_value", "p_adjusted", "corrected_level",
+    "first_ci_low", "first_ci_high", "second_ci_low", "second_ci_high", "current_ci_low", "current_ci_high",
+    "p_value", "p_adjusted", "corrected_level",
     "decision", "reason",
 ]
 GRID_COLUMNS = ["pair", "first", "second", "first_value", "second_value", "sweep_point", "train_mean", "n_train"]
@@ -105,15 +108,15 @@ def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, Co
         versus_current = paired_deltas(table, pair_key, current_key, validation_ids, sign)
         both_moved = a != float(first.current) and b != float(second.current)
         flips = None
-        if both_moved and versus_first.size and versus_second.size:
-            flips = (SignFlip(versus_first, rng=[rules.rng_seed, 7, len(rows), 0]),
-                     SignFlip(versus_second, rng=[rules.rng_seed, 7, len(rows), 1]))
+        if both_moved and versus_first.size and versus_second.size and versus_current.size:
+            flips = tuple(SignFlip(d, rng=[rules.rng_seed, 7, len(rows), k])
+                          for k, d in enumerate((versus_first, versus_second, versus_current)))
         row.update({
             "validation_vs_current": float(versus_current.mean()) if versus_current.size else np.nan,
             "validation_vs_first": float(versus_first.mean()) if versus_first.size else np.nan,
             "validation_vs_second": float(versus_second.mean()) if versus_second.size else np.nan,
-            "n_validation": int(min(versus_first.size, versus_second.size)),
-            "p_value": max(flips[0].p_value(0.0), flips[1].p_value(0.0)) if flips else 1.0,
+            "n_validation": int(min(versus_first.size, versus_second.size, versus_current.size)),
+            "p_value": max(flip.p_value(0.0) for flip in flips) if flips else 1.0,
             "_both_moved": both_moved,
         })
         rows.append(row)
@@ -127,9 +130,9 @@ def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, Co
     levels = 1.0 - step_down_tails(p_values, correction, alpha)
     for row, flips, p_adjusted, level in zip(rows, tests, adjusted, levels):
         row["p_adjusted"], row["corrected_level"] = float(p_adjusted), float(level)
-        intervals = [flip.interval(level) for flip in flips] if flips else [(np.nan, np.nan)] * 2
-        (row["first_ci_low"], row["first_ci_high"]), (row["second_ci_low"], row["second_ci_high"]) = (
-            tuple(float(v) if np.isfinite(v) else np.nan for v in interval) for interval in intervals)
+        intervals = [flip.interval(level) for flip in flips] if flips else [(np.nan, np.nan)] * 3
+        for name, interval in zip(("first", "second", "current"), intervals):
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = (float(v) if np.isfinite(v) else np.nan for v in interval)
         row["decision"], row["reason"] = _decide_pair(row, flips, rules, alpha)
     frame = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     return frame[INTERACTION_COLUMNS], pd.concat(grids, ignore_index=True)
@@ -153,15 +156,17 @@ def _decide_pair(row: dict, flips, rules: DecisionRules, alpha: float) -> tuple[
         return NO_INTERACTION, (f"the best cell of the grid on train {what}: the pair adds nothing to each "
                                 "constant's own verdict")
     if flips is None:
-        return REJECT, "no validation scenario has the pair and both single changes measured (failed trials?)"
-    gains = (row["validation_vs_first"], row["validation_vs_second"])
+        return REJECT, ("no validation scenario has the pair, both single changes and today's values measured "
+                        "(failed trials?)")
+    gains = (row["validation_vs_first"], row["validation_vs_second"], row["validation_vs_current"])
     cell = f"{first}={format_value(row['first_value'])}, {second}={format_value(row['second_value'])}"
     intervals = (f"vs {first} alone {fmt(gains[0])} [{fmt(row['first_ci_low'])}, {fmt(row['first_ci_high'])}], "
-                 f"vs {second} alone {fmt(gains[1])} [{fmt(row['second_ci_low'])}, {fmt(row['second_ci_high'])}]")
+                 f"vs {second} alone {fmt(gains[1])} [{fmt(row['second_ci_low'])}, {fmt(row['second_ci_high'])}], "
+                 f"vs today {fmt(gains[2])} [{fmt(row['current_ci_low'])}, {fmt(row['current_ci_high'])}]")
     if min(gains) <= rules.improvement_threshold:
-        return REJECT, (f"{cell} does not beat each constant's best alone by more than the improvement "
-                        f"threshold {rules.improvement_threshold} on validation: {intervals}")
-    if not (row["first_ci_low"] > 0 and row["second_ci_low"] > 0 and row["p_adjusted"] <= alpha):
-        return REJECT, (f"{cell}: not shown better than both single changes at the corrected level "
-                        f"{row['corrected_level']:.4f} (adjusted p {row['p_adjusted']:.4f}): {intervals}")
-    return ACCEPT, f"{cell} beats each constant's best alone on validation: {intervals}"
+        return REJECT, (f"{cell} does not beat each constant's best alone and today's values by more than the "
+                        f"improvement threshold {rules.improvement_threshold} on validation: {intervals}")
+    if not (min(row[f"{k}_ci_low"] for k in ("first", "second", "current")) > 0 and row["p_adjusted"] <= alpha):
+        return REJECT, (f"{cell}: not shown better than both single changes and today's values at the corrected "
+                        f"level {row['corrected_level']:.4f} (adjusted p {row['p_adjusted']:.4f}): {intervals}")
+    return ACCEPT, f"{cell} beats each constant's best alone and today's values on validation: {intervals}"

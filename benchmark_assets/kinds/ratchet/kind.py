@@ -39,7 +39,7 @@ from benchmark_assets.kinds.ratchet.search import (
     search_sweep,
 )
 from benchmark_assets.kinds.ratchet.spec import RatchetSpec, RatchetStudy, load_ratchet
-from benchmark_assets.kinds.ratchet.trials import points_by_key, run_trials
+from benchmark_assets.kinds.ratchet.trials import current_rows, points_by_key, run_trials
 from benchmark_assets.scenarios.parametric import ScenarioSeed, build_scenario
 from benchmark_assets.study_file import StudyError
 from benchmark_assets.sweep import CURRENT_POINT
@@ -85,6 +85,7 @@ def aggregates(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
 def search(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
     """One step of the Optuna search on train (see ``search.advance``): every proposal so far, the
     best once the budget is used, and whether the best is measured on validation yet."""
+    trials = current_rows(study, trials)
     if not study.searched:
         return Product(_empty_search(study), {"search": "no constant has a range"})
     state = advance(study, trials, step.warehouse_url)
@@ -131,11 +132,8 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
     best, waiting = search_status(study, search)
     if unknown or not (sweeps or study.searched):
         raise ValueError(f"no constants selected (unknown: {unknown}); choose from {sorted(study.spec.constants)}")
-    if trials.empty:
-        present = set()
-    else:
-        trials = trials[trials["seed_id"].isin([s.seed_id for s in study.all_scenario_seeds])]
-        present = set(trials["sweep_point"])
+    trials = current_rows(study, trials)
+    present = set(trials["sweep_point"]) if len(trials) else set()
     missing = sorted({s.key_for(v) for s in sweeps for v in s.values} - present)
     if missing:
         raise ValueError(
@@ -148,13 +146,20 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
     frame = decide_ratchet(trials, sweeps, study.rules, metric=study.spec.metric, maximize=study.maximize,
                            train_ids=train_ids, validation_ids=validation_ids, rounds=study.validation_rounds,
                            spending=study.spec.sequential.spending)
+    rounds_due = sorted(set(frame.loc[frame["next_round"] > 0, "next_round"]))
+    if rounds_due and not waiting:
+        due = ", ".join(frame.loc[frame["next_round"] > 0, "constant"])
+        waiting = f"validation round {rounds_due[0]} is due for {due}"
+    # Verdicts go to the ledger once, when they are settled: no round due, the search judged (it is
+    # one more hypothesis of the same correction). Until then they are interim (each look's
+    # numbers are in the report and in the ledger entry's details).
     frame["final"] = not waiting
     counts = summarise_verdicts(frame)
     accepted = ", ".join(frame.loc[frame["decision"] == ACCEPT, "constant"]) or "none"
     metadata = {**counts, "accepted_constants": accepted}
-    if waiting:  # the search is one more hypothesis: nothing is decided for the ledger without it
+    if waiting:
         metadata["waiting"] = f"{waiting}; these verdicts are interim and not in the ledger"
-        step.warn(metadata["waiting"])
+        step.log(metadata["waiting"])
         return Product(frame, metadata)
     return Product(frame, metadata, ledger=ledger_entries(study, frame))
 
@@ -180,6 +185,7 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
 
 def interactions(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
     """One verdict per interaction pair whose two constants the run decides on (all by default)."""
+    trials = current_rows(study, trials)
     names = set(step.subjects) or None
     pairs = study.interaction_sweeps(names)
     train_ids, validation_ids = study.split
@@ -191,12 +197,13 @@ def interactions(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
             subject=row["pair"], decision=row["decision"], reason=row["reason"], metric=study.spec.metric,
             baseline={row["first"]: row["first_alone"], row["second"]: row["second_alone"]},
             proposal={row["first"]: row["first_value"], row["second"]: row["second_value"]},
-            effect=float(np.min([row["validation_vs_first"], row["validation_vs_second"]])),
+            effect=float(np.min([row[f"validation_vs_{k}"] for k in ("first", "second", "current")])),
             confidence_level=study.rules.confidence_level, p_value=row["p_value"], p_adjusted=row["p_adjusted"],
             details={"kind": "interaction", "adjusted_level": row["corrected_level"],
                      "vs_first": [row["validation_vs_first"], row["first_ci_low"], row["first_ci_high"]],
                      "vs_second": [row["validation_vs_second"], row["second_ci_low"], row["second_ci_high"]],
-                     "vs_current": row["validation_vs_current"], "n_validation": int(row["n_validation"])},
+                     "vs_current": [row["validation_vs_current"], row["current_ci_low"], row["current_ci_high"]],
+                     "n_validation": int(row["n_validation"])},
         )
         for row in frame.to_dict("records")
     ]
@@ -208,6 +215,7 @@ def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.Dat
     """The accepted changes built up together on validation; while a combination still needs its
     trials the table ends in a ``pending`` step (the run's follow-up measures it) and nothing goes
     to the ledger."""
+    trials = current_rows(study, trials)
     validation = study.split[1]
     built = build_up(trials, accepted_changes(verdicts, interactions, study.changes_of), study.change_key, study.rules,
                      metric=study.spec.metric, maximize=study.maximize, validation_ids=validation)
@@ -233,7 +241,7 @@ def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.Dat
         for row in frame.to_dict("records")
     ] if len(frame) > 1 else []  # one accepted change has nothing to be combined with
     if "final" in verdicts and not verdicts["final"].all():
-        metadata["waiting"] = "the verdicts are interim (the search is not done): nothing goes to the ledger"
+        metadata["waiting"] = "the verdicts are interim (a round or the search is due): nothing goes to the ledger"
         entries = []
     return Product(frame, metadata, ledger=entries)
 
@@ -247,6 +255,7 @@ def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, interacti
                     cumulative: pd.DataFrame, search: pd.DataFrame, aggregates: pd.DataFrame,
                     trials: pd.DataFrame) -> Product:
     folder = artifacts.run_dir(study.name, step.run_id)
+    trials = current_rows(study, trials)
     summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder, interactions=interactions,
                                               cumulative=cumulative, search=search)
     return Product(summary, metadata)

@@ -54,7 +54,8 @@ def format_ratchet_report(
         "",
         f"- Constants evaluated: **{counts['constants']}** "
         f"(accepted {counts['accepted']}, rejected {counts['rejected']}, "
-        f"no sensitivity {counts['no_sensitivity']})",
+        f"no sensitivity {counts['no_sensitivity']}"
+        + (f", inconclusive {counts['inconclusive']}" if counts["inconclusive"] else "") + ")",
         f"- Decision metric: `{metric}`; scenarios: {n_train} train / {n_validation} validation; "
         f"trials: {n_trials} ({n_failed} failed)",
         f"- Rules: improvement > {rules.improvement_threshold}, sensitivity < {rules.sensitivity_threshold}, "
@@ -142,9 +143,10 @@ def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> l
     alone, with the paired validation gains and their corrected sign-flip intervals."""
     fmt = lambda x: "nan" if pd.isna(x) else f"{x:+.4f}"  # noqa: E731
     lines = ["## Interactions", "",
-             f"Each pair is swept as a grid on train; its best cell must beat each constant's best value alone on "
-             f"validation (both paired sign-flip tests, {'Holm' if rules.correction != 'none' else 'no'} correction "
-             f"across {len(interactions)} pairs). The heat maps show the train grid.", "",
+             f"Each pair is swept as a grid on train; its best cell must beat each constant's best value alone and "
+             f"today's values on validation (three paired sign-flip tests, {'Holm' if rules.correction != 'none' else 'no'} "
+             f"correction across {len(interactions)} pairs, a family of their own beside the constants'). The heat "
+             "maps show the train grid.", "",
              "| pair | best alone | best pair (train) | vs first alone | vs second alone | vs current | p (adj.) | "
              "decision |", "|---|---|---|---|---|---|---|---|"]
     for row in interactions.itertuples():
@@ -153,7 +155,8 @@ def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> l
             f"| {row.first}={format_value(row.first_value)}, {row.second}={format_value(row.second_value)} "
             f"| {fmt(row.validation_vs_first)} [{fmt(row.first_ci_low)}, {fmt(row.first_ci_high)}] "
             f"| {fmt(row.validation_vs_second)} [{fmt(row.second_ci_low)}, {fmt(row.second_ci_high)}] "
-            f"| {fmt(row.validation_vs_current)} | {row.p_adjusted:.4f} | {row.decision}: {row.reason} |")
+            f"| {fmt(row.validation_vs_current)} [{fmt(row.current_ci_low)}, {fmt(row.current_ci_high)}] "
+            f"| {row.p_adjusted:.4f} | {row.decision}: {row.reason} |")
     return lines + [""]
 
 

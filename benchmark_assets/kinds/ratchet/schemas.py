@@ -50,6 +50,7 @@ def trials_schema(study) -> pa.DataFrameSchema:
             "status": pa.Column(str, pa.Check.isin(STATUSES)),
             "error": pa.Column(str),
             "duration_seconds": pa.Column(float, pa.Check.ge(0)),
+            "fingerprint": pa.Column(str, pa.Check.str_length(min_value=1)),
             **metric_columns,
         },
         checks=[
@@ -120,8 +121,9 @@ def interactions_schema() -> pa.DataFrameSchema:
             "n_validation": pa.Column(int, pa.Check.ge(0)),
         },
         checks=[
-            pa.Check(lambda df: (df["decision"] != "accept") | ((df["first_ci_low"] > 0) & (df["second_ci_low"] > 0)),
-                     name="accepted_pair_beats_both_single_changes"),
+            pa.Check(lambda df: (df["decision"] != "accept") | ((df["first_ci_low"] > 0) & (df["second_ci_low"] > 0)
+                                                               & (df["current_ci_low"] > 0)),
+                     name="accepted_pair_beats_both_single_changes_and_today"),
         ],
         unique=["pair"],
         strict=False,

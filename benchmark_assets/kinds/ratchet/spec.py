@@ -302,14 +302,16 @@ class RatchetStudy(StudyFile):
     def point_fingerprints(self, extra_keys=()) -> dict[str, str]:
         """What each sweep point's trials depend on (the declared points and ``extra_keys``, such
         as registered combinations); a change means its partitions must rerun."""
-        shared = {
-            "target": self.spec.target,
-            "target_version": self.target.version,
-            "scenarios": self.spec.scenarios.model_dump(),
-            "trials_per_scenario": self.spec.trials_per_scenario,
-        }
         points = self.sweep_points() + [self.point_for(k) for k in extra_keys]
-        return {p.key: fingerprint({**shared, "params": p.params}) for p in points}
+        return {p.key: self.point_fingerprint(p) for p in points}
+
+    def point_fingerprint(self, point: SweepPoint) -> str:
+        """What one point's trials depend on: the target and its version, the scenarios, the
+        repeats and the point's parameters. Stored with every trial row, so rows measured under an
+        older target or scenario set are never mistaken for current ones."""
+        return fingerprint({"target": self.spec.target, "target_version": self.target.version,
+                            "scenarios": self.spec.scenarios.model_dump(),
+                            "trials_per_scenario": self.spec.trials_per_scenario, "params": point.params})
 
     def decision_fingerprint(self) -> str:
         payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "direction": self.spec.direction,

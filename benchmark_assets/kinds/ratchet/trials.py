@@ -15,7 +15,8 @@ from benchmark_assets.scenarios.parametric import Scenario, ScenarioSeed, build_
 from benchmark_assets.sweep import SweepPoint
 
 # The columns every trial row has; every other column is a metric the target reported.
-TRIAL_COLUMNS = trial_columns("sweep_point", "seed_id", "trial_index", "split", "constant", "value", "duration_seconds")
+TRIAL_COLUMNS = trial_columns("sweep_point", "seed_id", "trial_index", "split", "constant", "value", "duration_seconds",
+                              "fingerprint")
 
 
 def trial_seed(seed_id: int, trial_index: int) -> int:
@@ -65,6 +66,7 @@ def run_trials(
     scenarios: list[Scenario] = [build_scenario(s) for s in seeds]
     rows: list[dict] = []
     total, done = len(points) * len(seeds) * len(repeats), 0
+    fingerprints = {point.key: study.point_fingerprint(point) for point in points}
     for trial_index in repeats:
         trial_seeds = [trial_seed(s.seed_id, trial_index) for s in seeds]
         prepared = target.prepare_batch(scenarios, trial_seeds) if target.prepare_batch and target.evaluate_prepared else None
@@ -83,6 +85,7 @@ def run_trials(
                         "status": "ok" if error is None else "failed",
                         "error": error or "",
                         "duration_seconds": seconds,
+                        "fingerprint": fingerprints[point.key],
                         **(metrics or {}),
                     }
                 )
@@ -117,6 +120,25 @@ def _evaluate_point(target, prepared, scenarios, params, trial_seeds, required: 
             metrics, error = None, _error_text(exc)
         out.append((metrics, error, time.perf_counter() - started))
     return out
+
+
+def current_rows(study: RatchetStudy, trials: pd.DataFrame) -> pd.DataFrame:
+    """The trial rows measured under the study as it is now: of its scenarios (rounds included)
+    and with their point's current fingerprint. Rows an earlier run stored under another target
+    version or scenario set (a validation round, a combination no run measures again) are left
+    out, so the follow-ups measure them afresh."""
+    if trials.empty:
+        return trials
+    trials = trials[trials["seed_id"].isin([s.seed_id for s in study.all_scenario_seeds])]
+    if "fingerprint" not in trials:
+        return trials.iloc[0:0]
+    expected = {}
+    for key in trials["sweep_point"].unique():
+        try:
+            expected[key] = study.point_fingerprint(study.point_for(key))
+        except KeyError:  # a point the study no longer names
+            expected[key] = None
+    return trials[trials["fingerprint"] == trials["sweep_point"].map(expected)].reset_index(drop=True)
 
 
 def points_by_key(study: RatchetStudy, keys: Iterable[str]) -> list[SweepPoint]:

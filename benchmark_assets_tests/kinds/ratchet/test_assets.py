@@ -39,7 +39,7 @@ def test_whole_toy_ratchet_materialises_with_partitions_checks_and_decisions(ins
         assert all(check_results(instance, run_id).values())
     assert {c for _, _, r in outcome["stages"] for c in check_results(instance, r)} == {
         "check_scenario_catalog_schema", "check_trials_schema", "check_aggregates_schema", "check_verdicts_schema",
-        "check_interactions_schema", "check_cumulative_schema"}
+        "check_interactions_schema", "check_cumulative_schema", "check_search_schema"}
 
     warehouse = Warehouse()
     trials = warehouse.read("toy__trials")

@@ -60,23 +60,49 @@ def test_synergy_is_accepted_and_a_clash_adds_nothing(pairs_study):
         grid.loc[grid["sweep_point"] == "current", "train_mean"].iloc[0]
 
 
-def test_pair_p_value_is_the_larger_of_two_sign_flip_tests_checked_against_scipy(pairs_study):
+def shift(trials, point, split, amount, rng=None, sd=0.0):
+    rows = (trials["sweep_point"] == point) & (trials["split"] == split)
+    noise = rng.normal(0.0, sd, rows.sum()) if rng is not None else 0.0
+    trials.loc[rows, "score"] = trials.loc[rows, "score"] + amount + noise
+
+
+def test_pair_p_value_is_the_largest_of_three_sign_flip_tests_checked_against_scipy(pairs_study):
     study = pairs_study
     trials = run_trials(study, study.sweep_points(), study.scenario_seeds)
-    # Make the pair only slightly better than x alone on validation, so the two tests differ.
     rng = np.random.default_rng(3)
-    validation = set(study.split[1])
-    rows = (trials["sweep_point"] == "x=2,y=2") & trials["seed_id"].isin(validation)
-    trials.loc[rows, "score"] = trials.loc[rows, "score"] - 0.4 + rng.normal(0.02, 0.03, rows.sum())
+    # On train, x is best alone at 1 and y at 2; on validation the three comparisons differ.
+    shift(trials, "x=1", "train", 0.05)
+    shift(trials, "y=2", "train", 0.06)
+    shift(trials, "x=1", "validation", 0.07, rng, 0.05)
+    shift(trials, "y=2", "validation", 0.05, rng, 0.05)
+    shift(trials, "x=2,y=2", "validation", -0.30, rng, 0.03)
     verdicts, _ = judged(study, trials)
     synergy = verdicts.set_index("pair").loc["x x y"]
+    assert (synergy["first_alone"], synergy["second_alone"]) == (1.0, 2.0)
     table = metric_table(trials, "score")
     p_values = []
-    for alone in ("current", "current"):  # both constants' best alone is today's value here
+    for alone in ("x=1", "y=2", "current"):
         d = paired_deltas(table, "x=2,y=2", alone, study.split[1], 1.0)
         p_values.append(stats.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf,
                                                alternative="two-sided").pvalue)
+    assert len(set(np.round(p_values, 12))) == 3  # three different tests
     assert synergy["p_value"] == pytest.approx(max(p_values), rel=1e-9)
+
+
+def test_a_pair_better_than_each_best_alone_but_worse_than_today_is_rejected(pairs_study):
+    study = pairs_study
+    trials = run_trials(study, study.sweep_points(), study.scenario_seeds)
+    shift(trials, "x=1", "train", 0.05)
+    shift(trials, "y=1", "train", 0.05)
+    # On validation the single changes lose 0.8 and the pair 0.6 (it starts 0.4 up): beats both, not today.
+    shift(trials, "x=1", "validation", -0.85)
+    shift(trials, "y=1", "validation", -0.85)
+    shift(trials, "x=2,y=2", "validation", -1.0)
+    verdicts, _ = judged(study, trials)
+    pair = verdicts.set_index("pair").loc["x x y"]
+    assert pair["validation_vs_first"] > 0.1 and pair["validation_vs_second"] > 0.1
+    assert pair["validation_vs_current"] < 0 and pair["current_ci_high"] < 0
+    assert pair["decision"] == "reject" and "today's values" in pair["reason"]
 
 
 def test_accepted_pairs_always_have_both_corrected_intervals_above_zero(pairs_study):
@@ -93,8 +119,10 @@ def test_accepted_pairs_always_have_both_corrected_intervals_above_zero(pairs_st
             level_alpha = 1 - row.corrected_level
             accepted = row.decision == "accept"
             decided += accepted
-            assert accepted == (row.first_ci_low > 0 and row.second_ci_low > 0 and row.p_adjusted <= 0.05
-                                and min(row.validation_vs_first, row.validation_vs_second) > 0.01
+            assert accepted == (row.first_ci_low > 0 and row.second_ci_low > 0 and row.current_ci_low > 0
+                                and row.p_adjusted <= 0.05
+                                and min(row.validation_vs_first, row.validation_vs_second,
+                                        row.validation_vs_current) > 0.01
                                 and row.p_value <= level_alpha + 1e-12) or row.decision == "no_interaction"
     assert decided > 0
 
@@ -167,3 +195,36 @@ def test_build_up_supersedes_conflicts_keeps_what_is_included_and_asks_for_what_
     assert built.missing is None
     assert built.steps["decision"].tolist() == ["keep", "superseded", "keep", "keep", "drop"]  # w adds nothing
     assert built.kept == {"x": 2, "y": 2, "u": 1}
+
+
+def test_a_combination_whose_trials_fail_is_dropped_not_asked_for_again(instance, study_dir):
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.warehouse import Warehouse
+
+    write_study(study_dir, "crashy", INTERACTION_STUDY.replace("interaction_target:evaluate",
+                                                                "interaction_target:evaluate_clash_fails"))
+    said = []
+    run_study("crashy", quiet=True, instance=instance, log=said.append)
+    steps = Warehouse().read("crashy__cumulative").set_index("change")
+    assert steps.loc["v", "decision"] == "drop" and "its trials failed" in steps.loc["v", "reason"]
+    assert sum("follow-up: cumulative validation" in line for line in said) == 2  # x=2,y=2,u=1 and the crash
+    trials = Warehouse().read("crashy__trials")
+    crashed = trials[trials["sweep_point"] == "x=2,y=2,u=1,v=1"]
+    assert len(crashed) == 12 and (crashed["status"] == "failed").all()
+
+
+def test_a_follow_up_that_its_own_trials_do_not_settle_is_not_repeated(instance, toy_study, monkeypatch):
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.kinds.base import Followup
+    from benchmark_assets.kinds.ratchet.kind import RatchetKind
+
+    asked = []
+
+    def stubborn(self, study, read):
+        asked.append(1)
+        return Followup("always the same", {"current": ["3"]}, ("verdicts",))
+
+    monkeypatch.setattr(RatchetKind, "followup", stubborn)
+    said = []
+    run_study("toy", quiet=True, instance=instance, log=said.append)
+    assert len(asked) == 2 and any("not settled by its own trials, not repeated" in line for line in said)

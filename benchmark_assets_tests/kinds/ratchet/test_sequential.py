@@ -120,7 +120,50 @@ def test_rounds_are_new_partitions_run_as_follow_ups_and_the_report_shows_the_lo
     verdicts = warehouse.read("rounds__verdicts").set_index("constant")
     assert verdicts.loc["k", "decision"] == "accept" and verdicts.loc["k", "look"] == 1
     ledger = warehouse.read(LEDGER_TABLE)
-    assert ledger.loc[ledger["subject"] == "k", "decision"].tolist() == ["inconclusive", "accept"]
+    # Settled verdicts go to the ledger once; the look on the way is in the report and the details.
+    assert ledger.loc[ledger["subject"] == "k", "decision"].tolist() == ["accept"]
+    assert ledger.loc[ledger["subject"] == "idle", "decision"].tolist() == ["no_sensitivity"]
+    assert '"look": 1' in ledger.loc[ledger["subject"] == "k", "details"].iloc[0]
     report = (latest_dir("rounds") / "report.md").read_text()
     assert "## Sequential validation" in report and "| 1 | 17 | 0.0182 | k (accept) |" in report
     assert "| 2 | 27 | 0.0133 (not taken) | - |" in report
+
+
+def test_round_trials_of_an_older_scenario_set_are_measured_again(instance, sequential_study, study_dir):
+    """Round trials are not re-measured by every run like the study's own points; stored ones of
+    another target version or scenario set must not be reused for a look."""
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.warehouse import Warehouse
+
+    run_study("rounds", quiet=True, instance=instance)
+    path = study_dir / "rounds.yaml"
+    path.write_text(path.read_text().replace("train_fraction: 0.3}", "train_fraction: 0.3, base_seed: 7}"))
+    run_study("rounds", quiet=True, instance=instance)
+    study = load_study(path)
+    trials = Warehouse().read("rounds__trials")
+    rounds = trials[trials["seed_id"] >= 10]
+    expected = {key: study.point_fingerprint(study.point_for(key)) for key in rounds["sweep_point"].unique()}
+    assert len(rounds) and (rounds["fingerprint"] == rounds["sweep_point"].map(expected)).all()
+
+
+def test_a_look_is_tested_at_its_share_of_the_budget_not_at_the_full_level():
+    """Find simulated studies whose constant reaches a later look with a p-value between that
+    look's level and the full 5 %: spending must keep them from being accepted."""
+    from benchmark_assets.kinds.ratchet.simulate import simulate_study
+
+    rules = DecisionRules(improvement_threshold=0.0, sensitivity_threshold=0.0)
+    levels = look_levels([15, 30, 45], 45, 0.05, "pocock")
+    found = 0
+    for seed in range(200):
+        verdicts = simulate_study(np.random.default_rng(seed), {0: {0.4: 0.5}}, rules=rules, constants=1, rounds=2)
+        row = verdicts.iloc[0]
+        if row["look"] > 0:
+            assert row["look_alpha"] == pytest.approx(levels[int(row["look"])])
+            assert (row["decision"] == "accept") == (row["p_adjusted"] <= row["look_alpha"] and
+                                                       row["corrected_ci_low"] > 0)
+            if levels[int(row["look"])] < row["p_adjusted"] <= 0.05:
+                assert row["decision"] != "accept"
+                found += 1
+        if found >= 3:
+            return
+    pytest.fail(f"only {found} studies had a later look's p between its level and 5 %")
