@@ -15,11 +15,11 @@ def test_shipped_studies_load():
     assert points[0].key == CURRENT_POINT
     assert len({p.key for p in points}) == len(points)
     assert "decay_rate=0.1" in [p.key for p in points]
-    assert memory.spec.interactions and memory.validation_rounds == [list(range(50, 65)), list(range(65, 80))]
-    assert "decay_rate=0.5,recency_weight=1" in [p.key for p in points]
-    search = next(s for s in studies if s.name == "memory_search")
-    assert search.searched == ["decay_rate", "recency_weight", "recency_half_life_days", "confidence_weight"]
-    assert search.search.sampler == "tpe" and len(search.constant_sweeps()) == 16
+    deep = next(s for s in studies if s.name == "memory_ratchet_deep")
+    assert deep.searched == ["decay_rate", "recency_weight", "recency_half_life_days", "confidence_weight"]
+    assert deep.search.sampler == "tpe" and len(deep.constant_sweeps()) == 16
+    assert deep.spec.interactions and deep.validation_rounds == [list(range(50, 65)), list(range(65, 80))]
+    assert "link_decay_per_hop=0.25,link_activation_weight=0.8" in [p.key for p in deep.sweep_points()]
 
 
 def test_sweep_points_include_current_once_and_override_one_constant(toy_study):
