@@ -16,3 +16,37 @@ def evaluate(scenario, params, seed):
 
 evaluate.constants = constants
 evaluate.metrics = metrics
+
+
+def evaluate_steps(scenario, params, seed):
+    """An integer constant k in 1..4 (best at 3) and a constant that changes nothing: a search
+    over so few points asks for the same one again and again."""
+    level = np.random.default_rng(scenario.seed.seed_id).normal(0.0, 0.05)
+    return {"score": float(1.0 - 0.05 * (params["k"] - 3) ** 2 + level), "cost": float(params["k"])}
+
+
+evaluate_steps.constants = frozenset({"k", "flat"})
+evaluate_steps.metrics = metrics
+evaluate_steps.integer_constants = frozenset({"k"})
+
+
+def evaluate_flat(scenario, params, seed):
+    """Nothing the constants do changes the score; a = 1 crashes the target."""
+    if params["a"] >= 0.999:
+        raise RuntimeError("a = 1 crashes")
+    return {"score": 0.5 + np.random.default_rng(scenario.seed.seed_id).normal(0.0, 0.05), "cost": 1.0}
+
+
+evaluate_flat.constants = constants
+evaluate_flat.metrics = metrics
+
+
+def evaluate_crash(scenario, params, seed):
+    """Every setting but today's crashes."""
+    if params["a"] != 0.2:
+        raise RuntimeError("only today's values work")
+    return evaluate(scenario, params, seed)
+
+
+evaluate_crash.constants = constants
+evaluate_crash.metrics = metrics

@@ -115,10 +115,16 @@ def _empty_search(study: RatchetStudy) -> pd.DataFrame:
 
 def search_status(study: RatchetStudy, search_frame: pd.DataFrame) -> tuple[str | None, str]:
     """(the best proposal's point, '') once the search is done and its best is measured on
-    validation; (None, why) while it is not; (None, '') without a search."""
+    validation; (None, why) while it is not; (None, '') without a search, or when every proposal
+    failed (nothing to judge: the report says so)."""
     if not study.searched:
         return None, ""
-    if search_frame.empty or "best" not in search_frame or not search_frame["best"].astype(bool).any():
+    if search_frame.empty or "best" not in search_frame:
+        return None, "the search has not used its budget yet"
+    if not search_frame["best"].astype(bool).any():
+        finished = search_frame["state"].isin(["complete", "failed"]).sum()
+        if finished >= study.search.trials and not (search_frame["state"] == RUNNING).any():
+            return None, ""  # done, and no proposal completed
         return None, "the search has not used its budget yet"
     best = search_frame[search_frame["best"].astype(bool)].iloc[0]
     if not bool(best["validated"]):
@@ -129,7 +135,8 @@ def search_status(study: RatchetStudy, search_frame: pd.DataFrame) -> tuple[str 
 def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFrame) -> Product:
     sweeps = study.constant_sweeps(names=step.subjects or None)
     unknown = sorted(set(step.subjects) - set(study.spec.constants))
-    best, waiting = search_status(study, search)
+    with_search = not step.subjects or bool(set(step.subjects) & set(study.searched))
+    best, waiting = search_status(study, search) if with_search else (None, "")
     if unknown or not (sweeps or study.searched):
         raise ValueError(f"no constants selected (unknown: {unknown}); choose from {sorted(study.spec.constants)}")
     trials = current_rows(study, trials)
@@ -140,12 +147,14 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
             f"sweep points {missing[:5]}{'...' if len(missing) > 5 else ''} have no trials yet; "
             f"materialise them first (benchmark-assets run {study.name})"
         )
-    if best is not None and not (step.subjects and not set(step.subjects) & set(study.searched)):
+    if best is not None:
         sweeps = sweeps + [search_sweep(study, best)]
     train_ids, validation_ids = study.split
     frame = decide_ratchet(trials, sweeps, study.rules, metric=study.spec.metric, maximize=study.maximize,
                            train_ids=train_ids, validation_ids=validation_ids, rounds=study.validation_rounds,
                            spending=study.spec.sequential.spending)
+    if frame.empty:  # only the search, and it is not judged yet
+        frame = _no_verdicts()
     rounds_due = sorted(set(frame.loc[frame["next_round"] > 0, "next_round"]))
     if rounds_due and not waiting:
         due = ", ".join(frame.loc[frame["next_round"] > 0, "constant"])
@@ -162,6 +171,16 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
         step.log(metadata["waiting"])
         return Product(frame, metadata)
     return Product(frame, metadata, ledger=ledger_entries(study, frame))
+
+
+def _no_verdicts() -> pd.DataFrame:
+    text = ("constant", "decision", "reason", "cliff_warning", "metric", "proposed_point")
+    whole = ("tier", "n_validation", "next_round", "look", "rounds_used", "n_failed_trials", "n_cliffs")
+    columns = {c: pd.Series(dtype=str) for c in text} | {c: pd.Series(dtype=int) for c in whole}
+    for c in ("current", "proposed", "p_value", "p_adjusted", "train_delta", "validation_delta", "ci_low", "ci_high",
+              "corrected_ci_low", "corrected_ci_high", "corrected_level", "look_alpha"):
+        columns[c] = pd.Series(dtype=float)
+    return pd.DataFrame(columns)
 
 
 def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEntry]:
@@ -366,25 +385,33 @@ class RatchetKind(StudyKind):
                         trials={row["combination"]: [str(s) for s in study.split[1]]},
                         nodes=("cumulative",))
 
-    def _chosen(self, study: RatchetStudy, subjects: Sequence[str], tiers: Sequence[int]):
+    def _chosen(self, study: RatchetStudy, subjects: Sequence[str], tiers: Sequence[int]) -> list[str]:
+        """The selected constants: swept ones in tier order, then searched ones (which the search
+        explores together, so any of them selects the search)."""
         unknown = sorted(set(subjects) - set(study.spec.constants))
         if unknown:
             raise StudyError(study.path, "--constants", f"unknown constants {unknown}",
                              f"choose from {sorted(study.spec.constants)}")
-        chosen = study.constant_sweeps(tiers=list(tiers) or None, names=list(subjects) or None)
-        if not chosen:
-            raise StudyError(study.path, "--tier", f"no constants in tiers {list(tiers)}", "pick a tier the study declares")
-        return chosen
+        swept = [s.name for s in study.constant_sweeps(tiers=list(tiers) or None, names=list(subjects) or None)]
+        searched = [n for n in study.searched if (not subjects or n in subjects)
+                    and (not tiers or study.spec.constants[n].tier in tiers)]
+        if not swept and not searched:
+            raise StudyError(study.path, "--tier", f"no constants in tiers {list(tiers)}",
+                             "pick a tier the study declares")
+        return swept + searched
 
     def points(self, study: RatchetStudy, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
-        self._chosen(study, subjects, tiers)
+        chosen = self._chosen(study, subjects, tiers)
+        names = [n for n in chosen if n not in study.searched]
+        if (subjects or tiers) and not names:  # only searched constants: today's values (the search adds its own)
+            return [CURRENT_POINT]
         return [p.key for p in study.sweep_points(tiers=list(tiers) or None, names=list(subjects) or None)]
 
     def subjects(self, study: RatchetStudy, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
         """Tiers become the constants they hold, so the verdicts correct only for those."""
         if not subjects and not tiers:
             return []
-        return [sweep.name for sweep in self._chosen(study, subjects, tiers)]
+        return self._chosen(study, subjects, tiers)
 
     def rows_per_trial(self, study: RatchetStudy) -> int:
         return study.spec.trials_per_scenario

@@ -176,6 +176,8 @@ def search_markdown(study, search: pd.DataFrame, current_train: float, plot: Pat
         row = best.iloc[0]
         lines += [f"- Best on train: {describe(study, row['sweep_point'])}: {metric} {row[f'train_{metric}']:.4f} "
                   f"(today's values {describe(study, CURRENT_POINT)}: {current_train:.4f})", ""]
+    elif complete.empty and search["state"].isin(["complete", "failed"]).sum() >= study.search.trials:
+        lines += ["- Every proposal failed (see the trials' errors): there is nothing to judge on validation.", ""]
     else:
         lines += ["- Not done yet: the budget is not used up.", ""]
     importance = {c.removeprefix("importance_"): float(search[c].iloc[0]) for c in search.columns

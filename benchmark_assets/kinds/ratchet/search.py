@@ -24,12 +24,12 @@ SEARCH_SUBJECT = "search"  # the verdict row (and ledger subject) of the search'
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
 
 
-def rounded(value: float, digits: int = 4) -> float:
+def rounded(value: float, low: float = -math.inf, high: float = math.inf, digits: int = 4) -> float:
     """A proposal rounded to ``digits`` significant digits, so that its point key stays readable
-    (Optuna is told the value measured at the rounded point)."""
+    (Optuna is told the value measured at the rounded point), kept within [low, high]."""
     if value == 0 or not math.isfinite(value):
         return float(value)
-    return float(f"{value:.{digits}g}")
+    return float(min(high, max(low, float(f"{value:.{digits}g}"))))
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,10 @@ def _sampler(search, offset: int):
     seed = search.seed * 1_000_003 + offset
     if search.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(2, search.batch))
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search.trials // 4)))
+    # constant_liar: proposals of one batch wait together, so each one asked counts as a bad
+    # result until told, and the batch spreads out instead of asking for one point several times.
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search.trials // 4)),
+                                      constant_liar=True)
 
 
 def _distributions(study) -> dict:
@@ -89,18 +92,21 @@ def _train_means(trials: pd.DataFrame, point: str, train_ids,
                  metrics: list[str]) -> tuple[list[float] | None, str]:
     """The point's mean of each metric over the train scenarios (each scenario's repeats averaged
     first), None with the reason while some are not measured or when every trial failed."""
-    rows = trials[(trials["sweep_point"] == point) & trials["seed_id"].isin(list(train_ids))]
-    if set(rows["seed_id"]) != set(train_ids):
+    rows = trials[(trials["sweep_point"] == point) & trials["seed_id"].isin(list(train_ids))] if len(trials) \
+        else trials
+    if len(rows) == 0 or set(rows["seed_id"]) != set(train_ids):
         return None, "waiting"
-    ok = rows[rows["status"] == "ok"]
-    if ok.empty:
-        return None, (rows["error"].iloc[0] if len(rows) else "no trials") or "every trial failed"
-    per_scenario = ok.groupby("seed_id")[metrics].mean()
+    failed = rows[rows["status"] != "ok"]
+    if len(failed):  # a proposal that breaks on some scenarios is no candidate (its mean would flatter it)
+        return None, (failed["error"].iloc[0] or "a trial failed")
+    per_scenario = rows.groupby("seed_id")[metrics].mean()
     return [float(per_scenario[m].mean()) for m in metrics], ""
 
 
 def advance(study, trials: pd.DataFrame, storage_url: str) -> SearchState:
-    """Tell Optuna what was measured, ask for the next batch when the last is told; the state."""
+    """Tell Optuna what was measured, ask for the next batch when the last is told; the state.
+    A proposal whose train trials exist already (Optuna asked for a point again, or for today's
+    values) is told at once, so a batch always holds new points and the search keeps moving."""
     import optuna
 
     search = study.search
@@ -108,37 +114,77 @@ def advance(study, trials: pd.DataFrame, storage_url: str) -> SearchState:
     objectives = _objectives(study)
     metrics = [m for m, _ in objectives]
     handle = optuna_study(study, storage_url)
-    for trial in handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        values, why = _train_means(trials, trial.user_attrs["point"], train_ids, metrics)
+    distributions = _distributions(study)
+
+    def settle(number: int, point: str) -> bool:
+        values, why = _train_means(trials, point, train_ids, metrics)
         if values is not None:
-            handle.tell(trial.number, values)
-        elif why != "waiting":  # every trial of the proposal failed: its errors are in the trials table
+            handle.tell(number, values)
+        elif why != "waiting":  # a trial of the proposal failed: its errors are in the trials table
+            handle.tell(number, state=optuna.trial.TrialState.FAIL)
+        return why != "waiting"
+
+    for trial in handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if "point" not in trial.user_attrs:  # asked, but the run died before it was named: void
             handle.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    finished = handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
-                                                          optuna.trial.TrialState.FAIL))
+        else:
+            settle(trial.number, trial.user_attrs["point"])
+    finished = len(handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                              optuna.trial.TrialState.FAIL)))
     running = handle.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    if not running and len(finished) < search.trials:
-        handle = optuna_study(study, storage_url, offset=len(finished))  # a sampler seeded for this batch
-        distributions = _distributions(study)
-        for _ in range(min(search.batch, search.trials - len(finished))):
+    if not running and finished < search.trials:
+        handle = optuna_study(study, storage_url, offset=finished)  # a sampler seeded for this batch
+        new = set()
+        for _ in range(50 * search.batch):  # asks that land on measured points are told at once
+            if finished + len(new) >= search.trials or len(new) >= search.batch:
+                break
             trial = handle.ask(distributions)
-            params = {name: int(value) if name in study.target.integer_constants else rounded(value)
-                      for name, value in trial.params.items()}
-            trial.set_user_attr("point", study.change_key(params))
+            params = {}
+            for name, value in trial.params.items():
+                low, high = study.spec.constants[name].range
+                params[name] = int(value) if name in study.target.integer_constants else rounded(value, low, high)
+            point = study.change_key(params)
+            trial.set_user_attr("point", point)
+            if settle(trial.number, point):
+                finished += 1
+            else:
+                new.add(point)
     everything = handle.get_trials(deepcopy=False)
     done = sum(t.state.is_finished() for t in everything) >= search.trials and not any(
         t.state == optuna.trial.TrialState.RUNNING for t in everything)
     frame = _frame(study, everything, metrics)
     importance = {}
     if done:
-        best = best_proposal(study, frame)
-        frame["best"] = frame["sweep_point"].eq(best) & frame["state"].eq(COMPLETE) if best else False
-        complete = [t for t in everything if t.state == optuna.trial.TrialState.COMPLETE]
-        if len(complete) >= 2:
-            importance = optuna.importance.get_param_importances(
-                handle, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=search.seed),
-                target=lambda t: t.values[0])
-    return SearchState(frame, done, {k: float(v) for k, v in importance.items()})
+        best = best_proposal(study, frame, today=_today(trials, train_ids, metrics))
+        if best is not None:  # the first proposal of the best point carries the flag
+            frame.loc[frame.index[(frame["sweep_point"] == best) & (frame["state"] == COMPLETE)][0], "best"] = True
+        importance = _importance(handle, frame, metrics[0], search.seed)
+    return SearchState(frame, done, importance)
+
+
+def _today(trials: pd.DataFrame, train_ids, metrics: list[str]) -> dict:
+    values, _ = _train_means(trials, CURRENT_POINT, train_ids, metrics)
+    return dict(zip(metrics, values)) if values is not None else {}
+
+
+MIN_TRIALS_FOR_IMPORTANCE = 5
+
+
+def _importance(handle, frame: pd.DataFrame, metric: str, seed: int) -> dict:
+    """fANOVA importance of each searched constant for the study's metric; none with fewer than
+    ``MIN_TRIALS_FOR_IMPORTANCE`` completed proposals or when they all scored the same (nothing to
+    explain)."""
+    import optuna
+
+    values = frame.loc[frame["state"] == COMPLETE, f"train_{metric}"]
+    if len(values) < MIN_TRIALS_FOR_IMPORTANCE or values.nunique() < 2:
+        return {}
+    try:
+        found = optuna.importance.get_param_importances(
+            handle, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed), target=lambda t: t.values[0])
+    except (RuntimeError, ValueError):  # e.g. zero variance in every tree
+        return {}
+    return {k: float(v) for k, v in found.items()}
 
 
 def _frame(study, everything, metrics: list[str]) -> pd.DataFrame:
@@ -160,21 +206,27 @@ def _frame(study, everything, metrics: list[str]) -> pd.DataFrame:
     return frame
 
 
-def best_proposal(study, frame: pd.DataFrame) -> str | None:
-    """The point the search proposes: the best train value of the study's metric (nsga2: among
+def best_proposal(study, frame: pd.DataFrame, today: dict | None = None) -> str | None:
+    """The point the search proposes: the best train value of the study's metric. NSGA-II: among
     the Pareto-optimal proposals, the best on the study's metric that is no worse than today's
-    values on any other objective, if one is). None if nothing completed."""
+    values (``today``: train means per objective) on any other objective, if one is; else the best
+    Pareto-optimal one on the study's metric. None if nothing completed."""
     complete = frame[frame["state"] == COMPLETE]
     if complete.empty:
         return None
     objectives = _objectives(study)
     sign = {m: 1.0 if d == "maximize" else -1.0 for m, d in objectives}
     scores = pd.DataFrame({m: sign[m] * complete[f"train_{m}"] for m, _ in objectives})
+    metric = study.spec.metric
     if len(objectives) > 1:
         values = scores.to_numpy()
         dominated = np.array([((values >= v).all(axis=1) & (values > v).any(axis=1)).any() for v in values])
         scores = scores[~dominated]
-    metric = study.spec.metric
+        others = [m for m, _ in objectives if m != metric and m in (today or {})]
+        if others:
+            keeps = (scores[others] >= pd.Series({m: sign[m] * today[m] for m in others})).all(axis=1)
+            if keeps.any():
+                scores = scores[keeps]
     order = scores.sort_values(metric, ascending=False, kind="stable").index
     return str(complete.loc[order[0], "sweep_point"])
 

@@ -246,7 +246,8 @@ class RatchetStudy(StudyFile):
 
     def search_fingerprint(self) -> str:
         """What the search's results depend on: a change starts a new Optuna study."""
-        return fingerprint({"search": self.search.model_dump() if self.search else None,
+        # Not the budget (trials) nor the batch size: raising them continues the same search.
+        return fingerprint({"search": self.search.model_dump(exclude={"trials", "batch"}) if self.search else None,
                             "space": {n: self.spec.constants[n].model_dump() for n in self.searched},
                             "current": self.current_params, "target": self.spec.target,
                             "target_version": self.target.version, "scenarios": self.spec.scenarios.model_dump(),
@@ -314,8 +315,8 @@ class RatchetStudy(StudyFile):
                             "trials_per_scenario": self.spec.trials_per_scenario, "params": point.params})
 
     def decision_fingerprint(self) -> str:
-        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "direction": self.spec.direction,
-                   "sequential": self.spec.sequential.model_dump()}
+        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric,
+                   "direction": self.spec.direction, "sequential": self.spec.sequential.model_dump()}
         return fingerprint(payload)
 
 
@@ -406,6 +407,9 @@ def check_interactions(path: Path, spec: RatchetSpec) -> None:
 def load_ratchet(path: Path, text: str, spec: RatchetSpec, name: str) -> RatchetStudy:
     for constant in spec.constants:
         check_name(path, f"constants.{constant}", constant, "constant")
+        if constant == "search":
+            raise StudyError(path, "constants.search", "'search' names the search's own verdict",
+                             "rename the constant")
     try:
         target = resolve_target(spec.target)
     except TargetError as error:

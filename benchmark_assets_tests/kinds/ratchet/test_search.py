@@ -167,3 +167,89 @@ def test_the_search_keeps_its_optuna_study_in_a_postgresql_warehouse(instance, s
             for table in sa.inspect(conn).get_table_names():
                 if table.startswith(f"{name}__"):
                     conn.execute(sa.text(f'DROP TABLE "{table}"'))
+
+
+def test_rounding_keeps_a_proposal_inside_its_range():
+    assert rounded(0.999985, 0.0, 1.0) == 1.0 and rounded(0.999985, 0.0, 0.99998) == 0.99998
+    assert rounded(2.0e-5, 2.0e-5, 1.0) == 2.0e-5
+
+
+def test_nsga2_prefers_a_pareto_point_no_worse_than_today_on_the_other_objectives(tmp_path):
+    text = SEARCH_STUDY.replace("search: {sampler: tpe, trials: 12, batch: 4, seed: 0}",
+                                "search: {sampler: nsga2, trials: 8, objectives: {score: maximize, cost: minimize}}")
+    study = load_study(write_study(tmp_path, "pareto", text))
+    frame = pd.DataFrame({"state": ["complete"] * 2, "sweep_point": ["costly", "cheap"],
+                          "train_score": [0.951, 0.950], "train_cost": [8.0, 1.0]})
+    assert best_proposal(study, frame) == "costly"  # no constraint known: best on the study's metric
+    assert best_proposal(study, frame, today={"score": 0.8, "cost": 1.2}) == "cheap"  # costly costs more than today
+    assert best_proposal(study, frame, today={"score": 0.8, "cost": 0.5}) == "costly"  # none keeps today's cost
+
+
+STEPS_STUDY = """\
+kind: ratchet
+target: benchmark_assets_tests.search_target:evaluate_steps
+metric: score
+scenarios: {count: 12, train_fraction: 0.5}
+constants:
+  k: {tier: 1, current: 1, range: [1, 4]}
+  flat: {tier: 2, current: 0.5, range: [0.0, 1.0]}
+search: {sampler: tpe, trials: 12, batch: 1, seed: 0}
+decision: {bootstrap_resamples: 200}
+"""
+
+
+def test_an_all_ranged_study_with_few_distinct_points_uses_its_whole_budget(instance, study_dir):
+    """Every constant searched, one of them whole numbers in 1..4: Optuna asks for measured points
+    again; those are told at once, so the run neither stalls nor stops early."""
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.warehouse import Warehouse
+
+    write_study(study_dir, "steps", STEPS_STUDY)
+    run_study("steps", quiet=True, instance=instance)
+    proposals = Warehouse().read("steps__search")
+    assert len(proposals) == 12 and proposals["state"].isin(["complete"]).all()
+    assert proposals["param_k"].isin([1, 2, 3, 4]).all() and proposals["best"].sum() == 1
+    assert proposals.loc[proposals["best"], "param_k"].iloc[0] == 3
+    verdicts = Warehouse().read("steps__verdicts")
+    assert verdicts["constant"].tolist() == ["search"] and verdicts["decision"].iloc[0] == "accept"
+    # Selecting a searched constant selects the search.
+    run_study("steps", quiet=True, instance=instance, constants=["k"])
+    assert Warehouse().read("steps__verdicts")["constant"].tolist() == ["search"]
+
+
+def test_a_flat_search_has_no_importance_and_one_where_every_proposal_fails_still_settles(instance, study_dir):
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.ledger import LEDGER_TABLE
+    from benchmark_assets.warehouse import Warehouse
+
+    write_study(study_dir, "flat", SEARCH_STUDY.replace("search_target:evaluate", "search_target:evaluate_flat"))
+    run_study("flat", quiet=True, instance=instance)
+    proposals = Warehouse().read("flat__search")
+    assert len(proposals) == 12 and proposals["importance_a"].isna().all()  # nothing to explain
+    write_study(study_dir, "crash", SEARCH_STUDY.replace("search_target:evaluate", "search_target:evaluate_crash"))
+    run_study("crash", quiet=True, instance=instance)
+    proposals = Warehouse().read("crash__search")
+    assert len(proposals) == 12 and (proposals["state"] == "failed").all() and not proposals["best"].any()
+    verdicts = Warehouse().read("crash__verdicts")
+    assert "search" not in set(verdicts["constant"]) and verdicts["final"].all()
+    ledger = Warehouse().read(LEDGER_TABLE)
+    assert "c" in set(ledger.loc[ledger["study"] == "crash", "subject"])  # the settled verdicts reached it
+    from benchmark_assets.artifacts import latest_dir
+
+    assert "Every proposal failed" in (latest_dir("crash") / "report.md").read_text()
+
+
+def test_a_proposal_left_unnamed_by_a_dead_run_is_voided(tmp_path, monkeypatch):
+    import optuna
+
+    from benchmark_assets.kinds.ratchet.search import advance, optuna_study
+    from benchmark_assets.kinds.ratchet.trials import run_trials
+
+    study = load_study(write_study(tmp_path, "orphan", SEARCH_STUDY))
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    optuna_study(study, url).ask()  # asked, never named: what a run killed between the two leaves
+    trials = run_trials(study, study.sweep_points(), study.scenario_seeds)
+    state = advance(study, trials, url)
+    assert state.trials.loc[state.trials["number"] == 0, "state"].iloc[0] == "failed"
+    assert (state.trials["state"] == "running").sum() == 4  # the first batch was asked all the same
+    assert optuna.load_study(study_name=optuna_study(study, url).study_name, storage=url).trials[0].state.name == "FAIL"
