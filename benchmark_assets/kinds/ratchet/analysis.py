@@ -47,6 +47,16 @@ def best_on_train(scores: np.ndarray, sweep: ConstantSweep) -> int:
     return current_index if current_index in ties else int(min(ties, key=lambda i: abs(sweep.values[i] - sweep.current)))
 
 
+def attempted_trials(trials: pd.DataFrame) -> set[tuple[str, int]]:
+    """(point, seed id) pairs that have a trial row, failed or not: what was measured at all."""
+    return set(zip(trials["sweep_point"], trials["seed_id"].astype(int))) if len(trials) else set()
+
+
+def finite_or_nan(value: float) -> float:
+    """An interval end as a float, NaN for an unbounded one (too few scenarios for the level)."""
+    return float(value) if np.isfinite(value) else np.nan
+
+
 def paired_deltas(table: pd.DataFrame, better: str, worse: str, seed_ids, sign: float) -> np.ndarray:
     """``sign`` x (better - worse) per scenario among ``seed_ids`` where both points were measured."""
     if better not in table.index or worse not in table.index:
@@ -119,7 +129,7 @@ def decide_ratchet(
         looks.append(looks[-1] + list(seeds))
     alpha = 1.0 - rules.confidence_level
     levels = look_levels([len(seeds) for seeds in looks], len(looks[-1]), alpha, spending)
-    attempted = set(zip(trials["sweep_point"], trials["seed_id"].astype(int))) if len(trials) else set()
+    attempted = attempted_trials(trials)
     parked: set[int] = set()  # open constants whose round has not been run: they wait for it
     for look, seeds in enumerate(looks):
         if look == 0:
@@ -188,9 +198,8 @@ def _attach_intervals(rows: list[dict], deltas: dict[int, np.ndarray], rules: De
         if i in flips:
             plain, corrected = flips[i].interval(rules.confidence_level), flips[i].interval(levels[i])
         # Too few scenarios for any sign pattern count to reach the level: no interval (NaN).
-        row["ci_low"], row["ci_high"] = (float(v) if np.isfinite(v) else np.nan for v in plain)
-        row["corrected_ci_low"], row["corrected_ci_high"] = (float(v) if np.isfinite(v) else np.nan
-                                                             for v in corrected)
+        row["ci_low"], row["ci_high"] = map(finite_or_nan, plain)
+        row["corrected_ci_low"], row["corrected_ci_high"] = map(finite_or_nan, corrected)
 
 
 def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants: int) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.kinds.ratchet.analysis import ACCEPT, metric_table, paired_deltas
+from benchmark_assets.kinds.ratchet.analysis import ACCEPT, attempted_trials, finite_or_nan, metric_table, paired_deltas
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.stats.permutation import SignFlip
 from benchmark_assets.sweep import format_value
@@ -69,7 +69,7 @@ def build_up(trials: pd.DataFrame, candidates: list[Change], key_for: Callable[[
     table = metric_table(trials, metric)
     sign = 1.0 if maximize else -1.0
     wanted = list(validation_ids)
-    attempted = set(zip(trials["sweep_point"], trials["seed_id"].astype(int))) if len(trials) else set()
+    attempted = attempted_trials(trials)
     kept: dict = {}
     rows = []
     for step, change in enumerate(candidates, start=1):
@@ -114,7 +114,8 @@ def build_up(trials: pd.DataFrame, candidates: list[Change], key_for: Callable[[
             continue
         low, high = SignFlip(delta, rng=[rules.rng_seed, 11, step]).interval(rules.confidence_level)
         marginal = float(delta.mean())
-        row.update(marginal_delta=marginal, n_validation=int(delta.size), ci_low=_finite(low), ci_high=_finite(high))
+        row.update(marginal_delta=marginal, n_validation=int(delta.size), ci_low=finite_or_nan(low),
+                   ci_high=finite_or_nan(high))
         if marginal > rules.improvement_threshold:
             row.update(decision=KEEP, reason=(
                 f"adds {marginal:+.4f} on validation on top of the changes kept before it (alone: "
@@ -145,10 +146,5 @@ def combined_gain(trials: pd.DataFrame, kept_key: str, current_key: str, rules: 
     if not delta.size:
         return {"delta": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_validation": 0}
     low, high = SignFlip(delta, rng=[rules.rng_seed, 13]).interval(rules.confidence_level)
-    return {"delta": float(delta.mean()), "ci_low": _finite(low), "ci_high": _finite(high),
+    return {"delta": float(delta.mean()), "ci_low": finite_or_nan(low), "ci_high": finite_or_nan(high),
             "n_validation": int(delta.size)}
-
-
-def _finite(value: float) -> float:
-    """An interval end as a float, NaN for an unbounded one (too few scenarios for the level)."""
-    return float(value) if np.isfinite(value) else np.nan

@@ -16,7 +16,14 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.kinds.ratchet.analysis import ACCEPT, REJECT, best_on_train, metric_table, paired_deltas
+from benchmark_assets.kinds.ratchet.analysis import (
+    ACCEPT,
+    REJECT,
+    best_on_train,
+    finite_or_nan,
+    metric_table,
+    paired_deltas,
+)
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.stats import adjust_p_values
 from benchmark_assets.stats.multiple import step_down_tails
@@ -132,7 +139,7 @@ def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, Co
         row["p_adjusted"], row["corrected_level"] = float(p_adjusted), float(level)
         intervals = [flip.interval(level) for flip in flips] if flips else [(np.nan, np.nan)] * 3
         for name, interval in zip(("first", "second", "current"), intervals):
-            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = (float(v) if np.isfinite(v) else np.nan for v in interval)
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = map(finite_or_nan, interval)
         row["decision"], row["reason"] = _decide_pair(row, flips, rules, alpha)
     frame = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     return frame[INTERACTION_COLUMNS], pd.concat(grids, ignore_index=True)

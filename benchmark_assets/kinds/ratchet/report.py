@@ -160,6 +160,12 @@ def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> l
     return lines + [""]
 
 
+def searched_importance(search: pd.DataFrame) -> dict:
+    """Each searched constant's importance, as the search table carries it (the same on every row)."""
+    return {c.removeprefix("importance_"): float(search[c].iloc[0]) for c in search.columns
+            if c.startswith("importance_") and len(search) and pd.notna(search[c].iloc[0])}
+
+
 def search_markdown(study, search: pd.DataFrame, current_train: float, plot: Path | None) -> list[str]:
     """The search: its sampler and budget, what it measured, its best proposal and how much each
     searched constant mattered (fANOVA importance over the proposals)."""
@@ -180,8 +186,7 @@ def search_markdown(study, search: pd.DataFrame, current_train: float, plot: Pat
         lines += ["- Every proposal failed (see the trials' errors): there is nothing to judge on validation.", ""]
     else:
         lines += ["- Not done yet: the budget is not used up.", ""]
-    importance = {c.removeprefix("importance_"): float(search[c].iloc[0]) for c in search.columns
-                  if c.startswith("importance_") and len(search) and pd.notna(search[c].iloc[0])}
+    importance = searched_importance(search)
     lines += importance_markdown(importance) + ([""] if importance else [])
     if plot is not None:
         lines += [f"History and importance: `plots/{plot.name}`", ""]
@@ -204,8 +209,7 @@ def plot_search(folder: Path, study, search: pd.DataFrame, current_train: float)
     history.set_xlabel("proposal")
     history.set_ylabel(f"{metric} on train")
     history.legend(fontsize=7)
-    importance = {c.removeprefix("importance_"): float(search[c].iloc[0]) for c in search.columns
-                  if c.startswith("importance_") and pd.notna(search[c].iloc[0])}
+    importance = searched_importance(search)
     if importance:
         names = sorted(importance, key=importance.get)
         bars.barh(names, [importance[n] for n in names], color="tab:purple")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from benchmark_assets.kinds.ratchet.analysis import attempted_trials
 from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
 
 SEARCH_SUBJECT = "search"  # the verdict row (and ledger subject) of the search's best proposal
@@ -263,5 +264,4 @@ def search_sweep(study, best_key: str) -> SearchSweep:
 
 def measured_on(trials: pd.DataFrame, point: str, seed_ids) -> bool:
     """Every one of ``seed_ids`` has a trial row of ``point``."""
-    rows = trials[trials["sweep_point"] == point] if len(trials) else trials
-    return len(rows) > 0 and set(int(s) for s in seed_ids) <= set(rows["seed_id"].astype(int))
+    return {(point, int(s)) for s in seed_ids} <= attempted_trials(trials)
