@@ -18,9 +18,10 @@ EXIT_INTERRUPTED = 130
 DEFAULT_DAGSTER_YAML = """\
 telemetry:
   enabled: false
-event_log_storage:
-  module: benchmark_assets.defs.instance_storage
-  class: PooledSqliteEventLogStorage
+storage:
+  custom:
+    module: benchmark_assets.defs.instance_storage
+    class: StudyInstanceStorage
 """
 
 
@@ -39,6 +40,18 @@ def ensure_dagster_home() -> Path:
         partial.write_text(text)
         os.replace(partial, config)
     return home
+
+
+def warehouse_label() -> str:
+    """Where results are stored, as the user can find them: the SQLite file, or the URL without its password."""
+    import sqlalchemy as sa
+
+    from benchmark_assets.warehouse import default_url
+
+    url = sa.make_url(default_url())
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return url.render_as_string(hide_password=True)
 
 
 def print_trial_errors(outcomes: dict) -> None:
@@ -89,7 +102,7 @@ def cmd_run(args) -> int:
         print(f"Kept {outcome['kept']} trials an interrupted run had finished (not run again).")
     print(f"Artifacts: {latest_dir(study.name)}  ({kind.artifact_files})")
     print(f"  (this run's own folder: {folder}; latest points at the newest run's, earlier runs keep theirs)")
-    print(f"Warehouse: {os.environ.get('BENCHMARK_ASSETS_WAREHOUSE_URL') or Path(os.environ['DAGSTER_HOME']) / 'benchmark.db'}")
+    print(f"Warehouse: {warehouse_label()}")
     outcomes = outcome["outcomes"]
     print_trial_errors(outcomes)
     if every_trial_failed(outcomes):

@@ -13,11 +13,21 @@ import sqlalchemy as sa
 _ENGINES: dict[str, sa.Engine] = {}
 
 
+# On a team's shared PostgreSQL server the warehouse has a schema of its own: Dagster's tables and
+# Optuna's (each with its own ``alembic_version``) must not meet in one namespace.
+SHARED_SCHEMA = "benchmark_assets"
+
+
 def default_url() -> str:
-    """$BENCHMARK_ASSETS_WAREHOUSE_URL, else a SQLite file under $DAGSTER_HOME (embedded, no server)."""
+    """$BENCHMARK_ASSETS_WAREHOUSE_URL; else, in a team deployment ($BENCHMARK_ASSETS_POSTGRES_URL,
+    the Dagster instance's server), schema ``benchmark_assets`` of that database; else a SQLite
+    file under $DAGSTER_HOME (embedded, no server)."""
     url = os.environ.get("BENCHMARK_ASSETS_WAREHOUSE_URL")
     if url:
         return url
+    shared = os.environ.get("BENCHMARK_ASSETS_POSTGRES_URL", "").strip()
+    if shared:
+        return str(sa.make_url(shared).update_query_dict({"options": f"-csearch_path={SHARED_SCHEMA}"}))
     home = Path(os.environ.get("DAGSTER_HOME", ".dagster_home"))
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home.resolve() / 'benchmark.db'}"
@@ -57,6 +67,8 @@ class Warehouse:
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_pragmas)
                 sa.event.listen(engine, "begin", _sqlite_begin)
+            elif engine.dialect.name == "postgresql":
+                _create_search_path_schema(engine)
             _ENGINES[self.url] = engine
         self.engine = engine
 
@@ -151,6 +163,15 @@ def _as_column_value(column: sa.Column, value):
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _create_search_path_schema(engine: sa.Engine) -> None:
+    """A URL whose ``options`` set a search_path (the shared server's ``benchmark_assets`` schema)
+    gets that schema created on first use, so that tables land in it rather than nowhere."""
+    with engine.begin() as conn:
+        first = conn.exec_driver_sql("SHOW search_path").scalar().split(",")[0].strip().strip('"')
+        if first and first != "$user" and conn.exec_driver_sql("SELECT current_schema()").scalar() is None:
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{first}"')
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

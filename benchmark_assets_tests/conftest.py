@@ -79,3 +79,28 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def postgres_database():
+    """A new, empty PostgreSQL database on the loopback server for one test (dropped after it):
+    what a team's shared Dagster instance and warehouse start from."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect():
+            pass
+    except Exception as error:  # noqa: BLE001
+        service_unavailable(f"PostgreSQL at {POSTGRES_URL} unreachable: {error.__class__.__name__}")
+    name = f"ba_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield str(sa.make_url(POSTGRES_URL).set(database=name))
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -25,14 +25,20 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 
+import yaml
 from dagster import Field, StringSource
 from dagster._core.events import ASSET_EVENTS
+from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
     SqliteEventLogStorage,
     SqliteEventLogStorageWatchdog,
 )
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.pool import QueuePool
@@ -252,3 +258,57 @@ class _WalWatchdog(SqliteEventLogStorageWatchdog):
 
 def _is_asset_event(event) -> bool:
     return bool(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key)
+
+
+# -- one dagster.yaml, two deployments ------------------------------------------------------------
+
+POSTGRES_URL_ENV = "BENCHMARK_ASSETS_POSTGRES_URL"
+
+
+def postgres_url() -> str:
+    """The shared PostgreSQL server a team deployment names ($BENCHMARK_ASSETS_POSTGRES_URL), or ''."""
+    return os.environ.get(POSTGRES_URL_ENV, "").strip()
+
+
+class StudyInstanceStorage(DagsterSqliteStorage):
+    """The Dagster instance's storage (runs, events, schedules), chosen by the environment of each
+    process that opens it, so the webserver, the daemon, the CLI and celery workers all agree:
+
+    - ``$BENCHMARK_ASSETS_POSTGRES_URL`` set (``postgresql+psycopg2://user@host:5432/db``): Dagster's
+      own PostgreSQL storage (dagster-postgres), shared by every machine of a team;
+    - unset: SQLite under ``$DAGSTER_HOME`` (no server), with the pooled event log above.
+
+    The psycopg2 URL form is deliberate: dagster-postgres's ``postgres_db:`` form picks psycopg 3
+    under SQLAlchemy 2.1 and fails."""
+
+    def __init__(self, base_dir: str, inst_data=None):  # noqa: D107 - SQLite only; see from_config_value
+        self.base_dir = base_dir
+        self._run_storage = SqliteRunStorage.from_local(os.path.join(base_dir, "history", ""))
+        self._event_log_storage = PooledSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
+        self._schedule_storage = SqliteScheduleStorage.from_local(os.path.join(base_dir, "schedules"))
+        self._inst_data = inst_data
+        DagsterStorage.__init__(self)
+
+    @classmethod
+    def config_type(cls):
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value):
+        url = postgres_url()
+        if url:
+            from dagster_postgres import DagsterPostgresStorage
+
+            # Materialisations of a ranged run are written in batches (one insert per batch).
+            os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
+            # Its inst_data stays this class's: a process it is handed to (a run worker, a celery
+            # worker) chooses again from its own environment.
+            return DagsterPostgresStorage(postgres_url=url, inst_data=inst_data)
+        base_dir = config_value.get("base_dir") or os.environ.get("DAGSTER_HOME", ".")
+        os.makedirs(base_dir, exist_ok=True)
+        return cls(base_dir, inst_data=inst_data)
+
+    @property
+    def event_storage_data(self):
+        return ConfigurableClassData(__name__, PooledSqliteEventLogStorage.__name__,
+                                     yaml.dump({"base_dir": os.path.join(self.base_dir, "history", "runs", "")}))
