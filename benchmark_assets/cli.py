@@ -173,6 +173,28 @@ def cmd_why(args) -> int:
     return 0
 
 
+def cmd_worker(args) -> int:
+    """A celery worker of this deployment: takes trials steps from the broker that
+    $BENCHMARK_ASSETS_CELERY_BROKER names, and runs them against the same instance and warehouse."""
+    from benchmark_assets.defs import scale_out
+
+    if not scale_out.broker():
+        print(f"error: ${scale_out.BROKER_ENV} is not set; set it to the broker the runs use (e.g. "
+              "redis://127.0.0.1:6379/0 or pyamqp://guest@127.0.0.1//) for this worker and for what launches runs",
+              file=sys.stderr)
+        return 2
+    ensure_dagster_home()
+    # One process per worker by default (the solo pool): a trials step is CPU-bound, so a machine
+    # runs as many workers (or --concurrency) as it has cores.
+    pool = ["--pool", "solo"] if args.concurrency == 1 else ["--pool", "prefork", "--concurrency", str(args.concurrency)]
+    command = [sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.celery_app", "worker", "-Q", "dagster",
+               "--prefetch-multiplier", "1", "--loglevel", args.loglevel, *pool,
+               *(["--hostname", args.name] if args.name else [])]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # the worker replaces this process: signals reach it directly
+    return 0  # not reached
+
+
 def _quiet_dagster_warnings() -> None:
     """Dagster's beta/preview notices are for developers of definitions, not for users of the CLI."""
     import warnings
@@ -228,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     why.add_argument("subject", help="a constant, the arms' parameters, a criterion such as best_throughput, ...")
     why.add_argument("--limit", type=int, default=20)
     why.set_defaults(handler=cmd_why)
+    worker = commands.add_parser("worker", help="run a celery worker that executes scaled-out trials steps "
+                                                "($BENCHMARK_ASSETS_CELERY_BROKER)")
+    worker.add_argument("--concurrency", type=int, default=1, help="steps at once (default 1: one process)")
+    worker.add_argument("--name", help="worker name, e.g. w1@%%h (default: celery's)")
+    worker.add_argument("--loglevel", default="INFO")
+    worker.set_defaults(handler=cmd_worker)
     args = parser.parse_args(argv)
     _quiet_dagster_warnings()
     from benchmark_assets.defs.runner import StudyInterrupted

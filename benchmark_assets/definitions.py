@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from benchmark_assets.defs import rectangle_ranges
+from benchmark_assets.defs import rectangle_ranges, scale_out
 from benchmark_assets.defs.builder import build_ledger_sensor, build_study
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import build_run_job
@@ -18,7 +18,9 @@ def build_definitions(studies: list) -> Definitions:
         jobs.append(build_run_job(study))  # the whole study in one click, as fast as the CLI
         sensors += study_sensors
         schedules += study_schedules
-    return Definitions(assets=assets, sensors=sensors, schedules=schedules, jobs=jobs, resources=study_resources())
+    # A scaled-out deployment (a celery broker named in the environment) runs what the UI launches on its workers.
+    return Definitions(assets=assets, sensors=sensors, schedules=schedules, jobs=jobs, resources=study_resources(),
+                       executor=scale_out.executor_def())
 
 
 rectangle_ranges.install()  # a UI backfill of a trials grid: one run per rectangle

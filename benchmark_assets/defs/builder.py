@@ -4,6 +4,7 @@ A kind describes its graph as ``Node``s (``kinds.base``); this module is the onl
 turns them into Dagster objects. It never asks which kind it holds.
 """
 import hashlib
+import inspect
 import json
 import os
 import socket
@@ -29,11 +30,16 @@ from dagster import (
     Config,
     DefaultScheduleStatus,
     DefaultSensorStatus,
+    DynamicOut,
+    DynamicOutput,
     DynamicPartitionsDefinition,
+    In,
     MetadataValue,
     MultiPartitionKey,
     MultiPartitionsDefinition,
     MultiToSingleDimensionPartitionMapping,
+    OpExecutionContext,
+    Out,
     Output,
     RunRequest,
     ScheduleEvaluationContext,
@@ -42,17 +48,19 @@ from dagster import (
     SkipReason,
     StaticPartitionsDefinition,
     asset,
+    graph_asset,
+    op,
     schedule,
     sensor,
 )
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 
-from benchmark_assets.defs import code_reload
+from benchmark_assets.defs import code_reload, scale_out
 from benchmark_assets.defs.rectangle_ranges import contiguous_blocks, rectangles
 from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
 from benchmark_assets.kinds import kind_of
-from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, StudyKind
+from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, Product, StudyKind
 from benchmark_assets.ledger import Ledger, Provenance, ledger_rows
 from benchmark_assets.processes import process_alive
 from benchmark_assets.provenance import code_commit
@@ -342,8 +350,7 @@ class DagsterStep:
         self.subjects = list(subjects)
         self.warehouse_url = context.resources.results.open().url
         if node.partitioned_by == TRIAL:
-            self.partition_keys = [(k.keys_by_dimension[kind.point.name], k.keys_by_dimension[kind.replicate.name])
-                                   for k in context.partition_keys]
+            self.partition_keys = _trial_keys(kind, context.partition_keys)
         elif node.partitioned_by is not None:
             self.partition_keys = list(context.partition_keys)
         else:
@@ -416,10 +423,8 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
 
     checkpoint = checkpoint_table(study) if node.partitioned_by == TRIAL else ""
 
-    def run(context: AssetExecutionContext, subjects: list[str], inputs: dict):
-        started = time.perf_counter()
-        step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
-        product = node.compute(study, step, **inputs)
+    def finish(context, step: "DagsterStep", product, started: float):
+        """What every node's step does with its product: metadata, provenance, ledger, output, check."""
         metadata = trials_metadata(product.frame, columns, started) if node.partitioned_by == TRIAL else {}
         if node.partitioned_by == TRIAL:  # each trial partition shows its own rows, not the batch's totals
             add_partition_metadata(context, key, per_trial_metadata(kind, product.frame))
@@ -436,10 +441,25 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
             metadata["ledger_rows"] = context.resources.ledger.stage(product.ledger, provenance)
             history = Markdown(decision_histories(study, decided, texts, ledger_rows(product.ledger, provenance)))
             metadata.update(dagster_metadata({"history": history}))
-        yield Output(product.frame, metadata=metadata)  # the IO manager has stored it when this returns
+        yield Output(product.frame, output_name="result", metadata=metadata)  # stored by the IO manager now
         step.clear_checkpoint()
         if node.schema is not None:
             yield validate_frame(node.schema(study), product.frame, check_name(node), key)
+
+    def run(context: AssetExecutionContext, subjects: list[str], inputs: dict):
+        started = time.perf_counter()
+        step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
+        yield from finish(context, step, node.compute(study, step, **inputs), started)
+
+    pool = node.pool(study) if node.pool else None
+    ins = {name: AssetIn(key=AssetKey([study.name, name]), partition_mapping=_partition_mapping(kind, node, nodes[name]))
+           for name in node.inputs}
+    check_specs = [AssetCheckSpec(check_name(node), asset=key, blocking=True, description=(
+        f"Every row of {node.name} matches its pandera schema (types, ranges, uniqueness); blocking: a "
+        "failure stops what depends on it and lists the failing rows by their keys"))] if node.schema else None
+    if node.partitioned_by == TRIAL and scale_out.trial_chunks():
+        return _fanned_out_trials(study, kind, node, key, partitions_def, version, ins, check_specs, pool, columns,
+                                  checkpoint, finish)
 
     if node.selectable:
         def compute(context: AssetExecutionContext, config: SubjectSelection, **inputs):
@@ -448,7 +468,6 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
         def compute(context: AssetExecutionContext, **inputs):
             yield from run(context, [], inputs)
 
-    pool = node.pool(study) if node.pool else None
     return asset(
         name=node.name,
         key_prefix=[study.name],
@@ -458,16 +477,94 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
         io_manager_key="warehouse",
         required_resource_keys={"ledger", "progress", "results"},
         code_version=version,
-        ins={name: AssetIn(key=AssetKey([study.name, name]), partition_mapping=_partition_mapping(kind, node, nodes[name]))
-             for name in node.inputs},
+        ins=ins,
         deps=[AssetKey([study.name, name]) for name in node.deps],
         metadata={"partition_columns": columns} if columns else None,
-        check_specs=[AssetCheckSpec(check_name(node), asset=key, blocking=True, description=(
-            f"Every row of {node.name} matches its pandera schema (types, ranges, uniqueness); blocking: a "
-            "failure stops what depends on it and lists the failing rows by their keys"))] if node.schema else None,
+        check_specs=check_specs,
         description=node.description,
         **({"pool": pool} if pool else {}),
     )(compute)
+
+
+def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partitions_def, version: str, ins: dict,
+                       check_specs, pool, columns: list[str], checkpoint: str, finish) -> AssetsDefinition:
+    """The trials asset of a scaled-out deployment (``defs.scale_out``): the same asset, key,
+    partitions, output and check, computed by a graph of steps that an executor can spread over
+    workers: ``<node>__chunks`` cuts the run's trials into pieces, one ``<node>__measure`` step per
+    piece measures them and checkpoints its rows in the warehouse, and ``<node>`` gathers the
+    checkpointed rows into the asset's output. Steps hand each other only small numbers (through
+    the warehouse), so workers need nothing shared but the databases."""
+    prefix = f"{study.name}__{node.name}"
+    selectable = {"config_schema": SubjectSelection.to_config_schema()} if node.selectable else {}
+
+    @op(name=f"{prefix}__chunks", out=DynamicOut(list, io_manager_key="step_values"),
+        description="Cuts the run's trials into pieces, one measuring step each.")
+    def plan_chunks(context: OpExecutionContext):
+        keys = _trial_keys(kind, context.partition_keys)
+        pieces = scale_out.split(list(range(len(keys))), scale_out.trial_chunks())
+        context.log.info(f"{len(keys)} trials in {len(pieces)} steps")
+        for number, piece in enumerate(pieces):
+            yield DynamicOutput([piece[0], piece[-1] + 1], mapping_key=f"chunk_{number}")
+
+    @op(name=f"{prefix}__measure", ins={"chunk": In(list), **{name: In() for name in node.inputs}},
+        out=Out(int, io_manager_key="step_values"), required_resource_keys={"progress", "results"},
+        description=f"Measures one piece of the run's {node.name} and checkpoints its rows.", **selectable,
+        **({"pool": pool} if pool else {}))
+    def measure(context: OpExecutionContext, chunk: list, **inputs) -> int:
+        subjects = list((context.op_config or {}).get("subjects", [])) if node.selectable else []
+        step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
+        step.partition_keys = step.partition_keys[chunk[0]:chunk[1]]
+        product = node.compute(study, step, **inputs)
+        step.checkpoint(product.frame)  # every row, also those the kind checkpointed on the way
+        return len(product.frame)
+
+    outs = {"result": Out(io_manager_key="warehouse", metadata={"partition_columns": columns})}
+    check_outputs = {}
+    if check_specs:
+        from dagster._core.definitions.decorators.decorator_assets_definition_builder import (
+            validate_and_assign_output_names_to_check_specs,
+        )
+
+        check_outputs = validate_and_assign_output_names_to_check_specs(check_specs, [key])
+        outs.update({name: Out(is_required=False) for name in check_outputs})
+
+    @op(name=f"{prefix}__gather", ins={"rows": In(list)}, out=outs, required_resource_keys={"ledger", "progress", "results"},
+        description=f"Gathers the pieces' checkpointed rows into {node.name}.", **selectable)
+    def gather(context: OpExecutionContext, rows: list):
+        started = time.perf_counter()
+        subjects = list((context.op_config or {}).get("subjects", [])) if node.selectable else []
+        step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
+        frame = step.checkpointed()
+        context.log.info(f"gathered {len(frame)} rows from {len(rows)} steps ({sum(rows)} measured)")
+        yield from finish(context, step, Product(frame), started)
+
+    def compose(**inputs):
+        counted = plan_chunks().map(lambda chunk: measure(chunk=chunk, **inputs)).collect()
+        outputs = gather(counted)
+        if not check_outputs:
+            return outputs
+        result, *checks = outputs
+        return {"result": result, **dict(zip(check_outputs, checks))}
+
+    compose.__signature__ = inspect.Signature(
+        [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in node.inputs])
+    compose.__name__ = node.name
+    return graph_asset(
+        name=node.name,
+        key_prefix=[study.name],
+        group_name=study.name,
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        code_version=version,
+        ins=ins,
+        metadata={"partition_columns": columns},
+        check_specs=check_specs,
+        description=node.description,
+    )(compose)
+
+
+def _trial_keys(kind: StudyKind, partition_keys) -> list[tuple[str, str]]:
+    return [(k.keys_by_dimension[kind.point.name], k.keys_by_dimension[kind.replicate.name]) for k in partition_keys]
 
 
 # -- reruns: sensor and schedule ------------------------------------------------------------------

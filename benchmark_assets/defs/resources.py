@@ -6,6 +6,8 @@ builds its runs from the same ``study_resources``.
 """
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 from dagster import ConfigurableIOManager, ConfigurableResource, InputContext, MultiPartitionKey, OutputContext
 
@@ -84,8 +86,36 @@ class ProgressResource(ConfigurableResource):
     terminal_bar: bool = False
 
 
+STEP_VALUES_TABLE = "dagster_step_values"
+
+
+class StepValuesIOManager(ConfigurableIOManager):
+    """Small values one step hands another (a chunk's bounds, a row count) as JSON rows in the
+    warehouse, keyed by run, step, output and mapping key: workers on other machines share nothing
+    but the databases, so Dagster's default (pickles under $DAGSTER_HOME) would not reach them."""
+
+    warehouse: WarehouseResource
+
+    @staticmethod
+    def _key(identifier: list[str]) -> str:
+        return "/".join(identifier)
+
+    def handle_output(self, context: OutputContext, obj) -> None:
+        key = self._key(context.get_identifier())
+        row = pd.DataFrame({"key": [key], "value": [json.dumps(obj)]})
+        self.warehouse.open().replace_partitions(STEP_VALUES_TABLE, row, ["key"], [(key,)])
+
+    def load_input(self, context: InputContext):
+        key = self._key(context.upstream_output.get_identifier())
+        rows = self.warehouse.open().read(STEP_VALUES_TABLE, {"key": [key]})
+        if rows.empty:
+            raise RuntimeError(f"no value stored for {key} in {STEP_VALUES_TABLE}: re-execute the step that makes it")
+        return json.loads(rows["value"].iloc[-1])
+
+
 def study_resources(warehouse_url: str = "", *, terminal_bar: bool = False) -> dict:
     """The resources every study's assets need, sharing one warehouse configuration."""
     warehouse = WarehouseResource(url=warehouse_url)
     return {"warehouse": WarehouseIOManager(warehouse=warehouse), "ledger": LedgerResource(warehouse=warehouse),
-            "results": warehouse, "progress": ProgressResource(terminal_bar=terminal_bar)}
+            "results": warehouse, "progress": ProgressResource(terminal_bar=terminal_bar),
+            "step_values": StepValuesIOManager(warehouse=warehouse)}

@@ -3,31 +3,39 @@ rectangle of partitions), then what follows them, one in-process run per stage. 
 studies with it, and so does the ``<study>__run_study`` job launched from the UI: a backfill of
 the same assets waits one daemon tick (30 s) per level, this waits for nothing."""
 
+import functools
 import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy.exc
 from dagster import (
     AssetKey,
+    AssetSelection,
     Config,
     DagsterInstance,
     DagsterRunStatus,
+    Definitions,
     Failure,
     JobDefinition,
     MetadataValue,
     OpExecutionContext,
+    define_asset_job,
+    execute_job,
     in_process_executor,
     job,
     materialize,
     op,
 )
+from dagster._core.definitions.reconstruct import build_reconstructable_job
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from pydantic import Field
 from tqdm import tqdm
 
+from benchmark_assets.defs import scale_out
 from benchmark_assets.defs.builder import (
     LAUNCHED_BY_TAG,
     PARENT_RUN_TAG,
@@ -52,6 +60,7 @@ from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
 from benchmark_assets.locks import file_lock
 from benchmark_assets.processes import clean_up_after_dead_runners
 from benchmark_assets.studies import StudyError, load_study
+from benchmark_assets.warehouse import default_url
 
 
 def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resources: dict | None = None
@@ -131,7 +140,7 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     stage_tags = {**tags, REASON_TAG: (reason or cli_command(study.name, subjects, tiers, force))[:200]}
     followed = 0
     try:
-        timings = _materialise_stages(study.name, assets, stages, instance=instance, quiet=quiet,
+        timings = _materialise_stages(study, assets, stages, instance=instance, quiet=quiet,
                                       resources=resources, tags=stage_tags, log=log, should_stop=should_stop)
         rerun: set[str] = set()
         for followup in _followups(study, kind, resources, log=log, quiet=quiet):
@@ -141,7 +150,7 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
                             list(dict.fromkeys(r for rs in followup.trials.values() for r in rs)))
                     register_keys(instance, partitions, keys)
             timings += _materialise_stages(
-                study.name, assets, plan_stages(study, instance, followup.trials, decided, nodes=followup.nodes),
+                study, assets, plan_stages(study, instance, followup.trials, decided, nodes=followup.nodes),
                 instance=instance, quiet=quiet, resources=resources, tags=stage_tags, log=log,
                 should_stop=should_stop)
             followed += sum(len(r) for r in followup.trials.values())
@@ -149,7 +158,7 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
         final = _downstream(kind, rerun)  # what reads the follow-ups' results (a report), once at the end
         if final:
             timings += _materialise_stages(
-                study.name, assets, plan_stages(study, instance, {}, decided, nodes=final), instance=instance,
+                study, assets, plan_stages(study, instance, {}, decided, nodes=final), instance=instance,
                 quiet=quiet, resources=resources, tags=stage_tags, log=log, should_stop=should_stop)
     except (KeyboardInterrupt, StudyInterrupted) as stopped:
         stage = getattr(stopped, "stage", None)
@@ -250,13 +259,16 @@ def trial_outcomes(study, wanted: dict[str, list[str]], resources: dict) -> dict
     return {"rows": len(frame), "failed": int((frame["status"] != "ok").sum()), "errors": common_errors(frame)}
 
 
-def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, resources: dict, tags: dict,
+def _materialise_stages(study, assets, stages, *, instance, quiet: bool, resources: dict, tags: dict,
                         log=None, should_stop=None) -> list[tuple[str, float, str]]:
-    """One in-process Dagster run per stage, with a progress bar (and a line to ``log`` per stage);
-    stops at the first failed run with the user's own error."""
+    """One Dagster run per stage, with a progress bar (and a line to ``log`` per stage): in this
+    process, but for a trials stage of a scaled-out deployment, whose steps go to celery workers
+    (``on_workers``); stops at the first failed run with the user's own error."""
+    label = study.name
+    fanned_out = {asset.key for asset in assets if hasattr(asset.node_def, "node_defs")}
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     timings = []
-    pools = {asset.key: asset.op.pool for asset in assets if getattr(asset.op, "pool", None)}
+    pools = {asset.key: pool for asset in assets if (pool := asset_pool(asset))}
     bar = tqdm(stages, desc=label, unit="stage", disable=quiet, file=sys.stderr)
     for number, stage in enumerate(bar, start=1):
         # A stop asked for between stages (a terminated UI job) is not lost: each stage's run
@@ -275,8 +287,13 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
         if log:
             log(f"stage {number} of {len(stages)}: {stage.label}{span}")
         stage_started = time.perf_counter()
-        result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys,
-                             tags=run_tags, run_config={**quiet_logs, **(stage.run_config or {})}, raise_on_error=False)
+        run_config = {**quiet_logs, **(stage.run_config or {})}
+        if fanned_out & set(stage.asset_keys):
+            result = on_workers(study, stage, instance=instance, resources=resources, tags=run_tags,
+                                run_config=run_config)
+        else:
+            result = materialize(assets, instance=instance, resources=resources, selection=stage.asset_keys,
+                                 tags=run_tags, run_config=run_config, raise_on_error=False)
         timings.append((stage.label, time.perf_counter() - stage_started, result.run_id))
         if log:
             log(f"stage {number} of {len(stages)}: {stage.label} {'succeeded' if result.success else 'failed'} in "
@@ -290,6 +307,57 @@ def _materialise_stages(label: str, assets, stages, *, instance, quiet: bool, re
         if not result.success:
             raise RuntimeError(f"{stage.label} failed in run {result.run_id}: {_failure_message(result)}")
     return timings
+
+
+def stage_job(study_path: str, spec_hash: str, node_names) -> JobDefinition:
+    """The job a scaled-out stage runs as, rebuilt by name in every process that executes one of
+    its steps (a celery worker loads it from this function and these arguments): the study's
+    assets named ``node_names``, on the deployment's celery executor. Built once per process."""
+    return _stage_job(study_path, spec_hash, tuple(node_names))  # the arguments arrive as JSON (lists)
+
+
+@functools.lru_cache(maxsize=32)
+def _stage_job(study_path: str, spec_hash: str, node_names: tuple[str, ...]) -> JobDefinition:
+    study = load_study(study_path)
+    if study.spec_hash != spec_hash:
+        raise StudyError(study.path, "(whole file)", "changed since the run started (this process reads another "
+                         "version than the one that launched it)", "run the study again")
+    name = f"{study.name}__stage"
+    definitions = Definitions(
+        assets=build_assets(study), resources=study_resources(),
+        jobs=[define_asset_job(name, selection=AssetSelection.assets(*[AssetKey([study.name, n]) for n in node_names]),
+                               executor_def=scale_out.executor_def())])
+    return definitions.resolve_job_def(name)
+
+
+def on_workers(study, stage, *, instance, resources: dict, tags: dict, run_config: dict):
+    """Runs ``stage`` as one Dagster run whose steps (a fanned-out trials graph) celery workers
+    execute; this process only hands them out and follows them. Workers read the warehouse from
+    their own environment, so a warehouse given only to this process could not be theirs."""
+    own = resources["results"].url
+    if own and own != default_url():
+        raise ValueError(f"a scaled-out run stores results where the workers do ({default_url()}), not in {own}; "
+                         "set BENCHMARK_ASSETS_WAREHOUSE_URL (or BENCHMARK_ASSETS_POSTGRES_URL) for every process "
+                         "instead")
+    job = build_reconstructable_job("benchmark_assets.defs.runner", "stage_job", reconstructable_args=(
+        str(study.path), study.spec_hash, tuple(key.path[-1] for key in stage.asset_keys)))
+    with execute_job(job, instance=instance, run_config=run_config, tags=tags) as result:
+        return _Finished(result.success, result.run_id, list(result.all_events))
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """What a stage's run left once its result is closed: success, run id, events."""
+
+    success: bool
+    run_id: str
+    all_events: list
+
+
+def asset_pool(asset) -> str | None:
+    """The concurrency pool an asset's steps run in (an op's own, or that of a fanned-out graph's ops)."""
+    ops = [asset.node_def] if not hasattr(asset.node_def, "node_defs") else list(asset.node_def.iterate_op_defs())
+    return next((op_def.pool for op_def in ops if getattr(op_def, "pool", None)), None)
 
 
 def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
