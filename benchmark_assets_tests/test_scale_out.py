@@ -113,10 +113,10 @@ def test_a_sweep_fans_out_over_two_real_workers_with_the_instance_on_postgres(tm
         monkeypatch.setenv(name, env[name])
     workers = _workers_of_steps(_trials_run(env))
     host = socket.gethostname()
-    measured = {step: worker for step, worker in workers.items() if "__measure[" in step}
+    measured = {step: worker for step, worker in workers.items() if "__measure_" in step}
     assert len(measured) == 8  # 50 trial partitions in 8 steps
     assert set(measured.values()) == {f"w1@{host}", f"w2@{host}"}  # both workers took steps
-    assert {"cpu__trials.cpu__trials__chunks", "cpu__trials.cpu__trials__gather"} <= set(workers)
+    assert "cpu__trials.cpu__trials__gather" in workers
 
     engine = sa.create_engine(postgres_database)
     with engine.connect() as conn:
@@ -165,7 +165,7 @@ def test_rabbitmq_as_the_broker_and_failed_trials_on_a_worker_keep_their_errors(
     assert "20 x RuntimeError: toy target crashed on purpose" in result.stderr
     monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
     workers = _workers_of_steps(_trials_run(env))
-    assert len([s for s in workers if "__measure[" in s]) == 3
+    assert len([s for s in workers if "__measure_" in s]) == 3
     assert set(workers.values()) == {f"w1@{socket.gethostname()}"}
     local = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'benchmark.db'}")
     with local.connect() as conn:

@@ -30,8 +30,6 @@ from dagster import (
     Config,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    DynamicOut,
-    DynamicOutput,
     DynamicPartitionsDefinition,
     In,
     MetadataValue,
@@ -489,34 +487,35 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
 def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partitions_def, version: str, ins: dict,
                        check_specs, pool, columns: list[str], checkpoint: str, finish) -> AssetsDefinition:
     """The trials asset of a scaled-out deployment (``defs.scale_out``): the same asset, key,
-    partitions, output and check, computed by a graph of steps that an executor can spread over
-    workers: ``<node>__chunks`` cuts the run's trials into pieces, one ``<node>__measure`` step per
-    piece measures them and checkpoints its rows in the warehouse, and ``<node>`` gathers the
-    checkpointed rows into the asset's output. Steps hand each other only small numbers (through
-    the warehouse), so workers need nothing shared but the databases."""
+    partitions, output and check, computed by a graph of steps that an executor spreads over
+    workers: ``<node>__measure_<i>`` (one step per chunk, all ready at once) measures the i-th
+    piece of the run's trials and checkpoints its rows in the warehouse, and ``<node>__gather``
+    collects the checkpointed rows into the asset's output. Steps hand each other only row counts
+    (through the warehouse), so workers need nothing shared but the databases."""
     prefix = f"{study.name}__{node.name}"
     selectable = {"config_schema": SubjectSelection.to_config_schema()} if node.selectable else {}
+    chunks = scale_out.trial_chunks()
 
-    @op(name=f"{prefix}__chunks", out=DynamicOut(list, io_manager_key="step_values"),
-        description="Cuts the run's trials into pieces, one measuring step each.")
-    def plan_chunks(context: OpExecutionContext):
-        keys = _trial_keys(kind, context.partition_keys)
-        pieces = scale_out.split(list(range(len(keys))), scale_out.trial_chunks())
-        context.log.info(f"{len(keys)} trials in {len(pieces)} steps")
-        for number, piece in enumerate(pieces):
-            yield DynamicOutput([piece[0], piece[-1] + 1], mapping_key=f"chunk_{number}")
+    def measuring(index: int):
+        @op(name=f"{prefix}__measure_{index}", ins={name: In() for name in node.inputs},
+            out=Out(int, io_manager_key="step_values"), required_resource_keys={"progress", "results"},
+            description=f"Measures piece {index + 1} of {chunks} of the run's {node.name} and checkpoints its rows.",
+            **selectable, **({"pool": pool} if pool else {}))
+        def measure(context: OpExecutionContext, **inputs) -> int:
+            subjects = list((context.op_config or {}).get("subjects", [])) if node.selectable else []
+            step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
+            pieces = scale_out.split(step.partition_keys, chunks)
+            if index >= len(pieces):  # fewer trials than steps
+                return 0
+            step.partition_keys = pieces[index]
+            context.log.info(f"measuring {len(step.partition_keys)} of the run's trials")
+            product = node.compute(study, step, **inputs)
+            step.checkpoint(product.frame)  # every row, also those the kind checkpointed on the way
+            return len(product.frame)
 
-    @op(name=f"{prefix}__measure", ins={"chunk": In(list), **{name: In() for name in node.inputs}},
-        out=Out(int, io_manager_key="step_values"), required_resource_keys={"progress", "results"},
-        description=f"Measures one piece of the run's {node.name} and checkpoints its rows.", **selectable,
-        **({"pool": pool} if pool else {}))
-    def measure(context: OpExecutionContext, chunk: list, **inputs) -> int:
-        subjects = list((context.op_config or {}).get("subjects", [])) if node.selectable else []
-        step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
-        step.partition_keys = step.partition_keys[chunk[0]:chunk[1]]
-        product = node.compute(study, step, **inputs)
-        step.checkpoint(product.frame)  # every row, also those the kind checkpointed on the way
-        return len(product.frame)
+        return measure
+
+    measures = [measuring(index) for index in range(chunks)]
 
     outs = {"result": Out(io_manager_key="warehouse", metadata={"partition_columns": columns})}
     check_outputs = {}
@@ -528,8 +527,8 @@ def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partit
         check_outputs = validate_and_assign_output_names_to_check_specs(check_specs, [key])
         outs.update({name: Out(is_required=False) for name in check_outputs})
 
-    @op(name=f"{prefix}__gather", ins={"rows": In(list)}, out=outs, required_resource_keys={"ledger", "progress", "results"},
-        description=f"Gathers the pieces' checkpointed rows into {node.name}.", **selectable)
+    @op(name=f"{prefix}__gather", ins={"rows": In()}, out=outs, required_resource_keys={"ledger", "progress", "results"},
+        description=f"Gathers the measuring steps' checkpointed rows into {node.name}.", **selectable)
     def gather(context: OpExecutionContext, rows: list):
         started = time.perf_counter()
         subjects = list((context.op_config or {}).get("subjects", [])) if node.selectable else []
@@ -539,8 +538,7 @@ def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partit
         yield from finish(context, step, Product(frame), started)
 
     def compose(**inputs):
-        counted = plan_chunks().map(lambda chunk: measure(chunk=chunk, **inputs)).collect()
-        outputs = gather(counted)
+        outputs = gather([measure(**inputs) for measure in measures])
         if not check_outputs:
             return outputs
         result, *checks = outputs

@@ -7,6 +7,7 @@ import functools
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,8 +342,13 @@ def on_workers(study, stage, *, instance, resources: dict, tags: dict, run_confi
                          "instead")
     job = build_reconstructable_job("benchmark_assets.defs.runner", "stage_job", reconstructable_args=(
         str(study.path), study.spec_hash, tuple(key.path[-1] for key in stage.asset_keys)))
-    with execute_job(job, instance=instance, run_config=run_config, tags=tags) as result:
-        return _Finished(result.success, result.run_id, list(result.all_events))
+    from celery.exceptions import DuplicateTaskNameWarning  # the scale extra: only a scaled-out run gets here
+
+    with warnings.catch_warnings():
+        # dagster-celery registers its task again for every step it submits; celery 5.7 warns each time.
+        warnings.simplefilter("ignore", DuplicateTaskNameWarning)
+        with execute_job(job, instance=instance, run_config=run_config, tags=tags) as result:
+            return _Finished(result.success, result.run_id, list(result.all_events))
 
 
 @dataclass(frozen=True)

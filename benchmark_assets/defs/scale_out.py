@@ -82,7 +82,11 @@ def executor_def():
     """dagster-celery's executor, configured from the environment; None when not scaled out."""
     if not broker():
         return None
-    from dagster_celery import celery_executor
+    try:
+        from dagster_celery import celery_executor
+    except ImportError:
+        raise RuntimeError(f"${BROKER_ENV} is set but dagster-celery is not installed; install it with "
+                           "pip install 'benchmark_assets[scale]' (or unset the variable)") from None
 
     return celery_executor.configured(executor_config(), name="celery_from_environment")
 
