@@ -332,8 +332,9 @@ def _stage_job(study_path: str, spec_hash: str, node_names: tuple[str, ...]) -> 
 
 
 def on_workers(study, stage, *, instance, resources: dict, tags: dict, run_config: dict):
-    """Runs ``stage`` as one Dagster run whose steps (a fanned-out trials graph) celery workers
-    execute; this process only hands them out and follows them. Workers read the warehouse from
+    """Runs ``stage`` as one Dagster run whose steps (a fanned-out trials graph) the deployment's
+    executor runs elsewhere (celery workers, Kubernetes pods); this process hands them out and
+    follows them. Workers read the warehouse from
     their own environment, so a warehouse given only to this process could not be theirs."""
     own = resources["results"].url
     if own and own != default_url():
@@ -342,11 +343,12 @@ def on_workers(study, stage, *, instance, resources: dict, tags: dict, run_confi
                          "instead")
     job = build_reconstructable_job("benchmark_assets.defs.runner", "stage_job", reconstructable_args=(
         str(study.path), study.spec_hash, tuple(key.path[-1] for key in stage.asset_keys)))
-    from celery.exceptions import DuplicateTaskNameWarning  # the scale extra: only a scaled-out run gets here
-
     with warnings.catch_warnings():
-        # dagster-celery registers its task again for every step it submits; celery 5.7 warns each time.
-        warnings.simplefilter("ignore", DuplicateTaskNameWarning)
+        if scale_out.executor() == "celery":
+            from celery.exceptions import DuplicateTaskNameWarning  # the scale extra: only a celery run gets here
+
+            # dagster-celery registers its task again for every step it submits; celery 5.7 warns each time.
+            warnings.simplefilter("ignore", DuplicateTaskNameWarning)
         with execute_job(job, instance=instance, run_config=run_config, tags=tags) as result:
             return _Finished(result.success, result.run_id, list(result.all_events))
 

@@ -1,7 +1,10 @@
-"""Scale-out settings: a deployment that names a celery broker fans each trials run out over
-celery workers (dagster-celery's executor). Read from the environment of every process (CLI,
-webserver, daemon, workers), so they all build the same assets.
+"""Scale-out settings: a deployment that names an executor fans each trials run out over workers:
+celery workers (dagster-celery's executor) or Kubernetes pods (dagster-k8s's job executor). Read
+from the environment of every process (CLI, webserver, daemon, workers), so that they all build
+the same assets.
 
+- ``BENCHMARK_ASSETS_EXECUTOR``: ``celery`` or ``k8s``; unset: ``celery`` when a broker is named,
+  else everything runs in the calling process, as on one machine.
 - ``BENCHMARK_ASSETS_CELERY_BROKER``: ``redis://127.0.0.1:6379/0`` or ``pyamqp://guest@127.0.0.1//``;
   unset: everything runs in the calling process, as on one machine.
 - ``BENCHMARK_ASSETS_CELERY_BACKEND``: where workers put results (default: the Redis broker
@@ -26,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+EXECUTOR_ENV = "BENCHMARK_ASSETS_EXECUTOR"
+EXECUTORS = ("celery", "k8s")
 BROKER_ENV = "BENCHMARK_ASSETS_CELERY_BROKER"
 BACKEND_ENV = "BENCHMARK_ASSETS_CELERY_BACKEND"
 CHUNKS_ENV = "BENCHMARK_ASSETS_TRIAL_CHUNKS"
@@ -43,9 +48,21 @@ def backend() -> str:
     return broker() if broker().startswith(("redis://", "rediss://")) else "rpc://"
 
 
+def executor() -> str:
+    """The deployment's executor: ``celery``, ``k8s`` or '' (in process)."""
+    chosen = os.environ.get(EXECUTOR_ENV, "").strip().lower()
+    if chosen and chosen not in EXECUTORS:
+        raise ValueError(f"${EXECUTOR_ENV}={chosen!r} is not an executor this deployment knows; set it to "
+                         f"{' or '.join(EXECUTORS)}, or unset it to run in process")
+    if chosen == "celery" and not broker():
+        raise ValueError(f"${EXECUTOR_ENV}=celery needs ${BROKER_ENV}; set it to the broker, e.g. "
+                         "redis://127.0.0.1:6379/0")
+    return chosen or ("celery" if broker() else "")
+
+
 def trial_chunks() -> int:
     """How many steps a trials run is cut into: 0 when nothing is scaled out."""
-    if not broker():
+    if not executor():
         return 0
     text = os.environ.get(CHUNKS_ENV, "").strip() or str(DEFAULT_CHUNKS)
     try:
@@ -79,8 +96,16 @@ def executor_config() -> dict:
 
 
 def executor_def():
-    """dagster-celery's executor, configured from the environment; None when not scaled out."""
-    if not broker():
+    """The deployment's Dagster executor, configured from the environment; None in process."""
+    if executor() == "k8s":
+        try:
+            from dagster_k8s import k8s_job_executor
+        except ImportError:
+            raise RuntimeError(f"${EXECUTOR_ENV}=k8s but dagster-k8s is not installed; install it with "
+                               "pip install 'benchmark_assets[k8s]'") from None
+        # Image, namespace, secrets and env come from the instance's K8sRunLauncher (see deploy/kubernetes).
+        return k8s_job_executor
+    if executor() != "celery":
         return None
     try:
         from dagster_celery import celery_executor
