@@ -27,10 +27,21 @@ def default_url() -> str:
         return url
     shared = os.environ.get("BENCHMARK_ASSETS_POSTGRES_URL", "").strip()
     if shared:
-        return str(sa.make_url(shared).update_query_dict({"options": f"-csearch_path={SHARED_SCHEMA}"}))
+        return with_search_path(shared, SHARED_SCHEMA)
     home = Path(os.environ.get("DAGSTER_HOME", ".dagster_home"))
     home.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{home.resolve() / 'benchmark.db'}"
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """``url`` whose connections look up tables in ``schema`` first (libpq's ``options``), keeping
+    any options it had and its password (``str(URL)`` would mask it as ***)."""
+    parsed = sa.make_url(url)
+    options = parsed.query.get("options", "")
+    options = options if isinstance(options, str) else " ".join(options)
+    if "search_path" not in options:
+        options = f"{options} -csearch_path={schema}".strip()
+    return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
 
 def _column_type(series: pd.Series) -> sa.types.TypeEngine:
@@ -73,6 +84,11 @@ class Warehouse:
         self.engine = engine
 
     def _table(self, name: str, frame: pd.DataFrame, conn, key_columns: Sequence[str]) -> sa.Table:
+        if conn.dialect.name == "postgresql":
+            # Two writers creating or widening one table at once (measuring steps on several
+            # workers start together) would fail on "already exists": one at a time, per table,
+            # until the transaction ends. SQLite's BEGIN IMMEDIATE already serialises writers.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"warehouse:{name}"})
         metadata = sa.MetaData()
         inspector = sa.inspect(conn)
         if not inspector.has_table(name):
@@ -167,11 +183,19 @@ def _as_column_value(column: sa.Column, value):
 
 def _create_search_path_schema(engine: sa.Engine) -> None:
     """A URL whose ``options`` set a search_path (the shared server's ``benchmark_assets`` schema)
-    gets that schema created on first use, so that tables land in it rather than nowhere."""
+    gets its first schema created on first use, so that tables land in it, not in the next one."""
     with engine.begin() as conn:
         first = conn.exec_driver_sql("SHOW search_path").scalar().split(",")[0].strip().strip('"')
-        if first and first != "$user" and conn.exec_driver_sql("SELECT current_schema()").scalar() is None:
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{first}"')
+        if not first or first == "$user":
+            return
+        exists = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": first}).first()
+        if exists is None:
+            try:
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{first}"')
+            except sa.exc.ProgrammingError as error:
+                raise RuntimeError(f"the warehouse schema {first!r} does not exist and this user may not create it "
+                                   f"({error.orig}); create it once (CREATE SCHEMA {first}) or set "
+                                   "BENCHMARK_ASSETS_WAREHOUSE_URL to a database you may write") from None
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -99,7 +99,7 @@ def postgres_database():
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield str(sa.make_url(POSTGRES_URL).set(database=name))
+        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

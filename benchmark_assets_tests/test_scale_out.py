@@ -171,3 +171,59 @@ def test_rabbitmq_as_the_broker_and_failed_trials_on_a_worker_keep_their_errors(
     with local.connect() as conn:
         failed = pd.read_sql("SELECT error FROM toy__trials WHERE status != 'ok'", conn)
     assert len(failed) == 20 and failed["error"].str.contains("crashed on purpose").all()
+
+
+def _cpu_env(tmp_path, *, work: str, chunks: str) -> dict:
+    studies = tmp_path / "studies"
+    studies.mkdir(exist_ok=True)
+    write_study(studies, "cpu", CPU_STUDY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(tmp_path / "home"),
+           "BENCHMARK_ASSETS_STUDIES": str(studies), "BENCHMARK_ASSETS_POSTGRES_URL": "",
+           scale_out.BROKER_ENV: _redis_broker(), scale_out.CHUNKS_ENV: chunks, "BENCHMARK_ASSETS_CPU_WORK": work}
+    env.pop("BENCHMARK_ASSETS_WAREHOUSE_URL", None)
+    return env
+
+
+def test_ctrl_c_during_a_scaled_out_sweep_is_an_interruption_not_a_failure(tmp_path):
+    """Ctrl-C reaches the executor: no new step is handed out, the running one finishes, and the
+    CLI says it was interrupted (exit 130, as in process), not 'failed, see the UI' (exit 1).
+    A ratchet measures everything again next time, so nothing is counted as kept."""
+    import signal
+    import time
+
+    env = _cpu_env(tmp_path, work="2000000", chunks="8")  # ~0.15 s a trial, ~2 s a step
+    with scale_out.local_workers(1, env, tmp_path / "logs") as logs:
+        cli = subprocess.Popen([sys.executable, "-m", "benchmark_assets.cli", "run", "cpu", "--quiet"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while logs[0].read_text().count("succeeded in") < 2:  # the worker has finished a step or two
+            assert time.monotonic() < deadline and cli.poll() is None, cli.communicate()
+            time.sleep(0.2)
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=300)
+        revoked = logs[0].read_text().count("flagged as revoked")
+    assert cli.returncode == 130, err
+    assert "interrupted: 0 of the 50 trials this run wanted are finished and kept" in err
+    assert "see the run in the Dagster UI" not in err
+    assert revoked >= 1  # steps not yet started were taken back from the queue
+    again = run_cli("run", "cpu", "--quiet", env_extra={**env, scale_out.BROKER_ENV: "", "BENCHMARK_ASSETS_CPU_WORK": "1000"})
+    assert again.returncode == 0, again.stderr
+    local = sa.create_engine(f"sqlite:///{tmp_path / 'home' / 'benchmark.db'}")
+    with local.connect() as conn:
+        assert conn.execute(sa.text('SELECT count(*) FROM "cpu__trials"')).scalar() == 5 * 10 * 2
+
+
+def test_a_worker_that_cannot_load_the_target_says_why(tmp_path):
+    """The launching process can import the study's target, the worker cannot: the run fails
+    before any step runs, and the user reads the worker's own error, not 'see the UI'."""
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "only_here.py").write_text((ROOT / "benchmark_assets_tests" / "toy_target.py").read_text())
+    env = _cpu_env(tmp_path, work="1000", chunks="2")
+    write_study(tmp_path / "studies", "elsewhere", TOY_STUDY.replace("benchmark_assets_tests.toy_target",
+                                                                      "only_here"))
+    with scale_out.local_workers(1, env, tmp_path / "logs"):
+        result = run_cli("run", "elsewhere", "--quiet",
+                         env_extra={**env, "PYTHONPATH": f"{ROOT}{os.pathsep}{private}"})
+    assert result.returncode == 1
+    assert "only_here" in result.stderr and "see the run in the Dagster UI" not in result.stderr

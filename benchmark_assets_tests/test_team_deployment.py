@@ -39,3 +39,66 @@ def test_one_environment_variable_puts_the_instance_and_the_warehouse_on_postgre
     again = run_cli("run", "toy", "--quiet", env_extra={**env, "BENCHMARK_ASSETS_POSTGRES_URL": ""})
     assert again.returncode == 0, again.stderr
     assert (home / "history" / "runs.db").exists() and (home / "benchmark.db").exists()
+
+
+def test_the_shared_warehouse_url_keeps_its_password_and_the_options_it_had(monkeypatch):
+    from benchmark_assets.warehouse import default_url, with_search_path
+
+    secret = "postgresql+psycopg2://team:p%40ss%2Fw0rd@db.internal:5432/bench"  # password p@ss/w0rd
+    monkeypatch.delenv("BENCHMARK_ASSETS_WAREHOUSE_URL", raising=False)
+    monkeypatch.setenv("BENCHMARK_ASSETS_POSTGRES_URL", secret)
+    url = sa.make_url(default_url())
+    assert url.password == "p@ss/w0rd" and url.query["options"] == "-csearch_path=benchmark_assets"
+    merged = sa.make_url(with_search_path(secret + "?options=-cstatement_timeout%3D5000", "benchmark_assets"))
+    assert merged.query["options"] == "-cstatement_timeout=5000 -csearch_path=benchmark_assets"
+    kept = with_search_path(secret + "?options=-csearch_path%3Dmine", "benchmark_assets")
+    assert sa.make_url(kept).query["options"] == "-csearch_path=mine"
+
+
+def test_steps_creating_one_table_at_once_on_postgres_all_succeed(postgres_database):
+    """Measuring steps start together and each writes the checkpoint table first: on PostgreSQL
+    the table is created under a lock, so none fails on 'already exists'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pandas as pd
+
+    from benchmark_assets.warehouse import Warehouse, with_search_path
+
+    url = with_search_path(postgres_database, "benchmark_assets")
+
+    def write(index: int) -> int:
+        frame = pd.DataFrame({"key": [f"k{index}"], "value": [float(index)], f"extra_{index % 3}": [1.0]})
+        return Warehouse(url).replace_partitions("racing", frame, ["key"], [(f"k{index}",)])
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(write, range(16))) == [1] * 16
+    rows = Warehouse(url).read("racing")
+    assert sorted(rows["key"]) == sorted(f"k{i}" for i in range(16))
+    assert {"extra_0", "extra_1", "extra_2"} <= set(rows.columns)  # widened by several writers, none lost
+
+
+def test_a_second_run_of_a_study_on_another_machine_waits_for_the_first(postgres_database):
+    """Machines of a team share the PostgreSQL server, not a folder for file locks."""
+    import threading
+    import time
+
+    from benchmark_assets.locks import database_lock
+
+    said, order = [], []
+    first_holds = threading.Event()
+
+    def first():
+        with database_lock(postgres_database, "benchmark_assets:study:s"):
+            first_holds.set()
+            time.sleep(1.0)
+            order.append("first done")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_holds.wait(10)
+    with database_lock(postgres_database, "benchmark_assets:study:s", say=said.append, poll_seconds=0.1,
+                       waiting="waiting for another run of s ({holder}) to finish"):
+        order.append("second runs")
+    thread.join()
+    assert order == ["first done", "second runs"]
+    assert said == ["waiting for another run of s (a process on another machine or in another home) to finish"]

@@ -82,6 +82,15 @@ LOADED = """
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
 
 
+
+def _instance(home: Path):
+    """The Dagster instance in ``home``: its storage (the project's dagster.yaml) finds its SQLite
+    files through $DAGSTER_HOME, as in every other process of a deployment."""
+    from dagster import DagsterInstance
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    return DagsterInstance.from_config(str(home))
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -108,14 +117,13 @@ def fresh_home(prefix: str) -> Path:
 def register(home: Path, study_name: str) -> list:
     """What `benchmark-assets run` does before any run: partition keys and pool limits. Returns the
     study's asset keys (the group "Materialize all" selects)."""
-    from dagster import DagsterInstance
 
     from benchmark_assets.defs.builder import build_assets, endpoint_pools, register_study
     from benchmark_assets.defs.runner import ensure_pool_limit
     from benchmark_assets.studies import load_study
 
     study = load_study(study_name)
-    with DagsterInstance.from_config(str(home)) as instance:
+    with _instance(home) as instance:
         register_study(instance, study)
         for pool in endpoint_pools(study):
             ensure_pool_limit(instance, pool)
@@ -239,13 +247,13 @@ def ui_job(study_name: str, *, timeout: float = 1800) -> dict:
 
 def job_runs(home: Path, run_id: str) -> list[dict]:
     """The job's run and the stage runs it launched."""
-    from dagster import DagsterInstance, RunsFilter
+    from dagster import RunsFilter
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from benchmark_assets.defs.builder import PARENT_RUN_TAG
     from benchmark_assets.defs.runner import STAGE_TAG
 
-    with DagsterInstance.from_config(str(home)) as instance:
+    with _instance(home) as instance:
         records = [*instance.get_run_records(RunsFilter(run_ids=[run_id])),
                    *instance.get_run_records(RunsFilter(tags={PARENT_RUN_TAG: run_id}))]
         return [{"job": r.dagster_run.run_id == run_id, "status": r.dagster_run.status.value,
@@ -258,10 +266,10 @@ def job_runs(home: Path, run_id: str) -> list[dict]:
 
 
 def backfill_runs(home: Path, backfill_id: str) -> list[dict]:
-    from dagster import DagsterInstance, RunsFilter
+    from dagster import RunsFilter
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    with DagsterInstance.from_config(str(home)) as instance:
+    with _instance(home) as instance:
         records = instance.get_run_records(RunsFilter(tags={"dagster/backfill": backfill_id}))
         return [{"assets": sorted(key.path[-1] for key in (r.dagster_run.asset_selection or ())),
                  "status": r.dagster_run.status.value,

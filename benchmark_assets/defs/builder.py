@@ -31,6 +31,7 @@ from dagster import (
     DefaultScheduleStatus,
     DefaultSensorStatus,
     DynamicPartitionsDefinition,
+    Failure,
     In,
     MetadataValue,
     MultiPartitionKey,
@@ -406,15 +407,18 @@ def _partition_columns(kind: StudyKind, node: Node) -> list[str]:
             REPLICATE: [kind.replicate.name]}.get(node.partitioned_by, [])
 
 
-def build_assets(study) -> list[AssetsDefinition]:
-    """Every asset of a study, keyed ``<study>/<node>`` in the asset group ``<study>``."""
+def build_assets(study, *, trial_chunks: int | None = None) -> list[AssetsDefinition]:
+    """Every asset of a study, keyed ``<study>/<node>`` in the asset group ``<study>``; the trials
+    asset cut into ``trial_chunks`` measuring steps (default: the deployment's, ``defs.scale_out``;
+    0: one step, in process)."""
     kind, parts, versions = kind_of(study), study_partitions(study), node_versions(study)
     nodes = {node.name: node for node in kind.nodes()}
-    return [_build_asset(study, kind, node, nodes, parts, versions[node.name]) for node in nodes.values()]
+    chunks = scale_out.trial_chunks() if trial_chunks is None else trial_chunks
+    return [_build_asset(study, kind, node, nodes, parts, versions[node.name], chunks) for node in nodes.values()]
 
 
 def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], parts: StudyPartitions,
-                 version: str) -> AssetsDefinition:
+                 version: str, chunks: int = 0) -> AssetsDefinition:
     key = AssetKey([study.name, node.name])
     partitions_def = parts.of(node.partitioned_by)
     columns = _partition_columns(kind, node)
@@ -440,9 +444,12 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
             history = Markdown(decision_histories(study, decided, texts, ledger_rows(product.ledger, provenance)))
             metadata.update(dagster_metadata({"history": history}))
         yield Output(product.frame, output_name="result", metadata=metadata)  # stored by the IO manager now
-        step.clear_checkpoint()
-        if node.schema is not None:
-            yield validate_frame(node.schema(study), product.frame, check_name(node), key)
+        checked = validate_frame(node.schema(study), product.frame, check_name(node), key) if node.schema else None
+        if checked is None or checked.passed:
+            # Only now: a failed check fails the step, and its re-execution must find the rows again.
+            step.clear_checkpoint()
+        if checked is not None:
+            yield checked
 
     def run(context: AssetExecutionContext, subjects: list[str], inputs: dict):
         started = time.perf_counter()
@@ -455,9 +462,9 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
     check_specs = [AssetCheckSpec(check_name(node), asset=key, blocking=True, description=(
         f"Every row of {node.name} matches its pandera schema (types, ranges, uniqueness); blocking: a "
         "failure stops what depends on it and lists the failing rows by their keys"))] if node.schema else None
-    if node.partitioned_by == TRIAL and scale_out.trial_chunks():
+    if node.partitioned_by == TRIAL and chunks:
         return _fanned_out_trials(study, kind, node, key, partitions_def, version, ins, check_specs, pool, columns,
-                                  checkpoint, finish)
+                                  checkpoint, finish, chunks)
 
     if node.selectable:
         def compute(context: AssetExecutionContext, config: SubjectSelection, **inputs):
@@ -485,16 +492,19 @@ def _build_asset(study, kind: StudyKind, node: Node, nodes: dict[str, Node], par
 
 
 def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partitions_def, version: str, ins: dict,
-                       check_specs, pool, columns: list[str], checkpoint: str, finish) -> AssetsDefinition:
+                       check_specs, pool, columns: list[str], checkpoint: str, finish, chunks: int
+                       ) -> AssetsDefinition:
     """The trials asset of a scaled-out deployment (``defs.scale_out``): the same asset, key,
     partitions, output and check, computed by a graph of steps that an executor spreads over
     workers: ``<node>__measure_<i>`` (one step per chunk, all ready at once) measures the i-th
     piece of the run's trials and checkpoints its rows in the warehouse, and ``<node>__gather``
     collects the checkpointed rows into the asset's output. Steps hand each other only row counts
-    (through the warehouse), so workers need nothing shared but the databases."""
+    (through the warehouse), so workers need nothing shared but the databases. The gathering step
+    stores nothing unless every trial of the run has its rows and their count is what the
+    measuring steps reported (a worker built with another chunk count, or writing to another
+    warehouse, fails the run instead of losing trials)."""
     prefix = f"{study.name}__{node.name}"
     selectable = {"config_schema": SubjectSelection.to_config_schema()} if node.selectable else {}
-    chunks = scale_out.trial_chunks()
 
     def measuring(index: int):
         @op(name=f"{prefix}__measure_{index}", ins={name: In() for name in node.inputs},
@@ -504,7 +514,9 @@ def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partit
         def measure(context: OpExecutionContext, **inputs) -> int:
             subjects = list((context.op_config or {}).get("subjects", [])) if node.selectable else []
             step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
-            pieces = scale_out.split(step.partition_keys, chunks)
+            # Point-major (Dagster orders multi-partition keys by dimension name): a point's trials
+            # stay together, so a vectorised target still sees them at once.
+            pieces = scale_out.split(sorted(step.partition_keys), chunks)
             if index >= len(pieces):  # fewer trials than steps
                 return 0
             step.partition_keys = pieces[index]
@@ -534,7 +546,18 @@ def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partit
         subjects = list((context.op_config or {}).get("subjects", [])) if node.selectable else []
         step = DagsterStep(context, kind, node, subjects, checkpoint, columns)
         frame = step.checkpointed()
-        context.log.info(f"gathered {len(frame)} rows from {len(rows)} steps ({sum(rows)} measured)")
+        wanted = {tuple(str(v) for v in k) for k in step.partition_keys}
+        found = {tuple(str(v) for v in k) for k in frame[columns].itertuples(index=False)} if len(frame) else set()
+        missing = sorted(wanted - found)
+        if missing or len(frame) != sum(rows):
+            shown = ", ".join("/".join(k) for k in missing[:5])
+            raise Failure(description=(
+                f"the measuring steps reported {sum(rows)} rows, the warehouse holds {len(frame)} for this run's "
+                f"{len(wanted)} trials" + (f"; {len(missing)} have none ({shown}{', ...' if len(missing) > 5 else ''})"
+                                           if missing else "") +
+                "; nothing was stored. Do every worker and this process use the same "
+                f"{scale_out.CHUNKS_ENV} and warehouse? Run the study again to measure what is missing"))
+        context.log.info(f"gathered {len(frame)} rows of {len(wanted)} trials from {len(rows)} steps")
         yield from finish(context, step, Product(frame), started)
 
     def compose(**inputs):

@@ -58,7 +58,7 @@ from benchmark_assets.defs.builder import (
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
-from benchmark_assets.locks import file_lock
+from benchmark_assets.locks import database_lock, file_lock
 from benchmark_assets.processes import clean_up_after_dead_runners
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import default_url
@@ -109,8 +109,10 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
         for pool in endpoint_pools(study):
             ensure_pool_limit(instance, pool)
     # One run of a study at a time: a second waits, then runs only what the first left to do.
-    with file_lock(locks / f"study_{study.name}.lock", say=log,
-                   waiting=f"waiting for another run of {study.name} ({{holder}}) to finish"):
+    waiting = f"waiting for another run of {study.name} ({{holder}}) to finish"
+    with file_lock(locks / f"study_{study.name}.lock", say=log, waiting=waiting), \
+            database_lock(study_resources(warehouse_url)["results"].open().url, f"benchmark_assets:study:{study.name}",
+                          say=log, waiting=waiting):
         return _run_locked(study, kind, instance, subjects, tiers, selected, decided, quiet=quiet, force=force,
                            warehouse_url=warehouse_url, tags={**(tags or {}), LAUNCHED_BY_TAG: launched_by},
                            reason=reason, log=log, should_stop=should_stop)
@@ -310,22 +312,25 @@ def _materialise_stages(study, assets, stages, *, instance, quiet: bool, resourc
     return timings
 
 
-def stage_job(study_path: str, spec_hash: str, node_names) -> JobDefinition:
+def stage_job(study_path: str, spec_hash: str, node_names, chunks: int) -> JobDefinition:
     """The job a scaled-out stage runs as, rebuilt by name in every process that executes one of
     its steps (a celery worker loads it from this function and these arguments): the study's
-    assets named ``node_names``, on the deployment's celery executor. Built once per process."""
-    return _stage_job(study_path, spec_hash, tuple(node_names))  # the arguments arrive as JSON (lists)
+    assets named ``node_names``, the trials cut into the launcher's ``chunks``, on the deployment's
+    executor. Built once per process and executor."""
+    # The arguments arrive as JSON (lists); the executor is this process's (a worker's is its own).
+    return _stage_job(study_path, spec_hash, tuple(node_names), int(chunks), scale_out.executor())
 
 
 @functools.lru_cache(maxsize=32)
-def _stage_job(study_path: str, spec_hash: str, node_names: tuple[str, ...]) -> JobDefinition:
+def _stage_job(study_path: str, spec_hash: str, node_names: tuple[str, ...], chunks: int,
+               executor: str) -> JobDefinition:
     study = load_study(study_path)
     if study.spec_hash != spec_hash:
         raise StudyError(study.path, "(whole file)", "changed since the run started (this process reads another "
                          "version than the one that launched it)", "run the study again")
     name = f"{study.name}__stage"
     definitions = Definitions(
-        assets=build_assets(study), resources=study_resources(),
+        assets=build_assets(study, trial_chunks=chunks), resources=study_resources(),
         jobs=[define_asset_job(name, selection=AssetSelection.assets(*[AssetKey([study.name, n]) for n in node_names]),
                                executor_def=scale_out.executor_def())])
     return definitions.resolve_job_def(name)
@@ -342,15 +347,19 @@ def on_workers(study, stage, *, instance, resources: dict, tags: dict, run_confi
                          "set BENCHMARK_ASSETS_WAREHOUSE_URL (or BENCHMARK_ASSETS_POSTGRES_URL) for every process "
                          "instead")
     job = build_reconstructable_job("benchmark_assets.defs.runner", "stage_job", reconstructable_args=(
-        str(study.path), study.spec_hash, tuple(key.path[-1] for key in stage.asset_keys)))
+        str(study.path), study.spec_hash, tuple(key.path[-1] for key in stage.asset_keys), scale_out.trial_chunks()))
     with warnings.catch_warnings():
         if scale_out.executor() == "celery":
-            from celery.exceptions import DuplicateTaskNameWarning  # the scale extra: only a celery run gets here
+            import celery.exceptions  # the scale extra: only a celery run gets here
 
             # dagster-celery registers its task again for every step it submits; celery 5.7 warns each time.
-            warnings.simplefilter("ignore", DuplicateTaskNameWarning)
+            warnings.simplefilter("ignore", getattr(celery.exceptions, "DuplicateTaskNameWarning", Warning))
         with execute_job(job, instance=instance, run_config=run_config, tags=tags) as result:
-            return _Finished(result.success, result.run_id, list(result.all_events))
+            events = list(result.all_events)
+            run = instance.get_run_by_id(result.run_id)
+            stopped = run is not None and run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
+            return _Finished(result.success, result.run_id, events, interrupted=stopped or any(
+                event.is_engine_event and "termination signal" in (event.message or "") for event in events))
 
 
 @dataclass(frozen=True)
@@ -360,6 +369,7 @@ class _Finished:
     success: bool
     run_id: str
     all_events: list
+    interrupted: bool = False  # Ctrl-C or Terminate reached the executor (it stops handing out steps)
 
 
 def asset_pool(asset) -> str | None:
@@ -380,8 +390,8 @@ def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
 
 
 def _interrupted(result) -> bool:
-    """A run that failed because Ctrl-C (or a termination) interrupted a step."""
-    return any(event.is_step_failure and event.step_failure_data.error is not None
+    """A run that failed because Ctrl-C (or a termination) interrupted a step, or its executor."""
+    return getattr(result, "interrupted", False) or any(event.is_step_failure and event.step_failure_data.error is not None
                and event.step_failure_data.error.cls_name in _INTERRUPTS for event in result.all_events)
 
 
@@ -389,13 +399,17 @@ _INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
 
 
 def _failure_message(result) -> str:
-    """The user's own error from a failed run, not Dagster's wrapper around it."""
+    """The user's own error from a failed run, not Dagster's wrapper around it: a step's, or,
+    when the run failed before any step could (a worker that could not load the study), the run's."""
     for event in result.all_events:
-        if event.is_step_failure:
+        if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
             while error.cause is not None:
                 error = error.cause
             return error.message.strip()
+    for event in result.all_events:
+        if event.is_run_failure and getattr(event.event_specific_data, "error", None) is not None:
+            return event.event_specific_data.error.message.strip()[:2000]
     return "see the run in the Dagster UI"
 
 
