@@ -10,9 +10,11 @@ from pathlib import Path
 # Exit codes: 0 done; 1 a Dagster run failed (its own error is printed); 2 bad input (one line,
 # nothing written); 3 every trial failed, so nothing was decided (the most common errors are printed);
 # 4 the run completed but `--fail-on` found verdicts it fails on (an acceptance suite's criteria not
-# met, or not settled); 130 interrupted (Ctrl-C): finished trials are kept, the next run runs the rest.
+# met, or not settled); 5 `regressions` found the newest level of a tracked history to be a
+# regression; 130 interrupted (Ctrl-C): finished trials are kept, the next run runs the rest.
 EXIT_ALL_TRIALS_FAILED = 3
 EXIT_GATE_FAILED = 4
+EXIT_REGRESSION = 5
 EXIT_INTERRUPTED = 130
 
 DEFAULT_DAGSTER_YAML = """\
@@ -173,6 +175,25 @@ def cmd_why(args) -> int:
     return 0
 
 
+def cmd_regressions(args) -> int:
+    """Steps across commits in what a study's ledger tracks; exit 5 when the newest level of a
+    history is a regression (for CI: fail a merge that made things worse)."""
+    from benchmark_assets.defs.resources import study_resources
+    from benchmark_assets.kinds import kind_of
+    from benchmark_assets.regressions import find_regressions, git_order, regressions_markdown
+    from benchmark_assets.studies import load_study
+
+    study = load_study(args.study)
+    kind = kind_of(study)
+    ensure_dagster_home()
+    ledger = study_resources()["ledger"].open().read(study=study.name)
+    steps, series = find_regressions(ledger, lambda subject, metric: kind.higher_is_better(study, subject, metric),
+                                     git_order(study.path.parent), threshold=args.threshold)
+    print(regressions_markdown(study.name, steps, series))
+    newest = steps[steps["regression"] & steps["newest"]] if len(steps) else steps
+    return EXIT_REGRESSION if len(newest) else 0
+
+
 def cmd_worker(args) -> int:
     """A celery worker of this deployment: takes trials steps from the broker that
     $BENCHMARK_ASSETS_CELERY_BROKER names, and runs them against the same instance and warehouse."""
@@ -186,7 +207,8 @@ def cmd_worker(args) -> int:
     ensure_dagster_home()
     # One process per worker by default (the solo pool): a trials step is CPU-bound, so a machine
     # runs as many workers (or --concurrency) as it has cores.
-    pool = ["--pool", "solo"] if args.concurrency == 1 else ["--pool", "prefork", "--concurrency", str(args.concurrency)]
+    pool = (["--pool", "solo"] if args.concurrency == 1
+            else ["--pool", "prefork", "--concurrency", str(args.concurrency)])
     command = [sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.celery_app", "worker", "-Q", "dagster",
                "--prefetch-multiplier", "1", "--loglevel", args.loglevel, *pool,
                *(["--hostname", args.name] if args.name else [])]
@@ -250,6 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     why.add_argument("subject", help="a constant, the arms' parameters, a criterion such as best_throughput, ...")
     why.add_argument("--limit", type=int, default=20)
     why.set_defaults(handler=cmd_why)
+    regressions = commands.add_parser("regressions", help="steps across commits in what a study's ledger tracks "
+                                                          "(exit 5 if the newest is a regression)")
+    regressions.add_argument("study")
+    regressions.add_argument("--threshold", type=float, default=0.05,
+                             help="only steps larger than this share of the earlier level count (default 0.05, "
+                                  "asv's)")
+    regressions.set_defaults(handler=cmd_regressions)
     worker = commands.add_parser("worker", help="run a celery worker that executes scaled-out trials steps "
                                                 "($BENCHMARK_ASSETS_CELERY_BROKER)")
     worker.add_argument("--concurrency", type=int, default=1, help="steps at once (default 1: one process)")

@@ -5,16 +5,17 @@ from dagster import Definitions
 
 from benchmark_assets.defs import rectangle_ranges, scale_out
 from benchmark_assets.defs.builder import build_ledger_sensor, build_study
+from benchmark_assets.defs.regression_watch import build_regression_sensor, build_regressions_asset
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import build_run_job
 from benchmark_assets.studies import discover_studies
 
 
 def build_definitions(studies: list) -> Definitions:
-    assets, sensors, schedules, jobs = [], [build_ledger_sensor()], [], []
+    assets, sensors, schedules, jobs = [], [build_ledger_sensor(), build_regression_sensor(studies)], [], []
     for study in studies:
         study_assets, study_sensors, study_schedules = build_study(study)
-        assets += study_assets
+        assets += [*study_assets, build_regressions_asset(study)]
         jobs.append(build_run_job(study))  # the whole study in one click, as fast as the CLI
         sensors += study_sensors
         schedules += study_schedules

@@ -12,7 +12,8 @@ PACKAGE = ROOT / "benchmark_assets"
 # Lowest first. A module may import from its own layer or below, never above.
 LAYERS = [
     ("foundation", ("stats", "scenarios", "targets", "servers", "examples", "sweep", "provenance", "artifacts",
-                    "warehouse", "study_file", "schemas", "ledger", "locks", "processes", "parallel", "history")),
+                    "warehouse", "study_file", "schemas", "ledger", "locks", "processes", "parallel", "history",
+                    "regressions")),
     ("kind protocol", ("kinds.base",)),
     ("kinds", ("kinds.*",)),
     ("registry", ("kinds",)),

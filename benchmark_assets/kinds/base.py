@@ -173,6 +173,12 @@ class StudyKind(ABC):
         none (at most ``MAX_FOLLOWUPS``). By default a kind asks for nothing."""
         return None
 
+    def higher_is_better(self, study, subject: str, metric: str) -> bool | None:
+        """Whether a larger ledger ``effect`` of ``subject`` on ``metric`` is better: the direction
+        in which a step across commits is a regression. None (the default): this kind's effects
+        have no better direction, so steps are reported but none is called a regression."""
+        return None
+
     def rows_per_trial(self, study) -> int:
         """Trial rows one (point, replicate) partition holds (repeats within a partition)."""
         return 1

@@ -23,10 +23,15 @@ from benchmark_assets.stats.curves import CurveError, CurveSpec, auc, last_n_mea
 from benchmark_assets.stats.intervals import Description, describe, t_interval
 from benchmark_assets.stats.multiple import CORRECTIONS, adjust_p_values, corrected_confidence_levels
 from benchmark_assets.stats.power import achieved_power, required_n, standardised_effect
+from benchmark_assets.stats.steps import Segment, Step, detect_steps, fit_levels
 from benchmark_assets.stats.ttests import AssumptionCheck, TTestResult, paired_ttest, welch_ttest
 from benchmark_assets.stats.variance import VarianceCurve, smallest_stable_n, variance_curve
 
 __all__ = [
+    "Segment",
+    "Step",
+    "detect_steps",
+    "fit_levels",
     "AGGREGATES",
     "ALTERNATIVES",
     "CORRECTIONS",

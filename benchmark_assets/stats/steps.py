@@ -165,8 +165,8 @@ def noise_scale(segments: Sequence[Segment]) -> float:
 
 def find_steps(segments: Sequence[Segment], *, higher_is_better: bool, threshold: float = 0.0,
                min_size: int = 2) -> list[Step]:
-    """Every change of level, each marked a regression when it goes the worse way by more than
-    the history's noise (``noise_scale``) and more than ``threshold`` times the earlier level.
+    """Every change of level larger than the history's noise (``noise_scale``) and than
+    ``threshold`` times the earlier level, each marked a regression when it goes the worse way.
     A level held by fewer than ``min_size`` runs between two at the same level (within the noise)
     is a wild run, not a step (asv's rule); at the end of the history it still counts, since the
     next run has not said yet whether it lasts."""
@@ -183,9 +183,11 @@ def find_steps(segments: Sequence[Segment], *, higher_is_better: bool, threshold
             index += 1
     steps = []
     for first, second in zip(kept, kept[1:]):
+        floor = max(noise, threshold * abs(first.level))
+        if abs(second.level - first.level) <= floor:
+            continue  # a level the fit needed, but no step worth reporting
         worse = (first.level - second.level) if higher_is_better else (second.level - first.level)
-        steps.append(Step(first.end - 1, second.start, first.level, second.level, noise,
-                          regression=worse > max(noise, threshold * abs(first.level))))
+        steps.append(Step(first.end - 1, second.start, first.level, second.level, noise, regression=worse > floor))
     return steps
 
 

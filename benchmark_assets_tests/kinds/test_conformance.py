@@ -60,8 +60,11 @@ def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, register
     Definitions.validate_loadable(defs)
     repository = defs.get_repository_def()
     graph = repository.asset_graph
-    assert graph.get_all_asset_keys() == {AssetKey(["example", n]) for n in names}
-    assert {c.name for c in graph.asset_check_keys} == {check_name(n) for n in nodes if n.schema is not None}
+    # The kind's nodes, and every study's regressions across commits (defs.regression_watch).
+    assert graph.get_all_asset_keys() == {AssetKey(["example", n]) for n in [*names, "regressions"]}
+    assert {c.name for c in graph.asset_check_keys} == {check_name(n) for n in nodes if n.schema is not None} | {
+        "no_new_regression"}
+    assert repository.has_sensor_def("regression_watch")
     assert repository.has_sensor_def("example__study_changes")
     assert repository.has_schedule_def("example__nightly") == hasattr(study.spec, "schedule")
     for node in nodes:

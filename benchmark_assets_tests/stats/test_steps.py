@@ -81,7 +81,8 @@ def test_bad_input_is_refused_with_a_reason():
 
 def test_error_rates_by_simulation_no_step_is_rarely_a_regression_and_a_large_one_is_found():
     """500 histories of 40 runs of Gaussian noise: a regression is called in at most 2 % of them
-    (asv-style conservative fits); a step of 4 noise SDs is found in 95 % and placed exactly in 75 %."""
+    (asv-style conservative fits); a step of 4 noise SDs is found in 95 % and placed exactly in 90 %
+    (measured with this seed: 0 %, 100 %, 97 %; README)."""
     rng = np.random.default_rng(20261201)
     false_calls = sum(any(s.regression for s in detect_steps(rng.normal(10, 1, 40), higher_is_better=False)[1])
                       for _ in range(500))
@@ -94,4 +95,4 @@ def test_error_rates_by_simulation_no_step_is_rarely_a_regression_and_a_large_on
         regressions = [s for s in detect_steps(y, higher_is_better=False)[1] if s.regression]
         found += bool(regressions)
         placed += any(s.after == where for s in regressions)
-    assert found / 300 >= 0.95 and placed / 300 >= 0.75
+    assert found / 300 >= 0.95 and placed / 300 >= 0.90

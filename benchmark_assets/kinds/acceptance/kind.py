@@ -159,6 +159,16 @@ class AcceptanceKind(StudyKind):
         pairs = complete_pairs(study, checkpoint)
         return {(b, str(r)) for b, r in zip(pairs["benchmark"], pairs["repeat"])} if len(pairs) else set()
 
+    def higher_is_better(self, study: AcceptanceStudy, subject: str, metric: str) -> bool | None:
+        """The effect is the optimised side's ratio to (or difference from) the baseline: lower is
+        better where the criterion asks for less (a reduction, a speed-up, a capped increase),
+        higher where it asks for more; a two-sided band has no better direction."""
+        criterion = next((c for c in study.criteria if c.subject == subject), None)
+        if criterion is None:
+            return None
+        return {"reduction": False, "speedup_at_least": False, "max_increase": False, "increase": True,
+                "max_loss": True}.get(criterion.spec.form)
+
     def rows_per_trial(self, study) -> int:
         return len(SIDES)
 

@@ -142,6 +142,10 @@ class LoadSweepKind(StudyKind):
     def load(self, path, text, spec, name) -> LoadSweepStudy:
         return load_load_sweep(path, text, spec, name)
 
+    def higher_is_better(self, study: LoadSweepStudy, subject: str, metric: str) -> bool | None:
+        """A best configuration's effect is its mean of one objective: better the objective's way."""
+        return next((o.maximize for o in objectives_of(study) if o.column == metric), None)
+
     def nodes(self) -> list[Node]:
         return [
             Node("trials", trials, partitioned_by=TRIAL, schema=lambda study: schemas.load_trials_schema(),
