@@ -10,8 +10,8 @@ from pathlib import Path
 # Exit codes: 0 done; 1 a Dagster run failed (its own error is printed); 2 bad input (one line,
 # nothing written); 3 every trial failed, so nothing was decided (the most common errors are printed);
 # 4 the run completed but `--fail-on` found verdicts it fails on (an acceptance suite's criteria not
-# met, or not settled); 5 `regressions` found the newest level of a tracked history to be a
-# regression; 130 interrupted (Ctrl-C): finished trials are kept, the next run runs the rest.
+# met, or not settled); 5 `regressions` found a confirmed regression in force; 130 interrupted
+# (Ctrl-C): finished trials are kept, the next run runs the rest.
 EXIT_ALL_TRIALS_FAILED = 3
 EXIT_GATE_FAILED = 4
 EXIT_REGRESSION = 5
@@ -176,8 +176,8 @@ def cmd_why(args) -> int:
 
 
 def cmd_regressions(args) -> int:
-    """Steps across commits in what a study's ledger tracks; exit 5 when the newest level of a
-    history is a regression (for CI: fail a merge that made things worse)."""
+    """Regressions across commits in the levels a study's ledger tracks; exit 5 while a confirmed
+    one is in force (for CI: fail a merge that made things worse)."""
     from benchmark_assets.defs.resources import study_resources
     from benchmark_assets.kinds import kind_of
     from benchmark_assets.regressions import find_regressions, git_order, regressions_markdown
@@ -187,11 +187,11 @@ def cmd_regressions(args) -> int:
     kind = kind_of(study)
     ensure_dagster_home()
     ledger = study_resources()["ledger"].open().read(study=study.name)
-    steps, series = find_regressions(ledger, lambda subject, metric: kind.higher_is_better(study, subject, metric),
-                                     git_order(study.path.parent), threshold=args.threshold)
-    print(regressions_markdown(study.name, steps, series))
-    newest = steps[steps["regression"] & steps["newest"]] if len(steps) else steps
-    return EXIT_REGRESSION if len(newest) else 0
+    found, changes, series = find_regressions(
+        ledger, lambda subject, metric: kind.higher_is_better(study, subject, metric), git_order(study.path.parent),
+        threshold=args.threshold)
+    print(regressions_markdown(study.name, found, changes, series, threshold=args.threshold))
+    return EXIT_REGRESSION if found["confirmed"].any() else 0
 
 
 def cmd_worker(args) -> int:
@@ -272,8 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     why.add_argument("subject", help="a constant, the arms' parameters, a criterion such as best_throughput, ...")
     why.add_argument("--limit", type=int, default=20)
     why.set_defaults(handler=cmd_why)
-    regressions = commands.add_parser("regressions", help="steps across commits in what a study's ledger tracks "
-                                                          "(exit 5 if the newest is a regression)")
+    regressions = commands.add_parser("regressions", help="regressions across commits in the levels a study's "
+                                                          "ledger tracks (exit 5 while a confirmed one is in force)")
     regressions.add_argument("study")
     regressions.add_argument("--threshold", type=float, default=0.05,
                              help="only steps larger than this share of the earlier level count (default 0.05, "

@@ -174,9 +174,10 @@ class StudyKind(ABC):
         return None
 
     def higher_is_better(self, study, subject: str, metric: str) -> bool | None:
-        """Whether a larger ledger ``effect`` of ``subject`` on ``metric`` is better: the direction
-        in which a step across commits is a regression. None (the default): this kind's effects
-        have no better direction, so steps are reported but none is called a regression."""
+        """Whether a larger ledger ``effect`` of ``subject`` on ``metric`` is better, where that
+        effect is a level worth tracking across commits (``benchmark_assets.regressions``): a
+        mean, or a ratio to a fixed baseline. None (the default): not tracked, e.g. a gain over a
+        baseline that moves with the study, whose drop after an accepted change is no regression."""
         return None
 
     def rows_per_trial(self, study) -> int:

@@ -11,8 +11,8 @@ by a Schwarz-type information criterion, as asv does:
 
     beta * k + ln(sigma_0 + distance_k),    beta = 4 ln(n) / n
 
-where ``sigma_0`` is a small noise floor (a tenth of the smallest jump between levels, or a
-thousandth of the level when there is one) so that a perfect fit of every point cannot win.
+where ``sigma_0`` is a small noise floor (``noise_floor``: a tenth of the noise per run) so that
+a perfect fit of every point cannot win.
 
 Two differences from asv, both deliberate:
 
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_STEPS = 20  # more levels than this in one history is noise, not steps
+MAX_STEPS = 40  # more levels than this in one history is noise, not steps
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,7 @@ def fit_levels(values: Sequence[float], weights: Sequence[float] | None = None, 
     n = len(y)
     medians, distances = _distances(y, w)
     beta = 4 * math.log(n) / n if n > 1 else 0.0
+    floor = noise_floor(y)
     best, chosen, last_cost = math.inf, None, math.inf
     for cost, ends in _best_partitions(distances, min(max_steps + 1, n)):
         if cost >= last_cost - 1e-12 * max(1.0, last_cost):
@@ -145,14 +146,25 @@ def fit_levels(values: Sequence[float], weights: Sequence[float] | None = None, 
         last_cost = cost
         starts = [0, *ends[:-1]]
         levels = [medians[s, e - 1] for s, e in zip(starts, ends)]
-        jumps = [abs(b - a) for a, b in zip(levels, levels[1:]) if b != a]
-        floor = 0.1 * min(jumps) if jumps else 0.001 * abs(levels[0])
-        criterion = beta * len(ends) + math.log(max(floor, 1e-300) + cost)
+        criterion = beta * len(ends) + math.log(floor + cost)
         if criterion < best - 1e-12:
             best, chosen = criterion, (starts, ends, levels)
     starts, ends, levels = chosen
     return [Segment(int(s), int(e), float(level), float(np.sum(w[s:e] * np.abs(y[s:e] - level)) / np.sum(w[s:e])))
             for s, e, level in zip(starts, ends, levels)]
+
+
+def noise_floor(y: np.ndarray) -> float:
+    """The least distance a fit is credited with: a tenth of the noise per run, the noise taken
+    from successive differences (1.4826 MAD / sqrt 2: a level shift moves one difference, not
+    the median), else a thousandth of the typical value when the runs repeat exactly. asv uses a
+    tenth of the fit's smallest jump instead; solved exactly for every number of levels, that
+    rewards splitting off a tiny jump (the floor shrinks with it) and overfits."""
+    n = len(y)
+    differences = np.abs(np.diff(y))
+    noise = 1.4826 * float(np.median(differences)) / math.sqrt(2) if n > 1 else 0.0
+    scale = noise if noise > 0 else 0.01 * float(np.median(np.abs(y)))
+    return max(0.1 * scale * n, 1e-300)
 
 
 def noise_scale(segments: Sequence[Segment]) -> float:
@@ -163,24 +175,31 @@ def noise_scale(segments: Sequence[Segment]) -> float:
     return 1.2533 * sum(s.spread * (s.end - s.start) for s in segments) / runs if runs else 0.0
 
 
-def find_steps(segments: Sequence[Segment], *, higher_is_better: bool, threshold: float = 0.0,
-               min_size: int = 2) -> list[Step]:
-    """Every change of level larger than the history's noise (``noise_scale``) and than
-    ``threshold`` times the earlier level, each marked a regression when it goes the worse way.
-    A level held by fewer than ``min_size`` runs between two at the same level (within the noise)
-    is a wild run, not a step (asv's rule); at the end of the history it still counts, since the
-    next run has not said yet whether it lasts."""
-    noise = noise_scale(segments)
+def _without_wild_levels(segments: Sequence[Segment], noise: float, min_size: int) -> list[Segment]:
+    """``segments`` with each level held by fewer than ``min_size`` runs between two at the same
+    level (within the noise) merged into its neighbours: a wild run, not two steps (asv's rule)."""
     kept = list(segments)
     index = 1
     while index < len(kept) - 1:
         middle = kept[index]
         if middle.end - middle.start < min_size and abs(kept[index + 1].level - kept[index - 1].level) <= noise:
             before, after = kept[index - 1], kept[index + 1]
-            kept[index - 1:index + 2] = [Segment(before.start, after.end, before.level, max(before.spread, after.spread))]
+            merged = Segment(before.start, after.end, before.level, max(before.spread, after.spread))
+            kept[index - 1:index + 2] = [merged]
             index = max(1, index - 1)
         else:
             index += 1
+    return kept
+
+
+def find_steps(segments: Sequence[Segment], *, higher_is_better: bool, threshold: float = 0.0,
+               min_size: int = 2) -> list[Step]:
+    """Every change of level larger than the history's noise (``noise_scale``) and than
+    ``threshold`` times the earlier level, each marked a regression when it goes the worse way.
+    Wild levels are no steps (``_without_wild_levels``); a short level at the end still counts,
+    since the next run has not said yet whether it lasts."""
+    noise = noise_scale(segments)
+    kept = _without_wild_levels(segments, noise, min_size)
     steps = []
     for first, second in zip(kept, kept[1:]):
         floor = max(noise, threshold * abs(first.level))
@@ -189,6 +208,54 @@ def find_steps(segments: Sequence[Segment], *, higher_is_better: bool, threshold
         worse = (first.level - second.level) if higher_is_better else (second.level - first.level)
         steps.append(Step(first.end - 1, second.start, first.level, second.level, noise, regression=worse > floor))
     return steps
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A worsening still in force: the history was at ``level_before`` up to position ``before``,
+    is at ``level_now`` now, and the change began between ``before`` and ``after``.
+    ``confirmed``: the newest level is held by at least ``min_size`` runs (a single newest run
+    may be a wild one)."""
+
+    before: int
+    after: int
+    level_before: float
+    level_now: float
+    noise: float
+    confirmed: bool
+
+    @property
+    def size(self) -> float:
+        return self.level_now - self.level_before
+
+    @property
+    def relative(self) -> float:
+        return self.size / abs(self.level_before) if self.level_before else math.nan
+
+
+def regressions_in_force(segments: Sequence[Segment], *, higher_is_better: bool, threshold: float = 0.0,
+                         min_size: int = 2) -> list[Regression]:
+    """asv's rule for what is a regression *now*: walk back from the newest level, keeping a
+    reference (first the newest level); an earlier level better than the reference by more than
+    the noise and ``threshold`` times itself is a regression that began after it, and becomes the
+    reference. So a decline in steps each below the threshold is found once it adds up, a full
+    recovery leaves nothing, and a partial one leaves the original drop."""
+    noise = noise_scale(segments)
+    kept = _without_wild_levels(segments, noise, min_size)
+    if len(kept) < 2:
+        return []
+    sign = 1.0 if higher_is_better else -1.0
+    newest = kept[-1]
+    confirmed = newest.end - newest.start >= min_size
+    reference, found = newest.level, []
+    for index in range(len(kept) - 2, -1, -1):
+        earlier = kept[index]
+        floor = max(noise, threshold * abs(earlier.level), 1e-12 * max(abs(earlier.level), abs(reference)))
+        if sign * (earlier.level - reference) > floor:
+            found.append(Regression(earlier.end - 1, kept[index + 1].start, earlier.level, newest.level, noise,
+                                    confirmed))
+            reference = earlier.level
+    return found[::-1]
 
 
 def wild_runs(segments: Sequence[Segment], *, min_size: int = 2) -> list[int]:

@@ -160,13 +160,14 @@ class AcceptanceKind(StudyKind):
         return {(b, str(r)) for b, r in zip(pairs["benchmark"], pairs["repeat"])} if len(pairs) else set()
 
     def higher_is_better(self, study: AcceptanceStudy, subject: str, metric: str) -> bool | None:
-        """The effect is the optimised side's ratio to (or difference from) the baseline: lower is
-        better where the criterion asks for less (a reduction, a speed-up, a capped increase),
-        higher where it asks for more; a two-sided band has no better direction."""
+        """The effect is the optimised side's ratio to the baseline side: lower is better where the
+        criterion asks for less (a reduction, a speed-up, an increase capped from above), higher
+        where a loss is capped; a two-sided band (an increase or change asked to fall within one)
+        or a difference has no better direction."""
         criterion = next((c for c in study.criteria if c.subject == subject), None)
         if criterion is None:
             return None
-        return {"reduction": False, "speedup_at_least": False, "max_increase": False, "increase": True,
+        return {"reduction": False, "speedup_at_least": False, "max_increase": False,
                 "max_loss": True}.get(criterion.spec.form)
 
     def rows_per_trial(self, study) -> int:

@@ -216,9 +216,6 @@ class ComparisonKind(StudyKind):
     def point_fingerprints(self, study: ComparisonStudy) -> dict[str, str]:
         return {arm: study.arm_fingerprint(arm) for arm in ARMS}
 
-    def higher_is_better(self, study: ComparisonStudy, subject: str, metric: str) -> bool | None:
-        return study.maximize  # the effect is candidate minus control on the decision metric
-
     def completed_trials(self, study: ComparisonStudy, trials: pd.DataFrame) -> set[tuple[str, str]]:
         """Trials that succeeded with the arm's current command and parameters: adding seeds runs
         only the new ones; a failed trial is retried."""

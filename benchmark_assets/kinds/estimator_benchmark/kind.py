@@ -236,9 +236,6 @@ class EstimatorBenchmarkKind(StudyKind):
     def point_fingerprints(self, study: EstimatorBenchmarkStudy) -> dict[str, str]:
         return dict(study.estimator_fingerprints)
 
-    def higher_is_better(self, study: EstimatorBenchmarkStudy, subject: str, metric: str) -> bool | None:
-        return True  # the effect is the share of data sets on which the first estimator did better
-
     def completed_trials(self, study: EstimatorBenchmarkStudy, trials: pd.DataFrame) -> set[tuple[str, str]]:
         """Trials that succeeded with the estimator's and the entry's current settings: adding an
         estimator, an entry or a seed runs only the new trials; a failed trial is retried."""

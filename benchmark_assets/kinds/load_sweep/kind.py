@@ -143,8 +143,9 @@ class LoadSweepKind(StudyKind):
         return load_load_sweep(path, text, spec, name)
 
     def higher_is_better(self, study: LoadSweepStudy, subject: str, metric: str) -> bool | None:
-        """A best configuration's effect is its mean of one objective: better the objective's way."""
-        return next((o.maximize for o in objectives_of(study) if o.column == metric), None)
+        """The best configurations' effects are levels (their mean throughput, their mean p99
+        latency); the sweep points' entries carry none."""
+        return {"best_throughput": True, "best_latency_p99": False}.get(subject)
 
     def nodes(self) -> list[Node]:
         return [

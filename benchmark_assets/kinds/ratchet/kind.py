@@ -413,8 +413,5 @@ class RatchetKind(StudyKind):
             return []
         return self._chosen(study, subjects, tiers)
 
-    def higher_is_better(self, study: RatchetStudy, subject: str, metric: str) -> bool | None:
-        return True  # effects are validation gains, in the study's direction
-
     def rows_per_trial(self, study: RatchetStudy) -> int:
         return study.spec.trials_per_scenario
