@@ -3,7 +3,7 @@
 warehouse in SQLite (or PostgreSQL with --postgres). Prints trials per second and the ratio.
 
     .venv/bin/python benchmarks/scale_out.py [--points 10] [--scenarios 30] [--repeats 4]
-                                             [--work 200000] [--chunks 8] [--postgres URL]
+                                             [--work 400000] [--chunks 8] [--postgres URL]
 
 For each worker count it starts the workers, runs the sweep once to warm them (a worker's first
 step builds the study's definitions), then runs it again with --force and times it: the trials
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--points", type=int, default=10)
     parser.add_argument("--scenarios", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--work", type=int, default=200_000, help="loop iterations per trial (~15 ms at 200,000)")
+    parser.add_argument("--work", type=int, default=400_000, help="loop iterations per trial (~30 ms at 400,000)")
     parser.add_argument("--chunks", type=int, default=8)
     parser.add_argument("--postgres", default="", help="instance and warehouse on this PostgreSQL URL")
     args = parser.parse_args()

@@ -504,6 +504,10 @@ def _fanned_out_trials(study, kind: StudyKind, node: Node, key: AssetKey, partit
     measuring steps reported (a worker built with another chunk count, or writing to another
     warehouse, fails the run instead of losing trials)."""
     prefix = f"{study.name}__{node.name}"
+    if node.deps:  # graph_asset takes no deps beyond its inputs; no shipped kind's trials have any
+        raise ValueError(f"{kind.name}'s {node.name} node has deps {list(node.deps)}, which a scaled-out "
+                         "deployment cannot fan out; make them inputs, or run in process (unset "
+                         f"{scale_out.EXECUTOR_ENV} and {scale_out.BROKER_ENV})")
     selectable = {"config_schema": SubjectSelection.to_config_schema()} if node.selectable else {}
 
     def measuring(index: int):
