@@ -188,6 +188,9 @@ def _create_search_path_schema(engine: sa.Engine) -> None:
         first = conn.exec_driver_sql("SHOW search_path").scalar().split(",")[0].strip().strip('"')
         if not first or first == "$user":
             return
+        # CREATE SCHEMA IF NOT EXISTS is not safe against a second process doing the same at once
+        # (a unique violation): one at a time, per schema, until this transaction ends.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"warehouse-schema:{first}"})
         exists = conn.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": first}).first()
         if exists is None:
             try:
