@@ -178,18 +178,15 @@ def cmd_why(args) -> int:
 def cmd_regressions(args) -> int:
     """Regressions across commits in the levels a study's ledger tracks; exit 5 while a confirmed
     one is in force (for CI: fail a merge that made things worse)."""
+    from benchmark_assets.defs.regression_watch import analyse
     from benchmark_assets.defs.resources import study_resources
-    from benchmark_assets.kinds import kind_of
-    from benchmark_assets.regressions import find_regressions, git_order, regressions_markdown
+    from benchmark_assets.regressions import regressions_markdown
     from benchmark_assets.studies import load_study
 
     study = load_study(args.study)
-    kind = kind_of(study)
     ensure_dagster_home()
     ledger = study_resources()["ledger"].open().read(study=study.name)
-    found, changes, series = find_regressions(
-        ledger, lambda subject, metric: kind.higher_is_better(study, subject, metric), git_order(study.path.parent),
-        threshold=args.threshold)
+    found, changes, series = analyse(study, ledger, threshold=args.threshold)
     print(regressions_markdown(study.name, found, changes, series, threshold=args.threshold))
     return EXIT_REGRESSION if found["confirmed"].any() else 0
 

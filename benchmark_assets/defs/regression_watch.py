@@ -27,6 +27,7 @@ from benchmark_assets.artifacts import png_markdown, run_dir, write_files
 from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.regressions import (
+    THRESHOLD,
     find_regressions,
     git_order,
     regressions_markdown,
@@ -39,13 +40,13 @@ CHECK = "no_new_regression"
 SENSOR = "regression_watch"
 
 
-def analyse(study, ledger: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def analyse(study, ledger: pd.DataFrame, *, threshold: float = THRESHOLD) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The study's regressions in force, its changes of level and its histories
-    (``regressions.find_regressions``)."""
+    (``regressions.find_regressions``), for the asset, the sensor and the CLI alike."""
     kind = kind_of(study)
     mine = ledger[ledger["study"] == study.name] if len(ledger) else ledger
     return find_regressions(mine, lambda subject, metric: kind.higher_is_better(study, subject, metric),
-                            git_order(study.path.parent))
+                            git_order(study.path.parent), threshold=threshold)
 
 
 def build_regressions_asset(study):
