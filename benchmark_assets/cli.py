@@ -10,11 +10,13 @@ from pathlib import Path
 # Exit codes: 0 done; 1 a Dagster run failed (its own error is printed); 2 bad input (one line,
 # nothing written); 3 every trial failed, so nothing was decided (the most common errors are printed);
 # 4 the run completed but `--fail-on` found verdicts it fails on (an acceptance suite's criteria not
-# met, or not settled); 5 `regressions` found a confirmed regression in force; 130 interrupted
-# (Ctrl-C): finished trials are kept, the next run runs the rest.
+# met, or not settled); 5 `regressions` found a confirmed regression in force; 6 `ingest` rejected
+# a file (the others are ingested); 130 interrupted (Ctrl-C): finished trials are kept, the next
+# run runs the rest.
 EXIT_ALL_TRIALS_FAILED = 3
 EXIT_GATE_FAILED = 4
 EXIT_REGRESSION = 5
+EXIT_REJECTED = 6
 EXIT_INTERRUPTED = 130
 
 DEFAULT_DAGSTER_YAML = """\
@@ -191,6 +193,33 @@ def cmd_regressions(args) -> int:
     return EXIT_REGRESSION if found["confirmed"].any() else 0
 
 
+def cmd_ingest(args) -> int:
+    """Result files in the study's inbox become its trials (what the inbox sensor does, for scripts)."""
+    from benchmark_assets.artifacts import latest_dir
+    from benchmark_assets.defs.runner import ingest_study
+    from benchmark_assets.inbox import inbox_folder
+    from benchmark_assets.kinds import kind_of
+    from benchmark_assets.studies import StudyError, load_study
+
+    study = load_study(args.study)
+    kind = kind_of(study)
+    if not kind.inbox_files:
+        raise StudyError(study.path, "kind", f"a {study.kind} study ingests no result files",
+                         "ingest into a load_sweep (aiperf), acceptance (pytest-benchmark) or comparison (CSV) study")
+    ensure_dagster_home()
+    found, outcome = ingest_study(str(study.path), quiet=args.quiet)
+    if not found.folder.is_dir():
+        print(f"{inbox_folder(study)} does not exist yet; put {kind.inbox_help} there")
+    for o in found.outcomes:
+        print(o.line(), file=sys.stderr if o.status != "ingested" else sys.stdout)
+    print(found.summary())
+    if outcome is not None:
+        print(f"Stored {outcome['ingested_trials']} ingested trials and updated what follows them in {outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
+        print(f"Artifacts: {latest_dir(study.name)}  ({kind.artifact_files})")
+        print(f"Warehouse: {warehouse_label()}")
+    return EXIT_REJECTED if found.rejected else 0
+
+
 def cmd_worker(args) -> int:
     """A celery worker of this deployment: takes trials steps from the broker that
     $BENCHMARK_ASSETS_CELERY_BROKER names, and runs them against the same instance and warehouse."""
@@ -276,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
                              help="only steps larger than this share of the earlier level count (default 0.05, "
                                   "asv's)")
     regressions.set_defaults(handler=cmd_regressions)
+    ingest = commands.add_parser("ingest", help="store the result files in a study's inbox folder as its trials "
+                                                "(aiperf exports, pytest-benchmark JSON, curve CSVs), each once; "
+                                                "exit 6 if a file was rejected")
+    ingest.add_argument("study")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bars")
+    ingest.set_defaults(handler=cmd_ingest)
     worker = commands.add_parser("worker", help="run a celery worker that executes scaled-out trials steps "
                                                 "($BENCHMARK_ASSETS_CELERY_BROKER)")
     worker.add_argument("--concurrency", type=int, default=1, help="steps at once (default 1: one process)")

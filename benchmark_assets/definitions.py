@@ -5,6 +5,7 @@ from dagster import Definitions
 
 from benchmark_assets.defs import rectangle_ranges, scale_out
 from benchmark_assets.defs.builder import build_ledger_sensor, build_study
+from benchmark_assets.defs.inbox_watch import build_inbox_sensor
 from benchmark_assets.defs.regression_watch import build_regression_sensor, build_regressions_asset
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import build_run_job
@@ -17,7 +18,7 @@ def build_definitions(studies: list) -> Definitions:
         study_assets, study_sensors, study_schedules = build_study(study)
         assets += [*study_assets, build_regressions_asset(study)]
         jobs.append(build_run_job(study))  # the whole study in one click, as fast as the CLI
-        sensors += study_sensors
+        sensors += [*study_sensors, *filter(None, [build_inbox_sensor(study)])]
         schedules += study_schedules
     # A scaled-out deployment (a celery broker named in the environment) runs what the UI launches on its workers.
     return Definitions(assets=assets, sensors=sensors, schedules=schedules, jobs=jobs, resources=study_resources(),

@@ -120,24 +120,28 @@ class Warehouse:
                 yield conn
 
     def replace_partitions(
-        self, name: str, frame: pd.DataFrame, key_columns: Sequence[str], partition_keys: Sequence[tuple]
+        self, name: str, frame: pd.DataFrame, key_columns: Sequence[str], partition_keys: Sequence[tuple], *,
+        conn=None,
     ) -> int:
-        """Replace the rows of ``partition_keys`` (tuples over ``key_columns``) with ``frame``."""
-        with self.writing() as conn:
-            table = self._table(name, frame, conn, key_columns)
-            if key_columns:
-                conditions = [table.c[c] == sa.bindparam(f"k_{c}") for c in key_columns]
-                delete = table.delete().where(sa.and_(*conditions))
-                params = [
-                    {f"k_{c}": _as_column_value(table.c[c], v) for c, v in zip(key_columns, key)}
-                    for key in partition_keys
-                ]
-                if params:
-                    conn.execute(delete, params)
-            else:
-                conn.execute(table.delete())
-            if len(frame):
-                conn.execute(table.insert(), _records(frame))
+        """Replace the rows of ``partition_keys`` (tuples over ``key_columns``) with ``frame``, in
+        its own transaction or in the caller's ``conn``."""
+        if conn is None:
+            with self.writing() as own:
+                return self.replace_partitions(name, frame, key_columns, partition_keys, conn=own)
+        table = self._table(name, frame, conn, key_columns)
+        if key_columns:
+            conditions = [table.c[c] == sa.bindparam(f"k_{c}") for c in key_columns]
+            delete = table.delete().where(sa.and_(*conditions))
+            params = [
+                {f"k_{c}": _as_column_value(table.c[c], v) for c, v in zip(key_columns, key)}
+                for key in partition_keys
+            ]
+            if params:
+                conn.execute(delete, params)
+        else:
+            conn.execute(table.delete())
+        if len(frame):
+            conn.execute(table.insert(), _records(frame))
         return len(frame)
 
     def append(self, name: str, frame: pd.DataFrame, *, conn=None) -> int:

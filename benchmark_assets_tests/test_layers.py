@@ -17,12 +17,12 @@ LAYERS = [
     ("kind protocol", ("kinds.base",)),
     ("kinds", ("kinds.*",)),
     ("registry", ("kinds",)),
-    ("loader", ("studies",)),
+    ("loader", ("studies", "inbox")),
     ("dagster wiring", ("defs",)),
     ("entry points", ("definitions", "cli", "__init__")),
 ]
 # Within a kind, lowest first: the spec never imports how trials run or how they are decided.
-KIND_LAYERS = ["rules", "spec", "schemas", "trials", "cliffs", "analysis", "interactions", "cumulative", "search", "simulate", "sensitivity", "report", "kind",
+KIND_LAYERS = ["rules", "spec", "schemas", "trials", "ingest", "cliffs", "analysis", "interactions", "cumulative", "search", "simulate", "sensitivity", "report", "kind",
                "__init__"]
 
 

@@ -58,6 +58,7 @@ from benchmark_assets.defs import code_reload, scale_out
 from benchmark_assets.defs.rectangle_ranges import contiguous_blocks, rectangles
 from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
+from benchmark_assets.inbox import with_inbox
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Markdown, Node, Product, StudyKind
 from benchmark_assets.ledger import Ledger, Provenance, ledger_rows
@@ -412,7 +413,9 @@ def build_assets(study, *, trial_chunks: int | None = None) -> list[AssetsDefini
     asset cut into ``trial_chunks`` measuring steps (default: the deployment's, ``defs.scale_out``;
     0: one step, in process)."""
     kind, parts, versions = kind_of(study), study_partitions(study), node_versions(study)
-    nodes = {node.name: node for node in kind.nodes()}
+    # A kind that ingests result files: the trials its inbox holds are stored, not measured.
+    nodes = {node.name: with_inbox(study, node) if node.partitioned_by == TRIAL and kind.inbox_files else node
+             for node in kind.nodes()}
     chunks = scale_out.trial_chunks() if trial_chunks is None else trial_chunks
     return [_build_asset(study, kind, node, nodes, parts, versions[node.name], chunks) for node in nodes.values()]
 
@@ -594,7 +597,8 @@ def _trial_keys(kind: StudyKind, partition_keys) -> list[tuple[str, str]]:
 
 # -- reruns: sensor and schedule ------------------------------------------------------------------
 
-def rerun_request(study, trial_keys: list[tuple[str, str]], changed_nodes: set[str], *, reason: str) -> RunRequest:
+def rerun_request(study, trial_keys: list[tuple[str, str]], changed_nodes: set[str], *, reason: str,
+                  tags: dict | None = None) -> RunRequest:
     """One asset backfill: ``trial_keys`` (point, replicate), the point and replicate partitions
     they touch (every current one for a node whose version changed), and every unpartitioned
     node. Trials run as a single run over their partitions, then what follows, in order."""
@@ -615,7 +619,7 @@ def rerun_request(study, trial_keys: list[tuple[str, str]], changed_nodes: set[s
         if keys:
             subsets[key] = parts.of(node.partitioned_by).empty_subset().with_partition_keys(keys)
     subset = AssetGraphSubset(partitions_subsets_by_asset_key=subsets, non_partitioned_asset_keys=unpartitioned)
-    return RunRequest.for_asset_graph_subset(subset, tags={REASON_TAG: reason[:200]})
+    return RunRequest.for_asset_graph_subset(subset, tags={**(tags or {}), REASON_TAG: reason[:200]})
 
 
 def _sensor_state(study) -> dict:

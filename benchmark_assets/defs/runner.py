@@ -23,6 +23,7 @@ from dagster import (
     Failure,
     JobDefinition,
     MetadataValue,
+    MultiPartitionKey,
     OpExecutionContext,
     define_asset_job,
     execute_job,
@@ -36,6 +37,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from pydantic import Field
 from tqdm import tqdm
 
+from benchmark_assets import inbox
 from benchmark_assets.defs import scale_out
 from benchmark_assets.defs.builder import (
     LAUNCHED_BY_TAG,
@@ -82,14 +84,17 @@ def trials_to_run(study, *, subjects=(), tiers=(), force: bool = False, resource
 
 def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False,
               warehouse_url: str = "", launched_by: str = "cli", reason: str = "", tags: dict | None = None,
-              log: Callable[[str], None] | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
+              log: Callable[[str], None] | None = None, should_stop: Callable[[], bool] | None = None,
+              trials: dict[str, list[str]] | None = None) -> dict:
     """Materialise a study through Dagster, whatever its kind: the trials it needs (ranged runs
     over rectangles of partitions), then what follows them; one in-process run per stage.
     ``warehouse_url`` (default: $BENCHMARK_ASSETS_WAREHOUSE_URL or SQLite under $DAGSTER_HOME)
     configures the one warehouse resource that the IO manager, the ledger and this function share.
     Each stage's run is tagged ``launched_by`` with ``reason`` (default: the CLI command) and
     ``tags``; ``log`` hears of each stage as it starts and ends (the UI job's progress);
-    ``should_stop`` is asked before each stage (the UI job: has its run been terminated?)."""
+    ``should_stop`` is asked before each stage (the UI job: has its run been terminated?);
+    ``trials`` (point -> replicates, registered as partitions if new) replaces the trials the
+    study's own lists ask for (``benchmark-assets ingest``: those of its inbox)."""
     study = load_study(study_name)
     kind = kind_of(study)
     subjects, tiers = list(constants or []), list(tiers or [])
@@ -106,6 +111,11 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
         # Decisions of runs that ended while nobody was settling them (a CLI killed after its run).
         settle_finished_runs(instance, study_resources(warehouse_url)["ledger"].open())
         register_study(instance, study)
+        for dimension, partitions in dimensions(study) if trials else ():
+            if dimension.dynamic:
+                register_keys(instance, partitions, list(dict.fromkeys(
+                    key for point, replicates in trials.items()
+                    for key in ([point] if dimension is kind.point else replicates))))
         for pool in endpoint_pools(study):
             ensure_pool_limit(instance, pool)
     # One run of a study at a time: a second waits, then runs only what the first left to do.
@@ -115,7 +125,7 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
                           say=log, waiting=waiting):
         return _run_locked(study, kind, instance, subjects, tiers, selected, decided, quiet=quiet, force=force,
                            warehouse_url=warehouse_url, tags={**(tags or {}), LAUNCHED_BY_TAG: launched_by},
-                           reason=reason, log=log, should_stop=should_stop)
+                           reason=reason, log=log, should_stop=should_stop, trials=trials)
 
 
 STAGE_TAG = "benchmark_assets/stage"  # which stage of a study a run is (shown in the UI's run list)
@@ -132,10 +142,11 @@ def cli_command(study_name: str, subjects, tiers, force: bool) -> str:
 
 
 def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, quiet, force, warehouse_url,
-                tags: dict, reason: str, log, should_stop=None) -> dict:
+                tags: dict, reason: str, log, should_stop=None, trials=None) -> dict:
 
     resources = study_resources(warehouse_url, terminal_bar=not quiet)
-    wanted = trials_to_run(study, subjects=subjects, tiers=tiers, force=force, resources=resources)
+    wanted = trials if trials is not None else trials_to_run(study, subjects=subjects, tiers=tiers, force=force,
+                                                             resources=resources)
     stages = plan_stages(study, instance, wanted, decided)
     kept = checkpointed_trials(study, wanted, resources)  # finished by an interrupted run: not run again
     started = time.perf_counter()
@@ -182,6 +193,32 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
             "trials": ran * kind.rows_per_trial(study), "kept": len(kept) * kind.rows_per_trial(study),
             "sweep_points": len(selected), "outcomes": trial_outcomes(study, current, resources)}
+
+
+def ingest_study(study_name: str, *, quiet: bool = False, instance=None, warehouse_url: str = "",
+                 log: Callable[[str], None] | None = None) -> tuple[inbox.Scan, dict | None]:
+    """Read the study's new and changed inbox files (``inbox.scan``), then store the trials they
+    brought, and any an earlier look stored but no run has materialised yet, as the study's trial
+    partitions, with everything that follows them. The run's outcome is None if nothing is new."""
+    study = load_study(study_name)
+    resources = study_resources(warehouse_url)
+    warehouse = resources["results"].open()
+    found = inbox.scan(study, warehouse, say=log)
+    instance = instance or DagsterInstance.get()
+    kind = kind_of(study)
+    done = instance.get_materialized_partitions(AssetKey([study.name, kind.trial_node().name]))
+    keys = [k for k in inbox.pending_keys(warehouse, study)
+            if k in set(found.trial_keys) or str(MultiPartitionKey({kind.point.name: k[0], kind.replicate.name: k[1]}))
+            not in done]
+    if not keys:
+        return found, None
+    wanted: dict[str, list[str]] = {}
+    for point, replicate in keys:
+        wanted.setdefault(point, []).append(replicate)
+    files = ", ".join(o.path for o in found.ingested) or "trials stored by an earlier look"
+    outcome = run_study(str(study.path), quiet=quiet, instance=instance, warehouse_url=warehouse_url,
+                        reason=f"benchmark-assets ingest {study.name}: {files}"[:200], log=log, trials=wanted)
+    return found, {**outcome, "ingested_trials": len(keys)}
 
 
 def _downstream(kind, names: set[str]) -> list[str]:

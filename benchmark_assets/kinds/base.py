@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, Protocol
 
 import pandas as pd
@@ -29,6 +29,14 @@ MAX_FOLLOWUPS = 50  # a kind that keeps asking for more stops here, with a warni
 
 # The columns every trial table has besides its two dimensions; failed trials keep their error.
 TRIAL_STATUS_COLUMNS = ("trial_seed", "status", "error")
+
+# Replicate keys of trials ingested from result files (``benchmark_assets.inbox``) start here, so
+# they never meet the keys a study measures (its seeds, repeats, trial numbers).
+INBOX_BASE = 1_000_000
+
+
+class IngestError(ValueError):
+    """A result file a kind cannot ingest; the message says what is wrong and what to do."""
 
 
 class Markdown(str):
@@ -132,6 +140,10 @@ class StudyKind(ABC):
     replicate: ClassVar[Dimension]  # which repeat (scenario seed id, seed, trial number)
     artifact_files: ClassVar[str] = "report.md"  # what the CLI says is in the artifacts folder
     fail_on: ClassVar[tuple[str, ...]] = ()  # verdicts `run --fail-on` can gate a CI job on; () none
+    # Result files of other tools the kind ingests from the study's inbox folder (glob patterns
+    # under it; ``ingest`` reads them); () none. ``inbox_help`` says what to put where.
+    inbox_files: ClassVar[tuple[str, ...]] = ()
+    inbox_help: ClassVar[str] = ""
 
     @abstractmethod
     def load(self, path: Path, text: str, spec: BaseModel, name: str):
@@ -179,6 +191,14 @@ class StudyKind(ABC):
         mean, or a ratio to a fixed baseline. None (the default): not tracked, e.g. a gain over a
         baseline that moves with the study, whose drop after an accepted change is no regression."""
         return None
+
+    def ingest(self, study, path: Path, relative: PurePosixPath, new_replicate: Callable[[], int]) -> pd.DataFrame:
+        """The trial rows of one result file from the study's inbox (``relative``: its path in the
+        inbox folder, whose first folder may say which point or side it is). Rows carry the
+        trial table's columns; a file that is one more repeat takes its replicate key from
+        ``new_replicate()`` (at or above ``INBOX_BASE``). Raise IngestError saying why a file
+        cannot be used and what to do."""
+        raise IngestError(f"a {self.name} study ingests no result files")
 
     def rows_per_trial(self, study) -> int:
         """Trial rows one (point, replicate) partition holds (repeats within a partition)."""

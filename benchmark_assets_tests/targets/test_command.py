@@ -359,6 +359,13 @@ def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
     gone.wait()  # a runner pid that no longer exists, as after kill -9
     assert not process_alive(gone.pid)
     orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, TRIAL_MARKER: f"{gone.pid}:trial"})
+    # Popen returns once exec has begun, but the kernel sets the new image's environment a moment
+    # later (/proc/<pid>/environ reads empty until then; on a loaded CI machine that moment showed).
+    environ = Path(f"/proc/{orphan.pid}/environ")
+    for _ in range(1000):
+        if TRIAL_MARKER.encode() in environ.read_bytes():
+            break
+        time.sleep(0.01)
     folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{gone.pid}-"))
     mine = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))  # a live runner's: kept
     try:

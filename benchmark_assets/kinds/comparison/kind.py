@@ -9,6 +9,7 @@ import pandas as pd
 
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import (
+    INBOX_BASE,
     TRIAL,
     Dimension,
     LedgerEntry,
@@ -18,6 +19,7 @@ from benchmark_assets.kinds.base import (
     StudyKind,
     resumed_trials,
 )
+from benchmark_assets.kinds.comparison import ingest as inbox
 from benchmark_assets.kinds.comparison import schemas
 from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_arms, format_comparison_report
 from benchmark_assets.kinds.comparison.report import plot_comparison, plot_variance
@@ -36,14 +38,20 @@ def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
                            target_effect=None if d.target_effect is None else float(d.target_effect))
 
 
+def _seeds_of_study(study: ComparisonStudy, trials: pd.DataFrame) -> pd.Series:
+    """Rows of the study's seeds or of its inbox (curves ingested from files), not of a removed seed."""
+    return trials["seed"].isin(study.seeds) | (trials["seed"].astype(int) >= INBOX_BASE)
+
+
 def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials of the study as it stands: its seeds, run with its arms' current command and
-    parameters. Rows from a removed seed or an older arm setting are left out, never analysed
-    (or put in the ledger) under the new setting; `benchmark-assets run` reruns them."""
+    """Trials of the study as it stands: its seeds (and those ingested from its inbox), run with
+    its arms' current command and parameters. Rows from a removed seed or an older arm setting
+    are left out, never analysed (or put in the ledger) under the new setting; `benchmark-assets
+    run` reruns them."""
     if trials.empty:
         return trials
     fingerprints = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS})
-    keep = trials["seed"].isin(study.seeds) & (trials["arm_fingerprint"] == fingerprints)
+    keep = _seeds_of_study(study, trials) & (trials["arm_fingerprint"] == fingerprints)
     return trials[keep].reset_index(drop=True)
 
 
@@ -63,7 +71,7 @@ def trials(study: ComparisonStudy, step) -> Product:
 
 def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:
     current = current_trials(study, trials)
-    stale = int(trials["seed"].isin(study.seeds).sum() - len(current)) if len(trials) else 0
+    stale = int(_seeds_of_study(study, trials).sum() - len(current)) if len(trials) else 0
     if stale:
         step.warn(f"{stale} trials ran with an older command or arm setting and are left out; "
                   f"`benchmark-assets run {study.name}` reruns them")
@@ -182,6 +190,7 @@ class ComparisonKind(StudyKind):
     replicate = Dimension("seed", lambda study: study.seed_keys, registry="seeds")
     artifact_files = ("report.md, comparison.csv/json, aggregates.csv, summaries.csv, variance.csv, "
                       "plots/comparison.png, plots/variance.png")
+    inbox_files, inbox_help = inbox.PATTERNS, inbox.HELP
 
     def load(self, path, text, spec, name) -> ComparisonStudy:
         return load_comparison(path, text, spec, name)
@@ -221,6 +230,9 @@ class ComparisonKind(StudyKind):
         only the new ones; a failed trial is retried."""
         ok = up_to_date(study, trials)
         return {(arm, str(seed)) for arm, seed in zip(ok["arm"], ok["seed"])} if len(ok) else set()
+
+    def ingest(self, study: ComparisonStudy, path, relative, new_replicate) -> pd.DataFrame:
+        return inbox.ingest_curves(study, path, relative, new_replicate)
 
     def run_summary(self, outcome: dict) -> str:
         return (f"Ran {outcome['trials']} new trials (others were already up to date) in {outcome['seconds']:.1f} s "

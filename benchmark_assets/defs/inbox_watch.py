@@ -1,0 +1,95 @@
+"""The inbox in Dagster: a sensor per study whose kind ingests result files. Each tick it reads
+the study's new and changed inbox files (``benchmark_assets.inbox.scan``), registers the trial
+keys they bring and asks for a run of exactly those trial partitions and what follows them; a
+file that cannot be used is logged with its name and reason, and shown on the trials asset's
+page (an observation with the rejected files), once per content."""
+from __future__ import annotations
+
+import json
+
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    AssetSelection,
+    DefaultSensorStatus,
+    MetadataValue,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from benchmark_assets import inbox
+from benchmark_assets.defs.builder import dimensions, rerun_request, unregistered_keys
+from benchmark_assets.defs.resources import WarehouseResource
+from benchmark_assets.kinds import kind_of
+from benchmark_assets.studies import StudyError, load_study
+
+INGEST_TAG = "benchmark_assets/ingested_files"
+
+
+def sensor_name(study) -> str:
+    return f"{study.name}__inbox"
+
+
+def rejected_markdown(outcomes) -> str:
+    lines = ["| file | what | reason |", "|---|---|---|"]
+    lines += [f"| `{o.path}` | {o.status} | {o.reason.replace('|', '/')} |" for o in outcomes]
+    return "\n".join(lines)
+
+
+def registration_requests(instance, study, keys: list[tuple[str, str]]) -> list:
+    """Add-partition requests for the keys of ``keys`` not registered yet, per dynamic dimension."""
+    kind = kind_of(study)
+    requests = []
+    for dimension, partitions in dimensions(study):
+        if not dimension.dynamic:
+            continue
+        wanted = list(dict.fromkeys(p if dimension is kind.point else r for p, r in keys))
+        new = unregistered_keys(instance, partitions, wanted)
+        if new:
+            requests.append(partitions.build_add_request(new))
+    return requests
+
+
+def build_inbox_sensor(study):
+    """``<study>__inbox``, for a kind that ingests result files; None for one that does not."""
+    kind = kind_of(study)
+    if not kind.inbox_files:
+        return None
+    path, trials_key = study.path, AssetKey([study.name, kind.trial_node().name])
+
+    @sensor(name=sensor_name(study), minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+            asset_selection=AssetSelection.groups(study.name),
+            description=f"Ingests result files put in {inbox.inbox_folder(study)} ({kind.inbox_help}) as trials of "
+                        f"{study.name}, once per content; files it cannot use are reported here and on the "
+                        f"{trials_key.to_user_string()} asset.")
+    def inbox_watch(context: SensorEvaluationContext, results: WarehouseResource):
+        try:
+            current = load_study(path)
+        except StudyError as error:
+            return SkipReason(f"study file is invalid, nothing ingested: {error}")
+        found = inbox.scan(current, results.open(), say=context.log.info)
+        for outcome in found.rejected:
+            context.log.warning(f"{inbox.inbox_folder(current) / outcome.path}: {outcome.status}: {outcome.reason}")
+        for outcome in found.ingested:
+            context.log.info(outcome.line())
+        events = []
+        if found.rejected:
+            events.append(AssetObservation(asset_key=trials_key, metadata={
+                "inbox_rejected": MetadataValue.md(rejected_markdown(found.rejected)),
+                "inbox_folder": MetadataValue.path(str(found.folder))}))
+        keys = found.trial_keys
+        cursor = json.dumps({"ingested": len(found.ingested), "rejected": len(found.rejected),
+                             "seen_before": found.unchanged})
+        if not keys:
+            return SensorResult(skip_reason=SkipReason(found.summary()), asset_events=events, cursor=cursor)
+        files = ", ".join(o.path for o in found.ingested)
+        request = rerun_request(current, keys, set(), reason=f"{sensor_name(current)}: ingest {files}",
+                                tags={INGEST_TAG: files[:200]})
+        return SensorResult(run_requests=[request], asset_events=events, cursor=cursor,
+                            dynamic_partitions_requests=registration_requests(context.instance, current, keys))
+
+    return inbox_watch
+
+

@@ -1,0 +1,318 @@
+"""Result files from the tools a team already has, ingested as trials: each study has an inbox
+folder (``$BENCHMARK_ASSETS_INBOX/<study>/``, by default ``inbox/<study>/`` beside the studies
+folder); a file its kind claims (``StudyKind.inbox_files``) is read once per content.
+
+``scan`` reads the new and changed files: the kind turns each into trial rows (``StudyKind.ingest``),
+they are checked against the trials schema and kept in the warehouse (``<study>__inbox``) with a
+record per file (``inbox_files``: its digest, what became of it and why). A file that cannot be
+used is recorded as rejected with the reason, and is not read again until its content changes.
+The trials node, wrapped by ``with_inbox``, then stores those rows as its partitions instead of
+measuring them: the Dagster sensor (``defs.inbox_watch``) or ``benchmark-assets ingest`` asks
+for a run of exactly those partitions and what follows them. No Dagster here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from benchmark_assets.kinds import kind_of
+from benchmark_assets.kinds.base import INBOX_BASE, IngestError, Node, Product, Step
+from benchmark_assets.locks import database_lock
+from benchmark_assets.study_file import studies_dir
+from benchmark_assets.warehouse import Warehouse
+
+INBOX_ENV = "BENCHMARK_ASSETS_INBOX"
+FILES_TABLE = "inbox_files"
+INGESTED, REJECTED, DUPLICATE = "ingested", "rejected", "duplicate"
+PATH_COLUMN = "inbox_path"  # the rows table's own column: which file a trial came from
+
+
+def inbox_root() -> Path:
+    """$BENCHMARK_ASSETS_INBOX, else ``inbox`` beside the studies folder."""
+    configured = os.environ.get(INBOX_ENV, "").strip()
+    return Path(configured).expanduser().resolve() if configured else studies_dir().parent / "inbox"
+
+
+def inbox_folder(study) -> Path:
+    return inbox_root() / study.name
+
+
+def rows_table(study) -> str:
+    return f"{study.name}__inbox"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one file: ``status`` ingested, rejected or duplicate (its content came
+    before under another name), with the reason and the (point, replicate) trials it gave."""
+
+    path: str
+    digest: str
+    status: str
+    reason: str = ""
+    keys: tuple[tuple[str, str], ...] = ()
+    rows: int = 0
+
+    def line(self) -> str:
+        if self.status == INGESTED:
+            return f"{self.path}: ingested as {len(self.keys)} trials ({self.rows} rows)"
+        return f"{self.path}: {self.status}: {self.reason}"
+
+
+@dataclass
+class Scan:
+    """One look at a study's inbox: what each new or changed file became, how many files were
+    seen before, and how many files the kind does not read (other output of the same tool)."""
+
+    folder: Path
+    outcomes: list[Outcome] = field(default_factory=list)
+    unchanged: int = 0
+    ignored: int = 0
+
+    @property
+    def ingested(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == INGESTED]
+
+    @property
+    def rejected(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status != INGESTED]
+
+    @property
+    def trial_keys(self) -> list[tuple[str, str]]:
+        return list(dict.fromkeys(k for o in self.ingested for k in o.keys))
+
+    def summary(self) -> str:
+        parts = [f"{len(self.ingested)} files ingested ({len(self.trial_keys)} trials)"]
+        if self.rejected:
+            parts.append(f"{len(self.rejected)} rejected")
+        parts.append(f"{self.unchanged} seen before")
+        if self.ignored:
+            parts.append(f"{self.ignored} other files ignored")
+        return f"{self.folder}: " + ", ".join(parts)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def candidate_files(study) -> tuple[list[tuple[Path, PurePosixPath]], int]:
+    """(file, its path in the inbox) of every file the kind reads, in name order, and how many
+    other files there are. Hidden files and those still being written (``.part``, ``.tmp``) wait."""
+    kind, folder = kind_of(study), inbox_folder(study)
+    if not kind.inbox_files or not folder.is_dir():
+        return [], 0
+    everything = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    visible = [p for p in everything if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+               and p.suffix not in (".part", ".tmp")]
+    claimed = [p for p in visible if any(p.relative_to(folder).match(pattern) or p.match(pattern)
+                                         for pattern in kind.inbox_files)]
+    return [(p, PurePosixPath(p.relative_to(folder).as_posix())) for p in claimed], len(visible) - len(claimed)
+
+
+def records(warehouse: Warehouse, study) -> pd.DataFrame:
+    """The study's file records (one per path), empty if none."""
+    table = warehouse.read(FILES_TABLE, {"study": [study.name]}) if warehouse.has_table(FILES_TABLE) else pd.DataFrame()
+    return table
+
+
+def _keys(text) -> list[tuple[str, str]]:
+    return [(str(p), str(r)) for p, r in json.loads(text or "[]")]
+
+
+class _Replicates:
+    """Replicate keys for files that are one more repeat: a changed file keeps its earlier keys
+    (its trials are replaced, not added to); a new one gets the next unused key."""
+
+    def __init__(self, used: set[int], earlier: list[int]):
+        self._used, self._earlier = used, list(earlier)
+
+    def __call__(self) -> int:
+        if self._earlier:
+            return self._earlier.pop(0)
+        key = max([INBOX_BASE - 1, *self._used]) + 1
+        self._used.add(key)
+        return key
+
+
+def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows, typed and checked against the trials schema; IngestError naming the first problem."""
+    node = kind.trial_node()
+    point, replicate = kind.point.name, kind.replicate.name
+    if rows.empty:
+        raise IngestError("it holds no trials this study can use")
+    missing = [c for c in (point, replicate, "status", "error") if c not in rows]
+    if missing:
+        raise IngestError(f"the {kind.name} kind made rows without {missing} (a bug in its ingest)")
+    if node.schema is None:
+        return rows.reset_index(drop=True)
+    import pandera.errors
+
+    try:
+        return node.schema(study).validate(rows.reset_index(drop=True), lazy=False)
+    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as error:
+        first = (str(error).strip().splitlines() or ["invalid"])[0][:300]
+        raise IngestError(f"its trials do not pass the {node.name} schema ({first})") from None
+
+
+def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = None) -> Scan:
+    """Read the study's new and changed inbox files into the warehouse; one process at a time per
+    study (a database lock on a shared server, so a sensor and a CLI never hand out one key twice)."""
+    with database_lock(warehouse.url, f"benchmark_assets:inbox:{study.name}", say=say,
+                       waiting=f"waiting for another reader of {study.name}'s inbox ({{holder}})"):
+        return _scan_locked(study, warehouse)
+
+
+def _scan_locked(study, warehouse: Warehouse) -> Scan:
+    kind = kind_of(study)
+    files, ignored = candidate_files(study)
+    found = Scan(folder=inbox_folder(study), ignored=ignored)
+    known = records(warehouse, study)
+    by_path = {r["path"]: r for r in known.to_dict("records")} if len(known) else {}
+    owner = {key: r["path"] for r in by_path.values() for key in _keys(r["trial_keys"])}
+    used = {int(r) for _, r in owner}
+    ingested_digests = {r["digest"]: r["path"] for r in by_path.values() if r["status"] == INGESTED}
+    for path, relative in files:
+        name = relative.as_posix()
+        try:
+            content = digest(path)
+        except OSError as error:  # gone meanwhile, or unreadable: looked at again next time
+            found.outcomes.append(Outcome(name, "", REJECTED, f"cannot read it ({error.strerror or error})"))
+            continue
+        before = by_path.get(name)
+        if before is not None and before["digest"] == content:
+            found.unchanged += 1
+            continue
+        earlier = _keys(before["trial_keys"]) if before is not None else []
+        if content in ingested_digests and ingested_digests[content] != name:
+            outcome = Outcome(name, content, DUPLICATE,
+                              f"the same content as {ingested_digests[content]}, which is ingested; delete the copy")
+        else:
+            outcome, rows = _read(study, kind, path, relative, content, earlier, used, owner)
+            if outcome.status == INGESTED:
+                _store(warehouse, study, kind, outcome, rows, earlier)
+                used |= {int(r) for _, r in outcome.keys}
+                owner.update(dict.fromkeys(outcome.keys, name))
+                ingested_digests[content] = name
+                found.outcomes.append(outcome)
+                by_path[name] = {"digest": content, "trial_keys": json.dumps(outcome.keys), "status": INGESTED}
+                continue
+        # A rejected new version keeps the trials of the version before it (nothing is lost).
+        _record(warehouse, study, replace(outcome, keys=tuple(earlier)))
+        found.outcomes.append(outcome)
+    return found
+
+
+def _read(study, kind, path: Path, relative: PurePosixPath, content: str, earlier: list[tuple[str, str]],
+          used: set[int], owner: dict) -> tuple[Outcome, pd.DataFrame]:
+    name = relative.as_posix()
+    mine = {int(r) for _, r in earlier}
+    replicates = _Replicates(used - mine, sorted(mine))
+    try:
+        rows = _validated(study, kind, kind.ingest(study, path, relative, replicates))
+    except IngestError as error:
+        return Outcome(name, content, REJECTED, str(error)), pd.DataFrame()
+    except Exception as error:  # a parser's bug must not stop the other files; it is reported
+        return Outcome(name, content, REJECTED, f"{type(error).__name__}: {error}"), pd.DataFrame()
+    point, replicate = kind.point.name, kind.replicate.name
+    keys = tuple(dict.fromkeys((str(p), str(r)) for p, r in zip(rows[point], rows[replicate])))
+    low = [r for _, r in keys if int(r) < INBOX_BASE]
+    if low:
+        return Outcome(name, content, REJECTED, f"the {kind.name} kind gave it replicate {low[0]}, below the inbox's "
+                       f"keys (from {INBOX_BASE}) (a bug in its ingest)"), pd.DataFrame()
+    taken = [(k, owner[k]) for k in keys if owner.get(k, name) != name]
+    if taken:
+        (p, r), other = taken[0]
+        return Outcome(name, content, REJECTED, f"{point} {p}, {replicate} {r} already came from {other}; "
+                       "give this file other keys (e.g. another seed) or delete one of them"), pd.DataFrame()
+    return Outcome(name, content, INGESTED, "", keys, len(rows)), rows
+
+
+def _record(warehouse: Warehouse, study, outcome: Outcome, conn=None) -> None:
+    row = pd.DataFrame([{"study": study.name, "path": outcome.path, "digest": outcome.digest, "status": outcome.status,
+                         "reason": outcome.reason, "trial_keys": json.dumps([list(k) for k in outcome.keys]),
+                         "rows": int(outcome.rows), "seen_at": pd.Timestamp.now(tz="UTC").isoformat()}])
+    warehouse.replace_partitions(FILES_TABLE, row, ["study", "path"], [(study.name, outcome.path)], conn=conn)
+
+
+def _store(warehouse: Warehouse, study, kind, outcome: Outcome, rows: pd.DataFrame,
+           earlier: list[tuple[str, str]]) -> None:
+    """The file's rows and its record, in one transaction; rows of its earlier version go."""
+    point, replicate = kind.point.name, kind.replicate.name
+    rows = rows.assign(**{PATH_COLUMN: outcome.path})
+    with warehouse.writing() as conn:
+        stale = [k for k in earlier if k not in outcome.keys]
+        if stale and warehouse.has_table(rows_table(study)):
+            warehouse.replace_partitions(rows_table(study), rows.iloc[0:0], [point, replicate], stale, conn=conn)
+        warehouse.replace_partitions(rows_table(study), rows, [point, replicate], list(outcome.keys), conn=conn)
+        _record(warehouse, study, outcome, conn=conn)
+
+
+def ingested_rows(warehouse: Warehouse, study, keys: list[tuple[str, str]]) -> pd.DataFrame:
+    """The inbox's trial rows of ``keys`` (point, replicate), without the inbox's own column."""
+    kind = kind_of(study)
+    wanted = {(str(p), str(r)) for p, r in keys if str(r).isdigit() and int(r) >= INBOX_BASE}
+    if not wanted or not warehouse.has_table(rows_table(study)):
+        return pd.DataFrame()
+    point, replicate = kind.point.name, kind.replicate.name
+    rows = warehouse.read(rows_table(study), {point: sorted({p for p, _ in wanted})})
+    if rows.empty:
+        return rows
+    keep = [(str(p), str(r)) in wanted for p, r in zip(rows[point], rows[replicate])]
+    return rows[keep].drop(columns=[PATH_COLUMN]).reset_index(drop=True)
+
+
+def pending_keys(warehouse: Warehouse, study) -> list[tuple[str, str]]:
+    """Every trial the inbox holds (point, replicate), in the order the files came."""
+    known = records(warehouse, study)
+    if known.empty:
+        return []
+    known = known[known["status"] == INGESTED].sort_values("seen_at")
+    return list(dict.fromkeys(k for text in known["trial_keys"] for k in _keys(text)))
+
+
+def with_inbox(study, node: Node) -> Node:
+    """The trials node, but partitions the inbox holds are its stored rows, never measured; a
+    key from the inbox's range that it no longer holds (its file's new version has other keys)
+    gives no rows, so its old ones go."""
+    measure = node.compute
+
+    def compute(study_, step: Step, **inputs) -> Product:
+        keys = [(str(p), str(r)) for p, r in step.partition_keys]
+        measured = set(kind_of(study_).replicate.keys(study_))  # a study's own seed may be that large too
+        inbox = [k for k in keys if k[1].isdigit() and int(k[1]) >= INBOX_BASE and k[1] not in measured]
+        if not inbox:
+            return measure(study_, step, **inputs)
+        rows = ingested_rows(Warehouse(step.warehouse_url), study_, inbox)
+        step.log(f"{len(inbox)} trials come from result files in the inbox ({len(rows)} rows), not measured")
+        rest = [k for k in keys if k not in set(inbox)]
+        frames, metadata = [rows], {"ingested_trials": len(inbox)}
+        if rest:
+            with _only(step, [k for k in step.partition_keys if (str(k[0]), str(k[1])) in set(rest)]):
+                product = measure(study_, step, **inputs)
+            frames.insert(0, product.frame)
+            metadata = {**product.metadata, **metadata}
+        frame = pd.concat([f for f in frames if len(f.columns)], ignore_index=True) if any(
+            len(f.columns) for f in frames) else pd.DataFrame()
+        return Product(frame, metadata)
+
+    return replace(node, compute=compute)
+
+
+class _only:
+    """The step, for a while, covering only some of its partitions."""
+
+    def __init__(self, step: Step, keys: list):
+        self._step, self._keys = step, keys
+
+    def __enter__(self) -> Step:
+        self._saved, self._step.partition_keys = self._step.partition_keys, self._keys
+        return self._step
+
+    def __exit__(self, *exc) -> None:
+        self._step.partition_keys = self._saved
