@@ -19,6 +19,7 @@ from benchmark_assets.kinds.base import (
     StudyKind,
     resumed_trials,
 )
+from benchmark_assets.kinds.load_sweep import ingest as inbox
 from benchmark_assets.kinds.load_sweep import schemas
 from benchmark_assets.kinds.load_sweep.analysis import (
     Objective,
@@ -138,6 +139,7 @@ class LoadSweepKind(StudyKind):
     # Trial numbers are dynamic too: raising `trials:` adds partitions without reloading definitions.
     replicate = Dimension("trial", lambda study: study.trial_keys, registry="load_trials")
     artifact_files = "report.md, sweep_aggregate.json/csv, per_value/, plots/pareto.png"
+    inbox_files, inbox_help = inbox.PATTERNS, inbox.HELP
 
     def load(self, path, text, spec, name) -> LoadSweepStudy:
         return load_load_sweep(path, text, spec, name)
@@ -172,6 +174,9 @@ class LoadSweepKind(StudyKind):
     def resumable_trials(self, study: LoadSweepStudy, checkpoint: pd.DataFrame) -> set[tuple[str, str]]:
         kept = resumable(study, checkpoint)
         return {(p, str(t)) for p, t in zip(kept["sweep_point"], kept["trial"])} if len(kept) else set()
+
+    def ingest(self, study: LoadSweepStudy, path, relative, new_replicate) -> pd.DataFrame:
+        return inbox.ingest_export(study, path, relative, new_replicate)
 
     def run_summary(self, outcome: dict) -> str:
         return (f"Ran {outcome['trials']} load trials over {outcome['sweep_points']} sweep points in "
