@@ -39,6 +39,7 @@ def dagster_home(tmp_path, monkeypatch):
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("BENCHMARK_ASSETS_INBOX", str(tmp_path / "inbox"))  # never a developer's own inbox
     monkeypatch.delenv("BENCHMARK_ASSETS_WAREHOUSE_URL", raising=False)
     monkeypatch.delenv("BENCHMARK_ASSETS_ARTIFACTS", raising=False)
     return home

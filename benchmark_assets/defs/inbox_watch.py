@@ -6,6 +6,7 @@ page (an observation with the rejected files), once per content."""
 from __future__ import annotations
 
 import json
+import time
 
 from dagster import (
     AssetKey,
@@ -13,6 +14,7 @@ from dagster import (
     AssetSelection,
     DefaultSensorStatus,
     MetadataValue,
+    MultiPartitionKey,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -26,6 +28,22 @@ from benchmark_assets.kinds import kind_of
 from benchmark_assets.studies import StudyError, load_study
 
 INGEST_TAG = "benchmark_assets/ingested_files"
+RETRY_AFTER_SECONDS = 15 * 60  # an ingested trial not stored this long after its request is asked for again
+
+
+def _requested(cursor: str | None) -> dict[str, float]:
+    try:
+        return dict(json.loads(cursor).get("requested", {})) if cursor else {}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def unstored_keys(instance, study, warehouse, trials_key: AssetKey) -> list[tuple[str, str]]:
+    """Trials the inbox holds whose partitions no run has materialised yet."""
+    kind = kind_of(study)
+    done = instance.get_materialized_partitions(trials_key)
+    return [k for k in inbox.pending_keys(warehouse, study)
+            if str(MultiPartitionKey({kind.point.name: k[0], kind.replicate.name: k[1]})) not in done]
 
 
 def sensor_name(study) -> str:
@@ -80,11 +98,21 @@ def build_inbox_sensor(study):
                 "inbox_rejected": MetadataValue.md(rejected_markdown(found.rejected)),
                 "inbox_folder": MetadataValue.path(str(found.folder))}))
         keys = found.trial_keys
+        requested = _requested(context.cursor)
+        stranded = [k for k in unstored_keys(context.instance, current, results.open(), trials_key)
+                    if k not in keys and time.time() - requested.get("|".join(k), 0) > RETRY_AFTER_SECONDS]
+        if stranded:  # stored in the inbox, but their run failed or never came: asked for again
+            context.log.warning(f"{len(stranded)} ingested trials were never stored as partitions (their run failed "
+                                "or was lost); requesting them again")
+        keys = keys + stranded
+        now = time.time()
+        requested = {k: t for k, t in requested.items() if now - t < 24 * 3600}
+        requested.update(dict.fromkeys(("|".join(k) for k in keys), now))
         cursor = json.dumps({"ingested": len(found.ingested), "rejected": len(found.rejected),
-                             "seen_before": found.unchanged})
+                             "seen_before": found.unchanged, "requested": requested})
         if not keys:
             return SensorResult(skip_reason=SkipReason(found.summary()), asset_events=events, cursor=cursor)
-        files = ", ".join(o.path for o in found.ingested)
+        files = ", ".join(o.path for o in found.ingested) or f"{len(stranded)} trials ingested earlier"
         request = rerun_request(current, keys, set(), reason=f"{sensor_name(current)}: ingest {files}",
                                 tags={INGEST_TAG: files[:200]})
         return SensorResult(run_requests=[request], asset_events=events, cursor=cursor,

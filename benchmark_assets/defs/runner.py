@@ -23,7 +23,6 @@ from dagster import (
     Failure,
     JobDefinition,
     MetadataValue,
-    MultiPartitionKey,
     OpExecutionContext,
     define_asset_job,
     execute_job,
@@ -57,6 +56,7 @@ from benchmark_assets.defs.builder import (
     settle_finished_runs,
     trials_table,
 )
+from benchmark_assets.defs.inbox_watch import unstored_keys
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
@@ -205,11 +205,8 @@ def ingest_study(study_name: str, *, quiet: bool = False, instance=None, warehou
     warehouse = resources["results"].open()
     found = inbox.scan(study, warehouse, say=log)
     instance = instance or DagsterInstance.get()
-    kind = kind_of(study)
-    done = instance.get_materialized_partitions(AssetKey([study.name, kind.trial_node().name]))
-    keys = [k for k in inbox.pending_keys(warehouse, study)
-            if k in set(found.trial_keys) or str(MultiPartitionKey({kind.point.name: k[0], kind.replicate.name: k[1]}))
-            not in done]
+    trials_key = AssetKey([study.name, kind_of(study).trial_node().name])
+    keys = list(dict.fromkeys(found.trial_keys + unstored_keys(instance, study, warehouse, trials_key)))
     if not keys:
         return found, None
     wanted: dict[str, list[str]] = {}

@@ -1,5 +1,6 @@
 """`dagster dev` on 127.0.0.1 with a small study, as a user starts it: webserver, daemon, code server."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,7 +9,9 @@ import urllib.request
 
 import pytest
 
-from benchmark_assets_tests.conftest import ROOT, free_port, write_study
+from benchmark_assets_tests.conftest import ROOT, free_port, service_unavailable, write_study
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 LOCATION = "benchmark_assets.definitions"  # the code location `dagster dev -m benchmark_assets.definitions` makes
 # One constant, two candidates: a small grid, so the UI's backfill stays short.
@@ -66,3 +69,18 @@ def dagster_dev(tmp_path, dagster_home, study_dir, instance):
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         log.close()
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (nothing downloads a browser build)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_unavailable("playwright is not installed (pip install -e '.[test]')")
+    if not os.path.exists(CHROMIUM):
+        service_unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()

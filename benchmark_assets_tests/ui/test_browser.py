@@ -2,32 +2,11 @@
 "Materialize all" in headless Chromium (Debian's, driven by Playwright), then the partition grid,
 an asset check, the report, an embedded plot and the per-subject history checked on the pages.
 Screenshots are kept in the test's temporary folder (``screenshots/``)."""
-import os
-import shutil
 import time
-
-import pytest
 
 from benchmark_assets.defs.builder import PARENT_RUN_TAG
 from benchmark_assets.defs.runner import STAGE_TAG
-from benchmark_assets_tests.conftest import service_unavailable
 from benchmark_assets_tests.ui.conftest import LOCATION
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        service_unavailable("playwright is not installed (pip install -e '.[test]')")
-    if not os.path.exists(CHROMIUM):
-        service_unavailable("Debian's chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 def _show_markdown(page, key: str):

@@ -16,6 +16,7 @@ from benchmark_assets.kinds.acceptance.spec import (
     AcceptanceStudy,
     SuiteCriterion,
 )
+from benchmark_assets.kinds.base import INBOX_BASE
 from benchmark_assets.stats.acceptance import VERDICTS, Summary, Unpaired, judge
 
 MET, NOT_MET, INCONCLUSIVE = VERDICTS
@@ -30,12 +31,13 @@ VERDICT_COLUMNS = [
 
 
 def current_trials(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the suite as it stands: its benchmarks and repeats, measured with each side's
-    current setting. Rows of a removed benchmark or an older side are never judged."""
+    """Rows of the suite as it stands: its benchmarks and repeats (and the runs its inbox brought),
+    measured with each side's current setting. Rows of a removed benchmark or an older side are
+    never judged."""
     if trials.empty:
         return trials
     wanted = {(b, s): study.side_fingerprint(b, s) for b in study.benchmarks for s in SIDES}
-    keep = [wanted.get((b, s)) == f and int(r) < study.spec.repeats
+    keep = [wanted.get((b, s)) == f and (int(r) < study.spec.repeats or int(r) >= INBOX_BASE)
             for b, s, r, f in zip(trials["benchmark"], trials["side"], trials["repeat"], trials["side_fingerprint"])]
     return trials[keep].reset_index(drop=True)
 
@@ -85,11 +87,20 @@ def criterion_samples(study: AcceptanceStudy, item: SuiteCriterion, trials: pd.D
 
 
 INGESTED_NOTES = {
-    ROUNDS: "from the per-round times of two separate pytest-benchmark runs (unpaired, Welch's interval; rounds "
+    ROUNDS: "from the per-round times of separate pytest-benchmark runs (unpaired, Welch's interval; rounds "
             "of one run share its machine state, so the interval can be narrower than run-to-run variation)",
     SUMMARY: "from pytest-benchmark's summary figures only (mean, standard deviation and rounds; the files hold no "
              "per-round data: run pytest with --benchmark-save-data for it)",
 }
+
+
+def pooled_figures(groups: list[tuple[float, float, int]]) -> list:
+    """[mean, standard deviation, count] of the groups' observations taken together, from each
+    group's mean, standard deviation (n - 1) and count: the figures of the concatenated data."""
+    n = sum(count for _, _, count in groups)
+    mean = sum(count * m for m, _, count in groups) / n
+    squares = sum((count - 1) * sd ** 2 + count * (m - mean) ** 2 for m, sd, count in groups)
+    return [mean, math.sqrt(squares / (n - 1)) if n > 1 else 0.0, n]
 
 
 def _ingested_sample(item: SuiteCriterion, ok: pd.DataFrame):
@@ -98,17 +109,20 @@ def _ingested_sample(item: SuiteCriterion, ok: pd.DataFrame):
     if any(rows.empty for rows in sides.values()):
         return "the pytest-benchmark rows of this benchmark have not been read yet"
     if any((rows["source"] == SUMMARY).any() for rows in sides.values()):
-        # One file has summary figures only: both sides are judged from figures (a side with
-        # rounds gives its own mean, standard deviation and count).
+        # A file has summary figures only: both sides are judged from figures, each side's runs
+        # (summary figures, and rounds, which give their own) pooled into one mean, standard
+        # deviation and count.
         figures = []
         for side in SIDES:
             rows = sides[side]
-            if (rows["source"] == SUMMARY).any():
-                row = rows.iloc[0]
-                figures += [float(row[WALL_TIME]), float(row["summary_sd"]), int(row["summary_rounds"])]
-            else:
-                values = rows[WALL_TIME].to_numpy(float)
-                figures += [float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0, values.size]
+            summaries = rows[rows["source"] == SUMMARY]
+            groups = [(float(r[WALL_TIME]), float(r["summary_sd"]), int(r["summary_rounds"]))
+                      for r in summaries.to_dict("records")]
+            values = rows.loc[rows["source"] != SUMMARY, WALL_TIME].to_numpy(float)
+            if values.size:
+                spread = float(values.std(ddof=1)) if values.size > 1 else 0.0
+                groups.append((float(values.mean()), spread, values.size))
+            figures += pooled_figures(groups)
         return Summary(*figures)
     values = [sides[side][WALL_TIME].to_numpy(float) for side in SIDES]
     if item.spec.effect == "mean":

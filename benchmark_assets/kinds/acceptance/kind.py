@@ -14,6 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from benchmark_assets import artifacts
+from benchmark_assets.kinds.acceptance import ingest as inbox
 from benchmark_assets.kinds.acceptance import schemas
 from benchmark_assets.kinds.acceptance.analysis import (
     FAIL_ON,
@@ -122,6 +123,7 @@ class AcceptanceKind(StudyKind):
     point = Dimension("benchmark", lambda study: study.benchmarks, registry="benchmarks")
     replicate = Dimension("repeat", lambda study: study.repeat_keys, registry="repeats")
     artifact_files = "report.md, verdicts.csv/json, trials.csv, plots/<benchmark>.png"
+    inbox_files, inbox_help = inbox.PATTERNS, inbox.HELP
     fail_on = FAIL_ON
 
     def load(self, path, text, spec, name) -> AcceptanceStudy:
@@ -175,6 +177,9 @@ class AcceptanceKind(StudyKind):
 
     def gate(self, study: AcceptanceStudy, read, fail_on: str) -> str:
         return gate(read("verdicts"), fail_on)
+
+    def ingest(self, study: AcceptanceStudy, path, relative, new_replicate) -> pd.DataFrame:
+        return inbox.ingest_benchmark_file(study, path, relative, new_replicate)
 
     def run_summary(self, outcome: dict) -> str:
         return (f"Ran {outcome['trials']} sides in {outcome['trials'] // len(SIDES)} (benchmark, repeat) partitions "

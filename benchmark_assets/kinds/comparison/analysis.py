@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from benchmark_assets.kinds.base import INBOX_BASE
 from benchmark_assets.kinds.comparison.rules import BETTER, HIGHER, INCONCLUSIVE, LOWER, WORSE, ComparisonRules
 from benchmark_assets.stats.aggregate import stable_seed
 from benchmark_assets.stats.bootstrap import bootstrap_difference
@@ -210,8 +211,10 @@ def format_comparison_report(
     git_commits: list[str],
     variance_threshold: float,
     problems: list[str] = (),
+    ingested: int = 0,
 ) -> str:
-    """A markdown report a reviewer can paste into a pull request."""
+    """A markdown report a reviewer can paste into a pull request; ``ingested``: how many of the
+    trials came from curve files in the study's inbox."""
     decided = comparison[comparison["is_decision_metric"]].iloc[0]
     headline = {BETTER: "Candidate is better", WORSE: "Candidate is worse", INCONCLUSIVE: "Inconclusive"}[decided["verdict"]]
     lines = [
@@ -225,7 +228,8 @@ def format_comparison_report(
         f"- Design: {decided['design']}, {n_seeds} seeds listed; "
         + (f"{decided['n_pairs']} seeds with both arms measured" if decided["design"] == "paired"
            else f"{decided['n_control']} control and {decided['n_candidate']} candidate seeds measured")
-        + f"; {len(failures)} trials failed",
+        + f"; {len(failures)} trials failed"
+        + (f"; {ingested} trials ingested from curve files (seeds from {INBOX_BASE:,} up)" if ingested else ""),
         f"- Interval: {decided['confidence_level']:.0%} {decided['method']} bootstrap of the "
         f"{'mean paired difference' if decided['design'] == 'paired' else 'difference of means'}; "
         f"{decided['test'] or 't-test'} alongside",

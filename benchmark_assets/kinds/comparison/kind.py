@@ -148,6 +148,7 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
         n_seeds=len(study.seeds), decision_metric=study.decision_metric, direction=study.spec.direction,
         comparison=comparison, aggregates=aggregates, variance=variance_analysis,
         failures=trials[trials["status"] != "ok"], git_commits=list(trials["git_commit"]),
+        ingested=int((trials["seed"].astype(int) >= INBOX_BASE).sum()) if len(trials) else 0,
         variance_threshold=study.spec.decision.variance_threshold,
         problems=trial_summaries(study, trials)[1],
     )

@@ -124,7 +124,8 @@ def format_sweep_report(summary: dict, objectives: list[Objective], *, study: st
     swept = ", ".join(f"{p['name']} {p['values']}" for p in meta["sweep_parameters"])
     lines = [f"# Load sweep: {study}", "", description, "",
              f"- Swept: {swept or 'nothing'}; "
-             f"{meta['num_trials_per_value']} trials per point ({meta['sweep_mode']} order); endpoint {meta['url']}",
+             f"{meta['num_trials_per_value']} trials per point ({meta['sweep_mode']} order); endpoint {meta['url']}"
+             + (f"; {meta['ingested_trials']} trials ingested from aiperf exports" if meta.get("ingested_trials") else ""),
              f"- Intervals: {meta['confidence_level']:.0%} Student-t over trials (bootstrap in the exports)", ""]
     for name, best in summary["best_configurations"].items():
         lines.append(f"- **{name}**: {best['sweep_point']} ({best['metric']} {best['value']:.4g} {best['unit']})")

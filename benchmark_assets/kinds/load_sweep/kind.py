@@ -9,6 +9,7 @@ import pandas as pd
 
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import (
+    INBOX_BASE,
     POINT,
     TRIAL,
     Dimension,
@@ -69,6 +70,7 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         "cooldown_seconds": float(study.spec.cooldown_seconds), "same_seed": study.spec.same_seed,
         "confidence_level": study.spec.decision.confidence_level, "url": load.url, "endpoint": load.endpoint,
         "streaming": load.streaming, "study_hash": study.spec_hash,
+        "ingested_trials": int((trials["trial"].astype(int) >= INBOX_BASE).sum()) if len(trials) else 0,
     }
     summary = summarise_sweep(
         aggregates, {k: study.point(k).params for k in keys}, objectives,

@@ -108,7 +108,7 @@ def test_two_pytest_benchmark_files_are_judged_round_by_round(instance, study_di
     verdicts = Warehouse().read("pb__verdicts").set_index("criterion")
     sorted_faster = verdicts.loc["builtin sort"]
     assert sorted_faster["verdict"] == "met", sorted_faster["reason"]
-    assert "per-round times of two separate pytest-benchmark runs (unpaired, Welch" in sorted_faster["reason"]
+    assert "per-round times of separate pytest-benchmark runs (unpaired, Welch" in sorted_faster["reason"]
     assert verdicts.loc["sum no more than 10x slower", "verdict"] == "met"
 
 
@@ -187,3 +187,36 @@ def test_a_single_round_is_inconclusive_with_the_reason_not_a_crash(study_dir, r
     verdict = judge_suite(study, trials).iloc[0]
     assert verdict["verdict"] == "inconclusive"
     assert "at least 2 rounds per side are needed for an interval, got 1" in verdict["reason"]
+
+
+def test_runs_put_in_the_inbox_join_their_side(instance, study_dir, results, tmp_path, monkeypatch):
+    """A pytest-benchmark file in the suite's inbox (optimised/) is one more run of that side: its
+    rounds join the side's for the benchmarks read from files, judged together."""
+    from benchmark_assets.defs.runner import ingest_study
+    from benchmark_assets.kinds.base import INBOX_BASE
+
+    monkeypatch.setenv("BENCHMARK_ASSETS_INBOX", str(tmp_path / "inbox"))
+    write_study(study_dir, "pb", SUITE.format(baseline=results["base"], optimised=results["opt"]))
+    run_study("pb", quiet=True, instance=instance)
+    before = Warehouse().read("pb__trials")
+    optimised = tmp_path / "inbox" / "pb" / "optimised"
+    optimised.mkdir(parents=True)
+    newer = pytest_benchmark_json(results["folder"], "opt_again", "builtin")
+    (optimised / "ci_run_2.json").write_text(newer.read_text())
+    (tmp_path / "inbox" / "pb" / "stray.json").write_text(results["opt"].read_text())  # which side? refused
+
+    found, outcome = ingest_study("pb", quiet=True, instance=instance)
+    assert [o.path for o in found.ingested] == ["optimised/ci_run_2.json"]
+    assert "say which side it is: put it in baseline/ or optimised/" in found.rejected[0].reason
+    trials = Warehouse().read("pb__trials")
+    added = trials[trials["repeat"] == INBOX_BASE]
+    rounds = {b["name"]: len(b["stats"]["data"]) for b in json.loads(newer.read_text())["benchmarks"]}
+    assert added.groupby("benchmark").size().to_dict() == {"test_sort": rounds["test_sort"],
+                                                            "sum_unchanged": rounds["test_sum"]}
+    assert set(added["side"]) == {"optimised"} and len(trials) == len(before) + len(added)
+    verdict = Warehouse().read("pb__verdicts").set_index("criterion").loc["builtin sort"]
+    assert verdict["verdict"] == "met"
+    # The optimised side is judged on both runs' rounds: its mean is theirs taken together.
+    sort = trials[(trials["benchmark"] == "test_sort") & (trials["side"] == "optimised")]
+    assert verdict["optimised_mean"] == pytest.approx(sort["wall_time"].mean())
+    assert outcome["ingested_trials"] == 2

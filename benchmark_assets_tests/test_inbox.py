@@ -1,0 +1,341 @@
+"""Results from the tools a team already has: files put in a study's inbox become its trials,
+through real Dagster runs (the CLI's and the sensor's), once per content; files that cannot be
+used are reported with their name and reason and are not read again until they change."""
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from dagster import AssetKey, AssetObservation, build_sensor_context, materialize
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmark_assets import inbox
+from benchmark_assets.artifacts import latest_dir
+from benchmark_assets.cli import main
+from benchmark_assets.defs.builder import build_assets
+from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.defs.runner import ingest_study, run_study
+from benchmark_assets.kinds.acceptance.analysis import pooled_figures
+from benchmark_assets.kinds.base import INBOX_BASE
+from benchmark_assets.studies import load_study
+from benchmark_assets.targets.aiperf_export import ExportFileError, read_export
+from benchmark_assets.warehouse import Warehouse
+from benchmark_assets_tests.conftest import ROOT, write_study
+
+AIPERF = ROOT / "benchmark_assets_tests" / "data" / "aiperf"
+
+COMPARISON = """\
+kind: comparison
+target:
+  command: ["{python}", "-m", "benchmark_assets_tests.toy_command", "--seed", "{seed}", "--shift", "{shift}",
+            "--out", "{output}"]
+arms:
+  control:   {shift: 0.0}
+  candidate: {shift: -0.05}
+seeds: [1, 2]
+metric: loss
+summary: {type: last_n, n: 3}
+direction: minimize
+decision: {bootstrap_resamples: 500, target_effect: 0.1}
+"""
+
+LOAD_SWEEP = """\
+kind: load_sweep
+target:
+  http_load:
+    url: http://127.0.0.1:9
+    model: mock
+    streaming: true
+    input_tokens: 128
+    output_tokens: 16
+    concurrency: [1, 4, 16, 64]
+    requests: 10
+trials: 2
+"""
+
+
+@pytest.fixture
+def inbox_root(dagster_home, tmp_path):
+    return Path(inbox.inbox_root())
+
+
+def curve_csv(path: Path, offset: float, *, header: str = "step,loss", seed_column: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    steps = np.arange(0, 50, 5)
+    lines = [header + (",seed" if seed_column is not None else "")]
+    for step in steps:
+        value = 1.0 / (1 + step) + offset
+        lines.append(f"{step},{value}" + (f",{seed_column}" if seed_column is not None else ""))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def records(study) -> pd.DataFrame:
+    return inbox.records(Warehouse(), study).set_index("path")
+
+
+def test_curve_files_become_paired_comparison_trials_once_each(instance, study_dir, inbox_root):
+    study = load_study(write_study(study_dir, "cmp", COMPARISON))
+    folder = inbox_root / "cmp"
+    for seed in (3, 4, 5, 6):
+        curve_csv(folder / "control" / f"seed_{seed}.csv", 0.30 + 0.01 * seed)
+        curve_csv(folder / "candidate" / f"seed_{seed}.csv", 0.20 + 0.01 * seed)
+    curve_csv(folder / "control" / "epochs.csv", 0.3, header="epoch,loss")  # no step column
+    (folder / "README.txt").write_text("results from the cluster")  # not a file the kind reads
+
+    found, outcome = ingest_study("cmp", quiet=True, instance=instance)
+    assert [o.path for o in found.ingested] == [f"{arm}/seed_{s}.csv" for arm in ("candidate", "control")
+                                                for s in (3, 4, 5, 6)]
+    (rejected,) = found.rejected
+    assert rejected.path == "control/epochs.csv" and "no step column (it has: epoch, loss)" in rejected.reason
+    assert found.ignored == 1 and outcome["ingested_trials"] == 8
+
+    trials = Warehouse().read("cmp__trials")
+    assert sorted(trials["seed"].unique()) == [INBOX_BASE + s for s in (3, 4, 5, 6)]
+    assert set(trials["status"]) == {"ok"} and set(trials["trial_seed"]) == {3, 4, 5, 6}
+    curves = json.loads(trials.set_index(["arm", "seed"]).loc[("control", INBOX_BASE + 3), "curves_json"])
+    assert curves["loss"]["steps"] == list(range(0, 50, 5))
+    assert curves["loss"]["values"][-1] == pytest.approx(1 / 46 + 0.33)
+    # Trials are Dagster partitions like measured ones: registered, materialised, checked.
+    materialised = instance.get_materialized_partitions(AssetKey(["cmp", "trials"]))
+    assert {f"candidate|{INBOX_BASE + 3}", f"control|{INBOX_BASE + 6}"} <= materialised
+    # Paired by seed: every candidate is 0.10 below its control.
+    comparison = Warehouse().read("cmp__comparison").set_index("metric").loc["loss_last3"]
+    assert comparison["n_pairs"] == 4 and comparison["effect"] == pytest.approx(-0.10)
+    assert comparison["verdict"] == "candidate_better"
+    report = (latest_dir("cmp") / "report.md").read_text()
+    assert "4 seeds with both arms measured; 0 trials failed; 8 trials ingested from curve files" in report
+
+    again, nothing = ingest_study("cmp", quiet=True, instance=instance)
+    assert again.outcomes == [] and again.unchanged == 9 and nothing is None  # the rejected one too
+
+    # A changed file replaces its trial (same key); a fixed rejected file is read again; a copy is reported.
+    curve_csv(folder / "candidate" / "seed_3.csv", 0.43)
+    curve_csv(folder / "control" / "epochs.csv", 0.3, seed_column=7)
+    shutil.copy(folder / "control" / "seed_4.csv", folder / "control" / "copy_of_4.csv")
+    third, _ = ingest_study("cmp", quiet=True, instance=instance)
+    assert {o.path: o.status for o in third.outcomes} == {
+        "candidate/seed_3.csv": "ingested", "control/copy_of_4.csv": "duplicate", "control/epochs.csv": "ingested"}
+    assert "the same content as control/seed_4.csv" in third.outcomes[1].reason
+    trials = Warehouse().read("cmp__trials").set_index(["arm", "seed"])
+    assert len(trials) == 9 and trials.loc[("control", INBOX_BASE + 7), "status"] == "ok"
+    assert json.loads(trials.loc[("candidate", INBOX_BASE + 3), "curves_json"])["loss"]["values"][-1] \
+        == pytest.approx(1 / 46 + 0.43)
+    assert records(study).loc["candidate/seed_3.csv", "status"] == "ingested"
+
+
+def test_measured_and_ingested_trials_are_analysed_together(instance, study_dir, inbox_root):
+    write_study(study_dir, "cmp", COMPARISON)
+    run_study("cmp", quiet=True, instance=instance)  # seeds 1 and 2, measured here
+    for seed in (8, 9):
+        for arm in ("control", "candidate"):
+            curve_csv(inbox_root / "cmp" / arm / f"run{seed}.csv", 0.5 + seed / 100 + (arm == "control") / 10)
+    ingest_study("cmp", quiet=True, instance=instance)
+    summaries = Warehouse().read("cmp__summaries")
+    assert sorted(summaries["seed"].unique()) == [1, 2, INBOX_BASE + 8, INBOX_BASE + 9]
+    # A later run of the study measures its own seeds only and keeps the ingested trials.
+    outcome = run_study("cmp", quiet=True, instance=instance)
+    assert outcome["trials"] == 0
+    assert len(Warehouse().read("cmp__trials")) == 8
+
+
+@pytest.mark.parametrize("name, text, reason", [
+    ("control/x.csv", "step,loss\n0,1\n1,0.5\n", "say which seed it ran"),
+    ("x_1.csv", "step,loss\n0,1\n1,0.5\n", "say which arm it is: put it in control/ or candidate/"),
+    ("control/s1.csv", "step,accuracy\n0,1\n1,0.5\n", "has curves accuracy but not 'loss'"),
+    ("control/s1.csv", "step,loss\n0,1\n1,oops\n", "column 'loss' holds 'oops' on data row 2, not a number"),
+    ("control/s1.csv", "step,loss\n0,1\n0,0.5\n", "loss has two values at step 0"),
+    ("control/s1.csv", "", "is not a CSV table"),
+])
+def test_curve_files_that_cannot_be_used_say_why(study_dir, inbox_root, dagster_home, name, text, reason):
+    study = load_study(write_study(study_dir, "cmp", COMPARISON))
+    path = inbox_root / "cmp" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    found = inbox.scan(study, Warehouse())
+    (outcome,) = found.rejected
+    assert outcome.path == name and reason in outcome.reason, outcome.reason
+    assert inbox.pending_keys(Warehouse(), study) == []
+
+
+def test_tensorboard_and_long_csv_shapes(tmp_path):
+    from benchmark_assets.targets.curves_csv import read_curves
+
+    board = tmp_path / "run-train-tag-loss.csv"
+    board.write_text("Wall time,Step,Value\n100.0,0,2.0\n160.5,10,1.0\n220.0,20,0.5\n")
+    (trial,) = read_curves(board, single_metric="loss")
+    assert list(trial.curves) == ["loss"] and trial.duration_seconds == pytest.approx(120.0)
+    assert trial.curves["loss"][1].tolist() == [2.0, 1.0, 0.5]
+    long = tmp_path / "long.csv"
+    long.write_text("seed,metric,step,value\n1,loss,0,2\n1,loss,1,1\n1,acc,0,0.1\n2,loss,0,3\n2,loss,1,2.5\n")
+    first, second = read_curves(long, single_metric="ignored")
+    assert (first.seed, second.seed) == (1, 2) and set(first.curves) == {"loss", "acc"}
+    assert second.curves["loss"][1].tolist() == [3.0, 2.5]
+
+
+def copy_export(inbox_root: Path, source: str, run: str) -> Path:
+    target = inbox_root / "sweep" / run / "profile_export_aiperf.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(AIPERF / source, target)
+    return target
+
+
+def test_aiperf_exports_become_load_sweep_trials_of_their_sweep_point(instance, study_dir, inbox_root):
+    write_study(study_dir, "sweep", LOAD_SWEEP)
+    for source in ("records_concurrency1.json", "flat_concurrency4.json", "phases_concurrency16.json",
+                   "all_failed_concurrency64.json"):
+        copy_export(inbox_root, source, source.removesuffix(".json"))
+    (inbox_root / "sweep" / "flat_concurrency4" / "profile_export_aiperf.csv").write_text("aiperf's csv,\n")
+
+    found, outcome = ingest_study("sweep", quiet=True, instance=instance)
+    assert len(found.ingested) == 4 and found.rejected == [] and found.ignored == 1
+    trials = Warehouse().read("sweep__trials").set_index("sweep_point")
+    flat = json.loads((AIPERF / "flat_concurrency4.json").read_text())
+    four = trials.loc["concurrency=4"]
+    assert four["trial"] >= INBOX_BASE and four["status"] == "ok"
+    assert four["request_throughput_avg"] == flat["request_throughput"]["avg"]
+    assert four["time_to_first_token_p99"] == flat["time_to_first_token"]["p99"]
+    assert four["inter_token_latency_p50"] == flat["inter_token_latency"]["p50"]
+    assert four["duration_seconds"] == 3.0 and four["output_token_count"] == 1984
+    old = trials.loc["concurrency=1"]  # aiperf 0.1: records, "ttft", errors counted
+    assert old["time_to_first_token_avg"] == 19.0 and old["successful_request_count"] == 61
+    assert old["error_rate"] == pytest.approx(2 / 63)
+    assert trials.loc["concurrency=16", "request_throughput_avg"] == 150.0  # aiperf 0.9+: phases
+    failed = trials.loc["concurrency=64"]
+    assert failed["status"] == "failed" and "ConnectionRefusedError" in failed["error"]
+    assert math.isnan(failed["request_throughput_avg"])
+    # What follows the trials ran on them: aggregates per point and the summary's choices.
+    aggregates = Warehouse().read("sweep__aggregates")
+    assert set(aggregates["sweep_point"]) >= {"concurrency=1", "concurrency=4", "concurrency=16"}
+    assert "concurrency=16" in Warehouse().read("sweep__sweep_summary").to_string()
+    assert "; 4 trials ingested from aiperf exports" in (latest_dir("sweep") / "report.md").read_text()
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda d: d["input_config"]["loadgen"].update(concurrency=12),
+     "it ran concurrency=12, which is no sweep point of sweep (points: concurrency=1; concurrency=4;"),
+    (lambda d: d["input_config"]["endpoint"].update(model_names=["llama"]),
+     "it ran model 'llama', and sweep measures 'mock'"),
+    (lambda d: d["input_config"]["endpoint"].update(streaming=False), "it ran without --streaming"),
+    (lambda d: d["input_config"].pop("loadgen"), "it does not say which concurrency it ran"),
+    (lambda d: d["input_config"]["loadgen"].update(concurrency=[1, 4]), "the export of a whole sweep"),
+    (lambda d: d.update(was_cancelled=True), "the run did not finish"),
+    (lambda d: d["time_to_first_token"].update(unit="fortnights"), "time_to_first_token is in 'fortnights'"),
+    (lambda d: [d.pop("request_throughput"), d.pop("request_count")], "not an aiperf profile export"),
+])
+def test_aiperf_exports_that_cannot_be_used_say_why(study_dir, inbox_root, dagster_home, edit, reason):
+    study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
+    document = json.loads((AIPERF / "flat_concurrency4.json").read_text())
+    edit(document)
+    target = inbox_root / "sweep" / "run" / "profile_export_aiperf.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(document))
+    (outcome,) = inbox.scan(study, Warehouse()).rejected
+    assert reason in outcome.reason, outcome.reason
+
+
+def test_aiperf_times_in_seconds_are_read_as_milliseconds(tmp_path):
+    document = json.loads((AIPERF / "flat_concurrency4.json").read_text())
+    document["request_latency"] = {"unit": "sec", "avg": 0.25, "p99": 0.5}
+    path = tmp_path / "profile_export_aiperf.json"
+    path.write_text(json.dumps(document))
+    run = read_export(path)
+    assert run.metrics["request_latency_avg"] == 250.0 and run.metrics["request_latency_p99"] == 500.0
+    assert run.settings == {"concurrency": 4.0, "input_tokens": 128.0, "output_tokens": 16.0}
+    path.write_text("[1, 2]")
+    with pytest.raises(ExportFileError, match="not an aiperf export"):
+        read_export(path)
+
+
+def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, study_dir, inbox_root, capfd, monkeypatch):
+    from benchmark_assets.definitions import build_definitions
+    from benchmark_assets.defs import inbox_watch
+
+    study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
+    definitions = build_definitions([study])
+    repository = definitions.get_repository_def()
+    sensor = repository.get_sensor_def("sweep__inbox")
+
+    def tick(cursor=None):
+        with build_sensor_context(instance=instance, repository_def=repository, cursor=cursor,
+                                  resources=study_resources()) as context:
+            return sensor.evaluate_tick(context)
+
+    nothing = tick()
+    assert not nothing.run_requests and "0 files ingested" in nothing.skip_message
+    copy_export(inbox_root, "flat_concurrency4.json", "a")
+    copy_export(inbox_root, "phases_concurrency16.json", "b")
+    bad = inbox_root / "sweep" / "c" / "profile_export_aiperf.json"
+    bad.parent.mkdir()
+    bad.write_text("{not json")
+
+    first = tick(nothing.cursor)
+    (request,) = first.run_requests
+    subset = request.asset_graph_subset
+    trials = {str(k) for k in subset.partitions_subsets_by_asset_key[AssetKey(["sweep", "trials"])].get_partition_keys()}
+    assert trials == {f"concurrency=4|{INBOX_BASE}", f"concurrency=16|{INBOX_BASE + 1}"}
+    assert {k.path[-1] for k in subset.non_partitioned_asset_keys} == {"sweep_summary"}
+    assert "a/profile_export_aiperf.json" in request.tags["benchmark_assets/ingested_files"]
+    (added,) = [r for r in first.dynamic_partitions_requests if r.partitions_def_name == "sweep__load_trials"]
+    assert list(added.partition_keys) == [str(INBOX_BASE), str(INBOX_BASE + 1)]
+    (observation,) = first.asset_events
+    assert isinstance(observation, AssetObservation) and observation.asset_key == AssetKey(["sweep", "trials"])
+    assert "c/profile_export_aiperf.json" in observation.metadata["inbox_rejected"].value
+    assert "is not JSON" in observation.metadata["inbox_rejected"].value
+    logged = capfd.readouterr().err  # the sensor's log (what the UI shows on the tick)
+    assert "WARNING - " in logged and "c/profile_export_aiperf.json: rejected: profile_export_aiperf.json is not JSON" \
+        in logged, logged
+
+    # What the requested run does: the trials partitions are the files' rows, not measurements
+    # (the sweep's URL is a closed port: a measured trial would fail).
+    for r in first.dynamic_partitions_requests:
+        instance.add_dynamic_partitions(r.partitions_def_name, list(r.partition_keys))
+    assets = build_assets(study, trial_chunks=0)
+    result = materialize(assets, instance=instance, resources=study_resources(),
+                         selection=[AssetKey(["sweep", "trials"])], partition_key=f"concurrency=4|{INBOX_BASE}")
+    assert result.success
+    stored = Warehouse().read("sweep__trials")
+    assert stored["status"].tolist() == ["ok"] and stored["request_throughput_avg"].tolist() == [41.5]
+
+    second = tick(first.cursor)  # concurrency=16's run is still "in flight": not asked for again yet
+    assert not second.run_requests and not second.asset_events and "3 seen before" in second.skip_message
+    bad.write_text(json.dumps(json.loads((AIPERF / "records_concurrency1.json").read_text())))
+    monkeypatch.setattr(inbox_watch, "RETRY_AFTER_SECONDS", -1)  # as if its run had failed long ago
+    third = tick(second.cursor)
+    (request,) = third.run_requests
+    trials = {str(k) for k in request.asset_graph_subset.partitions_subsets_by_asset_key[
+        AssetKey(["sweep", "trials"])].get_partition_keys()}
+    assert trials == {f"concurrency=1|{INBOX_BASE + 2}", f"concurrency=16|{INBOX_BASE + 1}"}
+    assert not third.asset_events and "never stored as partitions" in capfd.readouterr().err
+
+
+def test_the_ingest_command_prints_each_file_and_exits_6_on_a_rejected_one(study_dir, inbox_root, dagster_home,
+                                                                           capsys, monkeypatch):
+    write_study(study_dir, "sweep", LOAD_SWEEP)
+    copy_export(inbox_root, "flat_concurrency4.json", "a")
+    rejected = copy_export(inbox_root, "flat_concurrency4.json", "b")
+    rejected.write_text(rejected.read_text().replace('"concurrency": 4', '"concurrency": 5'))
+    assert main(["ingest", "sweep", "--quiet"]) == 6
+    out, err = capsys.readouterr()
+    assert "a/profile_export_aiperf.json: ingested as 1 trials (1 rows)" in out
+    assert "b/profile_export_aiperf.json: rejected: it ran concurrency=5, which is no sweep point" in err
+    assert "Stored 1 ingested trials" in out
+    assert main(["ingest", "sweep", "--quiet"]) == 0  # nothing new: the rejected file is not read again
+    out, _ = capsys.readouterr()
+    assert "0 files ingested (0 trials), 2 seen before" in out
+    assert main(["ingest", "toy"]) == 2  # a ratchet ingests nothing: one line
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.floats(0.001, 10.0), min_size=2, max_size=12), min_size=1, max_size=5))
+def test_pooled_figures_are_those_of_the_concatenated_rounds(groups):
+    figures = [(float(np.mean(g)), float(np.std(g, ddof=1)), len(g)) for g in groups]
+    everything = np.concatenate(groups)
+    mean, sd, n = pooled_figures(figures)
+    assert n == everything.size
+    assert mean == pytest.approx(everything.mean(), rel=1e-9, abs=1e-12)
+    assert sd == pytest.approx(everything.std(ddof=1), rel=1e-7, abs=1e-9)

@@ -1,0 +1,59 @@
+"""The inbox as a team meets it: `dagster dev` on 127.0.0.1 (webserver, daemon, code server), aiperf
+exports put in a load sweep's inbox folder; the daemon's tick of `<study>__inbox` ingests them and
+its backfill stores them as trial partitions and updates the summary; the rejected file is on the
+trials asset's page in headless Chromium, and in the sensor's tick log."""
+import shutil
+import time
+
+import pytest
+from dagster import AssetKey
+
+from benchmark_assets.kinds.base import INBOX_BASE
+from benchmark_assets_tests.conftest import write_study
+from benchmark_assets_tests.test_inbox import AIPERF, LOAD_SWEEP
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+def sweep_inbox(study_dir, dagster_home, tmp_path):
+    """A load sweep and its inbox, there before `dagster dev` starts (as on a team's server)."""
+    write_study(study_dir, "sweep", LOAD_SWEEP)
+    folder = tmp_path / "inbox" / "sweep"
+    for source, run in (("flat_concurrency4.json", "c4"), ("phases_concurrency16.json", "c16")):
+        (folder / run).mkdir(parents=True)
+        shutil.copy(AIPERF / source, folder / run / "profile_export_aiperf.json")
+    (folder / "c12").mkdir()
+    (folder / "c12" / "profile_export_aiperf.json").write_text(
+        (AIPERF / "flat_concurrency4.json").read_text().replace('"concurrency": 4', '"concurrency": 12'))
+    return folder
+
+
+def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(sweep_inbox, dagster_dev, instance,
+                                                                          browser, tmp_path):
+    from benchmark_assets.warehouse import Warehouse
+
+    trials_key = AssetKey(["sweep", "trials"])
+    wanted = {f"concurrency=4|{INBOX_BASE + 1}", f"concurrency=16|{INBOX_BASE}"}
+    deadline = time.monotonic() + 300
+    # The daemon evaluates the sensor, launches the backfill it asks for, and runs it.
+    while not (wanted <= instance.get_materialized_partitions(trials_key)
+               and instance.get_latest_materialization_event(AssetKey(["sweep", "sweep_summary"]))):
+        assert time.monotonic() < deadline, (tmp_path / "dagster_dev.log").read_text()[-4000:]
+        time.sleep(2)
+    trials = Warehouse().read("sweep__trials").set_index("sweep_point")
+    assert trials.loc["concurrency=4", "request_throughput_avg"] == 41.5  # the file's, not a measurement
+    assert trials.loc["concurrency=16", "request_throughput_avg"] == 150.0
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(f"{dagster_dev}/assets/sweep/trials?view=events", wait_until="networkidle")
+    page.get_by_text("inbox_rejected").first.wait_for(timeout=60_000)
+    page.screenshot(path=shots / "trials_events.png")
+    page.locator("tr", has=page.locator("td", has_text="inbox_rejected").first).first \
+        .get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("c12/profile_export_aiperf.json").wait_for()
+    assert dialog.get_by_text("which is no sweep point of sweep", exact=False).count()
+    page.screenshot(path=shots / "rejected.png")
