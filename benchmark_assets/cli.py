@@ -213,11 +213,18 @@ def cmd_ingest(args) -> int:
     for o in found.outcomes:
         print(o.line(), file=sys.stderr if o.status != "ingested" else sys.stdout)
     print(found.summary())
+    from benchmark_assets.defs.resources import study_resources
+    from benchmark_assets.inbox import still_rejected
+
+    earlier = [o for o in still_rejected(study_resources()["results"].open(), study)
+               if o.path not in {seen.path for seen in found.outcomes}]
+    for o in earlier:  # not read again until it or the study changes, but still not ingested
+        print(f"{o.path}: still {o.status}: {o.reason}", file=sys.stderr)
     if outcome is not None:
         print(f"Stored {outcome['ingested_trials']} ingested trials and updated what follows them in {outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
         print(f"Artifacts: {latest_dir(study.name)}  ({kind.artifact_files})")
         print(f"Warehouse: {warehouse_label()}")
-    return EXIT_REJECTED if found.rejected else 0
+    return EXIT_REJECTED if found.rejected or earlier else 0
 
 
 def cmd_worker(args) -> int:
@@ -307,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     regressions.set_defaults(handler=cmd_regressions)
     ingest = commands.add_parser("ingest", help="store the result files in a study's inbox folder as its trials "
                                                 "(aiperf exports, pytest-benchmark JSON, curve CSVs), each once; "
-                                                "exit 6 if a file was rejected")
+                                                "exit 6 while a file in it is rejected")
     ingest.add_argument("study")
     ingest.add_argument("--quiet", action="store_true", help="no progress bars")
     ingest.set_defaults(handler=cmd_ingest)

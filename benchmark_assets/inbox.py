@@ -12,6 +12,7 @@ for a run of exactly those partitions and what follows them. No Dagster here.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -20,10 +21,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
+import sqlalchemy as sa
 
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import INBOX_BASE, IngestError, Node, Product, Step
-from benchmark_assets.locks import database_lock
+from benchmark_assets.locks import database_lock, file_lock
 from benchmark_assets.study_file import studies_dir
 from benchmark_assets.warehouse import Warehouse
 
@@ -74,6 +76,7 @@ class Scan:
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: int = 0
     ignored: int = 0
+    released: list[tuple[str, str]] = field(default_factory=list)  # trials a changed or replaced file gave up
 
     @property
     def ingested(self) -> list[Outcome]:
@@ -86,6 +89,11 @@ class Scan:
     @property
     def trial_keys(self) -> list[tuple[str, str]]:
         return list(dict.fromkeys(k for o in self.ingested for k in o.keys))
+
+    @property
+    def to_store(self) -> list[tuple[str, str]]:
+        """The trial partitions to store again: the new files' and those given up (stored empty)."""
+        return list(dict.fromkeys(self.trial_keys + self.released))
 
     def summary(self) -> str:
         parts = [f"{len(self.ingested)} files ingested ({len(self.trial_keys)} trials)"]
@@ -157,15 +165,30 @@ def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
         return node.schema(study).validate(rows.reset_index(drop=True), lazy=False)
     except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as error:
         first = (str(error).strip().splitlines() or ["invalid"])[0][:300]
-        raise IngestError(f"its trials do not pass the {node.name} schema ({first})") from None
+        raise IngestError(f"its trials do not pass the {node.name} schema ({first}); fix the values in the file "
+                          "(or, if the file is right, report the kind's ingest as a bug)") from None
 
 
 def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = None) -> Scan:
     """Read the study's new and changed inbox files into the warehouse; one process at a time per
-    study (a database lock on a shared server, so a sensor and a CLI never hand out one key twice)."""
-    with database_lock(warehouse.url, f"benchmark_assets:inbox:{study.name}", say=say,
-                       waiting=f"waiting for another reader of {study.name}'s inbox ({{holder}})"):
+    study (a file lock beside a SQLite warehouse, a database lock on a shared server), so a
+    sensor and a CLI never hand out one key twice."""
+    waiting = f"waiting for another reader of {study.name}'s inbox ({{holder}})"
+    url = sa.make_url(warehouse.url)
+    folder = Path(url.database).resolve().parent if url.get_backend_name() == "sqlite" and url.database else None
+    with file_lock(folder / "locks" / f"inbox_{study.name}.lock", say=say, waiting=waiting) if folder \
+            else contextlib.nullcontext(), \
+            database_lock(warehouse.url, f"benchmark_assets:inbox:{study.name}", say=say, waiting=waiting):
         return _scan_locked(study, warehouse)
+
+
+def _fingerprint(path: Path) -> str:
+    """The file's SHA-256; for a file that cannot be read, its size and time (reported once per change)."""
+    try:
+        return digest(path)
+    except OSError:
+        stat = path.stat()  # gone meanwhile: FileNotFoundError, the caller skips it
+        return f"unreadable:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def _scan_locked(study, warehouse: Warehouse) -> Scan:
@@ -174,82 +197,118 @@ def _scan_locked(study, warehouse: Warehouse) -> Scan:
     found = Scan(folder=inbox_folder(study), ignored=ignored)
     known = records(warehouse, study)
     by_path = {r["path"]: r for r in known.to_dict("records")} if len(known) else {}
+    present = {relative.as_posix() for _, relative in files}
     owner = {key: r["path"] for r in by_path.values() for key in _keys(r["trial_keys"])}
     used = {int(r) for _, r in owner}
     ingested_digests = {r["digest"]: r["path"] for r in by_path.values() if r["status"] == INGESTED}
     for path, relative in files:
         name = relative.as_posix()
         try:
-            content = digest(path)
-        except OSError as error:  # gone meanwhile, or unreadable: looked at again next time
-            found.outcomes.append(Outcome(name, "", REJECTED, f"cannot read it ({error.strerror or error})"))
-            continue
+            content = _fingerprint(path)
+        except OSError:
+            continue  # gone since it was listed
         before = by_path.get(name)
-        if before is not None and before["digest"] == content:
-            found.unchanged += 1
+        original = ingested_digests.get(content)
+        copy_of = original if original not in (None, name) and original in present else None
+        if before is not None and before["digest"] == content and (
+                before["status"] == INGESTED
+                or before["status"] == REJECTED and before.get("study_hash") == study.spec_hash
+                or before["status"] == DUPLICATE and copy_of is not None):
+            found.unchanged += 1  # a rejected file is read again once the study changed (the fix may be there)
             continue
         earlier = _keys(before["trial_keys"]) if before is not None else []
-        if content in ingested_digests and ingested_digests[content] != name:
-            outcome = Outcome(name, content, DUPLICATE,
-                              f"the same content as {ingested_digests[content]}, which is ingested; delete the copy")
+        if copy_of is not None:
+            outcome, rows, gone = (Outcome(name, content, DUPLICATE, f"the same content as {copy_of}, which is "
+                                           "ingested; delete the copy"), pd.DataFrame(), [])
+        elif content.startswith("unreadable:"):
+            outcome, rows, gone = (Outcome(name, content, REJECTED, "it cannot be read (permissions?); make it "
+                                           "readable"), pd.DataFrame(), [])
         else:
-            outcome, rows = _read(study, kind, path, relative, content, earlier, used, owner)
-            if outcome.status == INGESTED:
-                _store(warehouse, study, kind, outcome, rows, earlier)
-                used |= {int(r) for _, r in outcome.keys}
-                owner.update(dict.fromkeys(outcome.keys, name))
-                ingested_digests[content] = name
-                found.outcomes.append(outcome)
-                by_path[name] = {"digest": content, "trial_keys": json.dumps(outcome.keys), "status": INGESTED}
-                continue
+            # A file moved or renamed (its content is ingested under a name no longer there) takes
+            # over that file's trials: their keys are offered to it first.
+            moved = original if original not in (None, name) else None
+            offered = earlier + [k for k in (_keys(by_path[moved]["trial_keys"]) if moved else []) if k not in earlier]
+            outcome, rows = _read(study, kind, path, relative, content, offered, used, owner, present)
+            gone = sorted({owner[k] for k in outcome.keys if owner.get(k, name) != name} | {moved} - {None})
+        if outcome.status == INGESTED:
+            # Trials of this file's earlier version, or of files it replaces, that it does not keep:
+            # released, so their partitions are stored again, empty.
+            replaced = [k for g in gone for k in _keys(by_path[g]["trial_keys"])]
+            released = [k for k in dict.fromkeys(earlier + replaced) if k not in outcome.keys]
+            _store(warehouse, study, kind, outcome, rows, released, gone)
+            for g in gone:
+                by_path.pop(g, None)
+            owner = {k: v for k, v in owner.items() if v not in gone and k not in released}
+            owner.update(dict.fromkeys(outcome.keys, name))
+            used |= {int(r) for _, r in outcome.keys}
+            ingested_digests = {d: p for d, p in ingested_digests.items() if p not in gone}
+            ingested_digests[content] = name
+            by_path[name] = {"digest": content, "trial_keys": json.dumps(outcome.keys), "status": INGESTED}
+            found.outcomes.append(outcome)
+            found.released += [k for k in released if k not in found.released]
+            continue
         # A rejected new version keeps the trials of the version before it (nothing is lost).
         _record(warehouse, study, replace(outcome, keys=tuple(earlier)))
         found.outcomes.append(outcome)
     return found
 
 
+def _own_words(reason: str, name: str) -> str:
+    """A parser's message without the file's name at its start (the outcome line names the file)."""
+    if reason.startswith(f"{name}: "):
+        return reason[len(name) + 2:]
+    return "it" + reason[len(name):] if reason.startswith(f"{name} ") else reason
+
+
 def _read(study, kind, path: Path, relative: PurePosixPath, content: str, earlier: list[tuple[str, str]],
-          used: set[int], owner: dict) -> tuple[Outcome, pd.DataFrame]:
+          used: set[int], owner: dict, present: set[str]) -> tuple[Outcome, pd.DataFrame]:
     name = relative.as_posix()
     mine = {int(r) for _, r in earlier}
     replicates = _Replicates(used - mine, sorted(mine))
     try:
         rows = _validated(study, kind, kind.ingest(study, path, relative, replicates))
     except IngestError as error:
-        return Outcome(name, content, REJECTED, str(error)), pd.DataFrame()
+        return Outcome(name, content, REJECTED, _own_words(str(error), path.name)), pd.DataFrame()
     except Exception as error:  # a parser's bug must not stop the other files; it is reported
         return Outcome(name, content, REJECTED, f"{type(error).__name__}: {error}"), pd.DataFrame()
     point, replicate = kind.point.name, kind.replicate.name
     keys = tuple(dict.fromkeys((str(p), str(r)) for p, r in zip(rows[point], rows[replicate])))
-    low = [r for _, r in keys if int(r) < INBOX_BASE]
-    if low:
-        return Outcome(name, content, REJECTED, f"the {kind.name} kind gave it replicate {low[0]}, below the inbox's "
-                       f"keys (from {INBOX_BASE}) (a bug in its ingest)"), pd.DataFrame()
-    taken = [(k, owner[k]) for k in keys if owner.get(k, name) != name]
+    measured = set(kind.replicate.keys(study))
+    bad = [r for _, r in keys if int(r) < INBOX_BASE or r in measured]
+    if bad:
+        why = "below the inbox's keys" if int(bad[0]) < INBOX_BASE else f"one of {study.name}'s own {replicate} keys"
+        return Outcome(name, content, REJECTED, f"its {replicate} key {bad[0]} is {why} (from {INBOX_BASE:,} up, "
+                       f"apart from the study's own); give it another {replicate}"), pd.DataFrame()
+    taken = [(k, owner[k]) for k in keys if owner.get(k, name) != name and owner[k] in present]
     if taken:
         (p, r), other = taken[0]
-        return Outcome(name, content, REJECTED, f"{point} {p}, {replicate} {r} already came from {other}; "
-                       "give this file other keys (e.g. another seed) or delete one of them"), pd.DataFrame()
+        return Outcome(name, content, REJECTED, f"{point} {p}, {replicate} {int(r) - INBOX_BASE} of the inbox (key "
+                       f"{r}) already came from {other}; give this file another {replicate} or delete one of "
+                       "them"), pd.DataFrame()
     return Outcome(name, content, INGESTED, "", keys, len(rows)), rows
 
 
 def _record(warehouse: Warehouse, study, outcome: Outcome, conn=None) -> None:
     row = pd.DataFrame([{"study": study.name, "path": outcome.path, "digest": outcome.digest, "status": outcome.status,
                          "reason": outcome.reason, "trial_keys": json.dumps([list(k) for k in outcome.keys]),
-                         "rows": int(outcome.rows), "seen_at": pd.Timestamp.now(tz="UTC").isoformat()}])
+                         "rows": int(outcome.rows), "study_hash": study.spec_hash,
+                         "seen_at": pd.Timestamp.now(tz="UTC").isoformat()}])
     warehouse.replace_partitions(FILES_TABLE, row, ["study", "path"], [(study.name, outcome.path)], conn=conn)
 
 
 def _store(warehouse: Warehouse, study, kind, outcome: Outcome, rows: pd.DataFrame,
-           earlier: list[tuple[str, str]]) -> None:
-    """The file's rows and its record, in one transaction; rows of its earlier version go."""
+           released: list[tuple[str, str]], gone: list[str]) -> None:
+    """The file's rows and its record, in one transaction; the released keys' rows go, and so do
+    the records of files it replaces (moved or deleted files whose trials it took over)."""
     point, replicate = kind.point.name, kind.replicate.name
     rows = rows.assign(**{PATH_COLUMN: outcome.path})
     with warehouse.writing() as conn:
-        stale = [k for k in earlier if k not in outcome.keys]
-        if stale and warehouse.has_table(rows_table(study)):
-            warehouse.replace_partitions(rows_table(study), rows.iloc[0:0], [point, replicate], stale, conn=conn)
+        if released and warehouse.has_table(rows_table(study)):
+            warehouse.replace_partitions(rows_table(study), rows.iloc[0:0], [point, replicate], released, conn=conn)
         warehouse.replace_partitions(rows_table(study), rows, [point, replicate], list(outcome.keys), conn=conn)
+        if gone:
+            warehouse.replace_partitions(FILES_TABLE, pd.DataFrame(columns=["study", "path"]), ["study", "path"],
+                                         [(study.name, g) for g in gone], conn=conn)
         _record(warehouse, study, outcome, conn=conn)
 
 
@@ -267,6 +326,17 @@ def ingested_rows(warehouse: Warehouse, study, keys: list[tuple[str, str]]) -> p
     return rows[keep].drop(columns=[PATH_COLUMN]).reset_index(drop=True)
 
 
+def still_rejected(warehouse: Warehouse, study) -> list[Outcome]:
+    """Files of the inbox, still there, whose newest content was rejected (or is a copy)."""
+    known = records(warehouse, study)
+    if known.empty:
+        return []
+    folder = inbox_folder(study)
+    bad = known[(known["status"] != INGESTED)]
+    return [Outcome(r["path"], r["digest"], r["status"], r["reason"]) for r in bad.to_dict("records")
+            if (folder / r["path"]).is_file()]
+
+
 def pending_keys(warehouse: Warehouse, study) -> list[tuple[str, str]]:
     """Every trial the inbox holds (point, replicate), in the order the files came."""
     known = records(warehouse, study)
@@ -274,6 +344,14 @@ def pending_keys(warehouse: Warehouse, study) -> list[tuple[str, str]]:
         return []
     known = known[known["status"] == INGESTED].sort_values("seen_at")
     return list(dict.fromkeys(k for text in known["trial_keys"] for k in _keys(text)))
+
+
+def inbox_range(study, keys) -> list[tuple[str, str]]:
+    """The (point, replicate) keys of ``keys`` that belong to the inbox: from ``INBOX_BASE`` up
+    and not one of the study's own replicate keys. Never measured; without rows, stored empty."""
+    measured = set(kind_of(study).replicate.keys(study))
+    return [(str(p), str(r)) for p, r in keys
+            if str(r).isdigit() and int(r) >= INBOX_BASE and str(r) not in measured]
 
 
 def with_inbox(study, node: Node) -> Node:
@@ -284,8 +362,7 @@ def with_inbox(study, node: Node) -> Node:
 
     def compute(study_, step: Step, **inputs) -> Product:
         keys = [(str(p), str(r)) for p, r in step.partition_keys]
-        measured = set(kind_of(study_).replicate.keys(study_))  # a study's own seed may be that large too
-        inbox = [k for k in keys if k[1].isdigit() and int(k[1]) >= INBOX_BASE and k[1] not in measured]
+        inbox = inbox_range(study_, keys)
         if not inbox:
             return measure(study_, step, **inputs)
         rows = ingested_rows(Warehouse(step.warehouse_url), study_, inbox)
@@ -297,11 +374,20 @@ def with_inbox(study, node: Node) -> Node:
                 product = measure(study_, step, **inputs)
             frames.insert(0, product.frame)
             metadata = {**product.metadata, **metadata}
-        frame = pd.concat([f for f in frames if len(f.columns)], ignore_index=True) if any(
-            len(f.columns) for f in frames) else pd.DataFrame()
+        frames = [f for f in frames if len(f)]
+        frame = pd.concat(frames, ignore_index=True) if frames else no_trials(study_, node)
         return Product(frame, metadata)
 
     return replace(node, compute=compute)
+
+
+def no_trials(study, node: Node) -> pd.DataFrame:
+    """No rows, with the trials schema's columns and types (partitions of keys no file holds)."""
+    if node.schema is None:
+        return pd.DataFrame()
+    columns = node.schema(study).columns
+    return pd.DataFrame({name: pd.Series(dtype=object if column.dtype is None or str(column.dtype) == "str"
+                                         else column.dtype.type) for name, column in columns.items()})
 
 
 class _only:

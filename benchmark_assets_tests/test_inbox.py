@@ -251,7 +251,8 @@ def test_aiperf_times_in_seconds_are_read_as_milliseconds(tmp_path):
         read_export(path)
 
 
-def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, study_dir, inbox_root, capfd, monkeypatch):
+def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, study_dir, inbox_root, capfd,
+                                                                    monkeypatch):
     from benchmark_assets.definitions import build_definitions
     from benchmark_assets.defs import inbox_watch
 
@@ -276,7 +277,8 @@ def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, s
     first = tick(nothing.cursor)
     (request,) = first.run_requests
     subset = request.asset_graph_subset
-    trials = {str(k) for k in subset.partitions_subsets_by_asset_key[AssetKey(["sweep", "trials"])].get_partition_keys()}
+    trials_subset = subset.partitions_subsets_by_asset_key[AssetKey(["sweep", "trials"])]
+    trials = {str(k) for k in trials_subset.get_partition_keys()}
     assert trials == {f"concurrency=4|{INBOX_BASE}", f"concurrency=16|{INBOX_BASE + 1}"}
     assert {k.path[-1] for k in subset.non_partitioned_asset_keys} == {"sweep_summary"}
     assert "a/profile_export_aiperf.json" in request.tags["benchmark_assets/ingested_files"]
@@ -287,7 +289,7 @@ def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, s
     assert "c/profile_export_aiperf.json" in observation.metadata["inbox_rejected"].value
     assert "is not JSON" in observation.metadata["inbox_rejected"].value
     logged = capfd.readouterr().err  # the sensor's log (what the UI shows on the tick)
-    assert "WARNING - " in logged and "c/profile_export_aiperf.json: rejected: profile_export_aiperf.json is not JSON" \
+    assert "WARNING - " in logged and "c/profile_export_aiperf.json: rejected: it is not JSON" \
         in logged, logged
 
     # What the requested run does: the trials partitions are the files' rows, not measurements
@@ -324,9 +326,13 @@ def test_the_ingest_command_prints_each_file_and_exits_6_on_a_rejected_one(study
     assert "a/profile_export_aiperf.json: ingested as 1 trials (1 rows)" in out
     assert "b/profile_export_aiperf.json: rejected: it ran concurrency=5, which is no sweep point" in err
     assert "Stored 1 ingested trials" in out
-    assert main(["ingest", "sweep", "--quiet"]) == 0  # nothing new: the rejected file is not read again
-    out, _ = capsys.readouterr()
+    # Nothing new: the rejected file is not read again, but while it is there a CI script hears of it.
+    assert main(["ingest", "sweep", "--quiet"]) == 6
+    out, err = capsys.readouterr()
     assert "0 files ingested (0 trials), 2 seen before" in out
+    assert "b/profile_export_aiperf.json: still rejected: it ran concurrency=5" in err
+    rejected.unlink()
+    assert main(["ingest", "sweep", "--quiet"]) == 0
     assert main(["ingest", "toy"]) == 2  # a ratchet ingests nothing: one line
 
 
@@ -339,3 +345,117 @@ def test_pooled_figures_are_those_of_the_concatenated_rounds(groups):
     assert n == everything.size
     assert mean == pytest.approx(everything.mean(), rel=1e-9, abs=1e-12)
     assert sd == pytest.approx(everything.std(ddof=1), rel=1e-7, abs=1e-9)
+
+
+def stored_trials(name: str) -> pd.DataFrame:
+    return Warehouse().read(f"{name}__trials")
+
+
+def test_a_file_whose_trials_move_gives_up_the_old_ones(instance, study_dir, inbox_root):
+    write_study(study_dir, "cmp", COMPARISON)
+    folder = inbox_root / "cmp"
+    curve_csv(folder / "control" / "run.csv", 0.3, seed_column=4)
+    curve_csv(folder / "candidate" / "run.csv", 0.2, seed_column=4)
+    ingest_study("cmp", quiet=True, instance=instance)
+    assert sorted(stored_trials("cmp")["seed"]) == [INBOX_BASE + 4] * 2
+    curve_csv(folder / "control" / "run.csv", 0.3, seed_column=5)  # the file now says seed 5
+    found, _ = ingest_study("cmp", quiet=True, instance=instance)
+    assert found.released == [("control", str(INBOX_BASE + 4))]
+    trials = stored_trials("cmp")
+    assert sorted(zip(trials["arm"], trials["seed"])) == [("candidate", INBOX_BASE + 4), ("control", INBOX_BASE + 5)]
+    assert Warehouse().read("cmp__comparison").set_index("metric").loc["loss_last3", "n_pairs"] == 0
+
+    # Moved to the other arm's folder: the trial moves with it (not "a copy"), the old one goes.
+    (folder / "candidate" / "other.csv").write_bytes((folder / "control" / "run.csv").read_bytes())
+    (folder / "control" / "run.csv").unlink()
+    moved, _ = ingest_study("cmp", quiet=True, instance=instance)
+    assert [(o.path, o.status) for o in moved.outcomes] == [("candidate/other.csv", "ingested")]
+    trials = stored_trials("cmp")
+    assert sorted(zip(trials["arm"], trials["seed"])) == [("candidate", INBOX_BASE + 4), ("candidate", INBOX_BASE + 5)]
+    assert set(records(load_study("cmp")).index) == {"candidate/run.csv", "candidate/other.csv"}
+
+    # A deleted file keeps its trial until another file brings the same seed, which replaces it.
+    (folder / "candidate" / "run.csv").unlink()
+    assert ingest_study("cmp", quiet=True, instance=instance)[1] is None
+    assert len(stored_trials("cmp")) == 2
+    curve_csv(folder / "candidate" / "again.csv", 0.25, seed_column=4)
+    replaced, _ = ingest_study("cmp", quiet=True, instance=instance)
+    assert [(o.path, o.status) for o in replaced.outcomes] == [("candidate/again.csv", "ingested")]
+    trials = stored_trials("cmp").set_index(["arm", "seed"])
+    assert json.loads(trials.loc[("candidate", INBOX_BASE + 4), "command"]) == ["inbox", "candidate/again.csv"]
+
+
+def test_a_load_sweep_export_rerun_at_another_point_leaves_the_first(instance, study_dir, inbox_root):
+    write_study(study_dir, "sweep", LOAD_SWEEP)
+    export = copy_export(inbox_root, "flat_concurrency4.json", "a")
+    ingest_study("sweep", quiet=True, instance=instance)
+    export.write_text(export.read_text().replace('"concurrency": 4', '"concurrency": 16'))
+    ingest_study("sweep", quiet=True, instance=instance)
+    trials = stored_trials("sweep")
+    assert list(zip(trials["sweep_point"], trials["trial"])) == [("concurrency=16", INBOX_BASE)]  # same key, one point
+
+
+def test_an_ingested_file_whose_new_version_is_rejected_keeps_its_trials_until_fixed(
+        instance, study_dir, inbox_root):
+    study_path = write_study(study_dir, "sweep", LOAD_SWEEP)
+    export = copy_export(inbox_root, "flat_concurrency4.json", "a")
+    ingest_study("sweep", quiet=True, instance=instance)
+    export.write_text(export.read_text().replace('"concurrency": 4', '"concurrency": 12'))
+    found, outcome = ingest_study("sweep", quiet=True, instance=instance)
+    assert found.rejected[0].reason.startswith("it ran concurrency=12, which is no sweep point") and outcome is None
+    assert stored_trials("sweep")["sweep_point"].tolist() == ["concurrency=4"]  # nothing lost
+    assert ingest_study("sweep", quiet=True, instance=instance)[0].unchanged == 1  # not read again...
+    study_path.write_text(study_path.read_text().replace("[1, 4, 16, 64]", "[1, 4, 12, 16, 64]"))
+    fixed, _ = ingest_study("sweep", quiet=True, instance=instance)  # ...until the study changed
+    assert [o.status for o in fixed.outcomes] == ["ingested"]
+    trials = stored_trials("sweep")
+    assert list(zip(trials["sweep_point"], trials["trial"])) == [("concurrency=12", INBOX_BASE)]
+
+
+def test_a_study_seed_in_the_inbox_range_is_never_taken_for_an_ingested_one(study_dir, inbox_root, dagster_home):
+    study = load_study(write_study(study_dir, "cmp", COMPARISON.replace("seeds: [1, 2]", "seeds: [1, 1000003]")))
+    curve_csv(inbox_root / "cmp" / "control" / "seed_3.csv", 0.3)
+    (outcome,) = inbox.scan(study, Warehouse()).rejected
+    assert outcome.reason == ("its seed key 1000003 is one of cmp's own seed keys (from 1,000,000 up, apart from the "
+                              "study's own); give it another seed")
+    assert inbox.inbox_range(study, [("control", "1000003"), ("control", "1000004")]) == [("control", "1000004")]
+
+
+def test_two_readers_of_one_inbox_at_once_never_hand_out_a_key_twice(study_dir, inbox_root, dagster_home):
+    import threading
+
+    study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
+    for i in range(12):
+        export = copy_export(inbox_root, "flat_concurrency4.json", f"run{i:02d}")
+        export.write_text(export.read_text().replace('"avg": 41.5', f'"avg": {41.5 + i}'))
+    scans = []
+    readers = [threading.Thread(target=lambda: scans.append(inbox.scan(study, Warehouse()))) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert sorted(len(s.ingested) for s in scans) == [0, 12]  # the second waited, then found them seen
+    keys = inbox.pending_keys(Warehouse(), study)
+    assert len(keys) == len(set(keys)) == 12
+    rows = Warehouse().read("sweep__inbox")
+    assert sorted(rows["request_throughput_avg"]) == [41.5 + i for i in range(12)]
+
+
+def test_scaled_out_trials_store_inbox_partitions_without_rows_empty(instance, study_dir, inbox_root):
+    from dagster import MultiPartitionKey
+
+    from benchmark_assets.defs.builder import register_study
+
+    study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
+    copy_export(inbox_root, "flat_concurrency4.json", "a")
+    inbox.scan(study, Warehouse())
+    register_study(instance, study)
+    instance.add_dynamic_partitions("sweep__load_trials", [str(INBOX_BASE)])
+    assets = build_assets(study, trial_chunks=2)  # the celery graph, run here by the in-process executor
+    for point, rows in (("concurrency=4", 1), ("concurrency=16", 0)):  # a point no file ran: stored empty
+        result = materialize(assets, instance=instance, resources=study_resources(),
+                             selection=[AssetKey(["sweep", "trials"])],
+                             partition_key=str(MultiPartitionKey({"sweep_point": point, "trial": str(INBOX_BASE)})))
+        assert result.success
+        stored = stored_trials("sweep")
+        assert (stored["sweep_point"] == point).sum() == rows

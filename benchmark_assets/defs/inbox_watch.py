@@ -29,12 +29,15 @@ from benchmark_assets.studies import StudyError, load_study
 
 INGEST_TAG = "benchmark_assets/ingested_files"
 RETRY_AFTER_SECONDS = 15 * 60  # an ingested trial not stored this long after its request is asked for again
+MAX_RETRIES = 3
 
 
-def _requested(cursor: str | None) -> dict[str, float]:
+def _requested(cursor: str | None) -> dict[str, list]:
+    """Per trial key waiting to be stored: [when it was last asked for (or first seen), retries]."""
     try:
-        return dict(json.loads(cursor).get("requested", {})) if cursor else {}
-    except (ValueError, AttributeError):
+        found = json.loads(cursor).get("requested", {}) if cursor else {}
+        return {k: list(v) for k, v in found.items() if isinstance(v, list) and len(v) == 2}
+    except (ValueError, AttributeError, TypeError):
         return {}
 
 
@@ -97,17 +100,23 @@ def build_inbox_sensor(study):
             events.append(AssetObservation(asset_key=trials_key, metadata={
                 "inbox_rejected": MetadataValue.md(rejected_markdown(found.rejected)),
                 "inbox_folder": MetadataValue.path(str(found.folder))}))
-        keys = found.trial_keys
-        requested = _requested(context.cursor)
-        stranded = [k for k in unstored_keys(context.instance, current, results.open(), trials_key)
-                    if k not in keys and time.time() - requested.get("|".join(k), 0) > RETRY_AFTER_SECONDS]
+        keys = found.to_store
+        requested, now = _requested(context.cursor), time.time()
+        unstored = unstored_keys(context.instance, current, results.open(), trials_key)
+        stranded = []
+        for key in (k for k in unstored if k not in keys):
+            first, attempts = requested.setdefault("|".join(key), [now, 0])  # first seen now: its run may be on
+            if now - first > RETRY_AFTER_SECONDS and attempts < MAX_RETRIES:
+                stranded.append(key)
+                requested["|".join(key)] = [now, attempts + 1]
         if stranded:  # stored in the inbox, but their run failed or never came: asked for again
             context.log.warning(f"{len(stranded)} ingested trials were never stored as partitions (their run failed "
-                                "or was lost); requesting them again")
+                                f"or was lost); requesting them again (at most {MAX_RETRIES} times; after that, "
+                                f"`benchmark-assets ingest {current.name}` or re-executing the failed run stores them)")
         keys = keys + stranded
-        now = time.time()
-        requested = {k: t for k, t in requested.items() if now - t < 24 * 3600}
-        requested.update(dict.fromkeys(("|".join(k) for k in keys), now))
+        requested.update({"|".join(k): [now, 0] for k in found.to_store})
+        waiting = {"|".join(k) for k in unstored} | {"|".join(k) for k in keys}
+        requested = {k: v for k, v in requested.items() if k in waiting}
         cursor = json.dumps({"ingested": len(found.ingested), "rejected": len(found.rejected),
                              "seen_before": found.unchanged, "requested": requested})
         if not keys:

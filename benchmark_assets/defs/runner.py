@@ -206,7 +206,7 @@ def ingest_study(study_name: str, *, quiet: bool = False, instance=None, warehou
     found = inbox.scan(study, warehouse, say=log)
     instance = instance or DagsterInstance.get()
     trials_key = AssetKey([study.name, kind_of(study).trial_node().name])
-    keys = list(dict.fromkeys(found.trial_keys + unstored_keys(instance, study, warehouse, trials_key)))
+    keys = list(dict.fromkeys(found.to_store + unstored_keys(instance, study, warehouse, trials_key)))
     if not keys:
         return found, None
     wanted: dict[str, list[str]] = {}

@@ -162,7 +162,14 @@ def read_export(path: Path) -> AiperfRun:
             metrics[ours] = value
     successful = int(_number((blocks.get("request_count") or {}).get("avg")) or 0)
     errors = int(_number((blocks.get("error_request_count") or {}).get("avg")) or 0)
-    duration = _number((blocks.get("benchmark_duration") or {}).get("avg"))
+    block = blocks.get("benchmark_duration") or {}
+    duration = _number(block.get("avg"))
+    if duration is not None:  # in seconds, whatever unit the file gives it in
+        unit = str(block.get("unit", "sec")).strip().lower()
+        if unit not in _TO_MS:
+            raise ExportFileError(f"{name}: benchmark_duration is in {unit!r}; give an export with times in ms, sec "
+                                  "or ns")
+        duration *= _TO_MS[unit] / 1000.0
     counts = {"request_count": successful + errors, "successful_request_count": successful, "error_count": errors}
     if successful + errors:
         counts["error_rate"] = errors / (successful + errors)

@@ -1,7 +1,9 @@
 """The inbox as a team meets it: `dagster dev` on 127.0.0.1 (webserver, daemon, code server), aiperf
 exports put in a load sweep's inbox folder; the daemon's tick of `<study>__inbox` ingests them and
 its backfill stores them as trial partitions and updates the summary; the rejected file is on the
-trials asset's page in headless Chromium, and in the sensor's tick log."""
+trials asset's page in headless Chromium, and in the sensor's tick log. Screenshots are kept in the
+test's temporary folder (``screenshots/``)."""
+import re
 import shutil
 import time
 
@@ -11,6 +13,7 @@ from dagster import AssetKey
 from benchmark_assets.kinds.base import INBOX_BASE
 from benchmark_assets_tests.conftest import write_study
 from benchmark_assets_tests.test_inbox import AIPERF, LOAD_SWEEP
+from benchmark_assets_tests.ui.conftest import LOCATION
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -29,8 +32,8 @@ def sweep_inbox(study_dir, dagster_home, tmp_path):
     return folder
 
 
-def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(sweep_inbox, dagster_dev, instance,
-                                                                          browser, tmp_path):
+def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(browser, sweep_inbox, dagster_dev,
+                                                                          instance, tmp_path):
     from benchmark_assets.warehouse import Warehouse
 
     trials_key = AssetKey(["sweep", "trials"])
@@ -47,13 +50,28 @@ def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(sweep
 
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # The trials asset's events: two partitions materialised, and the observation of the rejected
+    # file, its table (file, what, reason) shown inline.
     page.goto(f"{dagster_dev}/assets/sweep/trials?view=events", wait_until="networkidle")
-    page.get_by_text("inbox_rejected").first.wait_for(timeout=60_000)
-    page.screenshot(path=shots / "trials_events.png")
-    page.locator("tr", has=page.locator("td", has_text="inbox_rejected").first).first \
-        .get_by_text("[Show Markdown]").click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_text("c12/profile_export_aiperf.json").wait_for()
-    assert dialog.get_by_text("which is no sweep point of sweep", exact=False).count()
-    page.screenshot(path=shots / "rejected.png")
+    page.get_by_text(f"concurrency=4|{INBOX_BASE + 1}").first.wait_for()
+    events = page.get_by_text(re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{1,2}:\d{2} [AP]M$"))
+    for index in range(events.count()):
+        events.nth(index).click()
+        if page.get_by_text("inbox_rejected").count():
+            break
+    page.get_by_text("inbox_rejected").first.wait_for()
+    assert page.get_by_text("Observed").count()
+    page.get_by_text("c12/profile_export_aiperf.json").first.wait_for()
+    assert page.get_by_text("which is no sweep point of sweep", exact=False).count()
+    page.screenshot(path=shots / "rejected_observation.png")
+
+    # The sensor's tick that ingested them, and its log with the rejected file's warning.
+    page.goto(f"{dagster_dev}/locations/{LOCATION}/sensors/sweep__inbox", wait_until="networkidle")
+    tick = page.locator("tr", has=page.get_by_text("1 run requested")).first
+    tick.get_by_text("View logs").click()
+    log = page.get_by_role("dialog")
+    log.get_by_text("WARNING").first.wait_for()
+    assert log.get_by_text("c12/profile_export_aiperf.json: rejected: it ran concurrency=12", exact=False).count()
+    assert log.get_by_text("c4/profile_export_aiperf.json: ingested as 1 trials (1 rows)").count()
+    page.screenshot(path=shots / "sensor_tick_log.png")

@@ -37,7 +37,9 @@ def current_trials(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame
     if trials.empty:
         return trials
     wanted = {(b, s): study.side_fingerprint(b, s) for b in study.benchmarks for s in SIDES}
-    keep = [wanted.get((b, s)) == f and (int(r) < study.spec.repeats or int(r) >= INBOX_BASE)
+    inbox = {(b, s): study.inbox_fingerprint(b, s) for b in study.benchmarks for s in SIDES if study.is_ingested(b)}
+    keep = [wanted.get((b, s)) == f and int(r) < study.spec.repeats
+            or int(r) >= INBOX_BASE and inbox.get((b, s)) == f
             for b, s, r, f in zip(trials["benchmark"], trials["side"], trials["repeat"], trials["side_fingerprint"])]
     return trials[keep].reset_index(drop=True)
 

@@ -58,8 +58,8 @@ def ingest_benchmark_file(study: AcceptanceStudy, path: Path, relative: PurePosi
     rows = []
     for benchmark, result in matched.items():
         common = {"benchmark": benchmark, "repeat": repeat, "side": side, "position": -1, "calls": 1, "status": "ok",
-                  "error": "", "side_fingerprint": study.side_fingerprint(benchmark, side), "git_commit": result.commit,
-                  PEAK_MEMORY: math.nan, **{name: math.nan for name in QUANTILES}}
+                  "error": "", "side_fingerprint": study.inbox_fingerprint(benchmark, side),
+                  "git_commit": result.commit, PEAK_MEMORY: math.nan, **{name: math.nan for name in QUANTILES}}
         if result.has_rounds:
             rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: value,
                       "summary_sd": math.nan, "summary_rounds": -1} for i, value in enumerate(result.rounds)]

@@ -381,6 +381,12 @@ class AcceptanceStudy(StudyFile):
                 out[(benchmark, side)] = fingerprint(payload)
         return out
 
+    def inbox_fingerprint(self, benchmark: str, side: str) -> str:
+        """What a run of a side put in the inbox stands for: the side as the suite names it (a
+        rewritten file or another number of repeats does not make an earlier run stale; another
+        benchmark name or file does)."""
+        return fingerprint({"side": getattr(self.spec.benchmarks[benchmark], side).model_dump(), "from": "inbox"})
+
     def side_fingerprint(self, benchmark: str, side: str) -> str:
         """What a side's measurements depend on; criteria and confidence change only the verdicts."""
         return self._side_fingerprints[(benchmark, side)]

@@ -18,12 +18,19 @@ from benchmark_assets.kinds.comparison.spec import ARMS, ComparisonStudy
 from benchmark_assets.targets.curves_csv import CurveFileError, read_curves
 
 PATTERNS = ("*.csv",)
+COMMAND_PREFIX = '["inbox"'  # an ingested trial's command: ["inbox", "<its file in the inbox>"]
 HELP = "CSV files of training curves, in control/ or candidate/"
 
 
 def _seed_from_name(relative: PurePosixPath) -> int | None:
+    """``seed_3``, ``seed-3`` or ``seed3`` in the name, else its only number (``run8.csv``); None
+    when the name holds several numbers and no ``seed`` (``run_2024_05_01.csv``): a guess could pair
+    the wrong trials."""
+    named = re.findall(r"seed[_-]?(\d+)", relative.stem, flags=re.IGNORECASE)
+    if named:
+        return int(named[-1])
     numbers = re.findall(r"\d+", relative.stem)
-    return int(numbers[-1]) if numbers else None
+    return int(numbers[0]) if len(numbers) == 1 else None
 
 
 def ingest_curves(study: ComparisonStudy, path: Path, relative: PurePosixPath,
@@ -36,13 +43,13 @@ def ingest_curves(study: ComparisonStudy, path: Path, relative: PurePosixPath,
         raise IngestError(str(error)) from None
     rows = []
     for trial in trials:
-        arm = trial.arm or folder
+        arm = (trial.arm or folder or "").strip().lower()
         if arm not in ARMS:
             raise IngestError(f"say which arm it is: put it in control/ or candidate/ of the study's inbox (or give an "
                               f"arm column){f', not in {folder}/' if folder else ''}")
         seed = trial.seed if trial.seed is not None else (_seed_from_name(relative) if len(trials) == 1 else None)
         if seed is None or seed < 0:
-            raise IngestError("say which seed it ran: a seed column, or a number in the file's name (seed_3.csv)")
+            raise IngestError("say which seed it ran: a seed column, or seed_<n> in the file's name (seed_3.csv)")
         if study.spec.metric not in trial.curves:
             raise IngestError(f"it has curves {', '.join(sorted(trial.curves))} but not {study.spec.metric!r}, the "
                               f"study's metric; export that curve (a column named {study.spec.metric})")

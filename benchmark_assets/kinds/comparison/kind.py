@@ -9,7 +9,6 @@ import pandas as pd
 
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import (
-    INBOX_BASE,
     TRIAL,
     Dimension,
     LedgerEntry,
@@ -38,9 +37,14 @@ def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
                            target_effect=None if d.target_effect is None else float(d.target_effect))
 
 
+def ingested(trials: pd.DataFrame) -> pd.Series:
+    """Rows of trials ingested from curve files (their command names the inbox file)."""
+    return trials["command"].astype(str).str.startswith(inbox.COMMAND_PREFIX)
+
+
 def _seeds_of_study(study: ComparisonStudy, trials: pd.DataFrame) -> pd.Series:
     """Rows of the study's seeds or of its inbox (curves ingested from files), not of a removed seed."""
-    return trials["seed"].isin(study.seeds) | (trials["seed"].astype(int) >= INBOX_BASE)
+    return trials["seed"].isin(study.seeds) | ingested(trials)
 
 
 def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +78,8 @@ def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:
     stale = int(_seeds_of_study(study, trials).sum() - len(current)) if len(trials) else 0
     if stale:
         step.warn(f"{stale} trials ran with an older command or arm setting and are left out; "
-                  f"`benchmark-assets run {study.name}` reruns them")
+                  f"`benchmark-assets run {study.name}` reruns those it measured (curve files from the inbox are "
+                  "replaced by putting new ones there)")
     table, problems = trial_summaries(study, current)
     for problem in problems:
         step.warn(problem)
@@ -148,7 +153,7 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
         n_seeds=len(study.seeds), decision_metric=study.decision_metric, direction=study.spec.direction,
         comparison=comparison, aggregates=aggregates, variance=variance_analysis,
         failures=trials[trials["status"] != "ok"], git_commits=list(trials["git_commit"]),
-        ingested=int((trials["seed"].astype(int) >= INBOX_BASE).sum()) if len(trials) else 0,
+        ingested=int(ingested(trials).sum()) if len(trials) else 0,
         variance_threshold=study.spec.decision.variance_threshold,
         problems=trial_summaries(study, trials)[1],
     )
