@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
+import pandera.errors
 import sqlalchemy as sa
 
 from benchmark_assets.kinds import kind_of
@@ -76,6 +77,7 @@ class Scan:
     outcomes: list[Outcome] = field(default_factory=list)
     unchanged: int = 0
     ignored: int = 0
+    waiting: int = 0  # files beyond the look's limit: read next time
     released: list[tuple[str, str]] = field(default_factory=list)  # trials a changed or replaced file gave up
 
     @property
@@ -100,6 +102,8 @@ class Scan:
         if self.rejected:
             parts.append(f"{len(self.rejected)} rejected")
         parts.append(f"{self.unchanged} seen before")
+        if self.waiting:
+            parts.append(f"{self.waiting} left for the next look")
         if self.ignored:
             parts.append(f"{self.ignored} other files ignored")
         return f"{self.folder}: " + ", ".join(parts)
@@ -149,7 +153,7 @@ class _Replicates:
 
 
 def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows, typed and checked against the trials schema; IngestError naming the first problem."""
+    """The rows, checked against the trials schema; IngestError naming the first problem."""
     node = kind.trial_node()
     point, replicate = kind.point.name, kind.replicate.name
     if rows.empty:
@@ -159,8 +163,6 @@ def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
         raise IngestError(f"the {kind.name} kind made rows without {missing} (a bug in its ingest)")
     if node.schema is None:
         return rows.reset_index(drop=True)
-    import pandera.errors
-
     try:
         return node.schema(study).validate(rows.reset_index(drop=True), lazy=False)
     except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as error:
@@ -169,17 +171,39 @@ def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
                           "(or, if the file is right, report the kind's ingest as a bug)") from None
 
 
-def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = None) -> Scan:
-    """Read the study's new and changed inbox files into the warehouse; one process at a time per
-    study (a file lock beside a SQLite warehouse, a database lock on a shared server), so a
-    sensor and a CLI never hand out one key twice."""
+def _all_valid(study, kind, frames: list[pd.DataFrame]) -> bool:
+    """Whether the rows of every file pass the trials schema together (one pandera call for a
+    whole batch: the common case; a batch that fails is read again file by file)."""
+    node = kind.trial_node()
+    if node.schema is None or not frames:
+        return True
+    try:
+        node.schema(study).validate(pd.concat(frames, ignore_index=True), lazy=False)
+    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors):
+        return False
+    return True
+
+
+def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = None,
+         limit: int | None = None) -> Scan:
+    """Read the study's new and changed inbox files (at most ``limit``; the rest wait for the
+    next look) into the warehouse, in one transaction; one process at a time per study (a file
+    lock beside a SQLite warehouse, a database lock on a shared server), so a sensor and a CLI
+    never hand out one key twice."""
     waiting = f"waiting for another reader of {study.name}'s inbox ({{holder}})"
     url = sa.make_url(warehouse.url)
     folder = Path(url.database).resolve().parent if url.get_backend_name() == "sqlite" and url.database else None
     with file_lock(folder / "locks" / f"inbox_{study.name}.lock", say=say, waiting=waiting) if folder \
             else contextlib.nullcontext(), \
             database_lock(warehouse.url, f"benchmark_assets:inbox:{study.name}", say=say, waiting=waiting):
-        return _scan_locked(study, warehouse)
+        kind = kind_of(study)
+        files, ignored = candidate_files(study)
+        known = records(warehouse, study)
+        plan = _Plan(study, kind, files, known, ignored, limit, validate_each=False)
+        if not _all_valid(study, kind, [rows for _, rows, _, _ in plan.ingested]):
+            plan = _Plan(study, kind, files, known, ignored, limit, validate_each=True)
+        plan.write(warehouse)
+        return plan.found
 
 
 def _fingerprint(path: Path) -> str:
@@ -191,51 +215,66 @@ def _fingerprint(path: Path) -> str:
         return f"unreadable:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _scan_locked(study, warehouse: Warehouse) -> Scan:
-    kind = kind_of(study)
-    files, ignored = candidate_files(study)
-    found = Scan(folder=inbox_folder(study), ignored=ignored)
-    known = records(warehouse, study)
-    by_path = {r["path"]: r for r in known.to_dict("records")} if len(known) else {}
-    present = {relative.as_posix() for _, relative in files}
-    owner = {key: r["path"] for r in by_path.values() for key in _keys(r["trial_keys"])}
-    used = {int(r) for _, r in owner}
-    ingested_digests = {r["digest"]: r["path"] for r in by_path.values() if r["status"] == INGESTED}
-    for path, relative in files:
-        name = relative.as_posix()
-        try:
-            content = _fingerprint(path)
-        except OSError:
-            continue  # gone since it was listed
-        before = by_path.get(name)
-        original = ingested_digests.get(content)
-        copy_of = original if original not in (None, name) and original in present else None
-        if before is not None and before["digest"] == content and (
-                before["status"] == INGESTED
-                or before["status"] == REJECTED and before.get("study_hash") == study.spec_hash
-                or before["status"] == DUPLICATE and copy_of is not None):
-            found.unchanged += 1  # a rejected file is read again once the study changed (the fix may be there)
-            continue
-        earlier = _keys(before["trial_keys"]) if before is not None else []
-        if copy_of is not None:
-            outcome, rows, gone = (Outcome(name, content, DUPLICATE, f"the same content as {copy_of}, which is "
-                                           "ingested; delete the copy"), pd.DataFrame(), [])
-        elif content.startswith("unreadable:"):
-            outcome, rows, gone = (Outcome(name, content, REJECTED, "it cannot be read (permissions?); make it "
-                                           "readable"), pd.DataFrame(), [])
-        else:
-            # A file moved or renamed (its content is ingested under a name no longer there) takes
-            # over that file's trials: their keys are offered to it first.
-            moved = original if original not in (None, name) else None
-            offered = earlier + [k for k in (_keys(by_path[moved]["trial_keys"]) if moved else []) if k not in earlier]
-            outcome, rows = _read(study, kind, path, relative, content, offered, used, owner, present)
-            gone = sorted({owner[k] for k in outcome.keys if owner.get(k, name) != name} | {moved} - {None})
-        if outcome.status == INGESTED:
-            # Trials of this file's earlier version, or of files it replaces, that it does not keep:
-            # released, so their partitions are stored again, empty.
+class _Plan:
+    """What one look at the inbox does, worked out file by file before anything is written: each
+    file's outcome, the rows of those ingested, the trials given up, the records of files that
+    others replace. ``validate_each``: check each file's rows against the schema on its own (else
+    the caller checks them all at once)."""
+
+    def __init__(self, study, kind, files, known: pd.DataFrame, ignored: int, limit: int | None,
+                 *, validate_each: bool):
+        self.study, self.kind, self.validate_each = study, kind, validate_each
+        self.found = Scan(folder=inbox_folder(study), ignored=ignored)
+        self.ingested: list[tuple[Outcome, pd.DataFrame, list, list]] = []  # outcome, rows, released, gone
+        self.rejected: list[Outcome] = []
+        by_path = {r["path"]: r for r in known.to_dict("records")} if len(known) else {}
+        present = {relative.as_posix() for _, relative in files}
+        owner = {key: r["path"] for r in by_path.values() for key in _keys(r["trial_keys"])}
+        used = {int(r) for _, r in owner}
+        ingested_digests = {r["digest"]: r["path"] for r in by_path.values() if r["status"] == INGESTED}
+        for path, relative in files:
+            if limit is not None and len(self.found.outcomes) >= limit:
+                self.found.waiting += 1
+                continue
+            name = relative.as_posix()
+            try:
+                content = _fingerprint(path)
+            except OSError:
+                continue  # gone since it was listed
+            before = by_path.get(name)
+            original = ingested_digests.get(content)
+            copy_of = original if original not in (None, name) and original in present else None
+            if before is not None and before["digest"] == content and (
+                    before["status"] == INGESTED
+                    or before["status"] == REJECTED and before.get("study_hash") == study.spec_hash
+                    or before["status"] == DUPLICATE and copy_of is not None):
+                self.found.unchanged += 1  # a rejected file is read again once the study changed
+                continue
+            earlier = _keys(before["trial_keys"]) if before is not None else []
+            if copy_of is not None:
+                outcome, rows, gone = (Outcome(name, content, DUPLICATE, f"the same content as {copy_of}, which is "
+                                               "ingested; delete the copy"), pd.DataFrame(), [])
+            elif content.startswith("unreadable:"):
+                outcome, rows, gone = (Outcome(name, content, REJECTED, "it cannot be read (permissions?); make it "
+                                               "readable"), pd.DataFrame(), [])
+            else:
+                # A file moved or renamed (its content is ingested under a name no longer there)
+                # takes over that file's trials: their keys are offered to it first.
+                moved = original if original not in (None, name) else None
+                offered = earlier + [k for k in (_keys(by_path[moved]["trial_keys"]) if moved else [])
+                                     if k not in earlier]
+                outcome, rows = self._read(path, relative, content, offered, used, owner, present)
+                gone = sorted({owner[k] for k in outcome.keys if owner.get(k, name) != name} | {moved} - {None})
+            if outcome.status != INGESTED:
+                # A rejected new version keeps the trials of the version before it (nothing is lost).
+                self.rejected.append(replace(outcome, keys=tuple(earlier)))
+                self.found.outcomes.append(outcome)
+                continue
+            # Trials of this file's earlier version, or of files it replaces, that it does not
+            # keep: given up, so their partitions are stored again, empty.
             replaced = [k for g in gone for k in _keys(by_path[g]["trial_keys"])]
             released = [k for k in dict.fromkeys(earlier + replaced) if k not in outcome.keys]
-            _store(warehouse, study, kind, outcome, rows, released, gone)
+            self.ingested.append((outcome, rows, released, gone))
             for g in gone:
                 by_path.pop(g, None)
             owner = {k: v for k, v in owner.items() if v not in gone and k not in released}
@@ -244,13 +283,80 @@ def _scan_locked(study, warehouse: Warehouse) -> Scan:
             ingested_digests = {d: p for d, p in ingested_digests.items() if p not in gone}
             ingested_digests[content] = name
             by_path[name] = {"digest": content, "trial_keys": json.dumps(outcome.keys), "status": INGESTED}
-            found.outcomes.append(outcome)
-            found.released += [k for k in released if k not in found.released]
-            continue
-        # A rejected new version keeps the trials of the version before it (nothing is lost).
-        _record(warehouse, study, replace(outcome, keys=tuple(earlier)))
-        found.outcomes.append(outcome)
-    return found
+            self.found.outcomes.append(outcome)
+            self.found.released += [k for k in released if k not in self.found.released]
+        # A key given up by one file and taken by a later one in the same look is not given up.
+        taken = {k for outcome, _, _, _ in self.ingested for k in outcome.keys}
+        self.found.released = [k for k in self.found.released if k not in taken]
+
+    def _read(self, path: Path, relative: PurePosixPath, content: str, earlier: list[tuple[str, str]],
+              used: set[int], owner: dict, present: set[str]) -> tuple[Outcome, pd.DataFrame]:
+        study, kind = self.study, self.kind
+        name = relative.as_posix()
+        mine = {int(r) for _, r in earlier}
+        replicates = _Replicates(used - mine, sorted(mine))
+        try:
+            rows = kind.ingest(study, path, relative, replicates)
+            rows = _validated(study, kind, rows) if self.validate_each else _shaped(kind, rows)
+        except IngestError as error:
+            return Outcome(name, content, REJECTED, _own_words(str(error), path.name)), pd.DataFrame()
+        except Exception as error:  # a parser's bug must not stop the other files; it is reported
+            return Outcome(name, content, REJECTED, f"{type(error).__name__}: {error}"), pd.DataFrame()
+        point, replicate = kind.point.name, kind.replicate.name
+        keys = tuple(dict.fromkeys((str(p), str(r)) for p, r in zip(rows[point], rows[replicate])))
+        measured = set(kind.replicate.keys(study))
+        bad = [r for _, r in keys if int(r) < INBOX_BASE or r in measured]
+        if bad:
+            why = ("below the inbox's keys" if int(bad[0]) < INBOX_BASE
+                   else f"one of {study.name}'s own {replicate} keys")
+            return Outcome(name, content, REJECTED, f"its {replicate} key {bad[0]} is {why} (from {INBOX_BASE:,} up, "
+                           f"apart from the study's own); give it another {replicate}"), pd.DataFrame()
+        taken = [(k, owner[k]) for k in keys if owner.get(k, name) != name and owner[k] in present]
+        if taken:
+            (p, r), other = taken[0]
+            return Outcome(name, content, REJECTED, f"{point} {p}, {replicate} {int(r) - INBOX_BASE} of the inbox "
+                           f"(key {r}) already came from {other}; give this file another {replicate} or delete one "
+                           "of them"), pd.DataFrame()
+        return Outcome(name, content, INGESTED, "", keys, len(rows)), rows
+
+    def write(self, warehouse: Warehouse) -> None:
+        """Everything the look decided, in one transaction: rows of the files ingested (those of
+        trials given up go), the records of every file read, and of files others replaced, gone."""
+        if not (self.ingested or self.rejected):
+            return
+        study, point, replicate = self.study, self.kind.point.name, self.kind.replicate.name
+        table = rows_table(study)
+        with warehouse.writing() as conn:
+            released = [k for k in self.found.released]
+            if released and warehouse.has_table(table):
+                frame = next((rows for _, rows, _, _ in self.ingested), pd.DataFrame(columns=[point, replicate]))
+                warehouse.replace_partitions(table, frame.iloc[0:0], [point, replicate], released, conn=conn)
+            if self.ingested:
+                rows = pd.concat([rows.assign(**{PATH_COLUMN: o.path}) for o, rows, _, _ in self.ingested],
+                                 ignore_index=True)
+                keys = [k for o, _, _, _ in self.ingested for k in o.keys]
+                warehouse.replace_partitions(table, rows, [point, replicate], keys, conn=conn)
+            gone = sorted({g for _, _, _, files in self.ingested for g in files})
+            outcomes = [o for o, _, _, _ in self.ingested] + self.rejected
+            paths = list(dict.fromkeys(gone + [o.path for o in outcomes]))
+            now = pd.Timestamp.now(tz="UTC").isoformat()
+            frame = pd.DataFrame([{"study": study.name, "path": o.path, "digest": o.digest, "status": o.status,
+                                   "reason": o.reason, "trial_keys": json.dumps([list(k) for k in o.keys]),
+                                   "rows": int(o.rows), "study_hash": study.spec_hash, "seen_at": now}
+                                  for o in outcomes])
+            warehouse.replace_partitions(FILES_TABLE, frame, ["study", "path"], [(study.name, p) for p in paths],
+                                         conn=conn)
+
+
+def _shaped(kind, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with the columns every trial has (the schema is checked for the whole look)."""
+    point, replicate = kind.point.name, kind.replicate.name
+    if rows.empty:
+        raise IngestError("it holds no trials this study can use")
+    missing = [c for c in (point, replicate, "status", "error") if c not in rows]
+    if missing:
+        raise IngestError(f"the {kind.name} kind made rows without {missing} (a bug in its ingest)")
+    return rows.reset_index(drop=True)
 
 
 def _own_words(reason: str, name: str) -> str:
@@ -258,58 +364,6 @@ def _own_words(reason: str, name: str) -> str:
     if reason.startswith(f"{name}: "):
         return reason[len(name) + 2:]
     return "it" + reason[len(name):] if reason.startswith(f"{name} ") else reason
-
-
-def _read(study, kind, path: Path, relative: PurePosixPath, content: str, earlier: list[tuple[str, str]],
-          used: set[int], owner: dict, present: set[str]) -> tuple[Outcome, pd.DataFrame]:
-    name = relative.as_posix()
-    mine = {int(r) for _, r in earlier}
-    replicates = _Replicates(used - mine, sorted(mine))
-    try:
-        rows = _validated(study, kind, kind.ingest(study, path, relative, replicates))
-    except IngestError as error:
-        return Outcome(name, content, REJECTED, _own_words(str(error), path.name)), pd.DataFrame()
-    except Exception as error:  # a parser's bug must not stop the other files; it is reported
-        return Outcome(name, content, REJECTED, f"{type(error).__name__}: {error}"), pd.DataFrame()
-    point, replicate = kind.point.name, kind.replicate.name
-    keys = tuple(dict.fromkeys((str(p), str(r)) for p, r in zip(rows[point], rows[replicate])))
-    measured = set(kind.replicate.keys(study))
-    bad = [r for _, r in keys if int(r) < INBOX_BASE or r in measured]
-    if bad:
-        why = "below the inbox's keys" if int(bad[0]) < INBOX_BASE else f"one of {study.name}'s own {replicate} keys"
-        return Outcome(name, content, REJECTED, f"its {replicate} key {bad[0]} is {why} (from {INBOX_BASE:,} up, "
-                       f"apart from the study's own); give it another {replicate}"), pd.DataFrame()
-    taken = [(k, owner[k]) for k in keys if owner.get(k, name) != name and owner[k] in present]
-    if taken:
-        (p, r), other = taken[0]
-        return Outcome(name, content, REJECTED, f"{point} {p}, {replicate} {int(r) - INBOX_BASE} of the inbox (key "
-                       f"{r}) already came from {other}; give this file another {replicate} or delete one of "
-                       "them"), pd.DataFrame()
-    return Outcome(name, content, INGESTED, "", keys, len(rows)), rows
-
-
-def _record(warehouse: Warehouse, study, outcome: Outcome, conn=None) -> None:
-    row = pd.DataFrame([{"study": study.name, "path": outcome.path, "digest": outcome.digest, "status": outcome.status,
-                         "reason": outcome.reason, "trial_keys": json.dumps([list(k) for k in outcome.keys]),
-                         "rows": int(outcome.rows), "study_hash": study.spec_hash,
-                         "seen_at": pd.Timestamp.now(tz="UTC").isoformat()}])
-    warehouse.replace_partitions(FILES_TABLE, row, ["study", "path"], [(study.name, outcome.path)], conn=conn)
-
-
-def _store(warehouse: Warehouse, study, kind, outcome: Outcome, rows: pd.DataFrame,
-           released: list[tuple[str, str]], gone: list[str]) -> None:
-    """The file's rows and its record, in one transaction; the released keys' rows go, and so do
-    the records of files it replaces (moved or deleted files whose trials it took over)."""
-    point, replicate = kind.point.name, kind.replicate.name
-    rows = rows.assign(**{PATH_COLUMN: outcome.path})
-    with warehouse.writing() as conn:
-        if released and warehouse.has_table(rows_table(study)):
-            warehouse.replace_partitions(rows_table(study), rows.iloc[0:0], [point, replicate], released, conn=conn)
-        warehouse.replace_partitions(rows_table(study), rows, [point, replicate], list(outcome.keys), conn=conn)
-        if gone:
-            warehouse.replace_partitions(FILES_TABLE, pd.DataFrame(columns=["study", "path"]), ["study", "path"],
-                                         [(study.name, g) for g in gone], conn=conn)
-        _record(warehouse, study, outcome, conn=conn)
 
 
 def ingested_rows(warehouse: Warehouse, study, keys: list[tuple[str, str]]) -> pd.DataFrame:

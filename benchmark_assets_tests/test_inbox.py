@@ -459,3 +459,25 @@ def test_scaled_out_trials_store_inbox_partitions_without_rows_empty(instance, s
         assert result.success
         stored = stored_trials("sweep")
         assert (stored["sweep_point"] == point).sum() == rows
+
+
+def test_a_file_failing_the_schema_is_rejected_alone_and_a_look_reads_at_most_its_limit(
+        study_dir, inbox_root, dagster_home):
+    study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
+    for run in ("a", "b", "c"):
+        copy_export(inbox_root, "flat_concurrency4.json", run)
+    bad = inbox_root / "sweep" / "b" / "profile_export_aiperf.json"
+    bad.write_text(bad.read_text().replace('"benchmark_duration": {\n  "unit": "sec",\n  "avg": 3.0',
+                                           '"benchmark_duration": {\n  "unit": "sec",\n  "avg": -3.0'))
+    assert '"avg": -3.0' in bad.read_text()
+    (inbox_root / "sweep" / "c" / "profile_export_aiperf.json").write_text(
+        (inbox_root / "sweep" / "c" / "profile_export_aiperf.json").read_text().replace('"avg": 41.5', '"avg": 43.5'))
+    first = inbox.scan(study, Warehouse(), limit=2)
+    assert [(o.path.split("/")[0], o.status) for o in first.outcomes] == [("a", "ingested"), ("b", "rejected")]
+    assert "do not pass the trials schema" in first.outcomes[1].reason and "wall_seconds" in first.outcomes[1].reason
+    assert first.waiting == 1 and "1 left for the next look" in first.summary()
+    second = inbox.scan(study, Warehouse(), limit=2)
+    assert [(o.path.split("/")[0], o.status) for o in second.outcomes] == [("c", "ingested")]
+    rows = Warehouse().read("sweep__inbox")
+    assert sorted(rows["request_throughput_avg"]) == [41.5, 43.5] and sorted(rows["trial"]) == [INBOX_BASE,
+                                                                                               INBOX_BASE + 1]

@@ -30,6 +30,7 @@ from benchmark_assets.studies import StudyError, load_study
 INGEST_TAG = "benchmark_assets/ingested_files"
 RETRY_AFTER_SECONDS = 15 * 60  # an ingested trial not stored this long after its request is asked for again
 MAX_RETRIES = 3
+FILES_PER_TICK = 1000  # read in one tick (about 2 s); more wait for the next, well inside a tick's time limit
 
 
 def _requested(cursor: str | None) -> dict[str, list]:
@@ -90,7 +91,7 @@ def build_inbox_sensor(study):
             current = load_study(path)
         except StudyError as error:
             return SkipReason(f"study file is invalid, nothing ingested: {error}")
-        found = inbox.scan(current, results.open(), say=context.log.info)
+        found = inbox.scan(current, results.open(), say=context.log.info, limit=FILES_PER_TICK)
         for outcome in found.rejected:
             context.log.warning(f"{inbox.inbox_folder(current) / outcome.path}: {outcome.status}: {outcome.reason}")
         for outcome in found.ingested:

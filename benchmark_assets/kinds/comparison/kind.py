@@ -39,6 +39,8 @@ def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
 
 def ingested(trials: pd.DataFrame) -> pd.Series:
     """Rows of trials ingested from curve files (their command names the inbox file)."""
+    if "command" not in trials:
+        return pd.Series(False, index=trials.index)
     return trials["command"].astype(str).str.startswith(inbox.COMMAND_PREFIX)
 
 
