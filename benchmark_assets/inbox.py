@@ -32,6 +32,7 @@ from benchmark_assets.warehouse import Warehouse
 
 INBOX_ENV = "BENCHMARK_ASSETS_INBOX"
 FILES_TABLE = "inbox_files"
+RELEASED_TABLE = "inbox_released"  # trials files gave up, until their partitions are stored again (empty)
 INGESTED, REJECTED, DUPLICATE = "ingested", "rejected", "duplicate"
 PATH_COLUMN = "inbox_path"  # the rows table's own column: which file a trial came from
 
@@ -171,25 +172,33 @@ def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
                           "(or, if the file is right, report the kind's ingest as a bug)") from None
 
 
-def _all_valid(study, kind, frames: list[pd.DataFrame]) -> bool:
-    """Whether the rows of every file pass the trials schema together (one pandera call for a
-    whole batch: the common case; a batch that fails is read again file by file)."""
+def _failing_files(study, kind, batch: list[tuple[str, pd.DataFrame]]) -> set[str]:
+    """The files whose rows fail the trials schema, found with one pandera call for the whole
+    look (lazy: every failing row), mapped back to their files; every file if the call itself fails."""
     node = kind.trial_node()
-    if node.schema is None or not frames:
-        return True
+    if node.schema is None or not batch:
+        return set()
+    owners = [name for name, rows in batch for _ in range(len(rows))]
     try:
-        node.schema(study).validate(pd.concat(frames, ignore_index=True), lazy=False)
-    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors):
-        return False
-    return True
+        node.schema(study).validate(pd.concat([rows for _, rows in batch], ignore_index=True), lazy=True)
+    except pandera.errors.SchemaErrors as error:
+        cases = error.failure_cases
+        index = cases["index"] if "index" in cases else pd.Series(dtype=object)
+        rows = {int(i) for i in index.dropna() if float(i).is_integer() and 0 <= int(i) < len(owners)}
+        return {owners[i] for i in rows} if len(rows) == index.notna().sum() and rows else {n for n, _ in batch}
+    except Exception:  # noqa: BLE001 - anything else: each file is checked on its own
+        return {name for name, _ in batch}
+    return set()
 
 
 def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = None,
-         limit: int | None = None) -> Scan:
+         limit: int | None = None, mark: int | None = None) -> Scan:
     """Read the study's new and changed inbox files (at most ``limit``; the rest wait for the
     next look) into the warehouse, in one transaction; one process at a time per study (a file
     lock beside a SQLite warehouse, a database lock on a shared server), so a sensor and a CLI
-    never hand out one key twice."""
+    never hand out one key twice. ``mark`` (the Dagster event log's newest record id when the
+    look began) is kept with the trials it writes: they are stored once a materialisation after it
+    holds them (``waiting_keys``)."""
     waiting = f"waiting for another reader of {study.name}'s inbox ({{holder}})"
     url = sa.make_url(warehouse.url)
     folder = Path(url.database).resolve().parent if url.get_backend_name() == "sqlite" and url.database else None
@@ -199,9 +208,10 @@ def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = Non
         kind = kind_of(study)
         files, ignored = candidate_files(study)
         known = records(warehouse, study)
-        plan = _Plan(study, kind, files, known, ignored, limit, validate_each=False)
-        if not _all_valid(study, kind, [rows for _, rows, _, _ in plan.ingested]):
-            plan = _Plan(study, kind, files, known, ignored, limit, validate_each=True)
+        plan = _Plan(study, kind, files, known, ignored, limit, mark)
+        failing = _failing_files(study, kind, [(o.path, rows) for o, rows, _, _ in plan.ingested])
+        if failing:  # read again, those files checked on their own (their reasons), the others as they were
+            plan = _Plan(study, kind, files, known, ignored, limit, mark, check=failing)
         plan.write(warehouse)
         return plan.found
 
@@ -215,79 +225,112 @@ def _fingerprint(path: Path) -> str:
         return f"unreadable:{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def _stat(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
 class _Plan:
     """What one look at the inbox does, worked out file by file before anything is written: each
-    file's outcome, the rows of those ingested, the trials given up, the records of files that
-    others replace. ``validate_each``: check each file's rows against the schema on its own (else
-    the caller checks them all at once)."""
+    file's outcome, the rows of those ingested, the trials given up, the records of files others
+    replace or take trials from. Rows are checked against the schema by the caller, all at once;
+    files in ``check`` are checked here, each on its own."""
 
     def __init__(self, study, kind, files, known: pd.DataFrame, ignored: int, limit: int | None,
-                 *, validate_each: bool):
-        self.study, self.kind, self.validate_each = study, kind, validate_each
+                 mark: int | None, *, check: set[str] = frozenset()):
+        self.study, self.kind, self.check = study, kind, set(check)
+        self.mark = -1 if mark is None else int(mark)
         self.found = Scan(folder=inbox_folder(study), ignored=ignored)
-        self.ingested: list[tuple[Outcome, pd.DataFrame, list, list]] = []  # outcome, rows, released, gone
-        self.rejected: list[Outcome] = []
-        by_path = {r["path"]: r for r in known.to_dict("records")} if len(known) else {}
+        self.ingested: list[tuple[Outcome, pd.DataFrame, list, list]] = []  # outcome, rows, released, moved
+        self.records: dict[str, dict] = {}  # path -> its record as this look leaves it (None: dropped)
+        by_path = {r["path"]: dict(r) for r in known.to_dict("records")} if len(known) else {}
         present = {relative.as_posix() for _, relative in files}
         owner = {key: r["path"] for r in by_path.values() for key in _keys(r["trial_keys"])}
         used = {int(r) for _, r in owner}
-        ingested_digests = {r["digest"]: r["path"] for r in by_path.values() if r["status"] == INGESTED}
+        # The content whose trials each file holds (an ingested file, or a rejected one keeping
+        # the trials of the version before it): a copy of it is a duplicate, a move takes them along.
+        kept = {r["path"]: _kept(r) for r in by_path.values() if _kept(r)}
         for path, relative in files:
             if limit is not None and len(self.found.outcomes) >= limit:
                 self.found.waiting += 1
                 continue
             name = relative.as_posix()
+            before = by_path.get(name)
             try:
-                content = _fingerprint(path)
+                stat = _stat(path)
+                same = before is not None and before.get("stat") == stat and not str(before["digest"]).startswith(
+                    "unreadable:")
+                content = before["digest"] if same else _fingerprint(path)  # unchanged size and time: not hashed
             except OSError:
                 continue  # gone since it was listed
-            before = by_path.get(name)
-            original = ingested_digests.get(content)
-            copy_of = original if original not in (None, name) and original in present else None
+            holders = {d: p for p, d in kept.items() if p != name}
+            original = holders.get(content)
+            copy_of = original if original in present else None
             if before is not None and before["digest"] == content and (
                     before["status"] == INGESTED
                     or before["status"] == REJECTED and before.get("study_hash") == study.spec_hash
                     or before["status"] == DUPLICATE and copy_of is not None):
                 self.found.unchanged += 1  # a rejected file is read again once the study changed
+                if before.get("stat") != stat:
+                    self.records[name] = {**before, "stat": stat}  # next time, not hashed
                 continue
             earlier = _keys(before["trial_keys"]) if before is not None else []
+            moved = original if original is not None and copy_of is None else None
             if copy_of is not None:
-                outcome, rows, gone = (Outcome(name, content, DUPLICATE, f"the same content as {copy_of}, which is "
-                                               "ingested; delete the copy"), pd.DataFrame(), [])
+                outcome, rows = Outcome(name, content, DUPLICATE, f"the same content as {copy_of}, whose trials "
+                                        "are ingested; delete the copy"), pd.DataFrame()
             elif content.startswith("unreadable:"):
-                outcome, rows, gone = (Outcome(name, content, REJECTED, "it cannot be read (permissions?); make it "
-                                               "readable"), pd.DataFrame(), [])
+                outcome, rows = Outcome(name, content, REJECTED, "it cannot be read (permissions?); make it "
+                                        "readable"), pd.DataFrame()
             else:
-                # A file moved or renamed (its content is ingested under a name no longer there)
-                # takes over that file's trials: their keys are offered to it first.
-                moved = original if original not in (None, name) else None
+                # A file moved or renamed (its content's trials are held under a name no longer
+                # there) takes them along: their keys are offered to it first.
                 offered = earlier + [k for k in (_keys(by_path[moved]["trial_keys"]) if moved else [])
                                      if k not in earlier]
                 outcome, rows = self._read(path, relative, content, offered, used, owner, present)
-                gone = sorted({owner[k] for k in outcome.keys if owner.get(k, name) != name} | {moved} - {None})
             if outcome.status != INGESTED:
                 # A rejected new version keeps the trials of the version before it (nothing is lost).
-                self.rejected.append(replace(outcome, keys=tuple(earlier)))
+                keeps = before is not None and bool(earlier)
+                self.records[name] = self._record(replace(outcome, keys=tuple(earlier)), stat,
+                                                  kept=_kept(before) if keeps else "",
+                                                  mark=_mark(before) if keeps else -1)
                 self.found.outcomes.append(outcome)
                 continue
-            # Trials of this file's earlier version, or of files it replaces, that it does not
-            # keep: given up, so their partitions are stored again, empty.
-            replaced = [k for g in gone for k in _keys(by_path[g]["trial_keys"])]
-            released = [k for k in dict.fromkeys(earlier + replaced) if k not in outcome.keys]
-            self.ingested.append((outcome, rows, released, gone))
-            for g in gone:
-                by_path.pop(g, None)
-            owner = {k: v for k, v in owner.items() if v not in gone and k not in released}
+            # Keys of files no longer in the inbox that this one brings: taken from them (a
+            # deleted file keeps the rest of its trials; a moved one is this file now).
+            losers = {owner[k] for k in outcome.keys if owner.get(k, name) != name} - {moved}
+            for loser in losers:
+                remaining = [k for k in _keys(by_path[loser]["trial_keys"]) if k not in outcome.keys]
+                by_path[loser]["trial_keys"] = json.dumps(remaining)
+                self.records[loser] = by_path[loser] if remaining else None
+                if not remaining:
+                    kept.pop(loser, None)
+            moved_keys = _keys(by_path[moved]["trial_keys"]) if moved else []
+            # Trials of its earlier version, or of the file it moved from, that it does not keep:
+            # given up, so their partitions are stored again, empty.
+            released = [k for k in dict.fromkeys(earlier + moved_keys) if k not in outcome.keys]
+            if moved:
+                self.records[moved] = None
+                by_path.pop(moved, None)
+                kept.pop(moved, None)
+            self.ingested.append((outcome, rows, released, [moved] if moved else []))
+            owner = {k: v for k, v in owner.items() if v != moved and k not in released}
             owner.update(dict.fromkeys(outcome.keys, name))
             used |= {int(r) for _, r in outcome.keys}
-            ingested_digests = {d: p for d, p in ingested_digests.items() if p not in gone}
-            ingested_digests[content] = name
-            by_path[name] = {"digest": content, "trial_keys": json.dumps(outcome.keys), "status": INGESTED}
+            kept[name] = content
+            by_path[name] = self.records[name] = self._record(outcome, stat, kept=content, mark=self.mark)
             self.found.outcomes.append(outcome)
             self.found.released += [k for k in released if k not in self.found.released]
         # A key given up by one file and taken by a later one in the same look is not given up.
         taken = {k for outcome, _, _, _ in self.ingested for k in outcome.keys}
         self.found.released = [k for k in self.found.released if k not in taken]
+
+    def _record(self, outcome: Outcome, stat: str, *, kept: str, mark: int) -> dict:
+        return {"study": self.study.name, "path": outcome.path, "digest": outcome.digest, "kept_digest": kept,
+                "status": outcome.status, "reason": outcome.reason,
+                "trial_keys": json.dumps([list(k) for k in outcome.keys]), "rows": int(outcome.rows),
+                "study_hash": self.study.spec_hash, "stat": stat, "mark": mark,
+                "seen_at": pd.Timestamp.now(tz="UTC").isoformat()}
 
     def _read(self, path: Path, relative: PurePosixPath, content: str, earlier: list[tuple[str, str]],
               used: set[int], owner: dict, present: set[str]) -> tuple[Outcome, pd.DataFrame]:
@@ -297,7 +340,7 @@ class _Plan:
         replicates = _Replicates(used - mine, sorted(mine))
         try:
             rows = kind.ingest(study, path, relative, replicates)
-            rows = _validated(study, kind, rows) if self.validate_each else _shaped(kind, rows)
+            rows = _validated(study, kind, rows) if name in self.check else _shaped(kind, rows)
         except IngestError as error:
             return Outcome(name, content, REJECTED, _own_words(str(error), path.name)), pd.DataFrame()
         except Exception as error:  # a parser's bug must not stop the other files; it is reported
@@ -321,31 +364,45 @@ class _Plan:
 
     def write(self, warehouse: Warehouse) -> None:
         """Everything the look decided, in one transaction: rows of the files ingested (those of
-        trials given up go), the records of every file read, and of files others replaced, gone."""
-        if not (self.ingested or self.rejected):
+        trials given up go, and are kept as released until stored again), and the records."""
+        if not self.records:
             return
         study, point, replicate = self.study, self.kind.point.name, self.kind.replicate.name
         table = rows_table(study)
+        released = self.found.released
         with warehouse.writing() as conn:
-            released = [k for k in self.found.released]
             if released and warehouse.has_table(table):
                 frame = next((rows for _, rows, _, _ in self.ingested), pd.DataFrame(columns=[point, replicate]))
                 warehouse.replace_partitions(table, frame.iloc[0:0], [point, replicate], released, conn=conn)
+            taken = [k for o, _, _, _ in self.ingested for k in o.keys]
             if self.ingested:
                 rows = pd.concat([rows.assign(**{PATH_COLUMN: o.path}) for o, rows, _, _ in self.ingested],
                                  ignore_index=True)
-                keys = [k for o, _, _, _ in self.ingested for k in o.keys]
-                warehouse.replace_partitions(table, rows, [point, replicate], keys, conn=conn)
-            gone = sorted({g for _, _, _, files in self.ingested for g in files})
-            outcomes = [o for o, _, _, _ in self.ingested] + self.rejected
-            paths = list(dict.fromkeys(gone + [o.path for o in outcomes]))
-            now = pd.Timestamp.now(tz="UTC").isoformat()
-            frame = pd.DataFrame([{"study": study.name, "path": o.path, "digest": o.digest, "status": o.status,
-                                   "reason": o.reason, "trial_keys": json.dumps([list(k) for k in o.keys]),
-                                   "rows": int(o.rows), "study_hash": study.spec_hash, "seen_at": now}
-                                  for o in outcomes])
-            warehouse.replace_partitions(FILES_TABLE, frame, ["study", "path"], [(study.name, p) for p in paths],
-                                         conn=conn)
+                warehouse.replace_partitions(table, rows, [point, replicate], taken, conn=conn)
+            changed = [(study.name, p, r) for p, r in released + taken]
+            given_up = pd.DataFrame([{"study": study.name, "point": p, "replicate": r, "mark": self.mark}
+                                     for p, r in released], columns=["study", "point", "replicate", "mark"])
+            if changed and (released or warehouse.has_table(RELEASED_TABLE)):
+                warehouse.replace_partitions(RELEASED_TABLE, given_up.astype({"mark": "int64"}),
+                                             ["study", "point", "replicate"], changed, conn=conn)
+            kept = pd.DataFrame([r for r in self.records.values() if r is not None])
+            warehouse.replace_partitions(FILES_TABLE, kept, ["study", "path"],
+                                         [(study.name, p) for p in self.records], conn=conn)
+
+
+def _mark(record) -> int:
+    value = record.get("mark", -1) if record is not None else -1
+    return -1 if value is None or pd.isna(value) else int(value)
+
+
+def _kept(record) -> str:
+    """The content whose trials a record's file holds ('' if none)."""
+    if record is None or not _keys(record.get("trial_keys")):
+        return ""
+    value = record.get("kept_digest")
+    if isinstance(value, str) and value:
+        return value
+    return str(record["digest"]) if record.get("status") == INGESTED else ""
 
 
 def _shaped(kind, rows: pd.DataFrame) -> pd.DataFrame:
@@ -393,11 +450,22 @@ def still_rejected(warehouse: Warehouse, study) -> list[Outcome]:
 
 def pending_keys(warehouse: Warehouse, study) -> list[tuple[str, str]]:
     """Every trial the inbox holds (point, replicate), in the order the files came."""
+    return list(dict.fromkeys(key for key, _ in waiting_keys(warehouse, study, released=False)))
+
+
+def waiting_keys(warehouse: Warehouse, study, *, released: bool = True) -> list[tuple[tuple[str, str], int]]:
+    """(trial key, mark) of every trial the inbox holds, and of those files gave up: each is
+    stored once a materialisation of its partition came after its mark (-1: any)."""
     known = records(warehouse, study)
-    if known.empty:
-        return []
-    known = known[known["status"] == INGESTED].sort_values("seen_at")
-    return list(dict.fromkeys(k for text in known["trial_keys"] for k in _keys(text)))
+    out: list[tuple[tuple[str, str], int]] = []
+    if len(known):
+        known = known.sort_values("seen_at")
+        for record in known.to_dict("records"):
+            out += [(k, _mark(record)) for k in _keys(record["trial_keys"])]
+    if released and warehouse.has_table(RELEASED_TABLE):
+        gone = warehouse.read(RELEASED_TABLE, {"study": [study.name]})
+        out += [((str(p), str(r)), int(m)) for p, r, m in zip(gone["point"], gone["replicate"], gone["mark"])]
+    return out
 
 
 def inbox_range(study, keys) -> list[tuple[str, str]]:

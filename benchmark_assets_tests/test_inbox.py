@@ -481,3 +481,65 @@ def test_a_file_failing_the_schema_is_rejected_alone_and_a_look_reads_at_most_it
     rows = Warehouse().read("sweep__inbox")
     assert sorted(rows["request_throughput_avg"]) == [41.5, 43.5] and sorted(rows["trial"]) == [INBOX_BASE,
                                                                                                INBOX_BASE + 1]
+
+
+def test_a_copy_of_a_file_whose_new_version_was_rejected_is_still_a_copy(study_dir, inbox_root, dagster_home):
+    study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
+    original = copy_export(inbox_root, "flat_concurrency4.json", "z_a")
+    inbox.scan(study, Warehouse())
+    backup = copy_export(inbox_root, "flat_concurrency4.json", "b_backup")
+    assert [o.status for o in inbox.scan(study, Warehouse()).outcomes] == ["duplicate"]
+    original.write_text(original.read_text().replace('"concurrency": 4', '"concurrency": 12'))
+    assert [o.status for o in inbox.scan(study, Warehouse()).outcomes] == ["rejected"]
+    # z_a still holds the old content's trial, so the backup is still a copy of it: not a second trial.
+    again = inbox.scan(study, Warehouse())
+    assert again.outcomes == [] and again.unchanged == 2 and backup.exists()
+    assert inbox.pending_keys(Warehouse(), study) == [("concurrency=4", str(INBOX_BASE))]
+
+
+def test_a_file_taking_one_trial_of_a_deleted_file_leaves_it_the_others(instance, study_dir, inbox_root):
+    study = load_study(write_study(study_dir, "cmp", COMPARISON))
+    multi = inbox_root / "cmp" / "control" / "multi.csv"
+    multi.parent.mkdir(parents=True)
+    multi.write_text("seed,step,loss\n" + "".join(f"{seed},{step},{1 / (1 + step) + seed / 100}\n"
+                                                    for seed in (4, 5) for step in range(0, 50, 5)))
+    ingest_study("cmp", quiet=True, instance=instance)
+    multi.unlink()
+    curve_csv(inbox_root / "cmp" / "control" / "seed_4.csv", 0.9)
+    found, _ = ingest_study("cmp", quiet=True, instance=instance)
+    assert [o.status for o in found.outcomes] == ["ingested"] and found.released == []
+    trials = stored_trials("cmp").set_index("seed")
+    assert sorted(trials.index) == [INBOX_BASE + 4, INBOX_BASE + 5]  # seed 5 stays, from the deleted file
+    assert json.loads(trials.loc[INBOX_BASE + 4, "command"]) == ["inbox", "control/seed_4.csv"]
+    kept = records(study).loc["control/multi.csv"]
+    assert json.loads(kept["trial_keys"]) == [["control", str(INBOX_BASE + 5)]]
+
+
+def test_a_changed_file_whose_run_never_came_is_stored_by_the_next_ingest(instance, study_dir, inbox_root):
+    from benchmark_assets.defs.inbox_watch import event_mark
+
+    study = load_study(write_study(study_dir, "cmp", COMPARISON))
+    path = curve_csv(inbox_root / "cmp" / "control" / "seed_4.csv", 0.3)
+    ingest_study("cmp", quiet=True, instance=instance)
+    curve_csv(path, 0.7)  # changed in place: same key, new rows
+    inbox.scan(study, Warehouse(), mark=event_mark(instance))  # a sensor's look whose run then failed
+    found, outcome = ingest_study("cmp", quiet=True, instance=instance)
+    assert found.outcomes == [] and outcome is not None and outcome["ingested_trials"] == 1
+    values = json.loads(stored_trials("cmp")["curves_json"].iloc[0])["loss"]["values"]
+    assert values[-1] == pytest.approx(1 / 46 + 0.7)
+    assert ingest_study("cmp", quiet=True, instance=instance)[1] is None  # stored now: nothing waits
+
+
+def test_ingested_curves_stand_for_the_arms_parameters_not_the_command(instance, study_dir, inbox_root):
+    path = write_study(study_dir, "cmp", COMPARISON)
+    for arm, offset in (("control", 0.3), ("candidate", 0.2)):
+        curve_csv(inbox_root / "cmp" / arm / "seed_4.csv", offset)
+    ingest_study("cmp", quiet=True, instance=instance)
+    path.write_text(path.read_text().replace('"--out", "{output}"]', '"--out", "{output}"]\n  timeout_seconds: 99'))
+    run_study("cmp", quiet=True, instance=instance)
+    assert len(Warehouse().read("cmp__summaries")) == 6  # seeds 1, 2 and the files' seed 4, both arms
+    path.write_text(path.read_text().replace("candidate: {shift: -0.05}", "candidate: {shift: -0.10}"))
+    run_study("cmp", quiet=True, instance=instance)
+    summaries = Warehouse().read("cmp__summaries")
+    assert sorted(zip(summaries["arm"], summaries["seed"])) == [
+        ("candidate", 1), ("candidate", 2), ("control", 1), ("control", 2), ("control", INBOX_BASE + 4)]

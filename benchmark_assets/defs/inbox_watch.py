@@ -15,11 +15,14 @@ from dagster import (
     DefaultSensorStatus,
     MetadataValue,
     MultiPartitionKey,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
+from dagster._core.execution.backfill import BulkActionStatus
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from benchmark_assets import inbox
 from benchmark_assets.defs.builder import dimensions, rerun_request, unregistered_keys
@@ -42,12 +45,32 @@ def _requested(cursor: str | None) -> dict[str, list]:
         return {}
 
 
+def event_mark(instance) -> int:
+    """The event log's newest record id: trials a look writes now are stored by a later materialisation."""
+    return int(instance.event_log_storage.get_maximum_record_id() or 0)
+
+
 def unstored_keys(instance, study, warehouse, trials_key: AssetKey) -> list[tuple[str, str]]:
-    """Trials the inbox holds whose partitions no run has materialised yet."""
+    """Trials the inbox holds, or that files gave up, whose partitions no run has stored since
+    the look that wrote them (never, or only with an earlier version's rows)."""
     kind = kind_of(study)
-    done = instance.get_materialized_partitions(trials_key)
-    return [k for k in inbox.pending_keys(warehouse, study)
-            if str(MultiPartitionKey({kind.point.name: k[0], kind.replicate.name: k[1]})) not in done]
+    by_mark: dict[int, list[tuple[str, str]]] = {}
+    for key, mark in inbox.waiting_keys(warehouse, study):
+        by_mark.setdefault(mark, []).append(key)
+    out = []
+    for mark, keys in by_mark.items():
+        done = instance.get_materialized_partitions(trials_key, after_cursor=mark if mark >= 0 else None)
+        out += [k for k in keys if str(MultiPartitionKey({kind.point.name: k[0], kind.replicate.name: k[1]}))
+                not in done]
+    return list(dict.fromkeys(out))
+
+
+def trials_in_flight(instance, trials_key: AssetKey) -> bool:
+    """Whether a run that stores trials of the study is queued or running, or a backfill is on."""
+    runs = instance.get_runs(filters=RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES)), limit=200)
+    if any(trials_key in (run.asset_selection or set()) for run in runs):
+        return True
+    return bool(instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1))
 
 
 def sensor_name(study) -> str:
@@ -91,7 +114,8 @@ def build_inbox_sensor(study):
             current = load_study(path)
         except StudyError as error:
             return SkipReason(f"study file is invalid, nothing ingested: {error}")
-        found = inbox.scan(current, results.open(), say=context.log.info, limit=FILES_PER_TICK)
+        found = inbox.scan(current, results.open(), say=context.log.info, limit=FILES_PER_TICK,
+                           mark=event_mark(context.instance))
         for outcome in found.rejected:
             context.log.warning(f"{inbox.inbox_folder(current) / outcome.path}: {outcome.status}: {outcome.reason}")
         for outcome in found.ingested:
@@ -105,9 +129,12 @@ def build_inbox_sensor(study):
         requested, now = _requested(context.cursor), time.time()
         unstored = unstored_keys(context.instance, current, results.open(), trials_key)
         stranded = []
+        busy = trials_in_flight(context.instance, trials_key)  # a queued or slow run is not a lost one
         for key in (k for k in unstored if k not in keys):
             first, attempts = requested.setdefault("|".join(key), [now, 0])  # first seen now: its run may be on
-            if now - first > RETRY_AFTER_SECONDS and attempts < MAX_RETRIES:
+            if busy:
+                requested["|".join(key)] = [now, attempts]  # its time counts from when nothing runs
+            elif now - first > RETRY_AFTER_SECONDS and attempts < MAX_RETRIES:
                 stranded.append(key)
                 requested["|".join(key)] = [now, attempts + 1]
         if stranded:  # stored in the inbox, but their run failed or never came: asked for again

@@ -56,7 +56,7 @@ from benchmark_assets.defs.builder import (
     settle_finished_runs,
     trials_table,
 )
-from benchmark_assets.defs.inbox_watch import unstored_keys
+from benchmark_assets.defs.inbox_watch import event_mark, unstored_keys
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
@@ -203,8 +203,8 @@ def ingest_study(study_name: str, *, quiet: bool = False, instance=None, warehou
     study = load_study(study_name)
     resources = study_resources(warehouse_url)
     warehouse = resources["results"].open()
-    found = inbox.scan(study, warehouse, say=log)
     instance = instance or DagsterInstance.get()
+    found = inbox.scan(study, warehouse, say=log, mark=event_mark(instance))
     trials_key = AssetKey([study.name, kind_of(study).trial_node().name])
     keys = list(dict.fromkeys(found.to_store + unstored_keys(instance, study, warehouse, trials_key)))
     if not keys:

@@ -56,7 +56,9 @@ def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame
     run` reruns them."""
     if trials.empty:
         return trials
-    fingerprints = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS})
+    from_files = ingested(trials)
+    fingerprints = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS}).where(
+        ~from_files, trials["arm"].map({arm: study.inbox_fingerprint(arm) for arm in ARMS}))
     keep = _seeds_of_study(study, trials) & (trials["arm_fingerprint"] == fingerprints)
     return trials[keep].reset_index(drop=True)
 

@@ -171,6 +171,11 @@ class ComparisonStudy(StudyFile):
         summary = self.spec.summary
         return self.spec.metric if summary is None else f"{self.spec.metric}_{summary.label}"
 
+    def inbox_fingerprint(self, arm: str) -> str:
+        """What a curve file put in the inbox stands for: the arm's parameters (not the command or
+        its timeout, which ran elsewhere). Another parameter makes the file's trial stale."""
+        return fingerprint({"params": self.params(arm), "from": "inbox"})
+
     def arm_fingerprint(self, arm: str) -> str:
         """What an arm's trials depend on; a changed fingerprint means its trials must rerun."""
         # `parallel` only says how many trials run at once, not what a trial computes.
