@@ -5,7 +5,7 @@ folder); a file its kind claims (``StudyKind.inbox_files``) is read once per con
 ``scan`` reads the new and changed files: the kind turns each into trial rows (``StudyKind.ingest``),
 they are checked against the trials schema and kept in the warehouse (``<study>__inbox``) with a
 record per file (``inbox_files``: its digest, what became of it and why). A file that cannot be
-used is recorded as rejected with the reason, and is not read again until its content changes.
+used is recorded as rejected with the reason, and is not read again until it or the study changes.
 The trials node, wrapped by ``with_inbox``, then stores those rows as its partitions instead of
 measuring them: the Dagster sensor (``defs.inbox_watch``) or ``benchmark-assets ingest`` asks
 for a run of exactly those partitions and what follows them. No Dagster here.
@@ -123,15 +123,14 @@ def candidate_files(study) -> tuple[list[tuple[Path, PurePosixPath]], int]:
     everything = [p for p in sorted(folder.rglob("*")) if p.is_file()]
     visible = [p for p in everything if not any(part.startswith(".") for part in p.relative_to(folder).parts)
                and p.suffix not in (".part", ".tmp")]
-    claimed = [p for p in visible if any(p.relative_to(folder).match(pattern) or p.match(pattern)
-                                         for pattern in kind.inbox_files)]
+    # A pattern is a file name pattern: matched from the right, at any depth under the folder.
+    claimed = [p for p in visible if any(p.relative_to(folder).match(pattern) for pattern in kind.inbox_files)]
     return [(p, PurePosixPath(p.relative_to(folder).as_posix())) for p in claimed], len(visible) - len(claimed)
 
 
 def records(warehouse: Warehouse, study) -> pd.DataFrame:
     """The study's file records (one per path), empty if none."""
-    table = warehouse.read(FILES_TABLE, {"study": [study.name]}) if warehouse.has_table(FILES_TABLE) else pd.DataFrame()
-    return table
+    return warehouse.read(FILES_TABLE, {"study": [study.name]}) if warehouse.has_table(FILES_TABLE) else pd.DataFrame()
 
 
 def _keys(text) -> list[tuple[str, str]]:
@@ -490,7 +489,9 @@ def with_inbox(study, node: Node) -> Node:
         rows = ingested_rows(Warehouse(step.warehouse_url), study_, inbox)
         step.log(f"{len(inbox)} trials come from result files in the inbox ({len(rows)} rows), not measured")
         rest = [k for k in keys if k not in set(inbox)]
-        frames, metadata = [rows], {"ingested_trials": len(inbox)}
+        point, replicate = kind_of(study_).point.name, kind_of(study_).replicate.name
+        held = len(set(zip(rows[point], rows[replicate]))) if len(rows) else 0
+        frames, metadata = [rows], {"ingested_trials": held, "stored_empty": len(inbox) - held}
         if rest:
             with _only(step, [k for k in step.partition_keys if (str(k[0]), str(k[1])) in set(rest)]):
                 product = measure(study_, step, **inputs)
