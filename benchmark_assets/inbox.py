@@ -155,16 +155,11 @@ class _Replicates:
 def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
     """The rows, checked against the trials schema; IngestError naming the first problem."""
     node = kind.trial_node()
-    point, replicate = kind.point.name, kind.replicate.name
-    if rows.empty:
-        raise IngestError("it holds no trials this study can use")
-    missing = [c for c in (point, replicate, "status", "error") if c not in rows]
-    if missing:
-        raise IngestError(f"the {kind.name} kind made rows without {missing} (a bug in its ingest)")
+    rows = _shaped(kind, rows)
     if node.schema is None:
-        return rows.reset_index(drop=True)
+        return rows
     try:
-        return node.schema(study).validate(rows.reset_index(drop=True), lazy=False)
+        return node.schema(study).validate(rows, lazy=False)
     except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as error:
         first = (str(error).strip().splitlines() or ["invalid"])[0][:300]
         raise IngestError(f"its trials do not pass the {node.name} schema ({first}); fix the values in the file "
@@ -489,7 +484,8 @@ def with_inbox(study, node: Node) -> Node:
         rows = ingested_rows(Warehouse(step.warehouse_url), study_, inbox)
         step.log(f"{len(inbox)} trials come from result files in the inbox ({len(rows)} rows), not measured")
         rest = [k for k in keys if k not in set(inbox)]
-        point, replicate = kind_of(study_).point.name, kind_of(study_).replicate.name
+        kind = kind_of(study_)
+        point, replicate = kind.point.name, kind.replicate.name
         held = len(set(zip(rows[point], rows[replicate]))) if len(rows) else 0
         frames, metadata = [rows], {"ingested_trials": held, "stored_empty": len(inbox) - held}
         if rest:
