@@ -1,4 +1,10 @@
-"""Shared fixtures: a real Dagster instance in a temporary DAGSTER_HOME, small studies, services."""
+"""Shared fixtures: a real Dagster instance in a temporary DAGSTER_HOME, small studies, services.
+
+The suite runs on pytest-xdist (``-n auto`` in pyproject.toml): each worker is its own process with
+its own session fixtures. Tests that share something outside their temporary folders (one `dagster
+dev`, a broker's queues, the machine's trial processes) carry ``xdist_group`` marks so that one
+worker runs them one after another; ports come from a range of each worker's own (``free_port``)."""
+import itertools
 import os
 import shutil
 import socket
@@ -33,11 +39,27 @@ def service_unavailable(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture
-def dagster_home(tmp_path, monkeypatch):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
+@pytest.fixture(scope="session")
+def template_dagster_home(tmp_path_factory):
+    """A DAGSTER_HOME whose instance databases (runs, event index, schedules) were created once per
+    worker; every test's ``dagster_home`` is a copy of it, so no test pays for Dagster's schema
+    creation and migrations again."""
+    from dagster import DagsterInstance
+
+    home = tmp_path_factory.mktemp("template_dagster_home")
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        patch.delenv("BENCHMARK_ASSETS_POSTGRES_URL", raising=False)
+        with DagsterInstance.get() as instance:
+            instance.get_runs(limit=1)  # opens (and so creates) every storage
+    return home
+
+
+@pytest.fixture
+def dagster_home(tmp_path, monkeypatch, template_dagster_home):
+    home = tmp_path / "dagster_home"
+    shutil.copytree(template_dagster_home, home)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("BENCHMARK_ASSETS_INBOX", str(tmp_path / "inbox"))  # never a developer's own inbox
     monkeypatch.delenv("BENCHMARK_ASSETS_WAREHOUSE_URL", raising=False)
@@ -75,11 +97,26 @@ def write_study(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+# Ports handed out by free_port: below the kernel's ephemeral range (32768-60999 on Linux), so no
+# client socket of any process is given one of them meanwhile, and a block of its own per xdist
+# worker (gw0, gw1, ...), so two workers never hand out the same port.
+PORT_BASE, PORTS_PER_WORKER = 20_000, 400
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+_next_ports = itertools.cycle(range(PORT_BASE + PORTS_PER_WORKER * (int(_worker) if _worker.isdigit() else 0),
+                                    PORT_BASE + PORTS_PER_WORKER * ((int(_worker) if _worker.isdigit() else 0) + 1)))
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now, never the one this worker handed out last (a server
+    given the previous port may not have bound it yet) and never one another worker hands out."""
+    for port in itertools.islice(_next_ports, PORTS_PER_WORKER):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or in TIME_WAIT): the next one
+            return port
+    raise RuntimeError(f"no free port in this worker's block of {PORTS_PER_WORKER} from {PORT_BASE}")
 
 
 @pytest.fixture
@@ -105,3 +142,25 @@ def postgres_database():
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need a service are marked ``services``; and the longest work goes first. Under
+    xdist each group of tests (``xdist_group``) is one unit of work for one worker, handed out in
+    this order: the UI tests (minutes, mostly waiting for Dagster's daemon), then the other groups
+    and the calibration simulations, so that no long unit starts last while the other workers idle."""
+    for item in items:
+        if "postgres_database" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.services)
+
+    def rank(item) -> int:
+        groups = {mark.args[0] for mark in item.iter_markers("xdist_group") if mark.args}
+        if "ui" in groups:
+            return 0
+        if groups or item.get_closest_marker("calibration"):
+            return 1
+        if item.get_closest_marker("system") or item.get_closest_marker("services"):
+            return 2
+        return 3
+
+    items.sort(key=rank)  # stable: collection order within a rank

@@ -57,6 +57,7 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from benchmark_assets.defs import code_reload, scale_out
 from benchmark_assets.defs.rectangle_ranges import contiguous_blocks, rectangles
 from benchmark_assets.defs.resources import LedgerResource
+from benchmark_assets.defs.ticks import sensor_interval
 from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
 from benchmark_assets.inbox import inbox_range, ingested_rows, no_trials, with_inbox
 from benchmark_assets.kinds import kind_of
@@ -706,7 +707,7 @@ def build_sensor(study):
 
     @sensor(
         name=f"{study.name}__study_changes",
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=sensor_interval(30),
         default_status=DefaultSensorStatus.RUNNING,
         # Backfill requests are only accepted from a sensor whose selection covers their assets.
         asset_selection=AssetSelection.groups(study.name),
@@ -926,7 +927,7 @@ def build_ledger_sensor():
     the ledger once they succeed, and drops those of runs that failed. The CLI settles its own
     runs at once; this catches every other run within a tick."""
 
-    @sensor(name="ledger_settlement", minimum_interval_seconds=15, default_status=DefaultSensorStatus.RUNNING,
+    @sensor(name="ledger_settlement", minimum_interval_seconds=sensor_interval(15), default_status=DefaultSensorStatus.RUNNING,
             description="Puts a run's decisions into the ledger when it succeeds; drops them when it fails.")
     def ledger_settlement(context: SensorEvaluationContext, ledger: LedgerResource):
         lines = settle_finished_runs(context.instance, ledger.open())

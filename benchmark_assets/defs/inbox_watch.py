@@ -27,6 +27,7 @@ from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from benchmark_assets import inbox
 from benchmark_assets.defs.builder import dimensions, rerun_request, unregistered_keys
 from benchmark_assets.defs.resources import WarehouseResource
+from benchmark_assets.defs.ticks import sensor_interval
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.studies import StudyError, load_study
 
@@ -104,7 +105,7 @@ def build_inbox_sensor(study):
         return None
     path, trials_key = study.path, AssetKey([study.name, kind.trial_node().name])
 
-    @sensor(name=sensor_name(study), minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING,
+    @sensor(name=sensor_name(study), minimum_interval_seconds=sensor_interval(30), default_status=DefaultSensorStatus.RUNNING,
             asset_selection=AssetSelection.groups(study.name),
             description=f"Ingests result files put in {inbox.inbox_folder(study)} ({kind.inbox_help}) as trials of "
                         f"{study.name}, once per content; files it cannot use are reported here and on the "

@@ -25,6 +25,7 @@ from dagster import (
 
 from benchmark_assets.artifacts import png_markdown, run_dir, write_files
 from benchmark_assets.defs.resources import LedgerResource
+from benchmark_assets.defs.ticks import sensor_interval
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.regressions import (
     THRESHOLD,
@@ -104,7 +105,7 @@ def build_regression_sensor(studies: list):
     logged and skipped; the others go on."""
     by_name = {study.name: study for study in studies}
 
-    @sensor(name=SENSOR, minimum_interval_seconds=300, default_status=DefaultSensorStatus.RUNNING,
+    @sensor(name=SENSOR, minimum_interval_seconds=sensor_interval(300), default_status=DefaultSensorStatus.RUNNING,
             asset_selection=[AssetKey([name, NODE]) for name in by_name] or None,
             description="Flags a new regression across commits in any study's ledger, once, and refreshes that "
                         "study's regressions report.")

@@ -1,4 +1,9 @@
-"""`dagster dev` on 127.0.0.1 with a small study, as a user starts it: webserver, daemon, code server."""
+"""One `dagster dev` on 127.0.0.1 for every UI test of a worker, as a team runs it: webserver, daemon
+and code server over one DAGSTER_HOME, serving each study the UI tests need (``small`` for the
+browser test, ``reload`` for the edited study, ``sweep`` with files already in its inbox). Sensors
+tick every few seconds through the project's own setting ($BENCHMARK_ASSETS_SENSOR_SECONDS);
+Dagster's backfill daemon keeps its fixed 30-s loop. The UI tests share the xdist group ``ui``, so
+one worker runs them one after another against this one server."""
 import os
 import shutil
 import signal
@@ -6,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +21,7 @@ from benchmark_assets_tests.conftest import ROOT, free_port, service_unavailable
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 LOCATION = "benchmark_assets.definitions"  # the code location `dagster dev -m benchmark_assets.definitions` makes
+SENSOR_SECONDS = 5  # Dagster's sensor daemon looks every 5 s; the project's sensors may tick that often here
 # One constant, two candidates: a small grid, so the UI's backfill stays short.
 SMALL = """\
 kind: ratchet
@@ -30,25 +38,71 @@ decision: {bootstrap_resamples: 500, correction: holm}
 """
 
 
-@pytest.fixture
-def dagster_dev(tmp_path, dagster_home, study_dir, instance):
+# Every UI test module carries these: a UI test, on the one worker that runs the server.
+UI = [pytest.mark.ui, pytest.mark.xdist_group("ui")]
+
+
+@dataclass
+class Deployment:
+    url: str
+    home: Path
+    studies: Path
+    inbox: Path
+    log: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+
+def _study_files(studies: Path, inbox: Path) -> None:
+    from benchmark_assets_tests.test_inbox import AIPERF, LOAD_SWEEP
+
+    write_study(studies, "small", SMALL)
+    write_study(studies, "reload", SMALL.replace("the browser test", "the code reload test"))
+    # A load sweep and its inbox, there before `dagster dev` starts (as on a team's server).
+    write_study(studies, "sweep", LOAD_SWEEP)
+    folder = inbox / "sweep"
+    for source, run in (("flat_concurrency4.json", "c4"), ("phases_concurrency16.json", "c16")):
+        (folder / run).mkdir(parents=True)
+        shutil.copy(AIPERF / source, folder / run / "profile_export_aiperf.json")
+    (folder / "c12").mkdir()
+    (folder / "c12" / "profile_export_aiperf.json").write_text(
+        (AIPERF / "flat_concurrency4.json").read_text().replace('"concurrency": 4', '"concurrency": 12'))
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory, template_dagster_home):
+    from dagster import DagsterInstance
+
     from benchmark_assets.defs.builder import register_study
     from benchmark_assets.studies import load_study
 
-    (study_dir / "toy.yaml").unlink()
-    write_study(study_dir, "small", SMALL)
-    register_study(instance, load_study("small"))  # what the CLI or the study sensor does first
+    root = tmp_path_factory.mktemp("ui")
+    home, studies, inbox = root / "dagster_home", root / "studies", root / "inbox"
+    shutil.copytree(template_dagster_home, home)
+    studies.mkdir()
+    _study_files(studies, inbox)
     # The "Join the Dagster community" notice a new instance shows once (dagster._core.nux) would
     # cover the page whenever it happens to appear: mark it seen, as clicking Skip does.
-    (dagster_home / ".nux").mkdir(exist_ok=True)
-    (dagster_home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+    (home / ".nux").mkdir(exist_ok=True)
+    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(dagster_home),
-           "BENCHMARK_ASSETS_STUDIES": str(study_dir), "BENCHMARK_ASSETS_WEBSERVER_URL": base}
-    log = open(tmp_path / "dagster_dev.log", "wb")  # noqa: SIM115 - closed after the server stops
-    server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-m", "benchmark_assets.definitions",
-                               "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env, start_new_session=True,
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(studies),
+           "BENCHMARK_ASSETS_INBOX": str(inbox), "BENCHMARK_ASSETS_WEBSERVER_URL": base,
+           "BENCHMARK_ASSETS_SENSOR_SECONDS": str(SENSOR_SECONDS)}
+    for name in ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL"):
+        env.pop(name, None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DAGSTER_HOME", str(home))
+        patch.setenv("BENCHMARK_ASSETS_STUDIES", str(studies))
+        with DagsterInstance.get() as instance:
+            for name in ("small", "reload"):
+                register_study(instance, load_study(name))  # what the CLI or the study sensor does first
+    log_path = root / "dagster_dev.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
+    server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-m", LOCATION, "-h", "127.0.0.1",
+                               "-p", str(port)], cwd=ROOT, env=env, start_new_session=True,
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
@@ -57,10 +111,10 @@ def dagster_dev(tmp_path, dagster_home, study_dir, instance):
                 with urllib.request.urlopen(f"{base}/server_info", timeout=2):
                     break
             except OSError:
-                assert server.poll() is None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+                assert server.poll() is None, log_path.read_text()[-3000:]
                 assert time.monotonic() < deadline, "dagster dev did not start"
                 time.sleep(0.5)
-        yield base
+        yield Deployment(base, home, studies, inbox, log_path)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -72,6 +126,38 @@ def dagster_dev(tmp_path, dagster_home, study_dir, instance):
 
 
 @pytest.fixture
+def instance(deployment, monkeypatch):
+    """This test process pointed at the deployment's home, studies and inbox, and its instance."""
+    from dagster import DagsterInstance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(deployment.home))
+    monkeypatch.setenv("BENCHMARK_ASSETS_STUDIES", str(deployment.studies))
+    monkeypatch.setenv("BENCHMARK_ASSETS_INBOX", str(deployment.inbox))
+    for name in ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with DagsterInstance.get() as dagster_instance:
+        yield dagster_instance
+
+
+def wait_for(what: str, condition, timeout: float = 300, log: Deployment | None = None):
+    """Poll ``condition`` every second until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}" + (f"\n{log.log_tail()}" if log else "")
+        time.sleep(1)
+    return value
+
+
+def backfill_of(instance, study: str, *, after: float = 0.0):
+    """The newest backfill over ``study``'s assets created after ``after`` (a timestamp), or None."""
+    for backfill in instance.get_backfills():
+        keys = backfill.asset_selection or []
+        if backfill.backfill_timestamp > after and any(key.path[0] == study for key in keys):
+            return backfill
+    return None
+
+
+@pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium, headless, driven by Playwright (nothing downloads a browser build)."""
     try:

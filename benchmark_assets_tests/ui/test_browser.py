@@ -6,7 +6,9 @@ import time
 
 from benchmark_assets.defs.builder import PARENT_RUN_TAG
 from benchmark_assets.defs.runner import STAGE_TAG
-from benchmark_assets_tests.ui.conftest import LOCATION
+from benchmark_assets_tests.ui.conftest import LOCATION, UI, backfill_of, wait_for
+
+pytestmark = UI
 
 
 def _show_markdown(page, key: str):
@@ -19,7 +21,7 @@ def _show_markdown(page, key: str):
     return page.get_by_role("dialog")
 
 
-def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, dagster_dev, instance, tmp_path):
+def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment, instance, tmp_path):
     from dagster import AssetKey, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
 
@@ -28,23 +30,22 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, dagster_de
 
     shots = tmp_path / "screenshots"
     shots.mkdir()
+    dagster_dev = deployment.url
     page = browser.new_page(viewport={"width": 1400, "height": 1400})
-    page.goto(f"{dagster_dev}/asset-groups/small@__repository__@benchmark_assets.definitions", wait_until="networkidle")
+    # The lineage filtered to the study's group (what typing group:"small" in its search box gives;
+    # the server shows other studies' groups too).
+    page.goto(f"{dagster_dev}/asset-groups~group%3A%22small%22/", wait_until="networkidle")
     page.get_by_role("button", name="Materialize all…").click()
     page.get_by_role("button", name="All", exact=True).click()
     page.screenshot(path=shots / "launch.png")
     page.get_by_role("button", name="Launch backfill").click()
 
-    deadline = time.monotonic() + 600
-    while True:  # the daemon runs the backfill, as for any user
-        backfills = instance.get_backfills()
-        if backfills and backfills[0].status not in (BulkActionStatus.REQUESTED,):
-            break
-        assert time.monotonic() < deadline, "the backfill did not finish"
-        time.sleep(2)
-    assert backfills[0].status == BulkActionStatus.COMPLETED_SUCCESS, backfills[0].status
+    # the daemon runs the backfill, as for any user
+    backfill = wait_for("the backfill to finish", lambda: (found := backfill_of(instance, "small")) and
+                        found.status != BulkActionStatus.REQUESTED and found, timeout=600, log=deployment)
+    assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, backfill.status
     assert instance.get_latest_materialization_event(AssetKey(["small", "ratchet_summary"])) is not None
-    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfills[0].backfill_id}))
+    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
     per_asset = {name: sum(AssetKey(["small", name]) in (r.asset_selection or set()) for r in runs)
                  for name in ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary")}
     assert per_asset == dict.fromkeys(per_asset, 1), per_asset  # the 12 trials too: one run per asset
@@ -93,7 +94,7 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, dagster_de
     while (job_run := instance.get_run_by_id(job_run_id)) is None or not job_run.is_finished:
         assert time.monotonic() < deadline, "the study's job did not finish"
         time.sleep(2)
-    assert job_run.is_success, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+    assert job_run.is_success, deployment.log_tail()
     stages = instance.get_runs(filters=RunsFilter(tags={PARENT_RUN_TAG: job_run_id}))
     # Every trial is up to date (the ratchet reruns its trials: the CLI's plan), then the decision.
     assert sorted(run.tags[STAGE_TAG] for run in stages) == sorted(

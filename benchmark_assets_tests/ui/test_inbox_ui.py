@@ -4,46 +4,27 @@ its backfill stores them as trial partitions and updates the summary; the reject
 trials asset's page in headless Chromium, and in the sensor's tick log. Screenshots are kept in the
 test's temporary folder (``screenshots/``)."""
 import re
-import shutil
-import time
 
-import pytest
 from dagster import AssetKey
 
 from benchmark_assets.kinds.base import INBOX_BASE
-from benchmark_assets_tests.conftest import write_study
-from benchmark_assets_tests.test_inbox import AIPERF, LOAD_SWEEP
-from benchmark_assets_tests.ui.conftest import LOCATION
+from benchmark_assets_tests.ui.conftest import LOCATION, UI, wait_for
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-def sweep_inbox(study_dir, dagster_home, tmp_path):
-    """A load sweep and its inbox, there before `dagster dev` starts (as on a team's server)."""
-    write_study(study_dir, "sweep", LOAD_SWEEP)
-    folder = tmp_path / "inbox" / "sweep"
-    for source, run in (("flat_concurrency4.json", "c4"), ("phases_concurrency16.json", "c16")):
-        (folder / run).mkdir(parents=True)
-        shutil.copy(AIPERF / source, folder / run / "profile_export_aiperf.json")
-    (folder / "c12").mkdir()
-    (folder / "c12" / "profile_export_aiperf.json").write_text(
-        (AIPERF / "flat_concurrency4.json").read_text().replace('"concurrency": 4', '"concurrency": 12'))
-    return folder
+# The files are in the inbox of the study ``sweep`` before the shared `dagster dev` starts (see
+# conftest.py), as on a team's server.
+pytestmark = UI
 
 
-def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(browser, sweep_inbox, dagster_dev,
-                                                                          instance, tmp_path):
+def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(browser, deployment, instance, tmp_path):
     from benchmark_assets.warehouse import Warehouse
 
+    dagster_dev = deployment.url
     trials_key = AssetKey(["sweep", "trials"])
     wanted = {f"concurrency=4|{INBOX_BASE + 1}", f"concurrency=16|{INBOX_BASE}"}
-    deadline = time.monotonic() + 300
     # The daemon evaluates the sensor, launches the backfill it asks for, and runs it.
-    while not (wanted <= instance.get_materialized_partitions(trials_key)
-               and instance.get_latest_materialization_event(AssetKey(["sweep", "sweep_summary"]))):
-        assert time.monotonic() < deadline, (tmp_path / "dagster_dev.log").read_text()[-4000:]
-        time.sleep(2)
+    wait_for("the inbox's trials and the summary", lambda: (
+        wanted <= instance.get_materialized_partitions(trials_key)
+        and instance.get_latest_materialization_event(AssetKey(["sweep", "sweep_summary"]))), log=deployment)
     trials = Warehouse().read("sweep__trials").set_index("sweep_point")
     assert trials.loc["concurrency=4", "request_throughput_avg"] == 41.5  # the file's, not a measurement
     assert trials.loc["concurrency=16", "request_throughput_avg"] == 150.0
@@ -68,6 +49,9 @@ def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(brows
 
     # The sensor's tick that ingested them, and its log with the rejected file's warning.
     page.goto(f"{dagster_dev}/locations/{LOCATION}/sensors/sweep__inbox", wait_until="networkidle")
+    # The sensor ticks every few seconds here: show the ticks that requested runs, as a user would.
+    page.get_by_text("All ticks").click()
+    page.get_by_text("Requested", exact=True).click()
     tick = page.locator("tr", has=page.get_by_text("1 run requested")).first
     tick.get_by_text("View logs").click()
     log = page.get_by_role("dialog")
