@@ -262,8 +262,8 @@ class _Plan:
             copy_of = original if original in present else None
             if before is not None and before["digest"] == content and (
                     before["status"] == INGESTED
-                    or before["status"] == REJECTED and before.get("study_hash") == study.spec_hash
-                    or before["status"] == DUPLICATE and copy_of is not None):
+                    or (before["status"] == REJECTED and before.get("study_hash") == study.spec_hash)
+                    or (before["status"] == DUPLICATE and copy_of is not None)):
                 self.found.unchanged += 1  # a rejected file is read again once the study changed
                 if before.get("stat") != stat:
                     self.records[name] = {**before, "stat": stat}  # next time, not hashed
@@ -337,7 +337,7 @@ class _Plan:
             rows = _validated(study, kind, rows) if name in self.check else _shaped(kind, rows)
         except IngestError as error:
             return Outcome(name, content, REJECTED, _own_words(str(error), path.name)), pd.DataFrame()
-        except Exception as error:  # a parser's bug must not stop the other files; it is reported
+        except Exception as error:  # noqa: BLE001 - a parser's bug must not stop the other files; it is reported
             return Outcome(name, content, REJECTED, f"{type(error).__name__}: {error}"), pd.DataFrame()
         point, replicate = kind.point.name, kind.replicate.name
         keys = tuple(dict.fromkeys((str(p), str(r)) for p, r in zip(rows[point], rows[replicate])))

@@ -79,7 +79,7 @@ def run_all(
                        "their results are kept (interrupt again to stop them now)")
             for future in as_they_finish(left):
                 take(future)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - Ctrl-C too: what finished is kept, then it is raised again
             # What had finished before the stop, seen before stopping: a trial the stop ends comes
             # back at once as "stopped", and is not a result to keep.
             finished = [f for f in left if f.done() and f not in taken and not f.cancelled() and f.exception() is None]

@@ -273,7 +273,7 @@ def read_study_file(path: Path) -> tuple[str, dict]:
         if document is not None and _expanded_size(document, {}, MAX_YAML_NODES) > MAX_YAML_NODES:
             raise StudyError(path, "(file)", f"its aliases expand to more than {MAX_YAML_NODES:,} values",
                              "write the values out instead of nesting aliases")
-        raw = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_StudyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"

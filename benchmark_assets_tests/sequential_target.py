@@ -8,7 +8,7 @@ metrics = ("score",)
 
 def evaluate(scenario, params, seed):
     level = np.random.default_rng(scenario.seed.seed_id).normal(0.0, 0.1)
-    noise = np.random.default_rng([seed, int(round(params["k"] * 1000))]).normal(0.0, 0.035)
+    noise = np.random.default_rng([seed, round(params["k"] * 1000)]).normal(0.0, 0.035)
     return {"score": float(1.0 + level + 0.05 * params["k"] + noise)}
 
 

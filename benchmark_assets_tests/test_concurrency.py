@@ -17,7 +17,7 @@ def test_two_runs_of_one_study_at_once_on_a_fresh_home(tmp_path, study_dir, monk
     processes = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(2)]
     outputs = [process.communicate(timeout=600) for process in processes]
-    for process, (out, err) in zip(processes, outputs):
+    for process, (_out, err) in zip(processes, outputs):
         assert process.returncode == 0, err
         assert "Error" not in err, err
     ran = sorted(int(out.split("Ran ")[1].split()[0]) for out, _ in outputs)

@@ -196,7 +196,7 @@ def test_a_second_ctrl_c_stops_running_trials_at_once_and_keeps_the_finished_one
     first.send_signal(signal.SIGINT)
     time.sleep(0.5)
     first.send_signal(signal.SIGINT)
-    out, err = first.communicate(timeout=60)  # the blocked trials would run for 900 s
+    _out, err = first.communicate(timeout=60)  # the blocked trials would run for 900 s
     assert first.returncode == 130, err
     assert "stopped the running trials; the 2 finished ones are kept" in err
     assert _kept(warehouse) == {(x, s) for x, s in _started(log, first.pid) if s <= 2}

@@ -191,7 +191,7 @@ def test_aiperf_exports_become_load_sweep_trials_of_their_sweep_point(instance, 
         copy_export(inbox_root, source, source.removesuffix(".json"))
     (inbox_root / "sweep" / "flat_concurrency4" / "profile_export_aiperf.csv").write_text("aiperf's csv,\n")
 
-    found, outcome = ingest_study("sweep", quiet=True, instance=instance)
+    found, _outcome = ingest_study("sweep", quiet=True, instance=instance)
     assert len(found.ingested) == 4 and found.rejected == [] and found.ignored == 1
     trials = Warehouse().read("sweep__trials").set_index("sweep_point")
     flat = json.loads((AIPERF / "flat_concurrency4.json").read_text())

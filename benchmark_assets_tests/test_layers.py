@@ -66,7 +66,7 @@ def layer_of(module: str) -> int:
             if prefix == "kinds.*":
                 if module.startswith("kinds.") and module != "kinds.base":
                     return index
-            elif module == prefix or module.startswith(prefix + ".") and prefix != "kinds":
+            elif module == prefix or (module.startswith(prefix + ".") and prefix != "kinds"):
                 return index
     raise AssertionError(f"module {module} has no layer; add it to LAYERS")
 
@@ -119,7 +119,7 @@ def test_only_dagster_wiring_imports_dagster(module):
     for node in ast.walk(tree):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
             [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-        assert not any(n == "dagster" or n.startswith("dagster.") or n.startswith("dagster_") for n in names), \
+        assert not any(n == "dagster" or n.startswith(("dagster.", "dagster_")) for n in names), \
             f"{module} imports Dagster; only defs/, definitions and cli may"
 
 

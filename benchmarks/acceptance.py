@@ -26,7 +26,7 @@ from scipy.stats import binomtest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark_assets.stats.acceptance import Criterion, judge  # noqa: E402
+from benchmark_assets.stats.acceptance import Criterion, judge
 
 BAND = Criterion("reduction 45-55 %", "ratio", 0.45, 0.55)
 RATIOS = [(0.50, "inside, centre"), (0.47, "inside, near edge"), (0.45, "on the edge"), (0.43, "outside, near"),

@@ -28,10 +28,10 @@ from scipy.stats import binomtest, trim_mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark_assets.kinds.estimator_benchmark.analysis import judge_pairs  # noqa: E402
-from benchmark_assets.kinds.estimator_benchmark.spec import DecisionSpec  # noqa: E402
-from benchmark_assets.scenarios.templates import METRICS, TEMPLATES, generate  # noqa: E402
-from benchmark_assets.stats.across_tasks import stratified_bootstrap_ci  # noqa: E402
+from benchmark_assets.kinds.estimator_benchmark.analysis import judge_pairs
+from benchmark_assets.kinds.estimator_benchmark.spec import DecisionSpec
+from benchmark_assets.scenarios.templates import METRICS, TEMPLATES, generate
+from benchmark_assets.stats.across_tasks import stratified_bootstrap_ci
 
 
 def rate(hits: int, n: int) -> str:

@@ -36,8 +36,8 @@ from scipy.stats import binomtest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmark_assets.kinds.ratchet.rules import DecisionRules  # noqa: E402
-from benchmark_assets.kinds.ratchet.simulate import simulate_study  # noqa: E402
+from benchmark_assets.kinds.ratchet.rules import DecisionRules
+from benchmark_assets.kinds.ratchet.simulate import simulate_study
 
 TEST_ONLY = DecisionRules(improvement_threshold=0.0, sensitivity_threshold=0.0)
 

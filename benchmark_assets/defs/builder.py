@@ -77,7 +77,7 @@ PID_TAG, HOST_TAG = "benchmark_assets/pid", "benchmark_assets/host"  # on the CL
 class SubjectSelection(Config):
     """Which subjects (e.g. constants) a run decides on; empty means every subject of the study."""
 
-    subjects: list[str] = []
+    subjects: list[str] = []  # noqa: RUF012 - a Dagster Config (pydantic) copies its defaults
 
 
 # -- partitions ---------------------------------------------------------------------------------
@@ -254,11 +254,11 @@ def add_partition_metadata(context: AssetExecutionContext, asset_key: AssetKey, 
     from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
 
     step = context.get_step_execution_context()
-    merged = dict(step._metadata_accumulator.per_output_metadata)  # noqa: SLF001
+    merged = dict(step._metadata_accumulator.per_output_metadata)
     for partition_key, metadata in by_partition.items():
         handle = AssetMetadataHandle(asset_key=asset_key, partition_key=partition_key)
         merged[handle] = {**merged.get(handle, {}), **metadata}
-    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)  # noqa: SLF001
+    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
 
 
 def dagster_metadata(metadata: dict) -> dict:
@@ -650,7 +650,7 @@ def _cursor_of_an_earlier_version(previous: dict, state: dict) -> dict:
         points = dict.fromkeys(previous["points"], previous.get("trials"))
     replicates = previous.get("seeds") or previous.get("trial_keys") or state["replicates"]
     unchanged = previous.get("hash") == state["hash"]
-    versions = state["versions"] if unchanged else {name: "" for name in state["versions"]}
+    versions = state["versions"] if unchanged else dict.fromkeys(state["versions"], "")
     return {"points": points or {}, "replicates": list(replicates), "versions": versions, "hash": previous.get("hash")}
 
 

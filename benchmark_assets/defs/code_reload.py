@@ -95,7 +95,7 @@ def reload_soon(location: str | None, study_hash: str) -> bool:
         try:
             refused = studies_load()
             done, outcome = (False, refused) if refused else reload_location(url, location)
-        except Exception as error:  # a thread must not die silently: say why the UI was not refreshed
+        except Exception as error:  # noqa: BLE001 - a thread must not die silently: say why the UI was not refreshed
             done, outcome = False, f"reloading {location} failed: {type(error).__name__}: {error}"
         with _lock:
             _outcomes[location] = outcome

@@ -132,7 +132,7 @@ def default_seeds(n: int = 50, *, base_seed: int = 42, axes: AxisRanges | None =
 def split_seed_ids(seed_ids, train_fraction: float = 0.7) -> tuple[list[int], list[int]]:
     """Train gets the first ``train_fraction`` of the ids in ascending order, validation the rest."""
     ordered = sorted(int(s) for s in seed_ids)
-    n_train = int(round(len(ordered) * train_fraction))
+    n_train = round(len(ordered) * train_fraction)
     if not 0 < n_train < len(ordered):
         raise ValueError(
             f"train_fraction={train_fraction} leaves an empty train or validation set "

@@ -28,10 +28,6 @@ from benchmark_assets.stats.ttests import AssumptionCheck, TTestResult, paired_t
 from benchmark_assets.stats.variance import VarianceCurve, smallest_stable_n, variance_curve
 
 __all__ = [
-    "Segment",
-    "Step",
-    "detect_steps",
-    "fit_levels",
     "AGGREGATES",
     "ALTERNATIVES",
     "CORRECTIONS",
@@ -42,6 +38,8 @@ __all__ = [
     "CurveSpec",
     "Description",
     "Interval",
+    "Segment",
+    "Step",
     "TTestResult",
     "VarianceCurve",
     "achieved_power",
@@ -52,6 +50,8 @@ __all__ = [
     "corrected_confidence_levels",
     "coverage_markdown",
     "describe",
+    "detect_steps",
+    "fit_levels",
     "interval_coverage",
     "iqm",
     "last_n_mean",

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 from scipy import stats
+import itertools
 
 SPENDING = ("pocock", "obrien_fleming")
 
@@ -42,7 +43,7 @@ def look_levels(sizes, budget: int, alpha: float, spending: str = "pocock") -> n
     """Each look's level, for looks at the cumulative sample ``sizes`` (increasing) out of at
     most ``budget``; they add up to ``spent(sizes[-1] / budget)``, which is ``alpha`` at the budget."""
     sizes = [int(n) for n in sizes]
-    if any(b <= a for a, b in zip(sizes, sizes[1:])) or not sizes or sizes[0] < 1 or sizes[-1] > budget:
+    if any(b <= a for a, b in itertools.pairwise(sizes)) or not sizes or sizes[0] < 1 or sizes[-1] > budget:
         raise ValueError(f"look sizes {sizes} must increase from 1 up to the budget {budget}")
     cumulative = [spent(n / budget, alpha, spending) for n in sizes]
     return np.diff([0.0, *cumulative])

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import itertools
 
 MAX_STEPS = 40  # more levels than this in one history is noise, not steps
 
@@ -201,7 +202,7 @@ def find_steps(segments: Sequence[Segment], *, higher_is_better: bool, threshold
     noise = noise_scale(segments)
     kept = _without_wild_levels(segments, noise, min_size)
     steps = []
-    for first, second in zip(kept, kept[1:]):
+    for first, second in itertools.pairwise(kept):
         floor = max(noise, threshold * abs(first.level))
         if abs(second.level - first.level) <= floor:
             continue  # a level the fit needed, but no step worth reporting

@@ -116,7 +116,7 @@ def uplift_metrics(estimate: EffectEstimate, true_effects) -> dict[str, float]:
     scale = float(np.sqrt(np.mean(t**2)))
     ate_lower, ate_upper = estimate.ate_lower, estimate.ate_upper
     has_ate_interval = ate_lower is not None and ate_upper is not None
-    out = {name: math.nan for name in METRICS}
+    out = dict.fromkeys(METRICS, math.nan)
     out.update(
         ate_estimate=float(ate),
         true_ate=true_ate,

@@ -47,7 +47,7 @@ def resolve_target(reference: str) -> Target:
             f"target {reference!r}: cannot import module {module_name!r} ({error}); "
             "check the name and that it is on PYTHONPATH"
         ) from error
-    except Exception as error:  # noqa: BLE001 - the module's own code failed while importing
+    except Exception as error:  # the module's own code failed while importing
         where = ""
         if error.__traceback__ is not None:
             frame = traceback.extract_tb(error.__traceback__)[-1]

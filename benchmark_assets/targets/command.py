@@ -56,6 +56,7 @@ from benchmark_assets.processes import (
 )
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.sweep import format_value
+import contextlib
 
 BUILTIN_PLACEHOLDERS = ("seed", "output", "python", "workdir")
 METRICS_SOURCES = ("auto", "file", "stdout")
@@ -203,7 +204,7 @@ def validate_command(spec: CommandSpec, param_names: Iterable[str]) -> None:
 def _as_text(name: str, value) -> str:
     if isinstance(value, str):
         return value
-    if isinstance(value, bool) or isinstance(value, int | float | np.integer | np.floating):
+    if isinstance(value, (bool, int | float | np.integer | np.floating)):
         return format_value(value)
     raise CommandError(f"parameter {name!r} is {value!r}; give a number, true/false or text")
 
@@ -328,10 +329,8 @@ def _tail(path: Path, limit_bytes: int) -> str:
 
 
 def _kill_group(process: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # Trials running in this process (marker -> process), those stop_running_trials stopped, and

@@ -8,7 +8,7 @@ import numpy as np
 from benchmark_assets.scenarios.parametric import Scenario
 
 METRICS = ("ndcg_5", "ndcg_10", "precision_5", "precision_10", "mrr")
-METRIC_BOUNDS = {metric: (0.0, 1.0) for metric in METRICS}
+METRIC_BOUNDS = dict.fromkeys(METRICS, (0.0, 1.0))
 
 # The names the scorer reads. Their values live in the study file, never here.
 CONSTANTS = frozenset(

@@ -209,7 +209,7 @@ def _checked(returned, n: int, name: str) -> Estimate:
         raise EstimatorError(f"estimator {name!r} returned None; return an Estimate, n effects, a dict or "
                              "(effects, lower, upper)")
     else:
-        fields = dict(effects=returned, ate=None, lower=None, upper=None, ate_lower=None, ate_upper=None)
+        fields = {"effects": returned, "ate": None, "lower": None, "upper": None, "ate_lower": None, "ate_upper": None}
     effects = _effects(fields["effects"], n, name, "effects")
     lower, upper = (_effects(fields[key], n, name, key) for key in ("lower", "upper"))
     if (lower is None) != (upper is None):

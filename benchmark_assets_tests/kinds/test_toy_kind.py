@@ -110,7 +110,7 @@ def test_the_readme_example_kind_runs_as_written(study_dir, instance):
     readme = (ROOT / "README.md").read_text()
     code = readme.split("# mypackage/pick_x.py\n", 1)[1].split("```", 1)[0]
     namespace = {"my_benchmark": lambda x, seed: 1.0 - (x - 0.6) ** 2 + seed * 1e-4}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    exec(compile(code, "README.md", "exec"), namespace)
     register_kind(namespace["KIND"])
     try:
         write_study(study_dir, "readme_kind", "kind: pick_x\nbaseline: 0.2\nvalues: [0.2, 0.6, 0.9]\nseeds: [1, 2, 3]\n")

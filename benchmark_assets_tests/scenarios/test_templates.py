@@ -525,7 +525,7 @@ def test_coverage_is_checked_per_family():
     binary_only = [e for e in entries if e.kwargs["metric_id"] == "conversion_rate"]
     check_coverage(binary_only)
     lopsided = binary_only + [e for e in entries if e.kwargs["metric_id"] != "conversion_rate" and e.axis != "driver"]
-    with pytest.raises(CoverageError, match="family 'hurdle' has no entry .* categorical"):
+    with pytest.raises(CoverageError, match=r"family 'hurdle' has no entry .* categorical"):
         check_coverage(lopsided)
 
 

@@ -189,7 +189,7 @@ def test_an_unseeded_run_records_the_seed_that_reproduces_it():
 
 
 def test_nan_input_raises_a_value_error_that_names_the_fix():
-    with pytest.raises(ValueError, match="NaN.*drop failed trials"):
+    with pytest.raises(ValueError, match=r"NaN.*drop failed trials"):
         bootstrap_ci(np.array([1.0, np.nan, 2.0]))
     with pytest.raises(ValueError, match="control holds 1 NaN"):
         bootstrap_difference(np.ones(3), np.array([1.0, np.nan, 2.0]), paired=False)

@@ -43,7 +43,7 @@ def test_a_curve_summary_is_vectorised_over_curves_sharing_steps():
 
 def test_slope_is_the_least_squares_fit_over_the_points_in_the_window():
     values = np.array([5.0, 3.0, 1.0, 4.0, 2.0])
-    inside = STEPS >= window_start(STEPS, 0.6)  # steps 50, 80, 100
+    inside = window_start(STEPS, 0.6) <= STEPS  # steps 50, 80, 100
     assert slope(STEPS, values, window=0.6) == pytest.approx(np.polyfit(STEPS[inside], values[inside], 1)[0])
     assert slope(STEPS, 3.0 * STEPS - 2.0, window=0.25) == pytest.approx(3.0)
 

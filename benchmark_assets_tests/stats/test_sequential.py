@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from benchmark_assets.stats.sequential import look_levels, spent
+import itertools
 
 
 @pytest.mark.parametrize("spending", ["pocock", "obrien_fleming"])
@@ -17,7 +18,7 @@ def test_spending_starts_at_zero_ends_at_alpha_and_only_grows(spending):
     assert spent(1.0, 0.05, spending) == 0.05
     ts = np.linspace(0.0, 1.0, 101)
     values = [spent(t, 0.05, spending) for t in ts]
-    assert all(b >= a for a, b in zip(values, values[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(values))
 
 
 def test_spending_functions_match_their_formulas():

@@ -1,9 +1,9 @@
-"""One `dagster dev` on 127.0.0.1 for every UI test of a worker, as a team runs it: webserver, daemon
+"""One `dagster dev` on 127.0.0.1 for all the UI tests, as a team runs it: webserver, daemon
 and code server over one DAGSTER_HOME, serving each study the UI tests need (``small`` for the
 browser test, ``reload`` for the edited study, ``sweep`` with files already in its inbox). Sensors
 tick every few seconds through the project's own setting ($BENCHMARK_ASSETS_SENSOR_SECONDS);
 Dagster's backfill daemon keeps its fixed 30-s loop. The UI tests share the xdist group ``ui``, so
-one worker runs them one after another against this one server."""
+one worker runs them one after another against this one server, which stops after the last."""
 import os
 import shutil
 import signal
@@ -70,7 +70,7 @@ def _study_files(studies: Path, inbox: Path) -> None:
         (AIPERF / "flat_concurrency4.json").read_text().replace('"concurrency": 4', '"concurrency": 12'))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # stopped after the last UI test, not at the end of the session
 def deployment(tmp_path_factory, template_dagster_home):
     from dagster import DagsterInstance
 
@@ -100,7 +100,7 @@ def deployment(tmp_path_factory, template_dagster_home):
             for name in ("small", "reload"):
                 register_study(instance, load_study(name))  # what the CLI or the study sensor does first
     log_path = root / "dagster_dev.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed after the server stops
+    log = open(log_path, "wb")
     server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-m", LOCATION, "-h", "127.0.0.1",
                                "-p", str(port)], cwd=ROOT, env=env, start_new_session=True,
                               stdout=log, stderr=subprocess.STDOUT)
@@ -116,7 +116,7 @@ def deployment(tmp_path_factory, template_dagster_home):
                 time.sleep(0.5)
         yield Deployment(base, home, studies, inbox, log_path)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -157,7 +157,7 @@ def backfill_of(instance, study: str, *, after: float = 0.0):
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # Playwright's sync API keeps an event loop running while it is open
 def browser():
     """Debian's Chromium, headless, driven by Playwright (nothing downloads a browser build)."""
     try:

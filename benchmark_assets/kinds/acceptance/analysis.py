@@ -38,8 +38,8 @@ def current_trials(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame
         return trials
     wanted = {(b, s): study.side_fingerprint(b, s) for b in study.benchmarks for s in SIDES}
     inbox = {(b, s): study.inbox_fingerprint(b, s) for b in study.benchmarks for s in SIDES if study.is_ingested(b)}
-    keep = [wanted.get((b, s)) == f and int(r) < study.spec.repeats
-            or int(r) >= INBOX_BASE and inbox.get((b, s)) == f
+    keep = [(wanted.get((b, s)) == f and int(r) < study.spec.repeats)
+            or (int(r) >= INBOX_BASE and inbox.get((b, s)) == f)
             for b, s, r, f in zip(trials["benchmark"], trials["side"], trials["repeat"], trials["side_fingerprint"])]
     return trials[keep].reset_index(drop=True)
 
@@ -177,7 +177,7 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
 def _means(sample) -> dict[str, float]:
     """Each side's mean in a sample (NaN where there is none)."""
     if isinstance(sample, str):
-        return {side: math.nan for side in SIDES}
+        return dict.fromkeys(SIDES, math.nan)
     if isinstance(sample, Summary):
         return {"baseline": sample.baseline_mean, "optimised": sample.optimised_mean}
     baseline, optimised = (sample.baseline, sample.optimised) if isinstance(sample, Unpaired) else sample

@@ -59,7 +59,7 @@ def ingest_benchmark_file(study: AcceptanceStudy, path: Path, relative: PurePosi
     for benchmark, result in matched.items():
         common = {"benchmark": benchmark, "repeat": repeat, "side": side, "position": -1, "calls": 1, "status": "ok",
                   "error": "", "side_fingerprint": study.inbox_fingerprint(benchmark, side),
-                  "git_commit": result.commit, PEAK_MEMORY: math.nan, **{name: math.nan for name in QUANTILES}}
+                  "git_commit": result.commit, PEAK_MEMORY: math.nan, **dict.fromkeys(QUANTILES, math.nan)}
         if result.has_rounds:
             rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: value,
                       "summary_sd": math.nan, "summary_rounds": -1} for i, value in enumerate(result.rounds)]

@@ -122,11 +122,11 @@ def ingested_rows(study: AcceptanceStudy, benchmark: str, repeat: int) -> list[d
     summary figures only, one row of them in partition 0."""
     rows = []
     for side in study.order(0):
-        path, result = study.ingested[(benchmark, side)]
+        _path, result = study.ingested[(benchmark, side)]
         common = {"benchmark": benchmark, "repeat": int(repeat), "side": side, "position": -1, "calls": 1,
                   "status": "ok", "error": "", "side_fingerprint": study.side_fingerprint(benchmark, side),
                   "git_commit": result.commit, PEAK_MEMORY: math.nan,
-                  **{name: math.nan for name in QUANTILES}}
+                  **dict.fromkeys(QUANTILES, math.nan)}
         if result.has_rounds:
             picked = range(int(repeat), len(result.rounds), study.spec.repeats)
             rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: result.rounds[i],

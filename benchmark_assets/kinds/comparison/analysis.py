@@ -63,7 +63,7 @@ def compare_arms(
     intervals: dict[str, tuple[float, float, float]] = {}
     for (units, enough), members in groups.items():
         if not enough:
-            intervals.update({m: (math.nan, math.nan, math.nan) for m in members})
+            intervals.update(dict.fromkeys(members, (math.nan, math.nan, math.nan)))
             continue
         result = bootstrap_difference(
             np.vstack([samples[m][0] for m in members]), np.vstack([samples[m][1] for m in members]),

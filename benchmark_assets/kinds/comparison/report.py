@@ -54,7 +54,7 @@ def plot_comparison(folder: Path, study, trials: pd.DataFrame, summaries: pd.Dat
             values = summaries.loc[summaries["arm"] == arm, study.decision_metric]
             left.plot(range(len(values)), values, "o", color=colour, label=arm)
     if summary is not None and summary.type != "last_n" and len(ok):
-        steps = [json.loads(t).get(metric, {}).get("steps", [0]) for t in ok["curves_json"]][0]
+        steps = next(json.loads(t).get(metric, {}).get("steps", [0]) for t in ok["curves_json"])
         start = steps[-1] - float(summary.window) * (steps[-1] - steps[0])
         left.axvspan(start, steps[-1], color="grey", alpha=0.15, label=f"summary window ({summary.label})")
     left.set_xlabel("step" if summary is not None else "seed")

@@ -16,6 +16,7 @@ from benchmark_assets.stats.multiple import step_down_tails
 from benchmark_assets.stats.permutation import SignFlip
 from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import ConstantSweep, format_value
+import contextlib
 
 ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
 INCONCLUSIVE = "inconclusive"  # not decided yet: a further round of validation scenarios follows
@@ -274,7 +275,7 @@ def _why_short(train_delta: float, validation_delta: float) -> str:
 def summarise_verdicts(verdicts: pd.DataFrame) -> dict[str, int]:
     counts = verdicts["decision"].value_counts()
     return {
-        "constants": int(len(verdicts)),
+        "constants": len(verdicts),
         "accepted": int(counts.get(ACCEPT, 0)),
         "rejected": int(counts.get(REJECT, 0)),
         "no_sensitivity": int(counts.get(NO_SENSITIVITY, 0)),
@@ -292,10 +293,8 @@ def aggregate_trials(study, trials: pd.DataFrame, point_keys: list[str]) -> pd.D
     points = {p.key: p for p in study.sweep_points()}
     for point_key in point_keys:
         if point_key not in points:
-            try:
+            with contextlib.suppress(KeyError):
                 points[point_key] = study.point_for(point_key)
-            except KeyError:
-                pass
         point_trials = trials[trials["sweep_point"] == point_key]
         for split in ("train", "validation", "all"):
             subset = point_trials if split == "all" else point_trials[point_trials["split"] == split]

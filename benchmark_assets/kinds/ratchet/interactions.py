@@ -58,7 +58,7 @@ def train_grid(table: pd.DataFrame, first: ConstantSweep, second: ConstantSweep,
             values = table.loc[key, columns].dropna() if key in table.index and columns else pd.Series(dtype=float)
             rows.append({"pair": pair_label(first.name, second.name), "first": first.name, "second": second.name,
                          "first_value": float(a), "second_value": float(b), "sweep_point": key,
-                         "train_mean": float(values.mean()) if len(values) else np.nan, "n_train": int(len(values))})
+                         "train_mean": float(values.mean()) if len(values) else np.nan, "n_train": len(values)})
     return pd.DataFrame(rows, columns=GRID_COLUMNS)
 
 

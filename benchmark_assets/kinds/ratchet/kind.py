@@ -352,7 +352,7 @@ class RatchetKind(StudyKind):
             if len(running):
                 return Followup(reason=f"search: {len(running)} proposals of {study.search.sampler} measured on "
                                        f"the {len(train)} train scenarios",
-                                trials={point: train for point in dict.fromkeys(running["sweep_point"])},
+                                trials=dict.fromkeys(dict.fromkeys(running["sweep_point"]), train),
                                 nodes=("search",))
             best = proposals[proposals["best"].astype(bool)]
             if len(best) and not bool(best["validated"].iloc[0]):
@@ -371,7 +371,7 @@ class RatchetKind(StudyKind):
                 seeds = [str(s) for s in study.validation_rounds[next_round - 1]]
                 return Followup(reason=f"validation round {next_round} of {study.spec.sequential.rounds}: "
                                        f"{len(seeds)} new scenarios for {', '.join(waiting['constant'])}",
-                                trials={point: seeds for point in points},
+                                trials=dict.fromkeys(points, seeds),
                                 nodes=("verdicts", "cumulative"))
         steps = read("cumulative")
         if steps.empty or "decision" not in steps or ("final" in verdicts and not verdicts["final"].all()):

@@ -263,8 +263,8 @@ def plot_interaction(folder: Path, grid: pd.DataFrame, verdict: pd.Series, metri
     figure, axis = artifacts.figure(max(6.0, 1.0 * len(columns) + 3.0), 0.6 * len(rows) + 2.8)
     image = axis.imshow(values.to_numpy(dtype=float), origin="lower", cmap="viridis", aspect="auto")
     figure.colorbar(image, ax=axis, label=f"{metric} (train mean)")
-    for i, row_value in enumerate(rows):
-        for j, column_value in enumerate(columns):
+    for i in range(len(rows)):
+        for j in range(len(columns)):
             cell = values.iat[i, j]
             if pd.notna(cell):
                 light = image.norm(cell) > 0.6  # viridis turns yellow: dark text there

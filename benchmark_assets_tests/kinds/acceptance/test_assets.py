@@ -128,7 +128,7 @@ def test_suite_runs_end_to_end_judges_each_criterion_and_keeps_a_crashing_side_a
 def test_cli_gates_on_not_met_and_on_inconclusive(dagster_home, study_dir, tmp_path):
     gated = SUITE.split("  broken:")[0].replace("repeats: 6", "repeats: 4")
     write_study(study_dir, "gated", gated)
-    env_cwd = dict(cwd=tmp_path, capture_output=True, text=True)
+    env_cwd = {"cwd": tmp_path, "capture_output": True, "text": True}
 
     def run(*args):
         return subprocess.run([sys.executable, "-m", "benchmark_assets.cli", "run", "gated", "--quiet", *args],

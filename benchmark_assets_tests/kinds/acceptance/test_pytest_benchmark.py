@@ -45,8 +45,9 @@ def run_benchmarks(folder, implementation: str, *options: str) -> None:
     (folder / "bench_sorting.py").write_text(BENCHMARKS)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "bench_sorting.py", "--rootdir",
                str(folder), "-c", "/dev/null", "--benchmark-max-time=0.05", "--benchmark-min-rounds=20", *options]
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True,
-                          env={**os.environ, "SORT_IMPL": implementation})
+    # Not as an xdist worker: pytest-benchmark turns itself off when it believes it is one.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, env={**env, "SORT_IMPL": implementation})
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -22,7 +22,7 @@ def trial_table(errors: dict[str, np.ndarray], metric: str = "pehe_normalised") 
         frames.append(pd.DataFrame({
             "estimator": name, "seed": seed.ravel(), "entry_id": [f"e{i}" for i in entry.ravel()],
             "status": np.where(ok, "ok", "failed"), "error": np.where(ok, "", "boom"),
-            **{m: 0.5 for m in ("pehe_normalised", "ate_error_normalised", "qini")}, metric: values.ravel(),
+            **dict.fromkeys(("pehe_normalised", "ate_error_normalised", "qini"), 0.5), metric: values.ravel(),
             "sign_accuracy": 0.5, "ate_covered": np.nan, "fit_seconds": 0.01}))
     return pd.concat(frames, ignore_index=True)
 
@@ -85,7 +85,7 @@ def test_pairs_are_an_exact_sign_test_over_data_sets_with_holm_levels_worked_out
     # it stops, every later pair keeps the level it stopped at.
     tails = holm_tails(pairs["p_value"])
     assert pairs["interval_level"].to_dict() == pytest.approx({s: 1 - t for s, t in tails.items()})
-    for subject, row in pairs.iterrows():
+    for _subject, row in pairs.iterrows():
         low, high = stats.binomtest(int(row["wins"]), int(row["wins"] + row["losses"])).proportion_ci(
             row["interval_level"], method="exact")
         assert (row["low"], row["high"]) == pytest.approx((low, high))

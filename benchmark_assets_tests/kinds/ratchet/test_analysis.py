@@ -82,9 +82,9 @@ def test_correcting_for_many_constants_rejects_a_marginal_win_that_one_test_woul
     curves = {f"c{i}": {0.0: (0, 0), 1.0: (0.0, 0.0)} for i in range(29)}
     # z of about 2.5 on validation: clear for one test, not for the best of thirty.
     curves["marginal"] = {0.0: (0, 0), 1.0: (0.03, 0.03)}
-    currents = {name: 0.0 for name in curves}
+    currents = dict.fromkeys(curves, 0.0)
     trials = make_trials(curves, currents, noise=0.046, seed=0)
-    kwargs = dict(metric="m", maximize=True, train_ids=TRAIN, validation_ids=VALIDATION)
+    kwargs = {"metric": "m", "maximize": True, "train_ids": TRAIN, "validation_ids": VALIDATION}
     alone = decide_ratchet(trials, sweeps(curves, currents), DecisionRules(bootstrap_resamples=4000, correction="none"), **kwargs)
     holm = decide_ratchet(trials, sweeps(curves, currents), DecisionRules(bootstrap_resamples=4000, correction="holm"), **kwargs)
     assert alone.set_index("constant").loc["marginal", "decision"] == "accept"

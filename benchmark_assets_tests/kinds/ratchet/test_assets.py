@@ -199,7 +199,7 @@ def test_each_summary_event_links_its_own_files_and_shows_every_plot(instance, t
         assert folder.endswith(record.run_id) and (Path(folder) / "report.md").exists()
         plots = metadata["plots"].value
         folders.append((record.run_id, folder, len(re.findall(r"!\[\w+: \w+\]\(data:image/png;base64,", plots))))
-    (newest, newest_folder, newest_plots), (oldest, oldest_folder, oldest_plots) = folders
+    (_newest, newest_folder, newest_plots), (_oldest, oldest_folder, oldest_plots) = folders
     assert (newest_plots, oldest_plots) == (1, 3)  # alpha alone, then all three constants
     assert "| beta |" in (Path(oldest_folder) / "report.md").read_text()  # not overwritten by the later run
     assert "| beta |" not in (Path(newest_folder) / "report.md").read_text()

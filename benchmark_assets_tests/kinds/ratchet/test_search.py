@@ -97,7 +97,7 @@ def test_the_search_runs_through_dagster_and_its_best_proposal_is_judged_on_vali
     from benchmark_assets.ledger import LEDGER_TABLE
     from benchmark_assets.warehouse import Warehouse, default_url
 
-    study, outcome = run_search_study(study_dir, instance, "search")
+    study, _outcome = run_search_study(study_dir, instance, "search")
     warehouse = Warehouse()
     proposals = warehouse.read("search__search")
     assert len(proposals) == 12 and (proposals["state"] == "complete").all()
