@@ -327,11 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _quiet_dagster_warnings()
     from benchmark_assets.defs.runner import StudyInterrupted
+    from benchmark_assets.extras import MissingExtraError
     from benchmark_assets.studies import StudyError
 
     try:
         return args.handler(args)
-    except StudyError as error:
+    except (StudyError, MissingExtraError) as error:  # a missing extra: one line that names it, as for a study
         print(f"error: {error}", file=sys.stderr)
         return 2
     except (StudyInterrupted, KeyboardInterrupt) as error:

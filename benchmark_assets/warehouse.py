@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from benchmark_assets.extras import require
+
 _ENGINES: dict[str, sa.Engine] = {}
 
 
@@ -74,6 +76,8 @@ class Warehouse:
         self.url = url or default_url()
         engine = _ENGINES.get(self.url)
         if engine is None:
+            if sa.make_url(self.url).get_backend_name() == "postgresql":
+                require("postgres", "a PostgreSQL warehouse")
             engine = sa.create_engine(self.url, future=True)
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_pragmas)

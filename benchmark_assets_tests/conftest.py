@@ -4,6 +4,7 @@ The suite runs on pytest-xdist (``-n auto`` in pyproject.toml): each worker is i
 its own session fixtures. Tests that share something outside their temporary folders (one `dagster
 dev`, a broker's queues, the machine's trial processes) carry ``xdist_group`` marks so that one
 worker runs them one after another; ports come from a range of each worker's own (``free_port``)."""
+import dataclasses
 import itertools
 import os
 import shutil
@@ -164,3 +165,36 @@ def pytest_collection_modifyitems(config, items):
         return 3
 
     items.sort(key=rank)  # stable: collection order within a rank
+
+
+@dataclasses.dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys, tmp_path):
+    """``benchmark-assets`` run in this process (``cli.main``), for checks of an exit code and
+    what was printed: ``cli("run", "toy", env={...}, cwd=...)``. The environment and the working
+    directory are this test's alone. Tests about processes (signals, two CLIs at once, what a
+    real shell sees) start the command as a subprocess instead (test_cli.run_cli)."""
+    from benchmark_assets.cli import main
+
+    def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> CliResult:
+        env = dict(env or {})
+        # main() sets DAGSTER_HOME itself: set through monkeypatch first, so that it is undone after the test
+        env.setdefault("DAGSTER_HOME", os.environ.get("DAGSTER_HOME") or str(tmp_path / "cli_home"))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(cwd or ROOT)
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as stop:  # argparse's own exits (--help, a mistake on the command line)
+            code = stop.code if isinstance(stop.code, int) else 1
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run

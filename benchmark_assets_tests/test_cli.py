@@ -1,7 +1,10 @@
-"""The benchmark-assets command as users run it: a real subprocess against a temporary home."""
+"""The benchmark-assets command as users run it: a real subprocess against a temporary home for
+the end-to-end run, in this process (``cli`` fixture) where only exit codes and messages count."""
 import os
 import subprocess
 import sys
+
+import pytest
 
 from benchmark_assets_tests.conftest import POSTGRES_URL, ROOT, service_unavailable
 
@@ -12,7 +15,8 @@ def run_cli(*args, env_extra=None, cwd=None):
                           timeout=600, env=env, cwd=cwd)
 
 
-def test_cli_runs_a_study_prints_the_report_and_keeps_a_ledger(tmp_path, study_dir):
+@pytest.mark.system
+def test_cli_runs_a_study_prints_the_report_and_keeps_a_ledger(tmp_path, study_dir, cli):
     home = tmp_path / "home"
     env = {"DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
     result = run_cli("run", "toy", "--quiet", env_extra=env, cwd=ROOT)
@@ -22,21 +26,22 @@ def test_cli_runs_a_study_prints_the_report_and_keeps_a_ledger(tmp_path, study_d
     assert "| alpha | 1 | 0.3 | 0.7 |" in result.stdout
     assert f"Artifacts: {home / 'artifacts' / 'toy' / 'latest'}" in result.stdout
     assert (home / "dagster.yaml").exists() and (home / "benchmark.db").exists()
-    report = run_cli("report", "toy", env_extra=env, cwd=ROOT)
+    report = cli("report", "toy", env=env)
     assert report.returncode == 0 and "# Ratchet summary: toy" in report.stdout
-    ledger = run_cli("ledger", "--constant", "alpha", env_extra=env, cwd=ROOT)
+    ledger = cli("ledger", "--constant", "alpha", env=env)
     assert ledger.returncode == 0 and "accept" in ledger.stdout and "beta" not in ledger.stdout
 
 
-def test_cli_bad_study_is_one_line_and_exit_code_2(tmp_path, study_dir):
+def test_cli_bad_study_is_one_line_and_exit_code_2(tmp_path, study_dir, cli):
     (study_dir / "broken.yaml").write_text((study_dir / "toy.yaml").read_text().replace("[0.5, 1.0, 2.0]", "[0.5, 0.5]"))
-    result = run_cli("run", "broken", env_extra={"DAGSTER_HOME": str(tmp_path / "h"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}, cwd=ROOT)
+    result = cli("run", "broken", env={"DAGSTER_HOME": str(tmp_path / "h"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "constants.beta.candidates: duplicate candidate 0.5" in lines[0]
 
 
-def test_cli_runs_against_a_postgres_warehouse(tmp_path, study_dir):
+@pytest.mark.services
+def test_cli_runs_against_a_postgres_warehouse(tmp_path, study_dir, cli):
     import sqlalchemy as sa
 
     try:
@@ -53,7 +58,7 @@ def test_cli_runs_against_a_postgres_warehouse(tmp_path, study_dir):
         for name in ("scenario_catalog", "trials", "aggregates", "verdicts", "ratchet_summary"):
             conn.execute(sa.text(f'DROP TABLE IF EXISTS "pgtoy__{name}"'))
     for _ in range(2):
-        result = run_cli("run", "pgtoy", "--quiet", env_extra=env, cwd=ROOT)
+        result = cli("run", "pgtoy", "--quiet", env=env)
         assert result.returncode == 0, result.stderr
     with engine.connect() as conn:
         count = conn.execute(sa.text('SELECT count(*) FROM "pgtoy__trials"')).scalar()
@@ -73,10 +78,10 @@ decision: {bootstrap_resamples: 200}
 """
 
 
-def test_a_study_whose_every_trial_fails_exits_3_and_shows_the_trials_own_error(tmp_path, study_dir):
+def test_a_study_whose_every_trial_fails_exits_3_and_shows_the_trials_own_error(tmp_path, study_dir, cli):
     (study_dir / "broken_setup.yaml").write_text(FAILING)
     env = {"DAGSTER_HOME": str(tmp_path / "home"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
-    result = run_cli("run", "broken_setup", "--quiet", env_extra=env, cwd=ROOT)
+    result = cli("run", "broken_setup", "--quiet", env=env)
     assert result.returncode == 3, result.stderr
     assert "18 of 18 trials failed; most common errors:" in result.stderr
     assert "18 x FileNotFoundError: model weights not found at /models/ranker.bin" in result.stderr
@@ -84,12 +89,12 @@ def test_a_study_whose_every_trial_fails_exits_3_and_shows_the_trials_own_error(
     assert "## Failed trials: 18 of 18" in result.stdout  # the report says it too
 
 
-def test_a_comparison_whose_program_is_missing_shows_why_on_the_console(tmp_path, study_dir):
+def test_a_comparison_whose_program_is_missing_shows_why_on_the_console(tmp_path, study_dir, cli):
     (study_dir / "missing_program.yaml").write_text(
         "kind: comparison\ntarget: {command: [no_such_program_xyz, '{seed}', '{x}']}\n"
         "arms: {control: {x: 1}, candidate: {x: 2}}\nseeds: [1, 2, 3]\nmetric: loss\n")
     env = {"DAGSTER_HOME": str(tmp_path / "home"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
-    result = run_cli("run", "missing_program", "--quiet", env_extra=env, cwd=ROOT)
+    result = cli("run", "missing_program", "--quiet", env=env)
     assert result.returncode in (1, 3), result.stderr
     assert "6 of 6 trials failed; most common errors:" in result.stderr
     assert "6 x " in result.stderr and "no_such_program_xyz" in result.stderr

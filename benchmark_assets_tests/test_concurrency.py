@@ -3,10 +3,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 from dagster import AssetKey, DagsterInstance
 
 from benchmark_assets_tests.conftest import ROOT, write_study
 from benchmark_assets_tests.kinds.comparison.test_assets import STUDY
+
+pytestmark = pytest.mark.system
 
 
 def test_two_runs_of_one_study_at_once_on_a_fresh_home(tmp_path, study_dir, monkeypatch):

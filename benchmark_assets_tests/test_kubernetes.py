@@ -86,7 +86,7 @@ def test_an_unknown_executor_or_celery_without_a_broker_is_one_clear_error(monke
     assert scale_out.executor() == "" and scale_out.trial_chunks() == 0 and scale_out.executor_def() is None
 
 
-def test_the_image_installs_the_k8s_extra_and_carries_the_studies():
+def test_the_image_installs_the_k8s_and_postgres_extras_and_carries_the_studies():
     text = (DEPLOY / "Dockerfile").read_text()
-    assert "pip install --no-cache-dir '.[k8s]'" in text and "COPY studies" in text
+    assert "pip install --no-cache-dir '.[k8s,postgres]'" in text and "COPY studies" in text
     assert Path(ROOT / "studies").is_dir()

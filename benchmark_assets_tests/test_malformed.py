@@ -34,11 +34,9 @@ def test_each_malformed_study_is_one_clear_line(path):
 
 @pytest.mark.parametrize("name", ["r13_typo_candidates", "l14_url_with_credentials", "f15_alias_bomb",
                                   "r46_bad_cron", "f14_not_utf8"])
-def test_the_cli_refuses_them_before_creating_anything(name, tmp_path):
+def test_the_cli_refuses_them_before_creating_anything(name, tmp_path, cli):
     home = tmp_path / "home"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(CORPUS)}
-    result = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", "run", name], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=300)
+    result = cli("run", name, env={"DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(CORPUS)}, cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected_line(CORPUS / f"{name}.yaml") in lines[0], result.stderr
@@ -52,12 +50,23 @@ def test_the_cli_refuses_them_before_creating_anything(name, tmp_path):
     (["run", "no_such_study"], "study: no such study file"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
-def test_command_line_mistakes_are_one_line_too(args, message, tmp_path):
+def test_command_line_mistakes_are_one_line_too(args, message, tmp_path, cli):
     (tmp_path / "a_folder.yaml").mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(tmp_path / "home"),
-           "BENCHMARK_ASSETS_STUDIES": str(CORPUS)}
-    result = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", *args], capture_output=True, text=True,
-                            env=env, cwd=tmp_path, timeout=300)
+    result = cli(*args, env={"DAGSTER_HOME": str(tmp_path / "home"), "BENCHMARK_ASSETS_STUDIES": str(CORPUS)},
+                 cwd=tmp_path)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
     assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.system
+def test_a_mistake_is_one_line_from_a_real_process_too(tmp_path):
+    """The same refusal from the installed command in a process of its own: nothing else is printed
+    (no warning, no traceback) and nothing is created."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(tmp_path / "home"),
+           "BENCHMARK_ASSETS_STUDIES": str(CORPUS)}
+    result = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", "run", "r13_typo_candidates"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and expected_line(CORPUS / "r13_typo_candidates.yaml") in lines[0]
+    assert result.stdout == "" and not (tmp_path / "home").exists()

@@ -16,6 +16,9 @@ from benchmark_assets.defs import scale_out
 from benchmark_assets_tests.conftest import ROOT, TOY_STUDY, service_unavailable, write_study
 from benchmark_assets_tests.test_cli import run_cli
 
+# One broker, one "dagster" queue on it: these tests run one after another on one worker.
+pytestmark = [pytest.mark.system, pytest.mark.services, pytest.mark.xdist_group("celery")]
+
 CPU_STUDY = """\
 kind: ratchet
 description: a CPU-bound sweep spread over celery workers

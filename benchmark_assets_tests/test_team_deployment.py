@@ -1,8 +1,11 @@
 """A team's shared deployment: the Dagster instance and the warehouse on one PostgreSQL server,
 chosen by $BENCHMARK_ASSETS_POSTGRES_URL with the shipped dagster.yaml unchanged."""
+import pytest
 import sqlalchemy as sa
 
 from benchmark_assets_tests.test_cli import run_cli
+
+pytestmark = [pytest.mark.system, pytest.mark.services]
 
 
 def test_one_environment_variable_puts_the_instance_and_the_warehouse_on_postgres(tmp_path, study_dir,

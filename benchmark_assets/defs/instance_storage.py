@@ -46,6 +46,7 @@ from watchdog.events import PatternMatchingEventHandler
 from watchdog.observers import Observer
 
 from benchmark_assets.defs import rectangle_ranges
+from benchmark_assets.extras import require
 
 # The backfill daemon and the webserver load this module (dagster.yaml names it), never the definitions.
 rectangle_ranges.install()
@@ -297,6 +298,7 @@ class StudyInstanceStorage(DagsterSqliteStorage):
     def from_config_value(cls, inst_data, config_value):
         url = postgres_url()
         if url:
+            require("postgres", "$BENCHMARK_ASSETS_POSTGRES_URL (the instance on PostgreSQL)")
             from dagster_postgres import DagsterPostgresStorage
 
             # Materialisations of a ranged run are written in batches (one insert per batch).

@@ -149,6 +149,11 @@ class StudyKind(ABC):
     def load(self, path: Path, text: str, spec: BaseModel, name: str):
         """The loaded study (a ``StudyFile``) from its validated spec; cross-field checks raise StudyError."""
 
+    def extras(self, spec: BaseModel) -> dict[str, str]:
+        """The optional installs (``benchmark_assets.extras``) a study of this spec needs, each with
+        the field that needs it; the loader refuses the study, naming the extra, when one is missing."""
+        return {}
+
     @abstractmethod
     def nodes(self) -> list[Node]:
         """The assets of a study of this kind, upstream first; exactly one is partitioned by TRIAL."""

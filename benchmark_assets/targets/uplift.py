@@ -154,6 +154,8 @@ BUILTIN: dict[str, Callable] = {
     "x_learner": x_learner,
     "causal_forest": causal_forest,  # needs the `causal` extra (EconML)
 }
+# The pip extra each shipped estimator needs beyond the base install (benchmark_assets.extras).
+EXTRA_OF = {"s_learner": "estimators", "t_learner": "estimators", "x_learner": "estimators", "causal_forest": "causal"}
 
 
 def resolve_estimator(reference: str) -> Callable:

@@ -73,6 +73,7 @@ def test_met_means_the_reported_interval_is_inside(n, shift, scale):
         assert (j.low <= 1.0 and j.high >= -1.0) or "on either side by chance" in j.reason
 
 
+@pytest.mark.calibration
 def test_a_true_effect_on_the_band_edge_is_called_met_at_most_at_the_promised_rate():
     """Simulated suites with the true ratio exactly on the band's edge (the hardest case): the
     rate of a false "met" is the promised 5 % (the t-test is exact for log-normal ratios), so a
@@ -173,6 +174,7 @@ def test_the_bootstrap_option_judges_the_ratio_of_means_and_needs_the_t_test_to_
     assert two.verdict == "inconclusive" and judge([edge], [sample], correction="none")[0].verdict == "inconclusive"
 
 
+@pytest.mark.calibration
 @settings(max_examples=1, deadline=None)
 @given(st.just(0))
 def test_the_bootstrap_option_keeps_met_at_the_edge_at_most_at_the_promised_rate(_):
@@ -209,6 +211,7 @@ def test_every_verdict_agrees_with_its_reported_interval_across_a_suite(m, seed,
     assert [j.confidence_level for j in judged] == pytest.approx(list(1 - 2 * levels))
 
 
+@pytest.mark.calibration
 def test_a_narrow_band_is_not_called_not_met_more_often_than_promised():
     """True ratio on the edge of a band narrow against the noise: not_met is a false claim and
     must stay within 5 % (counting only the nearer tail it reached about 2 x 5 %)."""

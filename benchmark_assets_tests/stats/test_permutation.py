@@ -55,6 +55,7 @@ def test_too_few_pairs_for_the_level_give_the_whole_line():
     assert sign_flip_test([1.0, 2.0, 3.0, 4.0]) == pytest.approx(2 / 16)
 
 
+@pytest.mark.calibration
 def test_it_covers_where_the_percentile_bootstrap_does_not():
     """12 paired differences, heavy-tailed and skewed-free (t with 3 degrees of freedom around the
     true mean), 1,000 draws: the sign-flip interval holds the truth at least 95 % of the time (a

@@ -61,6 +61,7 @@ def test_achieved_power_is_statsmodels_power():
         TTestIndPower().power(0.4, 30, 0.05, ratio=1.5))
 
 
+@pytest.mark.calibration
 def test_simulated_paired_power_matches_achieved_power():
     n = required_n(0.5)
     differences = np.random.default_rng(1).normal(0.5, 1.0, size=(4000, n))  # 4000 experiments at once

@@ -48,6 +48,7 @@ def test_look_levels_refuse_sizes_that_do_not_grow():
         look_levels([10, 30], 20, 0.05)
 
 
+@pytest.mark.calibration
 def test_three_looks_at_growing_null_data_reject_at_most_alpha_of_the_time():
     """Under the null, testing after 15, 30 and 45 paired differences at the Pocock levels rejects
     at some look in at most 5 % of experiments; testing each look at 5 % would not. (An exact

@@ -355,9 +355,9 @@ def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
 
     from benchmark_assets.processes import TEMP_PREFIX, TRIAL_MARKER, clean_up_after_dead_runners, process_alive
 
-    gone = subprocess.Popen(["true"])
-    gone.wait()  # a runner pid that no longer exists, as after kill -9
-    assert not process_alive(gone.pid)
+    # A runner that dies by kill -9 only once its trial process and folder exist: until then no other
+    # test's run (they run in parallel, and each cleans up after dead runners) may take them.
+    gone = subprocess.Popen(["sleep", "120"])
     orphan = subprocess.Popen(["sleep", "120"], env={**os.environ, TRIAL_MARKER: f"{gone.pid}:trial"})
     # Popen returns once exec has begun, but the kernel sets the new image's environment a moment
     # later (/proc/<pid>/environ reads empty until then; on a loaded CI machine that moment showed).
@@ -368,6 +368,9 @@ def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
         time.sleep(0.01)
     folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{gone.pid}-"))
     mine = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))  # a live runner's: kept
+    gone.kill()
+    gone.wait()
+    assert not process_alive(gone.pid)
     try:
         cleaned = clean_up_after_dead_runners()
         assert f"killed trial process {orphan.pid} left by a dead run (pid {gone.pid})" in cleaned, cleaned

@@ -99,6 +99,7 @@ def test_difference_in_means_is_welchs_interval():
     assert estimate.ate_lower < narrower.ate_lower < narrower.ate_upper < estimate.ate_upper
 
 
+@pytest.mark.calibration
 def test_difference_in_means_covers_the_true_ate_about_95_percent_of_the_time():
     covered = []
     for seed in range(200):

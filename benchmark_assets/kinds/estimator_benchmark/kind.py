@@ -200,6 +200,15 @@ class EstimatorBenchmarkKind(StudyKind):
     def load(self, path, text, spec, name) -> EstimatorBenchmarkStudy:
         return load_estimator_benchmark(path, text, spec, name)
 
+    def extras(self, spec) -> dict[str, str]:
+        from benchmark_assets.targets.uplift import EXTRA_OF
+
+        needs: dict[str, str] = {}
+        for index, estimator in enumerate(spec.estimators):
+            if estimator.function is None and estimator.name in EXTRA_OF:
+                needs.setdefault(EXTRA_OF[estimator.name], f"estimators[{index}] ({estimator.name})")
+        return needs
+
     def nodes(self) -> list[Node]:
         decision = lambda study: study.decision_fingerprint()  # noqa: E731
         return [

@@ -292,6 +292,10 @@ class RatchetKind(StudyKind):
     def load(self, path, text, spec, name) -> RatchetStudy:
         return load_ratchet(path, text, spec, name)
 
+    def extras(self, spec) -> dict[str, str]:
+        ranged = [name for name, constant in spec.constants.items() if constant.range is not None]
+        return {"search": f"constants.{ranged[0]}.range"} if ranged else {}
+
     def nodes(self) -> list[Node]:
         decision = lambda study: study.spec.decision  # noqa: E731
         return [

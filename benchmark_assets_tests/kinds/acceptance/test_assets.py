@@ -1,8 +1,6 @@
 """The acceptance suite materialised on a real Dagster instance: real callables measured in
 process, real commands with their memory sampled, verdicts checked against scipy."""
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -125,14 +123,12 @@ def test_suite_runs_end_to_end_judges_each_criterion_and_keeps_a_crashing_side_a
     assert rows.loc["model: score kept", "confidence_level"] == pytest.approx(0.90)
 
 
-def test_cli_gates_on_not_met_and_on_inconclusive(dagster_home, study_dir, tmp_path):
+def test_cli_gates_on_not_met_and_on_inconclusive(dagster_home, study_dir, tmp_path, cli):
     gated = SUITE.split("  broken:")[0].replace("repeats: 6", "repeats: 4")
     write_study(study_dir, "gated", gated)
-    env_cwd = {"cwd": tmp_path, "capture_output": True, "text": True}
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "benchmark_assets.cli", "run", "gated", "--quiet", *args],
-                              **env_cwd)
+        return cli("run", "gated", "--quiet", *args, cwd=tmp_path)
 
     not_met = run("--fail-on", "not_met")
     assert not_met.returncode == 4
@@ -149,9 +145,8 @@ def test_cli_gates_on_not_met_and_on_inconclusive(dagster_home, study_dir, tmp_p
     assert strict.returncode == 4 and "model: score near 0.95 (inconclusive)" in strict.stderr
 
 
-def test_fail_on_is_refused_for_a_kind_without_verdicts(dagster_home, study_dir, tmp_path):
-    done = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", "run", "toy", "--fail-on", "not_met"],
-                          cwd=tmp_path, capture_output=True, text=True)
+def test_fail_on_is_refused_for_a_kind_without_verdicts(dagster_home, study_dir, tmp_path, cli):
+    done = cli("run", "toy", "--fail-on", "not_met", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().endswith("--fail-on: a ratchet study has no verdicts to gate on. Fix: drop --fail-on")
     assert len(done.stderr.strip().splitlines()) == 1

@@ -218,8 +218,14 @@ def test_the_verdict_is_the_sign_flip_test_with_holm_levels_and_its_interval():
         sign_flip_interval(delta, good["corrected_level"]))
 
 
+# The CI size of the null check: 40 studies of the shipped design, 20 constants (benchmarks/
+# calibration.py and benchmarks/ratchet_error_rates.py run 400 and more).
+NULL_STUDIES = 40
+
+
+@pytest.mark.calibration
 def test_with_no_real_effect_the_ratchet_accepts_a_change_in_at_most_five_percent_of_studies():
-    """A cheap version of benchmarks/ratchet_error_rates.py: 100 simulated studies of 20 null
+    """A cheap version of benchmarks/ratchet_error_rates.py: simulated studies of 20 null
     constants, thresholds at 0 so the test alone decides. The family-wise false accept rate must
     not be shown above 5 % (binomial test); a real 1.5 SD improvement among them is found."""
     from scipy import stats
@@ -228,8 +234,21 @@ def test_with_no_real_effect_the_ratchet_accepts_a_change_in_at_most_five_percen
 
     rules = DecisionRules(improvement_threshold=0.0, sensitivity_threshold=0.0)
     rng = np.random.default_rng(13)
-    studies = 100
-    any_accept = sum(bool((simulate_study(rng, rules=rules)["decision"] == "accept").any()) for _ in range(studies))
-    assert stats.binomtest(any_accept, studies, 0.05, alternative="greater").pvalue > 0.01, any_accept
+    any_accept = sum(bool((simulate_study(rng, rules=rules)["decision"] == "accept").any()) for _ in range(NULL_STUDIES))
+    assert stats.binomtest(any_accept, NULL_STUDIES, 0.05, alternative="greater").pvalue > 0.01, any_accept
     found = simulate_study(rng, {0: {0.4: 1.5}}, rules=rules).set_index("constant").loc["c00"]
     assert found["proposed"] == 0.4 and found["decision"] == "accept"
+
+
+@pytest.mark.calibration
+def test_the_null_check_is_large_enough_to_fail_the_rule_the_ratchet_replaces():
+    """The same number of null studies decided the ad-hoc way (each constant's best value picked
+    on the validation scenarios and tested on them, uncorrected): the binomial test rejects it, so
+    NULL_STUDIES is enough to catch a rule that keeps lucky values."""
+    from scipy import stats
+
+    from benchmark_assets.kinds.ratchet.simulate import lucky_pick_accepts, simulate_trials
+
+    rng = np.random.default_rng(13)
+    any_accept = sum(lucky_pick_accepts(*simulate_trials(rng)) for _ in range(NULL_STUDIES))
+    assert stats.binomtest(any_accept, NULL_STUDIES, 0.05, alternative="greater").pvalue < 0.01, any_accept

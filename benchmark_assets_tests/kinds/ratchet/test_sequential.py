@@ -88,6 +88,7 @@ def test_the_budget_spent_leaves_a_reject_that_says_so():
     pytest.fail("no study used its whole budget")
 
 
+@pytest.mark.calibration
 def test_repeated_looks_keep_the_family_wise_error_rate_in_simulated_null_studies():
     """The cheap CI version of benchmarks/ratchet_error_rates.py row 5's null case."""
     from benchmark_assets.kinds.ratchet.simulate import simulate_study
