@@ -4,6 +4,7 @@ The suite runs on pytest-xdist (``-n auto`` in pyproject.toml): each worker is i
 its own session fixtures. Tests that share something outside their temporary folders (one `dagster
 dev`, a broker's queues, the machine's trial processes) carry ``xdist_group`` marks so that one
 worker runs them one after another; ports come from a range of each worker's own (``free_port``)."""
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -198,3 +199,42 @@ def cli(monkeypatch, capsys, tmp_path):
         return CliResult(code, out, err)
 
     return run
+
+
+@dataclasses.dataclass
+class StudyRan:
+    """Studies that already ran on a DAGSTER_HOME of their own (a module-scoped fixture makes it
+    once); the tests of the module only read what the runs left there."""
+    home: Path
+    studies: Path
+    outcome: object
+
+    @contextlib.contextmanager
+    def opened(self, monkeypatch):
+        """This test pointed at the runs' home and studies, with their instance open."""
+        from dagster import DagsterInstance
+
+        for name, value in self.env().items():
+            monkeypatch.setenv(name, value)
+        for name in ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL"):
+            monkeypatch.delenv(name, raising=False)
+        with DagsterInstance.get() as instance:
+            yield instance
+
+    def env(self) -> dict:
+        return {"DAGSTER_HOME": str(self.home), "BENCHMARK_ASSETS_STUDIES": str(self.studies),
+                "BENCHMARK_ASSETS_INBOX": str(self.home.parent / "inbox")}
+
+
+def study_ran(tmp_path_factory, template_home: Path, files: dict[str, str], steps) -> StudyRan:
+    """Write ``files`` (study name -> YAML) to a new studies folder, copy the template home, and run
+    ``steps(instance, studies_folder)`` there once; what it returns is ``StudyRan.outcome``."""
+    root = tmp_path_factory.mktemp("ran")
+    ran = StudyRan(root / "dagster_home", root / "studies", None)
+    shutil.copytree(template_home, ran.home)
+    ran.studies.mkdir()
+    for name, text in files.items():
+        write_study(ran.studies, name, text)
+    with pytest.MonkeyPatch.context() as patch, ran.opened(patch) as instance:
+        ran.outcome = steps(instance, ran.studies)
+    return ran

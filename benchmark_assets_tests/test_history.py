@@ -4,7 +4,7 @@ from dagster import AssetKey
 
 from benchmark_assets.defs.runner import run_study
 from benchmark_assets.history import spec_changes
-from benchmark_assets_tests.test_cli import run_cli
+from benchmark_assets_tests.conftest import TOY_STUDY, study_ran
 
 
 def test_spec_changes_name_each_setting_that_differs():
@@ -15,16 +15,25 @@ def test_spec_changes_name_each_setting_that_differs():
     assert spec_changes(old, old + "# only a comment\n") == []
 
 
+@pytest.fixture(scope="module")
+def decided_twice(tmp_path_factory, template_dagster_home):
+    """alpha decided twice: then the improvement threshold is raised and it is decided again (once
+    for the module: its tests only read the history)."""
+    def steps(instance, studies):
+        run_study("toy", quiet=True, instance=instance)
+        path = studies / "toy.yaml"
+        path.write_text(path.read_text().replace("decision: {bootstrap_resamples: 2000, correction: holm}",
+                                                 "decision: {bootstrap_resamples: 2000, correction: holm, "
+                                                 "improvement_threshold: 0.5}"))
+        run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+
+    return study_ran(tmp_path_factory, template_dagster_home, {"toy": TOY_STUDY}, steps)
+
+
 @pytest.fixture
-def two_decisions(instance, study_dir):
-    """alpha decided twice: then the improvement threshold is raised and it is decided again."""
-    run_study("toy", quiet=True, instance=instance)
-    path = study_dir / "toy.yaml"
-    path.write_text(path.read_text().replace("decision: {bootstrap_resamples: 2000, correction: holm}",
-                                             "decision: {bootstrap_resamples: 2000, correction: holm, "
-                                             "improvement_threshold: 0.5}"))
-    run_study("toy", quiet=True, instance=instance, constants=["alpha"])
-    return instance
+def two_decisions(decided_twice, monkeypatch):
+    with decided_twice.opened(monkeypatch) as instance:
+        yield instance
 
 
 def test_every_decision_on_a_subject_is_in_the_ui_with_what_changed_and_why_the_run_ran(two_decisions):
@@ -44,13 +53,13 @@ def test_every_decision_on_a_subject_is_in_the_ui_with_what_changed_and_why_the_
     assert len(newest["git_commit"].value) >= 7 and newest["study_hash"].value != oldest["study_hash"].value
 
 
-def test_why_prints_the_same_history(two_decisions, dagster_home, study_dir):
-    env = {"DAGSTER_HOME": str(dagster_home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
-    why = run_cli("why", "toy", "alpha", env_extra=env)
+def test_why_prints_the_same_history(decided_twice, cli):
+    env = decided_twice.env()
+    why = cli("why", "toy", "alpha", env=env)
     assert why.returncode == 0, why.stderr
     rows = [line for line in why.stdout.splitlines() if line.startswith("| 20")]
     assert len(rows) == 2 and "| reject |" in rows[0] and "| accept |" in rows[1]
     assert "improvement_threshold: (absent) -> 0.5" in rows[0] and "0.3 -> 0.7" in rows[1]
-    unknown = run_cli("why", "toy", "delta", env_extra=env)
+    unknown = cli("why", "toy", "delta", env=env)
     assert unknown.returncode == 1
     assert "No decisions on 'delta' in toy yet; subjects with decisions: alpha, beta, gamma." in unknown.stderr

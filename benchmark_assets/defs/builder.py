@@ -236,7 +236,8 @@ def per_trial_metadata(kind: StudyKind, frame: pd.DataFrame) -> dict[MultiPartit
     if "split" in frame:
         table["split"] = frame.groupby(keys, sort=False)["split"].first().astype(str)
     means = frame[~failed_rows].groupby(keys, sort=False)[numeric].mean()
-    table = table.join(means, rsuffix="_mean")  # a metric called rows, failed or error keeps its mean
+    # a metric called rows, failed or error keeps its mean (merge: join's rsuffix is deprecated in pandas 3)
+    table = table.merge(means, how="left", left_index=True, right_index=True, suffixes=("", "_mean"))
     table["error"] = table["error"].fillna("")
     out = {}
     for (p, r), row in zip(table.index, table.to_dict("records")):

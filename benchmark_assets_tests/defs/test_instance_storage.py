@@ -7,6 +7,7 @@ from dagster import (
     BackfillPolicy,
     DagsterEventType,
     DagsterInstance,
+    EventRecordsFilter,
     StaticPartitionsDefinition,
     asset,
     materialize,
@@ -45,7 +46,9 @@ def _recorded(instance, runs) -> dict:
     key = AssetKey("numbers")
     counts = {
         DagsterEventType.ASSET_MATERIALIZATION: len(instance.fetch_materializations(key, limit=1000).records),
-        DagsterEventType.ASSET_MATERIALIZATION_PLANNED: len(instance.fetch_planned_materializations(key, limit=1000).records),
+        # the storage's own query: DagsterInstance.fetch_planned_materializations is deprecated
+        DagsterEventType.ASSET_MATERIALIZATION_PLANNED: len(instance.event_log_storage.get_event_records(
+            EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key), limit=1000)),
     }
     latest = instance.get_latest_materialization_event(key)
     entry = instance.get_asset_records([key])[0].asset_entry

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -311,11 +312,19 @@ def test_a_mock_server_dies_with_its_parent_even_when_the_parent_is_killed(tmp_p
     parent.wait()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and os.path.exists(f"/proc/{children[0]}"):
-        status = open(f"/proc/{children[0]}/status").read() if os.path.exists(f"/proc/{children[0]}/status") else ""
+        status = _status(children[0])
         if "State:\tZ" in status:  # reaped by init soon; already dead
             break
         time.sleep(0.1)
-    status = open(f"/proc/{children[0]}/status").read() if os.path.exists(f"/proc/{children[0]}/status") else ""
+    status = _status(children[0])
     assert not status or "State:\tZ" in status, status[:200]
     with pytest.raises(OSError):
         urllib.request.urlopen(url + "/health", timeout=2)
+
+
+def _status(pid: int) -> str:
+    """/proc/<pid>/status, or "" once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""

@@ -344,10 +344,9 @@ def test_a_process_that_escaped_the_trials_session_is_killed_when_the_trial_ends
     assert trial.status == "ok", trial.error
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and "State:\tZ" not in open(
-            f"/proc/{pid}/status").read():
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and "State:\tZ" not in _status(pid):
         time.sleep(0.05)
-    assert not os.path.exists(f"/proc/{pid}") or "State:\tZ" in open(f"/proc/{pid}/status").read()
+    assert not os.path.exists(f"/proc/{pid}") or "State:\tZ" in _status(pid)
 
 
 def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
@@ -381,3 +380,11 @@ def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
         orphan.kill()
         if mine.exists():
             mine.rmdir()
+
+
+def _status(pid: int) -> str:
+    """/proc/<pid>/status, or "" once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""

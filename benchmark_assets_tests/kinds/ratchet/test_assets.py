@@ -13,7 +13,9 @@ from benchmark_assets.defs.instance_storage import PooledSqliteEventLogStorage
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import run_study
 from benchmark_assets.ledger import LEDGER_TABLE
+from benchmark_assets.studies import load_study
 from benchmark_assets.warehouse import Warehouse
+from benchmark_assets_tests.conftest import TOY_STUDY, study_ran
 
 
 def materialised_partitions(instance, key: AssetKey) -> set[str]:
@@ -25,10 +27,22 @@ def check_results(instance, run_id: str) -> dict[str, bool]:
     return {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data.passed for e in events}
 
 
-def test_whole_toy_ratchet_materialises_with_partitions_checks_and_decisions(instance, toy_study):
+@pytest.fixture(scope="module")
+def toy_ran(tmp_path_factory, template_dagster_home):
+    """The toy ratchet run once on a home of its own, for the tests below that only read it."""
+    return study_ran(tmp_path_factory, template_dagster_home, {"toy": TOY_STUDY},
+                     lambda instance, studies: run_study("toy", quiet=True, instance=instance))
+
+
+@pytest.fixture
+def ran_instance(toy_ran, monkeypatch):
+    with toy_ran.opened(monkeypatch) as instance:
+        yield instance
+
+
+def test_whole_toy_ratchet_materialises_with_partitions_checks_and_decisions(toy_ran, ran_instance):
+    instance, outcome, study = ran_instance, toy_ran.outcome, load_study("toy")
     assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
-    outcome = run_study("toy", quiet=True, instance=instance)
-    study = toy_study
     key = lambda name: AssetKey(["toy", name])  # noqa: E731
     points = [p.key for p in study.sweep_points()]
     assert materialised_partitions(instance, key("scenario_catalog")) == set(study.seed_keys)
@@ -206,8 +220,8 @@ def test_each_summary_event_links_its_own_files_and_shows_every_plot(instance, t
     assert latest_dir("toy").resolve() == Path(newest_folder).resolve()
 
 
-def test_each_trial_partition_shows_its_own_rows(instance, toy_study):
-    run_study("toy", quiet=True, instance=instance)
+def test_each_trial_partition_shows_its_own_rows(ran_instance):
+    instance, toy_study = ran_instance, load_study("toy")
     trials = Warehouse().read("toy__trials")
     seed = toy_study.seed_keys[0]
     events = {str(r.partition_key): r.asset_materialization.metadata
