@@ -146,6 +146,13 @@ def postgres_database():
         admin.dispose()
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a worker per core, and one more for the UI tests, which spend most of their
+    minutes waiting for Dagster's daemon (its backfill loop ticks every 30 s) rather than computing."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores + 1
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that need a service are marked ``services``; and the longest work goes first. Under
     xdist each group of tests (``xdist_group``) is one unit of work for one worker, handed out in

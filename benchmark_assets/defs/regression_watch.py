@@ -12,6 +12,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetSelection,
     DefaultSensorStatus,
     MetadataValue,
     Output,
@@ -106,7 +107,7 @@ def build_regression_sensor(studies: list):
     by_name = {study.name: study for study in studies}
 
     @sensor(name=SENSOR, minimum_interval_seconds=sensor_interval(300), default_status=DefaultSensorStatus.RUNNING,
-            asset_selection=[AssetKey([name, NODE]) for name in by_name] or None,
+            asset_selection=AssetSelection.assets(*[AssetKey([name, NODE]) for name in by_name]) if by_name else None,
             description="Flags a new regression across commits in any study's ledger, once, and refreshes that "
                         "study's regressions report.")
     def regression_watch(context: SensorEvaluationContext, ledger: LedgerResource):

@@ -384,7 +384,7 @@ async def _start(config: MockLLMConfig, host: str, port: int) -> tuple[web.AppRu
     # No access log: formatting a line per request would cost more than serving it.
     runner = web.AppRunner(create_app(config), access_log=None, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=1024, shutdown_timeout=0.5)
+    site = web.TCPSite(runner, host, port, backlog=1024)  # the runner holds the shutdown timeout
     try:
         await site.start()
     except BaseException:
