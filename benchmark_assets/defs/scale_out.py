@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmark_assets.env_settings import whole_number
+
 EXECUTOR_ENV = "BENCHMARK_ASSETS_EXECUTOR"
 EXECUTORS = ("celery", "k8s")
 BROKER_ENV = "BENCHMARK_ASSETS_CELERY_BROKER"
@@ -64,15 +66,8 @@ def trial_chunks() -> int:
     """How many steps a trials run is cut into: 0 when nothing is scaled out."""
     if not executor():
         return 0
-    text = os.environ.get(CHUNKS_ENV, "").strip() or str(DEFAULT_CHUNKS)
-    try:
-        chunks = int(text)
-    except ValueError:
-        raise ValueError(f"${CHUNKS_ENV}={text!r} is not a whole number; set it to how many steps a trials run "
-                         f"is cut into, e.g. {DEFAULT_CHUNKS}") from None
-    if chunks < 1:
-        raise ValueError(f"${CHUNKS_ENV}={chunks} must be at least 1; e.g. {DEFAULT_CHUNKS}")
-    return chunks
+    return whole_number(CHUNKS_ENV, DEFAULT_CHUNKS, meaning="how many steps a trials run is cut into",
+                        example=DEFAULT_CHUNKS)
 
 
 def split(keys: list, chunks: int) -> list[list]:

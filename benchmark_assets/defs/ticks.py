@@ -6,22 +6,13 @@ test that should not wait half a minute for a tick; Dagster's sensor daemon look
 5 s, so a smaller cap changes nothing. Schedules follow their study's own ``schedule.cron``."""
 from __future__ import annotations
 
-import os
+from benchmark_assets.env_settings import whole_number
 
 SENSOR_SECONDS_ENV = "BENCHMARK_ASSETS_SENSOR_SECONDS"
 
 
 def sensor_interval(default: int) -> int:
     """``default`` seconds, or the cap in ``$BENCHMARK_ASSETS_SENSOR_SECONDS`` when it is smaller."""
-    text = os.environ.get(SENSOR_SECONDS_ENV, "").strip()
-    if not text:
-        return default
-    try:
-        cap = int(text)
-    except ValueError:
-        raise ValueError(f"{SENSOR_SECONDS_ENV}={text!r} is not a whole number of seconds; "
-                         f"Fix: set it to e.g. 5, or unset it for each sensor's own interval") from None
-    if cap < 1:
-        raise ValueError(f"{SENSOR_SECONDS_ENV}={text!r} must be at least 1; Fix: set it to e.g. 5, "
-                         f"or unset it for each sensor's own interval")
+    cap = whole_number(SENSOR_SECONDS_ENV, default, meaning="the most seconds between a sensor's ticks "
+                       "(unset: each sensor's own interval)", example=5)
     return min(default, cap)
