@@ -35,9 +35,10 @@ def install_hint(extra: str) -> str:
     return f"pip install 'benchmark_assets[{extra}]'"
 
 
-def missing_extra_message(extra: str) -> str | None:
-    """None when ``extra`` is installed; else what is missing and what it is for, in a few words."""
-    missing = missing_modules(extra)
+def missing_extra_message(extra: str, modules: tuple[str, ...] | None = None) -> str | None:
+    """None when ``extra`` is installed (or just its ``modules``, where only those are needed);
+    else what is missing and what it is for, in a few words."""
+    missing = [m for m in modules if not _importable(m)] if modules is not None else missing_modules(extra)
     if not missing:
         return None
     return f"needs the {extra!r} extra for {EXTRAS[extra][1]} ({', '.join(missing)} not installed)"
@@ -47,7 +48,8 @@ class MissingExtraError(ImportError):
     """A setting needs an optional install that is not there; ``str()`` is one line with the fix."""
 
 
-def require(extra: str, what: str) -> None:
-    """Raise ``MissingExtraError`` when ``extra`` is missing; ``what`` names the setting that needs it."""
-    if message := missing_extra_message(extra):
+def require(extra: str, what: str, modules: tuple[str, ...] | None = None) -> None:
+    """Raise ``MissingExtraError`` when ``extra`` is missing (or only its ``modules``, where the
+    setting needs just those); ``what`` names the setting that needs it."""
+    if message := missing_extra_message(extra, modules):
         raise MissingExtraError(f"{what} {message}. Fix: {install_hint(extra)}")

@@ -76,8 +76,9 @@ class Warehouse:
         self.url = url or default_url()
         engine = _ENGINES.get(self.url)
         if engine is None:
-            if sa.make_url(self.url).get_backend_name() == "postgresql":
-                require("postgres", "a PostgreSQL warehouse")
+            url = sa.make_url(self.url)
+            if url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg2":
+                require("postgres", "a PostgreSQL warehouse", modules=("psycopg2",))  # the driver it names
             engine = sa.create_engine(self.url, future=True)
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_pragmas)

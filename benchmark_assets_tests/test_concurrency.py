@@ -9,7 +9,7 @@ from dagster import AssetKey, DagsterInstance
 from benchmark_assets_tests.conftest import ROOT, write_study
 from benchmark_assets_tests.kinds.comparison.test_assets import STUDY
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 
 
 def test_two_runs_of_one_study_at_once_on_a_fresh_home(tmp_path, study_dir, monkeypatch):

@@ -3,6 +3,8 @@ setting that needs a missing extra is refused with one line naming the file, the
 `pip install` that fixes it, before anything runs or is created. A missing module is simulated by
 setting it to None in sys.modules (what importlib then reports for an uninstalled one)."""
 import logging
+import os
+import subprocess
 import sys
 import tomllib
 
@@ -19,6 +21,7 @@ catalog: {profile: validate}
 seeds: 2
 estimators: [difference_in_means, zero_effect, t_learner, causal_forest]
 """
+RENAMED = UPLIFT.replace("t_learner, causal_forest", "{name: deep_t, function: t_learner, options: {max_leaf_nodes: 31}}")
 
 
 def hide(monkeypatch, *modules: str) -> None:
@@ -55,6 +58,9 @@ def test_an_estimator_benchmark_names_the_first_estimator_needing_each_extra(stu
         load_study(path)
     assert refused.value.field_path == "estimators[2] (t_learner)"
     assert refused.value.fix == "pip install 'benchmark_assets[estimators]'"
+    renamed = write_study(study_dir, "renamed", RENAMED)  # a shipped learner under a name of its own
+    with pytest.raises(MissingExtraStudyError, match=r": estimators\[2\] \(deep_t\): needs the 'estimators' extra"):
+        load_study(renamed)
     monkeypatch.delitem(sys.modules, "sklearn")  # scikit-learn back, EconML still missing
     with pytest.raises(MissingExtraStudyError, match=r"estimators\[3\] \(causal_forest\): needs the 'causal' extra"):
         load_study(path)
@@ -67,6 +73,25 @@ def test_the_cli_refuses_it_in_one_line_before_creating_anything(study_dir, tmp_
     result = cli("run", "ranged", env={"DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir)})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "pip install 'benchmark_assets[search]'" in result.stderr and not home.exists()
+
+
+@pytest.mark.system
+def test_the_installed_command_without_optuna_says_the_same_one_line(study_dir, tmp_path):
+    """A real process in which Optuna cannot be imported (a sitecustomize hides it, as an install
+    without the extra would): one line on stderr, exit 2, nothing created."""
+    write_study(study_dir, "ranged", RANGED)
+    hiding = tmp_path / "hide_optuna"
+    hiding.mkdir()
+    (hiding / "sitecustomize.py").write_text("import sys\nsys.modules['optuna'] = None\n")
+    env = {**os.environ, "PYTHONPATH": f"{hiding}{os.pathsep}{ROOT}", "DAGSTER_HOME": str(tmp_path / "home"),
+           "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    result = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", "run", "ranged"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.strip() == (f"error: {study_dir / 'ranged.yaml'}: constants.alpha.range: needs the 'search' "
+                                     "extra for the ratchet's search over ranged constants (Optuna) (optuna not "
+                                     "installed). Fix: pip install 'benchmark_assets[search]'")
+    assert not (tmp_path / "home").exists()
 
 
 def test_the_ui_serves_the_other_studies_and_says_which_one_it_left_out(study_dir, monkeypatch, caplog):

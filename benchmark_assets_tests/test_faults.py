@@ -12,7 +12,7 @@ from dagster import DagsterInstance, DagsterRunStatus
 from benchmark_assets.locks import file_lock
 from benchmark_assets_tests.conftest import ROOT, free_port, write_study
 
-pytestmark = pytest.mark.system  # real processes: kill -9, Ctrl-C, leftovers
+pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]  # real processes: kill -9, Ctrl-C, leftovers
 
 
 def cli(env, *args, **kwargs):

@@ -86,7 +86,15 @@ def test_an_unknown_executor_or_celery_without_a_broker_is_one_clear_error(monke
     assert scale_out.executor() == "" and scale_out.trial_chunks() == 0 and scale_out.executor_def() is None
 
 
-def test_the_image_installs_the_k8s_and_postgres_extras_and_carries_the_studies():
+def test_the_image_installs_the_extras_its_deployment_and_studies_need_and_carries_the_studies():
+    from benchmark_assets.kinds import kind_of
+    from benchmark_assets.studies import discover_studies
+
     text = (DEPLOY / "Dockerfile").read_text()
-    assert "pip install --no-cache-dir '.[k8s,postgres]'" in text and "COPY studies" in text
+    assert "pip install --no-cache-dir '.[k8s,postgres,search,estimators]'" in text and "COPY studies" in text
+    installed = {"k8s", "postgres", "search", "estimators"}
+    studies = discover_studies(ROOT / "studies")  # all installed here: none is left out
+    assert len(studies) == len(list((ROOT / "studies").glob("*.yaml")))
+    for study in studies:  # ... nor in the image
+        assert set(kind_of(study).extras(study.spec)) <= installed, study.name
     assert Path(ROOT / "studies").is_dir()

@@ -60,13 +60,18 @@ def test_command_line_mistakes_are_one_line_too(args, message, tmp_path, cli):
 
 
 @pytest.mark.system
-def test_a_mistake_is_one_line_from_a_real_process_too(tmp_path):
-    """The same refusal from the installed command in a process of its own: nothing else is printed
-    (no warning, no traceback) and nothing is created."""
+@pytest.mark.parametrize(("args", "message"), [
+    (["run", "r13_typo_candidates"], expected_line(CORPUS / "r13_typo_candidates.yaml")),  # the study file
+    (["run", "no_such_study"], "study: no such study file"),  # the study's name
+    (["frobnicate"], "invalid choice: 'frobnicate'"),  # the command line (argparse)
+])
+def test_a_mistake_is_one_line_from_a_real_process_too(tmp_path, args, message):
+    """The same refusals from the command in a process of its own, as a shell sees them: nothing
+    else is printed (no warning at import, no traceback) and nothing is created."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(tmp_path / "home"),
            "BENCHMARK_ASSETS_STUDIES": str(CORPUS)}
-    result = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", "run", "r13_typo_candidates"],
+    result = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", *args],
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 1 and expected_line(CORPUS / "r13_typo_candidates.yaml") in lines[0]
+    assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
     assert result.stdout == "" and not (tmp_path / "home").exists()

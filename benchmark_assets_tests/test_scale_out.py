@@ -17,7 +17,7 @@ from benchmark_assets_tests.conftest import ROOT, TOY_STUDY, service_unavailable
 from benchmark_assets_tests.test_cli import run_cli
 
 # One broker, one "dagster" queue on it: these tests run one after another on one worker.
-pytestmark = [pytest.mark.system, pytest.mark.services, pytest.mark.xdist_group("celery")]
+pytestmark = [pytest.mark.system, pytest.mark.services, pytest.mark.xdist_group("celery"), pytest.mark.timeout(600)]
 
 CPU_STUDY = """\
 kind: ratchet

@@ -38,8 +38,10 @@ decision: {bootstrap_resamples: 500, correction: holm}
 """
 
 
-# Every UI test module carries these: a UI test, on the one worker that runs the server.
-UI = [pytest.mark.ui, pytest.mark.xdist_group("ui")]
+# Every UI test module carries these: a UI test, on the one worker that runs the server; the first one
+# also starts the server and each waits on Dagster's 30-s backfill loop, so it may take 15 minutes
+# before it counts as hung (the suite's default is 5).
+UI = [pytest.mark.ui, pytest.mark.xdist_group("ui"), pytest.mark.timeout(900)]
 
 
 @dataclass

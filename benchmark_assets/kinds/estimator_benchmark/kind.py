@@ -205,8 +205,8 @@ class EstimatorBenchmarkKind(StudyKind):
 
         needs: dict[str, str] = {}
         for index, estimator in enumerate(spec.estimators):
-            if estimator.function is None and estimator.name in EXTRA_OF:
-                needs.setdefault(EXTRA_OF[estimator.name], f"estimators[{index}] ({estimator.name})")
+            if extra := EXTRA_OF.get(estimator.reference):  # a shipped one, by its name or as `function:`
+                needs.setdefault(extra, f"estimators[{index}] ({estimator.name})")
         return needs
 
     def nodes(self) -> list[Node]:
