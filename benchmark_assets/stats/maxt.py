@@ -1,0 +1,59 @@
+"""Step-down max-T adjusted p-values with joint sign flips (Westfall & Young 1993, algorithm 2.8).
+
+A ratchet measures every proposal's validation delta against the same run of today's values, on
+the same scenarios: the deltas of a family are correlated, and Holm, which must hold under any
+dependence, spends the error budget as if they were not. Flipping the sign of a whole scenario's
+row (every hypothesis at once) keeps that dependence in the null distribution, so the family-wise
+error rate is held at the level asked with less to spare.
+
+Each hypothesis j gets the scale-free statistic z_j = sum(d_ij) / sqrt(sum(d_ij**2)). Under a sign
+pattern s its value is sum(s_i d_ij) / sqrt(sum(d_ij**2)) (the denominator does not change with the
+signs), and it is an increasing function of the paired t statistic, the same function for every
+hypothesis; so a hypothesis's own p-value is the sign-flip test's, and no hypothesis dominates the
+maximum because its deltas are larger. The step-down: order the hypotheses by their observed
+statistic, largest first; the k-th is adjusted by the share of sign patterns whose maximum over the
+hypotheses from k on (those still in play) reaches its statistic; a later one is never adjusted
+below an earlier one. Exact up to ``EXACT_PAIRS`` scenarios (every pattern), a seeded sample above,
+as for the single test (``stats.permutation``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark_assets.stats.permutation import sign_patterns
+
+ALTERNATIVES = ("two-sided", "greater")
+
+
+def max_t_statistics(differences: np.ndarray, patterns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(observed z per hypothesis, z per pattern and hypothesis) of ``differences`` (scenarios x
+    hypotheses). A hypothesis whose deltas are all 0, or all within float noise of 0 (the single
+    test's tolerance, 1e-12 of the family's largest delta), has z = 0 under every pattern: a scale-free
+    statistic would otherwise make rounding noise look like a consistent change."""
+    noise = 1e-12 * max(1.0, float(np.abs(differences).max(initial=0.0)))
+    scale = np.sqrt((differences**2).sum(axis=0))
+    scale = np.where(np.abs(differences).max(axis=0, initial=0.0) > noise, scale, np.inf)
+    return differences.sum(axis=0) / scale, patterns @ differences / scale
+
+
+def step_down_max_t(differences, *, alternative: str = "two-sided", rng=None) -> np.ndarray:
+    """Adjusted p-values of the hypotheses "no change" for each column of ``differences`` (rows:
+    the scenarios every hypothesis was measured on, paired; columns: the hypotheses of one
+    family). ``alternative="greater"`` tests for an increase only."""
+    d = np.asarray(differences, dtype=float)
+    if d.ndim != 2 or d.shape[0] < 1 or not np.isfinite(d).all():
+        raise ValueError("step_down_max_t needs a 2-D array (scenarios x hypotheses) of finite paired differences")
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"alternative {alternative!r}: use one of {ALTERNATIVES}")
+    if d.shape[1] == 0:
+        return np.empty(0)
+    observed, permuted = max_t_statistics(d, sign_patterns(d.shape[0], rng=rng))
+    if alternative == "two-sided":
+        observed, permuted = np.abs(observed), np.abs(permuted)
+    order = np.argsort(-observed, kind="stable")
+    # The maximum over the hypotheses still in play at each step: from rank k to the last.
+    in_play = np.maximum.accumulate(permuted[:, order][:, ::-1], axis=1)[:, ::-1]
+    tolerance = 1e-9  # z is scale-free (|z| <= sqrt(n)): ties of the same pattern must count
+    adjusted = np.maximum.accumulate((in_play >= observed[order] - tolerance).mean(axis=0))
+    out = np.empty_like(adjusted)
+    out[order] = adjusted
+    return out
