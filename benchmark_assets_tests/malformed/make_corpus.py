@@ -202,7 +202,7 @@ case("a07_p95_one_call", sub(A, "number: 5 ", "number: 1 "), "benchmarks.search.
 case("a08_no_region", sub(A, SPEED, "{name: faster search, measure: wall_time}"), "benchmarks.search.criteria[0]: criterion on 'wall_time' gives no region")
 case("a09_two_regions", sub(A, SPEED, "{measure: wall_time, speedup_at_least: 2, max_increase: 0.1}"), "criterion on 'wall_time' gives speedup_at_least and max_increase. Fix: give exactly one region")
 case("a10_speedup_negative", sub(A, "speedup_at_least: 2", "speedup_at_least: -2"), "benchmarks.search.criteria[0].speedup_at_least: Input should be greater than 0")
-case("a11_max_loss_one", sub(A, "max_loss: 0.02", "max_loss: 2"), "benchmarks.quality.criteria[0].max_loss: Input should be less than 1")
+case("a11_max_loss_one", sub(A, "max_loss: 0.02", "max_loss: 2"), "benchmarks.quality.criteria[0].max_loss: max_loss 2 is a loss of 200 % or more (losses are fractions of the baseline, 0.02 for 2 %). Fix: give a fraction below 1, e.g. 0.02 for 2 %")
 case("a12_callable_dotted", sub(A, "embeddings:index_float32", "embeddings.index_float32"), "benchmarks.index_memory.baseline.call: 'benchmark_assets.examples.embeddings.index_float32' is not module:function")
 case("a13_side_string", sub(A, FLOAT, 'baseline: "benchmark_assets.examples.embeddings:index_float32"\n'), "benchmarks.index_memory.baseline: Input should be a valid dictionary or instance of CallSide")
 case("a14_shell_command", sub(A, FLOAT, 'baseline: {command: "python bench.py --seed 1"}\n'), "benchmarks.index_memory.baseline.command: expected a list, got the text")
@@ -215,6 +215,7 @@ case("a20_fdr_correction", sub(A, "correction: holm ", "correction: bh "), "corr
 case("a21_missing_pytest_benchmark_file", sub(A, FLOAT, "baseline: {pytest_benchmark: results/base.json}\n"), "benchmarks.index_memory.optimised: one side is read from pytest-benchmark and the other is measured here")
 case("a22_pytest_benchmark_not_there", sub(sub(A, FLOAT, "baseline: {pytest_benchmark: results/base.json}\n"), 'optimised: {call: "benchmark_assets.examples.embeddings:index_int8"}', "optimised: {pytest_benchmark: results/opt.json}"), "benchmarks.index_memory.criteria[0].measure: pytest-benchmark records times per round only, not peak_memory")
 case("a23_benchmarks_empty", sub(A, "benchmarks:\n", "benchmarks: {}\nxbenchmarks:\n"), "unknown field")
+case("a25_band_without_width", sub(A, "reduction: [0.70, 0.80]", "reduction: [0.5, 0.5]"), "benchmarks.index_memory.criteria[0].reduction: band [0.5, 0.5] has no width: no interval of the effect fits inside it, so it could never be met. Fix: give a range, e.g. [0.45, 0.55]")
 case("a24_unknown_criterion_key", sub(A, "max_loss: 0.02", "max_los: 0.02"), "benchmarks.quality.criteria[0].max_los: unknown field. Fix: did you mean 'max_loss'?")
 
 # --- estimator benchmark ----------------------------------------------------------------------
@@ -247,6 +248,19 @@ case("e21_empty_knob_grid", grid("  effect_scale_grid: [1.0]\n  knob_grids: {n_v
 case("e22_prevalence_above_one", grid("  effect_scale_grid: [1.0]\n  templates: [sparse_benefit, reversal]\n  knob_grids: {benefit_prevalence: [1.5]}\n  categorical_driver: is_returning\n"), 'catalog.knob_grids.benefit_prevalence[0]: benefit_prevalence=1.5 must be in (0, 1]. Fix: use a value like 0.15')
 case("e23_revenue_model_unknown", grid("  effect_scale_grid: [1.0]\n  knob_grids: {revenue_model: [pareto]}\n  categorical_driver: is_returning\n"), "catalog.knob_grids.revenue_model[0]: revenue_model='pareto' is unknown. Fix: choose one of ['lognormal', 'gamma']")
 case("e24_no_estimators", E.split("estimators:\n")[0] + "estimators: []\ndecision:\n" + E.split("decision:\n")[1], 'estimators: List should have at least 1 item after validation, not 0. Fix: give at least one entry')
+
+# Interactions and sequential validation (a line of their own after line 50 of the shipped ratchet)
+def ratchet_with(line):
+    lines = R.splitlines(keepends=True)
+    return "".join(lines[:50] + [line + "\n"] + lines[50:])
+
+case("r56_interaction_unknown_constant", ratchet_with("interactions: [[decay_rate, recency_wieght]]"), "interactions[0]: 'recency_wieght' is not a constant of this study")
+case("r57_interaction_with_itself", ratchet_with("interactions: [[decay_rate, decay_rate]]"), "interactions[0]: pairs 'decay_rate' with itself")
+case("r58_interaction_of_three", ratchet_with("interactions: [[decay_rate, recency_weight, link_delta]]"), "interactions: expected a list of pairs of constants")
+case("r59_interaction_not_a_list", ratchet_with("interactions: decay_rate"), "interactions: expected a list of pairs of constants")
+case("r60_sequential_rounds_negative", ratchet_with("sequential: {rounds: -1}"), "sequential.rounds: Input should be greater than or equal to 0")
+case("r61_sequential_spending_typo", ratchet_with("sequential: {rounds: 2, spending: pocok}"), "sequential.spending: Input should be 'pocock' or 'obrien_fleming'")
+case("r62_sequential_unknown_field", ratchet_with("sequential: {round: 2}"), "sequential.round: unknown field")
 
 for old in OUT.glob("*.yaml"):
     old.unlink()

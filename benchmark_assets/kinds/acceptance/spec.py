@@ -111,7 +111,7 @@ class CriterionSpec(Strict):
     reduction: tuple[Number, Number] | None = None
     increase: tuple[Number, Number] | None = None
     speedup_at_least: Number | None = Field(default=None, gt=0)
-    max_loss: Number | None = Field(default=None, ge=0, lt=1)
+    max_loss: Number | None = Field(default=None, ge=0)
     max_increase: Number | None = Field(default=None, ge=0)
     equivalent_within: Number | None = Field(default=None, gt=0, lt=1)
     difference: tuple[float, float] | None = None
@@ -150,7 +150,18 @@ class CriterionSpec(Strict):
             if low < 0:
                 raise ValueError(f"band [{low}, {high}] starts below 0; bands are fractions of the baseline "
                                  "(0.45 for 45 %), give both ends as fractions >= 0")
+            if low == high:
+                raise ValueError(f"band [{low:g}, {high:g}] has no width: no interval of the effect fits inside it, so "
+                                 f"it could never be met; give a range, e.g. [{max(0.0, low - 0.05):g}, {high + 0.05:g}]")
         return band
+
+    @field_validator("max_loss")
+    @classmethod
+    def _loss_below_one(cls, loss):
+        if loss is not None and loss >= 1:
+            raise ValueError(f"max_loss {loss:g} is a loss of {100 * loss:g} % or more (losses are fractions of the "
+                             f"baseline, 0.02 for 2 %); give a fraction below 1, e.g. {loss / 100:g} for {loss:g} %")
+        return loss
 
     @field_validator("reduction")
     @classmethod
