@@ -18,10 +18,9 @@ EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
-def missing_modules(extra: str) -> list[str]:
-    """The modules of ``extra`` that are not installed (empty: the extra is there)."""
-    modules, _ = EXTRAS[extra]
-    return [module for module in modules if not _importable(module)]
+def missing_modules(extra: str, modules: tuple[str, ...] | None = None) -> list[str]:
+    """The modules of ``extra`` (or just ``modules`` of it) that are not installed; empty: all there."""
+    return [module for module in (EXTRAS[extra][0] if modules is None else modules) if not _importable(module)]
 
 
 def _importable(module: str) -> bool:
@@ -38,7 +37,7 @@ def install_hint(extra: str) -> str:
 def missing_extra_message(extra: str, modules: tuple[str, ...] | None = None) -> str | None:
     """None when ``extra`` is installed (or just its ``modules``, where only those are needed);
     else what is missing and what it is for, in a few words."""
-    missing = [m for m in modules if not _importable(m)] if modules is not None else missing_modules(extra)
+    missing = missing_modules(extra, modules)
     if not missing:
         return None
     return f"needs the {extra!r} extra for {EXTRAS[extra][1]} ({', '.join(missing)} not installed)"

@@ -208,6 +208,10 @@ def cli(monkeypatch, capsys, tmp_path):
     return run
 
 
+# Settings a developer may have exported that would send a test's results elsewhere.
+ISOLATED = ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL")
+
+
 @dataclasses.dataclass
 class StudyRan:
     """Studies that already ran on a DAGSTER_HOME of their own (a module-scoped fixture makes it
@@ -223,7 +227,7 @@ class StudyRan:
 
         for name, value in self.env().items():
             monkeypatch.setenv(name, value)
-        for name in ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL"):
+        for name in ISOLATED:
             monkeypatch.delenv(name, raising=False)
         with DagsterInstance.get() as instance:
             yield instance
@@ -245,3 +249,11 @@ def study_ran(tmp_path_factory, template_home: Path, files: dict[str, str], step
     with pytest.MonkeyPatch.context() as patch, ran.opened(patch) as instance:
         ran.outcome = steps(instance, ran.studies)
     return ran
+
+
+def proc_status(pid: int) -> str:
+    """/proc/<pid>/status, or "" once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ""

@@ -282,7 +282,7 @@ class StudyInstanceStorage(DagsterSqliteStorage):
     The psycopg2 URL form is deliberate: dagster-postgres's ``postgres_db:`` form picks psycopg 3
     under SQLAlchemy 2.1 and fails."""
 
-    def __init__(self, base_dir: str, inst_data=None):
+    def __init__(self, base_dir: str, inst_data=None):  # SQLite only; see from_config_value
         self.base_dir = base_dir
         self._run_storage = SqliteRunStorage.from_local(os.path.join(base_dir, "history", ""))
         self._event_log_storage = PooledSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))

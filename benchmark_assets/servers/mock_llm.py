@@ -62,7 +62,13 @@ READY_PREFIX = "mock_llm listening on "
 # Output text: short common words, each one token in the usual BPE vocabularies when preceded by
 # a space, and none needing JSON escapes, so token chunks can be pre-encoded bytes.
 _WORDS = tuple(
-    " " + word for word in ["the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "his", "it", "an", "were", "are", "which", "this", "be", "or", "has", "had", "not", "first", "one", "their", "its", "new", "after", "who", "they", "have", "her", "she", "two", "been", "other", "when", "there", "all", "during", "into", "school", "time", "may", "years", "more", "most", "only", "over", "city", "some", "world", "would", "where", "later", "up", "such", "used", "many", "can", "state", "about", "national", "out", "known", "university", "united", "then", "made"]
+    " " + word for word in (
+        "the of and to in is was for on that with as by at from his it an were are which this be "
+        "or has had not first one their its new after who they have her she two been other when "
+        "there all during into school time may years more most only over city some world would "
+        "where later up such used many can state about national out known university united then "
+        "made"
+    ).split()
 )
 _WORD_BYTES = tuple(word.encode() for word in _WORDS)
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}

@@ -16,11 +16,11 @@ exact sign-flip test the ratchet uses at any sample size.)
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 from scipy import stats
-import itertools
 
 SPENDING = ("pocock", "obrien_fleming")
 

@@ -32,12 +32,12 @@ has no spread of its own).
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import itertools
 
 MAX_STEPS = 40  # more levels than this in one history is noise, not steps
 

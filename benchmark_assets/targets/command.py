@@ -27,6 +27,7 @@ can never run (``validate_command``) raises ``CommandError``.
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import math
@@ -56,7 +57,6 @@ from benchmark_assets.processes import (
 )
 from benchmark_assets.provenance import git_commit
 from benchmark_assets.sweep import format_value
-import contextlib
 
 BUILTIN_PLACEHOLDERS = ("seed", "output", "python", "workdir")
 METRICS_SOURCES = ("auto", "file", "stdout")

@@ -77,7 +77,16 @@ _DRAIN_SECONDS = 0.5
 # An error text is kept to this many characters (a server may answer with a whole HTML page).
 ERROR_CHARS = 300
 # Short common words, one BPE token each after a space; none needs escaping in JSON.
-VOCABULARY = ("the", "of", "and", "to", "in", "is", "was", "for", "on", "that", "with", "as", "by", "at", "from", "his", "it", "an", "were", "are", "which", "this", "be", "or", "has", "had", "not", "first", "one", "their", "its", "new", "after", "who", "they", "have", "her", "she", "two", "been", "other", "when", "there", "all", "during", "into", "school", "time", "may", "years", "more", "most", "only", "over", "city", "some", "world", "would", "where", "later", "up", "such", "used", "many", "can", "state", "about", "national", "out", "known", "university", "united", "then", "made", "also", "team", "season", "film", "between", "three", "both", "under", "while", "since", "well", "before", "being", "part", "year", "four", "high", "through", "most", "several", "however", "early", "each", "same", "home", "life", "based", "due", "until", "including", "music", "series", "area", "against", "called", "left", "early", "second", "main", "group", "work", "place", "name", "well", "near", "number", "old", "family", "along", "like", "game", "back", "end", "water", "take", "way", "public", "great", "three", "line", "house", "church", "following", "last", "small", "own", "day", "long", "power", "river", "often", "system", "best", "last", "another", "around")
+VOCABULARY = tuple(
+    "the of and to in is was for on that with as by at from his it an were are which this be or has had not "
+    "first one their its new after who they have her she two been other when there all during into school "
+    "time may years more most only over city some world would where later up such used many can state about "
+    "national out known university united then made also team season film between three both under while "
+    "since well before being part year four high through most several however early each same home life "
+    "based due until including music series area against called left early second main group work place "
+    "name well near number old family along like game back end water take way public great three line "
+    "house church following last small own day long power river often system best last another around".split()
+)
 
 
 class LoadSpecError(ValueError):

@@ -5,7 +5,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from benchmark_assets.servers.mock_llm import (
     mock_llm_process,
     validate_mock_config,
 )
-from benchmark_assets_tests.conftest import ROOT
+from benchmark_assets_tests.conftest import ROOT, proc_status
 
 
 def post(url: str, body: dict, timeout: float = 10) -> tuple[int, bytes]:
@@ -312,19 +311,11 @@ def test_a_mock_server_dies_with_its_parent_even_when_the_parent_is_killed(tmp_p
     parent.wait()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and os.path.exists(f"/proc/{children[0]}"):
-        status = _status(children[0])
+        status = proc_status(children[0])
         if "State:\tZ" in status:  # reaped by init soon; already dead
             break
         time.sleep(0.1)
-    status = _status(children[0])
+    status = proc_status(children[0])
     assert not status or "State:\tZ" in status, status[:200]
     with pytest.raises(OSError):
         urllib.request.urlopen(url + "/health", timeout=2)
-
-
-def _status(pid: int) -> str:
-    """/proc/<pid>/status, or "" once the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return ""

@@ -1,5 +1,6 @@
 """Alpha spending: the looks' levels add up to the budget, and repeated looks at growing data keep
 the error rate when each look is tested at its share (checked by simulation)."""
+import itertools
 import math
 
 import numpy as np
@@ -9,7 +10,6 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from benchmark_assets.stats.sequential import look_levels, spent
-import itertools
 
 
 @pytest.mark.parametrize("spending", ["pocock", "obrien_fleming"])

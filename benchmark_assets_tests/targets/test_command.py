@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from benchmark_assets.targets.command import CommandError, CommandSpec, run_command_trial, validate_command
+from benchmark_assets_tests.conftest import proc_status
 
 
 def script(tmp_path, body: str, name: str = "command.py") -> list[str]:
@@ -344,9 +345,9 @@ def test_a_process_that_escaped_the_trials_session_is_killed_when_the_trial_ends
     assert trial.status == "ok", trial.error
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and "State:\tZ" not in _status(pid):
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}") and "State:\tZ" not in proc_status(pid):
         time.sleep(0.05)
-    assert not os.path.exists(f"/proc/{pid}") or "State:\tZ" in _status(pid)
+    assert not os.path.exists(f"/proc/{pid}") or "State:\tZ" in proc_status(pid)
 
 
 def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
@@ -384,11 +385,3 @@ def test_what_a_dead_run_left_behind_is_cleaned_up_by_the_next_one(tmp_path):
         orphan.kill()
         if mine.exists():
             mine.rmdir()
-
-
-def _status(pid: int) -> str:
-    """/proc/<pid>/status, or "" once the process is gone."""
-    try:
-        return Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return ""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark_assets_tests.conftest import ROOT, free_port, service_unavailable, write_study
+from benchmark_assets_tests.conftest import ISOLATED, ROOT, StudyRan, free_port, service_unavailable, study_ran
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -46,24 +46,28 @@ UI = [pytest.mark.ui, pytest.mark.xdist_group("ui"), pytest.mark.timeout(900)]
 
 @dataclass
 class Deployment:
+    ran: StudyRan  # the home, the studies (and, beside them, the inbox) the server serves
     url: str
-    home: Path
-    studies: Path
-    inbox: Path
     log: Path
+
+    @property
+    def studies(self) -> Path:
+        return self.ran.studies
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def _study_files(studies: Path, inbox: Path) -> None:
-    from benchmark_assets_tests.test_inbox import AIPERF, LOAD_SWEEP
+def _prepare(instance, studies: Path) -> None:
+    """What the CLI or the study sensor does first (register partition keys), and aiperf exports in
+    the load sweep's inbox, there before `dagster dev` starts (as on a team's server)."""
+    from benchmark_assets.defs.builder import register_study
+    from benchmark_assets.studies import load_study
+    from benchmark_assets_tests.test_inbox import AIPERF
 
-    write_study(studies, "small", SMALL)
-    write_study(studies, "reload", SMALL.replace("the browser test", "the code reload test"))
-    # A load sweep and its inbox, there before `dagster dev` starts (as on a team's server).
-    write_study(studies, "sweep", LOAD_SWEEP)
-    folder = inbox / "sweep"
+    for name in ("small", "reload"):
+        register_study(instance, load_study(name))
+    folder = studies.parent / "inbox" / "sweep"
     for source, run in (("flat_concurrency4.json", "c4"), ("phases_concurrency16.json", "c16")):
         (folder / run).mkdir(parents=True)
         shutil.copy(AIPERF / source, folder / run / "profile_export_aiperf.json")
@@ -74,34 +78,20 @@ def _study_files(studies: Path, inbox: Path) -> None:
 
 @pytest.fixture(scope="package")  # stopped after the last UI test, not at the end of the session
 def deployment(tmp_path_factory, template_dagster_home):
-    from dagster import DagsterInstance
+    from benchmark_assets_tests.test_inbox import LOAD_SWEEP
 
-    from benchmark_assets.defs.builder import register_study
-    from benchmark_assets.studies import load_study
-
-    root = tmp_path_factory.mktemp("ui")
-    home, studies, inbox = root / "dagster_home", root / "studies", root / "inbox"
-    shutil.copytree(template_dagster_home, home)
-    studies.mkdir()
-    _study_files(studies, inbox)
+    files = {"small": SMALL, "reload": SMALL.replace("the browser test", "the code reload test"), "sweep": LOAD_SWEEP}
+    ran = study_ran(tmp_path_factory, template_dagster_home, files, _prepare)
     # The "Join the Dagster community" notice a new instance shows once (dagster._core.nux) would
     # cover the page whenever it happens to appear: mark it seen, as clicking Skip does.
-    (home / ".nux").mkdir(exist_ok=True)
-    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+    (ran.home / ".nux").mkdir(exist_ok=True)
+    (ran.home / ".nux" / "nux.yaml").write_text("seen: 1\n")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(studies),
-           "BENCHMARK_ASSETS_INBOX": str(inbox), "BENCHMARK_ASSETS_WEBSERVER_URL": base,
-           "BENCHMARK_ASSETS_SENSOR_SECONDS": str(SENSOR_SECONDS)}
-    for name in ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL"):
-        env.pop(name, None)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAGSTER_HOME", str(home))
-        patch.setenv("BENCHMARK_ASSETS_STUDIES", str(studies))
-        with DagsterInstance.get() as instance:
-            for name in ("small", "reload"):
-                register_study(instance, load_study(name))  # what the CLI or the study sensor does first
-    log_path = root / "dagster_dev.log"
+    env = {name: value for name, value in os.environ.items() if name not in ISOLATED}
+    env.update(ran.env(), PYTHONPATH=str(ROOT), BENCHMARK_ASSETS_WEBSERVER_URL=base,
+               BENCHMARK_ASSETS_SENSOR_SECONDS=str(SENSOR_SECONDS))
+    log_path = ran.home.parent / "dagster_dev.log"
     log = open(log_path, "wb")
     server = subprocess.Popen([sys.executable, "-m", "dagster", "dev", "-m", LOCATION, "-h", "127.0.0.1",
                                "-p", str(port)], cwd=ROOT, env=env, start_new_session=True,
@@ -116,7 +106,7 @@ def deployment(tmp_path_factory, template_dagster_home):
                 assert server.poll() is None, log_path.read_text()[-3000:]
                 assert time.monotonic() < deadline, "dagster dev did not start"
                 time.sleep(0.5)
-        yield Deployment(base, home, studies, inbox, log_path)
+        yield Deployment(ran, base, log_path)
     finally:
         os.killpg(server.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
         try:
@@ -130,14 +120,7 @@ def deployment(tmp_path_factory, template_dagster_home):
 @pytest.fixture
 def instance(deployment, monkeypatch):
     """This test process pointed at the deployment's home, studies and inbox, and its instance."""
-    from dagster import DagsterInstance
-
-    monkeypatch.setenv("DAGSTER_HOME", str(deployment.home))
-    monkeypatch.setenv("BENCHMARK_ASSETS_STUDIES", str(deployment.studies))
-    monkeypatch.setenv("BENCHMARK_ASSETS_INBOX", str(deployment.inbox))
-    for name in ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL"):
-        monkeypatch.delenv(name, raising=False)
-    with DagsterInstance.get() as dagster_instance:
+    with deployment.ran.opened(monkeypatch) as dagster_instance:
         yield dagster_instance
 
 

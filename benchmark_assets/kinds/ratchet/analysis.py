@@ -1,6 +1,7 @@
 """The ratchet: pick on train, confirm on held-out validation with corrected intervals, guard cliffs."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,7 +17,6 @@ from benchmark_assets.stats.multiple import step_down_tails
 from benchmark_assets.stats.permutation import SignFlip
 from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import ConstantSweep, format_value
-import contextlib
 
 ACCEPT, REJECT, NO_SENSITIVITY = "accept", "reject", "no_sensitivity"
 INCONCLUSIVE = "inconclusive"  # not decided yet: a further round of validation scenarios follows

@@ -356,7 +356,7 @@ class RatchetKind(StudyKind):
             if len(running):
                 return Followup(reason=f"search: {len(running)} proposals of {study.search.sampler} measured on "
                                        f"the {len(train)} train scenarios",
-                                trials=dict.fromkeys(dict.fromkeys(running["sweep_point"]), train),
+                                trials=dict.fromkeys(running["sweep_point"], train),
                                 nodes=("search",))
             best = proposals[proposals["best"].astype(bool)]
             if len(best) and not bool(best["validated"].iloc[0]):
