@@ -75,12 +75,13 @@ def main() -> None:
         if not args.only:
             single_look(pool, n, args.seed)
         print(f"5. sequential validation, up to 2 further rounds of 15 scenarios (Pocock spending), {n} studies each")
-        result = run(pool, n, args.seed + 1, rules=TEST_ONLY, rounds=2)
-        print(f"   no real effect: studies accepting any change {rate(int(result[:, 0].sum()), n)}")
-        for size in (0.5, 1.0, 1.5):
-            result = run(pool, n, args.seed + 2, gains={0: {0.4: size}}, rules=TEST_ONLY, rounds=2)
-            print(f"   {size:3.1f} SD: accepted {rate(int(result[:, 1].sum()), n)}; validation scenarios used "
-                  f"{result[:, 4].mean():.1f} on average")
+        for label, rules in (("test alone (thresholds 0)", TEST_ONLY), ("default thresholds", None)):
+            result = run(pool, n, args.seed + 1, rules=rules, rounds=2)
+            print(f"   {label:<26} no real effect: studies accepting any change {rate(int(result[:, 0].sum()), n)}")
+            for size in (0.5, 1.0, 1.5):
+                result = run(pool, n, args.seed + 2, gains={0: {0.4: size}}, rules=rules, rounds=2)
+                print(f"   {label:<26} {size:3.1f} SD: accepted {rate(int(result[:, 1].sum()), n)}; validation "
+                      f"scenarios used {result[:, 4].mean():.1f} on average")
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 
@@ -91,9 +92,10 @@ def single_look(pool, n: int, seed: int) -> None:
         result = run(pool, n, seed + 1, rules=rules)
         print(f"   {label:<26} {rate(int(result[:, 0].sum()), n)}")
     print(f"2. one real improvement at 0.4 (today 0.3), {n} studies each: accepted")
-    for size in (0.5, 1.0, 1.5, 2.0):
-        result = run(pool, n, seed + 2, gains={0: {0.4: size}}, rules=TEST_ONLY)
-        print(f"   {size:3.1f} SD of a validation delta   {rate(int(result[:, 1].sum()), n)}")
+    for label, rules in (("test alone (thresholds 0)", TEST_ONLY), ("default thresholds", None)):
+        for size in (0.5, 1.0, 1.5, 2.0):
+            result = run(pool, n, seed + 2, gains={0: {0.4: size}}, rules=rules)
+            print(f"   {label:<26} {size:3.1f} SD   {rate(int(result[:, 1].sum()), n)}")
     result = run(pool, n, seed + 3, gains={0: {0.4: 2.0, 0.5: -10.0}})
     print(f"3. planted cliff past a 2 SD improvement: warned {rate(int(result[:, 2].sum()), n)}")
     result = run(pool, n, seed + 4, gains={0: {0.1: 2.0}}, currents={0: 0.2})

@@ -17,6 +17,8 @@ below an earlier one. Exact up to ``EXACT_PAIRS`` scenarios (every pattern), a s
 as for the single test (``stats.permutation``)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from benchmark_assets.stats.permutation import sign_patterns
@@ -39,13 +41,39 @@ def step_down_max_t(differences, *, alternative: str = "two-sided", rng=None) ->
     """Adjusted p-values of the hypotheses "no change" for each column of ``differences`` (rows:
     the scenarios every hypothesis was measured on, paired; columns: the hypotheses of one
     family). ``alternative="greater"`` tests for an increase only."""
+    return max_t_family(differences, alternative=alternative, rng=rng).adjusted
+
+
+@dataclass(frozen=True)
+class MaxTFamily:
+    """The step-down max-T of one family at level ``alpha``.
+
+    ``adjusted``: each hypothesis's adjusted p-value (rejected exactly when it is at most alpha).
+    ``levels``: for each hypothesis, the level at which its own sign-flip test (on its own column,
+    the same test as ``stats.permutation.SignFlip``) rejects exactly when the step-down does: the
+    share of sign patterns whose statistic of that hypothesis reaches the critical value of the
+    step that decides it (the (1 - alpha) quantile of the maximum over the hypotheses in play;
+    after the step-down stops, the critical value it stopped at). An interval that inverts the
+    hypothesis's own test at that level therefore excludes 0 exactly when it is rejected: the
+    interval shown agrees with the verdict."""
+
+    adjusted: np.ndarray
+    levels: np.ndarray
+
+
+def max_t_family(differences, *, alpha: float = 0.05, alternative: str = "two-sided", rng=None) -> MaxTFamily:
+    """``step_down_max_t`` with each hypothesis's matching level (see ``MaxTFamily``). A missing
+    paired difference may be given as 0: it adds nothing to a hypothesis's sums under any sign
+    pattern, so each hypothesis's statistic is the one of its own measured scenarios."""
     d = np.asarray(differences, dtype=float)
     if d.ndim != 2 or d.shape[0] < 1 or not np.isfinite(d).all():
         raise ValueError("step_down_max_t needs a 2-D array (scenarios x hypotheses) of finite paired differences")
     if alternative not in ALTERNATIVES:
         raise ValueError(f"alternative {alternative!r}: use one of {ALTERNATIVES}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha {alpha}: use a level between 0 and 1")
     if d.shape[1] == 0:
-        return np.empty(0)
+        return MaxTFamily(np.empty(0), np.empty(0))
     observed, permuted = max_t_statistics(d, sign_patterns(d.shape[0], rng=rng))
     if alternative == "two-sided":
         observed, permuted = np.abs(observed), np.abs(permuted)
@@ -54,6 +82,23 @@ def step_down_max_t(differences, *, alternative: str = "two-sided", rng=None) ->
     in_play = np.maximum.accumulate(permuted[:, order][:, ::-1], axis=1)[:, ::-1]
     tolerance = 1e-9  # z is scale-free (|z| <= sqrt(n)): ties of the same pattern must count
     adjusted = np.maximum.accumulate((in_play >= observed[order] - tolerance).mean(axis=0))
+    levels = np.empty(d.shape[1])
+    critical = np.inf
+    for rank, j in enumerate(order):
+        if rank == 0 or adjusted[rank - 1] <= alpha:  # the step-down still goes on: this step's value
+            critical = _critical_value(in_play[:, rank], alpha)
+        levels[j] = float((permuted[:, j] >= critical - tolerance).mean())
     out = np.empty_like(adjusted)
     out[order] = adjusted
-    return out
+    return MaxTFamily(out, levels)
+
+
+def _critical_value(maxima: np.ndarray, alpha: float) -> float:
+    """The smallest of the patterns' maxima that at most a share ``alpha`` of them reach (with the
+    same tolerance as the p-values); infinite when even the largest is reached too often (too few
+    scenarios for this level)."""
+    values = np.sort(maxima)[::-1]
+    tolerance = 1e-9
+    reached = np.searchsorted(-values, -(values - tolerance), side="right")  # patterns >= each value - tol
+    allowed = reached / values.size <= alpha
+    return float(values[allowed].min()) if allowed.any() else np.inf

@@ -53,8 +53,14 @@ class SignFlip:
         self._b = patterns.mean(axis=1)  # mean(s) per pattern
         self._tolerance = 1e-12 * max(1.0, float(np.abs(d).max()))
 
-    def p_value(self, delta: float = 0.0) -> float:
-        """Two-sided: the share of sign patterns whose |mean| is at least the observed one."""
+    def p_value(self, delta: float = 0.0, alternative: str = "two-sided") -> float:
+        """Two-sided: the share of sign patterns whose |mean| is at least the observed one;
+        ``alternative="greater"`` (is the mean difference above ``delta``?): the share whose mean
+        is at least the observed one."""
+        if alternative == "greater":
+            return float(np.mean(self._a - delta * self._b >= self.mean - delta - self._tolerance))
+        if alternative != "two-sided":
+            raise ValueError(f"alternative {alternative!r}: use 'two-sided' or 'greater'")
         observed = abs(self.mean - delta)
         return float(np.mean(np.abs(self._a - delta * self._b) >= observed - self._tolerance))
 

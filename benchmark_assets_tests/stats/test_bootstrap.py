@@ -288,37 +288,33 @@ def test_ten_thousand_resamples_of_a_thousand_metrics_run_in_one_call():
 
 def test_ratchet_intervals_are_the_sign_flip_tests_at_the_holm_levels():
     """The ratchet no longer decides on a percentile bootstrap (about 90 % coverage at 10-15
-    scenarios): its p-values and intervals are the sign-flip test's, at Holm's step-down levels."""
+    scenarios): with Holm its p-values are the one-sided sign-flip test's, adjusted by Holm, and
+    its intervals invert that test at Holm's step-down levels (one-sided: the two-sided interval at
+    1 - 2 x the level)."""
     import pandas as pd
 
-    from benchmark_assets.kinds.ratchet.analysis import DecisionRules, _attach_intervals
+    from benchmark_assets.kinds.ratchet.family import Claim, interval, judge_family
     from benchmark_assets.stats import adjust_p_values
-    from benchmark_assets.stats.permutation import sign_flip_interval, sign_flip_test
+    from benchmark_assets.stats.permutation import SignFlip, sign_flip_interval
     from benchmark_assets_tests.holm import holm_tails
 
     rng = np.random.default_rng(6)
-    deltas = [rng.normal(0.3, 0.2, 12), rng.normal(0.0, 0.2, 12), rng.normal(0.5, 0.1, 8), np.array([]),
-              np.array([0.4])]
-    rules = DecisionRules(rng_seed=4, correction="holm")
-    rows = [{} for _ in deltas]
-    _attach_intervals(rows, dict(enumerate(deltas)), rules, look=0, alpha=0.05)
+    deltas = [rng.normal(0.3, 0.2, 12), rng.normal(0.0, 0.2, 12), np.r_[rng.normal(0.5, 0.1, 8), [np.nan] * 4],
+              np.full(12, np.nan), np.r_[0.4, [np.nan] * 11]]
+    tested = judge_family([Claim(str(i), (d,)) for i, d in enumerate(deltas)], "holm", 0.05, rng=[4])
 
-    # No scenario, or a single one, is no evidence: p = 1 and no interval.
-    p = np.array([sign_flip_test(d) for d in deltas[:3]] + [1.0, 1.0])
-    np.testing.assert_allclose([r["p_value"] for r in rows], p)
-    np.testing.assert_allclose([r["p_adjusted"] for r in rows], adjust_p_values(p, "holm"))
+    # No scenario, or a single one, is no evidence: p = 1 (one-sided: 1/2 for one positive delta).
+    p = np.array([SignFlip(d[np.isfinite(d)]).p_value(0.0, alternative="greater") for d in deltas[:3]] + [1.0, 0.5])
+    np.testing.assert_allclose([tested[str(i)].p_value for i in range(5)], p)
+    np.testing.assert_allclose([tested[str(i)].p_adjusted for i in range(5)], adjust_p_values(p, "holm"))
     tails = holm_tails(pd.Series(p))
     for i in range(3):
-        assert rows[i]["corrected_level"] == pytest.approx(1 - tails[i])
-        assert (rows[i]["ci_low"], rows[i]["ci_high"]) == pytest.approx(sign_flip_interval(deltas[i], 0.95))
-        assert (rows[i]["corrected_ci_low"], rows[i]["corrected_ci_high"]) == pytest.approx(
-            sign_flip_interval(deltas[i], 1 - tails[i]))
-    assert rows[0]["corrected_ci_low"] < rows[0]["ci_low"]  # Holm's level is stricter than 95 %
-    for row in rows[3:]:
-        assert np.isnan([row["ci_low"], row["ci_high"], row["corrected_ci_low"], row["corrected_ci_high"]]).all()
-    assert [k for k in rows[0] if not k.startswith("_")] == [
-        "validation_delta", "n_validation", "p_value", "p_adjusted", "corrected_level", "ci_low", "ci_high",
-        "corrected_ci_low", "corrected_ci_high"]
+        assert tested[str(i)].tails == pytest.approx((tails[i],))
+        own = deltas[i][np.isfinite(deltas[i])]
+        assert interval(deltas[i], tails[i], [4]) == pytest.approx(sign_flip_interval(own, 1 - 2 * tails[i]))
+    assert interval(deltas[0], tails[0], [4])[0] < sign_flip_interval(deltas[0], 0.95)[0]  # Holm is stricter
+    for i in (3, 4):
+        assert np.isnan(interval(deltas[i], tails[i], [4])).all()
 
 
 def test_bca_p_value_is_the_smallest_possible_when_every_resample_lies_on_one_side_of_the_null():

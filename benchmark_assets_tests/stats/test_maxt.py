@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from benchmark_assets.stats.maxt import step_down_max_t
+from benchmark_assets.stats.maxt import max_t_family, step_down_max_t
 from benchmark_assets.stats.multiple import adjust_p_values
 from benchmark_assets.stats.permutation import SignFlip, sign_patterns
 
@@ -125,3 +125,29 @@ def test_it_finds_a_real_improvement_more_often_than_holm_on_the_same_families()
         max_t += adjusted[0] <= 0.05
         holm += holm_adjusted[0] <= 0.05
     assert max_t > holm, (max_t, holm)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(3, 10), st.integers(1, 5), st.sampled_from([0.05, 0.1, 0.2]), st.integers(0, 2**32 - 1),
+       st.sampled_from(["two-sided", "greater"]))
+def test_each_level_makes_the_own_test_reject_exactly_when_the_step_down_does(n, m, alpha, seed, alternative):
+    """``max_t_family``'s levels: a hypothesis's own sign-flip test at its level rejects exactly
+    when its adjusted p is at most alpha, so the interval that inverts it agrees with the verdict."""
+    rng = np.random.default_rng(seed)
+    d = np.round(rng.normal(rng.uniform(-1, 2, m), 1.0, (n, m)), 3)
+    family = max_t_family(d, alpha=alpha, alternative=alternative)
+    np.testing.assert_allclose(family.adjusted, step_down_max_t(d, alternative=alternative))
+    for j in range(m):
+        own = SignFlip(d[:, j]).p_value(0.0, alternative=alternative)
+        assert (own <= family.levels[j] + 1e-12) == (family.adjusted[j] <= alpha), (j, own, family)
+        if alternative == "greater" and 0 < family.levels[j] < 0.5:
+            low = SignFlip(d[:, j]).interval(1 - 2 * family.levels[j])[0]
+            assert (low > 0) == (family.adjusted[j] <= alpha) or abs(low) < 1e-6
+
+
+def test_with_one_hypothesis_the_level_is_alpha_rounded_down_to_the_pattern_grid():
+    d = np.linspace(0.1, 1.0, 6)[:, None]  # 64 patterns: one-sided p of all-positive is 1/64
+    family = max_t_family(d, alpha=0.05, alternative="greater")
+    assert family.adjusted[0] == pytest.approx(1 / 64) and family.levels[0] == pytest.approx(3 / 64)
+    with pytest.raises(ValueError, match="alpha"):
+        max_t_family(d, alpha=1.5)

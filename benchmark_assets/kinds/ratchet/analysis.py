@@ -11,10 +11,19 @@ from benchmark_assets.kinds.ratchet.cliffs import find_cliffs, nearest_cliff
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.schemas import aggregates_schema
 from benchmark_assets.kinds.ratchet.trials import TRIAL_COLUMNS
-from benchmark_assets.stats import adjust_p_values, corrected_confidence_levels
+from benchmark_assets.kinds.ratchet.family import (
+    CORRECTION_NAMES,
+    Claim,
+    Tested,
+    aligned_deltas,
+    family_tails,
+    interval,
+    judge_family,
+    measured,
+    one_sided_p,
+)
+from benchmark_assets.stats import adjust_p_values
 from benchmark_assets.stats.aggregate import aggregate_metrics
-from benchmark_assets.stats.multiple import step_down_tails
-from benchmark_assets.stats.permutation import SignFlip
 from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import ConstantSweep, format_value
 
@@ -30,13 +39,14 @@ def metric_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     return ok.pivot_table(index="sweep_point", columns="seed_id", values=metric, aggfunc="mean")
 
 
-def _curve(table: pd.DataFrame, sweep: ConstantSweep, seed_ids) -> np.ndarray:
+def point_means(table: pd.DataFrame, seed_ids) -> pd.Series:
+    """Each sweep point's mean over the scenarios among ``seed_ids`` it was measured on."""
     columns = [s for s in seed_ids if s in table.columns]
-    means = []
-    for value in sweep.values:
-        key = sweep.key_for(value)
-        means.append(float(table.loc[key, columns].mean()) if key in table.index and columns else np.nan)
-    return np.asarray(means)
+    return table[columns].mean(axis=1) if columns else pd.Series(dtype=float)
+
+
+def _curve(means: pd.Series, sweep: ConstantSweep) -> np.ndarray:
+    return np.array([float(means.get(sweep.key_for(value), np.nan)) for value in sweep.values])
 
 
 def best_on_train(scores: np.ndarray, sweep: ConstantSweep) -> int:
@@ -78,51 +88,24 @@ def decide_ratchet(
     validation_ids,
     rounds: Sequence[Sequence[int]] = (),
     spending: str = "pocock",
+    other_claims: Sequence[Claim] = (),
 ) -> pd.DataFrame:
     """One verdict per constant, with its evidence; never a change to the constants themselves.
 
-    ``rounds`` are the seed ids of the further validation rounds a study may spend on verdicts
-    that stay inconclusive (none by default). Look 0 judges every constant on ``validation_ids``;
-    look k judges the constants still inconclusive on those plus rounds 1..k, if their trials are
-    there. Each look is corrected across all constants (a constant accepted earlier counts as
-    rejected-null at p = 0, one settled otherwise at p = 1, which only makes the look stricter) at
-    its share of the error budget (``stats.sequential.look_levels``), so over all looks the chance
-    of accepting any null change stays within 1 - confidence_level."""
+    Look 0 screens every constant on train (``screen``) and tests the proposals that clear it, with
+    ``other_claims`` (the study's interaction pairs that cleared theirs), as one family on
+    ``validation_ids`` (``family.judge_family``). ``rounds`` are the seed ids of the further
+    validation rounds a study may spend on verdicts that stay inconclusive (none by default): look
+    k judges the constants still inconclusive on the validation scenarios plus rounds 1..k, if
+    their trials are there, at its share of the error budget (``stats.sequential.look_levels``).
+    A later look corrects with Holm over the constants of the same family, a constant accepted
+    before at p = 0 and one settled otherwise at p = 1: the family is fixed on train, so by the
+    union bound over looks the chance of accepting any null change stays within
+    1 - confidence_level whatever the earlier looks decided."""
     table = metric_table(trials, metric)
     sign = 1.0 if maximize else -1.0
-    failed = trials[trials["status"] != "ok"].groupby("sweep_point").size()
-    rows = []
-    for sweep in constants:
-        train_curve = _curve(table, sweep, train_ids)
-        validation_curve = _curve(table, sweep, validation_ids)
-        current_index = sweep.values.index(sweep.current)
-        best_index = best_on_train(sign * train_curve, sweep)
-        proposed = sweep.values[best_index]
-        keys = {sweep.key_for(v) for v in sweep.values}
-        rows.append(
-            {
-                "constant": sweep.name,
-                "tier": sweep.tier,
-                "current": float(sweep.current),
-                "proposed": float(proposed),
-                "metric": metric,
-                "train_current": train_curve[current_index],
-                "train_proposed": train_curve[best_index],
-                "train_delta": sign * (train_curve[best_index] - train_curve[current_index]),
-                "validation_current": validation_curve[current_index],
-                "validation_proposed": validation_curve[best_index],
-                "n_failed_trials": int(sum(failed.get(k, 0) for k in keys)),
-                "train_curve_range": float(np.nanmax(train_curve) - np.nanmin(train_curve))
-                if np.isfinite(train_curve).any()
-                else np.nan,
-                "next_round": 0,
-                "proposed_point": sweep.key_for(proposed),
-                "_sweep": sweep,
-                "_train_curve": train_curve,
-                "_keys": (sweep.key_for(proposed), sweep.key_for(sweep.current)),
-            }
-        )
-
+    rows = constant_rows(table, trials, constants, rules, metric=metric, sign=sign, train_ids=train_ids,
+                         validation_ids=validation_ids)
     if not rows:
         return pd.DataFrame()
     looks = [list(validation_ids)]
@@ -131,6 +114,8 @@ def decide_ratchet(
     alpha = 1.0 - rules.confidence_level
     levels = look_levels([len(seeds) for seeds in looks], len(looks[-1]), alpha, spending)
     attempted = attempted_trials(trials)
+    family = [i for i, row in enumerate(rows) if row["tested"]]
+    family_size = len(family) + len(other_claims)
     parked: set[int] = set()  # open constants whose round has not been run: they wait for it
     for look, seeds in enumerate(looks):
         if look == 0:
@@ -146,12 +131,19 @@ def decide_ratchet(
             parked |= set(still_open) - set(taking_part)
             if not taking_part:
                 break
-        deltas = {i: paired_deltas(table, *rows[i]["_keys"], seeds, sign) for i in taking_part}
-        _attach_intervals(rows, deltas, rules, look=look, alpha=float(levels[look]))
+        rng = [rules.rng_seed] if look == 0 else [rules.rng_seed, look]
+        columns = {i: aligned_deltas(table, *rows[i]["_keys"], seeds, sign) for i in taking_part}
+        if look == 0:
+            claims = [Claim(rows[i]["constant"], (columns[i],)) for i in family] + list(other_claims)
+            tested = judge_family(claims, rules.correction, float(levels[0]), rng=rng)
+        else:
+            tested = _later_look(rows, family, columns, rules, float(levels[look]), rng)
         for i in taking_part:
             row = rows[i]
-            row["look"], row["look_alpha"] = look, float(levels[look])
-            _decide_one(row, rules, maximize, n_constants=len(rows))
+            _attach(row, columns[i], tested.get(row["constant"]), rules, rng)
+            row["look"], row["look_alpha"], row["family_size"] = look, float(levels[look]), family_size
+            row["_correction"] = "holm" if look and rules.correction == "max_t" else rules.correction
+            _decide_one(row, rules, family_size=family_size)
             if look:
                 row["reason"] += f" (look {look}: {row['n_validation']} validation scenarios, level {levels[look]:.4f})"
             if row.pop("_interval_only", False):
@@ -163,49 +155,101 @@ def decide_ratchet(
                     row["reason"] += f"; still inconclusive after {len(rounds)} further rounds (budget spent)"
     for row in rows:
         row["rounds_used"] = int(row["look"])
-    verdicts = pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
-    return verdicts
+    return pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
 
 
-def _attach_intervals(rows: list[dict], deltas: dict[int, np.ndarray], rules: DecisionRules, *, look: int,
-                      alpha: float) -> None:
-    """Each validation delta is judged with the sign-flip permutation test (exact up to 16
-    validation scenarios, valid at any number of them), corrected across the constants at this
-    look's level ``alpha``; its interval inverts that test at the constant's corrected level, so
-    accept (p at or below its level and the interval above 0) always agrees with the interval
-    shown. Holm's levels follow the step-down: once it stops, every later constant keeps the level
-    it stopped at. Constants not taking part in this look (``deltas`` has none for them) count as
-    settled: p = 0 if accepted before, else 1."""
-    p_values = np.array([0.0 if row.get("decision") == ACCEPT else 1.0 for row in rows])
-    flips = {}
-    for i, delta in deltas.items():
-        rows[i]["validation_delta"] = float(delta.mean()) if delta.size else np.nan
-        rows[i]["n_validation"] = int(delta.size)
-        p_values[i] = 1.0
-        if delta.size:
-            flips[i] = SignFlip(delta, rng=[rules.rng_seed, i] if look == 0 else [rules.rng_seed, i, look])
-            # One validation scenario has two sign patterns and p = 1: it is no evidence at all.
-            p_values[i] = flips[i].p_value(0.0)
-    adjusted = adjust_p_values(p_values, rules.correction)
-    if rules.correction in ("holm", "bonferroni", "none"):
-        levels = 1.0 - step_down_tails(p_values, rules.correction, alpha)
-    else:  # Benjamini-Hochberg: each constant at alpha * rank / m
-        levels = corrected_confidence_levels(p_values, rules.correction, 1.0 - alpha)
-    for i in deltas:
-        row = rows[i]
-        row["p_value"], row["p_adjusted"], row["corrected_level"], row["_alpha"] = (
-            p_values[i], adjusted[i], levels[i], alpha)
-        plain = corrected = (np.nan, np.nan)
-        if i in flips:
-            plain, corrected = flips[i].interval(rules.confidence_level), flips[i].interval(levels[i])
-        # Too few scenarios for any sign pattern count to reach the level: no interval (NaN).
-        row["ci_low"], row["ci_high"] = map(finite_or_nan, plain)
-        row["corrected_ci_low"], row["corrected_ci_high"] = map(finite_or_nan, corrected)
+def constant_rows(table: pd.DataFrame, trials: pd.DataFrame, constants: list[ConstantSweep], rules: DecisionRules, *,
+                  metric: str, sign: float, train_ids, validation_ids) -> list[dict]:
+    """Each constant's proposal on train (its best value), its train curve, cliffs and screen."""
+    failed = trials[trials["status"] != "ok"].groupby("sweep_point").size() if len(trials) else pd.Series(dtype=int)
+    rows = []
+    train_means, validation_means = point_means(table, train_ids), point_means(table, validation_ids)
+    for sweep in constants:
+        train_curve = _curve(train_means, sweep)
+        validation_curve = _curve(validation_means, sweep)
+        current_index = sweep.values.index(sweep.current)
+        best_index = best_on_train(sign * train_curve, sweep)
+        proposed = sweep.values[best_index]
+        keys = {sweep.key_for(v) for v in sweep.values}
+        row = {
+            "constant": sweep.name,
+            "tier": sweep.tier,
+            "current": float(sweep.current),
+            "proposed": float(proposed),
+            "metric": metric,
+            "train_current": train_curve[current_index],
+            "train_proposed": train_curve[best_index],
+            "train_delta": sign * (train_curve[best_index] - train_curve[current_index]),
+            "validation_current": validation_curve[current_index],
+            "validation_proposed": validation_curve[best_index],
+            "n_failed_trials": int(sum(failed.get(k, 0) for k in keys)),
+            "train_curve_range": float(np.nanmax(train_curve) - np.nanmin(train_curve))
+            if np.isfinite(train_curve).any()
+            else np.nan,
+            "next_round": 0,
+            "proposed_point": sweep.key_for(proposed),
+            "_sweep": sweep,
+            "_train_curve": train_curve,
+            "_keys": (sweep.key_for(proposed), sweep.key_for(sweep.current)),
+        }
+        row["cliff_warning"], row["n_cliffs"] = _cliff_warning(row, rules, maximize=sign > 0)
+        row["tested"], row["_screened_out"] = screen(row, rules)
+        rows.append(row)
+    return rows
 
 
-def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants: int) -> None:
+def screen(row: dict, rules: DecisionRules) -> tuple[bool, str]:
+    """(tested, why not): a constant is tested on validation when train proposes a change that
+    gains more than the improvement threshold and is not next to a cliff; decided on train alone,
+    so leaving the others out of the family costs no error control."""
+    if row["proposed"] == row["current"]:
+        return False, "no change is proposed"
+    train = row["train_delta"]
+    if not np.isfinite(train) or train <= rules.improvement_threshold:
+        return False, (f"its best value on train gains {train:+.4f}, not more than the improvement threshold "
+                       f"{rules.improvement_threshold}")
+    if row["cliff_warning"]:
+        return False, "it is next to a cliff"
+    return True, ""
+
+
+def _later_look(rows: list[dict], family: list[int], columns: dict[int, np.ndarray], rules: DecisionRules,
+                alpha: float, rng) -> dict[str, Tested]:
+    """Holm (or the study's step-wise correction) over the family's constants at a later look:
+    those taking part by their p-value on the look's scenarios, the others settled (accepted at
+    p = 0, else p = 1). Max-T would need every constant of the family measured on the round's
+    scenarios; only the open ones are."""
+    names = [rows[i]["constant"] for i in family]
+    p_values = np.array([one_sided_p(columns[i], rng) if i in columns
+                         else 0.0 if rows[i]["decision"] == ACCEPT else 1.0 for i in family])
+    correction = "holm" if rules.correction == "max_t" else rules.correction
+    adjusted = adjust_p_values(p_values, correction)
+    tails = family_tails(p_values, correction, alpha)
+    return {name: Tested(float(p), float(a), (float(t),)) for name, p, a, t in zip(names, p_values, adjusted, tails)}
+
+
+def _attach(row: dict, column: np.ndarray, tested: Tested | None, rules: DecisionRules, rng) -> None:
+    """The validation delta with its plain interval (at the confidence level) and, for a tested
+    constant, its p-values and the interval at its corrected level, which excludes 0 exactly when
+    the correction accepts it (``family.Tested``). An untested constant has no corrected interval
+    and p_adjusted 1: it makes no claim."""
+    own = measured(column)
+    row["validation_delta"] = float(own.mean()) if own.size else np.nan
+    row["n_validation"] = int(own.size)
+    plain_tail = (1.0 - rules.confidence_level) / 2.0
+    row["ci_low"], row["ci_high"] = interval(column, plain_tail, rng)
+    if tested is None:
+        row["p_value"], row["p_adjusted"] = one_sided_p(column, rng), 1.0
+        row["corrected_level"] = np.nan
+        row["corrected_ci_low"], row["corrected_ci_high"] = np.nan, np.nan
+        return
+    row["p_value"], row["p_adjusted"] = tested.p_value, tested.p_adjusted
+    row["corrected_level"] = 1.0 - 2.0 * tested.tails[0]
+    row["corrected_ci_low"], row["corrected_ci_high"] = interval(column, tested.tails[0], rng)
+
+
+def _cliff_warning(row: dict, rules: DecisionRules, *, maximize: bool) -> tuple[str, int]:
     sweep: ConstantSweep = row["_sweep"]
-    train_delta, validation_delta = row["train_delta"], row["validation_delta"]
     curve = row["_train_curve"]
     today = curve[sweep.values.index(sweep.current)]
     cliffs = find_cliffs(sweep.values, curve, drop_threshold=rules.cliff_drop, steepness=rules.cliff_steepness,
@@ -219,56 +263,57 @@ def _decide_one(row: dict, rules: DecisionRules, maximize: bool, *, n_constants:
             f"{format_value(row['proposed'])} is within {rules.cliff_safety_margin:.0%} of the swept range "
             f"of a cliff: {format_value(cliff.edge)} -> {format_value(cliff.beyond)} loses {cliff.drop:.3f} on train"
         )
-    row["cliff_warning"] = warning
-    row["n_cliffs"] = len(cliffs)
+    return warning, len(cliffs)
+
+
+def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
+    train_delta, validation_delta = row["train_delta"], row["validation_delta"]
     fmt = lambda x: "nan" if x is None or np.isnan(x) else f"{x:+.4f}"  # noqa: E731
     sensitivity = rules.sensitivity_threshold
-    if row["n_validation"] == 0:
+    untested = f"not tested on validation: {row['_screened_out']} (screened on train; not in the correction)"
+    if row["proposed"] == row["current"]:
+        decision, reason = NO_SENSITIVITY, (
+            f"current value is already the best on train, so no change is proposed "
+            f"(the train curve spans {row['train_curve_range']:.4f})")
+    elif row["cliff_warning"] and not row["tested"]:
+        decision, reason = REJECT, f"cliff: {row['cliff_warning']}; {untested}"
+    elif abs(train_delta) < sensitivity and (not np.isfinite(validation_delta) or abs(validation_delta) < sensitivity):
+        decision, reason = NO_SENSITIVITY, (
+            f"train and validation deltas ({fmt(train_delta)}, {fmt(validation_delta)}) are both "
+            f"below the sensitivity threshold {sensitivity}; {untested}")
+    elif not row["tested"]:
+        decision, reason = REJECT, untested
+    elif row["n_validation"] == 0:
         decision, reason = REJECT, "no validation scenario has both values measured (failed trials?)"
-    elif abs(train_delta) < sensitivity and abs(validation_delta) < sensitivity:
-        if row["proposed"] == row["current"]:
-            reason = (
-                f"current value is already the best on train, so no change is proposed "
-                f"(the train curve spans {row['train_curve_range']:.4f})"
-            )
-        else:
-            reason = (
-                f"train and validation deltas ({fmt(train_delta)}, {fmt(validation_delta)}) are both "
-                f"below the sensitivity threshold {sensitivity}"
-            )
-        decision = NO_SENSITIVITY
     elif validation_delta <= rules.improvement_threshold:
         decision, reason = REJECT, (
             f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
             f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): {_why_short(train_delta, validation_delta)}"
         )
-    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] <= row["_alpha"]):
+    elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] <= row["look_alpha"]):
         decision, reason = REJECT, (
-            f"validation interval (sign-flip test) at the {rules.correction}-corrected level "
-            f"{row['corrected_level']:.4f} "
-            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] (adjusted p "
-            f"{row['p_adjusted']:.4f}) does not exclude 0 ({n_constants} constants tested)"
+            f"validation interval (one-sided sign-flip test) at the {CORRECTION_NAMES[row['_correction']]}-corrected "
+            f"level {row['corrected_level']:.4f} [{fmt(row['corrected_ci_low'])}, {fmt(row['corrected_ci_high'])}] "
+            f"(adjusted p {row['p_adjusted']:.4f}) does not exclude 0 ({family_size} changes tested)"
         )
-        row["_interval_only"] = not warning  # more scenarios could decide it; a cliff stays a cliff
-    elif warning:
-        decision, reason = REJECT, f"cliff: {warning}"
+        row["_interval_only"] = True  # more scenarios could decide it
     else:
         decision, reason = ACCEPT, (
-            f"validation delta {fmt(validation_delta)} > {rules.improvement_threshold}, corrected interval "
-            f"[{row['corrected_ci_low']:+.4f}, {row['corrected_ci_high']:+.4f}] above 0"
+            f"validation delta {fmt(validation_delta)} > {rules.improvement_threshold}, "
+            f"{CORRECTION_NAMES[row['_correction']]}-corrected interval "
+            f"[{fmt(row['corrected_ci_low'])}, {fmt(row['corrected_ci_high'])}] above 0 ({family_size} changes tested)"
         )
     row["decision"], row["reason"] = decision, reason
 
 
 def _why_short(train_delta: float, validation_delta: float) -> str:
-    """Why a validation delta at or below the improvement threshold is rejected, in true words:
-    only a gain on train that is lost on validation "does not generalise"."""
+    """Why a tested change (train gains more than the improvement threshold) whose validation
+    delta is at or below it is rejected, in true words: only a gain on train that is lost on
+    validation "does not generalise"."""
     if validation_delta <= 0 < train_delta:
         return "the gain on train does not carry over to the held-out scenarios (does not generalise)"
     if validation_delta <= 0:
         return "no gain on the held-out scenarios"
-    if validation_delta >= train_delta:
-        return "it does generalise (validation gains at least as much as train), but the gain is below the threshold"
     return "the gain on the held-out scenarios is real but below the threshold"
 
 

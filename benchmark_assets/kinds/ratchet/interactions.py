@@ -6,8 +6,10 @@ train is compared, scenario by scenario on validation, with the best of each con
 (the other left at today's value), and with today's values themselves (a best-alone value chosen
 on train can be worse than today on validation). It is an intersection-union test: the pair is
 better than all three only if each of the three paired sign-flip tests rejects, so its p-value is
-the largest of the three and no correction is needed within a pair; Holm runs across pairs. The
-pairs are a family of their own, at the study's level, beside the constants' family.
+the largest of the three and no correction is needed within a pair. A pair is tested when its
+best cell moves both constants and beats each single change and today's values by more than the
+improvement threshold on train; the tested pairs are one family with the constants and the
+search's proposal that clear their own screens (``family``).
 """
 from __future__ import annotations
 
@@ -16,18 +18,17 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.kinds.ratchet.analysis import (
-    ACCEPT,
-    REJECT,
-    best_on_train,
-    finite_or_nan,
-    metric_table,
-    paired_deltas,
+from benchmark_assets.kinds.ratchet.analysis import ACCEPT, REJECT, best_on_train, constant_rows, metric_table
+from benchmark_assets.kinds.ratchet.family import (
+    CORRECTION_NAMES,
+    Claim,
+    aligned_deltas,
+    interval,
+    judge_family,
+    measured,
+    one_sided_p,
 )
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
-from benchmark_assets.stats import adjust_p_values
-from benchmark_assets.stats.multiple import step_down_tails
-from benchmark_assets.stats.permutation import SignFlip
 from benchmark_assets.sweep import ConstantSweep, format_value
 
 NO_INTERACTION = "no_interaction"
@@ -37,7 +38,7 @@ INTERACTION_COLUMNS = [
     "second_value", "train_current", "train_first_alone", "train_second_alone", "train_pair", "cells_measured",
     "validation_vs_current", "validation_vs_first", "validation_vs_second", "n_validation",
     "first_ci_low", "first_ci_high", "second_ci_low", "second_ci_high", "current_ci_low", "current_ci_high",
-    "p_value", "p_adjusted", "corrected_level",
+    "p_value", "p_adjusted", "corrected_level", "tested",
     "decision", "reason",
 ]
 GRID_COLUMNS = ["pair", "first", "second", "first_value", "second_value", "sweep_point", "train_mean", "n_train"]
@@ -76,12 +77,51 @@ def _best_cell(grid: pd.DataFrame, first: ConstantSweep, second: ConstantSweep, 
 
 def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, ConstantSweep]],
                        key_for: Callable[[dict], str], rules: DecisionRules, *, metric: str, maximize: bool,
-                       train_ids, validation_ids) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       train_ids, validation_ids, constants: list[ConstantSweep] = ()) -> tuple[pd.DataFrame,
+                                                                                                 pd.DataFrame]:
     """(one verdict per pair, every grid cell's train mean). A pair whose best train cell moves
-    only one constant (or none) adds nothing to the single-constant verdicts: ``no_interaction``."""
+    only one constant (or none) adds nothing to the single-constant verdicts: ``no_interaction``.
+    The pairs that clear the screen are tested in one family with the ``constants`` (and the
+    search's proposal, given as one more sweep) that clear theirs, exactly as the verdicts test them."""
     table = metric_table(trials, metric)
     sign = 1.0 if maximize else -1.0
-    rows, grids, tests = [], [], []
+    rows, grids = _pair_rows(table, pairs, key_for, rules, sign=sign, train_ids=train_ids,
+                             validation_ids=validation_ids)
+    if not rows:
+        return _empty(), pd.DataFrame(columns=GRID_COLUMNS)
+    others = constant_rows(table, trials, list(constants), rules, metric=metric, sign=sign, train_ids=train_ids,
+                           validation_ids=validation_ids)
+    claims = [Claim(row["constant"], (aligned_deltas(table, *row["_keys"], validation_ids, sign),))
+              for row in others if row["tested"]]
+    claims += [Claim(row["pair"], row["_columns"]) for row in rows if row["tested"]]
+    alpha = 1.0 - rules.confidence_level
+    rng = [rules.rng_seed]
+    tested = judge_family(claims, rules.correction, alpha, rng=rng)
+    for row in rows:
+        test = tested.get(row["pair"])
+        row["p_value"] = test.p_value if test else max(one_sided_p(c, rng) for c in row["_columns"])
+        row["p_adjusted"] = test.p_adjusted if test else 1.0
+        row["corrected_level"] = 1.0 - 2.0 * min(test.tails) if test else np.nan
+        for name, column, tail in zip(("first", "second", "current"), row["_columns"],
+                                      test.tails if test else (np.nan,) * 3):
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = interval(column, tail, rng)
+        row["decision"], row["reason"] = _decide_pair(row, rules, alpha, family_size=len(claims))
+    frame = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
+    return frame[INTERACTION_COLUMNS], pd.concat(grids, ignore_index=True)
+
+
+def pair_claims(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, ConstantSweep]],
+                key_for: Callable[[dict], str], rules: DecisionRules, *, metric: str, maximize: bool,
+                train_ids, validation_ids) -> list[Claim]:
+    """The pairs that clear the screen, as claims of the study's family (for the verdicts)."""
+    rows, _ = _pair_rows(metric_table(trials, metric), pairs, key_for, rules, sign=1.0 if maximize else -1.0,
+                         train_ids=train_ids, validation_ids=validation_ids)
+    return [Claim(row["pair"], row["_columns"]) for row in rows if row["tested"]]
+
+
+def _pair_rows(table: pd.DataFrame, pairs, key_for, rules: DecisionRules, *, sign: float, train_ids,
+               validation_ids) -> tuple[list[dict], list[pd.DataFrame]]:
+    rows, grids = [], []
     for first, second in pairs:
         grid = train_grid(table, first, second, key_for, train_ids)
         grids.append(grid)
@@ -97,9 +137,6 @@ def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, Co
         best = _best_cell(grid, first, second, sign)
         a, b = best["first_value"], best["second_value"]
         pair_key = best["sweep_point"]
-        first_key = key_for({first.name: first_alone})
-        second_key = key_for({second.name: second_alone})
-        current_key = key_for({})
         row = {
             "pair": pair_label(first.name, second.name), "first": first.name, "second": second.name,
             "first_current": float(first.current), "second_current": float(second.current),
@@ -110,49 +147,33 @@ def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, Co
             "train_second_alone": train_mean(first.current, second_alone),
             "train_pair": float(best["train_mean"]), "cells_measured": int(grid["train_mean"].notna().sum()),
         }
-        versus_first = paired_deltas(table, pair_key, first_key, validation_ids, sign)
-        versus_second = paired_deltas(table, pair_key, second_key, validation_ids, sign)
-        versus_current = paired_deltas(table, pair_key, current_key, validation_ids, sign)
+        columns = tuple(aligned_deltas(table, pair_key, other, validation_ids, sign)
+                        for other in (key_for({first.name: first_alone}), key_for({second.name: second_alone}),
+                                      key_for({})))
+        own = [measured(c) for c in columns]
         both_moved = a != float(first.current) and b != float(second.current)
-        flips = None
-        if both_moved and versus_first.size and versus_second.size and versus_current.size:
-            flips = tuple(SignFlip(d, rng=[rules.rng_seed, 7, len(rows), k])
-                          for k, d in enumerate((versus_first, versus_second, versus_current)))
+        train_gain = min(sign * (row["train_pair"] - row[k])
+                         for k in ("train_first_alone", "train_second_alone", "train_current"))
         row.update({
-            "validation_vs_current": float(versus_current.mean()) if versus_current.size else np.nan,
-            "validation_vs_first": float(versus_first.mean()) if versus_first.size else np.nan,
-            "validation_vs_second": float(versus_second.mean()) if versus_second.size else np.nan,
-            "n_validation": int(min(versus_first.size, versus_second.size, versus_current.size)),
-            "p_value": max(flip.p_value(0.0) for flip in flips) if flips else 1.0,
-            "_both_moved": both_moved,
+            "validation_vs_first": float(own[0].mean()) if own[0].size else np.nan,
+            "validation_vs_second": float(own[1].mean()) if own[1].size else np.nan,
+            "validation_vs_current": float(own[2].mean()) if own[2].size else np.nan,
+            "n_validation": int(min(o.size for o in own)),
+            "tested": bool(both_moved and np.isfinite(train_gain) and train_gain > rules.improvement_threshold),
+            "_both_moved": both_moved, "_train_gain": train_gain, "_columns": columns,
         })
         rows.append(row)
-        tests.append(flips)
-    if not rows:
-        return _empty(), pd.DataFrame(columns=GRID_COLUMNS)
-    p_values = np.array([r["p_value"] for r in rows])
-    alpha = 1.0 - rules.confidence_level
-    correction = rules.correction if rules.correction in ("holm", "none") else "holm"
-    adjusted = adjust_p_values(p_values, correction)
-    levels = 1.0 - step_down_tails(p_values, correction, alpha)
-    for row, flips, p_adjusted, level in zip(rows, tests, adjusted, levels):
-        row["p_adjusted"], row["corrected_level"] = float(p_adjusted), float(level)
-        intervals = [flip.interval(level) for flip in flips] if flips else [(np.nan, np.nan)] * 3
-        for name, interval in zip(("first", "second", "current"), intervals):
-            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = map(finite_or_nan, interval)
-        row["decision"], row["reason"] = _decide_pair(row, flips, rules, alpha)
-    frame = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
-    return frame[INTERACTION_COLUMNS], pd.concat(grids, ignore_index=True)
+    return rows, grids
 
 
 def _empty() -> pd.DataFrame:
     """No pairs: the columns with the types a judged pair has."""
     text, whole = {"pair", "first", "second", "decision", "reason"}, {"cells_measured", "n_validation"}
-    return pd.DataFrame({c: pd.Series(dtype=str if c in text else int if c in whole else float)
-                         for c in INTERACTION_COLUMNS})
+    return pd.DataFrame({c: pd.Series(dtype=str if c in text else int if c in whole else bool if c == "tested"
+                                      else float) for c in INTERACTION_COLUMNS})
 
 
-def _decide_pair(row: dict, flips, rules: DecisionRules, alpha: float) -> tuple[str, str]:
+def _decide_pair(row: dict, rules: DecisionRules, alpha: float, *, family_size: int) -> tuple[str, str]:
     first, second = row["first"], row["second"]
     fmt = lambda x: "nan" if x is None or np.isnan(x) else f"{x:+.4f}"  # noqa: E731
     if not row["_both_moved"]:
@@ -162,18 +183,25 @@ def _decide_pair(row: dict, flips, rules: DecisionRules, alpha: float) -> tuple[
         what = f"moves only {moved[0]}" if moved else "is today's values"
         return NO_INTERACTION, (f"the best cell of the grid on train {what}: the pair adds nothing to each "
                                 "constant's own verdict")
-    if flips is None:
+    cell = f"{first}={format_value(row['first_value'])}, {second}={format_value(row['second_value'])}"
+    if not row["tested"]:
+        return REJECT, (f"not tested on validation: {cell} beats each constant's best alone and today's values by "
+                        f"at most {fmt(row['_train_gain'])} on train, not more than the improvement threshold "
+                        f"{rules.improvement_threshold} (screened on train; not in the correction)")
+    if row["n_validation"] == 0:
         return REJECT, ("no validation scenario has the pair, both single changes and today's values measured "
                         "(failed trials?)")
     gains = (row["validation_vs_first"], row["validation_vs_second"], row["validation_vs_current"])
-    cell = f"{first}={format_value(row['first_value'])}, {second}={format_value(row['second_value'])}"
     intervals = (f"vs {first} alone {fmt(gains[0])} [{fmt(row['first_ci_low'])}, {fmt(row['first_ci_high'])}], "
                  f"vs {second} alone {fmt(gains[1])} [{fmt(row['second_ci_low'])}, {fmt(row['second_ci_high'])}], "
                  f"vs today {fmt(gains[2])} [{fmt(row['current_ci_low'])}, {fmt(row['current_ci_high'])}]")
     if min(gains) <= rules.improvement_threshold:
         return REJECT, (f"{cell} does not beat each constant's best alone and today's values by more than the "
                         f"improvement threshold {rules.improvement_threshold} on validation: {intervals}")
-    if not (min(row[f"{k}_ci_low"] for k in ("first", "second", "current")) > 0 and row["p_adjusted"] <= alpha):
-        return REJECT, (f"{cell}: not shown better than both single changes and today's values at the corrected "
-                        f"level {row['corrected_level']:.4f} (adjusted p {row['p_adjusted']:.4f}): {intervals}")
-    return ACCEPT, f"{cell} beats each constant's best alone and today's values on validation: {intervals}"
+    lows = [row[f"{k}_ci_low"] for k in ("first", "second", "current")]
+    if not (all(low > 0 for low in lows) and row["p_adjusted"] <= alpha):
+        return REJECT, (f"{cell}: not shown better than both single changes and today's values at the "
+                        f"{CORRECTION_NAMES[rules.correction]}-corrected level (adjusted p {row['p_adjusted']:.4f}, "
+                        f"{family_size} changes tested): {intervals}")
+    return ACCEPT, (f"{cell} beats each constant's best alone and today's values on validation "
+                    f"({CORRECTION_NAMES[rules.correction]}-corrected, {family_size} changes tested): {intervals}")

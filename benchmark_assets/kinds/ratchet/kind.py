@@ -27,7 +27,7 @@ from benchmark_assets.kinds.base import (
 from benchmark_assets.kinds.ratchet import schemas
 from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts
 from benchmark_assets.kinds.ratchet.cumulative import KEEP, PENDING, accepted_changes, build_up, combined_gain
-from benchmark_assets.kinds.ratchet.interactions import judge_interactions
+from benchmark_assets.kinds.ratchet.interactions import judge_interactions, pair_claims
 from benchmark_assets.kinds.ratchet.report import write_ratchet_outputs
 from benchmark_assets.kinds.ratchet.search import (
     RUNNING,
@@ -150,9 +150,13 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
     if best is not None:
         sweeps = sweeps + [search_sweep(study, best)]
     train_ids, validation_ids = study.split
+    # The interaction pairs that clear their screen are tested in the same family (``family``).
+    pairs = pair_claims(trials, study.interaction_sweeps(set(step.subjects) or None), study.change_key, study.rules,
+                        metric=study.spec.metric, maximize=study.maximize, train_ids=train_ids,
+                        validation_ids=validation_ids)
     frame = decide_ratchet(trials, sweeps, study.rules, metric=study.spec.metric, maximize=study.maximize,
                            train_ids=train_ids, validation_ids=validation_ids, rounds=study.validation_rounds,
-                           spending=study.spec.sequential.spending)
+                           spending=study.spec.sequential.spending, other_claims=pairs)
     if frame.empty:  # only the search, and it is not judged yet
         frame = _no_verdicts()
     rounds_due = sorted(set(frame.loc[frame["next_round"] > 0, "next_round"]))
@@ -202,14 +206,19 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
     ]
 
 
-def interactions(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
-    """One verdict per interaction pair whose two constants the run decides on (all by default)."""
+def interactions(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFrame) -> Product:
+    """One verdict per interaction pair whose two constants the run decides on (all by default),
+    tested in one family with the constants and the search's proposal (as the verdicts are)."""
     trials = current_rows(study, trials)
     names = set(step.subjects) or None
     pairs = study.interaction_sweeps(names)
     train_ids, validation_ids = study.split
+    with_search = not step.subjects or bool(set(step.subjects) & set(study.searched))
+    best, waiting = search_status(study, search) if with_search and pairs else (None, "")
+    constants = study.constant_sweeps(names=step.subjects or None) + ([search_sweep(study, best)] if best else [])
     frame, _ = judge_interactions(trials, pairs, study.change_key, study.rules, metric=study.spec.metric,
-                                  maximize=study.maximize, train_ids=train_ids, validation_ids=validation_ids)
+                                  maximize=study.maximize, train_ids=train_ids, validation_ids=validation_ids,
+                                  constants=constants)
     counts = frame["decision"].value_counts()
     entries = [
         LedgerEntry(
@@ -226,7 +235,11 @@ def interactions(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
         )
         for row in frame.to_dict("records")
     ]
-    return Product(frame, {"pairs": len(frame), "accepted": int(counts.get(ACCEPT, 0))}, ledger=entries)
+    metadata = {"pairs": len(frame), "tested": int(frame["tested"].sum()), "accepted": int(counts.get(ACCEPT, 0))}
+    if waiting:  # the search's proposal joins the family once it is judged: these verdicts may change
+        metadata["waiting"] = f"{waiting}; these verdicts are interim and not in the ledger"
+        return Product(frame, metadata)
+    return Product(frame, metadata, ledger=entries)
 
 
 def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.DataFrame,
@@ -325,7 +338,7 @@ class RatchetKind(StudyKind):
                  schema=lambda study: schemas.verdicts_schema(), version=lambda study: study.decision_fingerprint(),
                  description="One verdict per constant (accept / reject / no_sensitivity) with its evidence; "
                              "appended to the ledger."),
-            Node("interactions", interactions, inputs=("trials",), deps=("aggregates",), selectable=True,
+            Node("interactions", interactions, inputs=("trials", "search"), deps=("aggregates",), selectable=True,
                  schema=lambda study: schemas.interactions_schema(),
                  version=lambda study: (study.decision_fingerprint(), study.spec.interactions),
                  description="One verdict per interaction pair: is the best cell of the pair's grid on train "
@@ -364,7 +377,7 @@ class RatchetKind(StudyKind):
                 return Followup(reason=f"search: its best proposal ({describe(study, point)}) on the validation "
                                        "scenarios",
                                 trials={point: [str(s) for s in study.split[1]]},
-                                nodes=("search", "verdicts", "cumulative"))
+                                nodes=("search", "verdicts", "interactions", "cumulative"))
         verdicts = read("verdicts")
         if not verdicts.empty and "next_round" in verdicts:
             waiting = verdicts[verdicts["next_round"] > 0]

@@ -12,6 +12,6 @@ class DecisionRules:
     cliff_drop: float = 0.02  # a cliff falls at least this much between neighbouring values ...
     cliff_steepness: float = 3.0  # ... and at least this many times the curve's median slope
     confidence_level: float = 0.95
-    correction: str = "holm"
+    correction: str = "max_t"  # or holm, bonferroni, bh, none
     bootstrap_resamples: int = 10_000
     rng_seed: int = 0

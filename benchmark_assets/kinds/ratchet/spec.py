@@ -93,7 +93,7 @@ class DecisionSpec(Strict):
     cliff_drop: Number = Field(default=_RULES.cliff_drop, gt=0)
     cliff_steepness: Number = Field(default=_RULES.cliff_steepness, ge=1)
     confidence_level: StrictFloat = Field(default=_RULES.confidence_level, gt=0.5, lt=1.0)
-    correction: Literal["holm", "bh", "none"] = _RULES.correction
+    correction: Literal["max_t", "holm", "bonferroni", "bh", "none"] = _RULES.correction
     bootstrap_resamples: StrictInt = Field(default=_RULES.bootstrap_resamples, ge=100, le=1_000_000)
     rng_seed: StrictInt = _RULES.rng_seed
 
@@ -315,7 +315,7 @@ class RatchetStudy(StudyFile):
                             "trials_per_scenario": self.spec.trials_per_scenario, "params": point.params})
 
     def decision_fingerprint(self) -> str:
-        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric,
+        payload = {"decision": self.spec.decision.model_dump(), "metric": self.spec.metric, "method": "screened",
                    "direction": self.spec.direction, "sequential": self.spec.sequential.model_dump()}
         return fingerprint(payload)
 

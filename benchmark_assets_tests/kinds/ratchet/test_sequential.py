@@ -8,7 +8,7 @@ from scipy import stats
 from benchmark_assets.kinds.ratchet.analysis import decide_ratchet, metric_table, paired_deltas
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.trials import run_trials
-from benchmark_assets.stats.permutation import sign_flip_test
+from benchmark_assets.stats.permutation import SignFlip
 from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.studies import load_study
 from benchmark_assets_tests.conftest import write_study
@@ -24,7 +24,7 @@ constants:
   k: {tier: 1, current: 0, candidates: [0, 1]}
   idle: {tier: 1, current: 0, candidates: [0, 1]}
 sequential: {rounds: 2, scenarios_per_round: 10}
-decision: {bootstrap_resamples: 200}
+decision: {bootstrap_resamples: 200, confidence_level: 0.99}
 """
 
 
@@ -55,7 +55,7 @@ def test_an_inconclusive_verdict_waits_for_its_round_then_decides_at_that_looks_
     assert waiting.loc["k", "decision"] == "inconclusive" and waiting.loc["k", "next_round"] == 1
     assert "round 1 adds 10 more" in waiting.loc["k", "reason"]
     assert waiting.loc["idle", "decision"] == "no_sensitivity" and waiting.loc["idle", "next_round"] == 0
-    levels = look_levels([7, 17, 27], 27, 0.05, "pocock")
+    levels = look_levels([7, 17, 27], 27, 0.01, "pocock")
     assert waiting.loc["k", "look_alpha"] == pytest.approx(levels[0])
     # Without rounds the same data is judged once at the full level: rejected, not waiting.
     once = decide(study, first, rounds=[])
@@ -69,9 +69,11 @@ def test_an_inconclusive_verdict_waits_for_its_round_then_decides_at_that_looks_
     assert k["look_alpha"] == pytest.approx(levels[1])
     table = metric_table(pd.concat([first, more]), "score")
     deltas = paired_deltas(table, "k=1", "current", study.split[1] + study.validation_rounds[0], 1.0)
-    assert k["p_value"] == pytest.approx(sign_flip_test(deltas, rng=[0, 0, 1]))
-    # Holm over both constants at look 1: idle is settled (p = 1), so k's adjusted p is 2 p.
-    assert k["p_adjusted"] == pytest.approx(min(1.0, 2 * k["p_value"]))
+    assert k["p_value"] == pytest.approx(SignFlip(deltas, rng=[0, 1]).p_value(0.0, alternative="greater"))
+    # Holm over the family at look 1: only k cleared the screen on train (idle proposes no
+    # change), so k's adjusted p is its own.
+    assert decided["tested"].to_dict() == {"k": True, "idle": False}
+    assert k["p_adjusted"] == pytest.approx(k["p_value"])
     assert k["corrected_ci_low"] > 0
 
 
@@ -126,8 +128,8 @@ def test_rounds_are_new_partitions_run_as_follow_ups_and_the_report_shows_the_lo
     assert ledger.loc[ledger["subject"] == "idle", "decision"].tolist() == ["no_sensitivity"]
     assert '"look": 1' in ledger.loc[ledger["subject"] == "k", "details"].iloc[0]
     report = (latest_dir("rounds") / "report.md").read_text()
-    assert "## Sequential validation" in report and "| 1 | 17 | 0.0182 | k (accept) |" in report
-    assert "| 2 | 27 | 0.0133 (not taken) | - |" in report
+    assert "## Sequential validation" in report and "| 1 | 17 | 0.0036 | k (accept) |" in report
+    assert "| 2 | 27 | 0.0027 (not taken) | - |" in report
 
 
 def test_round_trials_of_an_older_scenario_set_are_measured_again(instance, sequential_study, study_dir):

@@ -40,7 +40,7 @@ BAD_INPUTS = [
     ("  alpha: {tier: 1, current: 0.3, candidates: []}", "constants.alpha.candidates", "at least 1 item"),
     ("scenarios: {count: 10, axes: {noise_ratio: [0.0, 0.9]}}", "scenarios.axes", "noise_ratio"),
     ("scenarios: {count: 1}", "scenarios.count", "greater than or equal to 2"),
-    ("decision: {correction: bonferoni}", "decision.correction", "'holm', 'bh' or 'none'"),
+    ("decision: {correction: bonferoni}", "decision.correction", "'max_t', 'holm', 'bonferroni', 'bh' or 'none'"),
     ("metric_name: score", "metric_name", "unknown field"),
     ("interactions: [[alpha, betta]]", "interactions[0]", "'betta' is not a constant of this study"),
     ("interactions: [[alpha, alpha]]", "interactions[0]", "pairs 'alpha' with itself"),
