@@ -8,9 +8,6 @@ import numpy as np
 import pandas as pd
 
 from benchmark_assets.kinds.ratchet.cliffs import find_cliffs, nearest_cliff
-from benchmark_assets.kinds.ratchet.rules import DecisionRules
-from benchmark_assets.kinds.ratchet.schemas import aggregates_schema
-from benchmark_assets.kinds.ratchet.trials import TRIAL_COLUMNS
 from benchmark_assets.kinds.ratchet.family import (
     CORRECTION_NAMES,
     Claim,
@@ -22,6 +19,9 @@ from benchmark_assets.kinds.ratchet.family import (
     measured,
     one_sided_p,
 )
+from benchmark_assets.kinds.ratchet.rules import DecisionRules
+from benchmark_assets.kinds.ratchet.schemas import aggregates_schema
+from benchmark_assets.kinds.ratchet.trials import TRIAL_COLUMNS
 from benchmark_assets.stats import adjust_p_values
 from benchmark_assets.stats.aggregate import aggregate_metrics
 from benchmark_assets.stats.sequential import look_levels
