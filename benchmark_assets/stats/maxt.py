@@ -61,10 +61,17 @@ class MaxTFamily:
     levels: np.ndarray
 
 
-def max_t_family(differences, *, alpha: float = 0.05, alternative: str = "two-sided", rng=None) -> MaxTFamily:
+def max_t_family(differences, *, alpha: float = 0.05, alternative: str = "two-sided", rng=None,
+                 offsets=None) -> MaxTFamily:
     """``step_down_max_t`` with each hypothesis's matching level (see ``MaxTFamily``). A missing
     paired difference may be given as 0: it adds nothing to a hypothesis's sums under any sign
-    pattern, so each hypothesis's statistic is the one of its own measured scenarios."""
+    pattern, so each hypothesis's statistic is the one of its own measured scenarios.
+
+    ``offsets`` (one per hypothesis, fixed before these differences were seen, e.g. from
+    independent train data) are added to each hypothesis's statistic, observed and under every
+    sign pattern alike: the maximum is then taken over z_j + offset_j, so a hypothesis with a
+    larger offset faces a lower bar (critical value minus its offset) while the family-wise error
+    rate stays exact, since the offsets are constants under the sign flips (a weighted max-T)."""
     d = np.asarray(differences, dtype=float)
     if d.ndim != 2 or d.shape[0] < 1 or not np.isfinite(d).all():
         raise ValueError("step_down_max_t needs a 2-D array (scenarios x hypotheses) of finite paired differences")
@@ -77,6 +84,10 @@ def max_t_family(differences, *, alpha: float = 0.05, alternative: str = "two-si
     observed, permuted = max_t_statistics(d, sign_patterns(d.shape[0], rng=rng))
     if alternative == "two-sided":
         observed, permuted = np.abs(observed), np.abs(permuted)
+    shift = np.zeros(d.shape[1]) if offsets is None else np.asarray(offsets, dtype=float)
+    if shift.shape != (d.shape[1],) or not np.isfinite(shift).all():
+        raise ValueError(f"offsets: give one finite number per hypothesis ({d.shape[1]})")
+    observed, permuted = observed + shift, permuted + shift
     order = np.argsort(-observed, kind="stable")
     # The maximum over the hypotheses still in play at each step: from rank k to the last.
     in_play = np.maximum.accumulate(permuted[:, order][:, ::-1], axis=1)[:, ::-1]

@@ -134,8 +134,9 @@ def decide_ratchet(
         rng = [rules.rng_seed] if look == 0 else [rules.rng_seed, look]
         columns = {i: aligned_deltas(table, *rows[i]["_keys"], seeds, sign) for i in taking_part}
         if look == 0:
-            claims = [Claim(rows[i]["constant"], (columns[i],)) for i in family] + list(other_claims)
-            tested = judge_family(claims, rules.correction, float(levels[0]), rng=rng)
+            claims = [constant_claim(table, rows[i], columns[i], train_ids, sign) for i in family] + list(other_claims)
+            tested = judge_family(claims, rules.correction, float(levels[0]), rng=rng,
+                                  train_weight=rules.train_weight)
         else:
             tested = _later_look(rows, family, columns, rules, float(levels[look]), rng)
         for i in taking_part:
@@ -156,6 +157,11 @@ def decide_ratchet(
     for row in rows:
         row["rounds_used"] = int(row["look"])
     return pd.DataFrame([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
+
+
+def constant_claim(table: pd.DataFrame, row: dict, column: np.ndarray, train_ids, sign: float) -> Claim:
+    """A tested constant as a claim: its validation deltas, and its train deltas for the weights."""
+    return Claim(row["constant"], (column,), (aligned_deltas(table, *row["_keys"], train_ids, sign),))
 
 
 def constant_rows(table: pd.DataFrame, trials: pd.DataFrame, constants: list[ConstantSweep], rules: DecisionRules, *,

@@ -42,6 +42,7 @@ class Claim:
 
     name: str
     columns: tuple[np.ndarray, ...]
+    train: tuple[np.ndarray, ...] = ()  # the same comparisons on train (for the max-T's weights)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,15 @@ def aligned_deltas(table: pd.DataFrame, better: str, worse: str, seed_ids, sign:
     return sign * (pair.iloc[0].to_numpy(dtype=float) - pair.iloc[1].to_numpy(dtype=float))
 
 
+def train_offset(train: np.ndarray) -> float:
+    """A comparison's evidence on train: its scale-free statistic sum(d) / sqrt(sum(d**2)) (the
+    one max-T uses on validation), 0 when train shows no gain. Train and validation scenarios are
+    disjoint, so it is a constant under validation's sign flips."""
+    own = measured(np.asarray(train, dtype=float))
+    scale = float(np.sqrt((own**2).sum()))
+    return max(0.0, float(own.sum()) / scale) if scale > 0 else 0.0
+
+
 def measured(column: np.ndarray) -> np.ndarray:
     return column[np.isfinite(column)]
 
@@ -78,8 +88,11 @@ def one_sided_p(column: np.ndarray, rng) -> float:
     return flip.p_value(0.0, alternative="greater") if flip is not None else 1.0
 
 
-def judge_family(claims: list[Claim], correction: str, alpha: float, *, rng) -> dict[str, Tested]:
-    """Each claim's test at family-wise level ``alpha`` (false discovery rate with ``bh``)."""
+def judge_family(claims: list[Claim], correction: str, alpha: float, *, rng, train_weight: float = 0.0
+                 ) -> dict[str, Tested]:
+    """Each claim's test at family-wise level ``alpha`` (false discovery rate with ``bh``). With
+    max-T and a ``train_weight``, each column's bar is lowered by that weight times its train
+    evidence (``train_offset``)."""
     if correction not in CORRECTIONS:
         raise ValueError(f"correction {correction!r}: use one of {CORRECTIONS}")
     if not claims:
@@ -88,7 +101,9 @@ def judge_family(claims: list[Claim], correction: str, alpha: float, *, rng) -> 
     p_values = np.array([max(ps) for ps in raw])
     if correction == "max_t":
         matrix = np.column_stack([np.nan_to_num(c, nan=0.0) for claim in claims for c in claim.columns])
-        family = max_t_family(matrix, alpha=alpha, alternative="greater", rng=rng)
+        offsets = [train_weight * train_offset(claim.train[k] if k < len(claim.train) else np.array([]))
+                   for claim in claims for k in range(len(claim.columns))]
+        family = max_t_family(matrix, alpha=alpha, alternative="greater", rng=rng, offsets=offsets)
         out, start = {}, 0
         for claim, p in zip(claims, p_values):
             span = slice(start, start + len(claim.columns))

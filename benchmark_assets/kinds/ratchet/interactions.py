@@ -18,7 +18,14 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.kinds.ratchet.analysis import ACCEPT, REJECT, best_on_train, constant_rows, metric_table
+from benchmark_assets.kinds.ratchet.analysis import (
+    ACCEPT,
+    REJECT,
+    best_on_train,
+    constant_claim,
+    constant_rows,
+    metric_table,
+)
 from benchmark_assets.kinds.ratchet.family import (
     CORRECTION_NAMES,
     Claim,
@@ -91,12 +98,12 @@ def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, Co
         return _empty(), pd.DataFrame(columns=GRID_COLUMNS)
     others = constant_rows(table, trials, list(constants), rules, metric=metric, sign=sign, train_ids=train_ids,
                            validation_ids=validation_ids)
-    claims = [Claim(row["constant"], (aligned_deltas(table, *row["_keys"], validation_ids, sign),))
+    claims = [constant_claim(table, row, aligned_deltas(table, *row["_keys"], validation_ids, sign), train_ids, sign)
               for row in others if row["tested"]]
-    claims += [Claim(row["pair"], row["_columns"]) for row in rows if row["tested"]]
+    claims += [Claim(row["pair"], row["_columns"], row["_train_columns"]) for row in rows if row["tested"]]
     alpha = 1.0 - rules.confidence_level
     rng = [rules.rng_seed]
-    tested = judge_family(claims, rules.correction, alpha, rng=rng)
+    tested = judge_family(claims, rules.correction, alpha, rng=rng, train_weight=rules.train_weight)
     for row in rows:
         test = tested.get(row["pair"])
         row["p_value"] = test.p_value if test else max(one_sided_p(c, rng) for c in row["_columns"])
@@ -116,7 +123,7 @@ def pair_claims(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, ConstantS
     """The pairs that clear the screen, as claims of the study's family (for the verdicts)."""
     rows, _ = _pair_rows(metric_table(trials, metric), pairs, key_for, rules, sign=1.0 if maximize else -1.0,
                          train_ids=train_ids, validation_ids=validation_ids)
-    return [Claim(row["pair"], row["_columns"]) for row in rows if row["tested"]]
+    return [Claim(row["pair"], row["_columns"], row["_train_columns"]) for row in rows if row["tested"]]
 
 
 def _pair_rows(table: pd.DataFrame, pairs, key_for, rules: DecisionRules, *, sign: float, train_ids,
@@ -147,9 +154,9 @@ def _pair_rows(table: pd.DataFrame, pairs, key_for, rules: DecisionRules, *, sig
             "train_second_alone": train_mean(first.current, second_alone),
             "train_pair": float(best["train_mean"]), "cells_measured": int(grid["train_mean"].notna().sum()),
         }
-        columns = tuple(aligned_deltas(table, pair_key, other, validation_ids, sign)
-                        for other in (key_for({first.name: first_alone}), key_for({second.name: second_alone}),
-                                      key_for({})))
+        others = (key_for({first.name: first_alone}), key_for({second.name: second_alone}), key_for({}))
+        columns = tuple(aligned_deltas(table, pair_key, other, validation_ids, sign) for other in others)
+        train_columns = tuple(aligned_deltas(table, pair_key, other, train_ids, sign) for other in others)
         own = [measured(c) for c in columns]
         both_moved = a != float(first.current) and b != float(second.current)
         train_gain = min(sign * (row["train_pair"] - row[k])
@@ -161,6 +168,7 @@ def _pair_rows(table: pd.DataFrame, pairs, key_for, rules: DecisionRules, *, sig
             "n_validation": int(min(o.size for o in own)),
             "tested": bool(both_moved and np.isfinite(train_gain) and train_gain > rules.improvement_threshold),
             "_both_moved": both_moved, "_train_gain": train_gain, "_columns": columns,
+            "_train_columns": train_columns,
         })
         rows.append(row)
     return rows, grids

@@ -179,8 +179,9 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
 
 def _no_verdicts() -> pd.DataFrame:
     text = ("constant", "decision", "reason", "cliff_warning", "metric", "proposed_point")
-    whole = ("tier", "n_validation", "next_round", "look", "rounds_used", "n_failed_trials", "n_cliffs")
+    whole = ("tier", "n_validation", "next_round", "look", "rounds_used", "n_failed_trials", "n_cliffs", "family_size")
     columns = {c: pd.Series(dtype=str) for c in text} | {c: pd.Series(dtype=int) for c in whole}
+    columns["tested"] = pd.Series(dtype=bool)
     for c in ("current", "proposed", "p_value", "p_adjusted", "train_delta", "validation_delta", "ci_low", "ci_high",
               "corrected_ci_low", "corrected_ci_high", "corrected_level", "look_alpha"):
         columns[c] = pd.Series(dtype=float)
@@ -199,6 +200,7 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
             adjusted_ci_high=row["corrected_ci_high"], confidence_level=study.rules.confidence_level,
             p_value=row["p_value"], p_adjusted=row["p_adjusted"],
             details={"tier": int(row["tier"]), "train_delta": row["train_delta"], "cliff_warning": row["cliff_warning"],
+                     "tested": bool(row["tested"]), "family_size": int(row["family_size"]),
                      "adjusted_level": row["corrected_level"], "n_validation": int(row["n_validation"]),
                      "look": int(row["look"]), "look_alpha": row["look_alpha"]},
         )

@@ -18,6 +18,7 @@ from benchmark_assets.kinds.ratchet.analysis import (
     metric_table,
     summarise_verdicts,
 )
+from benchmark_assets.kinds.ratchet.family import CORRECTION_NAMES
 from benchmark_assets.kinds.ratchet.interactions import train_grid
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.search import SEARCH_SUBJECT, describe, importance_markdown
@@ -59,10 +60,11 @@ def format_ratchet_report(
         f"- Decision metric: `{metric}`; scenarios: {n_train} train / {n_validation} validation; "
         f"trials: {n_trials} ({n_failed} failed)",
         f"- Rules: improvement > {rules.improvement_threshold}, sensitivity < {rules.sensitivity_threshold}, "
-        f"{rules.confidence_level:.0%} paired sign-flip permutation test and its interval (exact up to 16 "
-        f"validation scenarios), {rules.correction} correction over {counts['constants']} constants, cliff "
-        f"margin {rules.cliff_safety_margin:.0%} of the swept range (aggregates: {rules.bootstrap_resamples} "
-        f"bootstrap resamples, seed {rules.rng_seed})",
+        f"{rules.confidence_level:.0%} one-sided paired sign-flip permutation test and its interval (exact up to "
+        f"16 validation scenarios), {CORRECTION_NAMES.get(rules.correction, rules.correction)} correction over "
+        f"the changes tested, cliff margin {rules.cliff_safety_margin:.0%} of the swept range (aggregates: "
+        f"{rules.bootstrap_resamples} bootstrap resamples, seed {rules.rng_seed})",
+        *family_lines(verdicts, interactions),
         f"- Duration: {duration_seconds:.1f} s",
         "",
         "The ratchet proposes; it never edits the constants. Review `proposed.patch`.",
@@ -109,6 +111,25 @@ def format_ratchet_report(
     return "\n".join(lines)
 
 
+def family_lines(verdicts: pd.DataFrame, interactions: pd.DataFrame | None) -> list[str]:
+    """How many changes were tested on validation (the family the correction runs over) and why
+    the others were not: screened on train, they make no claim."""
+    if "tested" not in verdicts or verdicts.empty:
+        return []
+    tested = verdicts[verdicts["tested"].astype(bool)]
+    pairs = interactions[interactions["tested"].astype(bool)] if interactions is not None and "tested" in interactions \
+        else pd.DataFrame()
+    untested = verdicts[~verdicts["tested"].astype(bool)]
+    same = untested["proposed"] == untested["current"]
+    cliff = ~same & (untested["cliff_warning"] != "")
+    small = ~same & ~cliff
+    names = ", ".join(tested["constant"].tolist() + pairs.get("pair", pd.Series(dtype=str)).tolist()) or "none"
+    return [f"- Tested on validation: **{len(tested) + len(pairs)}** changes ({names}), one family; not tested "
+            f"(screened on train, so not in the correction): {int(same.sum())} propose no change, "
+            f"{int(small.sum())} gain no more than the improvement threshold on train, {int(cliff.sum())} are "
+            "next to a cliff"]
+
+
 def sequential_markdown(verdicts: pd.DataFrame, n_validation: int, rounds: list[int], spending: str,
                         alpha: float) -> list[str]:
     """The looks: how many validation scenarios each had, its share of the error budget, and the
@@ -143,10 +164,10 @@ def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> l
     alone, with the paired validation gains and their corrected sign-flip intervals."""
     fmt = lambda x: "nan" if pd.isna(x) else f"{x:+.4f}"  # noqa: E731
     lines = ["## Interactions", "",
-             f"Each pair is swept as a grid on train; its best cell must beat each constant's best value alone and "
-             f"today's values on validation (three paired sign-flip tests, {'Holm' if rules.correction != 'none' else 'no'} "
-             f"correction across {len(interactions)} pairs, a family of their own beside the constants'). The heat "
-             "maps show the train grid.", "",
+             "Each pair is swept as a grid on train; its best cell must beat each constant's best value alone and "
+             "today's values on validation (three one-sided paired sign-flip tests, all of which must reject). A pair "
+             "is tested when its best cell beats all three by more than the improvement threshold on train; the "
+             "tested pairs are in the constants' family and correction. The heat maps show the train grid.", "",
              "| pair | best alone | best pair (train) | vs first alone | vs second alone | vs current | p (adj.) | "
              "decision |", "|---|---|---|---|---|---|---|---|"]
     for row in interactions.itertuples():

@@ -13,5 +13,8 @@ class DecisionRules:
     cliff_steepness: float = 3.0  # ... and at least this many times the curve's median slope
     confidence_level: float = 0.95
     correction: str = "max_t"  # or holm, bonferroni, bh, none
+    # max-T only: each tested change's bar on validation is lowered by this times its evidence on
+    # train (kinds/ratchet/family.py); 0 weighs every change alike.
+    train_weight: float = 0.25
     bootstrap_resamples: int = 10_000
     rng_seed: int = 0

@@ -93,12 +93,18 @@ def verdicts_schema() -> pa.DataFrameSchema:
             "train_delta": pa.Column(float, nullable=True),
             "validation_delta": pa.Column(float, nullable=True),
             "n_validation": pa.Column(int, pa.Check.ge(0)),
+            "tested": pa.Column(bool),
+            "family_size": pa.Column(int, pa.Check.ge(0)),
         },
         checks=[
             pa.Check(
                 lambda df: (df["decision"] != "accept") | (df["corrected_ci_low"] > 0),
                 name="accepted_change_has_corrected_interval_above_zero",
-            )
+            ),
+            pa.Check(
+                lambda df: (df["decision"] != "accept") | df["tested"].astype(bool),
+                name="accepted_change_was_tested_on_validation",
+            ),
         ],
         unique=["constant"],
         strict=False,

@@ -94,6 +94,7 @@ class DecisionSpec(Strict):
     cliff_steepness: Number = Field(default=_RULES.cliff_steepness, ge=1)
     confidence_level: StrictFloat = Field(default=_RULES.confidence_level, gt=0.5, lt=1.0)
     correction: Literal["max_t", "holm", "bonferroni", "bh", "none"] = _RULES.correction
+    train_weight: Number = Field(default=_RULES.train_weight, ge=0, le=2)
     bootstrap_resamples: StrictInt = Field(default=_RULES.bootstrap_resamples, ge=100, le=1_000_000)
     rng_seed: StrictInt = _RULES.rng_seed
 

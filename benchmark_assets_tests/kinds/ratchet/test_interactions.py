@@ -228,3 +228,38 @@ def test_a_follow_up_that_its_own_trials_do_not_settle_is_not_repeated(instance,
     said = []
     run_study("toy", quiet=True, instance=instance, log=said.append)
     assert len(asked) == 2 and any("not settled by its own trials, not repeated" in line for line in said)
+
+
+def test_pairs_and_constants_are_one_family_in_both_verdict_tables(pairs_study):
+    """The screened constants and pairs are corrected together, and the verdicts and the
+    interactions compute the same family: a pair's adjusted p is the family's max-T over every
+    column of every tested change, as ``family.judge_family`` gives it."""
+    from benchmark_assets.kinds.ratchet.analysis import decide_ratchet
+    from benchmark_assets.kinds.ratchet.family import Claim, aligned_deltas, judge_family
+    from benchmark_assets.kinds.ratchet.interactions import pair_claims
+
+    study = pairs_study
+    trials = run_trials(study, study.sweep_points(), study.scenario_seeds)
+    shift(trials, "u=1", "train", 0.05)  # u alone now clears the screen on train (v already gains 0.1)
+    train, validation = study.split
+    kwargs = {"metric": "score", "maximize": True, "train_ids": train, "validation_ids": validation}
+    pairs, _ = judge_interactions(trials, study.interaction_sweeps(), study.change_key, study.rules,
+                                  constants=study.constant_sweeps(), **kwargs)
+    claims = pair_claims(trials, study.interaction_sweeps(), study.change_key, study.rules, **kwargs)
+    verdicts = decide_ratchet(trials, study.constant_sweeps(), study.rules, other_claims=claims, **kwargs)
+    verdicts, pairs = verdicts.set_index("constant"), pairs.set_index("pair")
+    tested = sorted(verdicts.index[verdicts["tested"]])
+    assert tested == ["u", "v"] and [c.name for c in claims] == ["x x y"]  # the clash moves one constant
+    assert (verdicts["family_size"] == 3).all() and pairs.loc["x x y", "tested"]
+    assert "3 changes tested" in pairs.loc["x x y", "reason"]
+
+    table = metric_table(trials, "score")
+    family = [Claim(name, (aligned_deltas(table, verdicts.loc[name, "proposed_point"], "current", validation, 1.0),))
+              for name in tested] + claims
+    expected = judge_family(family, "max_t", 0.05, rng=[study.rules.rng_seed])
+    assert pairs.loc["x x y", "p_adjusted"] == pytest.approx(expected["x x y"].p_adjusted)
+    for name in tested:
+        assert verdicts.loc[name, "p_adjusted"] == pytest.approx(expected[name].p_adjusted)
+    # Alone, the pair's correction would be milder: the family is what makes it count.
+    alone = judge_family(claims, "max_t", 0.05, rng=[study.rules.rng_seed])
+    assert alone["x x y"].p_adjusted <= expected["x x y"].p_adjusted
