@@ -272,6 +272,10 @@ def _cliff_warning(row: dict, rules: DecisionRules, *, maximize: bool) -> tuple[
     return warning, len(cliffs)
 
 
+def changes(n: int) -> str:
+    return f"{n} change" if n == 1 else f"{n} changes"
+
+
 def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
     train_delta, validation_delta = row["train_delta"], row["validation_delta"]
     fmt = lambda x: "nan" if x is None or np.isnan(x) else f"{x:+.4f}"  # noqa: E731
@@ -286,7 +290,7 @@ def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
     elif abs(train_delta) < sensitivity and (not np.isfinite(validation_delta) or abs(validation_delta) < sensitivity):
         decision, reason = NO_SENSITIVITY, (
             f"train and validation deltas ({fmt(train_delta)}, {fmt(validation_delta)}) are both "
-            f"below the sensitivity threshold {sensitivity}; {untested}")
+            f"below the sensitivity threshold {sensitivity} (not tested on validation)")
     elif not row["tested"]:
         decision, reason = REJECT, untested
     elif row["n_validation"] == 0:
@@ -300,14 +304,14 @@ def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
         decision, reason = REJECT, (
             f"validation interval (one-sided sign-flip test) at the {CORRECTION_NAMES[row['_correction']]}-corrected "
             f"level {row['corrected_level']:.4f} [{fmt(row['corrected_ci_low'])}, {fmt(row['corrected_ci_high'])}] "
-            f"(adjusted p {row['p_adjusted']:.4f}) does not exclude 0 ({family_size} changes tested)"
+            f"(adjusted p {row['p_adjusted']:.4f}) does not exclude 0 ({changes(family_size)} tested)"
         )
         row["_interval_only"] = True  # more scenarios could decide it
     else:
         decision, reason = ACCEPT, (
             f"validation delta {fmt(validation_delta)} > {rules.improvement_threshold}, "
             f"{CORRECTION_NAMES[row['_correction']]}-corrected interval "
-            f"[{fmt(row['corrected_ci_low'])}, {fmt(row['corrected_ci_high'])}] above 0 ({family_size} changes tested)"
+            f"[{fmt(row['corrected_ci_low'])}, {fmt(row['corrected_ci_high'])}] above 0 ({changes(family_size)} tested)"
         )
     row["decision"], row["reason"] = decision, reason
 

@@ -22,6 +22,7 @@ from benchmark_assets.kinds.ratchet.analysis import (
     ACCEPT,
     REJECT,
     best_on_train,
+    changes,
     constant_claim,
     constant_rows,
     metric_table,
@@ -210,6 +211,6 @@ def _decide_pair(row: dict, rules: DecisionRules, alpha: float, *, family_size: 
     if not (all(low > 0 for low in lows) and row["p_adjusted"] <= alpha):
         return REJECT, (f"{cell}: not shown better than both single changes and today's values at the "
                         f"{CORRECTION_NAMES[rules.correction]}-corrected level (adjusted p {row['p_adjusted']:.4f}, "
-                        f"{family_size} changes tested): {intervals}")
+                        f"{changes(family_size)} tested): {intervals}")
     return ACCEPT, (f"{cell} beats each constant's best alone and today's values on validation "
-                    f"({CORRECTION_NAMES[rules.correction]}-corrected, {family_size} changes tested): {intervals}")
+                    f"({CORRECTION_NAMES[rules.correction]}-corrected, {changes(family_size)} tested): {intervals}")

@@ -15,6 +15,7 @@ from benchmark_assets.kinds.ratchet.analysis import (
     INCONCLUSIVE,
     NO_SENSITIVITY,
     REJECT,
+    changes,
     metric_table,
     summarise_verdicts,
 )
@@ -89,7 +90,7 @@ def format_ratchet_report(
             lines.append(
                 f"| {row.constant} | {row.tier} | {current} | {proposed} | "
                 f"{row.train_delta:+.4f} | {row.validation_delta:+.4f} | "
-                f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}] | [{row.corrected_ci_low:+.4f}, {row.corrected_ci_high:+.4f}] | "
+                f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}] | {corrected_interval(row)} | "
                 f"{row.p_adjusted:.4f} | {reason} |"
             )
         lines.append("")
@@ -111,6 +112,15 @@ def format_ratchet_report(
     return "\n".join(lines)
 
 
+def corrected_interval(row) -> str:
+    """The corrected interval, or why there is none: an untested change makes no claim."""
+    if not getattr(row, "tested", True):
+        return "not tested"
+    if pd.isna(row.corrected_ci_low) and pd.isna(row.corrected_ci_high):
+        return "-"
+    return f"[{row.corrected_ci_low:+.4f}, {row.corrected_ci_high:+.4f}]"
+
+
 def family_lines(verdicts: pd.DataFrame, interactions: pd.DataFrame | None) -> list[str]:
     """How many changes were tested on validation (the family the correction runs over) and why
     the others were not: screened on train, they make no claim."""
@@ -124,7 +134,7 @@ def family_lines(verdicts: pd.DataFrame, interactions: pd.DataFrame | None) -> l
     cliff = ~same & (untested["cliff_warning"] != "")
     small = ~same & ~cliff
     names = ", ".join(tested["constant"].tolist() + pairs.get("pair", pd.Series(dtype=str)).tolist()) or "none"
-    return [f"- Tested on validation: **{len(tested) + len(pairs)}** changes ({names}), one family; not tested "
+    return [f"- Tested on validation: **{changes(len(tested) + len(pairs))}** ({names}), one family; not tested "
             f"(screened on train, so not in the correction): {int(same.sum())} propose no change, "
             f"{int(small.sum())} gain no more than the improvement threshold on train, {int(cliff.sum())} are "
             "next to a cliff"]
