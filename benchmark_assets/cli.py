@@ -113,11 +113,16 @@ def cmd_run(args) -> int:
         print(f"error: every trial failed, so {study.name} decided nothing; fix the cause above and run it again",
               file=sys.stderr)
         return EXIT_ALL_TRIALS_FAILED
-    if args.fail_on:
-        from benchmark_assets.defs.resources import study_resources
+    from benchmark_assets.defs.resources import study_resources
 
-        warehouse = study_resources()["warehouse"].warehouse.open()
-        failing = kind.gate(study, lambda node: warehouse.read(f"{study.name}__{node}"), args.fail_on)
+    warehouse = study_resources()["warehouse"].warehouse.open()
+    read = lambda node: warehouse.read(f"{study.name}__{node}")  # noqa: E731
+    nothing = kind.decided_nothing(study, read)
+    if nothing:
+        print(f"error: {study.name} decided nothing: {nothing}", file=sys.stderr)
+        return EXIT_ALL_TRIALS_FAILED
+    if args.fail_on:
+        failing = kind.gate(study, read, args.fail_on)
         if failing:
             print(f"error: --fail-on {args.fail_on}: {failing}", file=sys.stderr)
             return EXIT_GATE_FAILED

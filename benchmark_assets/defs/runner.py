@@ -192,6 +192,7 @@ def _run_locked(study, kind, instance, subjects, tiers, selected, decided, *, qu
     ran = sum(len(replicates) for replicates in wanted.values()) - len(kept) + followed
     return {"study": study, "seconds": time.perf_counter() - started, "stages": timings,
             "trials": ran * kind.rows_per_trial(study), "kept": len(kept) * kind.rows_per_trial(study),
+            "up_to_date": max(0, sum(len(r) for r in current.values()) - ran - len(kept)) * kind.rows_per_trial(study),
             "sweep_points": len(selected), "outcomes": trial_outcomes(study, current, resources)}
 
 

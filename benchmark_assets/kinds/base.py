@@ -214,6 +214,12 @@ class StudyKind(ABC):
         it passes; ``read(node)`` is a node's stored table. Only kinds with ``fail_on`` have one."""
         raise NotImplementedError(f"a {self.name} study has no verdicts to gate on")
 
+    def decided_nothing(self, study, read: Callable[[str], pd.DataFrame]) -> str:
+        """Why a run whose trials ran decided nothing at all (e.g. no trial reported the decision
+        metric), or ''; the CLI then exits 3 as when every trial fails. ``read(node)`` is a node's
+        stored table."""
+        return ""
+
     def run_summary(self, outcome: dict) -> str:
         """The CLI's line after a run."""
         return (f"Ran {outcome['trials']} trials over {outcome['sweep_points']} sweep points in "

@@ -52,6 +52,12 @@ class TTestResult:
         return [check.note for check in self.checks if check.passed is not True]
 
 
+def _noise(*samples) -> float:
+    """A spread this small is float rounding of the values, not variation (an effect size divided
+    by it would be a meaningless 1e15)."""
+    return 1e-12 * max(1.0, *(float(np.max(np.abs(x))) for x in samples if np.size(x)))
+
+
 def paired_ttest(
     candidate,
     control,
@@ -74,7 +80,7 @@ def paired_ttest(
         result = scipy_stats.ttest_rel(a, b, alternative=alternative)
         interval = result.confidence_interval(confidence_level)
         sd = np.std(differences, ddof=1) if n >= 2 else np.nan
-        effect = np.mean(differences) / sd
+        effect = np.mean(differences) / sd if sd > _noise(a, b) else np.nan  # no spread: no standardised size
     return TTestResult(
         test="paired t-test",
         statistic=float(result.statistic),
@@ -115,7 +121,7 @@ def welch_ttest(
         var_b = np.var(b, ddof=1) if n_b >= 2 else np.nan
         pooled_sd = np.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2))
         difference = np.mean(a) - np.mean(b)
-        effect = difference / pooled_sd
+        effect = difference / pooled_sd if pooled_sd > _noise(a, b) else np.nan
     return TTestResult(
         test="Welch t-test",
         statistic=float(result.statistic),

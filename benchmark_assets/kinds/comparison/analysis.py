@@ -81,6 +81,16 @@ def compare_arms(
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
+def _effect_size(row) -> str:
+    """The standardised effect, or why there is none: differences (or groups) with no spread have
+    no standardised size, however large the effect."""
+    if row.effect_size_name and math.isfinite(row.effect_size):
+        return f"{row.effect_size_name} {row.effect_size:.2f}"
+    if row.effect_size_name and math.isfinite(row.sd) and row.sd == 0:
+        return "no spread"
+    return "n/a"
+
+
 def _compare_one(metric, candidate, control, interval, *, is_decision, maximize, paired, rules) -> dict:
     ci_low, ci_high, p_bootstrap = interval
     n_candidate, n_control = candidate.size, control.size
@@ -109,6 +119,8 @@ def _compare_one(metric, candidate, control, interval, *, is_decision, maximize,
     sd = (float(np.std(candidate - control, ddof=1)) if paired else
           float(np.sqrt(((n_candidate - 1) * np.var(candidate, ddof=1) + (n_control - 1) * np.var(control, ddof=1))
                         / (n_candidate + n_control - 2))))
+    if not math.isfinite(test.effect_size):  # within float noise of no spread (stats.ttests)
+        sd = 0.0
     row.update({
         "test": test.test, "t_statistic": test.statistic, "df": test.df, "p_t": test.p_value,
         "t_low": test.low, "t_high": test.high,
@@ -245,12 +257,15 @@ def format_comparison_report(
             f"| {'**' + row.metric + '**' if row.is_decision_metric else row.metric} | {_fmt(row.control_mean, '.4g')} | "
             f"{_fmt(row.candidate_mean, '.4g')} | {_fmt(row.effect)} | {_fmt(row.relative_effect, '+.1%')} | "
             f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}] | {_fmt(row.p_bootstrap, '.2g')} | {_fmt(row.p_t, '.2g')} | "
-            f"{row.effect_size_name} {_fmt(row.effect_size, '.2f')} | {row.verdict} |"
+            f"{_effect_size(row)} | {row.verdict} |"
         )
     lines += ["", "## Assumptions, power and seeds", ""]
     checks = decided["assumption_notes"] or "all assumption checks passed (normality of the differences" + (
         ")" if decided["design"] == "paired" else " per group, equal variances)")
-    lines.append(f"- {decided['test']}: {checks}")
+    if decided["test"]:
+        lines.append(f"- {decided['test']}: {checks}")
+    else:
+        lines.append("- No test ran on the decision metric: fewer than two seeds have it on both arms")
     lines.append(
         f"- Power: {_fmt(decided['achieved_power'], '.0%')} to detect an effect of {_fmt(decided['power_effect'], '.4g')} "
         f"with {decided['n_candidate']} seeds; {decided['required_n']} needed "

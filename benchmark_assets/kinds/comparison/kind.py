@@ -113,9 +113,24 @@ def aggregates(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product
 def comparison(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
     frame = compare_arms(summaries, metric_columns(summaries), decision_metric=study.decision_metric,
                          maximize=study.maximize, paired=study.paired, rules=comparison_rules(study))
+    missing = missing_decision_metric(study, summaries)
+    if missing:  # said first, in the verdict's own words: nothing else explains an empty comparison
+        frame.loc[frame["is_decision_metric"], "reason"] = missing
     decided = frame[frame["is_decision_metric"]].iloc[0]
     return Product(frame, {"verdict": decided["verdict"], "reason": decided["reason"],
                            "effect": float(decided["effect"]), "more_seeds": int(decided["more_seeds"])})
+
+
+def missing_decision_metric(study: ComparisonStudy, summaries: pd.DataFrame) -> str:
+    """Why nothing can be decided when trials succeeded but none reported the decision metric, or ''."""
+    ok = summaries[summaries["status"] == "ok"] if "status" in summaries else summaries
+    metric = study.decision_metric
+    if ok.empty or (metric in ok and ok[metric].notna().any()):
+        return ""
+    reported = [c for c in metric_columns(summaries) if c != metric and ok[c].notna().any()]
+    return (f"no trial reported the decision metric {metric!r} ({len(ok)} trials ran; they reported "
+            f"{', '.join(reported) or 'no metric'}): fix `metric` (or `summary`) in {study.path.name}, or make the "
+            "command report it")
 
 
 def arm_variance(study: ComparisonStudy, summaries: pd.DataFrame) -> pd.DataFrame:
@@ -244,6 +259,11 @@ class ComparisonKind(StudyKind):
     def ingest(self, study: ComparisonStudy, path, relative, new_replicate) -> pd.DataFrame:
         return inbox.ingest_curves(study, path, relative, new_replicate)
 
+    def decided_nothing(self, study: ComparisonStudy, read) -> str:
+        return missing_decision_metric(study, read("summaries"))
+
     def run_summary(self, outcome: dict) -> str:
-        return (f"Ran {outcome['trials']} new trials (others were already up to date) in {outcome['seconds']:.1f} s "
-                f"({len(outcome['stages'])} Dagster runs).")
+        ran, others = outcome["trials"], outcome.get("up_to_date", 0)
+        what = (f"Ran {ran} new trials" + (f" ({others} others were already up to date)" if others else "")
+                if ran else f"Ran no trial (all {others} were already up to date)")
+        return f"{what} in {outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs)."

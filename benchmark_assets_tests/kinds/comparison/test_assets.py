@@ -196,6 +196,27 @@ def test_a_metric_the_command_never_reports_is_named_in_the_report(instance, stu
     assert "the command reported no curve los to summarise (curves: ['loss'])" in report
 
 
+def test_a_decision_metric_no_trial_reports_exits_3_and_says_so_first(cli, study_dir, tmp_path):
+    """Every trial succeeded but none reported the decision metric: the report's headline says so,
+    the CLI exits 3 as when every trial fails, and a metric whose paired differences have no spread
+    gets "no spread", not an effect size of 1e15."""
+    study = INLINE.replace("NAME", "'loss'").replace("METRIC", "los")
+    write_study(study_dir, "typo", study)
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
+    first = cli("run", "typo", "--quiet", env=env)
+    assert first.returncode == 3, first.stderr
+    assert "error: typo decided nothing: no trial reported the decision metric 'los' (12 trials ran; they " \
+           "reported loss)" in first.stderr
+    headline = next(line for line in first.stdout.splitlines() if line.startswith("**"))
+    assert headline.startswith("**Inconclusive** on `los`") and "no trial reported the decision metric" in headline
+    loss = next(line for line in first.stdout.splitlines() if line.startswith("| loss |"))
+    assert "| no spread |" in loss and "d_z" not in loss  # every seed differs by exactly -0.1
+    assert "- : " not in first.stdout and "No test ran on the decision metric" in first.stdout
+    assert "Ran 12 new trials in" in first.stdout and "others" not in first.stdout
+    again = cli("run", "typo", "--quiet", env=env)
+    assert again.returncode == 3 and "Ran no trial (all 12 were already up to date)" in again.stdout
+
+
 INLINE = """\
 kind: comparison
 target:
