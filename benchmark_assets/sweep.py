@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import ClassVar
 
 CURRENT_POINT = "current"
 
@@ -29,6 +30,9 @@ class ConstantSweep:
     tier: int
     current: float
     values: tuple[float, ...]
+    # Whether the values form a curve a cliff can lie on (a search's proposal against today's
+    # values is two settings of several constants, not a curve).
+    curve: ClassVar[bool] = True
 
     def key_for(self, value) -> str:
         return CURRENT_POINT if value == self.current else point_key(self.name, value)

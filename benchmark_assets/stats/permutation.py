@@ -57,12 +57,13 @@ class SignFlip:
         """Two-sided: the share of sign patterns whose |mean| is at least the observed one;
         ``alternative="greater"`` (is the mean difference above ``delta``?): the share whose mean
         is at least the observed one."""
+        shifted = self._a - delta * self._b if delta else self._a
         if alternative == "greater":
-            return float(np.mean(self._a - delta * self._b >= self.mean - delta - self._tolerance))
+            return np.count_nonzero(shifted >= self.mean - delta - self._tolerance) / shifted.size
         if alternative != "two-sided":
             raise ValueError(f"alternative {alternative!r}: use 'two-sided' or 'greater'")
         observed = abs(self.mean - delta)
-        return float(np.mean(np.abs(self._a - delta * self._b) >= observed - self._tolerance))
+        return np.count_nonzero(np.abs(shifted) >= observed - self._tolerance) / shifted.size
 
     def interval(self, confidence_level: float = 0.95) -> tuple[float, float]:
         """The shifts the test at level 1 - confidence_level does not reject, found by bisection

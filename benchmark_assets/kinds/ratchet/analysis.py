@@ -256,6 +256,8 @@ def _attach(row: dict, column: np.ndarray, tested: Tested | None, rules: Decisio
 
 def _cliff_warning(row: dict, rules: DecisionRules, *, maximize: bool) -> tuple[str, int]:
     sweep: ConstantSweep = row["_sweep"]
+    if not sweep.curve:
+        return "", 0
     curve = row["_train_curve"]
     today = curve[sweep.values.index(sweep.current)]
     cliffs = find_cliffs(sweep.values, curve, drop_threshold=rules.cliff_drop, steepness=rules.cliff_steepness,

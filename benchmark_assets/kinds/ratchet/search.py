@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -252,6 +253,7 @@ class SearchSweep(ConstantSweep):
     today's constants, value 1 the best proposal (``best_key``)."""
 
     best_key: str = CURRENT_POINT
+    curve: ClassVar[bool] = False  # no cliff between today's values and a proposal
 
     def key_for(self, value) -> str:
         return CURRENT_POINT if value == self.current else self.best_key

@@ -191,7 +191,7 @@ def test_a_metric_the_command_never_reports_is_named_in_the_report(instance, stu
     write_study(study_dir, "typo", STUDY.replace("metric: loss", "metric: los"))
     run_study("typo", quiet=True, instance=instance)
     decided = Warehouse().read("typo__comparison").set_index("metric").loc["los_auc_last25pct"]
-    assert decided["verdict"] == "inconclusive" and "too few successful seeds" in decided["reason"]
+    assert decided["verdict"] == "inconclusive" and "no trial reported the decision metric" in decided["reason"]
     report = (latest_dir("typo") / "report.md").read_text()
     assert "the command reported no curve los to summarise (curves: ['loss'])" in report
 

@@ -282,3 +282,20 @@ def test_the_null_check_is_large_enough_to_fail_the_rule_the_ratchet_replaces():
     rng = np.random.default_rng(13)
     any_accept = sum(lucky_pick_accepts(*simulate_trials(rng)) for _ in range(NULL_STUDIES))
     assert stats.binomtest(any_accept, NULL_STUDIES, 0.05, alternative="greater").pvalue < 0.01, any_accept
+
+
+def test_the_search_proposal_gets_no_cliff_warning_in_internal_codes():
+    """A search's proposal is judged as a two-value sweep (0: today's values, 1: the proposal):
+    that is no curve, so a proposal far worse on train (NSGA-II may pick one) is screened out
+    without a "0 -> 1 loses ..." cliff warning."""
+    from benchmark_assets.kinds.ratchet.search import SearchSweep
+
+    curves = {"x": {0.0: (0, 0), 1.0: (0.0, 0.0)}, "a": {0.0: (0, 0), 1.0: (-0.3, -0.3)}}
+    trials = make_trials(curves, {"x": 0.0, "a": 0.0})
+    search = SearchSweep(name="search", tier=1, current=0.0, values=(0.0, 1.0), best_key="a=1")
+    verdicts = decide_ratchet(trials, [*sweeps({"x": curves["x"]}, {"x": 0.0}), search], DecisionRules(),
+                              metric="m", maximize=True, train_ids=TRAIN, validation_ids=VALIDATION)
+    row = verdicts.set_index("constant").loc["search"]
+    assert row["cliff_warning"] == "" and row["n_cliffs"] == 0 and "->" not in row["reason"]
+    assert row["decision"] == "no_sensitivity" and not row["tested"]  # today's values stay the best on train
+    assert verdicts.set_index("constant").loc["x", "cliff_warning"] == ""
