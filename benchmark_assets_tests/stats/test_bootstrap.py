@@ -293,7 +293,7 @@ def test_ratchet_intervals_are_the_sign_flip_tests_at_the_holm_levels():
     1 - 2 x the level)."""
     import pandas as pd
 
-    from benchmark_assets.kinds.ratchet.family import Claim, interval, judge_family
+    from benchmark_assets.kinds.ratchet.family import Claim, interval, judge_family, sign_flip
     from benchmark_assets.stats import adjust_p_values
     from benchmark_assets.stats.permutation import SignFlip, sign_flip_interval
     from benchmark_assets_tests.holm import holm_tails
@@ -311,10 +311,10 @@ def test_ratchet_intervals_are_the_sign_flip_tests_at_the_holm_levels():
     for i in range(3):
         assert tested[str(i)].tails == pytest.approx((tails[i],))
         own = deltas[i][np.isfinite(deltas[i])]
-        assert interval(deltas[i], tails[i], [4]) == pytest.approx(sign_flip_interval(own, 1 - 2 * tails[i]))
-    assert interval(deltas[0], tails[0], [4])[0] < sign_flip_interval(deltas[0], 0.95)[0]  # Holm is stricter
+        assert interval(sign_flip(deltas[i], [4]), tails[i]) == pytest.approx(sign_flip_interval(own, 1 - 2 * tails[i]))
+    assert interval(sign_flip(deltas[0], [4]), tails[0])[0] < sign_flip_interval(deltas[0], 0.95)[0]  # Holm is stricter
     for i in (3, 4):
-        assert np.isnan(interval(deltas[i], tails[i], [4])).all()
+        assert np.isnan(interval(sign_flip(deltas[i], [4]), tails[i])).all()
 
 
 def test_bca_p_value_is_the_smallest_possible_when_every_resample_lies_on_one_side_of_the_null():

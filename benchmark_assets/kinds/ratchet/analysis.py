@@ -13,16 +13,17 @@ from benchmark_assets.kinds.ratchet.family import (
     Claim,
     Tested,
     aligned_deltas,
-    family_tails,
+    finite_or_nan,  # noqa: F401 (cumulative validation's, imported from here)
     interval,
     judge_family,
     measured,
     one_sided_p,
+    sign_flip,
+    stepwise,
 )
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.schemas import aggregates_schema
 from benchmark_assets.kinds.ratchet.trials import TRIAL_COLUMNS
-from benchmark_assets.stats import adjust_p_values
 from benchmark_assets.stats.aggregate import aggregate_metrics
 from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import ConstantSweep, format_value
@@ -63,18 +64,9 @@ def attempted_trials(trials: pd.DataFrame) -> set[tuple[str, int]]:
     return set(zip(trials["sweep_point"], trials["seed_id"].astype(int))) if len(trials) else set()
 
 
-def finite_or_nan(value: float) -> float:
-    """An interval end as a float, NaN for an unbounded one (too few scenarios for the level)."""
-    return float(value) if np.isfinite(value) else np.nan
-
-
 def paired_deltas(table: pd.DataFrame, better: str, worse: str, seed_ids, sign: float) -> np.ndarray:
     """``sign`` x (better - worse) per scenario among ``seed_ids`` where both points were measured."""
-    if better not in table.index or worse not in table.index:
-        return np.array([])
-    columns = [s for s in seed_ids if s in table.columns]
-    pair = table.loc[[better, worse], columns].dropna(axis=1)
-    return sign * (pair.iloc[0].to_numpy() - pair.iloc[1].to_numpy())
+    return measured(aligned_deltas(table, better, worse, seed_ids, sign))
 
 
 def decide_ratchet(
@@ -225,13 +217,10 @@ def _later_look(rows: list[dict], family: list[int], columns: dict[int, np.ndarr
     those taking part by their p-value on the look's scenarios, the others settled (accepted at
     p = 0, else p = 1). Max-T would need every constant of the family measured on the round's
     scenarios; only the open ones are."""
-    names = [rows[i]["constant"] for i in family]
     p_values = np.array([one_sided_p(columns[i], rng) if i in columns
                          else 0.0 if rows[i]["decision"] == ACCEPT else 1.0 for i in family])
-    correction = "holm" if rules.correction == "max_t" else rules.correction
-    adjusted = adjust_p_values(p_values, correction)
-    tails = family_tails(p_values, correction, alpha)
-    return {name: Tested(float(p), float(a), (float(t),)) for name, p, a, t in zip(names, p_values, adjusted, tails)}
+    return stepwise([rows[i]["constant"] for i in family], p_values,
+                    "holm" if rules.correction == "max_t" else rules.correction, alpha)
 
 
 def _attach(row: dict, column: np.ndarray, tested: Tested | None, rules: DecisionRules, rng) -> None:
@@ -242,16 +231,16 @@ def _attach(row: dict, column: np.ndarray, tested: Tested | None, rules: Decisio
     own = measured(column)
     row["validation_delta"] = float(own.mean()) if own.size else np.nan
     row["n_validation"] = int(own.size)
-    plain_tail = (1.0 - rules.confidence_level) / 2.0
-    row["ci_low"], row["ci_high"] = interval(column, plain_tail, rng)
+    flip = sign_flip(column, rng)
+    row["ci_low"], row["ci_high"] = interval(flip, (1.0 - rules.confidence_level) / 2.0)
     if tested is None:
-        row["p_value"], row["p_adjusted"] = one_sided_p(column, rng), 1.0
+        row["p_value"], row["p_adjusted"] = one_sided_p(column, rng, flip), 1.0
         row["corrected_level"] = np.nan
         row["corrected_ci_low"], row["corrected_ci_high"] = np.nan, np.nan
         return
     row["p_value"], row["p_adjusted"] = tested.p_value, tested.p_adjusted
     row["corrected_level"] = 1.0 - 2.0 * tested.tails[0]
-    row["corrected_ci_low"], row["corrected_ci_high"] = interval(column, tested.tails[0], rng)
+    row["corrected_ci_low"], row["corrected_ci_high"] = interval(flip, tested.tails[0])
 
 
 def _cliff_warning(row: dict, rules: DecisionRules, *, maximize: bool) -> tuple[str, int]:
@@ -287,7 +276,7 @@ def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
         decision, reason = NO_SENSITIVITY, (
             f"current value is already the best on train, so no change is proposed "
             f"(the train curve spans {row['train_curve_range']:.4f})")
-    elif row["cliff_warning"] and not row["tested"]:
+    elif row["cliff_warning"]:  # screened out: a cliff is never tested
         decision, reason = REJECT, f"cliff: {row['cliff_warning']}; {untested}"
     elif abs(train_delta) < sensitivity and (not np.isfinite(validation_delta) or abs(validation_delta) < sensitivity):
         decision, reason = NO_SENSITIVITY, (

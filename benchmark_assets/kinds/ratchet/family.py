@@ -83,8 +83,8 @@ def sign_flip(column: np.ndarray, rng) -> SignFlip | None:
     return SignFlip(own, rng=rng) if own.size else None
 
 
-def one_sided_p(column: np.ndarray, rng) -> float:
-    flip = sign_flip(column, rng)
+def one_sided_p(column: np.ndarray, rng, flip: SignFlip | None = None) -> float:
+    flip = flip or sign_flip(column, rng)
     return flip.p_value(0.0, alternative="greater") if flip is not None else 1.0
 
 
@@ -111,10 +111,19 @@ def judge_family(claims: list[Claim], correction: str, alpha: float, *, rng, tra
             out[claim.name] = Tested(float(p), float(family.adjusted[span].max()),
                                      tuple(float(t) for t in family.levels[span]))
         return out
+    return stepwise([claim.name for claim in claims], p_values, correction, alpha,
+                    widths=[len(claim.columns) for claim in claims])
+
+
+def stepwise(names: list[str], p_values: np.ndarray, correction: str, alpha: float, *, widths=None
+             ) -> dict[str, Tested]:
+    """A p-value correction (Holm, Bonferroni, BH or none) over one p-value per claim: each
+    claim's adjusted p and its level, repeated for each of its ``widths`` columns."""
     adjusted = adjust_p_values(p_values, correction)
     tails = family_tails(p_values, correction, alpha)
-    return {claim.name: Tested(float(p), float(a), (float(t),) * len(claim.columns))
-            for claim, p, a, t in zip(claims, p_values, adjusted, tails)}
+    widths = widths or [1] * len(names)
+    return {name: Tested(float(p), float(a), (float(t),) * w)
+            for name, p, a, t, w in zip(names, p_values, adjusted, tails, widths)}
 
 
 def family_tails(p_values: np.ndarray, correction: str, alpha: float) -> np.ndarray:
@@ -128,11 +137,15 @@ def family_tails(p_values: np.ndarray, correction: str, alpha: float) -> np.ndar
     return alpha * ranks / max(p_values.size, 1)
 
 
-def interval(column: np.ndarray, tail: float, rng) -> tuple[float, float]:
+def finite_or_nan(value: float) -> float:
+    """An interval end as a float, NaN for an unbounded one (too few scenarios for the level)."""
+    return float(value) if np.isfinite(value) else np.nan
+
+
+def interval(flip: SignFlip | None, tail: float) -> tuple[float, float]:
     """The two-sided sign-flip interval at confidence 1 - 2 x ``tail`` (its lower end is the
-    one-sided bound at 1 - tail); NaN ends where too few scenarios were measured for that level."""
-    flip = sign_flip(column, rng)
+    one-sided bound at 1 - tail) of a column's test (``sign_flip``); NaN ends where too few
+    scenarios were measured for that level."""
     if flip is None or not 0.0 < tail < 0.5:
         return np.nan, np.nan
-    low, high = flip.interval(1.0 - 2.0 * tail)
-    return (float(low) if np.isfinite(low) else np.nan, float(high) if np.isfinite(high) else np.nan)
+    return tuple(map(finite_or_nan, flip.interval(1.0 - 2.0 * tail)))

@@ -35,6 +35,7 @@ from benchmark_assets.kinds.ratchet.family import (
     judge_family,
     measured,
     one_sided_p,
+    sign_flip,
 )
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.sweep import ConstantSweep, format_value
@@ -112,7 +113,7 @@ def judge_interactions(trials: pd.DataFrame, pairs: list[tuple[ConstantSweep, Co
         row["corrected_level"] = 1.0 - 2.0 * min(test.tails) if test else np.nan
         for name, column, tail in zip(("first", "second", "current"), row["_columns"],
                                       test.tails if test else (np.nan,) * 3):
-            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = interval(column, tail, rng)
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = interval(sign_flip(column, rng), tail)
         row["decision"], row["reason"] = _decide_pair(row, rules, alpha, family_size=len(claims))
     frame = pd.DataFrame([{k: v for k, v in r.items() if not k.startswith("_")} for r in rows])
     return frame[INTERACTION_COLUMNS], pd.concat(grids, ignore_index=True)
