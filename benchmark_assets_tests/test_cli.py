@@ -89,12 +89,15 @@ def test_a_study_whose_every_trial_fails_exits_3_and_shows_the_trials_own_error(
     assert "## Failed trials: 18 of 18" in result.stdout  # the report says it too
 
 
-def test_a_comparison_whose_program_is_missing_shows_why_on_the_console(tmp_path, study_dir, cli):
+def test_a_comparison_whose_program_is_missing_is_refused_before_anything_runs(tmp_path, study_dir, cli):
     (study_dir / "missing_program.yaml").write_text(
         "kind: comparison\ntarget: {command: [no_such_program_xyz, '{seed}', '{x}']}\n"
         "arms: {control: {x: 1}, candidate: {x: 2}}\nseeds: [1, 2, 3]\nmetric: loss\n")
     env = {"DAGSTER_HOME": str(tmp_path / "home"), "BENCHMARK_ASSETS_STUDIES": str(study_dir)}
     result = cli("run", "missing_program", "--quiet", env=env)
-    assert result.returncode in (1, 3), result.stderr
-    assert "6 of 6 trials failed; most common errors:" in result.stderr
-    assert "6 x " in result.stderr and "no_such_program_xyz" in result.stderr
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip()
+    assert line.endswith("missing_program.yaml: target.command: program 'no_such_program_xyz' is not on PATH. Fix: "
+                         "install it, give its full path, or use '{python}' to run a Python script with this "
+                         "interpreter"), line
+    assert len(line.splitlines()) == 1 and not (tmp_path / "home").exists()

@@ -10,8 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from dagster import AssetKey, AssetObservation, build_sensor_context, materialize
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from benchmark_assets import inbox
 from benchmark_assets.artifacts import latest_dir
@@ -19,7 +17,6 @@ from benchmark_assets.cli import main
 from benchmark_assets.defs.builder import build_assets
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import ingest_study, run_study
-from benchmark_assets.kinds.acceptance.analysis import pooled_figures
 from benchmark_assets.kinds.base import INBOX_BASE
 from benchmark_assets.studies import load_study
 from benchmark_assets.targets.aiperf_export import ExportFileError, read_export
@@ -334,17 +331,6 @@ def test_the_ingest_command_prints_each_file_and_exits_6_on_a_rejected_one(study
     rejected.unlink()
     assert main(["ingest", "sweep", "--quiet"]) == 0
     assert main(["ingest", "toy"]) == 2  # a ratchet ingests nothing: one line
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.lists(st.floats(0.001, 10.0), min_size=2, max_size=12), min_size=1, max_size=5))
-def test_pooled_figures_are_those_of_the_concatenated_rounds(groups):
-    figures = [(float(np.mean(g)), float(np.std(g, ddof=1)), len(g)) for g in groups]
-    everything = np.concatenate(groups)
-    mean, sd, n = pooled_figures(figures)
-    assert n == everything.size
-    assert mean == pytest.approx(everything.mean(), rel=1e-9, abs=1e-12)
-    assert sd == pytest.approx(everything.std(ddof=1), rel=1e-7, abs=1e-9)
 
 
 def stored_trials(name: str) -> pd.DataFrame:

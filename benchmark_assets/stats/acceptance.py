@@ -81,6 +81,7 @@ class Unpaired:
 
     baseline: object
     optimised: object
+    unit: str = "repeats"  # what each value is one of, for "about N <unit> would settle it"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class _Pivot:
     n: int
     low: float  # the region on the same scale
     high: float
+    unit: str = "repeats"
 
 
 def _region(criterion: Criterion) -> tuple[float, float]:
@@ -161,7 +163,7 @@ def _independent(criterion: Criterion, sample) -> _Pivot:
     if min(counts) < 2:
         raise ValueError(f"{criterion.name}: at least 2 rounds per side are needed for an interval, got {min(counts)}")
     se, df = _welch(variances, counts)
-    return _Pivot(estimate, se, df, min(counts), low, high)
+    return _Pivot(estimate, se, df, min(counts), low, high, getattr(sample, "unit", "repeats"))
 
 
 def _pivot(criterion: Criterion, sample) -> _Pivot:
@@ -235,6 +237,29 @@ def _claim(pivot: _Pivot) -> tuple[str, float]:
 
 
 CORRECTIONS = ("holm", "bonferroni", "none")
+
+
+def fewest_runs(criterion: Criterion, baseline: tuple[float, float] | None, optimised: tuple[float, float],
+                alpha: float) -> int:
+    """How many independent runs of each side a criterion needs at the least, when each side has
+    one run and so no measure of how runs differ: each side's (mean, standard error of that mean
+    within its run) stands in for the spread of run means, which it can only understate (runs
+    add machine state that rounds within a run share). A lower bound, at least 2."""
+    low, high = _region(criterion)
+    means = [m for m in ((baseline or (None, 0.0))[0], optimised[0]) if m is not None]
+    errors = [se for _, se in ([baseline] if baseline else []) + [optimised]]
+    if criterion.effect == "ratio":
+        if min(means) <= 0:
+            return 2
+        estimate = math.log(optimised[0]) - math.log(baseline[0])
+        errors = [se / m for se, m in zip(errors, means)]
+    else:
+        estimate = optimised[0] - (baseline[0] if criterion.effect == "difference" else 0.0)
+    gap = min(abs(estimate - b) for b in (low, high) if math.isfinite(b))
+    spread = math.sqrt(sum(e**2 for e in errors))  # of a difference of one run each: n runs divide it by sqrt(n)
+    if gap == 0:
+        return 2
+    return max(2, math.ceil((stats.norm.isf(alpha) * spread / gap) ** 2))
 
 
 def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
@@ -359,12 +384,12 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
         reason = {"met": "the whole interval is inside the region",
                   "not_met": "the whole interval is outside the region",
                   "inconclusive": "the interval straddles a boundary of the region"
-                  + (f"; about {needed} repeats would settle it if the spread stays as observed" if needed
+                  + (f"; about {needed} {pivot.unit} would settle it if the spread stays as observed" if needed
                      else "; the estimate sits on the boundary")}[verdict]
         if verdict == "inconclusive" and claim == "not_met" and (high < criterion.low or low > criterion.high):
             reason = ("the interval lies outside the region, but the region is so narrow that an effect on its edge "
                       "would fall this far outside on either side by chance" + (
-                          f"; about {needed} repeats would settle it" if needed else ""))
+                          f"; about {needed} {pivot.unit} would settle it" if needed else ""))
         if claim == "disagree":
             reason = ("the bootstrap and the t-test on the log ratios point different ways (one inside the region, "
                       "one outside)")

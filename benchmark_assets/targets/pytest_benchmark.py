@@ -38,37 +38,65 @@ class Result:
         return len(self.rounds) >= 2
 
 
-def resolve(path: Path, commit: str | None) -> Path:
-    """The file a side names: ``path`` itself, or in the folder ``path`` the file of ``commit``
-    (a prefix of the commit id in its name or in its commit_info; ``latest`` or ``previous``
-    for the newest or second newest file by name, as autosave numbers them)."""
+GLOB = set("*?[")
+
+
+def resolve_runs(path: Path, commit: str | None) -> tuple[Path, ...]:
+    """The runs a side names, one file each: ``path`` itself; the files a glob pattern in its name
+    matches (``runs/base_*.json``); or, in a folder of autosaved files, every file of ``commit`` (a
+    prefix of the commit id in the file's name or its commit_info: each autosaved run of that
+    commit is one run), or the newest or second newest file for ``latest`` or ``previous``.
+
+    ``--benchmark-autosave`` writes into a machine-named subfolder (``.benchmarks/Linux-CPython-3.11-
+    64bit/``); a folder holding one such subfolder is read as that subfolder."""
+    if GLOB & set(path.name):
+        if commit is not None:
+            raise BenchmarkFileError(f"{path.name} is a pattern of files, so 'commit: {commit}' picks nothing; "
+                                     "drop commit, or name the folder of autosaved files")
+        files = tuple(sorted(f for f in path.parent.glob(path.name) if f.is_file()))
+        if not files:
+            raise BenchmarkFileError(f"no file matches {path}; give a pattern that matches the runs' JSON files")
+        return files
     if path.is_file():
         if commit is not None:
             raise BenchmarkFileError(f"{path} is a file, so 'commit: {commit}' picks nothing; drop commit, or name "
                                      "the folder of autosaved files")
-        return path
+        return (path,)
     if not path.is_dir():
         raise BenchmarkFileError(f"{path} does not exist; give a pytest-benchmark JSON file or a folder of them")
-    files = sorted(path.glob("*.json"))
-    if not files:
-        raise BenchmarkFileError(f"folder {path} holds no .json files; run pytest with --benchmark-autosave "
-                                 "(or --benchmark-json) first")
+    folder = _autosave_folder(path)
+    files = sorted(folder.glob("*.json"))
     if commit is None:
-        raise BenchmarkFileError(f"{path} is a folder of {len(files)} files; say which with commit: <id prefix>, "
-                                 "latest or previous")
+        raise BenchmarkFileError(f"{folder} is a folder of {len(files)} files; say which with commit: <id prefix> "
+                                 "(every file of that commit is one run), latest or previous")
     if commit in (LATEST, PREVIOUS):
         wanted = 1 if commit == LATEST else 2
         if len(files) < wanted:
-            raise BenchmarkFileError(f"folder {path} holds 1 file, so there is no previous one; run the benchmarks "
+            raise BenchmarkFileError(f"folder {folder} holds 1 file, so there is no previous one; run the benchmarks "
                                      "on another commit first")
-        return files[-wanted]
+        return (files[-wanted],)
     # autosave names files NNNN_<commit id>[_<date>...].json: the part after the number, or the
     # id in commit_info, must start with the prefix (a bare substring would let "01" match 0001_).
-    found = [f for f in files if f.name.partition("_")[2].startswith(commit) or _commit_of(f).startswith(commit)]
+    found = tuple(f for f in files if f.name.partition("_")[2].startswith(commit) or _commit_of(f).startswith(commit))
     if not found:
-        raise BenchmarkFileError(f"no file in {path} is of commit {commit!r} (files: "
+        raise BenchmarkFileError(f"no file in {folder} is of commit {commit!r} (files: "
                                  f"{', '.join(f.name for f in files[-5:])}); give a commit id prefix that one holds")
-    return found[-1]
+    return found
+
+
+def _autosave_folder(path: Path) -> Path:
+    """The folder whose JSON files are the runs: ``path``, or its one machine-named subfolder."""
+    if any(path.glob("*.json")):
+        return path
+    machines = sorted(d for d in path.iterdir() if d.is_dir() and any(d.glob("*.json")))
+    if len(machines) == 1:
+        return machines[0]
+    if machines:
+        raise BenchmarkFileError(f"folder {path} holds autosaved runs of {len(machines)} machines "
+                                 f"({', '.join(d.name for d in machines)}); name one, e.g. "
+                                 f"pytest_benchmark: {path / machines[0].name}")
+    raise BenchmarkFileError(f"folder {path} holds no .json files, nor a machine folder of them; run pytest with "
+                             "--benchmark-autosave (or --benchmark-json) first")
 
 
 def _commit_of(path: Path) -> str:

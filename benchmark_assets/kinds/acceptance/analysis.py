@@ -3,12 +3,12 @@ suite; the report a reviewer pastes into a pull request; the CI gate. No Dagster
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from benchmark_assets.kinds.acceptance.spec import (
-    ROUNDS,
     SIDES,
     SUMMARY,
     UNITS,
@@ -17,7 +17,7 @@ from benchmark_assets.kinds.acceptance.spec import (
     SuiteCriterion,
 )
 from benchmark_assets.kinds.base import INBOX_BASE
-from benchmark_assets.stats.acceptance import VERDICTS, Summary, Unpaired, judge
+from benchmark_assets.stats.acceptance import VERDICTS, Unpaired, fewest_runs, judge
 
 MET, NOT_MET, INCONCLUSIVE = VERDICTS
 FAIL_ON = (NOT_MET, INCONCLUSIVE)
@@ -26,7 +26,7 @@ VERDICT_COLUMNS = [
     "benchmark", "criterion", "subject", "measure", "asked", "effect", "region_low", "region_high", "n_pairs",
     "n_failed", "baseline_mean", "optimised_mean", "estimate", "ci_low", "ci_high", "confidence_level",
     "raw_ci_low", "raw_ci_high", "raw_confidence_level", "p_value", "p_adjusted", "verdict", "repeats_needed", "scale", "shown_estimate",
-    "shown_interval", "reason",
+    "shown_interval", "reason", "sides_ran",
 ]
 
 
@@ -38,7 +38,7 @@ def current_trials(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame
         return trials
     wanted = {(b, s): study.side_fingerprint(b, s) for b in study.benchmarks for s in SIDES}
     inbox = {(b, s): study.inbox_fingerprint(b, s) for b in study.benchmarks for s in SIDES if study.is_ingested(b)}
-    keep = [(wanted.get((b, s)) == f and int(r) < study.spec.repeats)
+    keep = [(wanted.get((b, s)) == f and int(r) < study.repeats_of(b))
             or (int(r) >= INBOX_BASE and inbox.get((b, s)) == f)
             for b, s, r, f in zip(trials["benchmark"], trials["side"], trials["repeat"], trials["side_fingerprint"])]
     return trials[keep].reset_index(drop=True)
@@ -71,7 +71,7 @@ def criterion_samples(study: AcceptanceStudy, item: SuiteCriterion, trials: pd.D
         return f"no side of {item.benchmark} has reported {measure} yet. {_failures(rows)}".strip(". ")
     ok = rows[rows["status"] == "ok"]
     if study.is_ingested(item.benchmark):
-        return _ingested_sample(item, ok)
+        return _ingested_sample(study, item, ok)
     table = ok.pivot_table(index="repeat", columns="side", values=measure, aggfunc="first").reindex(columns=list(SIDES))
     paired = item.spec.effect != "mean"
     usable = table.dropna() if paired else table[["optimised"]].dropna()
@@ -88,48 +88,81 @@ def criterion_samples(study: AcceptanceStudy, item: SuiteCriterion, trials: pd.D
     return baseline, usable["optimised"].to_numpy(float)
 
 
-INGESTED_NOTES = {
-    ROUNDS: "from the per-round times of separate pytest-benchmark runs (unpaired, Welch's interval; rounds "
-            "of one run share its machine state, so the interval can be narrower than run-to-run variation)",
-    SUMMARY: "from pytest-benchmark's summary figures only (mean, standard deviation and rounds; the files hold no "
-             "per-round data: run pytest with --benchmark-save-data for it)",
-}
+RUNS = "runs per side"
 
 
-def pooled_figures(groups: list[tuple[float, float, int]]) -> list:
-    """[mean, standard deviation, count] of the groups' observations taken together, from each
-    group's mean, standard deviation (n - 1) and count: the figures of the concatenated data."""
-    n = sum(count for _, _, count in groups)
-    mean = sum(count * m for m, _, count in groups) / n
-    squares = sum((count - 1) * sd ** 2 + count * (m - mean) ** 2 for m, sd, count in groups)
-    return [mean, math.sqrt(squares / (n - 1)) if n > 1 else 0.0, n]
+@dataclass(frozen=True)
+class TooFewRuns:
+    """A criterion on pytest-benchmark runs that cannot be judged yet: why, and the fewest runs of
+    each side that could settle it."""
+
+    reason: str
+    needed: int
+    estimate: float  # on the effect's own scale: the ratio or difference of the runs' means
+    means: dict  # each side's mean of its runs' means
+    runs: int  # the fewest runs of a side it needs
 
 
-def _ingested_sample(item: SuiteCriterion, ok: pd.DataFrame):
-    """A pytest-benchmark benchmark's rounds of each side (unpaired), or its summary figures."""
-    sides = {side: ok[ok["side"] == side] for side in SIDES}
-    if any(rows.empty for rows in sides.values()):
+def run_figures(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (side, run) of a benchmark read from pytest-benchmark: the run's mean time
+    (its rounds' mean, or the file's summary mean), the standard error of that mean within the run
+    and its rounds. A run (one file) is the unit of replication: its rounds share its machine's
+    state, so they are not independent samples of what the next run would show."""
+    out = []
+    for (side, repeat), run in rows.groupby(["side", "repeat"], sort=True):
+        if (run["source"] == SUMMARY).any():
+            first = run.iloc[0]
+            mean, sd, n = float(first[WALL_TIME]), float(first["summary_sd"]), int(first["summary_rounds"])
+        else:
+            values = run[WALL_TIME].to_numpy(float)
+            mean, n = float(values.mean()), values.size
+            sd = float(values.std(ddof=1)) if n > 1 else 0.0
+        out.append({"side": side, "run": int(repeat), "mean": mean, "se": sd / math.sqrt(max(n, 1)), "rounds": n,
+                    "source": str(run["source"].iloc[0])})
+    return pd.DataFrame(out, columns=["side", "run", "mean", "se", "rounds", "source"])
+
+
+def _ingested_sample(study: AcceptanceStudy, item: SuiteCriterion, ok: pd.DataFrame):
+    """The runs of a pytest-benchmark benchmark, each side's run means as independent replicates
+    (Welch's interval across runs); with fewer than 2 runs on a side, TooFewRuns."""
+    runs = run_figures(ok)
+    sides = {side: runs[runs["side"] == side] for side in SIDES}
+    if any(own.empty for own in sides.values()):
         return "the pytest-benchmark rows of this benchmark have not been read yet"
-    if any((rows["source"] == SUMMARY).any() for rows in sides.values()):
-        # A file has summary figures only: both sides are judged from figures, each side's runs
-        # (summary figures, and rounds, which give their own) pooled into one mean, standard
-        # deviation and count.
-        figures = []
-        for side in SIDES:
-            rows = sides[side]
-            summaries = rows[rows["source"] == SUMMARY]
-            groups = [(float(r[WALL_TIME]), float(r["summary_sd"]), int(r["summary_rounds"]))
-                      for r in summaries.to_dict("records")]
-            values = rows.loc[rows["source"] != SUMMARY, WALL_TIME].to_numpy(float)
-            if values.size:
-                spread = float(values.std(ddof=1)) if values.size > 1 else 0.0
-                groups.append((float(values.mean()), spread, values.size))
-            figures += pooled_figures(groups)
-        return Summary(*figures)
-    values = [sides[side][WALL_TIME].to_numpy(float) for side in SIDES]
+    wanted = ("optimised",) if item.spec.effect == "mean" else SIDES
+    counts = {side: len(sides[side]) for side in SIDES}
+    if min(counts[side] for side in wanted) < 2:
+        alpha = 1.0 - study.spec.confidence_level
+        figures = {side: (float(own["mean"].mean()), float(np.sqrt((own["se"] ** 2).sum()) / len(own)))
+                   for side, own in sides.items()}
+        needed = fewest_runs(item.criterion(), None if item.spec.effect == "mean" else figures["baseline"],
+                             figures["optimised"], alpha)
+        means = {side: figures[side][0] for side in SIDES}
+        estimate = {"ratio": means["optimised"] / means["baseline"], "mean": means["optimised"],
+                    "difference": means["optimised"] - means["baseline"]}[item.spec.effect]
+        few = " and ".join(f"{counts[side]} run{'s' * (counts[side] != 1)} of the {side} side" for side in wanted)
+        return TooFewRuns(
+            f"{few}: the rounds of one run share its machine's state, so they do not show how much the next run "
+            f"would differ, and an interval needs at least 2 runs of each side; at least {needed} runs of each side "
+            "would be needed if runs varied no more than rounds do (more if they vary more): autosave every run "
+            "(pytest --benchmark-autosave) and name the folder with commit:, give a pattern of files (runs/base_*.json), "
+            "or put more runs in the study's inbox", needed, estimate, means, min(counts[side] for side in wanted))
+    values = [sides[side]["mean"].to_numpy(float) for side in SIDES]
     if item.spec.effect == "mean":
         return None, values[1]
-    return Unpaired(*values)
+    return Unpaired(*values, unit=RUNS)
+
+
+def _run_note(study: AcceptanceStudy, benchmark: str, trials: pd.DataFrame) -> str:
+    """How a pytest-benchmark benchmark was judged, for its verdicts' reason."""
+    runs = run_figures(trials[(trials["benchmark"] == benchmark) & (trials["status"] == "ok")])
+    counts = runs.groupby("side").size().reindex(list(SIDES), fill_value=0)
+    note = (f"judged run against run: each pytest-benchmark run's mean time is one replicate ({counts['baseline']} "
+            f"baseline, {counts['optimised']} optimised runs; unpaired, Welch's interval, a ratio of geometric means)")
+    if (runs["source"] == SUMMARY).any():
+        note += ("; some files hold summary figures only (their mean stands for the run; run pytest with "
+                 "--benchmark-save-data for the rounds)")
+    return note
 
 
 def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
@@ -140,36 +173,42 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
     if not items:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     samples = [criterion_samples(study, item, trials) for item in items]
+    few = [s if isinstance(s, TooFewRuns) else None for s in samples]
+    samples = [s.reason if isinstance(s, TooFewRuns) else s for s in samples]
     criteria = [item.criterion() for item in items]
     level, correction = study.spec.confidence_level, study.spec.correction
     options = {"confidence_level": level, "interval": study.spec.interval,
                "n_resamples": study.spec.bootstrap_resamples, "rng_seed": study.spec.rng_seed}
     judged = judge(criteria, samples, correction=correction, **options)
     rows = []
-    for item, sample, criterion, j in zip(items, samples, criteria, judged):
+    for item, sample, criterion, j, too_few in zip(items, samples, criteria, judged, few):
         bench_rows = trials[trials["benchmark"] == item.benchmark] if len(trials) else trials
         failed = int((bench_rows["status"] != "ok").sum()) if len(bench_rows) else 0
-        means = _means(sample)
+        needs = ("optimised",) if item.spec.effect == "mean" else SIDES
+        ran = set(bench_rows.loc[bench_rows["status"] == "ok", "side"]) if len(bench_rows) else set()
+        means = too_few.means if too_few else _means(sample)
         reason = j.reason
         if not isinstance(sample, str) and failed:
             reason += f"; {_failures(bench_rows)}, those repeats are left out"
         if study.is_ingested(item.benchmark) and not isinstance(sample, str):
-            source = SUMMARY if isinstance(sample, Summary) else ROUNDS
-            reason += f"; judged {INGESTED_NOTES[source]}"
+            reason += f"; {_run_note(study, item.benchmark, trials)}"
+        needed = too_few.needed if too_few else j.repeats_needed
         spec = item.spec
-        shown = [spec.shown(v) for v in (j.estimate, j.low, j.high)]
+        estimate = too_few.estimate if too_few else j.estimate
+        shown = [spec.shown(v) for v in (estimate, j.low, j.high)]
         if spec.decreasing:  # a larger ratio is a smaller speed-up or reduction: the ends swap
             shown[1], shown[2] = shown[2], shown[1]
         rows.append({
             "benchmark": item.benchmark, "criterion": item.name, "subject": item.subject, "measure": spec.measure,
             "asked": spec.asked(), "effect": spec.effect, "region_low": criterion.low, "region_high": criterion.high,
-            "n_pairs": int(j.repeats), "n_failed": failed, "baseline_mean": means["baseline"],
-            "optimised_mean": means["optimised"], "estimate": j.estimate, "ci_low": j.low, "ci_high": j.high,
+            "n_pairs": int(too_few.runs if too_few else j.repeats), "n_failed": failed, "baseline_mean": means["baseline"],
+            "optimised_mean": means["optimised"], "estimate": estimate, "ci_low": j.low, "ci_high": j.high,
             "confidence_level": j.confidence_level, "raw_ci_low": j.plain_low, "raw_ci_high": j.plain_high,
             "raw_confidence_level": j.plain_level,
             "p_value": j.p_value, "p_adjusted": j.adjusted_p_value, "verdict": j.verdict,
-            "repeats_needed": -1 if j.repeats_needed is None else int(j.repeats_needed), "scale": spec.scale,
+            "repeats_needed": -1 if needed is None else int(needed), "scale": spec.scale,
             "shown_estimate": shown[0], "shown_interval": f"[{shown[1]}, {shown[2]}]", "reason": reason,
+            "sides_ran": all(side in ran for side in needs),
         })
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
@@ -178,8 +217,6 @@ def _means(sample) -> dict[str, float]:
     """Each side's mean in a sample (NaN where there is none)."""
     if isinstance(sample, str):
         return dict.fromkeys(SIDES, math.nan)
-    if isinstance(sample, Summary):
-        return {"baseline": sample.baseline_mean, "optimised": sample.optimised_mean}
     baseline, optimised = (sample.baseline, sample.optimised) if isinstance(sample, Unpaired) else sample
     return {"baseline": float(np.mean(baseline)) if baseline is not None else math.nan,
             "optimised": float(np.mean(optimised))}
@@ -197,11 +234,19 @@ def gate(verdicts: pd.DataFrame, fail_on: str) -> str:
     must fail, or '' if it passes."""
     if fail_on not in FAIL_ON:
         raise ValueError(f"--fail-on {fail_on!r} unknown; choose one of {', '.join(FAIL_ON)}")
-    bad = verdicts[verdicts["verdict"].isin([NOT_MET] if fail_on == NOT_MET else [NOT_MET, INCONCLUSIVE])]
-    if bad.empty:
-        return ""
-    return f"{len(bad)} criteria {'not met' if fail_on == NOT_MET else 'not met or inconclusive'}: " + "; ".join(
-        f"{s} ({v})" for s, v in zip(bad["subject"], bad["verdict"]))
+    # A criterion with nothing measured (a side that never ran: it cannot be imported, it crashes
+    # every time) fails any gate: a suite whose baseline is broken must not pass as "nothing not met".
+    ran = verdicts["sides_ran"].astype(bool)
+    never = verdicts[~ran]
+    bad = verdicts[verdicts["verdict"].isin([NOT_MET] if fail_on == NOT_MET else [NOT_MET, INCONCLUSIVE]) & ran]
+    parts = []
+    if len(never):
+        parts.append(f"{len(never)} criteria have a side that never ran: " + "; ".join(
+            f"{s} ({_first_line(r)})" for s, r in zip(never["subject"], never["reason"])))
+    if len(bad):
+        parts.append(f"{len(bad)} criteria {'not met' if fail_on == NOT_MET else 'not met or inconclusive'}: "
+                     + "; ".join(f"{s} ({v})" for s, v in zip(bad["subject"], bad["verdict"])))
+    return "; ".join(parts)
 
 
 def _value(value: float, measure: str) -> str:
@@ -213,6 +258,16 @@ def _value(value: float, measure: str) -> str:
     if unit == "bytes":
         return f"{value / 2**20:.4g} MiB"
     return f"{value:.4g}"
+
+
+def _runs_line(runs) -> str:
+    """'2 runs (20 and 21 rounds) of commit abc123'."""
+    results = [result for _, result in runs]
+    commits = sorted({r.commit[:12] for r in results})
+    rounds = " and ".join(str(r.n_rounds) for r in results[:5]) + (", ..." if len(results) > 5 else "")
+    summary = sum(not r.has_rounds for r in results)
+    return (f"{len(results)} run{'s' * (len(results) != 1)} ({rounds} rounds) of commit {', '.join(commits)}"
+            + (f" ({summary} with summary figures only: no per-round data)" if summary else ""))
 
 
 def _side(spec) -> str:
@@ -238,23 +293,30 @@ def format_suite_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: 
     lines = [f"# Acceptance suite: {study.name}", ""]
     if study.spec.description:
         lines += [study.spec.description, ""]
+    designs = []
+    if any(not study.is_ingested(b) for b in study.benchmarks):
+        designs.append(f"{study.spec.repeats} paired repeats per measured benchmark, "
+                       + ("t-intervals, a ratio on the logs of the paired ratios" if study.spec.interval == "t" else
+                          f"paired percentile bootstrap, {study.spec.bootstrap_resamples:,} resamples, a ratio of "
+                          "the means; a claim also needs the t-test on the log ratios to agree"))
+    if any(study.is_ingested(b) for b in study.benchmarks):
+        designs.append("pytest-benchmark files judged run against run (each run's mean time one replicate; unpaired, "
+                       "Welch's interval, a ratio of geometric means)")
     lines += [
-        f"**{headline(verdicts)}** ({study.spec.repeats} paired repeats per benchmark; {promise}; each "
-        "interval is at its own corrected level; "
-        + ("t-intervals, a ratio on the logs of the paired ratios" if study.spec.interval == "t" else
-           f"paired percentile bootstrap, {study.spec.bootstrap_resamples:,} resamples, a ratio of the means; a claim "
-           "also needs the t-test on the log ratios to agree") + ").",
+        f"**{headline(verdicts)}** ({'; '.join(designs)}; {promise}; each interval is at its own corrected level).",
         "",
-        "| benchmark | criterion | asked | estimate | interval | verdict | repeats to settle |",
+        "| benchmark | criterion | asked | estimate | interval | verdict | to settle |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in verdicts.itertuples():
-        needed = f"about {row.repeats_needed}" if row.repeats_needed > 0 else ""
+        unit = "runs per side" if study.is_ingested(row.benchmark) else "repeats"
+        needed = (("at least" if row.n_pairs < 2 and study.is_ingested(row.benchmark) else "about")
+                  + f" {row.repeats_needed} {unit}") if row.repeats_needed > 0 else ""
         verdict = {MET: "met", NOT_MET: "**not met**", INCONCLUSIVE: "_inconclusive_"}[row.verdict]
         lines.append(f"| {row.benchmark} | {row.criterion} | {row.asked} | {row.scale} {row.shown_estimate} | "
                      f"{row.shown_interval} | {verdict} | {needed} |")
     lines += ["", "Met: the whole interval lies inside what is asked. Not met: wholly outside. Inconclusive: it "
-              "straddles a boundary; the repeats shown would settle it if the spread stays as observed.", ""]
+              "straddles a boundary; the repeats or runs shown would settle it if the spread stays as observed.", ""]
     for benchmark in study.benchmarks:
         bench = study.spec.benchmarks[benchmark]
         rows = trials[trials["benchmark"] == benchmark] if len(trials) else trials
@@ -263,11 +325,8 @@ def format_suite_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: 
             lines += [bench.description, ""]
         lines.append(f"- baseline: {_side(bench.baseline)}; optimised: {_side(bench.optimised)}")
         if study.is_ingested(benchmark):
-            results = {side: study.ingested[(benchmark, side)][1] for side in SIDES}
             lines.append("- read from pytest-benchmark: " + "; ".join(
-                f"{side} {r.n_rounds} rounds of commit {r.commit[:12]}"
-                + ("" if r.has_rounds else " (summary figures only: no per-round data)")
-                for side, r in results.items()))
+                f"{side} {_runs_line(study.ingested[(benchmark, side)])}" for side in SIDES))
         else:
             lines.append(f"- {bench.number} call(s) per measurement after {bench.warmup} warm-up call(s); sides "
                          "alternate A B, B A, ... on the same seeds")
@@ -278,7 +337,15 @@ def format_suite_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: 
                          f"interval {row.shown_interval} at {row.confidence_level:.2%} (p {row.p_value:.2g}, "
                          f"adjusted {row.p_adjusted:.2g}); {row.reason}.")
         measures = list(dict.fromkeys(c.measure for c in bench.criteria))
-        if len(rows):
+        if len(rows) and study.is_ingested(benchmark):
+            runs = run_figures(rows[rows["status"] == "ok"])
+            lines += ["", "| measure | baseline mean of runs | optimised mean of runs | runs (rounds), baseline / "
+                      "optimised |", "|---|---|---|---|"]
+            figures = {side: runs[runs["side"] == side] for side in SIDES}
+            lines.append(f"| {WALL_TIME} | " + " | ".join(_value(figures[side]["mean"].mean(), WALL_TIME)
+                                                          for side in SIDES) + " | " + " / ".join(
+                f"{len(figures[side])} ({int(figures[side]['rounds'].sum())})" for side in SIDES) + " |")
+        elif len(rows):
             lines += ["", "| measure | baseline mean | optimised mean | repeats ok (baseline / optimised) |",
                       "|---|---|---|---|"]
             for measure in measures:

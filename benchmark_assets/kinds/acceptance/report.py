@@ -38,10 +38,14 @@ def plot_benchmark(folder: Path, benchmark: str, trials: pd.DataFrame, verdicts:
     for i, row in enumerate(mine.itertuples()):
         top, bottom = axes[0][i], axes[1][i]
         if len(rows) and row.measure in rows and (rows["position"] < 0).any():  # pytest-benchmark rounds: unpaired
-            for x, side in enumerate(SIDES):
-                values, label = _scaled(rows.loc[rows["side"] == side, row.measure], row.measure)
+            for x, side in enumerate(SIDES):  # each round a dot, each run's mean (the replicate) a diamond
+                own = rows[rows["side"] == side]
+                values, label = _scaled(own[row.measure], row.measure)
                 jitter = np.random.default_rng(x).uniform(-0.15, 0.15, len(values))
-                top.plot(x + jitter, values, ".", color=SIDE_COLOURS[side], alpha=0.4, markersize=3)
+                top.plot(x + jitter, values, ".", color=SIDE_COLOURS[side], alpha=0.3, markersize=3)
+                runs, _ = _scaled(own.groupby("repeat")[row.measure].mean(), row.measure)
+                top.plot(np.full(len(runs), x + 0.3), runs, "D", color=SIDE_COLOURS[side], markersize=6,
+                         markeredgecolor="black", label="run means" if x == 0 else None)
                 top.set_ylabel(label, fontsize=8)
         elif len(rows) and row.measure in rows:
             table = rows.pivot_table(index="repeat", columns="side", values=row.measure, aggfunc="first")

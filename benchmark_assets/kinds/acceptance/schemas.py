@@ -54,9 +54,12 @@ def verdicts_schema() -> pa.DataFrameSchema:
             "p_adjusted": pa.Column(float, pa.Check.in_range(0.0, 1.0)),
             "verdict": pa.Column(str, pa.Check.isin(list(VERDICTS))),
             "reason": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "sides_ran": pa.Column(bool),
         },
         checks=[
             pa.Check(lambda df: (df["ci_low"] <= df["ci_high"]) | df["ci_low"].isna(), name="interval_ordered"),
+            pa.Check(lambda df: df["sides_ran"] | (df["verdict"] == "inconclusive"),
+                     name="decided_only_when_every_side_ran"),
             # met: the whole interval inside the region; not_met: wholly outside it.
             pa.Check(lambda df: (df["verdict"] != "met")
                      | ((df["ci_low"] >= df["region_low"]) & (df["ci_high"] <= df["region_high"])),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -39,7 +40,8 @@ from benchmark_assets.study_file import (
 )
 from benchmark_assets.targets.calls import CALLABLE_REFERENCE
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
-from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, digest, find, resolve
+from benchmark_assets.targets.locate import callable_problem, problem_and_fix, program_problem
+from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, digest, find, resolve_runs
 
 SIDES = ("baseline", "optimised")
 WALL_TIME, PEAK_MEMORY = "wall_time", "peak_memory"
@@ -82,10 +84,11 @@ class CommandSide(Strict):
 
 
 class PytestBenchmarkSide(Strict):
-    """Results pytest-benchmark already has: a JSON file (``pytest --benchmark-json``), or a folder
-    of autosaved ones and the ``commit`` to take (an id prefix, ``latest`` or ``previous``).
-    Relative paths start at the study file's folder. The benchmark is matched by ``name``
-    (default: the suite's benchmark name)."""
+    """Results pytest-benchmark already has, each file one run of the side: a JSON file (``pytest
+    --benchmark-json``), a pattern of files (``runs/base_*.json``), or a folder of autosaved ones
+    (``.benchmarks``, or its machine folder) and the ``commit`` to take (an id prefix: every run
+    of that commit; ``latest`` or ``previous``: one file). Relative paths start at the study
+    file's folder. The benchmark is matched by ``name`` (default: the suite's benchmark name)."""
 
     pytest_benchmark: StrictStr
     commit: StrictStr | None = None
@@ -296,7 +299,9 @@ class BenchmarkSpec(Strict):
 class AcceptanceSpec(Strict):
     kind: Literal["acceptance"]
     description: StrictStr = ""
-    repeats: StrictInt = Field(le=10_000)
+    # paired repeats of each benchmark measured here (call or command sides); a suite read only
+    # from pytest-benchmark files needs none: its replicates are the files' runs
+    repeats: StrictInt | None = Field(default=None, le=10_000)
     base_seed: StrictInt = Field(default=0, ge=0, le=2**31 - 10_001)
     confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
     # holm | bonferroni: the chance of any false met / not met in the suite stays below 1 -
@@ -313,8 +318,8 @@ class AcceptanceSpec(Strict):
 
     @field_validator("repeats")
     @classmethod
-    def _at_least_two(cls, repeats: int) -> int:
-        if repeats < 2:
+    def _at_least_two(cls, repeats: int | None) -> int | None:
+        if repeats is not None and repeats < 2:
             raise ValueError(f"repeats is {repeats}, but an interval needs at least 2 paired repeats; "
                              "set repeats: 2 or more (10 or more to settle bands a few % wide)")
         return repeats
@@ -340,8 +345,8 @@ class SuiteCriterion:
 @dataclass(frozen=True, eq=False)
 class AcceptanceStudy(StudyFile):
     spec: AcceptanceSpec
-    # (benchmark, side) -> (file, what it holds of that benchmark) for pytest-benchmark sides,
-    # read when the study is loaded
+    # (benchmark, side) -> its runs, ((file, what it holds of that benchmark), ...), for
+    # pytest-benchmark sides, read when the study is loaded
     ingested: dict = field(default_factory=dict)
     kind = "acceptance"
 
@@ -352,9 +357,17 @@ class AcceptanceStudy(StudyFile):
     def benchmarks(self) -> list[str]:
         return list(self.spec.benchmarks)
 
+    def repeats_of(self, benchmark: str) -> int:
+        """A benchmark's replicates in the repeat partitions 0, 1, ...: its paired repeats, or for
+        one read from pytest-benchmark its runs (of the side with more; the spec'd files' run k is
+        in partition k, the inbox's runs beyond INBOX_BASE)."""
+        if self.is_ingested(benchmark):
+            return max(len(self.ingested[(benchmark, side)]) for side in SIDES)
+        return int(self.spec.repeats or 0)
+
     @property
     def repeat_keys(self) -> list[str]:
-        return [str(r) for r in range(self.spec.repeats)]
+        return [str(r) for r in range(max(self.repeats_of(b) for b in self.benchmarks))]
 
     def seed(self, repeat: int) -> int:
         """Both sides of a repeat run the same seed (a paired design)."""
@@ -382,9 +395,8 @@ class AcceptanceStudy(StudyFile):
         for benchmark, spec in self.spec.benchmarks.items():
             for side in SIDES:
                 if (benchmark, side) in self.ingested:
-                    path, _ = self.ingested[(benchmark, side)]
-                    payload = {"side": getattr(spec, side).model_dump(), "file": digest(path),
-                               "repeats": self.spec.repeats}
+                    payload = {"side": getattr(spec, side).model_dump(),
+                               "files": [digest(path) for path, _ in self.ingested[(benchmark, side)]]}
                 else:
                     payload = {"side": getattr(spec, side).model_dump(), "number": spec.number,
                                "warmup": spec.warmup, "metrics": sorted(spec.metrics),
@@ -473,8 +485,8 @@ def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> A
                 file = Path(value.pytest_benchmark).expanduser()
                 file = file if file.is_absolute() else path.parent / file
                 try:
-                    found = resolve(file, value.commit)
-                    ingested[(benchmark, side)] = (found, find(found, value.name or benchmark))
+                    ingested[(benchmark, side)] = tuple((run, find(run, value.name or benchmark))
+                                                        for run in resolve_runs(file, value.commit))
                 except BenchmarkFileError as error:
                     problem, _, fix = str(error).rpartition("; ")
                     raise StudyError(path, f"{where}.{side}.pytest_benchmark", problem or fix,
@@ -488,4 +500,17 @@ def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> A
                     problem, _, fix = str(error).rpartition("; ")
                     raise StudyError(path, f"{where}.{side}.command", problem or fix,
                                      fix if problem else "correct the command") from None
+                # checked before anything runs: a gate must not pass because a side could not start
+                missing = program_problem(value.command[0], value.cwd, {**os.environ, **value.env})
+                if missing:
+                    field_name = "cwd" if missing.startswith("working folder") else "command"
+                    raise StudyError(path, f"{where}.{side}.{field_name}", *problem_and_fix(missing))
+            elif isinstance(value, CallSide):
+                missing = callable_problem(value.call)
+                if missing:
+                    raise StudyError(path, f"{where}.{side}.call", *problem_and_fix(missing))
+    measured = [b for b in spec.benchmarks if (b, SIDES[0]) not in ingested]
+    if measured and spec.repeats is None:
+        raise StudyError(path, "repeats", f"benchmark {measured[0]!r} is measured here (call or command sides), and "
+                         "nothing says how many paired repeats to measure", "set repeats: 10 (at least 2)")
     return AcceptanceStudy(name=name, path=path, text=text, spec=spec, ingested=ingested)

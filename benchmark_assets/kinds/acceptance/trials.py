@@ -117,21 +117,23 @@ def measure_side(study: AcceptanceStudy, benchmark: str, side: str, repeat: int,
 
 
 def ingested_rows(study: AcceptanceStudy, benchmark: str, repeat: int) -> list[dict]:
-    """A pytest-benchmark side's rows for one repeat partition: its rounds i with
-    i % repeats == repeat (every round lands in exactly one partition), or, for a file with
-    summary figures only, one row of them in partition 0."""
+    """A pytest-benchmark side's rows for one repeat partition: run ``repeat`` of each side (the
+    file of that run, where the side has that many): its rounds, or, for a file with summary
+    figures only, one row of them. A run is one replicate: its rounds stay together."""
     rows = []
     for side in study.order(0):
-        _path, result = study.ingested[(benchmark, side)]
+        runs = study.ingested[(benchmark, side)]
+        if int(repeat) >= len(runs):
+            continue
+        _path, result = runs[int(repeat)]
         common = {"benchmark": benchmark, "repeat": int(repeat), "side": side, "position": -1, "calls": 1,
                   "status": "ok", "error": "", "side_fingerprint": study.side_fingerprint(benchmark, side),
                   "git_commit": result.commit, PEAK_MEMORY: math.nan,
                   **dict.fromkeys(QUANTILES, math.nan)}
         if result.has_rounds:
-            picked = range(int(repeat), len(result.rounds), study.spec.repeats)
-            rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: result.rounds[i],
-                      "summary_sd": math.nan, "summary_rounds": -1} for i in picked]
-        elif int(repeat) == 0:
+            rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: value,
+                      "summary_sd": math.nan, "summary_rounds": -1} for i, value in enumerate(result.rounds)]
+        else:
             rows.append({**common, "round": 0, "source": SUMMARY, "trial_seed": 0, WALL_TIME: result.mean,
                          "summary_sd": result.stddev, "summary_rounds": result.n_rounds})
     return rows
@@ -155,12 +157,14 @@ def run_acceptance_trials(
     for done, (benchmark, repeat) in enumerate(keys):
         if study.is_ingested(benchmark):
             pair = ingested_rows(study, benchmark, repeat)
+        elif repeat >= study.repeats_of(benchmark):
+            pair = []  # a partition beyond this benchmark's repeats (another one has more runs)
         else:
             pair = [measure_side(study, benchmark, side, repeat, sides) for side in study.order(repeat)]
             for row in pair:
                 row["git_commit"] = commit
         rows.extend(pair)
-        if on_pair is not None:
+        if on_pair is not None and pair:
             on_pair(pair)
         if progress is not None:
             progress(done + 1, len(keys))

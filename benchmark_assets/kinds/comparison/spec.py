@@ -1,6 +1,7 @@
 """The comparison study format: a control and a candidate arm run by a command on the same seeds."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +14,7 @@ from benchmark_assets.stats.aggregate import stable_seed
 from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, check_name, fingerprint
 from benchmark_assets.sweep import SweepPoint
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
+from benchmark_assets.targets.locate import problem_and_fix, program_problem
 
 ARMS = ("control", "candidate")
 # The columns of a comparison trial row; a metric may not take one of these names.
@@ -192,4 +194,8 @@ def load_comparison(path: Path, text: str, spec: ComparisonSpec, name: str) -> C
     except CommandError as error:
         problem, _, fix = str(error).rpartition("; ")  # the fix is the last clause; the problem may quote "; "
         raise StudyError(path, "target.command", problem or fix, fix if problem else "correct the command") from None
+    missing = program_problem(spec.target.command[0], spec.target.cwd, {**os.environ, **spec.target.env})
+    if missing:  # before anything runs: every trial would fail the same way
+        raise StudyError(path, "target.cwd" if missing.startswith("working folder") else "target.command",
+                         *problem_and_fix(missing))
     return ComparisonStudy(name=name, path=path, text=text, spec=spec)

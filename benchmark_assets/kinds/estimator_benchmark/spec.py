@@ -18,6 +18,7 @@ from benchmark_assets.kinds.base import trial_columns
 from benchmark_assets.scenarios.templates import PROFILES, CatalogEntry, CoverageError, TemplateError, build_catalog
 from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, check_name, fingerprint
 from benchmark_assets.targets.calls import CALLABLE_REFERENCE
+from benchmark_assets.targets.locate import callable_problem, problem_and_fix
 from benchmark_assets.targets.uplift import BUILTIN
 
 # The metrics of a trial (stats.uplift.uplift_metrics) where higher is better; errors are lower.
@@ -235,6 +236,11 @@ def _estimators(path: Path, spec: EstimatorBenchmarkSpec) -> tuple[Estimator, ..
             field_path = f"{where}.function" if given.function else f"{where}.name"
             raise StudyError(path, field_path, f"{reference!r} is neither a shipped estimator nor module:function",
                              f"use one of {', '.join(BUILTIN)}, or a function as package.module:function")
+        if reference not in BUILTIN:
+            missing = callable_problem(reference)  # before anything runs, without importing it
+            if missing:
+                raise StudyError(path, f"{where}.function" if given.function else f"{where}.name",
+                                 *problem_and_fix(missing))
         estimators.append(Estimator(given.name, reference, dict(given.options)))
     return tuple(estimators)
 

@@ -79,6 +79,18 @@ def test_the_gate_fails_on_what_it_is_asked_to(study_dir):
         gate(verdicts, "sometimes")
 
 
+def test_a_side_that_never_ran_fails_every_gate(study_dir):
+    """A suite whose optimised side crashes on every repeat must not pass `--fail-on not_met` as
+    'nothing not met'."""
+    study = suite(study_dir, "crashes", "      - {name: kept, measure: score, max_loss: 0.1}")
+    verdicts = judge_suite(study, measured(study))
+    assert verdicts["verdict"].tolist() == ["inconclusive"] and not verdicts["sides_ran"].iloc[0]
+    why = gate(verdicts, "not_met")
+    assert why.startswith("1 criteria have a side that never ran: b: kept (only 0 repeats where both sides succeeded")
+    assert "optimised side exploded" in why
+    assert gate(verdicts, "inconclusive").startswith("1 criteria have a side that never ran")
+
+
 def test_a_bootstrap_suite_reports_the_ratio_of_means_and_its_bootstrap_interval(study_dir):
     text = write_study(study_dir, "s", f"""\
 kind: acceptance

@@ -36,7 +36,7 @@ estimators:
   - {{name: ridge_t, function: "{USER}:linear_t_learner"}}
   - {{name: raising, function: "{USER}:raises"}}
   - {{name: misshapen, function: "{USER}:wrong_shape"}}
-  - {{name: missing, function: "no_such_package.uplift:fit"}}
+  - {{name: missing, function: "benchmark_assets_tests.import_fails:fit"}}
 decision:
   bootstrap_resamples: 500
 """
@@ -87,7 +87,7 @@ def test_benchmark_runs_end_to_end_scores_against_the_truth_and_keeps_failed_est
     assert misshapen["error"].str.contains(r"\(n, 1\)|shaped \(\d+, 1\)", regex=True).all()
     missing = trials[trials["estimator"] == "missing"]
     assert (missing["status"] == "failed").all()
-    assert missing["error"].str.contains("No module named 'no_such_package'").all()
+    assert missing["error"].str.contains("this estimator needs lightgbm, which is not installed").all()
     assert missing["error"].str.contains("fix estimators entry 'missing'").all()
 
     board = warehouse.read("bench__leaderboard").set_index("estimator")

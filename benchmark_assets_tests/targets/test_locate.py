@@ -1,0 +1,91 @@
+"""Checks of a study's code that run none of it: modules found as import finds them, names read
+from the source, programs looked up on PATH."""
+import stat
+import textwrap
+
+import pytest
+
+from benchmark_assets.targets.locate import callable_problem, program_problem
+
+
+@pytest.fixture
+def code(tmp_path, monkeypatch):
+    """A package on sys.path whose every import leaves a mark: a check that imports it is seen."""
+    marks = tmp_path / "imported"
+    marks.mkdir()
+    package = tmp_path / "src" / "userpkg_locate"
+    (package / "sub").mkdir(parents=True)
+    mark = f"open({str(marks)!r} + '/' + __name__, 'w').close()\n"
+    (package / "__init__.py").write_text(mark)
+    (package / "sub" / "__init__.py").write_text(mark)
+    (package / "sub" / "bench.py").write_text(mark + textwrap.dedent("""\
+        import json
+        from os import path as joined
+        ROUNDS = 20
+        NAMES = ["a"]
+        handler = json.loads
+
+        def run(seed):
+            return seed
+
+        class Runner:
+            pass
+
+        try:
+            import ujson as fast_json
+        except ImportError:
+            def fast_json(text):
+                return text
+
+        if ROUNDS > 10:
+            def only_when_many(seed):
+                return seed
+        """))
+    (package / "star.py").write_text(mark + "from json import *\n")
+    (package / "lazy.py").write_text(mark + "def __getattr__(name):\n    return len\n")
+    (package / "broken.py").write_text(mark + "def run(seed):\n    return (\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    yield marks
+    assert not list(marks.iterdir()), "a check imported the user's code"
+
+
+@pytest.mark.parametrize("reference", [
+    "userpkg_locate.sub.bench:run", "userpkg_locate.sub.bench:Runner", "userpkg_locate.sub.bench:fast_json",
+    "userpkg_locate.sub.bench:only_when_many", "userpkg_locate.sub.bench:handler", "userpkg_locate.sub.bench:joined",
+    "userpkg_locate.star:loads", "userpkg_locate.lazy:anything", "json:loads", "math:sqrt",
+])
+def test_what_can_be_called_passes_without_importing_it(code, reference):
+    assert callable_problem(reference) == ""
+
+
+@pytest.mark.parametrize("reference, problem", [
+    ("userpkg_locat.sub.bench:run", "no module 'userpkg_locat.sub.bench' can be found; check the name"),
+    ("userpkg_locate.sub.bnech:run", "no module 'userpkg_locate.sub.bnech' can be found (package 'userpkg_locate' is "
+                                     "found)"),
+    ("userpkg_locate.sub.bench:runn", "defines no 'runn' (its functions: Runner, fast_json, only_when_many, run); "
+                                      "check the name after the ':'"),
+    ("userpkg_locate.sub.bench:ROUNDS", "'ROUNDS' in module 'userpkg_locate.sub.bench' is a int value, not a "
+                                        "function"),
+    ("userpkg_locate.sub.bench:NAMES", "is a list value, not a function"),
+    ("userpkg_locate.broken:run", "cannot be read: SyntaxError (line 3); fix the file"),
+    ("userpkg_locate.sub.bench.run:go", "no module 'userpkg_locate.sub.bench.run' can be found"),
+    ("json:dumpz", "module 'json' has no 'dumpz'"),
+])
+def test_what_cannot_be_called_is_one_line_with_the_fix(code, reference, problem):
+    found = callable_problem(reference)
+    assert problem in found and "\n" not in found, found
+
+
+def test_programs_and_working_folders(tmp_path):
+    assert program_problem("sh", None) == ""
+    assert program_problem("{python}", None) == ""
+    assert "program 'shh' is not on PATH; install it" in program_problem("shh", None)
+    assert program_problem("sh", None, {"PATH": str(tmp_path)}).startswith("program 'sh' is not on PATH")
+    script = tmp_path / "bench.sh"
+    script.write_text("#!/bin/sh\necho '{}'\n")
+    assert "is not executable; chmod +x it" in program_problem("./bench.sh", str(tmp_path))
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    assert program_problem("./bench.sh", str(tmp_path)) == ""
+    assert f"relative paths start at {tmp_path}" in program_problem("./other.sh", str(tmp_path))
+    assert program_problem("sh", str(tmp_path / "gone")).startswith(f"working folder {str(tmp_path / 'gone')!r} "
+                                                                    "does not exist")
