@@ -221,10 +221,18 @@ def judge_pairs(trials: pd.DataFrame, ranked: list[str], decision: DecisionSpec,
         pair.update({"verdict": verdict, "probability_better": wins / n, "low": float(low), "high": float(high),
                      "interval_level": float(1.0 - tail), "p_value": float(p)})
         pair["reason"] = pair_reason(pair, verdict, decision.correction)
-    columns = ["subject", "estimator", "other", "metric", "verdict", "probability_better", "low", "high",
-               "interval_level", "p_value", "wins", "losses", "ties", "mean_difference", "difference_low",
-               "difference_high", "mean_a", "mean_b", "data_sets", "entries", "reason"]
-    return pd.DataFrame(pairs, columns=columns)
+    return pd.DataFrame(pairs, columns=list(PAIR_COLUMNS)).astype(PAIR_COLUMNS)
+
+
+# The pairs table's columns and their types: typed even with no pair (fewer than two ranked
+# estimators), so an empty table is still a valid one.
+PAIR_COLUMNS = {
+    "subject": "str", "estimator": "str", "other": "str", "metric": "str", "verdict": "str",
+    "probability_better": "float64", "low": "float64", "high": "float64", "interval_level": "float64",
+    "p_value": "float64", "wins": "int64", "losses": "int64", "ties": "int64", "mean_difference": "float64",
+    "difference_low": "float64", "difference_high": "float64", "mean_a": "float64", "mean_b": "float64",
+    "data_sets": "int64", "entries": "int64", "reason": "str",
+}
 
 
 def pair_reason(pair: dict, verdict: str, correction: str) -> str:
@@ -250,6 +258,8 @@ def headline(study: EstimatorBenchmarkStudy, table: pd.DataFrame, pairs: pd.Data
             f"{top[f'{metric}_high']:.3g}])")
     if pairs is None:
         return text
+    if len(table) < 2:
+        return f"{text}; it is the only estimator ranked on {metric}, so there is no pair to judge"
     beaten = pairs[(pairs["estimator"] == top["estimator"]) & (pairs["verdict"] == BETTER)]
     return f"{text}; it beats {len(beaten)} of the {len(table) - 1} others with evidence"
 
@@ -292,9 +302,16 @@ def format_report(study: EstimatorBenchmarkStudy, board: Leaderboard, trials: pd
         rank = "" if pd.isna(row["rank"]) else str(int(row["rank"]))
         lines.append(f"| {rank} | {row['estimator']} | {' | '.join(cells)} | {_number(row['sign_accuracy'])} | "
                      f"{_number(row['ate_coverage'])} | {_number(row['fit_seconds'])} | {row['failed']} |")
-    lines += ["", f"## Pairwise verdicts on {decision.metric} ({SHOWN[decision.metric]})", "",
-              "| pair | verdict | P(first better) | interval | mean difference | data sets |",
-              "|---|---|---|---|---|---:|"]
+    lines += ["", f"## Pairwise verdicts on {decision.metric} ({SHOWN[decision.metric]})", ""]
+    if board.pairs.empty:
+        rank_of = dict(zip(board.table["estimator"], board.table["rank"]))
+        unranked = [name for name, rank in rank_of.items() if pd.isna(rank)]
+        lines += [f"No pairs: fewer than two estimators are ranked on {decision.metric} "
+                  f"({sum(not pd.isna(r) for r in rank_of.values())} ranked"
+                  + (f"; not ranked, having no {decision.metric} (failed, or an average effect only): "
+                     f"{', '.join(unranked)}" if unranked else "") + "). Add an estimator to compare."]
+    else:
+        lines += ["| pair | verdict | P(first better) | interval | mean difference | data sets |", "|---|---|---|---|---|---:|"]
     for pair in board.pairs.to_dict("records"):
         interval = "" if pair["low"] != pair["low"] else f"[{pair['low']:.3f}, {pair['high']:.3f}] at " \
                                                           f"{pair['interval_level']:.1%}"

@@ -120,8 +120,9 @@ def plot_benchmark(folder: Path, trials: pd.DataFrame, pairs: pd.DataFrame, esti
     points = star_points(trials[trials["status"] == "ok"], points)
     knobs = [k for k in _ordered_values(points["knob"]) if points.loc[points["knob"] == k, "knob_value"].nunique() > 1]
     jobs = [("knob", folder, k, points, estimators) for k in knobs]
-    jobs += [("templates", folder, trials, estimators, metric), ("pairs", folder, pairs, ranked)]
-    labels = [f"Error against {k}" for k in knobs] + ["Error per template", "Pairs: share of data sets won"]
+    jobs += [("templates", folder, trials, estimators, metric)] + ([("pairs", folder, pairs, ranked)] if len(pairs) else [])
+    labels = [f"Error against {k}" for k in knobs] + ["Error per template"] + (
+        ["Pairs: share of data sets won"] if len(pairs) else [])  # no pair: no empty plot
     return dict(zip(labels, artifacts.in_parallel(_draw, jobs)))
 
 

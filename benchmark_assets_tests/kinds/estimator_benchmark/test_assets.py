@@ -125,3 +125,24 @@ def test_a_rerun_runs_only_what_changed(instance, bench_study, study_dir):
     write_study(study_dir, "bench", BENCHMARK.replace("seeds: 2", "seeds: [0, 1, 2]"))
     grown = run_study("bench", quiet=True, instance=instance)
     assert grown["trials"] == 7 * len(bench_study.entries) + failed  # the new seed's trials, and the failed ones
+
+
+@pytest.mark.parametrize("estimators, unranked", [(["constant_effect"], []),
+                                                  (["difference_in_means", "zero_effect"], ["difference_in_means"])])
+def test_fewer_than_two_ranked_estimators_report_the_leaderboard_and_no_pairs(instance, study_dir, estimators,
+                                                                                 unranked):
+    """One estimator, or only one that the metric ranks (difference_in_means has no individual
+    effects, so no PEHE): the verdicts' table is empty and valid, the report says why."""
+    text = BENCHMARK.split("estimators:")[0] + "estimators:\n" + "".join(f"  - {e}\n" for e in estimators) + \
+        "decision:\n  bootstrap_resamples: 500\n"
+    write_study(study_dir, "few", text)
+    run_study("few", quiet=True, instance=instance)
+    warehouse = Warehouse()
+    assert warehouse.read("few__verdicts").empty
+    board = warehouse.read("few__leaderboard")
+    assert board["rank"].notna().sum() == 1
+    report = (latest_dir("few") / "report.md").read_text()
+    assert "it is the only estimator ranked on pehe_normalised, so there is no pair to judge" in report
+    assert "No pairs: fewer than two estimators are ranked on pehe_normalised (1 ranked" in report
+    assert all(name in report.split("No pairs:")[1].split("\n")[0] for name in unranked)
+    assert "Pairs: share of data sets won" not in report
