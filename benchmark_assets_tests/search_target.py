@@ -50,3 +50,14 @@ def evaluate_crash(scenario, params, seed):
 
 evaluate_crash.constants = constants
 evaluate_crash.metrics = metrics
+
+
+def evaluate_no_cost(scenario, params, seed):
+    """Declares a cost but never returns it: a search objective no trial reports."""
+    result = evaluate(scenario, params, seed)
+    del result["cost"]
+    return result
+
+
+evaluate_no_cost.constants = constants
+evaluate_no_cost.metrics = metrics

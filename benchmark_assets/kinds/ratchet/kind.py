@@ -97,6 +97,9 @@ def search(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
     running = int((frame["state"] == RUNNING).sum())
     metadata = {"proposals": len(frame), "running": running, "budget": study.search.trials,
                 "sampler": study.search.sampler}
+    reasons = frame.loc[frame["reason"].astype(bool), "reason"]
+    if len(reasons):
+        metadata["failed_proposals"] = f"{len(reasons)}: {reasons.value_counts().index[0]}"
     if state.done and frame["best"].any():
         best = frame.loc[frame["best"], "sweep_point"].iloc[0]
         metadata["best"] = describe(study, best)

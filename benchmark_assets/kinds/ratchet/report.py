@@ -208,6 +208,12 @@ def search_markdown(study, search: pd.DataFrame, current_train: float, plot: Pat
              f"proposals measured ({int((search['state'] == 'failed').sum())} failed), {study.search.batch} at a "
              "time. Its best proposal is judged on validation as the `search` verdict, in the same correction as "
              "the constants.", ""]
+    failed = search[search["state"] == "failed"]
+    reasons = failed["reason"][failed["reason"].astype(bool)] if "reason" in failed else pd.Series(dtype=str)
+    if len(reasons):  # why proposals failed: the commonest reason first
+        counts = reasons.value_counts()
+        lines += [f"- Failed proposals: {counts.iloc[0]} x {counts.index[0]}"
+                  + (f" (and {len(reasons) - counts.iloc[0]} for other reasons)" if len(counts) > 1 else ""), ""]
     best = search[search["best"].astype(bool)]
     if len(best):
         row = best.iloc[0]

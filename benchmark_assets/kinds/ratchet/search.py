@@ -101,6 +101,11 @@ def _train_means(trials: pd.DataFrame, point: str, train_ids,
     failed = rows[rows["status"] != "ok"]
     if len(failed):  # a proposal that breaks on some scenarios is no candidate (its mean would flatter it)
         return None, (failed["error"].iloc[0] or "a trial failed")
+    missing = [m for m in metrics if m not in rows or rows[m].isna().any()]
+    if missing:  # a search objective the target does not return: a failed proposal, not a crash
+        return None, (f"the target returned no {missing[0]!r} (a search objective) on "
+                      f"{int(rows[missing[0]].isna().sum()) if missing[0] in rows else len(rows)} of this proposal's "
+                      f"{len(rows)} train trials; return it from the target, or remove it from search.objectives")
     per_scenario = rows.groupby("seed_id")[metrics].mean()
     return [float(per_scenario[m].mean()) for m in metrics], ""
 
@@ -154,7 +159,8 @@ def advance(study, trials: pd.DataFrame, storage_url: str) -> SearchState:
     everything = handle.get_trials(deepcopy=False)
     done = sum(t.state.is_finished() for t in everything) >= search.trials and not any(
         t.state == optuna.trial.TrialState.RUNNING for t in everything)
-    frame = _frame(study, everything, metrics)
+    frame = _frame(study, everything, metrics,
+                   why=lambda point: _train_means(trials, point, train_ids, metrics)[1] if point else "")
     importance = {}
     if done:
         best = best_proposal(study, frame, today=_today(trials, train_ids, metrics))
@@ -189,7 +195,8 @@ def _importance(handle, frame: pd.DataFrame, metric: str, seed: int) -> dict:
     return {k: float(v) for k, v in found.items()}
 
 
-def _frame(study, everything, metrics: list[str]) -> pd.DataFrame:
+def _frame(study, everything, metrics: list[str], why=lambda point: "") -> pd.DataFrame:
+    """One row per proposal; a failed one's ``reason`` says why (``why(point)``)."""
     states = {"COMPLETE": COMPLETE, "FAIL": FAILED, "RUNNING": RUNNING}
     rows = []
     for trial in everything:
@@ -200,9 +207,10 @@ def _frame(study, everything, metrics: list[str]) -> pd.DataFrame:
             row[f"param_{name}"] = float(params.get(name, np.nan))
         for i, metric in enumerate(metrics):
             row[f"train_{metric}"] = float(trial.values[i]) if trial.values else np.nan
+        row["reason"] = why(row["sweep_point"]) if row["state"] == FAILED else ""
         rows.append(row)
     columns = ["number", "state", "sweep_point", *(f"param_{n}" for n in study.searched),
-               *(f"train_{m}" for m in metrics)]
+               *(f"train_{m}" for m in metrics), "reason"]
     frame = pd.DataFrame(rows, columns=columns)
     frame["best"] = False
     return frame

@@ -253,3 +253,24 @@ def test_a_proposal_left_unnamed_by_a_dead_run_is_voided(tmp_path, monkeypatch):
     assert state.trials.loc[state.trials["number"] == 0, "state"].iloc[0] == "failed"
     assert (state.trials["state"] == "running").sum() == 4  # the first batch was asked all the same
     assert optuna.load_study(study_name=optuna_study(study, url).study_name, storage=url).trials[0].state.name == "FAIL"
+
+
+def test_an_objective_the_target_never_returns_fails_its_proposals_with_the_reason(instance, study_dir):
+    """NSGA-II on score and cost, where the target reports no cost for any proposal: each
+    proposal fails saying so (it crashed the search with a KeyError), and the study settles."""
+    from benchmark_assets.artifacts import latest_dir
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.warehouse import Warehouse
+
+    text = SEARCH_STUDY.replace("search_target:evaluate", "search_target:evaluate_no_cost").replace(
+        "search: {sampler: tpe, trials: 12, batch: 4, seed: 0}",
+        "search: {sampler: nsga2, trials: 8, batch: 4, seed: 0, objectives: {score: maximize, cost: minimize}}")
+    write_study(study_dir, "nocost", text)
+    run_study("nocost", quiet=True, instance=instance)
+    proposals = Warehouse().read("nocost__search")
+    assert len(proposals) == 8 and (proposals["state"] == "failed").all() and not proposals["best"].any()
+    assert proposals["reason"].str.startswith("the target returned no 'cost' (a search objective) on 8 of this "
+                                              "proposal's 8 train trials; return it from the target").all()
+    assert Warehouse().read("nocost__verdicts")["final"].all()
+    report = (latest_dir("nocost") / "report.md").read_text()
+    assert "- Failed proposals: 8 x the target returned no 'cost' (a search objective)" in report
