@@ -120,9 +120,9 @@ def callable_problem(reference: str) -> str:
         if unsure:
             return ""
         defined = sorted(n for n, kind in names.items() if kind in ("function", "class") and not n.startswith("_"))
-        return (f"module {module_name!r} ({origin}) defines no {attribute!r}"
+        return (f"module {module_name!r} defines no {attribute!r}"
                 + (f" (its functions: {', '.join(defined[:8])}{', ...' if len(defined) > 8 else ''})" if defined
-                   else "") + "; check the name after the ':'")
+                   else "") + f"; check the name after the ':' (the module is {origin})")
     kind = names[attribute]
     if kind.startswith("value: "):
         return (f"{attribute!r} in module {module_name!r} is a {kind.removeprefix('value: ')} value, not a "

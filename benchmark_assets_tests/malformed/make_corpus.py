@@ -87,7 +87,7 @@ case("r36_trials_zero", sub(R, "trials_per_scenario: 1", "trials_per_scenario: 0
 case("r37_trials_fraction", sub(R, "trials_per_scenario: 1", "trials_per_scenario: 1.5"), "trials_per_scenario: expected a number")
 case("r38_confidence_one", sub(R, "  confidence_level: 0.95", "  confidence_level: 1.0"), "decision.confidence_level: Input should be less than 1")
 case("r39_confidence_nan", sub(R, "  confidence_level: 0.95", "  confidence_level: .nan"), "decision.confidence_level: Input should be a finite number")
-case("r40_correction_unknown", sub(R, "  correction: holm ", "  correction: bonferroni "), "decision.correction: Input should be 'holm', 'bh' or 'none'")
+case("r40_correction_unknown", sub(R, "  correction: max_t ", "  correction: sidak "), "decision.correction: Input should be 'max_t', 'holm', 'bonferroni', 'bh' or 'none'")
 case("r41_resamples_small", sub(R, "  bootstrap_resamples: 10000", "  bootstrap_resamples: 10"), "decision.bootstrap_resamples: Input should be greater than or equal to 100")
 case("r42_negative_threshold", sub(R, "  improvement_threshold: 0.01", "  improvement_threshold: -0.1"), "decision.improvement_threshold: Input should be greater than or equal to 0")
 case("r43_margin_above_one", sub(R, "  cliff_safety_margin: 0.10", "  cliff_safety_margin: 2"), "decision.cliff_safety_margin: Input should be less than or equal to 1")
@@ -153,6 +153,8 @@ case("c39_env_not_text", sub(C, "  parallel: 2 ", "  env: {THREADS: 4}\n  parall
 case("c40_bad_cron", C + "schedule: {cron: '* * *'}\n", "schedule.cron: '* * *' is not a five-field cron expression")
 case("c41_missing_arms", C.replace("arms:\n  control:   {lr: 0.05}\n  candidate: {lr: 0.2}\n", ""), "arms: Field required")
 case("c42_direction_typo", sub(C, "direction: minimize", "direction: min"), "direction: Input should be 'maximize' or 'minimize'")
+case("c43_program_not_on_path", sub(C, '  command: ["{python}"', '  command: ["pyhton3"'), "target.command: program 'pyhton3' is not on PATH. Fix: install it, give its full path, or use '{python}'")
+case("c44_cwd_missing", sub(C, "  timeout_seconds: 120\n", "  timeout_seconds: 120\n  cwd: /nonexistent/checkout\n"), "target.cwd: working folder '/nonexistent/checkout' does not exist. Fix: create it, or fix cwd")
 
 # --- load sweep ---------------------------------------------------------------------------------
 case("l01_fractional_concurrency", sub(L, "concurrency: [1, 4, 16, 64]", "concurrency: [1, 1.5]"), "target.http_load.concurrency[1]: concurrency takes whole numbers, got 1.5")
@@ -216,6 +218,12 @@ case("a21_missing_pytest_benchmark_file", sub(A, FLOAT, "baseline: {pytest_bench
 case("a22_pytest_benchmark_not_there", sub(sub(A, FLOAT, "baseline: {pytest_benchmark: results/base.json}\n"), 'optimised: {call: "benchmark_assets.examples.embeddings:index_int8"}', "optimised: {pytest_benchmark: results/opt.json}"), "benchmarks.index_memory.criteria[0].measure: pytest-benchmark records times per round only, not peak_memory")
 case("a23_benchmarks_empty", sub(A, "benchmarks:\n", "benchmarks: {}\nxbenchmarks:\n"), "unknown field")
 case("a25_band_without_width", sub(A, "reduction: [0.70, 0.80]", "reduction: [0.5, 0.5]"), "benchmarks.index_memory.criteria[0].reduction: band [0.5, 0.5] has no width: no interval of the effect fits inside it, so it could never be met. Fix: give a range, e.g. [0.45, 0.55]")
+# What can be checked of the sides' code without running it
+case("a26_call_module_typo", sub(A, '"benchmark_assets.examples.embeddings:search_int8"', '"benchmark_assets.examples.embedings:search_int8"'), "benchmarks.search.optimised.call: no module 'benchmark_assets.examples.embedings' can be found (package 'benchmark_assets' is found)")
+case("a27_call_function_typo", sub(A, ':search_float32"', ':search_float33"'), "benchmarks.search.baseline.call: module 'benchmark_assets.examples.embeddings' defines no 'search_float33' (its functions: ")
+case("a28_call_a_constant", sub(A, ':search_float32"', ':BLOCK"'), "benchmarks.search.baseline.call: 'BLOCK' in module 'benchmark_assets.examples.embeddings' is a int value, not a function. Fix: name a function")
+case("a29_increase_percent", sub(A, "reduction: [0.70, 0.80]", "increase: [10, 20]"), "benchmarks.index_memory.criteria[0].increase: increase [10, 20] is 1000-2000 % (increases are fractions of the baseline, 0.10 for 10 %). Fix: write [0.1, 0.2] for 10-20 %, or [10.0, 20.0] if you mean 1000-2000 %")
+case("a30_max_increase_percent", sub(A, SPEED, "{name: faster search, measure: wall_time, max_increase: 5}"), "benchmarks.search.criteria[0].max_increase: max_increase 5 is 500 %")
 case("a24_unknown_criterion_key", sub(A, "max_loss: 0.02", "max_los: 0.02"), "benchmarks.quality.criteria[0].max_los: unknown field. Fix: did you mean 'max_loss'?")
 
 # --- estimator benchmark ----------------------------------------------------------------------
@@ -248,6 +256,10 @@ case("e21_empty_knob_grid", grid("  effect_scale_grid: [1.0]\n  knob_grids: {n_v
 case("e22_prevalence_above_one", grid("  effect_scale_grid: [1.0]\n  templates: [sparse_benefit, reversal]\n  knob_grids: {benefit_prevalence: [1.5]}\n  categorical_driver: is_returning\n"), 'catalog.knob_grids.benefit_prevalence[0]: benefit_prevalence=1.5 must be in (0, 1]. Fix: use a value like 0.15')
 case("e23_revenue_model_unknown", grid("  effect_scale_grid: [1.0]\n  knob_grids: {revenue_model: [pareto]}\n  categorical_driver: is_returning\n"), "catalog.knob_grids.revenue_model[0]: revenue_model='pareto' is unknown. Fix: choose one of ['lognormal', 'gamma']")
 case("e24_no_estimators", E.split("estimators:\n")[0] + "estimators: []\ndecision:\n" + E.split("decision:\n")[1], 'estimators: List should have at least 1 item after validation, not 0. Fix: give at least one entry')
+
+case("e25_estimator_module_missing", sub(E, "  # - {name: my_forest", "  - {name: my_forest"), "estimators[6].function: no module 'mypackage.uplift' can be found. Fix: check the name")
+case("e26_visitors_huge", grid("  effect_scale_grid: [1.0]\n  knob_grids: {n_visitors: [1000, 5000000000]}\n  categorical_driver: is_returning\n"), "catalog.knob_grids.n_visitors[1]: n_visitors 5,000,000,000 is above the sane limit 2,000,000 (each data set holds every visitor in memory). Fix: use a smaller value, or set allow_large: true if you mean it")
+case("e27_default_visitors_huge", grid("  effect_scale_grid: [1.0]\n  defaults: {n_visitors: 40000000}\n  categorical_driver: is_returning\n"), "catalog.defaults.n_visitors: n_visitors 40,000,000 is above the sane limit 2,000,000")
 
 # Interactions and sequential validation (a line of their own after line 50 of the shipped ratchet)
 def ratchet_with(line):

@@ -158,6 +158,24 @@ class CriterionSpec(Strict):
                                  f"it could never be met; give a range, e.g. [{max(0.0, low - 0.05):g}, {high + 0.05:g}]")
         return band
 
+    @field_validator("increase", "max_increase")
+    @classmethod
+    def _increase_not_in_percent(cls, value, info):
+        """An increase written in percent ([10, 20] for 10-20 %) reads as 1000-2000 %: whole numbers of 2
+        or more are taken for percent; a study that means a many-fold increase writes them as
+        decimals ([10.0, 20.0])."""
+        ends = value if isinstance(value, (list, tuple)) else [value]
+        if value is not None and any(type(v) is int and v >= 2 for v in ends):
+            shown = f"[{ends[0]}, {ends[1]}]" if len(ends) == 2 else f"{ends[0]}"
+            percent = "-".join(f"{100 * v:g}" for v in ends)
+            fraction = ", ".join(f"{v / 100:g}" for v in ends)
+            decimals = ", ".join(f"{float(v):.1f}" for v in ends)
+            raise ValueError(f"{info.field_name} {shown} is {percent} % (increases are fractions of the baseline, "
+                             f"0.10 for 10 %); write {'[' + fraction + ']' if len(ends) == 2 else fraction} for "
+                             f"{'-'.join(f'{v:g}' for v in ends)} %, or "
+                             f"{'[' + decimals + ']' if len(ends) == 2 else decimals} if you mean {percent} %")
+        return value
+
     @field_validator("max_loss")
     @classmethod
     def _loss_below_one(cls, loss):

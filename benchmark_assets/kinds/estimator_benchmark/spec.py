@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 from benchmark_assets.kinds.base import trial_columns
 from benchmark_assets.scenarios.templates import PROFILES, CatalogEntry, CoverageError, TemplateError, build_catalog
@@ -102,6 +102,7 @@ class EstimatorBenchmarkSpec(Strict):
     estimators: list[EstimatorSpec] = Field(min_length=1)
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    allow_large: StrictBool = False  # lift the sane upper bounds (LIMITS) on knobs that size a data set
 
     @field_validator("estimators", mode="before")
     @classmethod
@@ -271,6 +272,25 @@ def _catalog_field(catalog: CatalogSpec, problem: str) -> str:
     return "catalog"
 
 
+# Sane upper bounds on the knobs that size a data set (every visitor is a row held in memory and
+# fitted on): past these a typo (an extra zero or three) tries to allocate gigabytes or more. A
+# study that means it sets `allow_large: true`, as a load sweep does for its load sizes.
+LIMITS = {"n_visitors": 2_000_000}
+
+
+def _check_sizes(path: Path, spec: EstimatorBenchmarkSpec) -> None:
+    catalog = spec.catalog
+    for knob, limit in LIMITS.items():
+        given = [(f"catalog.defaults.{knob}", catalog.defaults.get(knob))]
+        given += [(f"catalog.knob_grids.{knob}[{i}]", v) for i, v in enumerate(catalog.knob_grids.get(knob) or [])]
+        for where, value in given:
+            if (not spec.allow_large and isinstance(value, int | float) and not isinstance(value, bool)
+                    and value > limit):
+                raise StudyError(path, where, f"{knob} {value:,} is above the sane limit {limit:,} (each data set "
+                                 "holds every visitor in memory)", "use a smaller value, or set allow_large: true "
+                                 "if you mean it")
+
+
 def load_estimator_benchmark(path: Path, text: str, spec: EstimatorBenchmarkSpec, name: str) -> EstimatorBenchmarkStudy:
     """Cross-field checks, each one line: the catalog is built here (an unknown template or knob,
     an empty grid, a catalog that fails the coverage gate is refused before anything runs)."""
@@ -278,6 +298,7 @@ def load_estimator_benchmark(path: Path, text: str, spec: EstimatorBenchmarkSpec
     if catalog.profile is not None and catalog.profile not in PROFILES:
         raise StudyError(path, "catalog.profile", f"no profile {catalog.profile!r}",
                          f"use one of {', '.join(PROFILES)}, or spell out the grid (effect_scale_grid, knob_grids)")
+    _check_sizes(path, spec)
     try:
         entries = tuple(build_catalog(**catalog.arguments()))
     except CoverageError as error:

@@ -43,3 +43,17 @@ def test_data_sets_are_entries_by_seeds_and_never_share_draws(study_dir):
     assert study.estimator("deep").reference == "t_learner" and study.estimator("deep").options == {
         "max_leaf_nodes": 31}
     assert study.estimator_fingerprints["deep"] != study.estimator_fingerprints["zero_effect"]
+
+
+def test_a_data_set_size_past_the_sane_limit_needs_allow_large(tmp_path):
+    import pytest
+
+    from benchmark_assets.studies import StudyError
+
+    huge = STUDY.replace("n_visitors: [1000, 2000]", "n_visitors: [1000, 20000000000000]")
+    with pytest.raises(StudyError) as caught:
+        load_study(write_study(tmp_path, "huge", huge))
+    assert caught.value.field_path == "catalog.knob_grids.n_visitors[1]"
+    assert "allow_large: true" in caught.value.fix
+    study = load_study(write_study(tmp_path, "huge", huge + "allow_large: true\n"))  # meant: loads, nothing runs
+    assert max(e.kwargs["n_visitors"] for e in study.entries) == 20_000_000_000_000
