@@ -81,7 +81,24 @@ def resolve_runs(path: Path, commit: str | None) -> tuple[Path, ...]:
     if not found:
         raise BenchmarkFileError(f"no file in {folder} is of commit {commit!r} (files: "
                                  f"{', '.join(f.name for f in files[-5:])}); give a commit id prefix that one holds")
-    return found
+    # A run with uncommitted changes carries its base commit's id, but not its code: after
+    # "benchmark at X, edit, benchmark again" it is not a run of X.
+    clean = tuple(f for f in found if not _dirty(f))
+    if not clean:
+        raise BenchmarkFileError(f"every file of commit {commit!r} in {folder} was run with uncommitted changes "
+                                 f"({', '.join(f.name for f in found[-3:])}), so none is a run of that commit; commit "
+                                 "and run again, or name those files with a pattern")
+    return clean
+
+
+def _dirty(path: Path) -> bool:
+    """Whether an autosaved run had uncommitted changes (its name or its commit_info says so)."""
+    if "uncommit" in path.name:  # pytest-benchmark spells it 'uncommited-changes'
+        return True
+    try:
+        return bool(json.loads(path.read_text()).get("commit_info", {}).get("dirty"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _autosave_folder(path: Path) -> Path:
@@ -136,6 +153,20 @@ def read(path: Path) -> dict[str, Result]:
         out[result.name] = result
         out.setdefault(str(entry.get("fullname") or result.name), result)
     return out
+
+
+def find_runs(paths: tuple[Path, ...], name: str) -> tuple[tuple[Path, Result], ...]:
+    """Benchmark ``name`` of each run. Of several files, those that lack it are left out (a run of
+    other benchmarks on the same commit: ``pytest -k other``); BenchmarkFileError if none has it,
+    or if a file is not a pytest-benchmark file at all."""
+    if len(paths) == 1:
+        return ((paths[0], find(paths[0], name)),)
+    found = tuple((path, results[name]) for path in paths if name in (results := read(path)))
+    if not found:
+        raise BenchmarkFileError(f"none of the {len(paths)} files ({', '.join(p.name for p in paths[:3])}"
+                                 f"{', ...' if len(paths) > 3 else ''}) has benchmark {name!r}; name the benchmark "
+                                 "as pytest does (name:)")
+    return found
 
 
 def find(path: Path, name: str) -> Result:

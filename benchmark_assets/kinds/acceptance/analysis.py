@@ -93,14 +93,33 @@ RUNS = "runs per side"
 
 @dataclass(frozen=True)
 class TooFewRuns:
-    """A criterion on pytest-benchmark runs that cannot be judged yet: why, and the fewest runs of
-    each side that could settle it."""
+    """A criterion on pytest-benchmark runs with fewer than 2 runs on a side it needs: what is
+    known (the point estimate, each side's runs), and from which figures the fewest runs that
+    could settle it are worked out once its corrected level is known."""
 
-    reason: str
-    needed: int
-    estimate: float  # on the effect's own scale: the ratio or difference of the runs' means
+    counts: dict  # runs of each side
+    wanted: tuple  # the sides the criterion needs (a bound on the mean: the optimised side only)
+    figures: dict  # side -> (mean of its run means, standard error of that within its runs)
+    estimate: float  # on the effect's own scale (a ratio of geometric means, like a judged one)
     means: dict  # each side's mean of its runs' means
-    runs: int  # the fewest runs of a side it needs
+
+    @property
+    def runs(self) -> int:
+        return min(self.counts[side] for side in self.wanted)
+
+    def needed(self, criterion, alpha: float) -> int:
+        return fewest_runs(criterion, self.figures["baseline"] if "baseline" in self.wanted else None,
+                           self.figures["optimised"], alpha)
+
+    def reason(self, needed: int) -> str:
+        few = " and ".join(f"{self.counts[side]} run{'s' * (self.counts[side] != 1)} of the {side} side"
+                           for side in self.wanted)
+        each = "of each side" if len(self.wanted) > 1 else "of the optimised side"
+        return (f"{few}: the rounds of one run share its machine's state, so they do not show how much the next run "
+                f"would differ, and an interval needs at least 2 runs {each}; at least {needed} runs {each} would be "
+                "needed if runs varied no more than rounds do (more if they vary more): autosave every run (pytest "
+                "--benchmark-autosave) and name the folder with commit:, give a pattern of files (runs/base_*.json), "
+                "or put more runs in the study's inbox")
 
 
 def run_figures(rows: pd.DataFrame) -> pd.DataFrame:
@@ -132,21 +151,14 @@ def _ingested_sample(study: AcceptanceStudy, item: SuiteCriterion, ok: pd.DataFr
     wanted = ("optimised",) if item.spec.effect == "mean" else SIDES
     counts = {side: len(sides[side]) for side in SIDES}
     if min(counts[side] for side in wanted) < 2:
-        alpha = 1.0 - study.spec.confidence_level
         figures = {side: (float(own["mean"].mean()), float(np.sqrt((own["se"] ** 2).sum()) / len(own)))
                    for side, own in sides.items()}
-        needed = fewest_runs(item.criterion(), None if item.spec.effect == "mean" else figures["baseline"],
-                             figures["optimised"], alpha)
         means = {side: figures[side][0] for side in SIDES}
-        estimate = {"ratio": means["optimised"] / means["baseline"], "mean": means["optimised"],
+        geometric = {side: float(np.exp(np.log(own["mean"]).mean())) if (own["mean"] > 0).all() else math.nan
+                     for side, own in sides.items()}
+        estimate = {"ratio": geometric["optimised"] / geometric["baseline"], "mean": means["optimised"],
                     "difference": means["optimised"] - means["baseline"]}[item.spec.effect]
-        few = " and ".join(f"{counts[side]} run{'s' * (counts[side] != 1)} of the {side} side" for side in wanted)
-        return TooFewRuns(
-            f"{few}: the rounds of one run share its machine's state, so they do not show how much the next run "
-            f"would differ, and an interval needs at least 2 runs of each side; at least {needed} runs of each side "
-            "would be needed if runs varied no more than rounds do (more if they vary more): autosave every run "
-            "(pytest --benchmark-autosave) and name the folder with commit:, give a pattern of files (runs/base_*.json), "
-            "or put more runs in the study's inbox", needed, estimate, means, min(counts[side] for side in wanted))
+        return TooFewRuns(counts, wanted, figures, estimate, means)
     values = [sides[side]["mean"].to_numpy(float) for side in SIDES]
     if item.spec.effect == "mean":
         return None, values[1]
@@ -174,7 +186,7 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     samples = [criterion_samples(study, item, trials) for item in items]
     few = [s if isinstance(s, TooFewRuns) else None for s in samples]
-    samples = [s.reason if isinstance(s, TooFewRuns) else s for s in samples]
+    samples = [s.reason(2) if isinstance(s, TooFewRuns) else s for s in samples]  # inconclusive, p = 1
     criteria = [item.criterion() for item in items]
     level, correction = study.spec.confidence_level, study.spec.correction
     options = {"confidence_level": level, "interval": study.spec.interval,
@@ -188,11 +200,14 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
         ran = set(bench_rows.loc[bench_rows["status"] == "ok", "side"]) if len(bench_rows) else set()
         means = too_few.means if too_few else _means(sample)
         reason = j.reason
+        needed = j.repeats_needed
+        if too_few:  # the fewest runs at the criterion's corrected level, known now
+            needed = too_few.needed(criterion, (1.0 - j.confidence_level) / 2.0)
+            reason = too_few.reason(needed)
         if not isinstance(sample, str) and failed:
             reason += f"; {_failures(bench_rows)}, those repeats are left out"
         if study.is_ingested(item.benchmark) and not isinstance(sample, str):
             reason += f"; {_run_note(study, item.benchmark, trials)}"
-        needed = too_few.needed if too_few else j.repeats_needed
         spec = item.spec
         estimate = too_few.estimate if too_few else j.estimate
         shown = [spec.shown(v) for v in (estimate, j.low, j.high)]
@@ -260,13 +275,16 @@ def _value(value: float, measure: str) -> str:
     return f"{value:.4g}"
 
 
-def _runs_line(runs) -> str:
-    """'2 runs (20 and 21 rounds) of commit abc123'."""
-    results = [result for _, result in runs]
-    commits = sorted({r.commit[:12] for r in results})
-    rounds = " and ".join(str(r.n_rounds) for r in results[:5]) + (", ..." if len(results) > 5 else "")
-    summary = sum(not r.has_rounds for r in results)
-    return (f"{len(results)} run{'s' * (len(results) != 1)} ({rounds} rounds) of commit {', '.join(commits)}"
+def _runs_line(rows: pd.DataFrame) -> str:
+    """A side's runs as read (named in the study or brought by the inbox): '2 runs (20 and 21
+    rounds) of commit abc123'."""
+    runs = run_figures(rows)
+    if runs.empty:
+        return "no run read yet"
+    commits = sorted({str(c)[:12] for c in rows["git_commit"]})
+    rounds = " and ".join(str(n) for n in runs["rounds"][:5]) + (", ..." if len(runs) > 5 else "")
+    summary = int((runs["source"] == SUMMARY).sum())
+    return (f"{len(runs)} run{'s' * (len(runs) != 1)} ({rounds} rounds) of commit {', '.join(commits)}"
             + (f" ({summary} with summary figures only: no per-round data)" if summary else ""))
 
 
@@ -325,8 +343,9 @@ def format_suite_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: 
             lines += [bench.description, ""]
         lines.append(f"- baseline: {_side(bench.baseline)}; optimised: {_side(bench.optimised)}")
         if study.is_ingested(benchmark):
+            ok = rows[rows["status"] == "ok"] if len(rows) else rows
             lines.append("- read from pytest-benchmark: " + "; ".join(
-                f"{side} {_runs_line(study.ingested[(benchmark, side)])}" for side in SIDES))
+                f"{side} {_runs_line(ok[ok['side'] == side] if len(ok) else ok)}" for side in SIDES))
         else:
             lines.append(f"- {bench.number} call(s) per measurement after {bench.warmup} warm-up call(s); sides "
                          "alternate A B, B A, ... on the same seeds")

@@ -1,8 +1,9 @@
 """An acceptance suite's trials from pytest-benchmark runs put in its inbox:
 ``<inbox>/<study>/baseline/*.json`` and ``.../optimised/*.json`` (``pytest --benchmark-json``, or
 the files ``--benchmark-autosave`` keeps). Each file is one more run of that side for the suite's
-benchmarks whose sides are pytest-benchmark files: its rounds (or, without ``--benchmark-save-data``,
-its summary figures) join that side's, as one more replicate. Benchmarks measured here (call or
+benchmarks whose sides are pytest-benchmark files: one more replicate, its rounds' mean (or,
+without ``--benchmark-save-data``, its summary mean). A copy of a run the study names is refused:
+it would count twice. Benchmarks measured here (call or
 command sides) are paired repeat by repeat and take no rows from files. No Dagster."""
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from benchmark_assets.kinds.acceptance.spec import (
     AcceptanceStudy,
 )
 from benchmark_assets.kinds.base import IngestError
-from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, read
+from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, digest, read
 
 PATTERNS = ("*.json",)
 HELP = "pytest-benchmark JSON files, in baseline/ or optimised/"
@@ -50,6 +51,11 @@ def ingest_benchmark_file(study: AcceptanceStudy, path: Path, relative: PurePosi
         name = getattr(spec, "name", None) or benchmark
         if name in results:
             matched[benchmark] = results[name]
+    named = {digest(run): (benchmark, run) for benchmark in matched for run, _ in study.ingested[(benchmark, side)]}
+    if digest(path) in named:  # the same run twice would count as two independent ones
+        benchmark, run = named[digest(path)]
+        raise IngestError(f"it is the same file as {run.name}, a run of the {side} side the study names for "
+                          f"{benchmark}, and would count twice; put only other runs in the inbox")
     if not matched:
         names = sorted({r.name for r in results.values()})
         raise IngestError(f"it has none of the suite's benchmarks {from_files} (it has: {', '.join(names[:8])}); "

@@ -41,7 +41,7 @@ from benchmark_assets.study_file import (
 from benchmark_assets.targets.calls import CALLABLE_REFERENCE
 from benchmark_assets.targets.command import CommandError, CommandSpec, validate_command
 from benchmark_assets.targets.locate import callable_problem, problem_and_fix, program_problem
-from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, digest, find, resolve_runs
+from benchmark_assets.targets.pytest_benchmark import BenchmarkFileError, digest, find_runs, resolve_runs
 
 SIDES = ("baseline", "optimised")
 WALL_TIME, PEAK_MEMORY = "wall_time", "peak_memory"
@@ -503,8 +503,7 @@ def load_acceptance(path: Path, text: str, spec: AcceptanceSpec, name: str) -> A
                 file = Path(value.pytest_benchmark).expanduser()
                 file = file if file.is_absolute() else path.parent / file
                 try:
-                    ingested[(benchmark, side)] = tuple((run, find(run, value.name or benchmark))
-                                                        for run in resolve_runs(file, value.commit))
+                    ingested[(benchmark, side)] = find_runs(resolve_runs(file, value.commit), value.name or benchmark)
                 except BenchmarkFileError as error:
                     problem, _, fix = str(error).rpartition("; ")
                     raise StudyError(path, f"{where}.{side}.pytest_benchmark", problem or fix,

@@ -159,8 +159,11 @@ def advance(study, trials: pd.DataFrame, storage_url: str) -> SearchState:
     everything = handle.get_trials(deepcopy=False)
     done = sum(t.state.is_finished() for t in everything) >= search.trials and not any(
         t.state == optuna.trial.TrialState.RUNNING for t in everything)
-    frame = _frame(study, everything, metrics,
-                   why=lambda point: _train_means(trials, point, train_ids, metrics)[1] if point else "")
+    def why(point: str) -> str:  # a failed proposal's reason ("" once its trials are no longer current)
+        reason = _train_means(trials, point, train_ids, metrics)[1] if point else ""
+        return "" if reason == "waiting" else reason
+
+    frame = _frame(study, everything, metrics, why=why)
     importance = {}
     if done:
         best = best_proposal(study, frame, today=_today(trials, train_ids, metrics))

@@ -184,13 +184,32 @@ def test_every_autosaved_run_of_a_commit_is_a_run_of_its_side(study_dir, results
             document = json.loads((results["runs"] / f"{key}_{run}.json").read_text())
             document["commit_info"]["id"] = commit + "0" * 33
             (folder / f"{number:04d}_{commit}_2026120{run}.json").write_text(json.dumps(document))
+    # Not runs of aaaa111's code: one with uncommitted changes (autosave keeps the base commit's id),
+    # and one of other benchmarks only (pytest -k test_sum).
+    dirty = json.loads((results["runs"] / "opt_2.json").read_text())
+    dirty["commit_info"].update(id="aaaa111" + "0" * 33, dirty=True)
+    (folder / "0005_aaaa111_20261202_uncommited-changes.json").write_text(json.dumps(dirty))
+    partial = json.loads((results["runs"] / "base_2.json").read_text())
+    partial["commit_info"]["id"] = "aaaa111" + "0" * 33
+    partial["benchmarks"] = [b for b in partial["benchmarks"] if b["name"] == "test_sum"]
+    (folder / "0006_aaaa111_20261203.json").write_text(json.dumps(partial))
     text = SORT_ONLY.format(baseline=f"{folder.parent}, commit: aaaa", optimised=f"{folder.parent}, commit: bbbb")
     study = load_study(write_study(study_dir, "folder", text))
     assert [p.name for p, _ in study.ingested[("test_sort", "baseline")]] == ["0001_aaaa111_20261200.json",
                                                                            "0002_aaaa111_20261201.json"]
     assert all(r.commit.startswith("bbbb222") for _, r in study.ingested[("test_sort", "optimised")])
-    latest = load_study(write_study(study_dir, "folder", text.replace("commit: bbbb", "commit: latest")))
-    assert [p.name for p, _ in latest.ingested[("test_sort", "optimised")]] == ["0004_bbbb222_20261201.json"]
+    previous = load_study(write_study(study_dir, "folder", text.replace("commit: bbbb", "commit: previous")))
+    assert [p.name for p, _ in previous.ingested[("test_sort", "optimised")]] == ["0005_aaaa111_20261202_uncommited-"
+                                                                               "changes.json"]
+    for file in folder.glob("000[1-2]_*"):
+        file.unlink()
+    with pytest.raises(StudyError) as caught:  # of aaaa111, the partial run is the only clean one left
+        load_study(write_study(study_dir, "folder", text))
+    assert "has no benchmark 'test_sort' (it has: test_sum)" in str(caught.value)
+    (folder / "0006_aaaa111_20261203.json").unlink()
+    with pytest.raises(StudyError) as caught:
+        load_study(write_study(study_dir, "folder", text))
+    assert "every file of commit 'aaaa' in" in str(caught.value) and "uncommitted changes" in str(caught.value)
 
 
 @pytest.mark.parametrize("side, problem", [
@@ -258,25 +277,34 @@ def test_runs_put_in_the_inbox_join_their_side(instance, study_dir, results, tmp
     run_study("pb", quiet=True, instance=instance)
     before = Warehouse().read("pb__trials")
     assert Warehouse().read("pb__verdicts").set_index("criterion").loc["builtin sort", "verdict"] == "inconclusive"
-    for side, key in (("baseline", "base"), ("optimised", "opt")):
+    for side, key in (("baseline", "base"), ("optimised", "opt")):  # three more runs of each side
         (tmp_path / "inbox" / "pb" / side).mkdir(parents=True)
-        (tmp_path / "inbox" / "pb" / side / "ci_run_2.json").write_text((results["runs"] / f"{key}_1.json").read_text())
+        for run in range(3):
+            (tmp_path / "inbox" / "pb" / side / f"ci_run_{run}.json").write_text(
+                (results["runs"] / f"{key}_{run}.json").read_text())
     (tmp_path / "inbox" / "pb" / "stray.json").write_text(results["opt"].read_text())  # which side? refused
+    (tmp_path / "inbox" / "pb" / "baseline" / "again.json").write_text(results["base"].read_text())  # a named run
 
     found, outcome = ingest_study("pb", quiet=True, instance=instance)
-    assert sorted(o.path for o in found.ingested) == ["baseline/ci_run_2.json", "optimised/ci_run_2.json"]
-    assert "say which side it is: put it in baseline/ or optimised/" in found.rejected[0].reason
+    assert sorted(o.path for o in found.ingested) == [f"{side}/ci_run_{run}.json" for side in ("baseline", "optimised")
+                                                      for run in range(3)]
+    rejected = {o.path: o.reason for o in found.rejected}
+    assert "say which side it is: put it in baseline/ or optimised/" in rejected["stray.json"]
+    assert "it is the same file as base.json, a run of the baseline side the study names" in \
+        rejected["baseline/again.json"]
     trials = Warehouse().read("pb__trials")
     added = trials[trials["repeat"] >= INBOX_BASE]
-    newer = json.loads((results["runs"] / "opt_1.json").read_text())["benchmarks"]
+    newer = json.loads((results["runs"] / "opt_0.json").read_text())["benchmarks"]
     rounds = {b["name"]: len(b["stats"]["data"]) for b in newer}
-    assert added[added["side"] == "optimised"].groupby("benchmark").size().to_dict() == {
-        "test_sort": rounds["test_sort"], "sum_unchanged": rounds["test_sum"]}
-    assert added.groupby("side")["repeat"].nunique().to_dict() == {"baseline": 1, "optimised": 1}
+    first = added[added["repeat"] == added.loc[added["side"] == "optimised", "repeat"].min()]
+    assert first.groupby("benchmark").size().to_dict() == {"test_sort": rounds["test_sort"],
+                                                           "sum_unchanged": rounds["test_sum"]}
+    assert added.groupby("side")["repeat"].nunique().to_dict() == {"baseline": 3, "optimised": 3}
     assert len(trials) == len(before) + len(added)
     verdict = Warehouse().read("pb__verdicts").set_index("criterion").loc["builtin sort"]
+    assert "4 baseline, 4 optimised runs" in verdict["reason"]
     assert verdict["verdict"] == "met", verdict["reason"]
-    # The optimised side is judged on its two runs: its mean is the mean of the runs' means.
+    # The optimised side is judged on its four runs: its mean is the mean of the runs' means.
     sort = trials[(trials["benchmark"] == "test_sort") & (trials["side"] == "optimised")]
     assert verdict["optimised_mean"] == pytest.approx(sort.groupby("repeat")["wall_time"].mean().mean())
-    assert outcome["ingested_trials"] == 4
+    assert outcome["ingested_trials"] == 12

@@ -128,3 +128,16 @@ def test_runs_hold_the_error_rate_that_rounds_taken_as_samples_break(study):
     met = sum(judge_suite(study, run_rows(study, simulated_runs(rng, 0.5, 3))).set_index("criterion")
               .loc["faster", "verdict"] == "met" for _ in range(50))
     assert met >= 48
+
+
+def test_uneven_runs_say_which_side_is_short(study):
+    rng = np.random.default_rng(3)
+    runs = simulated_runs(rng, 1.0, 3)
+    runs["optimised"] = runs["optimised"][:1]
+    verdicts = judge_suite(study, run_rows(study, runs)).set_index("criterion")
+    unchanged = verdicts.loc["unchanged"]
+    assert unchanged["verdict"] == "inconclusive" and unchanged["n_pairs"] == 1 and unchanged["sides_ran"]
+    assert unchanged["reason"].startswith("3 runs of the baseline side and 1 run of the optimised side")
+    # the point estimate is the ratio of the sides' geometric means of run means, as a judged one is
+    means = {side: np.exp(np.mean([np.log(r.mean()) for r in side_runs])) for side, side_runs in runs.items()}
+    assert unchanged["estimate"] == pytest.approx(means["optimised"] / means["baseline"])
