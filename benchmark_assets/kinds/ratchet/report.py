@@ -172,7 +172,11 @@ def sequential_markdown(verdicts: pd.DataFrame, n_validation: int, rounds: list[
 def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> list[str]:
     """The interaction section: per pair, the best cell on train against each constant's best
     alone, with the paired validation gains and their corrected sign-flip intervals."""
-    fmt = lambda x: "nan" if pd.isna(x) else f"{x:+.4f}"  # noqa: E731
+    fmt = lambda x: "n/a" if pd.isna(x) else f"{x:+.4f}"  # noqa: E731
+
+    def gain(delta, low, high) -> str:
+        """A validation gain and its corrected interval ('not tested' when the pair was screened out)."""
+        return f"{fmt(delta)} " + ("(not tested)" if pd.isna(low) and pd.isna(high) else f"[{fmt(low)}, {fmt(high)}]")
     lines = ["## Interactions", "",
              "Each pair is swept as a grid on train; its best cell must beat each constant's best value alone and "
              "today's values on validation (three one-sided paired sign-flip tests, all of which must reject). A pair "
@@ -184,9 +188,9 @@ def interactions_markdown(interactions: pd.DataFrame, rules: DecisionRules) -> l
         lines.append(
             f"| {row.pair} | {row.first}={format_value(row.first_alone)} / {row.second}={format_value(row.second_alone)} "
             f"| {row.first}={format_value(row.first_value)}, {row.second}={format_value(row.second_value)} "
-            f"| {fmt(row.validation_vs_first)} [{fmt(row.first_ci_low)}, {fmt(row.first_ci_high)}] "
-            f"| {fmt(row.validation_vs_second)} [{fmt(row.second_ci_low)}, {fmt(row.second_ci_high)}] "
-            f"| {fmt(row.validation_vs_current)} [{fmt(row.current_ci_low)}, {fmt(row.current_ci_high)}] "
+            f"| {gain(row.validation_vs_first, row.first_ci_low, row.first_ci_high)} "
+            f"| {gain(row.validation_vs_second, row.second_ci_low, row.second_ci_high)} "
+            f"| {gain(row.validation_vs_current, row.current_ci_low, row.current_ci_high)} "
             f"| {row.p_adjusted:.4f} | {row.decision}: {row.reason} |")
     return lines + [""]
 
