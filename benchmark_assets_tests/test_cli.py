@@ -23,6 +23,7 @@ def test_cli_runs_a_study_prints_the_report_and_keeps_a_ledger(tmp_path, study_d
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr, result.stderr  # Dagster's beta notices are not for CLI users
     assert "# Ratchet summary: toy" in result.stdout
+    assert "*corrected CI* is the one that agrees with the change's one-sided test" in result.stdout
     assert "| alpha | 1 | 0.3 | 0.7 |" in result.stdout
     assert f"Artifacts: {home / 'artifacts' / 'toy' / 'latest'}" in result.stdout
     assert (home / "dagster.yaml").exists() and (home / "benchmark.db").exists()

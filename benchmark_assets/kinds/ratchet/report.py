@@ -66,6 +66,10 @@ def format_ratchet_report(
         f"the changes tested, cliff margin {rules.cliff_safety_margin:.0%} of the swept range (aggregates: "
         f"{rules.bootstrap_resamples} bootstrap resamples, seed {rules.rng_seed})",
         *family_lines(verdicts, interactions),
+        f"- Intervals: *validation CI* is the {rules.confidence_level:.0%} two-sided sign-flip interval of the "
+        "validation delta, uncorrected; *corrected CI* is the one that agrees with the change's one-sided test at "
+        "its corrected level (1 - 2 x that level: for one change tested at 5 %, 90 % two-sided, so it can be the "
+        "narrower of the two); it decides.",
         f"- Duration: {duration_seconds:.1f} s",
         "",
         "The ratchet proposes; it never edits the constants. Review `proposed.patch`.",
