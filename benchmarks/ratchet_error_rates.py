@@ -18,7 +18,8 @@ today's value each, 35 train and 15 validation scenarios, paired noise. Rows:
    the next one is today's value: how often it is wrongly rejected as a cliff (the old rule did,
    about a quarter of the time).
 5. Sequential validation: up to two further rounds of 15 validation scenarios for the verdicts
-   that stay inconclusive, the error budget spent over the three looks (Pocock-type spending):
+   that stay inconclusive, the error budget spent over the three looks (O'Brien-Fleming-type
+   spending by default, as a study's; ``--spending pocock`` for Pocock-type):
    the family-wise false accept rate with no real effect, and power per effect size, with the
    average number of validation scenarios the improved constant's verdict used. Compare with rows
    1 and 2 (one look at 15 scenarios). ``--only sequential`` runs just this row, ``--only single``
@@ -53,16 +54,17 @@ def rate(hits: int, n: int) -> str:
 def one(job: tuple) -> tuple:
     """(any accept, c00 accepted, c00 warned of a cliff, c00 rejected as a cliff, c00's validation
     scenarios) of one study."""
-    seed, gains, currents, rules, rounds = job
+    seed, gains, currents, rules, rounds, spending = job
     verdicts = simulate_study(np.random.default_rng(seed), gains, currents=currents, rules=rules,
-                              rounds=rounds).set_index("constant")
+                              rounds=rounds, spending=spending).set_index("constant")
     first = verdicts.loc["c00"]
     return (bool((verdicts["decision"] == "accept").any()), first["decision"] == "accept",
             first["cliff_warning"] != "", first["reason"].startswith("cliff:"), int(first["n_validation"]))
 
 
-def run(pool, studies: int, seed: int, gains=None, currents=None, rules=None, rounds: int = 0) -> np.ndarray:
-    jobs = [(seed * 1_000_003 + i, gains, currents, rules, rounds) for i in range(studies)]
+def run(pool, studies: int, seed: int, gains=None, currents=None, rules=None, rounds: int = 0,
+        spending: str = "obrien_fleming") -> np.ndarray:
+    jobs = [(seed * 1_000_003 + i, gains, currents, rules, rounds, spending) for i in range(studies)]
     return np.array(list(pool.map(one, jobs, chunksize=8)))
 
 
@@ -72,6 +74,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", choices=["single", "sequential"], help="run only rows 1-4 (single) or row 5")
+    parser.add_argument("--spending", choices=["obrien_fleming", "pocock"], default="obrien_fleming",
+                        help="row 5's alpha spending over the looks (the study default: obrien_fleming)")
     args = parser.parse_args()
     n, started = args.studies, time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -80,12 +84,14 @@ def main() -> None:
         if args.only == "single":
             print(f"\n{time.perf_counter() - started:.0f} s")
             return
-        print(f"5. sequential validation, up to 2 further rounds of 15 scenarios (Pocock spending), {n} studies each")
+        print(f"5. sequential validation, up to 2 further rounds of 15 scenarios ({args.spending} spending), {n} "
+              "studies each")
         for label, rules in (("test alone (thresholds 0)", TEST_ONLY), ("default thresholds", None)):
-            result = run(pool, n, args.seed + 1, rules=rules, rounds=2)
+            result = run(pool, n, args.seed + 1, rules=rules, rounds=2, spending=args.spending)
             print(f"   {label:<26} no real effect: studies accepting any change {rate(int(result[:, 0].sum()), n)}")
             for size in (0.5, 1.0, 1.5):
-                result = run(pool, n, args.seed + 2, gains={0: {0.4: size}}, rules=rules, rounds=2)
+                result = run(pool, n, args.seed + 2, gains={0: {0.4: size}}, rules=rules, rounds=2,
+                             spending=args.spending)
                 print(f"   {label:<26} {size:3.1f} SD: accepted {rate(int(result[:, 1].sum()), n)}; validation "
                       f"scenarios used {result[:, 4].mean():.1f} on average")
     print(f"\n{time.perf_counter() - started:.0f} s")

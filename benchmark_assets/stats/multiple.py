@@ -65,3 +65,32 @@ def step_down_tails(p_values: np.ndarray, correction: str, alpha: float) -> np.n
             stopped = level
         tails[i] = level if stopped is None else stopped
     return tails
+
+
+def weighted_holm(p_values, weights, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down with weights fixed before the data (Holm 1979, the weighted form): at each
+    step the hypothesis with the smallest p / w among those left is rejected if p <= alpha w / W,
+    W the weight left. It is the closed test of weighted Bonferroni tests, so the family-wise error
+    stays within alpha for any weights chosen without the p-values (here: from train, disjoint
+    from the validation scenarios the p-values come from). Returns (adjusted p-values, each
+    hypothesis's level): a hypothesis is rejected exactly when its p is at most its level, the
+    level it was tested at, or, once the step-down stops, the level it would have had then."""
+    p = np.asarray(p_values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    m = p.size
+    if m == 0:
+        return np.empty(0), np.empty(0)
+    if w.shape != p.shape or not np.all(w > 0) or not np.all(np.isfinite(w)):
+        raise ValueError("weighted_holm needs one positive, finite weight per p-value")
+    order = np.lexsort((np.arange(m), p / w))  # smallest p / w first, ties in input order
+    left = w.sum()
+    adjusted, tails = np.empty(m), np.empty(m)
+    running, stopped = 0.0, None
+    for i in order:
+        running = max(running, min(1.0, p[i] * left / w[i]))
+        adjusted[i] = running
+        if stopped is None and p[i] > alpha * w[i] / left:
+            stopped = left  # every hypothesis from here on keeps this step's weight sum
+        tails[i] = alpha * w[i] / (left if stopped is None else stopped)
+        left -= w[i]
+    return adjusted, tails

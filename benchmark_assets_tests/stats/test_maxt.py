@@ -190,3 +190,29 @@ def test_offsets_keep_five_percent_in_null_families_and_favour_the_weighted_hypo
     assert favoured > plain + 10, (favoured, plain)
     with pytest.raises(ValueError, match="offsets"):
         max_t_family(np.ones((3, 2)), offsets=[1.0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.01, 10.0)), min_size=1, max_size=6),
+       st.sampled_from([0.01, 0.05, 0.2]))
+def test_weighted_holm_is_the_closed_test_of_weighted_bonferroni(pairs, alpha):
+    """Brute force: H_i is rejected iff every intersection holding it is rejected by weighted
+    Bonferroni (some j in the set with p_j <= alpha w_j / W_set). The levels agree with the
+    rejections, the adjusted p-values too, and equal weights give statsmodels' Holm."""
+    from itertools import combinations
+
+    from statsmodels.stats.multitest import multipletests
+
+    from benchmark_assets.stats.multiple import weighted_holm
+
+    p = np.array([a for a, _ in pairs])
+    w = np.array([b for _, b in pairs])
+    adjusted, tails = weighted_holm(p, w, alpha)
+    m = p.size
+    for i in range(m):
+        closed = all(any(p[j] <= alpha * w[j] / w[list(s)].sum() for j in s)
+                     for size in range(1, m + 1) for s in combinations(range(m), size) if i in s)
+        assert (p[i] <= tails[i]) == closed
+        assert (adjusted[i] <= alpha) == closed or abs(adjusted[i] - alpha) < 1e-12
+    equal = weighted_holm(p, np.ones(m), alpha)[0]
+    assert np.allclose(equal, multipletests(p, method="holm")[1])

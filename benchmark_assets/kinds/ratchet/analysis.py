@@ -20,11 +20,13 @@ from benchmark_assets.kinds.ratchet.family import (
     one_sided_p,
     sign_flip,
     stepwise,
+    train_offset,
 )
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
 from benchmark_assets.kinds.ratchet.schemas import aggregates_schema
 from benchmark_assets.kinds.ratchet.trials import TRIAL_COLUMNS
 from benchmark_assets.stats.aggregate import aggregate_metrics
+from benchmark_assets.stats.multiple import weighted_holm
 from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import ConstantSweep, format_value
 
@@ -79,7 +81,7 @@ def decide_ratchet(
     train_ids,
     validation_ids,
     rounds: Sequence[Sequence[int]] = (),
-    spending: str = "pocock",
+    spending: str = "obrien_fleming",
     other_claims: Sequence[Claim] = (),
 ) -> pd.DataFrame:
     """One verdict per constant, with its evidence; never a change to the constants themselves.
@@ -127,6 +129,8 @@ def decide_ratchet(
         columns = {i: aligned_deltas(table, *rows[i]["_keys"], seeds, sign) for i in taking_part}
         if look == 0:
             claims = [constant_claim(table, rows[i], columns[i], train_ids, sign) for i in family] + list(other_claims)
+            for i, claim in zip(family, claims):  # the weights of later looks, fixed on train
+                rows[i]["_train_stat"] = train_offset(claim.train[0])
             tested = judge_family(claims, rules.correction, float(levels[0]), rng=rng,
                                   train_weight=rules.train_weight)
         else:
@@ -135,15 +139,16 @@ def decide_ratchet(
             row = rows[i]
             _attach(row, columns[i], tested.get(row["constant"]), rules, rng)
             row["look"], row["look_alpha"], row["family_size"] = look, float(levels[look]), family_size
-            row["_correction"] = "holm" if look and rules.correction == "max_t" else rules.correction
+            row["_correction"] = ("weighted_holm" if rules.train_weight > 0 else "holm") if look and rules.correction == "max_t" else rules.correction
             _decide_one(row, rules, family_size=family_size)
             if look:
                 row["reason"] += f" (look {look}: {row['n_validation']} validation scenarios, level {levels[look]:.4f})"
+            note = row.pop("_open_note", "")
             if row.pop("_interval_only", False):
                 if look < len(looks) - 1:
                     row["decision"], row["next_round"] = INCONCLUSIVE, look + 1
                     row["reason"] = (f"inconclusive at look {look} ({row['n_validation']} validation scenarios): "
-                                     f"{row['reason']}; round {look + 1} adds {len(rounds[look])} more")
+                                     f"{row['reason']}{note}; round {look + 1} adds {len(rounds[look])} more")
                 elif rounds:
                     row["reason"] += f"; still inconclusive after {len(rounds)} further rounds (budget spent)"
     for row in rows:
@@ -211,16 +216,31 @@ def screen(row: dict, rules: DecisionRules) -> tuple[bool, str]:
     return True, ""
 
 
+LATER_LOOK_WEIGHT = 4.0  # x train_weight: how strongly a later look's Holm weights follow train
+
+
+def later_look_weights(train_stats: np.ndarray, train_weight: float) -> np.ndarray:
+    """A later look's Holm weights: exp(4 x train_weight x each change's train statistic), fixed on
+    train before any validation data, so the weighted Holm keeps its error rate whatever they are;
+    a change with strong train evidence gets more of the look's share (as the max-T's train offsets
+    give it at the first look), and train_weight 0 is plain Holm."""
+    return np.exp(LATER_LOOK_WEIGHT * train_weight * np.asarray(train_stats, dtype=float))
+
+
 def _later_look(rows: list[dict], family: list[int], columns: dict[int, np.ndarray], rules: DecisionRules,
                 alpha: float, rng) -> dict[str, Tested]:
-    """Holm (or the study's step-wise correction) over the family's constants at a later look:
-    those taking part by their p-value on the look's scenarios, the others settled (accepted at
-    p = 0, else p = 1). Max-T would need every constant of the family measured on the round's
-    scenarios; only the open ones are."""
+    """Holm over the family's constants at a later look (weighted by train under max-T, else the
+    study's step-wise correction): those taking part by their p-value on the look's scenarios,
+    the others settled (accepted at p = 0, else p = 1). Max-T would need every constant of the
+    family measured on the round's scenarios; only the open ones are."""
     p_values = np.array([one_sided_p(columns[i], rng) if i in columns
                          else 0.0 if rows[i]["decision"] == ACCEPT else 1.0 for i in family])
-    return stepwise([rows[i]["constant"] for i in family], p_values,
-                    "holm" if rules.correction == "max_t" else rules.correction, alpha)
+    names = [rows[i]["constant"] for i in family]
+    if rules.correction != "max_t":
+        return stepwise(names, p_values, rules.correction, alpha)
+    weights = later_look_weights([rows[i].get("_train_stat", 0.0) for i in family], rules.train_weight)
+    adjusted, tails = weighted_holm(p_values, weights, alpha)
+    return {name: Tested(float(p), float(a), (float(t),)) for name, p, a, t in zip(names, p_values, adjusted, tails)}
 
 
 def _attach(row: dict, column: np.ndarray, tested: Tested | None, rules: DecisionRules, rng) -> None:
@@ -291,6 +311,12 @@ def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
             f"validation delta {fmt(validation_delta)} does not exceed the improvement threshold "
             f"{rules.improvement_threshold} (train delta {fmt(train_delta)}): {_why_short(train_delta, validation_delta)}"
         )
+        # Not futile while its interval still reaches above the threshold: a further round (if the
+        # study has one) may settle it. Looking again never spends more than each look's share of
+        # the error budget, so only the final look rejects such a change.
+        if row["ci_high"] > rules.improvement_threshold:
+            row["_interval_only"] = True
+            row["_open_note"] = f" yet, but its {rules.confidence_level:.0%} interval reaches {fmt(row['ci_high'])}"
     elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] <= row["look_alpha"]):
         decision, reason = REJECT, (
             f"validation interval (one-sided sign-flip test) at the {CORRECTION_NAMES[row['_correction']]}-corrected "

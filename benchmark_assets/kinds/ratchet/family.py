@@ -30,7 +30,7 @@ from benchmark_assets.stats.multiple import adjust_p_values, step_down_tails
 from benchmark_assets.stats.permutation import SignFlip
 
 CORRECTIONS = ("max_t", "holm", "bonferroni", "bh", "none")
-CORRECTION_NAMES = {"max_t": "max-T", "holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg",
+CORRECTION_NAMES = {"max_t": "max-T", "holm": "Holm", "weighted_holm": "train-weighted Holm", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg",
                     "none": "un"}
 
 

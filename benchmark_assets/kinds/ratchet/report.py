@@ -44,7 +44,7 @@ def format_ratchet_report(
     interactions: pd.DataFrame | None = None,
     cumulative: pd.DataFrame | None = None,
     rounds: list[int] | None = None,
-    spending: str = "pocock",
+    spending: str = "obrien_fleming",
     searched=None,
     search_lines: list[str] | None = None,
 ) -> str:

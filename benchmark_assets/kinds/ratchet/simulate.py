@@ -28,7 +28,7 @@ DIFFERENCE_SD = math.sqrt(2) * NOISE  # of one validation delta: two independent
 def simulate_study(rng: np.random.Generator, gains: dict[int, dict[float, float]] | None = None, *,
                    currents: dict[int, float] | None = None, constants: int = 20,
                    rules: DecisionRules | None = None, rounds: int = 0, per_round: int = VALIDATION,
-                   spending: str = "pocock") -> pd.DataFrame:
+                   spending: str = "obrien_fleming") -> pd.DataFrame:
     """The ratchet's verdicts on one simulated study. ``gains[c][value]`` is the planted gain of
     constant ``c`` at ``value`` in SDs of a validation delta (0 where not given); ``currents[c]``
     its current value (0.3 where not given). Constants are named ``c00``, ``c01``, ... With

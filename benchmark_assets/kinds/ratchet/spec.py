@@ -104,7 +104,7 @@ class SequentialSpec(Strict):
 
     rounds: StrictInt = Field(default=0, ge=0, le=20)
     scenarios_per_round: StrictInt = Field(default=15, ge=1, le=10_000)
-    spending: Literal["pocock", "obrien_fleming"] = "pocock"
+    spending: Literal["pocock", "obrien_fleming"] = "obrien_fleming"
 
 
 class SearchSpec(Strict):

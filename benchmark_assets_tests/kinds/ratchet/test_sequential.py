@@ -55,7 +55,7 @@ def test_an_inconclusive_verdict_waits_for_its_round_then_decides_at_that_looks_
     assert waiting.loc["k", "decision"] == "inconclusive" and waiting.loc["k", "next_round"] == 1
     assert "round 1 adds 10 more" in waiting.loc["k", "reason"]
     assert waiting.loc["idle", "decision"] == "no_sensitivity" and waiting.loc["idle", "next_round"] == 0
-    levels = look_levels([7, 17, 27], 27, 0.01, "pocock")
+    levels = look_levels([7, 17, 27], 27, 0.01, "obrien_fleming")  # the default spending
     assert waiting.loc["k", "look_alpha"] == pytest.approx(levels[0])
     # Without rounds the same data is judged once at the full level: rejected, not waiting.
     once = decide(study, first, rounds=[])
@@ -128,8 +128,8 @@ def test_rounds_are_new_partitions_run_as_follow_ups_and_the_report_shows_the_lo
     assert ledger.loc[ledger["subject"] == "idle", "decision"].tolist() == ["no_sensitivity"]
     assert '"look": 1' in ledger.loc[ledger["subject"] == "k", "details"].iloc[0]
     report = (latest_dir("rounds") / "report.md").read_text()
-    assert "## Sequential validation" in report and "| 1 | 17 | 0.0036 | k (accept) |" in report
-    assert "| 2 | 27 | 0.0027 (not taken) | - |" in report
+    assert "## Sequential validation" in report and "| 1 | 17 | 0.0012 | k (accept) |" in report  # O'Brien-Fleming
+    assert "| 2 | 27 | 0.0088 (not taken) | - |" in report
 
 
 def test_round_trials_of_an_older_scenario_set_are_measured_again(instance, sequential_study, study_dir):
@@ -158,7 +158,8 @@ def test_a_look_is_tested_at_its_share_of_the_budget_not_at_the_full_level():
     levels = look_levels([15, 30, 45], 45, 0.05, "pocock")
     found = 0
     for seed in range(200):
-        verdicts = simulate_study(np.random.default_rng(seed), {0: {0.4: 0.5}}, rules=rules, constants=1, rounds=2)
+        verdicts = simulate_study(np.random.default_rng(seed), {0: {0.4: 0.5}}, rules=rules, constants=1, rounds=2,
+                                  spending="pocock")
         row = verdicts.iloc[0]
         if row["look"] > 0:
             assert row["look_alpha"] == pytest.approx(levels[int(row["look"])])
@@ -170,3 +171,27 @@ def test_a_look_is_tested_at_its_share_of_the_budget_not_at_the_full_level():
         if found >= 3:
             return
     pytest.fail(f"only {found} studies had a later look's p between its level and 5 %")
+
+
+def test_a_gain_below_the_threshold_whose_interval_reaches_above_it_gets_a_round():
+    """Only a futile change (its interval wholly at or below the improvement threshold) is rejected
+    before the last look; one whose point estimate falls short but whose interval reaches above it
+    is looked at again, which is what lets rounds find small real gains."""
+    from benchmark_assets.kinds.ratchet.simulate import TRAIN, VALIDATION, simulate_trials
+
+    rules = DecisionRules()
+    found = 0
+    for seed in range(60):
+        trials, sweeps = simulate_trials(np.random.default_rng(seed), {0: {0.4: 0.5}}, constants=3,
+                                         scenarios=TRAIN + 3 * VALIDATION)
+        common = dict(metric="m", maximize=True, train_ids=list(range(TRAIN)),
+                      validation_ids=list(range(TRAIN, TRAIN + VALIDATION)))
+        once = decide_ratchet(trials, sweeps, rules, **common).set_index("constant").loc["c00"]
+        if not (once["tested"] and once["validation_delta"] <= rules.improvement_threshold < once["ci_high"]):
+            continue
+        found += 1
+        assert once["decision"] == "reject" and "does not exceed the improvement threshold" in once["reason"]
+        rounds = [list(range(TRAIN + VALIDATION * r, TRAIN + VALIDATION * (r + 1))) for r in (1, 2)]
+        again = decide_ratchet(trials, sweeps, rules, rounds=rounds, **common).set_index("constant").loc["c00"]
+        assert again["look"] >= 1, again["reason"]
+    assert found >= 3, found
