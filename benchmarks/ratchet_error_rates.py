@@ -73,15 +73,18 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", choices=["single", "sequential"], help="run only rows 1-4 (single) or row 5")
+    parser.add_argument("--only", choices=["single", "cliffs", "sequential"],
+                        help="run only rows 1-4 (single), rows 3-4 (cliffs) or row 5 (sequential)")
     parser.add_argument("--spending", choices=["obrien_fleming", "pocock"], default="obrien_fleming",
                         help="row 5's alpha spending over the looks (the study default: obrien_fleming)")
     args = parser.parse_args()
     n, started = args.studies, time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        if args.only != "sequential":
+        if args.only in (None, "single"):
             single_look(pool, n, args.seed)
-        if args.only == "single":
+        if args.only == "cliffs":
+            cliff_rows(pool, n, args.seed)
+        if args.only in ("single", "cliffs"):
             print(f"\n{time.perf_counter() - started:.0f} s")
             return
         print(f"5. sequential validation, up to 2 further rounds of 15 scenarios ({args.spending} spending), {n} "
@@ -108,6 +111,11 @@ def single_look(pool, n: int, seed: int) -> None:
         for size in (0.5, 1.0, 1.5, 2.0):
             result = run(pool, n, seed + 2, gains={0: {0.4: size}}, rules=rules)
             print(f"   {label:<26} {size:3.1f} SD   {rate(int(result[:, 1].sum()), n)}")
+    cliff_rows(pool, n, seed)
+
+
+def cliff_rows(pool, n: int, seed: int) -> None:
+    """Rows 3-4: a planted cliff, and an improvement at the edge of the range."""
     result = run(pool, n, seed + 3, gains={0: {0.4: 2.0, 0.5: -10.0}})
     print(f"3. planted cliff past a 2 SD improvement: warned {rate(int(result[:, 2].sum()), n)}")
     result = run(pool, n, seed + 4, gains={0: {0.1: 2.0}}, currents={0: 0.2})
