@@ -184,8 +184,8 @@ def test_a_gain_below_the_threshold_whose_interval_reaches_above_it_gets_a_round
     for seed in range(60):
         trials, sweeps = simulate_trials(np.random.default_rng(seed), {0: {0.4: 0.5}}, constants=3,
                                          scenarios=TRAIN + 3 * VALIDATION)
-        common = dict(metric="m", maximize=True, train_ids=list(range(TRAIN)),
-                      validation_ids=list(range(TRAIN, TRAIN + VALIDATION)))
+        common = {"metric": "m", "maximize": True, "train_ids": list(range(TRAIN)),
+                      "validation_ids": list(range(TRAIN, TRAIN + VALIDATION))}
         once = decide_ratchet(trials, sweeps, rules, **common).set_index("constant").loc["c00"]
         if not (once["tested"] and once["validation_delta"] <= rules.improvement_threshold < once["ci_high"]):
             continue
