@@ -59,6 +59,10 @@ def pytest_benchmark_json(folder, name: str, implementation: str):
     return folder / f"{name}.json"
 
 
+# One worker runs this module, so the real pytest-benchmark runs of its fixture are made once, not
+# once per worker that picks up one of its tests.
+pytestmark = pytest.mark.xdist_group("pytest_benchmark_runs")
+
 SUITE = """\
 kind: acceptance
 benchmarks:
