@@ -246,8 +246,8 @@ def fewest_runs(criterion: Criterion, baseline: tuple[float, float] | None, opti
     within its run) stands in for the spread of run means, which it can only understate (runs
     add machine state that rounds within a run share). A lower bound, at least 2."""
     low, high = _region(criterion)
-    means = [m for m in ((baseline or (None, 0.0))[0], optimised[0]) if m is not None]
-    errors = [se for _, se in ([baseline] if baseline else []) + [optimised]]
+    sides = ([baseline] if baseline else []) + [optimised]
+    means, errors = [m for m, _ in sides], [se for _, se in sides]
     if criterion.effect == "ratio":
         if min(means) <= 0:
             return 2

@@ -93,12 +93,8 @@ def resolve_runs(path: Path, commit: str | None) -> tuple[Path, ...]:
 
 def _dirty(path: Path) -> bool:
     """Whether an autosaved run had uncommitted changes (its name or its commit_info says so)."""
-    if "uncommit" in path.name:  # pytest-benchmark spells it 'uncommited-changes'
-        return True
-    try:
-        return bool(json.loads(path.read_text()).get("commit_info", {}).get("dirty"))
-    except (OSError, ValueError, AttributeError):
-        return False
+    # pytest-benchmark spells it 'uncommited-changes'
+    return "uncommit" in path.name or bool(_commit_info(path).get("dirty"))
 
 
 def _autosave_folder(path: Path) -> Path:
@@ -117,10 +113,16 @@ def _autosave_folder(path: Path) -> Path:
 
 
 def _commit_of(path: Path) -> str:
+    return str(_commit_info(path).get("id") or "")
+
+
+def _commit_info(path: Path) -> dict:
+    """A file's commit_info ({} where it cannot be read: the file's own check says why later)."""
     try:
-        return str(json.loads(path.read_text()).get("commit_info", {}).get("id") or "")
+        info = json.loads(path.read_text()).get("commit_info")
     except (OSError, ValueError, AttributeError):
-        return ""
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def read(path: Path) -> dict[str, Result]:

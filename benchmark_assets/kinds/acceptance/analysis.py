@@ -73,7 +73,7 @@ def criterion_samples(study: AcceptanceStudy, item: SuiteCriterion, trials: pd.D
     if study.is_ingested(item.benchmark):
         return _ingested_sample(study, item, ok)
     table = ok.pivot_table(index="repeat", columns="side", values=measure, aggfunc="first").reindex(columns=list(SIDES))
-    paired = item.spec.effect != "mean"
+    paired = item.spec.sides == SIDES
     usable = table.dropna() if paired else table[["optimised"]].dropna()
     if len(usable) < 2:
         what = "both sides succeeded" if paired else "the optimised side succeeded"
@@ -148,7 +148,7 @@ def _ingested_sample(study: AcceptanceStudy, item: SuiteCriterion, ok: pd.DataFr
     sides = {side: runs[runs["side"] == side] for side in SIDES}
     if any(own.empty for own in sides.values()):
         return "the pytest-benchmark rows of this benchmark have not been read yet"
-    wanted = ("optimised",) if item.spec.effect == "mean" else SIDES
+    wanted = item.spec.sides
     counts = {side: len(sides[side]) for side in SIDES}
     if min(counts[side] for side in wanted) < 2:
         figures = {side: (float(own["mean"].mean()), float(np.sqrt((own["se"] ** 2).sum()) / len(own)))
@@ -196,7 +196,6 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
     for item, sample, criterion, j, too_few in zip(items, samples, criteria, judged, few):
         bench_rows = trials[trials["benchmark"] == item.benchmark] if len(trials) else trials
         failed = int((bench_rows["status"] != "ok").sum()) if len(bench_rows) else 0
-        needs = ("optimised",) if item.spec.effect == "mean" else SIDES
         ran = set(bench_rows.loc[bench_rows["status"] == "ok", "side"]) if len(bench_rows) else set()
         means = too_few.means if too_few else _means(sample)
         reason = j.reason
@@ -223,7 +222,7 @@ def judge_suite(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
             "p_value": j.p_value, "p_adjusted": j.adjusted_p_value, "verdict": j.verdict,
             "repeats_needed": -1 if needed is None else int(needed), "scale": spec.scale,
             "shown_estimate": shown[0], "shown_interval": f"[{shown[1]}, {shown[2]}]", "reason": reason,
-            "sides_ran": all(side in ran for side in needs),
+            "sides_ran": all(side in ran for side in spec.sides),
         })
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 

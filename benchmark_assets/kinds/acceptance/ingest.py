@@ -52,8 +52,9 @@ def ingest_benchmark_file(study: AcceptanceStudy, path: Path, relative: PurePosi
         if name in results:
             matched[benchmark] = results[name]
     named = {digest(run): (benchmark, run) for benchmark in matched for run, _ in study.ingested[(benchmark, side)]}
-    if digest(path) in named:  # the same run twice would count as two independent ones
-        benchmark, run = named[digest(path)]
+    copy_of = named.get(digest(path))
+    if copy_of:  # the same run twice would count as two independent ones
+        benchmark, run = copy_of
         raise IngestError(f"it is the same file as {run.name}, a run of the {side} side the study names for "
                           f"{benchmark}, and would count twice; put only other runs in the inbox")
     if not matched:

@@ -292,6 +292,11 @@ class CriterionSpec(Strict):
         return f"{v:.4g}"
 
     @property
+    def sides(self) -> tuple[str, ...]:
+        """The sides the criterion's effect needs: a bound on the mean needs the optimised side only."""
+        return ("optimised",) if self.effect == "mean" else SIDES
+
+    @property
     def decreasing(self) -> bool:
         """Whether ``shown`` falls as the ratio rises (a reduction, a loss, a speed-up)."""
         return self.form in ("reduction", "max_loss", "speedup_at_least")

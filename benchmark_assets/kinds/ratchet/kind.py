@@ -34,6 +34,7 @@ from benchmark_assets.kinds.ratchet.search import (
     SEARCH_SUBJECT,
     advance,
     describe,
+    failure_reasons,
     importance_markdown,
     measured_on,
     search_sweep,
@@ -97,9 +98,9 @@ def search(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
     running = int((frame["state"] == RUNNING).sum())
     metadata = {"proposals": len(frame), "running": running, "budget": study.search.trials,
                 "sampler": study.search.sampler}
-    reasons = frame.loc[frame["reason"].astype(bool), "reason"]
+    reasons = failure_reasons(frame)
     if len(reasons):
-        metadata["failed_proposals"] = f"{len(reasons)}: {reasons.value_counts().index[0]}"
+        metadata["failed_proposals"] = f"{reasons.sum()}: {reasons.index[0]}"
     if state.done and frame["best"].any():
         best = frame.loc[frame["best"], "sweep_point"].iloc[0]
         metadata["best"] = describe(study, best)

@@ -22,7 +22,7 @@ from benchmark_assets.kinds.ratchet.analysis import (
 from benchmark_assets.kinds.ratchet.family import CORRECTION_NAMES
 from benchmark_assets.kinds.ratchet.interactions import train_grid
 from benchmark_assets.kinds.ratchet.rules import DecisionRules
-from benchmark_assets.kinds.ratchet.search import SEARCH_SUBJECT, describe, importance_markdown
+from benchmark_assets.kinds.ratchet.search import SEARCH_SUBJECT, describe, failure_reasons, importance_markdown
 from benchmark_assets.kinds.ratchet.sensitivity import paired_gain_curves
 from benchmark_assets.stats.sequential import look_levels
 from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
@@ -216,12 +216,10 @@ def search_markdown(study, search: pd.DataFrame, current_train: float, plot: Pat
              f"proposals measured ({int((search['state'] == 'failed').sum())} failed), {study.search.batch} at a "
              "time. Its best proposal is judged on validation as the `search` verdict, in the same correction as "
              "the constants.", ""]
-    failed = search[search["state"] == "failed"]
-    reasons = failed["reason"][failed["reason"].astype(bool)] if "reason" in failed else pd.Series(dtype=str)
-    if len(reasons):  # why proposals failed: the commonest reason first
-        counts = reasons.value_counts()
+    counts = failure_reasons(search)
+    if len(counts):  # why proposals failed: the commonest reason first
         lines += [f"- Failed proposals: {counts.iloc[0]} x {counts.index[0]}"
-                  + (f" (and {len(reasons) - counts.iloc[0]} for other reasons)" if len(counts) > 1 else ""), ""]
+                  + (f" (and {counts.sum() - counts.iloc[0]} for other reasons)" if len(counts) > 1 else ""), ""]
     best = search[search["best"].astype(bool)]
     if len(best):
         row = best.iloc[0]

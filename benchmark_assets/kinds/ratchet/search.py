@@ -198,6 +198,15 @@ def _importance(handle, frame: pd.DataFrame, metric: str, seed: int) -> dict:
     return {k: float(v) for k, v in found.items()}
 
 
+def failure_reasons(frame: pd.DataFrame) -> pd.Series:
+    """How often each reason made a proposal fail, the commonest first (a frame stored before
+    proposals had reasons has none)."""
+    if "reason" not in frame:
+        return pd.Series(dtype=int)
+    reasons = frame.loc[(frame["state"] == FAILED) & frame["reason"].astype(bool), "reason"]
+    return reasons.value_counts()
+
+
 def _frame(study, everything, metrics: list[str], why=lambda point: "") -> pd.DataFrame:
     """One row per proposal; a failed one's ``reason`` says why (``why(point)``)."""
     states = {"COMPLETE": COMPLETE, "FAIL": FAILED, "RUNNING": RUNNING}
