@@ -58,11 +58,9 @@ def warehouse_label() -> str:
     return url.render_as_string(hide_password=True)
 
 
-def print_trial_errors(outcomes: dict) -> None:
+def print_trial_errors(results) -> None:
     """The most common trial errors, with counts, on stderr."""
-    from benchmark_assets.defs.runner import trial_errors
-
-    if text := trial_errors(outcomes):
+    if text := results.text():
         print(text, file=sys.stderr)
 
 
@@ -77,46 +75,44 @@ class _NoInterruptTraces(logging.Filter):
 
 def cmd_run(args) -> int:
     from benchmark_assets.artifacts import artifacts_dir, latest_dir, safe_label
-    from benchmark_assets.defs.runner import every_trial_failed, run_study
-    from benchmark_assets.kinds import kind_of
-    from benchmark_assets.studies import StudyError, load_study
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.graph import StudyGraph
+    from benchmark_assets.studies import StudyError
 
     tiers = list(args.tier) if args.tier else None
     constants = [c.strip() for c in args.constants.split(",") if c.strip()] if args.constants else None
     # Everything about the input is checked before DAGSTER_HOME or any database is created.
-    checked = load_study(args.study)
-    kind_of(checked).points(checked, constants or (), tiers or ())
-    if args.fail_on and args.fail_on not in kind_of(checked).fail_on:
-        choices = kind_of(checked).fail_on
+    graph = StudyGraph.load(args.study)
+    checked, kind = graph.study, graph.kind
+    kind.points(checked, constants or (), tiers or ())
+    if args.fail_on and args.fail_on not in kind.fail_on:
+        choices = kind.fail_on
         raise StudyError(checked.path, "--fail-on", f"a {checked.kind} study has "
                          + (f"no verdict {args.fail_on!r} to gate on" if choices else "no verdicts to gate on"),
                          f"use --fail-on {' or '.join(choices)}" if choices else "drop --fail-on")
     ensure_dagster_home()
     outcome = run_study(str(checked.path), tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
-    study = outcome["study"]
-    kind = kind_of(study)
+    study = outcome.study
     # This run's own folder (latest may already be another run's, e.g. one launched from the UI).
-    own = [artifacts_dir(study.name) / safe_label(run_id) for _, _, run_id in outcome["stages"]]
+    own = [artifacts_dir(study.name) / safe_label(stage.run_id) for stage in outcome.stages]
     folder = next((f for f in reversed(own) if (f / "report.md").exists()), latest_dir(study.name))
     report = folder / "report.md"
     if report.exists():
         print(report.read_text())
     print(kind.run_summary(outcome))
-    if outcome.get("kept"):
-        print(f"Kept {outcome['kept']} trials an interrupted run had finished (not run again).")
+    if outcome.kept:
+        print(f"Kept {outcome.kept} trials an interrupted run had finished (not run again).")
     print(f"Artifacts: {latest_dir(study.name)}  ({kind.artifact_files})")
     print(f"  (this run's own folder: {folder}; latest points at the newest run's, earlier runs keep theirs)")
     print(f"Warehouse: {warehouse_label()}")
-    outcomes = outcome["outcomes"]
-    print_trial_errors(outcomes)
-    if every_trial_failed(outcomes):
+    print_trial_errors(outcome.results)
+    if outcome.results.all_failed:
         print(f"error: every trial failed, so {study.name} decided nothing; fix the cause above and run it again",
               file=sys.stderr)
         return EXIT_ALL_TRIALS_FAILED
     from benchmark_assets.defs.resources import study_resources
 
-    warehouse = study_resources()["warehouse"].warehouse.open()
-    read = lambda node: warehouse.read(f"{study.name}__{node}")  # noqa: E731
+    read = graph.reader(study_resources()["warehouse"].open())
     nothing = kind.decided_nothing(study, read)
     if nothing:
         print(f"error: {study.name} decided nothing: {nothing}", file=sys.stderr)
@@ -187,13 +183,14 @@ def cmd_regressions(args) -> int:
     one is in force (for CI: fail a merge that made things worse)."""
     from benchmark_assets.defs.regression_watch import analyse
     from benchmark_assets.defs.resources import study_resources
+    from benchmark_assets.graph import StudyGraph
     from benchmark_assets.regressions import regressions_markdown
     from benchmark_assets.studies import load_study
 
     study = load_study(args.study)
     ensure_dagster_home()
     ledger = study_resources()["ledger"].open().read(study=study.name)
-    found, changes, series = analyse(study, ledger, threshold=args.threshold)
+    found, changes, series = analyse(StudyGraph.of(study), ledger, threshold=args.threshold)
     print(regressions_markdown(study.name, found, changes, series, threshold=args.threshold))
     return EXIT_REGRESSION if found["confirmed"].any() else 0
 
@@ -202,12 +199,12 @@ def cmd_ingest(args) -> int:
     """Result files in the study's inbox become its trials (what the inbox sensor does, for scripts)."""
     from benchmark_assets.artifacts import latest_dir
     from benchmark_assets.defs.runner import ingest_study
+    from benchmark_assets.graph import StudyGraph
     from benchmark_assets.inbox import inbox_folder
-    from benchmark_assets.kinds import kind_of
-    from benchmark_assets.studies import StudyError, load_study
+    from benchmark_assets.studies import StudyError
 
-    study = load_study(args.study)
-    kind = kind_of(study)
+    graph = StudyGraph.load(args.study)
+    study, kind = graph.study, graph.kind
     if not kind.inbox_files:
         raise StudyError(study.path, "kind", f"a {study.kind} study ingests no result files",
                          "ingest into a load_sweep (aiperf), acceptance (pytest-benchmark) or comparison (CSV) study")
@@ -221,12 +218,13 @@ def cmd_ingest(args) -> int:
     from benchmark_assets.defs.resources import study_resources
     from benchmark_assets.inbox import still_rejected
 
-    earlier = [o for o in still_rejected(study_resources()["results"].open(), study)
+    earlier = [o for o in still_rejected(study_resources()["warehouse"].open(), study)
                if o.path not in {seen.path for seen in found.outcomes}]
     for o in earlier:  # not read again until it or the study changes, but still not ingested
         print(f"{o.path}: still {o.status}: {o.reason}", file=sys.stderr)
     if outcome is not None:
-        print(f"Stored {outcome['ingested_trials']} ingested trials and updated what follows them in {outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
+        print(f"Stored {outcome.ingested} ingested trials and updated what follows them in {outcome.seconds:.1f} s "
+              f"({len(outcome.stages)} Dagster runs).")
         print(f"Artifacts: {latest_dir(study.name)}  ({kind.artifact_files})")
         print(f"Warehouse: {warehouse_label()}")
     return EXIT_REJECTED if found.rejected or earlier else 0
@@ -247,7 +245,7 @@ def cmd_worker(args) -> int:
     # runs as many workers (or --concurrency) as it has cores.
     pool = (["--pool", "solo"] if args.concurrency == 1
             else ["--pool", "prefork", "--concurrency", str(args.concurrency)])
-    command = [sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.celery_app", "worker", "-Q", "dagster",
+    command = [sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.scale_out.celery_app", "worker", "-Q", "dagster",
                "--prefetch-multiplier", "1", "--loglevel", args.loglevel, *pool,
                *(["--hostname", args.name] if args.name else [])]
     sys.stdout.flush()

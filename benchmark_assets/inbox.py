@@ -8,23 +8,27 @@ record per file (``inbox_files``: its digest, what became of it and why). A file
 used is recorded as rejected with the reason, and is not read again until it or the study changes.
 The trials node, wrapped by ``with_inbox``, then stores those rows as its partitions instead of
 measuring them: the Dagster sensor (``defs.inbox_watch``) or ``benchmark-assets ingest`` asks
-for a run of exactly those partitions and what follows them. No Dagster here.
+for a run of exactly those partitions and what follows them. No Dagster here: ``plan_look``
+decides a look from what the disk showed, ``write_look`` stores it.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 
 import pandas as pd
 import pandera.errors
 import sqlalchemy as sa
 
-from benchmark_assets.kinds import kind_of
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.kinds.base import INBOX_BASE, IngestError, Node, Product, Step
 from benchmark_assets.locks import database_lock, file_lock
 from benchmark_assets.study_file import studies_dir
@@ -47,8 +51,12 @@ def inbox_folder(study) -> Path:
     return inbox_root() / study.name
 
 
-def rows_table(study) -> str:
-    return f"{study.name}__inbox"
+def rows_table(graph: StudyGraph) -> str:
+    return _rows_table(graph.name)
+
+
+def _rows_table(name: str) -> str:
+    return f"{name}__inbox"
 
 
 @dataclass(frozen=True)
@@ -114,10 +122,10 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def candidate_files(study) -> tuple[list[tuple[Path, PurePosixPath]], int]:
+def candidate_files(graph: StudyGraph) -> tuple[list[tuple[Path, PurePosixPath]], int]:
     """(file, its path in the inbox) of every file the kind reads, in name order, and how many
     other files there are. Hidden files and those still being written (``.part``, ``.tmp``) wait."""
-    kind, folder = kind_of(study), inbox_folder(study)
+    kind, folder = graph.kind, inbox_folder(graph)
     if not kind.inbox_files or not folder.is_dir():
         return [], 0
     everything = [p for p in sorted(folder.rglob("*")) if p.is_file()]
@@ -152,18 +160,21 @@ class _Replicates:
         return key
 
 
-def _validated(study, kind, rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows, checked against the trials schema; IngestError naming the first problem."""
+def _schema_check(study, kind) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The trials schema's check of one file's rows; IngestError naming the first problem."""
     node = kind.trial_node()
-    rows = _shaped(kind, rows)
-    if node.schema is None:
-        return rows
-    try:
-        return node.schema(study).validate(rows, lazy=False)
-    except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as error:
-        first = (str(error).strip().splitlines() or ["invalid"])[0][:300]
-        raise IngestError(f"its trials do not pass the {node.name} schema ({first}); fix the values in the file "
-                          "(or, if the file is right, report the kind's ingest as a bug)") from None
+
+    def check(rows: pd.DataFrame) -> pd.DataFrame:
+        if node.schema is None:
+            return rows
+        try:
+            return node.schema(study).validate(rows, lazy=False)
+        except (pandera.errors.SchemaError, pandera.errors.SchemaErrors) as error:
+            first = (str(error).strip().splitlines() or ["invalid"])[0][:300]
+            raise IngestError(f"its trials do not pass the {node.name} schema ({first}); fix the values in the file "
+                              "(or, if the file is right, report the kind's ingest as a bug)") from None
+
+    return check
 
 
 def _failing_files(study, kind, batch: list[tuple[str, pd.DataFrame]]) -> set[str]:
@@ -185,7 +196,7 @@ def _failing_files(study, kind, batch: list[tuple[str, pd.DataFrame]]) -> set[st
     return set()
 
 
-def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = None,
+def scan(graph: StudyGraph, warehouse: Warehouse, *, say: Callable[[str], None] | None = None,
          limit: int | None = None, mark: int | None = None) -> Scan:
     """Read the study's new and changed inbox files (at most ``limit``; the rest wait for the
     next look) into the warehouse, in one transaction; one process at a time per study (a file
@@ -193,195 +204,342 @@ def scan(study, warehouse: Warehouse, *, say: Callable[[str], None] | None = Non
     never hand out one key twice. ``mark`` (the Dagster event log's newest record id when the
     look began) is kept with the trials it writes: they are stored once a materialisation after it
     holds them (``waiting_keys``)."""
+    study, kind = graph.study, graph.kind
     waiting = f"waiting for another reader of {study.name}'s inbox ({{holder}})"
     url = sa.make_url(warehouse.url)
     folder = Path(url.database).resolve().parent if url.get_backend_name() == "sqlite" and url.database else None
     with file_lock(folder / "locks" / f"inbox_{study.name}.lock", say=say, waiting=waiting) if folder \
             else contextlib.nullcontext(), \
             database_lock(warehouse.url, f"benchmark_assets:inbox:{study.name}", say=say, waiting=waiting):
-        kind = kind_of(study)
-        files, ignored = candidate_files(study)
+        files, ignored = candidate_files(graph)
+        where = {relative.as_posix(): (path, relative) for path, relative in files}
         known = records(warehouse, study)
-        plan = _Plan(study, kind, files, known, ignored, limit, mark)
-        failing = _failing_files(study, kind, [(o.path, rows) for o, rows, _, _ in plan.ingested])
+        look = partial(plan_look, study.name, study.spec_hash, seen_files(files),
+                       known.to_dict("records") if len(known) else [], shape=trial_shape(study, kind),
+                       ingest=lambda name, new_replicate: kind.ingest(study, *where[name], new_replicate),
+                       validate=_schema_check(study, kind), limit=limit, mark=mark)
+        plan = look()
+        failing = _failing_files(study, kind, [(i.outcome.path, i.rows) for i in plan.ingested])
         if failing:  # read again, those files checked on their own (their reasons), the others as they were
-            plan = _Plan(study, kind, files, known, ignored, limit, mark, check=failing)
-        plan.write(warehouse)
-        return plan.found
+            plan = look(check=failing)
+        write_look(warehouse, plan)
+        return plan.scan(inbox_folder(study), ignored)
 
 
-def _fingerprint(path: Path) -> str:
-    """The file's SHA-256; for a file that cannot be read, its size and time (reported once per change)."""
+# Planning a look: pure, from what the disk showed (``FileSeen``) and the study's file records.
+
+Key = tuple[str, str]  # a trial's (point, replicate)
+
+
+@dataclass(frozen=True)
+class FileSeen:
+    """A file the kind reads, as the disk showed it: its path in the inbox, its size and time
+    (None: gone since it was listed) and its content's fingerprint, read only when asked for
+    (None: gone meanwhile), so a file of unchanged size and time is not hashed again."""
+
+    name: str
+    stat: str | None
+    fingerprint: Callable[[], str | None]
+
+
+@dataclass(frozen=True)
+class TrialShape:
+    """What a look needs of the kind: its name, its trials' point and replicate columns, and the
+    replicate keys the study measures itself (never the inbox's)."""
+
+    kind: str
+    point: str
+    replicate: str
+    measured: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, eq=False)
+class Ingested:
+    """A file a look ingests: its outcome and rows, the trials its earlier version or the file it
+    moved from gave up (stored again, empty), and that file."""
+
+    outcome: Outcome
+    rows: pd.DataFrame
+    released: tuple[Key, ...] = ()
+    moved_from: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class LookPlan:
+    """What one look at a study's inbox does, decided before anything is written: each file's
+    outcome, the files ingested, each changed record by path (None: dropped), the trials given up."""
+
+    study: str
+    shape: TrialShape
+    mark: int
+    outcomes: tuple[Outcome, ...] = ()
+    ingested: tuple[Ingested, ...] = ()
+    records: Mapping[str, dict | None] = field(default_factory=lambda: MappingProxyType({}))
+    released: tuple[Key, ...] = ()
+    unchanged: int = 0
+    waiting: int = 0
+
+    def scan(self, folder: Path, ignored: int = 0) -> Scan:
+        return Scan(folder=folder, outcomes=list(self.outcomes), unchanged=self.unchanged, ignored=ignored,
+                    waiting=self.waiting, released=list(self.released))
+
+
+def trial_shape(study, kind) -> TrialShape:
+    return TrialShape(kind.name, kind.point.name, kind.replicate.name, frozenset(kind.replicate.keys(study)))
+
+
+def _stat(path: Path) -> str | None:
     try:
-        return digest(path)
+        stat = path.stat()
     except OSError:
-        stat = path.stat()  # gone meanwhile: FileNotFoundError, the caller skips it
-        return f"unreadable:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def _stat(path: Path) -> str:
-    stat = path.stat()
+        return None
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-class _Plan:
-    """What one look at the inbox does, worked out file by file before anything is written: each
-    file's outcome, the rows of those ingested, the trials given up, the records of files others
-    replace or take trials from. Rows are checked against the schema by the caller, all at once;
-    files in ``check`` are checked here, each on its own."""
+def _fingerprint(path: Path) -> str | None:
+    """The file's SHA-256; for a file that cannot be read, its size and time (reported once per
+    change); None if it is gone."""
+    try:
+        return digest(path)
+    except OSError:
+        stat = _stat(path)
+        return None if stat is None else f"unreadable:{stat}"
 
-    def __init__(self, study, kind, files, known: pd.DataFrame, ignored: int, limit: int | None,
-                 mark: int | None, *, check: set[str] = frozenset()):
-        self.study, self.kind, self.check = study, kind, set(check)
-        self.mark = -1 if mark is None else int(mark)
-        self.found = Scan(folder=inbox_folder(study), ignored=ignored)
-        self.ingested: list[tuple[Outcome, pd.DataFrame, list, list]] = []  # outcome, rows, released, moved
-        self.records: dict[str, dict] = {}  # path -> its record as this look leaves it (None: dropped)
-        by_path = {r["path"]: dict(r) for r in known.to_dict("records")} if len(known) else {}
-        present = {relative.as_posix() for _, relative in files}
-        owner = {key: r["path"] for r in by_path.values() for key in _keys(r["trial_keys"])}
-        used = {int(r) for _, r in owner}
-        # The content whose trials each file holds (an ingested file, or a rejected one keeping
-        # the trials of the version before it): a copy of it is a duplicate, a move takes them along.
-        kept = {r["path"]: _kept(r) for r in by_path.values() if _kept(r)}
-        for path, relative in files:
-            if limit is not None and len(self.found.outcomes) >= limit:
-                self.found.waiting += 1
-                continue
-            name = relative.as_posix()
-            before = by_path.get(name)
-            try:
-                stat = _stat(path)
-                same = before is not None and before.get("stat") == stat and not str(before["digest"]).startswith(
-                    "unreadable:")
-                content = before["digest"] if same else _fingerprint(path)  # unchanged size and time: not hashed
-            except OSError:
-                continue  # gone since it was listed
-            holders = {d: p for p, d in kept.items() if p != name}
-            original = holders.get(content)
-            copy_of = original if original in present else None
-            if before is not None and before["digest"] == content and (
-                    before["status"] == INGESTED
-                    or (before["status"] == REJECTED and before.get("study_hash") == study.spec_hash)
-                    or (before["status"] == DUPLICATE and copy_of is not None)):
-                self.found.unchanged += 1  # a rejected file is read again once the study changed
-                if before.get("stat") != stat:
-                    self.records[name] = {**before, "stat": stat}  # next time, not hashed
-                continue
-            earlier = _keys(before["trial_keys"]) if before is not None else []
-            moved = original if original is not None and copy_of is None else None
-            if copy_of is not None:
-                outcome, rows = Outcome(name, content, DUPLICATE, f"the same content as {copy_of}, whose trials "
-                                        "are ingested; delete the copy"), pd.DataFrame()
-            elif content.startswith("unreadable:"):
-                outcome, rows = Outcome(name, content, REJECTED, "it cannot be read (permissions?); make it "
-                                        "readable"), pd.DataFrame()
-            else:
-                # A file moved or renamed (its content's trials are held under a name no longer
-                # there) takes them along: their keys are offered to it first.
-                offered = earlier + [k for k in (_keys(by_path[moved]["trial_keys"]) if moved else [])
-                                     if k not in earlier]
-                outcome, rows = self._read(path, relative, content, offered, used, owner, present)
-            if outcome.status != INGESTED:
-                # A rejected new version keeps the trials of the version before it (nothing is lost).
-                keeps = before is not None and bool(earlier)
-                self.records[name] = self._record(replace(outcome, keys=tuple(earlier)), stat,
-                                                  kept=_kept(before) if keeps else "",
-                                                  mark=_mark(before) if keeps else -1)
-                self.found.outcomes.append(outcome)
-                continue
-            # Keys of files no longer in the inbox that this one brings: taken from them (a
-            # deleted file keeps the rest of its trials; a moved one is this file now).
-            losers = {owner[k] for k in outcome.keys if owner.get(k, name) != name} - {moved}
-            for loser in losers:
-                remaining = [k for k in _keys(by_path[loser]["trial_keys"]) if k not in outcome.keys]
-                by_path[loser]["trial_keys"] = json.dumps(remaining)
-                self.records[loser] = by_path[loser] if remaining else None
-                if not remaining:
-                    kept.pop(loser, None)
-            moved_keys = _keys(by_path[moved]["trial_keys"]) if moved else []
-            # Trials of its earlier version, or of the file it moved from, that it does not keep:
-            # given up, so their partitions are stored again, empty.
-            released = [k for k in dict.fromkeys(earlier + moved_keys) if k not in outcome.keys]
-            if moved:
-                self.records[moved] = None
-                by_path.pop(moved, None)
-                kept.pop(moved, None)
-            self.ingested.append((outcome, rows, released, [moved] if moved else []))
-            owner = {k: v for k, v in owner.items() if v != moved and k not in released}
-            owner.update(dict.fromkeys(outcome.keys, name))
-            used |= {int(r) for _, r in outcome.keys}
-            kept[name] = content
-            by_path[name] = self.records[name] = self._record(outcome, stat, kept=content, mark=self.mark)
-            self.found.outcomes.append(outcome)
-            self.found.released += [k for k in released if k not in self.found.released]
-        # A key given up by one file and taken by a later one in the same look is not given up.
-        taken = {k for outcome, _, _, _ in self.ingested for k in outcome.keys}
-        self.found.released = [k for k in self.found.released if k not in taken]
 
-    def _record(self, outcome: Outcome, stat: str, *, kept: str, mark: int) -> dict:
-        return {"study": self.study.name, "path": outcome.path, "digest": outcome.digest, "kept_digest": kept,
-                "status": outcome.status, "reason": outcome.reason,
-                "trial_keys": json.dumps([list(k) for k in outcome.keys]), "rows": int(outcome.rows),
-                "study_hash": self.study.spec_hash, "stat": stat, "mark": mark,
-                "seen_at": pd.Timestamp.now(tz="UTC").isoformat()}
+def seen_files(files: list[tuple[Path, PurePosixPath]]) -> list[FileSeen]:
+    """What the disk says of each file (``candidate_files``): its size and time now, its content
+    when first asked for (once, however many plans ask)."""
+    return [FileSeen(relative.as_posix(), _stat(path), functools.cache(partial(_fingerprint, path)))
+            for path, relative in files]
 
-    def _read(self, path: Path, relative: PurePosixPath, content: str, earlier: list[tuple[str, str]],
-              used: set[int], owner: dict, present: set[str]) -> tuple[Outcome, pd.DataFrame]:
-        study, kind = self.study, self.kind
-        name = relative.as_posix()
-        mine = {int(r) for _, r in earlier}
-        replicates = _Replicates(used - mine, sorted(mine))
-        try:
-            rows = kind.ingest(study, path, relative, replicates)
-            rows = _validated(study, kind, rows) if name in self.check else _shaped(kind, rows)
-        except IngestError as error:
-            return Outcome(name, content, REJECTED, _own_words(str(error), path.name)), pd.DataFrame()
-        except Exception as error:  # noqa: BLE001 - a parser's bug must not stop the other files; it is reported
-            return Outcome(name, content, REJECTED, f"{type(error).__name__}: {error}"), pd.DataFrame()
-        point, replicate = kind.point.name, kind.replicate.name
-        keys = tuple(dict.fromkeys((str(p), str(r)) for p, r in zip(rows[point], rows[replicate])))
-        measured = set(kind.replicate.keys(study))
-        bad = [r for _, r in keys if int(r) < INBOX_BASE or r in measured]
-        if bad:
-            why = ("below the inbox's keys" if int(bad[0]) < INBOX_BASE
-                   else f"one of {study.name}'s own {replicate} keys")
-            return Outcome(name, content, REJECTED, f"its {replicate} key {bad[0]} is {why} (from {INBOX_BASE:,} up, "
-                           f"apart from the study's own); give it another {replicate}"), pd.DataFrame()
-        taken = [(k, owner[k]) for k in keys if owner.get(k, name) != name and owner[k] in present]
-        if taken:
-            (p, r), other = taken[0]
-            return Outcome(name, content, REJECTED, f"{point} {p}, {replicate} {int(r) - INBOX_BASE} of the inbox "
-                           f"(key {r}) already came from {other}; give this file another {replicate} or delete one "
-                           "of them"), pd.DataFrame()
-        return Outcome(name, content, INGESTED, "", keys, len(rows)), rows
 
-    def write(self, warehouse: Warehouse) -> None:
-        """Everything the look decided, in one transaction: rows of the files ingested (those of
-        trials given up go, and are kept as released until stored again), and the records."""
-        if not self.records:
-            return
-        study, point, replicate = self.study, self.kind.point.name, self.kind.replicate.name
-        table = rows_table(study)
-        released = self.found.released
-        with warehouse.writing() as conn:
-            if released and warehouse.has_table(table):
-                frame = next((rows for _, rows, _, _ in self.ingested), pd.DataFrame(columns=[point, replicate]))
-                warehouse.replace_partitions(table, frame.iloc[0:0], [point, replicate], released, conn=conn)
-            taken = [k for o, _, _, _ in self.ingested for k in o.keys]
-            if self.ingested:
-                rows = pd.concat([rows.assign(**{PATH_COLUMN: o.path}) for o, rows, _, _ in self.ingested],
-                                 ignore_index=True)
-                warehouse.replace_partitions(table, rows, [point, replicate], taken, conn=conn)
-            changed = [(study.name, p, r) for p, r in released + taken]
-            given_up = pd.DataFrame([{"study": study.name, "point": p, "replicate": r, "mark": self.mark}
-                                     for p, r in released], columns=["study", "point", "replicate", "mark"])
-            if changed and (released or warehouse.has_table(RELEASED_TABLE)):
-                warehouse.replace_partitions(RELEASED_TABLE, given_up.astype({"mark": "int64"}),
-                                             ["study", "point", "replicate"], changed, conn=conn)
-            kept = pd.DataFrame([r for r in self.records.values() if r is not None])
-            warehouse.replace_partitions(FILES_TABLE, kept, ["study", "path"],
-                                         [(study.name, p) for p in self.records], conn=conn)
+def _now() -> str:
+    return pd.Timestamp.now(tz="UTC").isoformat()
+
+
+def plan_look(study: str, spec_hash: str, files: Sequence[FileSeen], known: Iterable[Mapping], *,
+              shape: TrialShape, ingest: Callable[[str, Callable[[], int]], pd.DataFrame],
+              validate: Callable[[pd.DataFrame], pd.DataFrame] | None = None, limit: int | None = None,
+              mark: int | None = None, check: Collection[str] = frozenset(),
+              clock: Callable[[], str] = _now) -> LookPlan:
+    """What a look at a study's inbox does, file by file in order, without the disk or the
+    warehouse: ``files`` as the disk showed them, ``known`` the study's file records (``records``),
+    ``ingest(name, new_replicate)`` the kind's rows of a file (IngestError: why it cannot be used).
+    Files beyond ``limit`` wait. The rows of files in ``check`` are checked with ``validate`` (the
+    trials schema) each on its own; the others only for their columns (the caller checks them at once)."""
+    mark = -1 if mark is None else int(mark)
+    held = _Holdings(known)
+    present = {f.name for f in files}
+    outcomes: list[Outcome] = []
+    ingested: list[Ingested] = []
+    changed: dict[str, dict | None] = {}  # path -> its record as this look leaves it (None: dropped)
+    released: list[Key] = []
+    unchanged = waiting = 0
+    for file in files:
+        if limit is not None and len(outcomes) >= limit:
+            waiting += 1
+            continue
+        name, before = file.name, held.by_path.get(file.name)
+        content = _content(file, before)
+        if content is None:
+            continue  # gone since it was listed
+        original = held.holder(content, besides=name)
+        copy_of = original if original in present else None
+        if _unchanged(before, content, spec_hash, copy_of):
+            unchanged += 1  # a rejected file is read again once the study changed
+            if before.get("stat") != file.stat:
+                changed[name] = {**before, "stat": file.stat}  # next time, not hashed
+            continue
+        earlier = held.keys_of(name)
+        # A file moved or renamed (its content's trials are held under a name no longer there)
+        # takes them along: their keys are offered to it first.
+        moved = original if original is not None and copy_of is None else None
+        outcome, rows = _refused(name, content, copy_of) or _read(
+            study, name, content, earlier + [k for k in held.keys_of(moved) if k not in earlier], held, present,
+            shape=shape, ingest=ingest, validate=validate if name in check else None)
+        outcomes.append(outcome)
+        if outcome.status != INGESTED:
+            changed[name] = _record(study, spec_hash, clock(), replace(outcome, keys=tuple(earlier)), file.stat,
+                                    **_still_kept(before, earlier))
+            continue
+        changed.update(held.take_from_absent(outcome.keys, name, moved))
+        given_up = _given_up(earlier + held.keys_of(moved), outcome.keys)
+        if moved:
+            changed[moved] = None
+        record = _record(study, spec_hash, clock(), outcome, file.stat, kept=content, mark=mark)
+        held.settle(name, content, record, outcome.keys, given_up, moved)
+        changed[name] = record
+        ingested.append(Ingested(outcome, rows, given_up, moved))
+        released += [k for k in given_up if k not in released]
+    # A key given up by one file and taken by a later one in the same look is not given up.
+    taken = {k for i in ingested for k in i.outcome.keys}
+    return LookPlan(study, shape, mark, tuple(outcomes), tuple(ingested), MappingProxyType(changed),
+                    tuple(k for k in released if k not in taken), unchanged, waiting)
+
+
+class _Holdings:
+    """Which file holds which trials, as a look goes through the files: the records by path,
+    the file of each trial key, the replicate keys in use, and the content whose trials each file
+    holds (an ingested file, or a rejected one keeping the trials of the version before it: a copy
+    of it is a duplicate, a move takes them along)."""
+
+    def __init__(self, known: Iterable[Mapping]):
+        self.by_path = {r["path"]: dict(r) for r in known}
+        self.owner = {key: r["path"] for r in self.by_path.values() for key in _keys(r["trial_keys"])}
+        self.used = {int(r) for _, r in self.owner}
+        self.kept = {r["path"]: _kept(r) for r in self.by_path.values() if _kept(r)}
+
+    def keys_of(self, path: str | None) -> list[Key]:
+        return _keys(self.by_path[path]["trial_keys"]) if path in self.by_path else []
+
+    def holder(self, content: str, *, besides: str) -> str | None:
+        """The file other than ``besides`` holding the trials of ``content`` (the last, if several)."""
+        return next((p for p, d in reversed(self.kept.items()) if d == content and p != besides), None)
+
+    def take_from_absent(self, keys: tuple[Key, ...], name: str, moved: str | None) -> dict[str, dict | None]:
+        """Keys of files no longer in the inbox that ``name`` brings, taken from them (a deleted
+        file keeps the rest of its trials; a moved one is this file now): their records as left,
+        None for those left with none."""
+        losers = {self.owner[k] for k in keys if self.owner.get(k, name) != name} - {moved}
+        changed: dict[str, dict | None] = {}
+        for loser in sorted(losers):
+            remaining = [k for k in _keys(self.by_path[loser]["trial_keys"]) if k not in keys]
+            self.by_path[loser]["trial_keys"] = json.dumps(remaining)
+            changed[loser] = self.by_path[loser] if remaining else None
+            if not remaining:
+                self.kept.pop(loser, None)
+        return changed
+
+    def settle(self, name: str, content: str, record: dict, keys: tuple[Key, ...], released: tuple[Key, ...],
+               moved: str | None) -> None:
+        """``name`` (its record now ``record``) holds ``keys``, the trials of ``content``; the file it
+        moved from is gone and the ``released`` keys are nobody's."""
+        if moved:
+            self.by_path.pop(moved, None)
+            self.kept.pop(moved, None)
+        self.owner = {k: v for k, v in self.owner.items() if v != moved and k not in released}
+        self.owner.update(dict.fromkeys(keys, name))
+        self.used |= {int(r) for _, r in keys}
+        self.kept[name] = content
+        self.by_path[name] = record
+
+
+def _content(file: FileSeen, before: Mapping | None) -> str | None:
+    """The file's fingerprint: its record's if its size and time are unchanged (not hashed again)."""
+    if file.stat is None:
+        return None
+    same = before is not None and before.get("stat") == file.stat and not str(before["digest"]).startswith(
+        "unreadable:")
+    return before["digest"] if same else file.fingerprint()
+
+
+def _unchanged(before: Mapping | None, content: str, spec_hash: str, copy_of: str | None) -> bool:
+    """Whether a file is as the look before left it: ingested, rejected by the same study, or a
+    copy of a file still there."""
+    return before is not None and before["digest"] == content and (
+        before["status"] == INGESTED
+        or (before["status"] == REJECTED and before.get("study_hash") == spec_hash)
+        or (before["status"] == DUPLICATE and copy_of is not None))
+
+
+def _refused(name: str, content: str, copy_of: str | None) -> tuple[Outcome, pd.DataFrame] | None:
+    """A copy of a file whose trials are ingested, or a file that cannot be read: not read."""
+    if copy_of is not None:
+        return Outcome(name, content, DUPLICATE, f"the same content as {copy_of}, whose trials are ingested; "
+                       "delete the copy"), pd.DataFrame()
+    if content.startswith("unreadable:"):
+        return Outcome(name, content, REJECTED, "it cannot be read (permissions?); make it readable"), pd.DataFrame()
+    return None
+
+
+def _read(study: str, name: str, content: str, offered: list[Key], held: _Holdings, present: set[str], *,
+          shape: TrialShape, ingest: Callable[[str, Callable[[], int]], pd.DataFrame],
+          validate: Callable[[pd.DataFrame], pd.DataFrame] | None) -> tuple[Outcome, pd.DataFrame]:
+    """The file's outcome and rows; its new replicate keys are the ``offered`` ones first, then unused ones."""
+    mine = {int(r) for _, r in offered}
+    try:
+        rows = _shaped(shape, ingest(name, _Replicates(held.used - mine, sorted(mine))))
+        if validate is not None:
+            rows = validate(rows)
+    except IngestError as error:
+        return Outcome(name, content, REJECTED, _own_words(str(error), PurePosixPath(name).name)), pd.DataFrame()
+    except Exception as error:  # noqa: BLE001 - a parser's bug must not stop the other files; it is reported
+        return Outcome(name, content, REJECTED, f"{type(error).__name__}: {error}"), pd.DataFrame()
+    keys = tuple(dict.fromkeys((str(p), str(r)) for p, r in zip(rows[shape.point], rows[shape.replicate])))
+    reason = _not_inbox_keys(study, shape, keys) or _keys_held_elsewhere(shape, name, keys, held.owner, present)
+    if reason:
+        return Outcome(name, content, REJECTED, reason), pd.DataFrame()
+    return Outcome(name, content, INGESTED, "", keys, len(rows)), rows
+
+
+def _not_inbox_keys(study: str, shape: TrialShape, keys: tuple[Key, ...]) -> str:
+    """Why the file's replicate keys are not the inbox's to give, or ''."""
+    replicate = shape.replicate
+    bad = [r for _, r in keys if int(r) < INBOX_BASE or r in shape.measured]
+    if not bad:
+        return ""
+    why = "below the inbox's keys" if int(bad[0]) < INBOX_BASE else f"one of {study}'s own {replicate} keys"
+    return (f"its {replicate} key {bad[0]} is {why} (from {INBOX_BASE:,} up, apart from the study's own); "
+            f"give it another {replicate}")
+
+
+def _keys_held_elsewhere(shape: TrialShape, name: str, keys: tuple[Key, ...], owner: Mapping[Key, str],
+                         present: set[str]) -> str:
+    """Why the file cannot have its trial keys (another file in the inbox has one), or ''."""
+    taken = [(k, owner[k]) for k in keys if owner.get(k, name) != name and owner[k] in present]
+    if not taken:
+        return ""
+    (p, r), other = taken[0]
+    return (f"{shape.point} {p}, {shape.replicate} {int(r) - INBOX_BASE} of the inbox (key {r}) already came from "
+            f"{other}; give this file another {shape.replicate} or delete one of them")
+
+
+def _given_up(before: list[Key], now: tuple[Key, ...]) -> tuple[Key, ...]:
+    """Trials of a file's earlier version, or of the file it moved from, that it does not keep:
+    given up, so their partitions are stored again, empty."""
+    return tuple(k for k in dict.fromkeys(before) if k not in now)
+
+
+def _record(study: str, spec_hash: str, seen_at: str, outcome: Outcome, stat: str, *, kept: str = "",
+            mark: int = -1) -> dict:
+    return {"study": study, "path": outcome.path, "digest": outcome.digest, "kept_digest": kept,
+            "status": outcome.status, "reason": outcome.reason,
+            "trial_keys": json.dumps([list(k) for k in outcome.keys]), "rows": int(outcome.rows),
+            "study_hash": spec_hash, "stat": stat, "mark": mark, "seen_at": seen_at}
+
+
+def _still_kept(before: Mapping | None, earlier: list[Key]) -> dict:
+    """What a rejected file's record keeps of the version before it: its trials (nothing is lost),
+    their content and mark."""
+    return {"kept": _kept(before), "mark": _mark(before)} if before is not None and earlier else {}
+
+
+def write_look(warehouse: Warehouse, plan: LookPlan) -> None:
+    """Everything a look decided, in one transaction: rows of the files ingested (those of
+    trials given up go, and are kept as released until stored again), and the records."""
+    if not plan.records:
+        return
+    study, point, replicate = plan.study, plan.shape.point, plan.shape.replicate
+    table = _rows_table(study)
+    released = list(plan.released)
+    with warehouse.writing() as conn:
+        if released and warehouse.has_table(table):
+            frame = next((i.rows for i in plan.ingested), pd.DataFrame(columns=[point, replicate]))
+            warehouse.replace_partitions(table, frame.iloc[0:0], [point, replicate], released, conn=conn)
+        taken = [k for i in plan.ingested for k in i.outcome.keys]
+        if plan.ingested:
+            rows = pd.concat([i.rows.assign(**{PATH_COLUMN: i.outcome.path}) for i in plan.ingested],
+                             ignore_index=True)
+            warehouse.replace_partitions(table, rows, [point, replicate], taken, conn=conn)
+        changed = [(study, p, r) for p, r in released + taken]
+        given_up = pd.DataFrame([{"study": study, "point": p, "replicate": r, "mark": plan.mark}
+                                 for p, r in released], columns=["study", "point", "replicate", "mark"])
+        if changed and (released or warehouse.has_table(RELEASED_TABLE)):
+            warehouse.replace_partitions(RELEASED_TABLE, given_up.astype({"mark": "int64"}),
+                                         ["study", "point", "replicate"], changed, conn=conn)
+        kept = pd.DataFrame([r for r in plan.records.values() if r is not None])
+        warehouse.replace_partitions(FILES_TABLE, kept, ["study", "path"], [(study, p) for p in plan.records],
+                                     conn=conn)
 
 
 def _mark(record) -> int:
@@ -399,14 +557,13 @@ def _kept(record) -> str:
     return str(record["digest"]) if record.get("status") == INGESTED else ""
 
 
-def _shaped(kind, rows: pd.DataFrame) -> pd.DataFrame:
+def _shaped(shape: TrialShape, rows: pd.DataFrame) -> pd.DataFrame:
     """The rows with the columns every trial has (the schema is checked for the whole look)."""
-    point, replicate = kind.point.name, kind.replicate.name
     if rows.empty:
         raise IngestError("it holds no trials this study can use")
-    missing = [c for c in (point, replicate, "status", "error") if c not in rows]
+    missing = [c for c in (shape.point, shape.replicate, "status", "error") if c not in rows]
     if missing:
-        raise IngestError(f"the {kind.name} kind made rows without {missing} (a bug in its ingest)")
+        raise IngestError(f"the {shape.kind} kind made rows without {missing} (a bug in its ingest)")
     return rows.reset_index(drop=True)
 
 
@@ -417,14 +574,13 @@ def _own_words(reason: str, name: str) -> str:
     return "it" + reason[len(name):] if reason.startswith(f"{name} ") else reason
 
 
-def ingested_rows(warehouse: Warehouse, study, keys: list[tuple[str, str]]) -> pd.DataFrame:
+def ingested_rows(warehouse: Warehouse, graph: StudyGraph, keys: list[tuple[str, str]]) -> pd.DataFrame:
     """The inbox's trial rows of ``keys`` (point, replicate), without the inbox's own column."""
-    kind = kind_of(study)
     wanted = {(str(p), str(r)) for p, r in keys if str(r).isdigit() and int(r) >= INBOX_BASE}
-    if not wanted or not warehouse.has_table(rows_table(study)):
+    if not wanted or not warehouse.has_table(rows_table(graph)):
         return pd.DataFrame()
-    point, replicate = kind.point.name, kind.replicate.name
-    rows = warehouse.read(rows_table(study), {point: sorted({p for p, _ in wanted})})
+    point, replicate = graph.point.name, graph.replicate.name
+    rows = warehouse.read(rows_table(graph), {point: sorted({p for p, _ in wanted})})
     if rows.empty:
         return rows
     keep = [(str(p), str(r)) in wanted for p, r in zip(rows[point], rows[replicate])]
@@ -462,15 +618,15 @@ def waiting_keys(warehouse: Warehouse, study, *, released: bool = True) -> list[
     return out
 
 
-def inbox_range(study, keys) -> list[tuple[str, str]]:
+def inbox_range(graph: StudyGraph, keys) -> list[tuple[str, str]]:
     """The (point, replicate) keys of ``keys`` that belong to the inbox: from ``INBOX_BASE`` up
     and not one of the study's own replicate keys. Never measured; without rows, stored empty."""
-    measured = set(kind_of(study).replicate.keys(study))
+    measured = set(graph.keys(graph.replicate))
     return [(str(p), str(r)) for p, r in keys
             if str(r).isdigit() and int(r) >= INBOX_BASE and str(r) not in measured]
 
 
-def with_inbox(study, node: Node) -> Node:
+def with_inbox(graph: StudyGraph, node: Node) -> Node:
     """The trials node, but partitions the inbox holds are its stored rows, never measured; a
     key from the inbox's range that it no longer holds (its file's new version has other keys)
     gives no rows, so its old ones go."""
@@ -478,14 +634,13 @@ def with_inbox(study, node: Node) -> Node:
 
     def compute(study_, step: Step, **inputs) -> Product:
         keys = [(str(p), str(r)) for p, r in step.partition_keys]
-        inbox = inbox_range(study_, keys)
+        inbox = inbox_range(graph, keys)
         if not inbox:
             return measure(study_, step, **inputs)
-        rows = ingested_rows(Warehouse(step.warehouse_url), study_, inbox)
+        rows = ingested_rows(Warehouse(step.warehouse_url), graph, inbox)
         step.log(f"{len(inbox)} trials come from result files in the inbox ({len(rows)} rows), not measured")
         rest = [k for k in keys if k not in set(inbox)]
-        kind = kind_of(study_)
-        point, replicate = kind.point.name, kind.replicate.name
+        point, replicate = graph.point.name, graph.replicate.name
         held = len(set(zip(rows[point], rows[replicate]))) if len(rows) else 0
         frames, metadata = [rows], {"ingested_trials": held, "stored_empty": len(inbox) - held}
         if rest:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark_assets.extras import install_hint, missing_extra_message
@@ -11,6 +12,8 @@ from benchmark_assets.study_file import StudyError, read_study_file, resolve_stu
 
 class MissingExtraStudyError(StudyError):
     """A valid study that needs an optional install (a pip extra) that is not there."""
+
+    needs_extra = True
 
 
 def load_study(name_or_path: str | Path, directory: Path | None = None):
@@ -32,18 +35,43 @@ def load_study(name_or_path: str | Path, directory: Path | None = None):
     return kind.load(path, text, spec, path.stem)
 
 
-def discover_studies(directory: Path | None = None) -> list:
-    """Every study in the folder. One that needs a missing extra is left out, with its one line on
-    the ``benchmark_assets`` logger (the UI's code location still serves the others); any other
-    mistake in a file raises."""
+@dataclass(frozen=True)
+class Discovery:
+    """The studies of a folder that load, and one error per file that does not."""
+
+    studies: tuple = ()
+    broken: tuple[StudyError, ...] = ()
+
+
+def discover(directory: Path | None = None) -> Discovery:
+    """Every study in the folder, each loaded on its own: a file that does not load (a mistake,
+    a kind that does not import, a missing extra) is kept as its error, with its one line on the
+    ``benchmark_assets`` logger, and the others load."""
     directory = directory or studies_dir()
-    studies = []
+    studies, broken = [], []
     for path in sorted(directory.glob("*.yaml")):
         try:
             studies.append(load_study(path))
-        except MissingExtraStudyError as error:
-            logging.getLogger("benchmark_assets").warning("left out: %s", error)
-    return studies
+        except StudyError as error:
+            broken.append(error)
+        except Exception as error:  # noqa: BLE001 - a kind's bug in one file must not hide the others
+            broken.append(StudyError(path, "(whole file)", f"loading it failed: {type(error).__name__}: {error}",
+                                     "fix the file, or report the error to the kind's authors"))
+        else:
+            continue
+        logging.getLogger("benchmark_assets").warning("left out: %s", broken[-1])
+    return Discovery(tuple(studies), tuple(broken))
 
 
-__all__ = ["MissingExtraStudyError", "StudyError", "discover_studies", "load_study", "resolve_study_path", "studies_dir"]
+def discover_studies(directory: Path | None = None) -> list:
+    """Every study in the folder. One that needs a missing extra is left out, with its one line on
+    the ``benchmark_assets`` logger; any other mistake in a file raises (the CLI's and tests' strict
+    view; the UI's definitions use ``discover``, which leaves every broken file out)."""
+    found = discover(directory)
+    for error in found.broken:
+        if not getattr(error, "needs_extra", False):
+            raise error
+    return list(found.studies)
+
+
+__all__ = ["Discovery", "MissingExtraStudyError", "StudyError", "discover", "discover_studies", "load_study", "resolve_study_path", "studies_dir"]

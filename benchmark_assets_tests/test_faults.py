@@ -256,12 +256,12 @@ def test_ctrl_c_after_the_trials_stage_says_the_trials_are_stored(instance, toy_
     from dagster import AssetKey
 
     import benchmark_assets.defs.runner as runner
-    from benchmark_assets.defs.builder import Stage
+    from benchmark_assets.defs.stages import Stage
 
     def interrupted_in_the_analysis(*args, **kwargs):
         raise runner.StudyInterrupted(stage=Stage("search, verdicts, interactions, cumulative, ratchet summary", [AssetKey(["toy", "verdicts"])]))
 
-    monkeypatch.setattr(runner, "_materialise_stages", interrupted_in_the_analysis)
+    monkeypatch.setattr(runner, "materialise_stages", interrupted_in_the_analysis)
     with pytest.raises(runner.StudyInterrupted, match=r"interrupted during search, verdicts, interactions, cumulative, ratchet summary: the "
                                                           r"trials are stored; run the study again \(`benchmark-assets run toy` or its job\)"):
         runner.run_study("toy", quiet=True, instance=instance)

@@ -14,9 +14,10 @@ from dagster import AssetKey, AssetObservation, build_sensor_context, materializ
 from benchmark_assets import inbox
 from benchmark_assets.artifacts import latest_dir
 from benchmark_assets.cli import main
-from benchmark_assets.defs.builder import build_assets
+from benchmark_assets.defs.assets import build_assets
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import ingest_study, run_study
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.kinds.base import INBOX_BASE
 from benchmark_assets.studies import load_study
 from benchmark_assets.targets.aiperf_export import ExportFileError, read_export
@@ -89,7 +90,7 @@ def test_curve_files_become_paired_comparison_trials_once_each(instance, study_d
                                                 for s in (3, 4, 5, 6)]
     (rejected,) = found.rejected
     assert rejected.path == "control/epochs.csv" and "no step column (it has: epoch, loss)" in rejected.reason
-    assert found.ignored == 1 and outcome["ingested_trials"] == 8
+    assert found.ignored == 1 and outcome.ingested == 8
 
     trials = Warehouse().read("cmp__trials")
     assert sorted(trials["seed"].unique()) == [INBOX_BASE + s for s in (3, 4, 5, 6)]
@@ -136,7 +137,7 @@ def test_measured_and_ingested_trials_are_analysed_together(instance, study_dir,
     assert sorted(summaries["seed"].unique()) == [1, 2, INBOX_BASE + 8, INBOX_BASE + 9]
     # A later run of the study measures its own seeds only and keeps the ingested trials.
     outcome = run_study("cmp", quiet=True, instance=instance)
-    assert outcome["trials"] == 0
+    assert outcome.measured == 0
     assert len(Warehouse().read("cmp__trials")) == 8
 
 
@@ -153,7 +154,7 @@ def test_curve_files_that_cannot_be_used_say_why(study_dir, inbox_root, dagster_
     path = inbox_root / "cmp" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    found = inbox.scan(study, Warehouse())
+    found = inbox.scan(StudyGraph.of(study), Warehouse())
     (outcome,) = found.rejected
     assert outcome.path == name and reason in outcome.reason, outcome.reason
     assert inbox.pending_keys(Warehouse(), study) == []
@@ -231,7 +232,7 @@ def test_aiperf_exports_that_cannot_be_used_say_why(study_dir, inbox_root, dagst
     target = inbox_root / "sweep" / "run" / "profile_export_aiperf.json"
     target.parent.mkdir(parents=True)
     target.write_text(json.dumps(document))
-    (outcome,) = inbox.scan(study, Warehouse()).rejected
+    (outcome,) = inbox.scan(StudyGraph.of(study), Warehouse()).rejected
     assert reason in outcome.reason, outcome.reason
 
 
@@ -256,7 +257,7 @@ def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, s
     study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
     definitions = build_definitions([study])
     repository = definitions.get_repository_def()
-    sensor = repository.get_sensor_def("sweep__inbox")
+    sensor = repository.get_sensor_def("sweep__inbox_watch")
 
     def tick(cursor=None):
         with build_sensor_context(instance=instance, repository_def=repository, cursor=cursor,
@@ -293,7 +294,7 @@ def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, s
     # (the sweep's URL is a closed port: a measured trial would fail).
     for r in first.dynamic_partitions_requests:
         instance.add_dynamic_partitions(r.partitions_def_name, list(r.partition_keys))
-    assets = build_assets(study, trial_chunks=0)
+    assets = build_assets(StudyGraph.of(study), trial_chunks=0)
     result = materialize(assets, instance=instance, resources=study_resources(),
                          selection=[AssetKey(["sweep", "trials"])], partition_key=f"concurrency=4|{INBOX_BASE}")
     assert result.success
@@ -401,10 +402,10 @@ def test_an_ingested_file_whose_new_version_is_rejected_keeps_its_trials_until_f
 def test_a_study_seed_in_the_inbox_range_is_never_taken_for_an_ingested_one(study_dir, inbox_root, dagster_home):
     study = load_study(write_study(study_dir, "cmp", COMPARISON.replace("seeds: [1, 2]", "seeds: [1, 1000003]")))
     curve_csv(inbox_root / "cmp" / "control" / "seed_3.csv", 0.3)
-    (outcome,) = inbox.scan(study, Warehouse()).rejected
+    (outcome,) = inbox.scan(StudyGraph.of(study), Warehouse()).rejected
     assert outcome.reason == ("its seed key 1000003 is one of cmp's own seed keys (from 1,000,000 up, apart from the "
                               "study's own); give it another seed")
-    assert inbox.inbox_range(study, [("control", "1000003"), ("control", "1000004")]) == [("control", "1000004")]
+    assert inbox.inbox_range(StudyGraph.of(study), [("control", "1000003"), ("control", "1000004")]) == [("control", "1000004")]
 
 
 def test_two_readers_of_one_inbox_at_once_never_hand_out_a_key_twice(study_dir, inbox_root, dagster_home):
@@ -415,7 +416,7 @@ def test_two_readers_of_one_inbox_at_once_never_hand_out_a_key_twice(study_dir, 
         export = copy_export(inbox_root, "flat_concurrency4.json", f"run{i:02d}")
         export.write_text(export.read_text().replace('"avg": 41.5', f'"avg": {41.5 + i}'))
     scans = []
-    readers = [threading.Thread(target=lambda: scans.append(inbox.scan(study, Warehouse()))) for _ in range(2)]
+    readers = [threading.Thread(target=lambda: scans.append(inbox.scan(StudyGraph.of(study), Warehouse()))) for _ in range(2)]
     for reader in readers:
         reader.start()
     for reader in readers:
@@ -430,14 +431,15 @@ def test_two_readers_of_one_inbox_at_once_never_hand_out_a_key_twice(study_dir, 
 def test_scaled_out_trials_store_inbox_partitions_without_rows_empty(instance, study_dir, inbox_root):
     from dagster import MultiPartitionKey
 
-    from benchmark_assets.defs.builder import register_study
+    from benchmark_assets.defs.partitions import register
+    from benchmark_assets.graph import StudyGraph
 
     study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
     copy_export(inbox_root, "flat_concurrency4.json", "a")
-    inbox.scan(study, Warehouse())
-    register_study(instance, study)
+    inbox.scan(StudyGraph.of(study), Warehouse())
+    register(instance, StudyGraph.of(study))
     instance.add_dynamic_partitions("sweep__load_trials", [str(INBOX_BASE)])
-    assets = build_assets(study, trial_chunks=2)  # the celery graph, run here by the in-process executor
+    assets = build_assets(StudyGraph.of(study), trial_chunks=2)  # the celery graph, run here by the in-process executor
     for point, rows in (("concurrency=4", 1), ("concurrency=16", 0)):  # a point no file ran: stored empty
         result = materialize(assets, instance=instance, resources=study_resources(),
                              selection=[AssetKey(["sweep", "trials"])],
@@ -458,11 +460,11 @@ def test_a_file_failing_the_schema_is_rejected_alone_and_a_look_reads_at_most_it
     assert '"avg": -3.0' in bad.read_text()
     (inbox_root / "sweep" / "c" / "profile_export_aiperf.json").write_text(
         (inbox_root / "sweep" / "c" / "profile_export_aiperf.json").read_text().replace('"avg": 41.5', '"avg": 43.5'))
-    first = inbox.scan(study, Warehouse(), limit=2)
+    first = inbox.scan(StudyGraph.of(study), Warehouse(), limit=2)
     assert [(o.path.split("/")[0], o.status) for o in first.outcomes] == [("a", "ingested"), ("b", "rejected")]
     assert "do not pass the trials schema" in first.outcomes[1].reason and "wall_seconds" in first.outcomes[1].reason
     assert first.waiting == 1 and "1 left for the next look" in first.summary()
-    second = inbox.scan(study, Warehouse(), limit=2)
+    second = inbox.scan(StudyGraph.of(study), Warehouse(), limit=2)
     assert [(o.path.split("/")[0], o.status) for o in second.outcomes] == [("c", "ingested")]
     rows = Warehouse().read("sweep__inbox")
     assert sorted(rows["request_throughput_avg"]) == [41.5, 43.5] and sorted(rows["trial"]) == [INBOX_BASE,
@@ -472,13 +474,13 @@ def test_a_file_failing_the_schema_is_rejected_alone_and_a_look_reads_at_most_it
 def test_a_copy_of_a_file_whose_new_version_was_rejected_is_still_a_copy(study_dir, inbox_root, dagster_home):
     study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
     original = copy_export(inbox_root, "flat_concurrency4.json", "z_a")
-    inbox.scan(study, Warehouse())
+    inbox.scan(StudyGraph.of(study), Warehouse())
     backup = copy_export(inbox_root, "flat_concurrency4.json", "b_backup")
-    assert [o.status for o in inbox.scan(study, Warehouse()).outcomes] == ["duplicate"]
+    assert [o.status for o in inbox.scan(StudyGraph.of(study), Warehouse()).outcomes] == ["duplicate"]
     original.write_text(original.read_text().replace('"concurrency": 4', '"concurrency": 12'))
-    assert [o.status for o in inbox.scan(study, Warehouse()).outcomes] == ["rejected"]
+    assert [o.status for o in inbox.scan(StudyGraph.of(study), Warehouse()).outcomes] == ["rejected"]
     # z_a still holds the old content's trial, so the backup is still a copy of it: not a second trial.
-    again = inbox.scan(study, Warehouse())
+    again = inbox.scan(StudyGraph.of(study), Warehouse())
     assert again.outcomes == [] and again.unchanged == 2 and backup.exists()
     assert inbox.pending_keys(Warehouse(), study) == [("concurrency=4", str(INBOX_BASE))]
 
@@ -508,9 +510,9 @@ def test_a_changed_file_whose_run_never_came_is_stored_by_the_next_ingest(instan
     path = curve_csv(inbox_root / "cmp" / "control" / "seed_4.csv", 0.3)
     ingest_study("cmp", quiet=True, instance=instance)
     curve_csv(path, 0.7)  # changed in place: same key, new rows
-    inbox.scan(study, Warehouse(), mark=event_mark(instance))  # a sensor's look whose run then failed
+    inbox.scan(StudyGraph.of(study), Warehouse(), mark=event_mark(instance))  # a sensor's look whose run then failed
     found, outcome = ingest_study("cmp", quiet=True, instance=instance)
-    assert found.outcomes == [] and outcome is not None and outcome["ingested_trials"] == 1
+    assert found.outcomes == [] and outcome is not None and outcome.ingested == 1
     values = json.loads(stored_trials("cmp")["curves_json"].iloc[0])["loss"]["values"]
     assert values[-1] == pytest.approx(1 / 46 + 0.7)
     assert ingest_study("cmp", quiet=True, instance=instance)[1] is None  # stored now: nothing waits

@@ -13,11 +13,12 @@ PACKAGE = ROOT / "benchmark_assets"
 LAYERS = [
     ("foundation", ("stats", "scenarios", "targets", "servers", "examples", "sweep", "provenance", "artifacts", "extras", "env_settings",
                     "warehouse", "study_file", "schemas", "ledger", "locks", "processes", "parallel", "history",
-                    "regressions")),
+                    "regressions", "outcomes")),
     ("kind protocol", ("kinds.base",)),
     ("kinds", ("kinds.*",)),
     ("registry", ("kinds",)),
-    ("loader", ("studies", "inbox")),
+    ("loader", ("studies",)),
+    ("study graph", ("graph", "inbox")),
     ("dagster wiring", ("defs",)),
     ("entry points", ("definitions", "cli", "__init__")),
 ]
@@ -146,8 +147,30 @@ def test_kind_branches_live_only_in_the_registry():
 def test_the_layer_walk_sees_function_level_and_relative_imports():
     module = PACKAGE / "kinds" / "ratchet" / "zz_probe.py"
     try:
-        module.write_text("def f():\n    from benchmark_assets.defs.builder import build_assets\n"
+        module.write_text("def f():\n    from benchmark_assets.defs.assets import build_assets\n"
                           "from .spec import RatchetStudy\nfrom .. import base\n")
-        assert imports_of(module, set(modules())) == {"defs.builder", "kinds.ratchet.spec", "kinds.base"}
+        assert imports_of(module, set(modules())) == {"defs.assets", "kinds.ratchet.spec", "kinds.base"}
     finally:
         module.unlink()
+
+
+def test_only_compat_imports_dagster_internals():
+    """Dagster's private API is used in one module, where each use names the test that guards it."""
+    for module, path in modules().items():
+        if module == "defs.compat":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.startswith(("dagster._", "dagster_shared._")) for n in names), \
+                f"{module}:{node.lineno} imports Dagster's private API; add what it needs to defs/compat.py"
+
+
+def test_every_defs_module_is_small_enough_to_read_at_once():
+    long = {m: n for m, p in modules().items() if m.startswith("defs") and (n := len(p.read_text().splitlines())) > 350}
+    assert not long, f"split these by concern: {long}"
+
+
+def test_kinds_are_looked_up_only_in_the_registry_and_where_a_graph_is_built():
+    found = subprocess.run(["grep", "-rln", "kind_of(", str(PACKAGE)], capture_output=True, text=True).stdout.split()
+    assert sorted(module_name(Path(p)) for p in found) == ["graph", "kinds"]

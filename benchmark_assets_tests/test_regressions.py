@@ -9,6 +9,7 @@ from dagster import AssetKey, DagsterEventType, SensorResult, build_sensor_conte
 
 from benchmark_assets.defs.regression_watch import build_regression_sensor, build_regressions_asset, describe
 from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.ledger import LedgerEntry, Provenance
 from benchmark_assets.regressions import find_regressions, git_order, regressions_markdown
 from benchmark_assets.studies import load_study
@@ -119,7 +120,7 @@ def test_the_ui_asset_reports_regressions_and_its_check_warns_while_one_is_in_fo
     commits = _commits(study.path.parent, 9)
     ledger = study_resources()["ledger"].open()
     _record(ledger, study, commits, [160, 161, 159, 160, 162, 160, 50, 51, 49])
-    result = materialize([build_regressions_asset(study)], instance=instance, resources=study_resources())
+    result = materialize([build_regressions_asset(StudyGraph.of(study))], instance=instance, resources=study_resources())
     assert result.success
     evaluation = next(e.dagster_event.event_specific_data for e in
                       instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION))
@@ -131,7 +132,7 @@ def test_the_ui_asset_reports_regressions_and_its_check_warns_while_one_is_in_fo
     assert f"`{commits[5][:10]}` | `{commits[6][:10]}` | 0 |" in materialization.metadata["report"].value
     assert materialization.metadata["confirmed"].value == 1
     assert "data:image/png;base64," in materialization.metadata["plot"].value
-    again = materialize([build_regressions_asset(study)], instance=instance, resources=study_resources())
+    again = materialize([build_regressions_asset(StudyGraph.of(study))], instance=instance, resources=study_resources())
     assert not [e for e in instance.all_logs(again.run_id) if "new regression" in e.message]  # flagged once
 
 
@@ -140,7 +141,7 @@ def test_the_sensor_flags_each_new_regression_once_and_refreshes_the_report(inst
     commits = _commits(study.path.parent, 10)
     ledger = study_resources()["ledger"].open()
     _record(ledger, study, commits[:6], [160, 161, 159, 160, 162, 160])
-    sensor = build_regression_sensor([study])
+    sensor = build_regression_sensor([StudyGraph.of(study)])
     resources = {"ledger": study_resources()["ledger"]}
 
     def tick(cursor=None):

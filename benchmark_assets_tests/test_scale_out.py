@@ -159,7 +159,7 @@ def test_rabbitmq_as_the_broker_and_failed_trials_on_a_worker_keep_their_errors(
     env.pop("BENCHMARK_ASSETS_WAREHOUSE_URL", None)
     # RabbitMQ keeps queued tasks across runs (a Redis database here is flushed): none of an
     # interrupted earlier run may reach this test's worker.
-    purge = subprocess.run([sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.celery_app", "purge", "-f",
+    purge = subprocess.run([sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.scale_out.celery_app", "purge", "-f",
                             "-Q", "dagster"], env=env, capture_output=True, text=True, timeout=120)
     assert purge.returncode == 0, purge.stderr
     with scale_out.local_workers(1, env, tmp_path / "logs"):

@@ -76,6 +76,7 @@ def main() -> None:
     from benchmark_assets import inbox
     from benchmark_assets.cli import ensure_dagster_home
     from benchmark_assets.defs.runner import ingest_study
+    from benchmark_assets.graph import StudyGraph
     from benchmark_assets.studies import load_study
     from benchmark_assets.warehouse import Warehouse
 
@@ -85,18 +86,18 @@ def main() -> None:
     for name in ("cmp", "sweep"):
         study = load_study(name)
         started = time.perf_counter()
-        found = inbox.scan(study, Warehouse())
+        found = inbox.scan(StudyGraph.of(study), Warehouse())
         scanned = time.perf_counter() - started
         started = time.perf_counter()
         _, outcome = ingest_study(name, quiet=True)
         stored = time.perf_counter() - started
         started = time.perf_counter()
-        again = inbox.scan(study, Warehouse())
+        again = inbox.scan(StudyGraph.of(study), Warehouse())
         looked = time.perf_counter() - started
         files, trials = len(found.ingested), len(found.trial_keys)
         assert not found.rejected and again.unchanged == files, (found.rejected[:2], again.summary())
         lines += [f"| {name} | scan: read, check, keep | {files} | {trials} | {scanned:.2f} | {files / scanned:.0f} |",
-                  f"| {name} | store as partitions + analysis ({len(outcome['stages'])} runs) | {files} | {trials} | "
+                  f"| {name} | store as partitions + analysis ({len(outcome.stages)} runs) | {files} | {trials} | "
                   f"{stored:.2f} | {files / stored:.0f} |",
                   f"| {name} | second look, nothing new | {files} | 0 | {looked:.2f} | {files / looked:.0f} |"]
     print("\n".join(lines))

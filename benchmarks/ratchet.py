@@ -58,7 +58,7 @@ EVENTS = (
     "from dagster import DagsterEventType\n"
     "from dagster_shared.serdes import serialize_value\n"
     "with DagsterInstance.get() as instance:\n"
-    "    logs = instance.all_logs([r for label, _, r in outcome['stages'] if label == 'trials'][0])\n"
+    "    logs = instance.all_logs([s.run_id for s in outcome.stages if s.label == 'trials'][0])\n"
     "def timed(entries):\n"
     "    started = time.perf_counter(); texts = [serialize_value(e) for e in entries]\n"
     "    return time.perf_counter() - started, sum(map(len, texts)) / len(texts)\n"
@@ -92,8 +92,8 @@ def through_dagster(study_name: str, dagster_yaml: str | None, *, events: bool =
         f"    outcome = run_study({study_name!r}, quiet=True, instance=instance)\n"
         "extra = {}\n"
         + (EVENTS if events else "")
-        + "print(json.dumps({'seconds': outcome['seconds'], 'trials': outcome['trials'],"
-        " 'stages': [(label, seconds) for label, seconds, _ in outcome['stages']],"
+        + "print(json.dumps({'seconds': outcome.seconds, 'trials': outcome.measured,"
+        " 'stages': [(s.label, s.seconds) for s in outcome.stages],"
         " 'storage': type(instance.event_log_storage).__name__, **extra}))\n"
     )
     env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(ROOT)}

@@ -42,8 +42,8 @@ def timed_run(study: str) -> tuple[float, float, int]:
     started = time.perf_counter()
     outcome = run_study(study, quiet=True, force=True)
     total = time.perf_counter() - started
-    trials_stage = sum(seconds for label, seconds, _ in outcome["stages"] if label == "trials")
-    return trials_stage, total, outcome["trials"]
+    trials_stage = sum(stage.seconds for stage in outcome.stages if stage.label == "trials")
+    return trials_stage, total, outcome.measured
 
 
 def main() -> int:

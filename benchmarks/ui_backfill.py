@@ -118,16 +118,18 @@ def register(home: Path, study_name: str) -> list:
     """What `benchmark-assets run` does before any run: partition keys and pool limits. Returns the
     study's asset keys (the group "Materialize all" selects)."""
 
-    from benchmark_assets.defs.builder import build_assets, endpoint_pools, register_study
-    from benchmark_assets.defs.runner import ensure_pool_limit
+    from benchmark_assets.defs.assets import build_assets
+    from benchmark_assets.defs.hygiene import ensure_pool_limit
+    from benchmark_assets.defs.partitions import register
+    from benchmark_assets.graph import StudyGraph
     from benchmark_assets.studies import load_study
 
     study = load_study(study_name)
     with _instance(home) as instance:
-        register_study(instance, study)
-        for pool in endpoint_pools(study):
+        register(instance, StudyGraph.of(study))
+        for pool in StudyGraph.of(study).pools():
             ensure_pool_limit(instance, pool)
-    return [asset.key for asset in build_assets(study)]
+    return [asset.key for asset in build_assets(StudyGraph.of(study))]
 
 
 class DagsterDev:
@@ -250,8 +252,7 @@ def job_runs(home: Path, run_id: str) -> list[dict]:
     from dagster import RunsFilter
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    from benchmark_assets.defs.builder import PARENT_RUN_TAG
-    from benchmark_assets.defs.runner import STAGE_TAG
+    from benchmark_assets.defs.tags import PARENT_RUN_TAG, STAGE_TAG
 
     with _instance(home) as instance:
         records = [*instance.get_run_records(RunsFilter(run_ids=[run_id])),

@@ -55,19 +55,6 @@ def reload_location(url: str, location: str, *, timeout: int = 120) -> tuple[boo
     return False, f"reloading {location} failed: {info.message}"
 
 
-def studies_load() -> str | None:
-    """None when every study file loads; else why not. A reload rebuilds the definitions from
-    every study, so one half-edited file would take the whole code location (and its sensors)
-    down: the definitions already loaded are kept instead."""
-    from benchmark_assets.studies import StudyError, discover_studies
-
-    try:
-        discover_studies()
-    except StudyError as error:
-        return f"not reloaded while a study file is invalid: {error}"
-    return None
-
-
 def take_outcome(location: str | None) -> str | None:
     """What the last reload of ``location`` did, once (the sensor logs it on its next tick)."""
     with _lock:
@@ -92,9 +79,8 @@ def reload_soon(location: str | None, study_hash: str) -> bool:
     def reload() -> None:
         with _lock:
             _pending.discard(location)
-        try:
-            refused = studies_load()
-            done, outcome = (False, refused) if refused else reload_location(url, location)
+        try:  # a study file that is invalid meanwhile is left out alone (``definitions``)
+            done, outcome = reload_location(url, location)
         except Exception as error:  # noqa: BLE001 - a thread must not die silently: say why the UI was not refreshed
             done, outcome = False, f"reloading {location} failed: {type(error).__name__}: {error}"
         with _lock:

@@ -3,7 +3,6 @@ the study's new and changed inbox files (``benchmark_assets.inbox.scan``), regis
 keys they bring and asks for a run of exactly those trial partitions and what follows them; a
 file that cannot be used is logged with its name and reason, and shown on the trials asset's
 page (an observation with the rejected files), once per content."""
-from __future__ import annotations
 
 import json
 import time
@@ -14,22 +13,21 @@ from dagster import (
     AssetSelection,
     DefaultSensorStatus,
     MetadataValue,
-    MultiPartitionKey,
-    RunsFilter,
+        RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
-from dagster._core.execution.backfill import BulkActionStatus
-from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
 from benchmark_assets import inbox
-from benchmark_assets.defs.builder import dimensions, rerun_request, unregistered_keys
+from benchmark_assets.defs.compat import IN_PROGRESS_RUN_STATUSES, BulkActionStatus
+from benchmark_assets.defs.partitions import add_requests, trial_key
+from benchmark_assets.defs.reruns import rerun_request
 from benchmark_assets.defs.resources import WarehouseResource
 from benchmark_assets.defs.ticks import sensor_interval
-from benchmark_assets.kinds import kind_of
-from benchmark_assets.studies import StudyError, load_study
+from benchmark_assets.graph import StudyGraph, trials_by_point
+from benchmark_assets.studies import StudyError
 
 INGEST_TAG = "benchmark_assets/ingested_files"
 RETRY_AFTER_SECONDS = 15 * 60  # an ingested trial not stored this long after its request is asked for again
@@ -51,18 +49,17 @@ def event_mark(instance) -> int:
     return int(instance.event_log_storage.get_maximum_record_id() or 0)
 
 
-def unstored_keys(instance, study, warehouse, trials_key: AssetKey) -> list[tuple[str, str]]:
+def unstored_keys(instance, graph: StudyGraph, warehouse) -> list[tuple[str, str]]:
     """Trials the inbox holds, or that files gave up, whose partitions no run has stored since
     the look that wrote them (never, or only with an earlier version's rows)."""
-    kind = kind_of(study)
+    trials_key = AssetKey(graph.asset_path(graph.trial_node.name))
     by_mark: dict[int, list[tuple[str, str]]] = {}
-    for key, mark in inbox.waiting_keys(warehouse, study):
+    for key, mark in inbox.waiting_keys(warehouse, graph.study):
         by_mark.setdefault(mark, []).append(key)
     out = []
     for mark, keys in by_mark.items():
         done = instance.get_materialized_partitions(trials_key, after_cursor=mark if mark >= 0 else None)
-        out += [k for k in keys if str(MultiPartitionKey({kind.point.name: k[0], kind.replicate.name: k[1]}))
-                not in done]
+        out += [k for k in keys if str(trial_key(graph, *k)) not in done]
     return list(dict.fromkeys(out))
 
 
@@ -74,48 +71,31 @@ def trials_in_flight(instance, trials_key: AssetKey) -> bool:
     return bool(instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1))
 
 
-def sensor_name(study) -> str:
-    return f"{study.name}__inbox"
-
-
 def rejected_markdown(outcomes) -> str:
     lines = ["| file | what | reason |", "|---|---|---|"]
     lines += [f"| `{o.path}` | {o.status} | {o.reason.replace('|', '/')} |" for o in outcomes]
     return "\n".join(lines)
 
 
-def registration_requests(instance, study, keys: list[tuple[str, str]]) -> list:
-    """Add-partition requests for the keys of ``keys`` not registered yet, per dynamic dimension."""
-    kind = kind_of(study)
-    requests = []
-    for dimension, partitions in dimensions(study):
-        if not dimension.dynamic:
-            continue
-        wanted = list(dict.fromkeys(p if dimension is kind.point else r for p, r in keys))
-        new = unregistered_keys(instance, partitions, wanted)
-        if new:
-            requests.append(partitions.build_add_request(new))
-    return requests
-
-
-def build_inbox_sensor(study):
-    """``<study>__inbox``, for a kind that ingests result files; None for one that does not."""
-    kind = kind_of(study)
+def build_inbox_sensor(graph: StudyGraph):
+    """``<study>__inbox_watch``, for a kind that ingests result files; None for one that does not."""
+    study, kind = graph.study, graph.kind
     if not kind.inbox_files:
         return None
-    path, trials_key = study.path, AssetKey([study.name, kind.trial_node().name])
+    path, trials_key = study.path, AssetKey(graph.asset_path(graph.trial_node.name))
 
-    @sensor(name=sensor_name(study), minimum_interval_seconds=sensor_interval(30), default_status=DefaultSensorStatus.RUNNING,
+    @sensor(name=graph.inbox_sensor, minimum_interval_seconds=sensor_interval(30), default_status=DefaultSensorStatus.RUNNING,
             asset_selection=AssetSelection.groups(study.name),
             description=f"Ingests result files put in {inbox.inbox_folder(study)} ({kind.inbox_help}) as trials of "
                         f"{study.name}, once per content; files it cannot use are reported here and on the "
                         f"{trials_key.to_user_string()} asset.")
-    def inbox_watch(context: SensorEvaluationContext, results: WarehouseResource):
+    def inbox_watch(context: SensorEvaluationContext, warehouse: WarehouseResource):
         try:
-            current = load_study(path)
+            graph_now = StudyGraph.load(path)
         except StudyError as error:
             return SkipReason(f"study file is invalid, nothing ingested: {error}")
-        found = inbox.scan(current, results.open(), say=context.log.info, limit=FILES_PER_TICK,
+        current = graph_now.study
+        found = inbox.scan(graph_now, warehouse.open(), say=context.log.info, limit=FILES_PER_TICK,
                            mark=event_mark(context.instance))
         for outcome in found.rejected:
             context.log.warning(f"{inbox.inbox_folder(current) / outcome.path}: {outcome.status}: {outcome.reason}")
@@ -128,7 +108,7 @@ def build_inbox_sensor(study):
                 "inbox_folder": MetadataValue.path(str(found.folder))}))
         keys = found.to_store
         requested, now = _requested(context.cursor), time.time()
-        unstored = unstored_keys(context.instance, current, results.open(), trials_key)
+        unstored = unstored_keys(context.instance, graph_now, warehouse.open())
         stranded = []
         busy = trials_in_flight(context.instance, trials_key)  # a queued or slow run is not a lost one
         for key in (k for k in unstored if k not in keys):
@@ -151,10 +131,11 @@ def build_inbox_sensor(study):
         if not keys:
             return SensorResult(skip_reason=SkipReason(found.summary()), asset_events=events, cursor=cursor)
         files = ", ".join(o.path for o in found.ingested) or f"{len(stranded)} trials ingested earlier"
-        request = rerun_request(current, keys, set(), reason=f"{sensor_name(current)}: ingest {files}",
+        request = rerun_request(graph_now, keys, set(), reason=f"{graph_now.inbox_sensor}: ingest {files}",
                                 tags={INGEST_TAG: files[:200]})
         return SensorResult(run_requests=[request], asset_events=events, cursor=cursor,
-                            dynamic_partitions_requests=registration_requests(context.instance, current, keys))
+                            dynamic_partitions_requests=add_requests(context.instance, graph_now,
+                                                                     trials_by_point(keys)))
 
     return inbox_watch
 

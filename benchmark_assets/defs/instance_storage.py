@@ -27,18 +27,6 @@ from contextlib import contextmanager
 
 import yaml
 from dagster import Field, StringSource
-from dagster._core.events import ASSET_EVENTS
-from dagster._core.storage.base_storage import DagsterStorage
-from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogStorageTable
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
-    SQLITE_BUSY_TIMEOUT_SECONDS,
-    SqliteEventLogStorage,
-    SqliteEventLogStorageWatchdog,
-)
-from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
-from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
-from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.pool import QueuePool
@@ -46,6 +34,19 @@ from watchdog.events import PatternMatchingEventHandler
 from watchdog.observers import Observer
 
 from benchmark_assets.defs import rectangle_ranges
+from benchmark_assets.defs.compat import (
+    ASSET_EVENTS,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    AssetKeyTable,
+    ConfigurableClassData,
+    DagsterSqliteStorage,
+    DagsterStorage,
+    SqlEventLogStorageTable,
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+    SqliteRunStorage,
+    SqliteScheduleStorage,
+)
 from benchmark_assets.extras import require
 
 # The backfill daemon and the webserver load this module (dagster.yaml names it), never the definitions.

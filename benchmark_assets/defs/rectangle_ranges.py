@@ -22,10 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dagster._core.definitions.partitions.definition.multi import MultiPartitionsDefinition
-from dagster._core.definitions.partitions.partition_key_range import PartitionKeyRange
-from dagster._core.definitions.partitions.subset.default import DefaultPartitionsSubset
-from dagster._core.definitions.partitions.utils.multi import MultiPartitionKey
+from dagster import MultiPartitionKey, MultiPartitionsDefinition, PartitionKeyRange
+
+from benchmark_assets.defs import compat
 
 
 def contiguous_blocks(selected: list[str], order: list[str]) -> list[list[str]]:
@@ -58,11 +57,6 @@ def rectangles(pairs: Iterable[tuple[str, str]], first_order: list[str],
     return found
 
 
-# Dagster's own method, kept once even if this module is imported again.
-_dagster_ranges = getattr(DefaultPartitionsSubset.get_partition_key_ranges, "dagster_ranges",
-                          DefaultPartitionsSubset.get_partition_key_ranges)
-
-
 def _grid_ranges(keys, partitions_def: MultiPartitionsDefinition) -> list[PartitionKeyRange] | None:
     primary, secondary = partitions_def.primary_dimension, partitions_def.secondary_dimension
     primary_order = list(primary.partitions_def.get_partition_keys())
@@ -83,17 +77,6 @@ def _grid_ranges(keys, partitions_def: MultiPartitionsDefinition) -> list[Partit
             for start, end in rectangles(pairs, primary_order, secondary_order)]
 
 
-def _get_partition_key_ranges(self, partitions_def):
-    if isinstance(partitions_def, MultiPartitionsDefinition) and not partitions_def.has_time_window_dimension:
-        ranges = _grid_ranges(self.subset, partitions_def)
-        if ranges is not None:
-            return ranges
-    return _dagster_ranges(self, partitions_def)
-
-
-_get_partition_key_ranges.dagster_ranges = _dagster_ranges
-
-
 def install() -> None:
     """Idempotent: every process that opens the instance or loads the definitions calls it."""
-    DefaultPartitionsSubset.get_partition_key_ranges = _get_partition_key_ranges
+    compat.install_rectangle_ranges(_grid_ranges)

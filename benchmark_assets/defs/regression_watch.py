@@ -27,7 +27,7 @@ from dagster import (
 from benchmark_assets.artifacts import png_markdown, run_dir, write_files
 from benchmark_assets.defs.resources import LedgerResource
 from benchmark_assets.defs.ticks import sensor_interval
-from benchmark_assets.kinds import kind_of
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.regressions import (
     THRESHOLD,
     find_regressions,
@@ -42,31 +42,33 @@ CHECK = "no_new_regression"
 SENSOR = "regression_watch"
 
 
-def analyse(study, ledger: pd.DataFrame, *, threshold: float = THRESHOLD) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def analyse(graph: StudyGraph, ledger: pd.DataFrame, *, threshold: float = THRESHOLD
+            ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The study's regressions in force, its changes of level and its histories
     (``regressions.find_regressions``), for the asset, the sensor and the CLI alike."""
-    kind = kind_of(study)
+    study, kind = graph.study, graph.kind
     mine = ledger[ledger["study"] == study.name] if len(ledger) else ledger
     return find_regressions(mine, lambda subject, metric: kind.higher_is_better(study, subject, metric),
                             git_order(study.path.parent), threshold=threshold)
 
 
-def build_regressions_asset(study):
+def build_regressions_asset(graph: StudyGraph):
     """``<study>/regressions``: the regressions in force across commits in the levels the study's
     ledger tracks, with their commit ranges and sizes."""
-    key = AssetKey([study.name, NODE])
-    last = kind_of(study).nodes()[-1].name  # the report: after it, the ledger holds the run's decisions
+    study = graph.study
+    key = AssetKey(graph.asset_path(NODE))
+    last = list(graph.nodes)[-1]  # the report: after it, the ledger holds the run's decisions
 
-    @asset(name=NODE, key_prefix=[study.name], group_name=study.name, io_manager_key="warehouse",
-           required_resource_keys={"ledger", "results"}, deps=[AssetKey([study.name, last])],
+    @asset(name=NODE, key_prefix=[study.name], group_name=study.name, io_manager_key="tables",
+           required_resource_keys={"ledger", "warehouse"}, deps=[AssetKey(graph.asset_path(last))],
            check_specs=[AssetCheckSpec(CHECK, asset=key, description=(
                "Fails (as a warning) while a confirmed regression is in force: the newest level of a tracked "
                "history, held for two commits, is worse than an earlier one by more than the noise and 5 %"))],
            description=f"Regressions across commits in the levels {study.name}'s ledger tracks (robust "
                        "piecewise-constant fit, asv's method), with their commit ranges and sizes.")
     def regressions(context: AssetExecutionContext):
-        found, changes, series = analyse(study, context.resources.ledger.open().read(study=study.name))
-        earlier = context.resources.results.open().read(f"{study.name}__{NODE}")
+        found, changes, series = analyse(graph, context.resources.ledger.open().read(study=study.name))
+        earlier = context.resources.warehouse.open().read(graph.table(NODE))
         known = {step_id(study.name, row) for row in earlier.to_dict("records")} if len(earlier) else set()
         confirmed = found[found["confirmed"]]
         for row in confirmed.to_dict("records"):
@@ -99,12 +101,12 @@ def describe(study: str, row) -> str:
             f"{row['to_commit'][:10]}")
 
 
-def build_regression_sensor(studies: list):
+def build_regression_sensor(graphs: list[StudyGraph]):
     """Every 5 minutes: for each study whose ledger grew, the new confirmed regressions are logged
     (each once: the cursor keeps the ones already flagged) and its regressions asset is
     materialised, so the UI shows them and its check warns. A study whose analysis fails is
     logged and skipped; the others go on."""
-    by_name = {study.name: study for study in studies}
+    by_name = {graph.name: graph for graph in graphs}
 
     @sensor(name=SENSOR, minimum_interval_seconds=sensor_interval(300), default_status=DefaultSensorStatus.RUNNING,
             asset_selection=AssetSelection.assets(*[AssetKey([name, NODE]) for name in by_name]) if by_name else None,
@@ -115,13 +117,13 @@ def build_regression_sensor(studies: list):
         seen, flagged = dict(cursor.get("rows", {})), set(cursor.get("flagged", []))
         frame = ledger.open().read()
         requests, news = [], []
-        for name, study in by_name.items():
+        for name, graph in by_name.items():
             rows = frame[frame["study"] == name] if len(frame) else frame
             if rows.empty or seen.get(name) == len(rows):
                 continue
             seen[name] = len(rows)
             try:
-                found, _, _ = analyse(study, rows)
+                found, _, _ = analyse(graph, rows)
             except Exception as error:  # noqa: BLE001 - one study's bad history must not stop the others
                 context.log.error(f"regressions of {name} could not be analysed: {type(error).__name__}: {error}")
                 continue

@@ -1,4 +1,6 @@
-"""Dagster resources every study uses, configured once: the warehouse, its IO manager, the ledger, progress.
+"""Dagster resources every study uses, configured once: ``warehouse`` (the results database),
+``tables`` (the IO manager that keeps each node's table in it), ``ledger``, ``progress`` and
+``step_values`` (what scaled-out steps hand each other).
 
 The warehouse URL is set in one place (``WarehouseResource.url``, empty: $BENCHMARK_ASSETS_WAREHOUSE_URL
 or SQLite under $DAGSTER_HOME); the IO manager and the ledger both hold that resource, and the CLI
@@ -116,6 +118,6 @@ class StepValuesIOManager(ConfigurableIOManager):
 def study_resources(warehouse_url: str = "", *, terminal_bar: bool = False) -> dict:
     """The resources every study's assets need, sharing one warehouse configuration."""
     warehouse = WarehouseResource(url=warehouse_url)
-    return {"warehouse": WarehouseIOManager(warehouse=warehouse), "ledger": LedgerResource(warehouse=warehouse),
-            "results": warehouse, "progress": ProgressResource(terminal_bar=terminal_bar),
+    return {"tables": WarehouseIOManager(warehouse=warehouse), "ledger": LedgerResource(warehouse=warehouse),
+            "warehouse": warehouse, "progress": ProgressResource(terminal_bar=terminal_bar),
             "step_values": StepValuesIOManager(warehouse=warehouse)}

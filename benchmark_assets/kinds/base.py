@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from benchmark_assets.ledger import LedgerEntry
+from benchmark_assets.outcomes import RunOutcome
 from benchmark_assets.study_file import StudyError
 
 # How a node is partitioned: not at all, by the point dimension, by the replicate dimension, or
@@ -220,10 +221,10 @@ class StudyKind(ABC):
         stored table."""
         return ""
 
-    def run_summary(self, outcome: dict) -> str:
+    def run_summary(self, outcome: RunOutcome) -> str:
         """The CLI's line after a run."""
-        return (f"Ran {outcome['trials']} trials over {outcome['sweep_points']} sweep points in "
-                f"{outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
+        return (f"Ran {outcome.measured} trials over {outcome.points} sweep points in "
+                f"{outcome.seconds:.1f} s ({len(outcome.stages)} Dagster runs).")
 
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes() if n.name == name)

@@ -153,7 +153,7 @@ def test_failing_rows_of_a_missing_column_and_a_duplicate_key_are_both_listed():
     import pandas as pd
     import pandera.pandas as pa
 
-    from benchmark_assets.defs.builder import validate_frame
+    from benchmark_assets.defs.metadata import validate_frame
 
     schema = pa.DataFrameSchema({"k": pa.Column(str), "m": pa.Column(float)}, unique=["k"])
     frame = pd.DataFrame({"k": ["a", "a", "b"]})  # no column m (old data), and k=a twice

@@ -40,9 +40,9 @@ def test_reloading_can_be_turned_off(monkeypatch):
     assert not code_reload.reload_soon(None, "hash1")  # no code location known (a test's sensor context)
 
 
-def test_no_reload_while_a_study_file_is_invalid(monkeypatch, study_dir):
+def test_a_reload_goes_ahead_while_another_study_file_is_invalid(monkeypatch, study_dir):
+    # The definitions leave an invalid file out alone, so a half-edited file holds no reload back.
     monkeypatch.setenv(code_reload.WEBSERVER_ENV, f"http://127.0.0.1:{free_port()}")
     (study_dir / "half_edited.yaml").write_text("kind: ratchet\nmetric: [\n")
     assert code_reload.reload_soon("here", "hash2")
-    outcome = _outcome("here")
-    assert outcome.startswith("not reloaded while a study file is invalid:") and "half_edited.yaml" in outcome
+    assert _outcome("here").startswith("could not reach the webserver at http://127.0.0.1:")

@@ -4,8 +4,11 @@ import pandas as pd
 from dagster import AssetKey, DagsterEventType, MultiPartitionKey, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from benchmark_assets.defs.builder import DagsterStep, build_assets, checkpoint_table, register_study
+from benchmark_assets.defs.assets import build_assets
+from benchmark_assets.defs.partitions import register
 from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.defs.step import DagsterStep
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.warehouse import Warehouse
 
 KEYS = ["sweep_point", "seed_id", "trial_index"]
@@ -18,16 +21,16 @@ def _point_range(study, point: str) -> dict:
 
 
 def _prepare(instance, study):
-    register_study(instance, study)
+    register(instance, StudyGraph.of(study))
     seeds = study.seed_keys
-    catalog = materialize(build_assets(study, trial_chunks=0), instance=instance, resources=study_resources(),
+    catalog = materialize(build_assets(StudyGraph.of(study), trial_chunks=0), instance=instance, resources=study_resources(),
                           selection=[AssetKey([study.name, "scenario_catalog"])],
                           tags={ASSET_PARTITION_RANGE_START_TAG: seeds[0], ASSET_PARTITION_RANGE_END_TAG: seeds[-1]})
     assert catalog.success
 
 
 def _trials(study, point: str, chunks: int, instance):
-    return materialize(build_assets(study, trial_chunks=chunks), instance=instance, resources=study_resources(),
+    return materialize(build_assets(StudyGraph.of(study), trial_chunks=chunks), instance=instance, resources=study_resources(),
                        selection=[AssetKey([study.name, "trials"])], tags=_point_range(study, point),
                        raise_on_error=False)
 
@@ -45,7 +48,7 @@ def test_three_measuring_steps_store_exactly_the_rows_of_one_step(instance, toy_
         one_step.drop(columns="duration_seconds").sort_values(KEYS).reset_index(drop=True),
         fanned.drop(columns="duration_seconds").sort_values(KEYS).reset_index(drop=True))
     assert len(instance.get_materialized_partitions(AssetKey(["toy", "trials"]))) == 10  # one per scenario
-    assert Warehouse().read(checkpoint_table(toy_study)).empty  # stored for good: nothing left to resume
+    assert Warehouse().read(StudyGraph.of(toy_study).checkpoint_table).empty  # stored for good: nothing left to resume
 
 
 def test_more_steps_than_trials_leave_the_extra_steps_idle(instance, toy_study):
@@ -91,4 +94,4 @@ def test_a_failed_check_keeps_the_checkpoint_so_re_executing_the_gathering_step_
     evaluation = next(e.dagster_event.event_specific_data for e in
                       instance.all_logs(result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION))
     assert not evaluation.passed
-    assert len(Warehouse().read(checkpoint_table(study))) == 10 * 2
+    assert len(Warehouse().read(StudyGraph.of(study).checkpoint_table)) == 10 * 2

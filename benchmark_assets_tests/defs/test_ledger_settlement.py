@@ -7,9 +7,12 @@ import pytest
 from dagster import AssetKey, DagsterRunStatus, build_sensor_context, materialize
 
 from benchmark_assets.artifacts import artifacts_dir
-from benchmark_assets.defs.builder import build_assets, build_ledger_sensor, register_study
+from benchmark_assets.defs.assets import build_assets
+from benchmark_assets.defs.hygiene import build_ledger_sensor
+from benchmark_assets.defs.partitions import register
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import StudyRunError, run_study
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.ledger import Ledger
 from benchmark_assets.warehouse import Warehouse
 
@@ -48,8 +51,8 @@ def test_the_ledger_sensor_settles_runs_launched_outside_the_cli(instance, toy_s
     run_study("toy", quiet=True, instance=instance)
     ledger = Ledger(Warehouse())
     before = len(ledger.read())
-    register_study(instance, toy_study)
-    assets = build_assets(toy_study)
+    register(instance, StudyGraph.of(toy_study))
+    assets = build_assets(StudyGraph.of(toy_study))
     decide = [AssetKey(["toy", "verdicts"]), AssetKey(["toy", "ratchet_summary"])]
 
     ok = materialize(assets, instance=instance, resources=study_resources(), selection=decide)
@@ -81,7 +84,7 @@ def test_the_ledger_sensor_settles_runs_launched_outside_the_cli(instance, toy_s
 
 def test_a_failed_run_that_is_never_re_executed_has_its_decisions_dropped(instance, toy_study, dagster_home,
                                                                             monkeypatch):
-    import benchmark_assets.defs.builder as builder
+    import benchmark_assets.defs.hygiene as hygiene
 
     run_study("toy", quiet=True, instance=instance)
     ledger = Ledger(Warehouse())
@@ -94,7 +97,7 @@ def test_a_failed_run_that_is_never_re_executed_has_its_decisions_dropped(instan
     sensor = build_ledger_sensor()
     with build_sensor_context(instance=instance, resources=study_resources()) as context:
         assert failed.run_id not in sensor(context).skip_message  # within the week: it waits
-    monkeypatch.setattr(builder, "KEEP_FAILED_DECISIONS_SECONDS", 0)
+    monkeypatch.setattr(hygiene, "KEEP_FAILED_DECISIONS_SECONDS", 0)
     with build_sensor_context(instance=instance, resources=study_resources()) as context:
         message = sensor(context).skip_message
     assert f"run {failed.run_id} failure and was not re-executed: its 3 decisions were dropped" in message

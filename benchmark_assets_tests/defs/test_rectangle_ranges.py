@@ -11,7 +11,9 @@ from dagster._core.definitions.partitions.context import partition_loading_conte
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from benchmark_assets.defs import rectangle_ranges
-from benchmark_assets.defs.builder import build_assets, register_study
+from benchmark_assets.defs.assets import build_assets
+from benchmark_assets.defs.partitions import register
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.studies import load_study
 
 rectangle_ranges.install()
@@ -19,8 +21,8 @@ rectangle_ranges.install()
 
 def _trials_runs(instance, study_name: str, pick=lambda keys: keys):
     study = load_study(study_name)
-    register_study(instance, study)
-    assets = build_assets(study)
+    register(instance, StudyGraph.of(study))
+    assets = build_assets(StudyGraph.of(study))
     trials = next(a for a in assets if a.key.path[-1] == "trials")
     partitions_def = trials.partitions_def
     with partition_loading_context(dynamic_partitions_store=instance):

@@ -2,8 +2,10 @@
 stages are runs of their own, tagged with the job's run, and what they decide joins the ledger."""
 from dagster import AssetKey, DagsterRunStatus, RunsFilter
 
-from benchmark_assets.defs.builder import LAUNCHED_BY_TAG, PARENT_RUN_TAG, REASON_TAG
-from benchmark_assets.defs.runner import STAGE_TAG, build_run_job, run_study
+from benchmark_assets.defs.run_job import build_run_job
+from benchmark_assets.defs.runner import run_study
+from benchmark_assets.defs.tags import LAUNCHED_BY_TAG, PARENT_RUN_TAG, REASON_TAG, STAGE_TAG
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.ledger import Ledger
 from benchmark_assets.studies import load_study
 from benchmark_assets.warehouse import Warehouse
@@ -16,7 +18,7 @@ def _stage_runs(instance, run_id):
 
 
 def test_the_job_runs_every_stage_as_its_own_run_and_the_decisions_join_the_ledger(instance, toy_study):
-    job = build_run_job(toy_study)
+    job = build_run_job(StudyGraph.of(toy_study))
     assert job.name == "toy__run_study"
     result = job.execute_in_process(instance=instance, tags={"dagster/schedule_name": "toy__nightly"})
     assert result.success
@@ -40,7 +42,7 @@ def test_the_job_runs_every_stage_as_its_own_run_and_the_decisions_join_the_ledg
 
 def test_the_job_takes_the_cli_options_as_config_and_runs_only_what_they_select(instance, toy_study):
     run_study("toy", quiet=True, instance=instance)
-    job = build_run_job(toy_study)
+    job = build_run_job(StudyGraph.of(toy_study))
     result = job.execute_in_process(instance=instance, run_config={
         "ops": {"toy__stages": {"config": {"subjects": ["alpha"]}}}})
     assert result.success
@@ -58,7 +60,7 @@ def test_the_job_takes_the_cli_options_as_config_and_runs_only_what_they_select(
 
 def test_a_job_whose_every_trial_fails_fails_with_the_trials_own_error(instance, study_dir):
     (study_dir / "broken_setup.yaml").write_text(FAILING)
-    job = build_run_job(load_study("broken_setup"))
+    job = build_run_job(StudyGraph.of(load_study("broken_setup")))
     result = job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(event for event in result.all_events if event.is_step_failure).step_failure_data
@@ -74,7 +76,7 @@ def test_a_job_terminated_from_the_ui_starts_no_further_stage(instance, toy_stud
     import threading
     import time
 
-    job, outcome = build_run_job(toy_study), {}
+    job, outcome = build_run_job(StudyGraph.of(toy_study)), {}
 
     def launch():
         outcome["result"] = job.execute_in_process(instance=instance, raise_on_error=False, run_id=run_id)

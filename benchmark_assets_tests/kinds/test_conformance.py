@@ -4,9 +4,11 @@ import pytest
 from dagster import AssetKey, Definitions
 
 from benchmark_assets.definitions import build_definitions
-from benchmark_assets.defs.builder import check_name, node_versions
+from benchmark_assets.defs.metadata import check_name
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.kinds import KINDS, get_kind, kind_names, register_kind
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, StudyKind
+from benchmark_assets.outcomes import RunOutcome, StageRun, TrialResults
 from benchmark_assets.studies import load_study
 from benchmark_assets_tests import toy_kind
 from benchmark_assets_tests.conftest import ROOT, write_study
@@ -52,8 +54,9 @@ def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, register
     assert list(kind.point_fingerprints(study)) == kind.point.keys(study) == kind.points(study)
     assert kind.replicate.keys(study) and all(isinstance(k, str) for k in kind.replicate.keys(study))
     assert kind.subjects(study) == [] and kind.rows_per_trial(study) >= 1
-    assert node_versions(study) == node_versions(load_study(study.path))  # stable across loads
-    summary = kind.run_summary({"trials": 37, "sweep_points": 5, "seconds": 12.25, "stages": [("s", 1.0, "r")] * 4})
+    assert StudyGraph.of(study).versions() == StudyGraph.of(load_study(study.path)).versions()  # stable across loads
+    summary = kind.run_summary(RunOutcome(study=study, seconds=12.25, stages=(StageRun("s", 1.0, "r"),) * 4, measured=37,
+                                          kept=0, up_to_date=0, points=5, results=TrialResults()))
     assert "37" in summary and "12.2" in summary and "4 Dagster runs" in summary and "\n" not in summary
 
     defs = build_definitions([study])
@@ -70,4 +73,4 @@ def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, register
     for node in nodes:
         asset = graph.get(AssetKey(["example", node.name]))
         assert asset.is_partitioned == (node.partitioned_by is not None)
-        assert asset.code_version == node_versions(study)[node.name]
+        assert asset.code_version == StudyGraph.of(study).versions()[node.name]

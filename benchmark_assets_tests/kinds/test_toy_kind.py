@@ -115,7 +115,7 @@ def test_the_readme_example_kind_runs_as_written(study_dir, instance):
     try:
         write_study(study_dir, "readme_kind", "kind: pick_x\nbaseline: 0.2\nvalues: [0.2, 0.6, 0.9]\nseeds: [1, 2, 3]\n")
         outcome = run_study("readme_kind", quiet=True, instance=instance)
-        assert outcome["trials"] == 9 and len(outcome["stages"]) == 2
+        assert outcome.measured == 9 and len(outcome.stages) == 2
         assert Warehouse().read("readme_kind__decision")["best"].tolist() == ["x=0.6"]
         ledger = Warehouse().read(LEDGER_TABLE)
         assert ledger[["kind", "subject", "decision"]].values.tolist() == [["pick_x", "x", "change"]]

@@ -37,6 +37,9 @@ constants:
 decision: {bootstrap_resamples: 500, correction: holm}
 """
 
+# One mistake (a correction that does not exist): the definitions leave this file out alone.
+BROKEN = SMALL.replace("the browser test", "the broken study test").replace("correction: holm", "correction: holmes")
+
 
 # Every UI test module carries these: a UI test, on the one worker that runs the server; the first one
 # also starts the server and each waits on Dagster's 30-s backfill loop, so it may take 15 minutes
@@ -61,12 +64,13 @@ class Deployment:
 def _prepare(instance, studies: Path) -> None:
     """What the CLI or the study sensor does first (register partition keys), and aiperf exports in
     the load sweep's inbox, there before `dagster dev` starts (as on a team's server)."""
-    from benchmark_assets.defs.builder import register_study
+    from benchmark_assets.defs.partitions import register
+    from benchmark_assets.graph import StudyGraph
     from benchmark_assets.studies import load_study
     from benchmark_assets_tests.test_inbox import AIPERF
 
     for name in ("small", "reload"):
-        register_study(instance, load_study(name))
+        register(instance, StudyGraph.of(load_study(name)))
     folder = studies.parent / "inbox" / "sweep"
     for source, run in (("flat_concurrency4.json", "c4"), ("phases_concurrency16.json", "c16")):
         (folder / run).mkdir(parents=True)
@@ -80,7 +84,9 @@ def _prepare(instance, studies: Path) -> None:
 def deployment(tmp_path_factory, template_dagster_home):
     from benchmark_assets_tests.test_inbox import LOAD_SWEEP
 
-    files = {"small": SMALL, "reload": SMALL.replace("the browser test", "the code reload test"), "sweep": LOAD_SWEEP}
+    # ``broken`` is invalid from the start: every UI test runs beside it (test_broken_study.py).
+    files = {"small": SMALL, "reload": SMALL.replace("the browser test", "the code reload test"), "sweep": LOAD_SWEEP,
+             "broken": BROKEN, "neighbour": SMALL.replace("the browser test", "the broken study's neighbour")}
     ran = study_ran(tmp_path_factory, template_dagster_home, files, _prepare)
     # The "Join the Dagster community" notice a new instance shows once (dagster._core.nux) would
     # cover the page whenever it happens to appear: mark it seen, as clicking Skip does.

@@ -4,8 +4,7 @@ an asset check, the report, an embedded plot and the per-subject history checked
 Screenshots are kept in the test's temporary folder (``screenshots/``)."""
 import time
 
-from benchmark_assets.defs.builder import PARENT_RUN_TAG
-from benchmark_assets.defs.runner import STAGE_TAG
+from benchmark_assets.defs.tags import PARENT_RUN_TAG, STAGE_TAG
 from benchmark_assets_tests.ui.conftest import LOCATION, UI, backfill_of, wait_for
 
 pytestmark = UI

@@ -5,8 +5,8 @@ import json
 import time
 import urllib.request
 
-from benchmark_assets.defs.builder import node_versions
 from benchmark_assets.defs.runner import run_study
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.studies import load_study
 from benchmark_assets_tests.ui.conftest import UI, backfill_of, wait_for
 
@@ -61,7 +61,7 @@ def test_an_edited_study_is_rerun_and_the_ui_shows_its_new_code_versions(deploym
     path = deployment.studies / f"{STUDY}.yaml"
     path.write_text(path.read_text().replace("correction: holm", "correction: bh"))
     edited = load_study(path)
-    new_version = node_versions(edited)["verdicts"]
+    new_version = StudyGraph.of(edited).versions()["verdicts"]
     assert new_version != before["opVersion"]
 
     # The edit reruns the decision (a backfill of verdicts and summary) and reloads the definitions.

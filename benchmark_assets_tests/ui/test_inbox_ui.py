@@ -48,7 +48,7 @@ def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(brows
     page.screenshot(path=shots / "rejected_observation.png")
 
     # The sensor's tick that ingested them, and its log with the rejected file's warning.
-    page.goto(f"{dagster_dev}/locations/{LOCATION}/sensors/sweep__inbox", wait_until="networkidle")
+    page.goto(f"{dagster_dev}/locations/{LOCATION}/sensors/sweep__inbox_watch", wait_until="networkidle")
     # The sensor ticks every few seconds here: show the ticks that requested runs, as a user would.
     page.get_by_text("All ticks").click()
     page.get_by_text("Requested", exact=True).click()

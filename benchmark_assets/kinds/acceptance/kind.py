@@ -37,6 +37,7 @@ from benchmark_assets.kinds.base import (
     StudyKind,
     resumed_trials,
 )
+from benchmark_assets.outcomes import RunOutcome
 
 MEASUREMENT_POOL = "acceptance_measurements"
 
@@ -181,7 +182,7 @@ class AcceptanceKind(StudyKind):
     def ingest(self, study: AcceptanceStudy, path, relative, new_replicate) -> pd.DataFrame:
         return inbox.ingest_benchmark_file(study, path, relative, new_replicate)
 
-    def run_summary(self, outcome: dict) -> str:
-        return (f"Ran {outcome['trials']} sides in {outcome['trials'] // len(SIDES)} (benchmark, repeat) partitions "
-                f"(measured, or read from pytest-benchmark) over {outcome['sweep_points']} benchmarks in "
-                f"{outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
+    def run_summary(self, outcome: RunOutcome) -> str:
+        return (f"Ran {outcome.measured} sides in {outcome.measured // len(SIDES)} (benchmark, repeat) partitions "
+                f"(measured, or read from pytest-benchmark) over {outcome.points} benchmarks in "
+                f"{outcome.seconds:.1f} s ({len(outcome.stages)} Dagster runs).")

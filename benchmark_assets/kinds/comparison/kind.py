@@ -24,6 +24,7 @@ from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_
 from benchmark_assets.kinds.comparison.report import plot_comparison, plot_variance
 from benchmark_assets.kinds.comparison.spec import ARMS, ComparisonSpec, ComparisonStudy, load_comparison
 from benchmark_assets.kinds.comparison.trials import run_comparison_trials, trial_summaries
+from benchmark_assets.outcomes import RunOutcome
 from benchmark_assets.stats.aggregate import aggregate_metrics
 from benchmark_assets.stats.variance import variance_curve
 
@@ -262,8 +263,8 @@ class ComparisonKind(StudyKind):
     def decided_nothing(self, study: ComparisonStudy, read) -> str:
         return missing_decision_metric(study, read("summaries"))
 
-    def run_summary(self, outcome: dict) -> str:
-        ran, others = outcome["trials"], outcome.get("up_to_date", 0)
+    def run_summary(self, outcome: RunOutcome) -> str:
+        ran, others = outcome.measured, outcome.up_to_date
         what = (f"Ran {ran} new trials" + (f" ({others} others were already up to date)" if others else "")
                 if ran else f"Ran no trial (all {others} were already up to date)")
-        return f"{what} in {outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs)."
+        return f"{what} in {outcome.seconds:.1f} s ({len(outcome.stages)} Dagster runs)."

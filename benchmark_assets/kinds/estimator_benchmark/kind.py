@@ -48,6 +48,7 @@ from benchmark_assets.kinds.estimator_benchmark.spec import (
     split_dataset_key,
 )
 from benchmark_assets.kinds.estimator_benchmark.trials import dataset, run_benchmark_trials
+from benchmark_assets.outcomes import RunOutcome
 
 
 def scenario_catalog(study: EstimatorBenchmarkStudy, step) -> Product:
@@ -251,7 +252,7 @@ class EstimatorBenchmarkKind(StudyKind):
         ok = up_to_date(study, trials)
         return {(e, str(d)) for e, d in zip(ok["estimator"], ok["dataset"])} if len(ok) else set()
 
-    def run_summary(self, outcome: dict) -> str:
-        return (f"Ran {outcome['trials']} new trials (estimator x data set; others were up to date) over "
-                f"{outcome['sweep_points']} estimators in {outcome['seconds']:.1f} s ({len(outcome['stages'])} "
+    def run_summary(self, outcome: RunOutcome) -> str:
+        return (f"Ran {outcome.measured} new trials (estimator x data set; others were up to date) over "
+                f"{outcome.points} estimators in {outcome.seconds:.1f} s ({len(outcome.stages)} "
                 "Dagster runs).")

@@ -32,6 +32,7 @@ from benchmark_assets.kinds.load_sweep.analysis import (
 from benchmark_assets.kinds.load_sweep.report import plot_pareto, write_sweep_exports
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepSpec, LoadSweepStudy, load_load_sweep
 from benchmark_assets.kinds.load_sweep.trials import metric_columns, resumable, run_sweep_trials
+from benchmark_assets.outcomes import RunOutcome
 
 PARETO, DOMINATED, NOT_RANKED, NO_DATA = "pareto_optimal", "dominated", "not_ranked", "no_data"
 
@@ -180,6 +181,6 @@ class LoadSweepKind(StudyKind):
     def ingest(self, study: LoadSweepStudy, path, relative, new_replicate) -> pd.DataFrame:
         return inbox.ingest_export(study, path, relative, new_replicate)
 
-    def run_summary(self, outcome: dict) -> str:
-        return (f"Ran {outcome['trials']} load trials over {outcome['sweep_points']} sweep points in "
-                f"{outcome['seconds']:.1f} s ({len(outcome['stages'])} Dagster runs).")
+    def run_summary(self, outcome: RunOutcome) -> str:
+        return (f"Ran {outcome.measured} load trials over {outcome.points} sweep points in "
+                f"{outcome.seconds:.1f} s ({len(outcome.stages)} Dagster runs).")

@@ -50,9 +50,9 @@ def test_suite_runs_end_to_end_judges_each_criterion_and_keeps_a_crashing_side_a
     log = tmp_path / "calls.log"
     monkeypatch.setenv("ACCEPTANCE_CALL_LOG", str(log))
     outcome = run_study("suite", quiet=True, instance=instance)
-    assert outcome["trials"] == 2 * 6 * 2
+    assert outcome.measured == 2 * 6 * 2
     assert len(instance.get_materialized_partitions(AssetKey(["suite", "trials"]))) == 12
-    for _, _, run_id in outcome["stages"]:
+    for run_id in (stage.run_id for stage in outcome.stages):
         checks = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
         assert checks and all(e.dagster_event.event_specific_data.passed for e in checks)
 

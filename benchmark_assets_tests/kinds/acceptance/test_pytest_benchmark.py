@@ -311,4 +311,4 @@ def test_runs_put_in_the_inbox_join_their_side(instance, study_dir, results, tmp
     # The optimised side is judged on its four runs: its mean is the mean of the runs' means.
     sort = trials[(trials["benchmark"] == "test_sort") & (trials["side"] == "optimised")]
     assert verdict["optimised_mean"] == pytest.approx(sort.groupby("repeat")["wall_time"].mean().mean())
-    assert outcome["ingested_trials"] == 12
+    assert outcome.ingested == 12

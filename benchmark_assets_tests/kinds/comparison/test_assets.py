@@ -7,6 +7,7 @@ from dagster import AssetKey, DagsterEventType
 
 from benchmark_assets.artifacts import latest_dir
 from benchmark_assets.defs.runner import run_study, trials_to_run
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
@@ -45,10 +46,10 @@ def materialisations_by_partition(instance, key: AssetKey) -> dict[str, int]:
 
 def test_comparison_runs_end_to_end_with_a_failed_trial_kept_as_data(instance, comparison_study):
     outcome = run_study("cmp", quiet=True, instance=instance)
-    assert outcome["trials"] == 12
+    assert outcome.measured == 12
     key = lambda name: AssetKey(["cmp", name])  # noqa: E731
     assert len(instance.get_materialized_partitions(key("trials"))) == 12
-    for _, _, run_id in outcome["stages"]:
+    for run_id in (stage.run_id for stage in outcome.stages):
         checks = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
         assert all(e.dagster_event.event_specific_data.passed for e in checks)
 
@@ -91,9 +92,9 @@ def test_adding_seeds_runs_only_the_new_trials_and_the_failed_one(instance, stud
     path = study_dir / "cmp.yaml"
     path.write_text(path.read_text().replace("seeds: [11, 12, 13, 14, 15, 16]", "seeds: [11, 12, 13, 14, 15, 16, 17, 18]"))
     study = load_study(path)
-    assert trials_to_run(study) == {"control": ["17", "18"], "candidate": ["13", "17", "18"]}
+    assert trials_to_run(StudyGraph.of(study)) == {"control": ["17", "18"], "candidate": ["13", "17", "18"]}
     outcome = run_study("cmp", quiet=True, instance=instance)
-    assert outcome["trials"] == 5
+    assert outcome.measured == 5
     counts = materialisations_by_partition(instance, AssetKey(["cmp", "trials"]))
     assert counts["control|11"] == 1 and counts["candidate|13"] == 2 and counts["candidate|17"] == 1
     assert len(counts) == 16
@@ -101,8 +102,8 @@ def test_adding_seeds_runs_only_the_new_trials_and_the_failed_one(instance, stud
 
     # A changed candidate reruns the candidate's trials only; a rerun with nothing changed runs none.
     path.write_text(path.read_text().replace("shift: -0.05", "shift: -0.04"))
-    assert run_study("cmp", quiet=True, instance=instance)["trials"] == 8
-    assert run_study("cmp", quiet=True, instance=instance)["trials"] == 1  # the crashing seed is retried
+    assert run_study("cmp", quiet=True, instance=instance).measured == 8
+    assert run_study("cmp", quiet=True, instance=instance).measured == 1  # the crashing seed is retried
     assert materialisations_by_partition(instance, AssetKey(["cmp", "trials"]))["control|11"] == 1
 
 

@@ -51,10 +51,10 @@ def test_benchmark_runs_end_to_end_scores_against_the_truth_and_keeps_failed_est
     entries = [e.entry_id for e in bench_study.entries]
     data_sets = len(entries) * 2
     outcome = run_study("bench", quiet=True, instance=instance)
-    assert outcome["trials"] == 7 * data_sets
+    assert outcome.measured == 7 * data_sets
     assert len(instance.get_materialized_partitions(AssetKey(["bench", "trials"]))) == 7 * data_sets
     assert len(instance.get_materialized_partitions(AssetKey(["bench", "scenario_catalog"]))) == data_sets
-    for _, _, run_id in outcome["stages"]:
+    for run_id in (stage.run_id for stage in outcome.stages):
         checks = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
         assert checks and all(e.dagster_event.event_specific_data.passed for e in checks)
 
@@ -121,10 +121,10 @@ def test_a_rerun_runs_only_what_changed(instance, bench_study, study_dir):
     run_study("bench", quiet=True, instance=instance)
     again = run_study("bench", quiet=True, instance=instance)
     failed = 3 * 2 * len(bench_study.entries)  # the three failing estimators are retried; the rest is up to date
-    assert again["trials"] == failed
+    assert again.measured == failed
     write_study(study_dir, "bench", BENCHMARK.replace("seeds: 2", "seeds: [0, 1, 2]"))
     grown = run_study("bench", quiet=True, instance=instance)
-    assert grown["trials"] == 7 * len(bench_study.entries) + failed  # the new seed's trials, and the failed ones
+    assert grown.measured == 7 * len(bench_study.entries) + failed  # the new seed's trials, and the failed ones
 
 
 @pytest.mark.parametrize("estimators, unranked", [(["constant_effect"], []),

@@ -37,7 +37,7 @@ def test_load_sweep_end_to_end_with_pareto_best_configurations_and_exports(insta
     key = lambda name: AssetKey(["sweep", name])  # noqa: E731
     assert len(instance.get_materialized_partitions(key("trials"))) == 4
     assert set(instance.get_materialized_partitions(key("aggregates"))) == {"concurrency=1", "concurrency=4"}
-    assert outcome["sweep_points"] == 2
+    assert outcome.points == 2
 
     trials = Warehouse().read("sweep__trials")
     assert (trials["status"] == "ok").all() and len(trials) == 4

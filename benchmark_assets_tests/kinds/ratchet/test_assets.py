@@ -8,11 +8,14 @@ from dagster import AssetKey, DagsterEventType, MultiPartitionKey, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from benchmark_assets.artifacts import latest_dir
-from benchmark_assets.defs.builder import build_assets, register_study
+from benchmark_assets.defs.assets import build_assets
 from benchmark_assets.defs.instance_storage import PooledSqliteEventLogStorage
+from benchmark_assets.defs.partitions import register
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.runner import run_study
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.ledger import LEDGER_TABLE
+from benchmark_assets.outcomes import TrialResults
 from benchmark_assets.studies import load_study
 from benchmark_assets.warehouse import Warehouse
 from benchmark_assets_tests.conftest import TOY_STUDY, study_ran
@@ -49,9 +52,9 @@ def test_whole_toy_ratchet_materialises_with_partitions_checks_and_decisions(toy
     expected_trials = {str(MultiPartitionKey({"sweep_point": p, "seed_id": s})) for p in points for s in study.seed_keys}
     assert materialised_partitions(instance, key("trials")) == expected_trials
     assert materialised_partitions(instance, key("aggregates")) == set(points)
-    for _, _, run_id in outcome["stages"]:
+    for run_id in (stage.run_id for stage in outcome.stages):
         assert all(check_results(instance, run_id).values())
-    assert {c for _, _, r in outcome["stages"] for c in check_results(instance, r)} == {
+    assert {c for r in (stage.run_id for stage in outcome.stages) for c in check_results(instance, r)} == {
         "check_scenario_catalog_schema", "check_trials_schema", "check_aggregates_schema", "check_verdicts_schema",
         "check_interactions_schema", "check_cumulative_schema", "check_search_schema"}
 
@@ -92,7 +95,7 @@ def test_rematerialising_a_partition_replaces_its_rows_never_duplicates(instance
     run_study("toy", quiet=True, instance=instance)
     warehouse = Warehouse()
     before = warehouse.read("toy__trials")
-    assets = build_assets(toy_study)
+    assets = build_assets(StudyGraph.of(toy_study))
     seeds = toy_study.seed_keys
     for _ in range(2):
         result = materialize(
@@ -123,8 +126,8 @@ def test_selecting_constants_decides_only_those_and_corrects_for_them(instance, 
 
 
 def test_verdicts_refuse_to_decide_before_trials_exist(instance, toy_study):
-    register_study(instance, toy_study)
-    assets = build_assets(toy_study)
+    register(instance, StudyGraph.of(toy_study))
+    assets = build_assets(StudyGraph.of(toy_study))
     result = materialize(assets, instance=instance, resources=study_resources(),
                          selection=[AssetKey(["toy", "verdicts"])], raise_on_error=False)
     assert not result.success
@@ -145,8 +148,8 @@ def test_failed_schema_check_blocks_downstream_and_shows_failing_rows(instance, 
     from benchmark_assets.studies import load_study
 
     study = load_study(toy_study.path)
-    register_study(instance, study)
-    assets = build_assets(study)
+    register(instance, StudyGraph.of(study))
+    assets = build_assets(StudyGraph.of(study))
     seeds = study.seed_keys
     result = materialize(assets, instance=instance, resources=study_resources(),
                          selection=[AssetKey(["toy", "scenario_catalog"])],
@@ -194,7 +197,7 @@ def test_a_metric_that_cannot_be_decided_on_is_a_failed_trial_with_the_reason(in
     outcome = run_study("toy", constants=["beta"], quiet=True, instance=instance)  # the stages all complete
     trials = Warehouse().read("toy__trials")
     assert (trials["status"] == "failed").all() and (trials["error"] == error).all()
-    assert outcome["outcomes"] == {"rows": len(trials), "failed": len(trials), "errors": [(error, len(trials))]}
+    assert outcome.results == TrialResults(len(trials), len(trials), ((error, len(trials)),))
     report = (latest_dir("toy") / "report.md").read_text()
     assert f"## Failed trials: {len(trials)} of {len(trials)}" in report and f"| {len(trials)} | {error} |" in report
 

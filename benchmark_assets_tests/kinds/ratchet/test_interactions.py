@@ -143,7 +143,7 @@ def test_interactions_and_cumulative_validation_materialise_with_ledger_entries_
     assert set(combined["sweep_point"]) == {"x=2,y=2,u=1", "x=2,y=2,u=1,v=1"}
     assert set(combined["seed_id"]) == set(pairs_study.split[1]) and len(combined) == 2 * 12
     assert len(trials) == len(pairs_study.sweep_points()) * 24 + 2 * 12
-    assert outcome["trials"] == len(trials)
+    assert outcome.measured == len(trials)
     assert {str(k) for k in instance.get_dynamic_partitions("pairs__sweep_points")} >= {"x=2,y=2,u=1,v=1"}
 
     # The pair (+0.4) first, then u (+0.1 alone, still +0.1 on top); v helps alone (+0.1) but with

@@ -119,7 +119,7 @@ def test_rounds_are_new_partitions_run_as_follow_ups_and_the_report_shows_the_lo
     trials = warehouse.read("rounds__trials")
     extra = trials[trials["seed_id"] >= 10]
     assert set(extra["sweep_point"]) == {"current", "k=1"} and set(extra["seed_id"]) == set(range(10, 20))
-    assert outcome["trials"] == len(study.sweep_points()) * 10 + 2 * 10
+    assert outcome.measured == len(study.sweep_points()) * 10 + 2 * 10
     verdicts = warehouse.read("rounds__verdicts").set_index("constant")
     assert verdicts.loc["k", "decision"] == "accept" and verdicts.loc["k", "look"] == 1
     ledger = warehouse.read(LEDGER_TABLE)

@@ -1,5 +1,5 @@
 """The celery app that workers run (``benchmark-assets worker``, or ``celery -A
-benchmark_assets.defs.celery_app worker``): dagster-celery's tasks, with the broker and the result
+benchmark_assets.defs.scale_out.celery_app worker``): dagster-celery's tasks, with the broker and the result
 backend of this deployment's environment (``defs.scale_out``), so no config file is needed."""
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app

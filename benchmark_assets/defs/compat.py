@@ -1,0 +1,90 @@
+"""Every use of Dagster's private API (``dagster._...``), in one place: what the project needs that
+Dagster has no public call for. Dagster is pinned below 1.14 (pyproject); each item names the test
+that fails if an upgrade changes what it relies on. No other module imports ``dagster._``
+(``test_layers.test_only_compat_imports_dagster_internals``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# A backfill of exactly some partitions of some assets (sensor reruns): test_study_sensor*, test_inbox.
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.partitions.definition.multi import MultiPartitionsDefinition
+from dagster._core.definitions.partitions.partition_key_range import PartitionKeyRange
+from dagster._core.definitions.partitions.subset.default import DefaultPartitionsSubset
+from dagster._core.definitions.partitions.utils.multi import MultiPartitionKey
+
+# A job rebuilt by name in each worker process (scale-out): test_scale_out.
+from dagster._core.definitions.reconstruct import build_reconstructable_job
+
+# The instance's storage classes that instance_storage extends: defs/test_instance_storage.
+from dagster._core.events import ASSET_EVENTS
+
+# Whether a trials run or a backfill is in flight (the inbox sensor's retries): test_inbox.
+from dagster._core.execution.backfill import BulkActionStatus
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogStorageTable
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    SqliteEventLogStorage,
+    SqliteEventLogStorageWatchdog,
+)
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+
+# A ranged run's partition range, as the CLI's stages tag it: test_rectangle_ranges.
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._serdes import ConfigurableClassData
+
+
+def add_partition_metadata(context, asset_key, by_partition: dict) -> None:
+    """``context.add_asset_metadata(metadata, partition_key=...)`` for many partitions in one step:
+    the public call lists the run's partitions and copies all metadata added so far on every call,
+    which took 3 minutes for the ratchet's 3,600 trial partitions. Guarded by
+    ``test_each_trial_partition_shows_its_own_rows``, which reads the events."""
+    from dagster._core.execution.context.metadata_logging import AssetMetadataHandle, OutputMetadataAccumulator
+
+    step = context.get_step_execution_context()
+    merged = dict(step._metadata_accumulator.per_output_metadata)
+    for partition_key, metadata in by_partition.items():
+        handle = AssetMetadataHandle(asset_key=asset_key, partition_key=partition_key)
+        merged[handle] = {**merged.get(handle, {}), **metadata}
+    step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
+
+
+def check_output_names(check_specs, asset_keys) -> dict:
+    """The output name of each check of a graph-backed asset (the fanned-out trials), as Dagster's
+    ``@asset`` assigns them: test_fan_out."""
+    from dagster._core.definitions.decorators.decorator_assets_definition_builder import (
+        validate_and_assign_output_names_to_check_specs,
+    )
+
+    return validate_and_assign_output_names_to_check_specs(check_specs, list(asset_keys))
+
+
+def install_rectangle_ranges(grid_ranges: Callable) -> None:
+    """Make ``DefaultPartitionsSubset.get_partition_key_ranges`` return ``grid_ranges(keys,
+    partitions_def)`` for a two-dimensional grid without a time dimension (None: Dagster's own
+    ranges), so a backfill of a trials grid runs one run per rectangle (``rectangle_ranges``).
+    Idempotent. Guarded by test_rectangle_ranges, through Dagster's own run-request builder."""
+    dagster_ranges = getattr(DefaultPartitionsSubset.get_partition_key_ranges, "dagster_ranges",
+                             DefaultPartitionsSubset.get_partition_key_ranges)
+
+    def get_partition_key_ranges(self, partitions_def):
+        if isinstance(partitions_def, MultiPartitionsDefinition) and not partitions_def.has_time_window_dimension:
+            ranges = grid_ranges(self.subset, partitions_def)
+            if ranges is not None:
+                return ranges
+        return dagster_ranges(self, partitions_def)
+
+    get_partition_key_ranges.dagster_ranges = dagster_ranges
+    DefaultPartitionsSubset.get_partition_key_ranges = get_partition_key_ranges
+
+
+__all__ = ["ASSET_EVENTS", "ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG", "IN_PROGRESS_RUN_STATUSES",
+           "SQLITE_BUSY_TIMEOUT_SECONDS", "AssetGraphSubset", "AssetKeyTable", "BulkActionStatus", "ConfigurableClassData",
+           "DagsterSqliteStorage", "DagsterStorage", "MultiPartitionKey", "PartitionKeyRange", "SqlEventLogStorageTable",
+           "SqliteEventLogStorage", "SqliteEventLogStorageWatchdog", "SqliteRunStorage", "SqliteScheduleStorage",
+           "add_partition_metadata", "build_reconstructable_job", "check_output_names", "install_rectangle_ranges"]

@@ -1,0 +1,61 @@
+"""What every node's step does with what it computed, in process or gathered from workers:
+metadata for the UI, provenance and ledger entries for a decision, the output (stored by the IO
+manager), then the blocking schema check, and only then the end of the trials' checkpoint."""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from dagster import AssetKey, Output
+
+from benchmark_assets.defs.compat import add_partition_metadata
+from benchmark_assets.defs.metadata import (
+    check_name,
+    dagster_metadata,
+    decision_histories,
+    decision_record,
+    per_trial_metadata,
+    provenance_metadata,
+    trials_metadata,
+    validate_frame,
+)
+from benchmark_assets.defs.step import DagsterStep
+from benchmark_assets.graph import StudyGraph
+from benchmark_assets.kinds.base import TRIAL, Markdown, Node, Product
+from benchmark_assets.ledger import Provenance, ledger_rows
+from benchmark_assets.provenance import code_commit
+
+
+def finish(graph: StudyGraph, node: Node, context, step: DagsterStep, product: Product, started: float):
+    """Yields the node's output and its check result (a generator, as Dagster's compute functions are)."""
+    study, key = graph.study, AssetKey(graph.asset_path(node.name))
+    trials = node.partitioned_by == TRIAL
+    metadata = trials_metadata(product.frame, graph.partition_columns(node), started) if trials else {}
+    if trials:  # each trial partition shows its own rows, not the batch's totals
+        add_partition_metadata(context, key, per_trial_metadata(graph, product.frame))
+    metadata.update(dagster_metadata(product.metadata))
+    if node.partitioned_by is None or product.ledger:  # what it was decided with, and why it ran
+        commit = code_commit(study.path.parent)
+        decided, texts = decision_record(study, context.resources.warehouse.open())
+        metadata.update(provenance_metadata(study, context.run, decided, texts, commit))
+    if product.ledger:
+        provenance = Provenance(study=study.name, kind=graph.kind.name, git_commit=commit, study_hash=study.spec_hash,
+                                run_id=context.run.run_id, decided_at=pd.Timestamp.now(tz="UTC").isoformat())
+        # They join the ledger when this run completes; a run that fails or is killed adds none.
+        metadata["ledger_rows"] = context.resources.ledger.stage(product.ledger, provenance)
+        history = Markdown(decision_histories(study, decided, texts, ledger_rows(product.ledger, provenance)))
+        metadata.update(dagster_metadata({"history": history}))
+    yield Output(product.frame, output_name="result", metadata=metadata)  # stored by the IO manager now
+    checked = validate_frame(node.schema(study), product.frame, check_name(node), key) if node.schema else None
+    if checked is None or checked.passed:
+        # Only now: a failed check fails the step, and its re-execution must find the rows again.
+        step.clear_checkpoint()
+    if checked is not None:
+        yield checked
+
+
+def computed(graph: StudyGraph, node: Node, context, subjects: list[str], inputs: dict):
+    """Compute a node in this step and finish it."""
+    started = time.perf_counter()
+    step = DagsterStep(context, graph, node, subjects)
+    yield from finish(graph, node, context, step, node.compute(graph.study, step, **inputs), started)

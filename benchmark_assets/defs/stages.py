@@ -1,0 +1,70 @@
+"""The CLI's stages: the in-process Dagster runs that materialise some trials and what follows
+them, one ranged run per rectangle of trial partitions."""
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from dagster import AssetKey
+
+from benchmark_assets.defs.partitions import dimension_order, trial_key
+from benchmark_assets.defs.rectangle_ranges import contiguous_blocks, rectangles
+from benchmark_assets.graph import StudyGraph
+from benchmark_assets.kinds.base import POINT, TRIAL, Node
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One in-process Dagster run of the CLI: a label, the assets, a partition range, run config."""
+
+    label: str
+    asset_keys: list[AssetKey]
+    start: str | None = None
+    end: str | None = None
+    run_config: dict | None = None
+
+
+def plan_stages(graph: StudyGraph, instance, wanted: dict[str, list[str]], subjects: list[str],
+                nodes: Collection[str] | None = None) -> list[Stage]:
+    """The runs that materialise ``wanted`` trials (point -> replicates) and what follows them:
+    per partitioned node, one ranged run per contiguous block (trials: per rectangle of points
+    that need the same replicates); consecutive unpartitioned nodes share one run. ``nodes``
+    (a follow-up's) limits the unpartitioned nodes to those named."""
+    point_order = dimension_order(instance, graph, graph.point)
+    replicate_order = dimension_order(instance, graph, graph.replicate)
+    points = [p for p in point_order if wanted.get(p)]
+    replicates = [r for r in replicate_order if any(r in wanted[p] for p in points)]
+    stages: list[Stage] = []
+    pending: list[Node] = []
+
+    def key(node: Node) -> AssetKey:
+        return AssetKey(graph.asset_path(node.name))
+
+    def flush() -> None:
+        if pending:
+            config = {"__".join(graph.asset_path(n.name)): {"config": {"subjects": list(subjects)}} for n in pending if n.selectable}
+            stages.append(Stage(", ".join(n.name.replace("_", " ") for n in pending), [key(n) for n in pending],
+                                run_config={"ops": config} if config else None))
+            pending.clear()
+
+    for node in graph.nodes.values():
+        if node.partitioned_by is None:
+            if nodes is None or node.name in nodes:
+                pending.append(node)
+            continue
+        flush()
+        label = node.name.replace("_", " ")
+        if node.partitioned_by == TRIAL:
+            def corner(pair: tuple[str, str]) -> str:
+                return str(trial_key(graph, *pair))
+
+            known = set(replicate_order)
+            pairs = [(p, r) for p in points for r in wanted[p] if r in known]
+            stages += [Stage(label, [key(node)], corner(first), corner(last))
+                       for first, last in rectangles(pairs, point_order, replicate_order)]
+        else:
+            selected, order = (points, point_order) if node.partitioned_by == POINT else (replicates, replicate_order)
+            stages += [Stage(label, [key(node)], block[0], block[-1]) for block in contiguous_blocks(selected, order)]
+    flush()
+    return stages
+
