@@ -84,9 +84,9 @@ def cmd_run(args) -> int:
     # Everything about the input is checked before DAGSTER_HOME or any database is created.
     graph = StudyGraph.load(args.study)
     checked, kind = graph.study, graph.kind
-    kind.points(checked, constants or (), tiers or ())
-    if args.fail_on and args.fail_on not in kind.fail_on:
-        choices = kind.fail_on
+    graph.points(constants or (), tiers or ())
+    if args.fail_on and args.fail_on not in graph.fail_on:
+        choices = graph.fail_on
         raise StudyError(checked.path, "--fail-on", f"a {checked.kind} study has "
                          + (f"no verdict {args.fail_on!r} to gate on" if choices else "no verdicts to gate on"),
                          f"use --fail-on {' or '.join(choices)}" if choices else "drop --fail-on")
@@ -118,7 +118,7 @@ def cmd_run(args) -> int:
         print(f"error: {study.name} decided nothing: {nothing}", file=sys.stderr)
         return EXIT_ALL_TRIALS_FAILED
     if args.fail_on:
-        failing = kind.gate(study, read, args.fail_on)
+        failing = graph.gate(read, args.fail_on)
         if failing:
             print(f"error: --fail-on {args.fail_on}: {failing}", file=sys.stderr)
             return EXIT_GATE_FAILED
@@ -205,13 +205,13 @@ def cmd_ingest(args) -> int:
 
     graph = StudyGraph.load(args.study)
     study, kind = graph.study, graph.kind
-    if not kind.inbox_files:
+    if not graph.inbox_files:
         raise StudyError(study.path, "kind", f"a {study.kind} study ingests no result files",
                          "ingest into a load_sweep (aiperf), acceptance (pytest-benchmark) or comparison (CSV) study")
     ensure_dagster_home()
     found, outcome = ingest_study(str(study.path), quiet=args.quiet)
     if not found.folder.is_dir():
-        print(f"{inbox_folder(study)} does not exist yet; put {kind.inbox_help} there")
+        print(f"{inbox_folder(study)} does not exist yet; put {graph.inbox_help} there")
     for o in found.outcomes:
         print(o.line(), file=sys.stderr if o.status != "ingested" else sys.stdout)
     print(found.summary())

@@ -15,8 +15,19 @@ from typing import Any
 import pandas as pd
 
 from benchmark_assets.kinds import kind_of
-from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Node, StudyKind
+from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Followup, Node, StudyKind
+from benchmark_assets.kinds.capabilities import (
+    FollowsUp,
+    Gates,
+    Ingests,
+    KeepsTrials,
+    ResumesTrials,
+    SelectsSubjects,
+    TracksLevels,
+    capabilities,
+)
 from benchmark_assets.studies import load_study
+from benchmark_assets.study_file import StudyError
 
 
 def _version(*parts) -> str:
@@ -147,6 +158,67 @@ class StudyGraph:
     def pools(self) -> list[str]:
         """The concurrency pools the study's assets run in."""
         return [pool for node in self.nodes.values() if node.pool and (pool := node.pool(self.study))]
+
+    # -- what the kind may do: its capabilities, or what a kind without one does ---------------
+
+    @property
+    def capabilities(self) -> list[str]:
+        return capabilities(self.kind)
+
+    def points(self, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
+        """The point keys a run covers; a kind without subjects refuses a selection."""
+        if isinstance(self.kind, SelectsSubjects):
+            return self.kind.points(self.study, subjects, tiers)
+        if subjects or tiers:
+            raise StudyError(self.path, "--constants" if subjects else "--tier",
+                             f"a {self.kind.name} study has no constants to select", "run it without --constants/--tier")
+        return self.keys(self.point)
+
+    def subjects(self, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
+        """The subjects a selection decides on (passed to selectable nodes); empty means all."""
+        if isinstance(self.kind, SelectsSubjects):
+            return self.kind.subjects(self.study, subjects, tiers)
+        return list(subjects)
+
+    def completed_trials(self, trials: pd.DataFrame) -> set[tuple[str, str]]:
+        """(point, replicate) pairs whose stored trials are up to date; none for a kind that
+        measures again every run."""
+        return self.kind.completed_trials(self.study, trials) if isinstance(self.kind, KeepsTrials) else set()
+
+    def resumable_trials(self, checkpoint: pd.DataFrame) -> set[tuple[str, str]]:
+        """(point, replicate) pairs an interrupted run checkpointed that the next run may take."""
+        if isinstance(self.kind, ResumesTrials):
+            return self.kind.resumable_trials(self.study, checkpoint)
+        return self.completed_trials(checkpoint)
+
+    def followup(self, read: Callable[[str], pd.DataFrame]) -> Followup | None:
+        return self.kind.followup(self.study, read) if isinstance(self.kind, FollowsUp) else None
+
+    @property
+    def fail_on(self) -> tuple[str, ...]:
+        """The verdicts `run --fail-on` can gate on; () for a kind without a gate."""
+        return tuple(self.kind.fail_on) if isinstance(self.kind, Gates) else ()
+
+    def gate(self, read: Callable[[str], pd.DataFrame], fail_on: str) -> str:
+        return self.kind.gate(self.study, read, fail_on)
+
+    @property
+    def inbox_files(self) -> tuple[str, ...]:
+        """Glob patterns of the result files the kind ingests from the inbox; () for none."""
+        return tuple(self.kind.inbox_files) if isinstance(self.kind, Ingests) else ()
+
+    @property
+    def inbox_help(self) -> str:
+        return self.kind.inbox_help if isinstance(self.kind, Ingests) else ""
+
+    def ingest(self, path: Path, relative, new_replicate: Callable[[], int]) -> pd.DataFrame:
+        return self.kind.ingest(self.study, path, relative, new_replicate)
+
+    def higher_is_better(self, subject: str, metric: str) -> bool | None:
+        """Whether a larger ledger effect is better, where it is a level tracked across commits."""
+        if isinstance(self.kind, TracksLevels):
+            return self.kind.higher_is_better(self.study, subject, metric)
+        return None
 
     # -- partition keys -----------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """Result files from the tools a team already has, ingested as trials: each study has an inbox
 folder (``$BENCHMARK_ASSETS_INBOX/<study>/``, by default ``inbox/<study>/`` beside the studies
-folder); a file its kind claims (``StudyKind.inbox_files``) is read once per content.
+folder); a file its kind claims (``kinds.capabilities.Ingests.inbox_files``) is read once per content.
 
-``scan`` reads the new and changed files: the kind turns each into trial rows (``StudyKind.ingest``),
+``scan`` reads the new and changed files: the kind turns each into trial rows (``Ingests.ingest``),
 they are checked against the trials schema and kept in the warehouse (``<study>__inbox``) with a
 record per file (``inbox_files``: its digest, what became of it and why). A file that cannot be
 used is recorded as rejected with the reason, and is not read again until it or the study changes.
@@ -125,14 +125,14 @@ def digest(path: Path) -> str:
 def candidate_files(graph: StudyGraph) -> tuple[list[tuple[Path, PurePosixPath]], int]:
     """(file, its path in the inbox) of every file the kind reads, in name order, and how many
     other files there are. Hidden files and those still being written (``.part``, ``.tmp``) wait."""
-    kind, folder = graph.kind, inbox_folder(graph)
-    if not kind.inbox_files or not folder.is_dir():
+    folder = inbox_folder(graph)
+    if not graph.inbox_files or not folder.is_dir():
         return [], 0
     everything = [p for p in sorted(folder.rglob("*")) if p.is_file()]
     visible = [p for p in everything if not any(part.startswith(".") for part in p.relative_to(folder).parts)
                and p.suffix not in (".part", ".tmp")]
     # A pattern is a file name pattern: matched from the right, at any depth under the folder.
-    claimed = [p for p in visible if any(p.relative_to(folder).match(pattern) for pattern in kind.inbox_files)]
+    claimed = [p for p in visible if any(p.relative_to(folder).match(pattern) for pattern in graph.inbox_files)]
     return [(p, PurePosixPath(p.relative_to(folder).as_posix())) for p in claimed], len(visible) - len(claimed)
 
 
@@ -160,9 +160,9 @@ class _Replicates:
         return key
 
 
-def _schema_check(study, kind) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def _schema_check(graph: StudyGraph) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """The trials schema's check of one file's rows; IngestError naming the first problem."""
-    node = kind.trial_node()
+    study, node = graph.study, graph.trial_node
 
     def check(rows: pd.DataFrame) -> pd.DataFrame:
         if node.schema is None:
@@ -177,10 +177,10 @@ def _schema_check(study, kind) -> Callable[[pd.DataFrame], pd.DataFrame]:
     return check
 
 
-def _failing_files(study, kind, batch: list[tuple[str, pd.DataFrame]]) -> set[str]:
+def _failing_files(graph: StudyGraph, batch: list[tuple[str, pd.DataFrame]]) -> set[str]:
     """The files whose rows fail the trials schema, found with one pandera call for the whole
     look (lazy: every failing row), mapped back to their files; every file if the call itself fails."""
-    node = kind.trial_node()
+    study, node = graph.study, graph.trial_node
     if node.schema is None or not batch:
         return set()
     owners = [name for name, rows in batch for _ in range(len(rows))]
@@ -216,10 +216,10 @@ def scan(graph: StudyGraph, warehouse: Warehouse, *, say: Callable[[str], None] 
         known = records(warehouse, study)
         look = partial(plan_look, study.name, study.spec_hash, seen_files(files),
                        known.to_dict("records") if len(known) else [], shape=trial_shape(study, kind),
-                       ingest=lambda name, new_replicate: kind.ingest(study, *where[name], new_replicate),
-                       validate=_schema_check(study, kind), limit=limit, mark=mark)
+                       ingest=lambda name, new_replicate: graph.ingest(*where[name], new_replicate),
+                       validate=_schema_check(graph), limit=limit, mark=mark)
         plan = look()
-        failing = _failing_files(study, kind, [(i.outcome.path, i.rows) for i in plan.ingested])
+        failing = _failing_files(graph, [(i.outcome.path, i.rows) for i in plan.ingested])
         if failing:  # read again, those files checked on their own (their reasons), the others as they were
             plan = look(check=failing)
         write_look(warehouse, plan)

@@ -3,7 +3,7 @@ commit, fitted with robust levels (``stats.steps``, asv's method); the changes o
 them and the regressions still in force, with the commits they fall between. No Dagster.
 
 - **What is tracked:** a ledger entry's effect, where the study's kind says it is a level with a
-  better direction (``StudyKind.higher_is_better``). Examples are a load sweep's best throughput,
+  better direction (``kinds.capabilities.TracksLevels``). Examples are a load sweep's best throughput,
   or an acceptance suite's ratio to a fixed baseline side. A gain over a baseline that moves with
   the study (a ratchet's, a comparison's) is not a level, so the kind returns None and it is not
   tracked.

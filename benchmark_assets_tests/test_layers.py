@@ -14,7 +14,7 @@ LAYERS = [
     ("foundation", ("stats", "scenarios", "targets", "servers", "examples", "sweep", "provenance", "artifacts", "extras", "env_settings",
                     "warehouse", "study_file", "schemas", "ledger", "locks", "processes", "parallel", "history",
                     "regressions", "outcomes")),
-    ("kind protocol", ("kinds.base",)),
+    ("kind protocol", ("kinds.base", "kinds.capabilities")),
     ("kinds", ("kinds.*",)),
     ("registry", ("kinds",)),
     ("loader", ("studies",)),
@@ -25,6 +25,9 @@ LAYERS = [
 # Within a kind, lowest first: the spec never imports how trials run or how they are decided.
 KIND_LAYERS = ["rules", "spec", "schemas", "trials", "ingest", "cliffs", "family", "analysis", "interactions", "cumulative", "search", "simulate", "sensitivity", "report", "kind",
                "__init__"]
+
+
+PROTOCOL = {"kinds.base", "kinds.capabilities"}  # what every kind is; the rest of kinds.* is one kind each
 
 
 def module_name(path: Path) -> str:
@@ -65,7 +68,7 @@ def layer_of(module: str) -> int:
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
             if prefix == "kinds.*":
-                if module.startswith("kinds.") and module != "kinds.base":
+                if module.startswith("kinds.") and module not in PROTOCOL:
                     return index
             elif module == prefix or (module.startswith(prefix + ".") and prefix != "kinds"):
                 return index
@@ -103,11 +106,11 @@ def test_there_is_no_import_cycle():
 
 def test_kinds_are_independent_and_their_specs_import_no_decisions():
     for module, targets in graph().items():
-        if not module.startswith("kinds.") or module == "kinds.base":
+        if not module.startswith("kinds.") or module in PROTOCOL:
             continue
         kind, _, part = module.removeprefix("kinds.").partition(".")
         for target in targets:
-            if target.startswith("kinds.") and target != "kinds.base":
+            if target.startswith("kinds.") and target not in PROTOCOL:
                 other, _, other_part = target.removeprefix("kinds.").partition(".")
                 assert other == kind, f"{module} imports another kind: {target}"
                 assert KIND_LAYERS.index(other_part or "__init__") <= KIND_LAYERS.index(part or "__init__"), \
@@ -140,7 +143,7 @@ def test_kind_branches_live_only_in_the_registry():
                 assert not constants & shipped, f"{module}:{node.lineno} compares with a kind's name"
             if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "isinstance":
                 assert "Study" not in ast.unparse(node.args[1]), f"{module}:{node.lineno} asks which study class"
-        assert not {t for t in edges[module] if t.startswith("kinds.") and t != "kinds.base"}, \
+        assert not {t for t in edges[module] if t.startswith("kinds.") and t not in PROTOCOL}, \
             f"{module} imports a particular kind"
 
 

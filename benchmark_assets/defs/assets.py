@@ -45,7 +45,7 @@ def build_assets(graph: StudyGraph, *, trial_chunks: int | None = None) -> list[
     def build() -> list[AssetsDefinition]:
         versions = graph.versions()
         # A kind that ingests result files: the trials its inbox holds are stored, not measured.
-        nodes = {name: with_inbox(graph, node) if node.partitioned_by == TRIAL and graph.kind.inbox_files
+        nodes = {name: with_inbox(graph, node) if node.partitioned_by == TRIAL and graph.inbox_files
                  else node for name, node in graph.nodes.items()}
         return [_asset(graph, node, nodes, versions[node.name], chunks) for node in nodes.values()]
 

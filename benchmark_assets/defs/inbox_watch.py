@@ -79,14 +79,14 @@ def rejected_markdown(outcomes) -> str:
 
 def build_inbox_sensor(graph: StudyGraph):
     """``<study>__inbox_watch``, for a kind that ingests result files; None for one that does not."""
-    study, kind = graph.study, graph.kind
-    if not kind.inbox_files:
+    study = graph.study
+    if not graph.inbox_files:
         return None
     path, trials_key = study.path, AssetKey(graph.asset_path(graph.trial_node.name))
 
     @sensor(name=graph.inbox_sensor, minimum_interval_seconds=sensor_interval(30), default_status=DefaultSensorStatus.RUNNING,
             asset_selection=AssetSelection.groups(study.name),
-            description=f"Ingests result files put in {inbox.inbox_folder(study)} ({kind.inbox_help}) as trials of "
+            description=f"Ingests result files put in {inbox.inbox_folder(study)} ({graph.inbox_help}) as trials of "
                         f"{study.name}, once per content; files it cannot use are reported here and on the "
                         f"{trials_key.to_user_string()} asset.")
     def inbox_watch(context: SensorEvaluationContext, warehouse: WarehouseResource):

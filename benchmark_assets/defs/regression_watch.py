@@ -46,10 +46,8 @@ def analyse(graph: StudyGraph, ledger: pd.DataFrame, *, threshold: float = THRES
             ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The study's regressions in force, its changes of level and its histories
     (``regressions.find_regressions``), for the asset, the sensor and the CLI alike."""
-    study, kind = graph.study, graph.kind
-    mine = ledger[ledger["study"] == study.name] if len(ledger) else ledger
-    return find_regressions(mine, lambda subject, metric: kind.higher_is_better(study, subject, metric),
-                            git_order(study.path.parent), threshold=threshold)
+    mine = ledger[ledger["study"] == graph.name] if len(ledger) else ledger
+    return find_regressions(mine, graph.higher_is_better, git_order(graph.path.parent), threshold=threshold)
 
 
 def build_regressions_asset(graph: StudyGraph):

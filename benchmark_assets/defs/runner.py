@@ -52,12 +52,11 @@ def trials_to_run(graph: StudyGraph, *, subjects=(), tiers=(), force: bool = Fal
     """Per selected point, the replicates still to run: all of them, less the trials the kind
     says are up to date (a comparison skips trials that succeeded with the arm's current
     setting, so adding seeds runs only the new ones); ``force`` reruns everything."""
-    study, kind = graph.study, graph.kind
-    points = kind.points(study, subjects, tiers)
+    points = graph.points(subjects, tiers)
     done: set[tuple[str, str]] = set()
     if not force:
         warehouse = (resources or study_resources())["warehouse"].open()
-        done = kind.completed_trials(study, warehouse.read(graph.trials_table))
+        done = graph.completed_trials(warehouse.read(graph.trials_table))
     replicates = graph.keys(graph.replicate)
     return {point: [r for r in replicates if (point, r) not in done] for point in points}
 
@@ -124,9 +123,8 @@ class _StudyRun:
                  *, quiet: bool, log, should_stop, tags: dict):
         self.graph, self.instance, self.resources, self.quiet = graph, instance, resources, quiet
         self.log, self.should_stop, self.tags = log, should_stop, tags
-        kind, study = graph.kind, graph.study
-        self.selected = kind.points(study, subjects, tiers)
-        self.decided = kind.subjects(study, subjects, tiers)
+        self.selected = graph.points(subjects, tiers)
+        self.decided = graph.subjects(subjects, tiers)
         self.assets = build_assets(graph)
 
     def stages(self, wanted: dict[str, list[str]], nodes=None) -> list[StageRun]:
@@ -201,7 +199,7 @@ def followups(graph: StudyGraph, resources: dict, *, log, quiet: bool):
     say = log or (_stderr if not quiet else (lambda line: None))
     previous = None
     for _ in range(MAX_FOLLOWUPS):
-        followup = graph.kind.followup(graph.study, read)
+        followup = graph.followup(read)
         if followup is None:
             return
         if followup == previous:  # what it measured did not settle it: asking again would loop
@@ -219,7 +217,7 @@ def checkpointed_trials(graph: StudyGraph, wanted: dict[str, list[str]], resourc
     warehouse = resources["warehouse"].open()
     if not warehouse.has_table(graph.checkpoint_table):
         return set()
-    done = graph.kind.resumable_trials(graph.study, warehouse.read(graph.checkpoint_table))
+    done = graph.resumable_trials(warehouse.read(graph.checkpoint_table))
     return {(str(p), str(r)) for p, r in done} & trial_pairs(wanted)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import pandas as pd
@@ -20,7 +20,6 @@ from pydantic import BaseModel
 
 from benchmark_assets.ledger import LedgerEntry
 from benchmark_assets.outcomes import RunOutcome
-from benchmark_assets.study_file import StudyError
 
 # How a node is partitioned: not at all, by the point dimension, by the replicate dimension, or
 # by both (a trial: one setting on one scenario / seed / repeat).
@@ -132,28 +131,21 @@ class Node:
 
 
 class StudyKind(ABC):
-    """A kind of study. Subclass it, fill in the class attributes and methods, register an
-    instance (``kinds.register_kind`` or the ``benchmark_assets.kinds`` entry point group)."""
+    """A kind of study. Subclass it, fill in the core (the class attributes and the three abstract
+    methods), register an instance (``kinds.register_kind`` or the ``benchmark_assets.kinds``
+    entry point group). What a kind may do beyond the core (select subjects, keep trials across
+    runs, follow up, gate a CI job, ingest result files, track levels across commits) is an
+    optional capability (``kinds.capabilities``): implement its members and it is found."""
 
     name: ClassVar[str]  # the study file's ``kind:``
     spec_model: ClassVar[type[BaseModel]]  # pydantic model of the file, with ``kind: Literal[name]``
     point: ClassVar[Dimension]  # which setting (sweep point, arm)
     replicate: ClassVar[Dimension]  # which repeat (scenario seed id, seed, trial number)
     artifact_files: ClassVar[str] = "report.md"  # what the CLI says is in the artifacts folder
-    fail_on: ClassVar[tuple[str, ...]] = ()  # verdicts `run --fail-on` can gate a CI job on; () none
-    # Result files of other tools the kind ingests from the study's inbox folder (glob patterns
-    # under it; ``ingest`` reads them); () none. ``inbox_help`` says what to put where.
-    inbox_files: ClassVar[tuple[str, ...]] = ()
-    inbox_help: ClassVar[str] = ""
 
     @abstractmethod
     def load(self, path: Path, text: str, spec: BaseModel, name: str):
         """The loaded study (a ``StudyFile``) from its validated spec; cross-field checks raise StudyError."""
-
-    def extras(self, spec: BaseModel) -> dict[str, str]:
-        """The optional installs (``benchmark_assets.extras``) a study of this spec needs, each with
-        the field that needs it; the loader refuses the study, naming the extra, when one is missing."""
-        return {}
 
     @abstractmethod
     def nodes(self) -> list[Node]:
@@ -163,57 +155,16 @@ class StudyKind(ABC):
     def point_fingerprints(self, study) -> dict[str, str]:
         """Per point key: what its trials depend on. A changed fingerprint reruns the point's trials."""
 
-    def points(self, study, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
-        """The point keys a run covers. Kinds without subjects refuse a selection."""
-        if subjects or tiers:
-            raise StudyError(study.path, "--constants" if subjects else "--tier",
-                             f"a {self.name} study has no constants to select", "run it without --constants/--tier")
-        return self.point.keys(study)
+    # -- optional, with defaults ------------------------------------------------------------
 
-    def subjects(self, study, subjects: Sequence[str] = (), tiers: Sequence[int] = ()) -> list[str]:
-        """The subjects a selection decides on (passed to selectable nodes); empty means all."""
-        return list(subjects)
-
-    def completed_trials(self, study, trials: pd.DataFrame) -> set[tuple[str, str]]:
-        """(point, replicate) pairs whose stored trials are up to date, so the CLI skips them.
-        By default none: every run measures again."""
-        return set()
-
-    def resumable_trials(self, study, checkpoint: pd.DataFrame) -> set[tuple[str, str]]:
-        """(point, replicate) pairs an interrupted run finished and checkpointed that the next run
-        may take instead of running them again. By default those ``completed_trials`` counts as up
-        to date; a kind that measures again every run may still resume an interrupted one."""
-        return self.completed_trials(study, checkpoint)
-
-    def followup(self, study, read: Callable[[str], pd.DataFrame]) -> Followup | None:
-        """What the stored decisions ask for next (``read(node)`` is a node's stored table), or
-        None when they are settled. The CLI and the study's job run follow-ups until there are
-        none (at most ``MAX_FOLLOWUPS``). By default a kind asks for nothing."""
-        return None
-
-    def higher_is_better(self, study, subject: str, metric: str) -> bool | None:
-        """Whether a larger ledger ``effect`` of ``subject`` on ``metric`` is better, where that
-        effect is a level worth tracking across commits (``benchmark_assets.regressions``): a
-        mean, or a ratio to a fixed baseline. None (the default): not tracked, e.g. a gain over a
-        baseline that moves with the study, whose drop after an accepted change is no regression."""
-        return None
-
-    def ingest(self, study, path: Path, relative: PurePosixPath, new_replicate: Callable[[], int]) -> pd.DataFrame:
-        """The trial rows of one result file from the study's inbox (``relative``: its path in the
-        inbox folder, whose first folder may say which point or side it is). Rows carry the
-        trial table's columns; a file that is one more repeat takes its replicate key from
-        ``new_replicate()`` (at or above ``INBOX_BASE``). Raise IngestError saying why a file
-        cannot be used and what to do."""
-        raise IngestError(f"a {self.name} study ingests no result files")
+    def extras(self, spec: BaseModel) -> dict[str, str]:
+        """The optional installs (``benchmark_assets.extras``) a study of this spec needs, each with
+        the field that needs it; the loader refuses the study, naming the extra, when one is missing."""
+        return {}
 
     def rows_per_trial(self, study) -> int:
         """Trial rows one (point, replicate) partition holds (repeats within a partition)."""
         return 1
-
-    def gate(self, study, read: Callable[[str], pd.DataFrame], fail_on: str) -> str:
-        """Why `benchmark-assets run --fail-on <fail_on>` must exit non-zero after a run, or '' if
-        it passes; ``read(node)`` is a node's stored table. Only kinds with ``fail_on`` have one."""
-        raise NotImplementedError(f"a {self.name} study has no verdicts to gate on")
 
     def decided_nothing(self, study, read: Callable[[str], pd.DataFrame]) -> str:
         """Why a run whose trials ran decided nothing at all (e.g. no trial reported the decision
@@ -225,12 +176,6 @@ class StudyKind(ABC):
         """The CLI's line after a run."""
         return (f"Ran {outcome.measured} trials over {outcome.points} sweep points in "
                 f"{outcome.seconds:.1f} s ({len(outcome.stages)} Dagster runs).")
-
-    def node(self, name: str) -> Node:
-        return next(n for n in self.nodes() if n.name == name)
-
-    def trial_node(self) -> Node:
-        return next(n for n in self.nodes() if n.partitioned_by == TRIAL)
 
 
 def common_errors(trials: pd.DataFrame, limit: int = 5) -> list[tuple[str, int]]:

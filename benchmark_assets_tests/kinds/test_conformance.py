@@ -23,6 +23,18 @@ EXAMPLES = {
     "toy_kind": toy_kind.EXAMPLE,
 }
 
+# What each kind does beyond the core (kinds.capabilities); toy_kind shows a kind needs none.
+CAPABILITIES = {
+    "ratchet": ["SelectsSubjects", "FollowsUp"],
+    "comparison": ["KeepsTrials", "Ingests"],
+    "load_sweep": ["ResumesTrials", "Ingests", "TracksLevels"],
+    "acceptance": ["ResumesTrials", "Gates", "Ingests", "TracksLevels"],
+    "estimator_benchmark": ["KeepsTrials"],
+    "toy_kind": [],
+}
+# The core every kind implements: the toy kind implements these and nothing else.
+CORE = {"name", "spec_model", "point", "replicate", "load", "nodes", "point_fingerprints"}
+
 
 @pytest.fixture
 def registered():
@@ -51,10 +63,12 @@ def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, register
         if node.schema is not None:
             assert isinstance(node.schema(study), pa.DataFrameSchema)
     assert kind.point.name != kind.replicate.name
-    assert list(kind.point_fingerprints(study)) == kind.point.keys(study) == kind.points(study)
+    study_graph = StudyGraph.of(study)
+    assert list(kind.point_fingerprints(study)) == kind.point.keys(study) == study_graph.points()
     assert kind.replicate.keys(study) and all(isinstance(k, str) for k in kind.replicate.keys(study))
-    assert kind.subjects(study) == [] and kind.rows_per_trial(study) >= 1
-    assert StudyGraph.of(study).versions() == StudyGraph.of(load_study(study.path)).versions()  # stable across loads
+    assert study_graph.subjects() == [] and kind.rows_per_trial(study) >= 1
+    assert study_graph.capabilities == CAPABILITIES[name]
+    assert study_graph.versions() == StudyGraph.of(load_study(study.path)).versions()  # stable across loads
     summary = kind.run_summary(RunOutcome(study=study, seconds=12.25, stages=(StageRun("s", 1.0, "r"),) * 4, measured=37,
                                           kept=0, up_to_date=0, points=5, results=TrialResults()))
     assert "37" in summary and "12.2" in summary and "4 Dagster runs" in summary and "\n" not in summary
@@ -74,3 +88,11 @@ def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, register
         asset = graph.get(AssetKey(["example", node.name]))
         assert asset.is_partitioned == (node.partitioned_by is not None)
         assert asset.code_version == StudyGraph.of(study).versions()[node.name]
+
+
+def test_a_kind_needs_only_the_core():
+    abstract = set(StudyKind.__abstractmethods__)
+    declared = set(StudyKind.__annotations__)
+    assert abstract | (declared - {"artifact_files"}) == CORE
+    own = {name for name in vars(toy_kind.ToyKind) if not name.startswith("_")}
+    assert own - {"artifact_files"} == CORE  # and it runs end to end (test_toy_kind.py)
