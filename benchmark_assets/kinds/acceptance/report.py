@@ -9,7 +9,24 @@ import numpy as np
 import pandas as pd
 
 from benchmark_assets import artifacts
-from benchmark_assets.kinds.acceptance.spec import SIDES, UNITS
+from benchmark_assets.kinds.acceptance.analysis import (
+    INCONCLUSIVE,
+    MET,
+    NOT_MET,
+    _first_line,
+    _runs_line,
+    _side,
+    _value,
+    current_trials,
+    headline,
+    run_figures,
+)
+from benchmark_assets.kinds.acceptance.spec import (
+    SIDES,
+    UNITS,
+    WALL_TIME,
+    AcceptanceStudy,
+)
 
 SIDE_COLOURS = {"baseline": "tab:blue", "optimised": "tab:orange"}
 VERDICT_COLOURS = {"met": "tab:green", "not_met": "tab:red", "inconclusive": "tab:grey"}
@@ -105,3 +122,94 @@ def plot_suite(folder: Path, benchmarks: list[str], trials: pd.DataFrame, verdic
 
 def _draw(job) -> Path:
     return plot_benchmark(*job)
+
+
+def format_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: pd.DataFrame,
+                        plots: dict[str, str] | None = None) -> str:
+    """The suite for review: the headline, every criterion with its interval and verdict, each
+    benchmark's sides and measurements, and what failed."""
+    trials = current_trials(study, trials)
+    level = study.spec.confidence_level
+    correction = study.spec.correction
+    if correction == "none":
+        promise = (f"not corrected: each criterion alone is wrong at most {1 - level:.0%} of the time, the suite's "
+                   f"{len(verdicts)} together more often")
+    else:
+        promise = (f"the chance that any met or not met is wrong is held at {1 - level:.0%}, "
+                   f"{'Holm' if correction == 'holm' else 'Bonferroni'}-corrected across the {len(verdicts)} criteria")
+    lines = [f"# Acceptance suite: {study.name}", ""]
+    if study.spec.description:
+        lines += [study.spec.description, ""]
+    designs = []
+    if any(not study.is_ingested(b) for b in study.benchmarks):
+        designs.append(f"{study.spec.repeats} paired repeats per measured benchmark, "
+                       + ("t-intervals, a ratio on the logs of the paired ratios" if study.spec.interval == "t" else
+                          f"paired percentile bootstrap, {study.spec.bootstrap_resamples:,} resamples, a ratio of "
+                          "the means; a claim also needs the t-test on the log ratios to agree"))
+    if any(study.is_ingested(b) for b in study.benchmarks):
+        designs.append("pytest-benchmark files judged run against run (each run's mean time one replicate; unpaired, "
+                       "Welch's interval, a ratio of geometric means)")
+    lines += [
+        f"**{headline(verdicts)}** ({'; '.join(designs)}; {promise}; each interval is at its own corrected level).",
+        "",
+        "| benchmark | criterion | asked | estimate | interval | verdict | to settle |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in verdicts.itertuples():
+        unit = "runs per side" if study.is_ingested(row.benchmark) else "repeats"
+        needed = (("at least" if row.n_pairs < 2 and study.is_ingested(row.benchmark) else "about")
+                  + f" {row.repeats_needed} {unit}") if row.repeats_needed > 0 else ""
+        verdict = {MET: "met", NOT_MET: "**not met**", INCONCLUSIVE: "_inconclusive_"}[row.verdict]
+        lines.append(f"| {row.benchmark} | {row.criterion} | {row.asked} | {row.scale} {row.shown_estimate} | "
+                     f"{row.shown_interval} | {verdict} | {needed} |")
+    lines += ["", "Met: the whole interval lies inside what is asked. Not met: wholly outside. Inconclusive: it "
+              "straddles a boundary; the repeats or runs shown would settle it if the spread stays as observed.", ""]
+    for benchmark in study.benchmarks:
+        bench = study.spec.benchmarks[benchmark]
+        rows = trials[trials["benchmark"] == benchmark] if len(trials) else trials
+        lines += [f"## {benchmark}", ""]
+        if bench.description:
+            lines += [bench.description, ""]
+        lines.append(f"- baseline: {_side(bench.baseline)}; optimised: {_side(bench.optimised)}")
+        if study.is_ingested(benchmark):
+            ok = rows[rows["status"] == "ok"] if len(rows) else rows
+            lines.append("- read from pytest-benchmark: " + "; ".join(
+                f"{side} {_runs_line(ok[ok['side'] == side] if len(ok) else ok)}" for side in SIDES))
+        else:
+            lines.append(f"- {bench.number} call(s) per measurement after {bench.warmup} warm-up call(s); sides "
+                         "alternate A B, B A, ... on the same seeds")
+        lines.append("")
+        mine = verdicts[verdicts["benchmark"] == benchmark]
+        for row in mine.itertuples():
+            lines.append(f"- **{row.criterion}** ({row.asked}): {row.verdict}; {row.scale} {row.shown_estimate}, "
+                         f"interval {row.shown_interval} at {row.confidence_level:.2%} (p {row.p_value:.2g}, "
+                         f"adjusted {row.p_adjusted:.2g}); {row.reason}.")
+        measures = list(dict.fromkeys(c.measure for c in bench.criteria))
+        if len(rows) and study.is_ingested(benchmark):
+            runs = run_figures(rows[rows["status"] == "ok"])
+            lines += ["", "| measure | baseline mean of runs | optimised mean of runs | runs (rounds), baseline / "
+                      "optimised |", "|---|---|---|---|"]
+            figures = {side: runs[runs["side"] == side] for side in SIDES}
+            lines.append(f"| {WALL_TIME} | " + " | ".join(_value(figures[side]["mean"].mean(), WALL_TIME)
+                                                          for side in SIDES) + " | " + " / ".join(
+                f"{len(figures[side])} ({int(figures[side]['rounds'].sum())})" for side in SIDES) + " |")
+        elif len(rows):
+            lines += ["", "| measure | baseline mean | optimised mean | repeats ok (baseline / optimised) |",
+                      "|---|---|---|---|"]
+            for measure in measures:
+                means = {side: rows.loc[(rows["side"] == side) & (rows["status"] == "ok"), measure]
+                         for side in SIDES} if measure in rows else {side: pd.Series(dtype=float) for side in SIDES}
+                lines.append(f"| {measure} | {_value(means['baseline'].mean(), measure)} | "
+                             f"{_value(means['optimised'].mean(), measure)} | "
+                             f"{means['baseline'].notna().sum()} / {means['optimised'].notna().sum()} |")
+        if plots and benchmark in plots:
+            lines += ["", plots[benchmark]]
+        lines.append("")
+    failed = trials[trials["status"] != "ok"] if len(trials) else trials
+    if len(failed):
+        lines += [f"## Failed measurements: {len(failed)} of {len(trials)}", "",
+                  "| benchmark | side | repeat | error |", "|---|---|---|---|"]
+        lines += [f"| {r.benchmark} | {r.side} | {r.repeat} | {_first_line(r.error).replace('|', '/')} |"
+                  for r in failed.head(20).itertuples()]
+        lines.append("")
+    return "\n".join(lines)

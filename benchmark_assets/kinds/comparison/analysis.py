@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.kinds.base import INBOX_BASE
 from benchmark_assets.kinds.comparison.rules import BETTER, HIGHER, INCONCLUSIVE, LOWER, WORSE, ComparisonRules
 from benchmark_assets.stats.aggregate import stable_seed
 from benchmark_assets.stats.bootstrap import bootstrap_difference
@@ -206,91 +205,3 @@ def _fmt(value, spec: str = "+.4g") -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
 
 
-def format_comparison_report(
-    *,
-    study: str,
-    description: str,
-    control_params: dict,
-    candidate_params: dict,
-    command: str,
-    n_seeds: int,
-    decision_metric: str,
-    direction: str,
-    comparison: pd.DataFrame,
-    aggregates: pd.DataFrame,
-    variance: pd.DataFrame,
-    failures: pd.DataFrame,
-    git_commits: list[str],
-    variance_threshold: float,
-    problems: list[str] = (),
-    ingested: int = 0,
-) -> str:
-    """A markdown report a reviewer can paste into a pull request; ``ingested``: how many of the
-    trials came from curve files in the study's inbox."""
-    decided = comparison[comparison["is_decision_metric"]].iloc[0]
-    headline = {BETTER: "Candidate is better", WORSE: "Candidate is worse", INCONCLUSIVE: "Inconclusive"}[decided["verdict"]]
-    lines = [
-        f"# Comparison: {study}",
-        "",
-        description,
-        "",
-        f"**{headline}** on `{decision_metric}` ({direction}): {decided['reason']}.",
-        "",
-        f"- Control: `{control_params}`; candidate: `{candidate_params}`",
-        f"- Design: {decided['design']}, {n_seeds} seeds listed; "
-        + (f"{decided['n_pairs']} seeds with both arms measured" if decided["design"] == "paired"
-           else f"{decided['n_control']} control and {decided['n_candidate']} candidate seeds measured")
-        + f"; {len(failures)} trials failed"
-        + (f"; {ingested} trials ingested from curve files (seeds from {INBOX_BASE:,} up)" if ingested else ""),
-        f"- Interval: {decided['confidence_level']:.0%} {decided['method']} bootstrap of the "
-        f"{'mean paired difference' if decided['design'] == 'paired' else 'difference of means'}; "
-        f"{decided['test'] or 't-test'} alongside",
-        f"- Command: `{command}`; git commit(s): {', '.join(sorted(set(git_commits))) or 'unknown'}",
-        "",
-        "## Effects (candidate - control)",
-        "",
-        "| metric | control mean | candidate mean | effect | relative | CI | p (bootstrap) | p (t) | effect size | verdict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in comparison.itertuples():
-        lines.append(
-            f"| {'**' + row.metric + '**' if row.is_decision_metric else row.metric} | {_fmt(row.control_mean, '.4g')} | "
-            f"{_fmt(row.candidate_mean, '.4g')} | {_fmt(row.effect)} | {_fmt(row.relative_effect, '+.1%')} | "
-            f"[{_fmt(row.ci_low)}, {_fmt(row.ci_high)}] | {_fmt(row.p_bootstrap, '.2g')} | {_fmt(row.p_t, '.2g')} | "
-            f"{_effect_size(row)} | {row.verdict} |"
-        )
-    lines += ["", "## Assumptions, power and seeds", ""]
-    checks = decided["assumption_notes"] or "all assumption checks passed (normality of the differences" + (
-        ")" if decided["design"] == "paired" else " per group, equal variances)")
-    if decided["test"]:
-        lines.append(f"- {decided['test']}: {checks}")
-    else:
-        lines.append("- No test ran on the decision metric: fewer than two seeds have it on both arms")
-    lines.append(
-        f"- Power: {_fmt(decided['achieved_power'], '.0%')} to detect an effect of {_fmt(decided['power_effect'], '.4g')} "
-        f"with {decided['n_candidate']} seeds; {decided['required_n']} needed "
-        f"({'about ' + str(decided['more_seeds']) + ' more' if decided['more_seeds'] > 0 else 'enough already'})"
-        if decided["required_n"] > 0 else "- Power: not computable (no spread or no effect)"
-    )
-    for arm in ("control", "candidate"):
-        rows = variance[variance["arm"] == arm] if len(variance) else variance
-        if len(rows):
-            stable = int(rows["stable_n"].iloc[0])
-            largest = rows.sort_values("n").iloc[-1]
-            lines.append(
-                f"- Variance ({arm}): CV of the mean over {int(largest['n'])} seeds is {largest['cv']:.2%} "
-                f"(band up to {largest['cv_high']:.2%}); "
-                + (f"stable below {variance_threshold:.0%} from n = {stable}" if stable > 0
-                   else f"not yet stable below {variance_threshold:.0%}: run more seeds")
-            )
-    lines += ["", "## Per arm", "", "| arm | metric | n | mean | std | cv | 95% t-interval |", "|---|---|---|---|---|---|---|"]
-    for row in aggregates.itertuples():
-        lines.append(f"| {row.arm} | {row.metric} | {row.n} | {_fmt(row.mean, '.4g')} | {_fmt(row.std, '.3g')} | "
-                     f"{_fmt(row.cv, '.2%')} | [{_fmt(row.t_low, '.4g')}, {_fmt(row.t_high, '.4g')}] |")
-    if problems:
-        lines += ["", "## Trials that ran but gave no decision metric", ""] + [f"- {p}" for p in problems]
-    if len(failures):
-        lines += ["", "## Failed trials", "", "| arm | seed | error |", "|---|---|---|"]
-        for row in failures.itertuples():
-            lines.append(f"| {row.arm} | {row.seed} | {str(row.error).splitlines()[0][:200] if row.error else ''} |")
-    return "\n".join(lines) + "\n"

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from benchmark_assets.kinds.base import errors_markdown
 from benchmark_assets.kinds.estimator_benchmark.spec import (
     AGGREGATED,
     BETTER,
@@ -268,59 +267,3 @@ def _number(value, digits: int = 3) -> str:
     return "n/a" if value is None or value != value else f"{value:.{digits}g}"
 
 
-def format_report(study: EstimatorBenchmarkStudy, board: Leaderboard, trials: pd.DataFrame, *,
-                  plots: dict[str, str]) -> str:
-    """The benchmark for review: the leaderboard, the pairwise verdicts, where each estimator
-    breaks (plots), the failed trials."""
-    decision = study.spec.decision
-    templates = sorted({e.template for e in study.entries})
-    lines = [f"# Estimator benchmark: {study.name}", ""]
-    if study.spec.description:
-        lines += [study.spec.description.strip(), ""]
-    lines += [f"**{headline(study, board.table, board.pairs)}.**", "",
-              f"Catalog: {len(study.entries)} entries ({', '.join(templates)}) x {len(study.seeds)} seeds = "
-              f"{len(study.dataset_keys)} data sets; {len(study.estimators)} estimators; {len(trials)} trials. "
-              f"Leaderboard intervals: {decision.confidence_level:.0%} stratified bootstrap over seeds within "
-              f"entries ({decision.bootstrap_resamples} resamples), descriptive. Pairs: the share of data sets on "
-              f"which the first estimator does better, with an exact sign-test interval, corrected with "
-              f"{decision.correction} across the pairs.", "",
-              "## Leaderboard", "",
-              "IQM (interquartile mean over entries x seeds, the entries every ranked estimator completed) of "
-              "each error, normalised by the root mean square of the true effect: on PEHE, 1.0 is what predicting "
-              "no effect scores and 0 is perfect. Qini: 1 ranks units as the true effects do, 0 no better than at "
-              "random. The intervals resample seeds within entries: at 2-3 seeds they hold the IQM about 80-87 % "
-              "of the time, not 95 % (README, Figures); the verdicts below do not rest on them.", "",
-              "| rank | estimator | PEHE / RMS effect | ATE error / RMS effect | Qini | sign accuracy | ATE coverage "
-              "| fit s | failed |",
-              "|---:|---|---|---|---|---|---|---:|---:|"]
-    for row in board.table.to_dict("records"):
-        cells = []
-        for metric in ("pehe_normalised", "ate_error_normalised", "qini"):
-            value = row[f"{metric}_iqm"]
-            cells.append("n/a" if value != value else
-                         f"{value:.3g} [{row[f'{metric}_low']:.3g}, {row[f'{metric}_high']:.3g}]")
-        rank = "" if pd.isna(row["rank"]) else str(int(row["rank"]))
-        lines.append(f"| {rank} | {row['estimator']} | {' | '.join(cells)} | {_number(row['sign_accuracy'])} | "
-                     f"{_number(row['ate_coverage'])} | {_number(row['fit_seconds'])} | {row['failed']} |")
-    lines += ["", f"## Pairwise verdicts on {decision.metric} ({SHOWN[decision.metric]})", ""]
-    if board.pairs.empty:
-        rank_of = dict(zip(board.table["estimator"], board.table["rank"]))
-        unranked = [name for name, rank in rank_of.items() if pd.isna(rank)]
-        lines += [f"No pairs: fewer than two estimators are ranked on {decision.metric} "
-                  f"({sum(not pd.isna(r) for r in rank_of.values())} ranked"
-                  + (f"; not ranked, having no {decision.metric} (failed, or an average effect only): "
-                     f"{', '.join(unranked)}" if unranked else "") + "). Add an estimator to compare."]
-    else:
-        lines += ["| pair | verdict | P(first better) | interval | mean difference | data sets |", "|---|---|---|---|---|---:|"]
-    for pair in board.pairs.to_dict("records"):
-        interval = "" if pair["low"] != pair["low"] else f"[{pair['low']:.3f}, {pair['high']:.3f}] at " \
-                                                          f"{pair['interval_level']:.1%}"
-        difference = ("" if pair["mean_difference"] != pair["mean_difference"] else
-                      f"{pair['mean_difference']:+.3g} [{pair['difference_low']:+.3g}, {pair['difference_high']:+.3g}]")
-        lines.append(f"| {pair['subject']} | {pair['verdict']} | {_number(pair['probability_better'], 3)} | {interval} "
-                     f"| {difference} | {pair['data_sets']} |")
-    lines.append("")
-    for label, image in plots.items():
-        lines += [f"## {label}", "", image, ""]
-    lines += errors_markdown(trials)
-    return "\n".join(lines)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark_assets import artifacts
+from benchmark_assets.kinds.load_sweep.analysis import Objective
 
 
 def write_sweep_exports(folder: Path, *, summary: dict, aggregates: pd.DataFrame, report: str) -> dict[str, Path]:
@@ -62,3 +63,45 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     path.parent.mkdir(exist_ok=True)
     figure.savefig(path)
     return path
+
+
+def format_report(summary: dict, objectives: list[Objective], *, study: str, description: str) -> str:
+    """A markdown report a reviewer can paste into a pull request."""
+    meta = summary["metadata"]
+    swept = ", ".join(f"{p['name']} {p['values']}" for p in meta["sweep_parameters"])
+    lines = [f"# Load sweep: {study}", "", description, "",
+             f"- Swept: {swept or 'nothing'}; "
+             f"{meta['num_trials_per_value']} trials per point ({meta['sweep_mode']} order); endpoint {meta['url']}"
+             + (f"; {meta['ingested_trials']} trials ingested from aiperf exports" if meta.get("ingested_trials") else ""),
+             f"- Intervals: {meta['confidence_level']:.0%} Student-t over trials (bootstrap in the exports)", ""]
+    for name, best in summary["best_configurations"].items():
+        lines.append(f"- **{name}**: {best['sweep_point']} ({best['metric']} {best['value']:.4g} {best['unit']})")
+    for key, rate in summary["not_ranked_for_errors"].items():
+        lines.append(f"- not ranked: {key} failed {rate:.1%} of its requests (limit {summary['max_error_rate']:.1%})")
+    lines += ["", f"**Pareto-optimal** ({', '.join(('max ' if o.maximize else 'min ') + o.column for o in objectives)}): "
+              + (", ".join(summary["pareto_sweep_points"]) or "none"), ""]
+    header = " | ".join(o.column for o in objectives)
+    lines += [f"| sweep point | {header} | failed trials | Pareto |", "|---" * (len(objectives) + 3) + "|"]
+    for combo in summary["per_combination_metrics"]:
+        cells = []
+        for o in objectives:
+            stat = combo["metrics"].get(o.column)
+            if not stat or stat["mean"] is None:
+                cells.append("n/a")
+            elif stat["single_run"] or stat["ci_low"] is None:
+                cells.append(f"{stat['mean']:.4g} (single run)")
+            else:
+                cells.append(f"{stat['mean']:.4g} [{stat['ci_low']:.4g}, {stat['ci_high']:.4g}]")
+        optimal = "yes" if combo["sweep_point"] in summary["pareto_sweep_points"] else ""
+        lines.append(f"| {combo['sweep_point']} | {' | '.join(cells)} | {combo['n_failed_trials']} | {optimal} |")
+    lines += ["", "## Trends", ""]
+    for name, items in summary["trends"].items():
+        for item in items:
+            fixed = f" at {item['fixed']}" if item["fixed"] else ""
+            where = f" (extreme at {name}={item['extreme_at']:g})" if item["direction"] in ("peaks", "dips") else ""
+            lines.append(f"- {item['metric']} along {name}{fixed}: {item['direction']}{where}, Spearman rho "
+                         f"{item['spearman_rho']:.2f}")
+    if summary["failed_trials"]:
+        lines += ["", "## Failed trials", "", "| sweep point | trial | error |", "|---|---|---|"]
+        lines += [f"| {f['sweep_point']} | {f['trial']} | {f['error'].splitlines()[0][:200]} |" for f in summary["failed_trials"]]
+    return "\n".join(lines) + "\n"

@@ -30,7 +30,7 @@ from benchmark_assets.sweep import CURRENT_POINT, ConstantSweep, format_value
 SPLIT_COLOURS = (("train", "tab:blue"), ("validation", "tab:orange"))
 
 
-def format_ratchet_report(
+def format_report(
     verdicts: pd.DataFrame,
     *,
     study: str,
@@ -449,7 +449,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     aggregates = aggregates[aggregates["sweep_point"].isin(keys)]
     train_ids, validation_ids = study.split
     compute_seconds = float(trials["duration_seconds"].sum())
-    report = format_ratchet_report(
+    report = format_report(
         verdicts, study=study.name, rules=study.rules, duration_seconds=compute_seconds,
         n_train=len(train_ids), n_validation=len(validation_ids), n_trials=len(trials),
         n_failed=int((trials["status"] != "ok").sum()), failures=trials, interactions=interactions,

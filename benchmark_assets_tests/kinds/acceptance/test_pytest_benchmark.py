@@ -110,7 +110,8 @@ def autosaved(folder):
 def test_one_run_per_side_is_inconclusive_and_says_how_many_runs_would_settle_it(instance, study_dir, results):
     """Two files of identical code were 'not met' against a 2 % band at p ~ 1e-43 when every round
     counted as a sample; one run per side says nothing of run-to-run variation."""
-    from benchmark_assets.kinds.acceptance.analysis import format_suite_report, gate
+    from benchmark_assets.kinds.acceptance.analysis import gate
+    from benchmark_assets.kinds.acceptance.report import format_report
 
     write_study(study_dir, "pb", SUITE.format(baseline=results["base"], optimised=results["opt"]))
     study = load_study(study_dir / "pb.yaml")
@@ -134,7 +135,7 @@ def test_one_run_per_side_is_inconclusive_and_says_how_many_runs_would_settle_it
     # a huge speed-up needs no more than the 2 runs an interval needs at all
     assert verdicts.loc["builtin sort", "repeats_needed"] == 2
     assert gate(Warehouse().read("pb__verdicts"), "not_met") == ""
-    report = format_suite_report(study, Warehouse().read("pb__verdicts"), trials)
+    report = format_report(study, Warehouse().read("pb__verdicts"), trials)
     assert "paired repeats" not in report and "judged run against run" in report
     assert "| at least 2 runs per side |" in report and "1 run (" in report and "| 1 (" in report
     assert verdicts.loc["builtin sort", "shown_estimate"].endswith("x")  # the point estimate, without an interval

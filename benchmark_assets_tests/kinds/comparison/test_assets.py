@@ -248,7 +248,7 @@ def test_metric_names_that_are_not_identifiers_work_and_clashing_names_fail_clea
 
 
 def test_trials_of_an_older_arm_setting_are_never_analysed_under_the_new_one(comparison_study, study_dir):
-    from benchmark_assets.kinds.comparison.kind import current_trials
+    from benchmark_assets.kinds.comparison.nodes import current_trials
 
     rows = pd.DataFrame({"arm": ["control", "candidate", "candidate", "control"], "seed": [11, 11, 12, 99],
                          "arm_fingerprint": [comparison_study.arm_fingerprint("control"), "0" * 16,
