@@ -15,7 +15,20 @@ from typing import Any
 import pandas as pd
 
 from benchmark_assets.kinds import kind_of
-from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension, Followup, Node, StudyKind
+from benchmark_assets.kinds.base import (
+    FINGERPRINT,
+    MEASURED,
+    POINT,
+    REPLICATE,
+    SOURCE,
+    TRIAL,
+    Dimension,
+    Followup,
+    Node,
+    StudyKind,
+    fingerprints,
+    is_current,
+)
 from benchmark_assets.kinds.capabilities import (
     FollowsUp,
     Gates,
@@ -135,6 +148,26 @@ class StudyGraph:
     @property
     def run_job(self) -> str:
         return f"{self.name}__run_study"
+
+    def stamped(self, trials: pd.DataFrame) -> pd.DataFrame:
+        """Trial rows with the fingerprint and source every stored trial carries: where the kind
+        left them out, its point's fingerprint and ``measured``."""
+        if trials.empty:
+            return trials
+        points = trials[self.point.name].astype(str).map(self.kind.point_fingerprints(self.study))
+        return trials.assign(**{FINGERPRINT: fingerprints(trials).where(lambda f: f.notna(), points),
+                                SOURCE: trials.get(SOURCE, pd.Series(None, index=trials.index, dtype=object))
+                                .where(lambda s: s.notna(), MEASURED)})
+
+    def current_trials(self, trials: pd.DataFrame) -> pd.DataFrame:
+        """The generic rule (``kinds.base.is_current``) with the kind's point fingerprints: stored
+        rows measured with their point's fingerprint of now, on one of the study's replicates (or
+        ingested). A kind whose trials depend on more than their point says so in its own analysis."""
+        if trials.empty:
+            return trials
+        expected = trials[self.point.name].astype(str).map(self.kind.point_fingerprints(self.study))
+        own = trials[self.replicate.name].astype(str).isin(self.keys(self.replicate))
+        return trials[is_current(trials, expected, own, self.replicate.name)].reset_index(drop=True)
 
     def reader(self, warehouse) -> Callable[[str], pd.DataFrame]:
         """``read(node)``: a node's stored table, as kinds' ``followup`` / ``gate`` take it."""

@@ -29,7 +29,7 @@ import pandera.errors
 import sqlalchemy as sa
 
 from benchmark_assets.graph import StudyGraph
-from benchmark_assets.kinds.base import INBOX_BASE, IngestError, Node, Product, Step
+from benchmark_assets.kinds.base import INBOX_BASE, INBOX_SOURCE, SOURCE, IngestError, Node, Product, Step
 from benchmark_assets.locks import database_lock, file_lock
 from benchmark_assets.study_file import studies_dir
 from benchmark_assets.warehouse import Warehouse
@@ -584,7 +584,8 @@ def ingested_rows(warehouse: Warehouse, graph: StudyGraph, keys: list[tuple[str,
     if rows.empty:
         return rows
     keep = [(str(p), str(r)) in wanted for p, r in zip(rows[point], rows[replicate])]
-    return rows[keep].drop(columns=[PATH_COLUMN]).reset_index(drop=True)
+    rows = rows[keep].reset_index(drop=True)
+    return rows.assign(**{SOURCE: INBOX_SOURCE + rows[PATH_COLUMN].astype(str)}).drop(columns=[PATH_COLUMN])
 
 
 def still_rejected(warehouse: Warehouse, study) -> list[Outcome]:

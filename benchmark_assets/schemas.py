@@ -12,6 +12,14 @@ def error_exactly_when_failed() -> pa.Check:
                     error="a failed trial must record its error, a successful one none")
 
 
+def provenance_columns() -> dict[str, pa.Column]:
+    """What every stored trial carries (``kinds.base``): the fingerprint of what it was measured
+    with, and its source, ``measured`` or ``inbox:<file>``. The machinery fills in both where a
+    kind leaves them out; rows read from a result file are checked before they have a source."""
+    return {"fingerprint": pa.Column(str, pa.Check.str_length(min_value=1)),
+            "source": pa.Column(str, pa.Check.str_matches(r"^(measured|inbox:.+)$"), required=False)}
+
+
 def number(*checks) -> pa.Column:
     return pa.Column(float, list(checks), nullable=True)
 

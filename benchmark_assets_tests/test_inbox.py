@@ -95,6 +95,10 @@ def test_curve_files_become_paired_comparison_trials_once_each(instance, study_d
     trials = Warehouse().read("cmp__trials")
     assert sorted(trials["seed"].unique()) == [INBOX_BASE + s for s in (3, 4, 5, 6)]
     assert set(trials["status"]) == {"ok"} and set(trials["trial_seed"]) == {3, 4, 5, 6}
+    # Every stored trial says where it came from: here the file, in the inbox's own words.
+    sources = trials.set_index(["arm", "seed"])["source"]
+    assert sources[("control", INBOX_BASE + 3)] == "inbox:control/seed_3.csv"
+    assert set(sources) == {f"inbox:{arm}/seed_{s}.csv" for arm in ("candidate", "control") for s in (3, 4, 5, 6)}
     curves = json.loads(trials.set_index(["arm", "seed"]).loc[("control", INBOX_BASE + 3), "curves_json"])
     assert curves["loss"]["steps"] == list(range(0, 50, 5))
     assert curves["loss"]["values"][-1] == pytest.approx(1 / 46 + 0.33)

@@ -29,6 +29,12 @@ MAX_FOLLOWUPS = 50  # a kind that keeps asking for more stops here, with a warni
 
 # The columns every trial table has besides its two dimensions; failed trials keep their error.
 TRIAL_STATUS_COLUMNS = ("trial_seed", "status", "error")
+# What a trial row was measured with (compared with what the study asks for now: ``is_current``)
+# and where it came from: ``measured``, or ``inbox:<file>`` for a row ingested from a result file.
+FINGERPRINT, SOURCE = "fingerprint", "source"
+MEASURED, INBOX_SOURCE = "measured", "inbox:"
+# Column names older versions gave the fingerprint, read as ``fingerprint`` where it is missing.
+LEGACY_FINGERPRINTS = ("arm_fingerprint", "side_fingerprint", "study_fingerprint", "estimator_fingerprint")
 
 # Replicate keys of trials ingested from result files (``benchmark_assets.inbox``) start here, so
 # they never meet the keys a study measures (its seeds, repeats, trial numbers).
@@ -201,8 +207,38 @@ def errors_markdown(trials: pd.DataFrame, limit: int = 5) -> list[str]:
 
 def trial_columns(point: str, replicate: str, *extra: str) -> tuple[str, ...]:
     """A kind's trial table columns: its two dimensions, its own bookkeeping, then the shared
-    status columns. Every other column is a metric."""
-    return (point, replicate, *extra, *TRIAL_STATUS_COLUMNS)
+    fingerprint, source and status columns. Every other column is a metric."""
+    return (point, replicate, *extra, FINGERPRINT, SOURCE, *TRIAL_STATUS_COLUMNS)
+
+
+def fingerprints(trials: pd.DataFrame) -> pd.Series:
+    """Each row's fingerprint (from a column an older version named otherwise where it is missing)."""
+    found = trials[FINGERPRINT] if FINGERPRINT in trials else pd.Series(None, index=trials.index, dtype=object)
+    for legacy in LEGACY_FINGERPRINTS:
+        if legacy in trials:
+            found = found.where(found.notna(), trials[legacy])
+    return found
+
+
+def is_ingested(trials: pd.DataFrame, replicate: str | None = None) -> pd.Series:
+    """Rows ingested from a result file (``source`` is ``inbox:<file>``) rather than measured.
+    Rows stored before the source column existed count as ingested when their ``replicate`` key
+    is in the inbox's range."""
+    source = trials[SOURCE] if SOURCE in trials else pd.Series(None, index=trials.index, dtype=object)
+    found = source.astype(str).str.startswith(INBOX_SOURCE) & source.notna()
+    if replicate is not None and replicate in trials:
+        legacy = pd.to_numeric(trials[replicate], errors="coerce") >= INBOX_BASE
+        found = found.where(source.notna(), legacy)
+    return found.astype(bool)
+
+
+def is_current(trials: pd.DataFrame, expected: pd.Series, own: pd.Series, replicate: str | None = None) -> pd.Series:
+    """The one rule for "is this stored trial still current?": its fingerprint is the one the
+    study asks for now for that row (``expected``, aligned with ``trials``; None for a point the
+    study no longer has), and it is one of the study's own repeats (``own``) or was ingested."""
+    if trials.empty:
+        return pd.Series(False, index=trials.index)
+    return ((fingerprints(trials) == expected) & expected.notna() & (own | is_ingested(trials, replicate))).astype(bool)
 
 
 def resumed_trials(step: Step, kept: pd.DataFrame, columns: tuple[str, str],

@@ -117,6 +117,9 @@ def test_the_readme_example_kind_runs_as_written(study_dir, instance):
         outcome = run_study("readme_kind", quiet=True, instance=instance)
         assert outcome.measured == 9 and len(outcome.stages) == 2
         assert Warehouse().read("readme_kind__decision")["best"].tolist() == ["x=0.6"]
+        # A kind that writes neither: the machinery stamps each trial's point fingerprint and source.
+        trials = Warehouse().read("readme_kind__trials")
+        assert set(trials["fingerprint"]) == {"v1"} and set(trials["source"]) == {"measured"}
         ledger = Warehouse().read(LEDGER_TABLE)
         assert ledger[["kind", "subject", "decision"]].values.tolist() == [["pick_x", "x", "change"]]
     finally:

@@ -16,7 +16,7 @@ from benchmark_assets.kinds.acceptance.spec import (
     AcceptanceStudy,
     SuiteCriterion,
 )
-from benchmark_assets.kinds.base import INBOX_BASE
+from benchmark_assets.kinds.base import is_current, is_ingested
 from benchmark_assets.stats.acceptance import VERDICTS, Unpaired, fewest_runs, judge
 
 MET, NOT_MET, INCONCLUSIVE = VERDICTS
@@ -38,10 +38,13 @@ def current_trials(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame
         return trials
     wanted = {(b, s): study.side_fingerprint(b, s) for b in study.benchmarks for s in SIDES}
     inbox = {(b, s): study.inbox_fingerprint(b, s) for b in study.benchmarks for s in SIDES if study.is_ingested(b)}
-    keep = [(wanted.get((b, s)) == f and int(r) < study.repeats_of(b))
-            or (int(r) >= INBOX_BASE and inbox.get((b, s)) == f)
-            for b, s, r, f in zip(trials["benchmark"], trials["side"], trials["repeat"], trials["side_fingerprint"])]
-    return trials[keep].reset_index(drop=True)
+    ingested = is_ingested(trials, "repeat")
+    expected = pd.Series([(inbox if from_file else wanted).get((b, s)) for b, s, from_file
+                          in zip(trials["benchmark"], trials["side"], ingested)], index=trials.index, dtype=object)
+    repeats = {b: study.repeats_of(b) for b in study.benchmarks}
+    own = pd.Series([int(r) < repeats.get(b, 0) for b, r in zip(trials["benchmark"], trials["repeat"])],
+                    index=trials.index, dtype=bool) & ~ingested
+    return trials[is_current(trials, expected, own, "repeat")].reset_index(drop=True)
 
 
 def _first_line(text: str) -> str:
@@ -129,7 +132,7 @@ def run_figures(rows: pd.DataFrame) -> pd.DataFrame:
     state, so they are not independent samples of what the next run would show."""
     out = []
     for (side, repeat), run in rows.groupby(["side", "repeat"], sort=True):
-        if (run["source"] == SUMMARY).any():
+        if (run["form"] == SUMMARY).any():
             first = run.iloc[0]
             mean, sd, n = float(first[WALL_TIME]), float(first["summary_sd"]), int(first["summary_rounds"])
         else:
@@ -137,8 +140,8 @@ def run_figures(rows: pd.DataFrame) -> pd.DataFrame:
             mean, n = float(values.mean()), values.size
             sd = float(values.std(ddof=1)) if n > 1 else 0.0
         out.append({"side": side, "run": int(repeat), "mean": mean, "se": sd / math.sqrt(max(n, 1)), "rounds": n,
-                    "source": str(run["source"].iloc[0])})
-    return pd.DataFrame(out, columns=["side", "run", "mean", "se", "rounds", "source"])
+                    "form": str(run["form"].iloc[0])})
+    return pd.DataFrame(out, columns=["side", "run", "mean", "se", "rounds", "form"])
 
 
 def _ingested_sample(study: AcceptanceStudy, item: SuiteCriterion, ok: pd.DataFrame):
@@ -171,7 +174,7 @@ def _run_note(study: AcceptanceStudy, benchmark: str, trials: pd.DataFrame) -> s
     counts = runs.groupby("side").size().reindex(list(SIDES), fill_value=0)
     note = (f"judged run against run: each pytest-benchmark run's mean time is one replicate ({counts['baseline']} "
             f"baseline, {counts['optimised']} optimised runs; unpaired, Welch's interval, a ratio of geometric means)")
-    if (runs["source"] == SUMMARY).any():
+    if (runs["form"] == SUMMARY).any():
         note += ("; some files hold summary figures only (their mean stands for the run; run pytest with "
                  "--benchmark-save-data for the rounds)")
     return note
@@ -282,7 +285,7 @@ def _runs_line(rows: pd.DataFrame) -> str:
         return "no run read yet"
     commits = sorted({str(c)[:12] for c in rows["git_commit"]})
     rounds = " and ".join(str(n) for n in runs["rounds"][:5]) + (", ..." if len(runs) > 5 else "")
-    summary = int((runs["source"] == SUMMARY).sum())
+    summary = int((runs["form"] == SUMMARY).sum())
     return (f"{len(runs)} run{'s' * (len(runs) != 1)} ({rounds} rounds) of commit {', '.join(commits)}"
             + (f" ({summary} with summary figures only: no per-round data)" if summary else ""))
 

@@ -65,12 +65,12 @@ def ingest_benchmark_file(study: AcceptanceStudy, path: Path, relative: PurePosi
     rows = []
     for benchmark, result in matched.items():
         common = {"benchmark": benchmark, "repeat": repeat, "side": side, "position": -1, "calls": 1, "status": "ok",
-                  "error": "", "side_fingerprint": study.inbox_fingerprint(benchmark, side),
+                  "error": "", "fingerprint": study.inbox_fingerprint(benchmark, side),
                   "git_commit": result.commit, PEAK_MEMORY: math.nan, **dict.fromkeys(QUANTILES, math.nan)}
         if result.has_rounds:
-            rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: value,
+            rows += [{**common, "round": i, "form": ROUNDS, "trial_seed": i, WALL_TIME: value,
                       "summary_sd": math.nan, "summary_rounds": -1} for i, value in enumerate(result.rounds)]
         else:
-            rows.append({**common, "round": 0, "source": SUMMARY, "trial_seed": 0, WALL_TIME: result.mean,
+            rows.append({**common, "round": 0, "form": SUMMARY, "trial_seed": 0, WALL_TIME: result.mean,
                          "summary_sd": result.stddev, "summary_rounds": result.n_rounds})
     return pd.DataFrame(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandera.pandas as pa
 
 from benchmark_assets.kinds.acceptance.spec import MEASURED, ROUNDS, SIDES, SUMMARY
-from benchmark_assets.schemas import STATUSES, error_exactly_when_failed
+from benchmark_assets.schemas import STATUSES, error_exactly_when_failed, provenance_columns
 from benchmark_assets.stats.acceptance import VERDICTS
 
 
@@ -15,13 +15,13 @@ def trials_schema() -> pa.DataFrameSchema:
             "repeat": pa.Column(int, pa.Check.ge(0)),
             "side": pa.Column(str, pa.Check.isin(list(SIDES))),
             "round": pa.Column(int, pa.Check.ge(0)),
-            "source": pa.Column(str, pa.Check.isin([MEASURED, ROUNDS, SUMMARY])),
+            "form": pa.Column(str, pa.Check.isin([MEASURED, ROUNDS, SUMMARY])),
             "position": pa.Column(int, pa.Check.isin([-1, 0, 1])),  # -1: read from pytest-benchmark
             "calls": pa.Column(int, pa.Check.ge(1)),
             "trial_seed": pa.Column(int, pa.Check.ge(0)),
             "status": pa.Column(str, pa.Check.isin(STATUSES)),
             "error": pa.Column(str),
-            "side_fingerprint": pa.Column(str, pa.Check.str_length(16, 16)),
+            **provenance_columns(),
             "wall_time": pa.Column(float, pa.Check.ge(0), nullable=True),
             "wall_time_p50": pa.Column(float, pa.Check.ge(0), nullable=True),
             "wall_time_p95": pa.Column(float, pa.Check.ge(0), nullable=True),

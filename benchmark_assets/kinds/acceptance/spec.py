@@ -52,8 +52,8 @@ UNITS = {WALL_TIME: "s", "wall_time_p50": "s", "wall_time_p95": "s", PEAK_MEMORY
 # per round (``round``) or one row of its summary figures. A returned metric may not take one of
 # these names.
 MEASURED, ROUNDS, SUMMARY = "measured", "pytest-benchmark rounds", "pytest-benchmark summary"
-TRIAL_COLUMNS = trial_columns("benchmark", "repeat", "side", "round", "source", "position", "calls",
-                              "side_fingerprint", "git_commit", *BUILTIN_MEASURES, "summary_sd", "summary_rounds")
+TRIAL_COLUMNS = trial_columns("benchmark", "repeat", "side", "round", "form", "position", "calls",
+                              "git_commit", *BUILTIN_MEASURES, "summary_sd", "summary_rounds")
 RATIO_FORMS = ("reduction", "increase", "speedup_at_least", "max_loss", "max_increase", "equivalent_within")
 FORMS = (*RATIO_FORMS, "difference", "below", "above")
 

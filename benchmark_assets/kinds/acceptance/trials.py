@@ -103,10 +103,10 @@ def measure_side(study: AcceptanceStudy, benchmark: str, side: str, repeat: int,
     times = np.asarray(measurement.seconds, dtype=float)
     ok = not error and times.size > 0
     row = {
-        "benchmark": benchmark, "repeat": int(repeat), "side": side, "round": 0, "source": MEASURED,
+        "benchmark": benchmark, "repeat": int(repeat), "side": side, "round": 0, "form": MEASURED,
         "position": study.order(repeat).index(side), "calls": int(bench.number),
         "trial_seed": seed, "status": "failed" if error else "ok", "error": error,
-        "side_fingerprint": study.side_fingerprint(benchmark, side),
+        "fingerprint": study.side_fingerprint(benchmark, side),
         WALL_TIME: float(times.mean()) if ok else math.nan,
         **{name: float(np.percentile(times, q)) if ok else math.nan for name, q in QUANTILES.items()},
         PEAK_MEMORY: float(measurement.peak_memory) if not error else math.nan,
@@ -127,14 +127,14 @@ def ingested_rows(study: AcceptanceStudy, benchmark: str, repeat: int) -> list[d
             continue
         _path, result = runs[int(repeat)]
         common = {"benchmark": benchmark, "repeat": int(repeat), "side": side, "position": -1, "calls": 1,
-                  "status": "ok", "error": "", "side_fingerprint": study.side_fingerprint(benchmark, side),
+                  "status": "ok", "error": "", "fingerprint": study.side_fingerprint(benchmark, side),
                   "git_commit": result.commit, PEAK_MEMORY: math.nan,
                   **dict.fromkeys(QUANTILES, math.nan)}
         if result.has_rounds:
-            rows += [{**common, "round": i, "source": ROUNDS, "trial_seed": i, WALL_TIME: value,
+            rows += [{**common, "round": i, "form": ROUNDS, "trial_seed": i, WALL_TIME: value,
                       "summary_sd": math.nan, "summary_rounds": -1} for i, value in enumerate(result.rounds)]
         else:
-            rows.append({**common, "round": 0, "source": SUMMARY, "trial_seed": 0, WALL_TIME: result.mean,
+            rows.append({**common, "round": 0, "form": SUMMARY, "trial_seed": 0, WALL_TIME: result.mean,
                          "summary_sd": result.stddev, "summary_rounds": result.n_rounds})
     return rows
 

@@ -62,6 +62,6 @@ def ingest_curves(study: ComparisonStudy, path: Path, relative: PurePosixPath,
             "arm": arm, "seed": INBOX_BASE + int(seed), "trial_seed": int(seed), "status": "ok", "error": "",
             "exit_code": 0, "stderr_tail": "", "duration_seconds": float(trial.duration_seconds),
             "command": json.dumps(["inbox", relative.as_posix()]), "git_commit": trial.commit or "unknown",
-            "arm_fingerprint": study.inbox_fingerprint(arm), "curves_json": json.dumps(curves, separators=(",", ":")),
+            "fingerprint": study.inbox_fingerprint(arm), "curves_json": json.dumps(curves, separators=(",", ":")),
         })
     return pd.DataFrame(rows)

@@ -9,9 +9,10 @@ from benchmark_assets.kinds.base import (
     LedgerEntry,
     Markdown,
     Product,
+    is_current,
+    is_ingested,
     resumed_trials,
 )
-from benchmark_assets.kinds.comparison import ingest as inbox
 from benchmark_assets.kinds.comparison import schemas
 from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_arms
 from benchmark_assets.kinds.comparison.report import format_report, plot_comparison, plot_variance
@@ -30,18 +31,6 @@ def comparison_rules(study: ComparisonStudy) -> ComparisonRules:
                            target_effect=None if d.target_effect is None else float(d.target_effect))
 
 
-def ingested(trials: pd.DataFrame) -> pd.Series:
-    """Rows of trials ingested from curve files (their command names the inbox file)."""
-    if "command" not in trials:
-        return pd.Series(False, index=trials.index)
-    return trials["command"].astype(str).str.startswith(inbox.COMMAND_PREFIX)
-
-
-def _seeds_of_study(study: ComparisonStudy, trials: pd.DataFrame) -> pd.Series:
-    """Rows of the study's seeds or of its inbox (curves ingested from files), not of a removed seed."""
-    return trials["seed"].isin(study.seeds) | ingested(trials)
-
-
 def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
     """Trials of the study as it stands: its seeds (and those ingested from its inbox), run with
     its arms' current command and parameters. Rows from a removed seed or an older arm setting
@@ -49,11 +38,10 @@ def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame
     run` reruns them."""
     if trials.empty:
         return trials
-    from_files = ingested(trials)
-    fingerprints = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS}).where(
+    from_files = is_ingested(trials, "seed")
+    expected = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS}).where(
         ~from_files, trials["arm"].map({arm: study.inbox_fingerprint(arm) for arm in ARMS}))
-    keep = _seeds_of_study(study, trials) & (trials["arm_fingerprint"] == fingerprints)
-    return trials[keep].reset_index(drop=True)
+    return trials[is_current(trials, expected, trials["seed"].isin(study.seeds), "seed")].reset_index(drop=True)
 
 
 def up_to_date(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +60,7 @@ def trials(study: ComparisonStudy, step) -> Product:
 
 def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:
     current = current_trials(study, trials)
-    stale = int(_seeds_of_study(study, trials).sum() - len(current)) if len(trials) else 0
+    stale = int((trials["seed"].isin(study.seeds) | is_ingested(trials, "seed")).sum() - len(current)) if len(trials) else 0
     if stale:
         step.warn(f"{stale} trials ran with an older command or arm setting and are left out; "
                   f"`benchmark-assets run {study.name}` reruns those it measured (curve files from the inbox are "
@@ -165,7 +153,7 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
         n_seeds=len(study.seeds), decision_metric=study.decision_metric, direction=study.spec.direction,
         comparison=comparison, aggregates=aggregates, variance=variance_analysis,
         failures=trials[trials["status"] != "ok"], git_commits=list(trials["git_commit"]),
-        ingested=int(ingested(trials).sum()) if len(trials) else 0,
+        ingested=int(is_ingested(trials, "seed").sum()) if len(trials) else 0,
         variance_threshold=study.spec.decision.variance_threshold,
         problems=trial_summaries(study, trials)[1],
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandera.pandas as pa
 
 from benchmark_assets.kinds.comparison.rules import BETTER, HIGHER, INCONCLUSIVE, LOWER, WORSE
-from benchmark_assets.schemas import STATUSES, aggregate_schema, error_exactly_when_failed
+from benchmark_assets.schemas import STATUSES, aggregate_schema, error_exactly_when_failed, provenance_columns
 
 
 def comparison_trials_schema() -> pa.DataFrameSchema:
@@ -19,7 +19,7 @@ def comparison_trials_schema() -> pa.DataFrameSchema:
             "duration_seconds": pa.Column(float, pa.Check.ge(0)),
             "command": pa.Column(str, pa.Check.str_startswith("[")),
             "git_commit": pa.Column(str, pa.Check.str_length(min_value=1)),
-            "arm_fingerprint": pa.Column(str, pa.Check.str_length(16, 16)),
+            **provenance_columns(),
             "curves_json": pa.Column(str),
         },
         checks=[error_exactly_when_failed()],

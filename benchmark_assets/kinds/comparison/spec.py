@@ -19,7 +19,7 @@ from benchmark_assets.targets.locate import problem_and_fix, program_problem
 ARMS = ("control", "candidate")
 # The columns of a comparison trial row; a metric may not take one of these names.
 TRIAL_COLUMNS = trial_columns("arm", "seed", "exit_code", "stderr_tail", "duration_seconds", "command", "git_commit",
-                              "arm_fingerprint", "curves_json")
+                              "curves_json")
 ParamValue = StrictBool | StrictInt | StrictFloat | StrictStr
 
 

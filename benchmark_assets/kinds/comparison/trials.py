@@ -40,7 +40,7 @@ def run_comparison_trials(
             "error": error, "exit_code": -1 if trial.exit_code is None else int(trial.exit_code),
             "stderr_tail": trial.stderr_tail, "duration_seconds": float(trial.duration_seconds),
             "command": json.dumps(list(trial.argv)), "git_commit": trial.git_commit,
-            "arm_fingerprint": study.arm_fingerprint(arm), "curves_json": json.dumps(curves, separators=(",", ":")),
+            "fingerprint": study.arm_fingerprint(arm), "curves_json": json.dumps(curves, separators=(",", ":")),
             **scalars,
         }
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
+from benchmark_assets.kinds.base import is_current
 from benchmark_assets.kinds.estimator_benchmark.spec import (
     AGGREGATED,
     BETTER,
@@ -40,8 +41,9 @@ def current_trials(study: EstimatorBenchmarkStudy, trials: pd.DataFrame) -> pd.D
     """Rows of the study's current estimators and data sets, run with their current settings."""
     if trials.empty:
         return trials
-    keep = (trials["dataset"].isin(study.dataset_keys)
-            & (trials["estimator"].map(study.estimator_fingerprints) == trials["estimator_fingerprint"])
+    expected = trials["estimator"].map(study.estimator_fingerprints)
+    # A data set's own setting is a second fingerprint: the catalog entry it was drawn from.
+    keep = (is_current(trials, expected, trials["dataset"].isin(study.dataset_keys))
             & (trials["entry_id"].map(study.entry_fingerprints) == trials["entry_fingerprint"]))
     return trials[keep].reset_index(drop=True)
 

@@ -5,7 +5,7 @@ import pandera.pandas as pa
 
 from benchmark_assets.kinds.estimator_benchmark.spec import AGGREGATED, VERDICTS
 from benchmark_assets.scenarios.templates import METRICS, TEMPLATES
-from benchmark_assets.schemas import STATUSES, aggregate_schema, error_exactly_when_failed, number
+from benchmark_assets.schemas import STATUSES, aggregate_schema, error_exactly_when_failed, number, provenance_columns
 
 
 def catalog_schema() -> pa.DataFrameSchema:
@@ -36,6 +36,7 @@ def trials_schema() -> pa.DataFrameSchema:
             "estimator": pa.Column(str),
             "dataset": pa.Column(str),
             "entry_id": pa.Column(str),
+            **provenance_columns(),
             "seed": pa.Column(int, pa.Check.ge(0)),
             "template": pa.Column(str, pa.Check.isin(list(TEMPLATES))),
             "status": pa.Column(str, pa.Check.isin(STATUSES)),

@@ -30,7 +30,7 @@ AGGREGATED = ("pehe_normalised", "ate_error_normalised", "ate_bias", "qini", "si
 BETTER, WORSE, NO_DIFFERENCE, NOT_JUDGED = "better", "worse", "no_difference_shown", "not_judged"
 VERDICTS = (BETTER, WORSE, NO_DIFFERENCE, NOT_JUDGED)
 TRIAL_COLUMNS = trial_columns("estimator", "dataset", "entry_id", "seed", "template", "metric_id", "family",
-                              "memberships", "estimator_fingerprint", "entry_fingerprint", "n_rows", "fit_seconds")
+                              "memberships", "entry_fingerprint", "n_rows", "fit_seconds")
 SEPARATOR = "~s"  # a data set's key: <entry id>~s<seed>
 
 

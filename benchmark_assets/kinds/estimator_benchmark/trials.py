@@ -56,7 +56,7 @@ def trial_row(study: EstimatorBenchmarkStudy, name: str, key: str, data: Dataset
         "estimator": name, "dataset": key, "entry_id": entry_id, "seed": seed, "template": entry.template,
         "metric_id": data.metric_id, "family": data.family,
         "memberships": json.dumps(study.star_points[entry_id], default=str),  # provenance: the star when run
-        "estimator_fingerprint": study.estimator_fingerprints[name],
+        "fingerprint": study.estimator_fingerprints[name],
         "entry_fingerprint": study.entry_fingerprints[entry_id], "n_rows": int(data.outcome.size),
         "trial_seed": int(seed), "status": "ok", "error": "", "fit_seconds": float("nan"),
         **dict.fromkeys(METRICS, float("nan")),

@@ -78,6 +78,6 @@ def ingest_export(study: LoadSweepStudy, path: Path, relative: PurePosixPath,
         "sweep_point": key, "trial": int(new_replicate()), "parameters": json.dumps(point.params, sort_keys=True),
         "trial_seed": 0, "status": "ok" if ok else "failed", "error": error,
         "started_at": run.started_at if run.started_at is not None else path.stat().st_mtime or time.time(),
-        "wall_seconds": duration, "generator_cpu_seconds": 0.0, "study_fingerprint": INBOX_FINGERPRINT,
+        "wall_seconds": duration, "generator_cpu_seconds": 0.0, "fingerprint": INBOX_FINGERPRINT,
         **metrics,
     }])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandera.pandas as pa
 
-from benchmark_assets.schemas import STATUSES, aggregate_schema, error_exactly_when_failed
+from benchmark_assets.schemas import STATUSES, aggregate_schema, error_exactly_when_failed, provenance_columns
 
 
 def load_trials_schema() -> pa.DataFrameSchema:
@@ -11,6 +11,7 @@ def load_trials_schema() -> pa.DataFrameSchema:
         {
             "sweep_point": pa.Column(str),
             "trial": pa.Column(int, pa.Check.ge(0)),
+            **provenance_columns(),
             "parameters": pa.Column(str, pa.Check.str_startswith("{")),
             "trial_seed": pa.Column(int, pa.Check.ge(0)),
             "status": pa.Column(str, pa.Check.isin(STATUSES)),

@@ -9,15 +9,14 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from benchmark_assets.kinds.base import trial_columns
+from benchmark_assets.kinds.base import is_current, trial_columns
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
 from benchmark_assets.parallel import run_all
 from benchmark_assets.servers.mock_llm import MockLLMConfig, mock_llm_process
 from benchmark_assets.targets.http_load import metric_names, run_load_trial
 
 # The columns every load trial row has; every other column is a metric statistic.
-TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds",
-                              "study_fingerprint")
+TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds")
 
 
 def resumable(study: LoadSweepStudy, checkpoint: pd.DataFrame) -> pd.DataFrame:
@@ -25,10 +24,11 @@ def resumable(study: LoadSweepStudy, checkpoint: pd.DataFrame) -> pd.DataFrame:
     under the study's current load and server settings, on a point still in the study, and
     started at most ``resume_within_minutes`` ago (the server may have changed since)."""
     minutes = float(study.spec.resume_within_minutes)
-    if checkpoint.empty or not minutes or "study_fingerprint" not in checkpoint:
+    if checkpoint.empty or not minutes:
         return checkpoint.iloc[0:0]
-    keep = ((checkpoint["status"] == "ok") & (checkpoint["study_fingerprint"] == study.fingerprint())
-            & checkpoint["sweep_point"].isin(study.point_keys)
+    expected = pd.Series(study.fingerprint(), index=checkpoint.index, dtype=object)
+    on_a_point = checkpoint["sweep_point"].isin(study.point_keys)
+    keep = ((checkpoint["status"] == "ok") & is_current(checkpoint, expected, on_a_point)
             & (checkpoint["started_at"].astype(float) >= time.time() - 60 * minutes))
     return checkpoint[keep].reset_index(drop=True)
 
@@ -94,7 +94,7 @@ def run_sweep_trials(
             "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
             "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
             "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds),
-            "study_fingerprint": fingerprint, **result.metrics,
+            "fingerprint": fingerprint, **result.metrics,
         }
 
     def finished(row: dict) -> None:

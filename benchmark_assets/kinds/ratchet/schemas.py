@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandera.pandas as pa
 
 from benchmark_assets.scenarios.parametric import ACCESS_PATTERNS, IMPORTANCE_SHAPES
-from benchmark_assets.schemas import SPLITS, STATUSES, aggregate_schema, number
+from benchmark_assets.schemas import SPLITS, STATUSES, aggregate_schema, number, provenance_columns
 
 
 def scenario_catalog_schema() -> pa.DataFrameSchema:
@@ -50,7 +50,7 @@ def trials_schema(study) -> pa.DataFrameSchema:
             "status": pa.Column(str, pa.Check.isin(STATUSES)),
             "error": pa.Column(str),
             "duration_seconds": pa.Column(float, pa.Check.ge(0)),
-            "fingerprint": pa.Column(str, pa.Check.str_length(min_value=1)),
+            **provenance_columns(),
             **metric_columns,
         },
         checks=[

@@ -9,14 +9,13 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from benchmark_assets.kinds.base import trial_columns
+from benchmark_assets.kinds.base import is_current, trial_columns
 from benchmark_assets.kinds.ratchet.spec import RatchetStudy
 from benchmark_assets.scenarios.parametric import Scenario, ScenarioSeed, build_scenario
 from benchmark_assets.sweep import SweepPoint
 
 # The columns every trial row has; every other column is a metric the target reported.
-TRIAL_COLUMNS = trial_columns("sweep_point", "seed_id", "trial_index", "split", "constant", "value", "duration_seconds",
-                              "fingerprint")
+TRIAL_COLUMNS = trial_columns("sweep_point", "seed_id", "trial_index", "split", "constant", "value", "duration_seconds")
 
 
 def trial_seed(seed_id: int, trial_index: int) -> int:
@@ -129,16 +128,14 @@ def current_rows(study: RatchetStudy, trials: pd.DataFrame) -> pd.DataFrame:
     out, so the follow-ups measure them afresh."""
     if trials.empty:
         return trials
-    trials = trials[trials["seed_id"].isin([s.seed_id for s in study.all_scenario_seeds])]
-    if "fingerprint" not in trials:
-        return trials.iloc[0:0]
     expected = {}
     for key in trials["sweep_point"].unique():
         try:
             expected[key] = study.point_fingerprint(study.point_for(key))
         except KeyError:  # a point the study no longer names
             expected[key] = None
-    return trials[trials["fingerprint"] == trials["sweep_point"].map(expected)].reset_index(drop=True)
+    own = trials["seed_id"].isin([s.seed_id for s in study.all_scenario_seeds])
+    return trials[is_current(trials, trials["sweep_point"].map(expected), own)].reset_index(drop=True)
 
 
 def points_by_key(study: RatchetStudy, keys: Iterable[str]) -> list[SweepPoint]:

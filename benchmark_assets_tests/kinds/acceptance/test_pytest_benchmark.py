@@ -123,7 +123,7 @@ def test_one_run_per_side_is_inconclusive_and_says_how_many_runs_would_settle_it
     sort = trials[trials["benchmark"] == "test_sort"]
     # Every round of each file is a row, all in the run's one partition.
     assert sort.groupby("side").size().to_dict() == rounds
-    assert (sort["source"] == "pytest-benchmark rounds").all() and (sort["position"] == -1).all()
+    assert (sort["form"] == "pytest-benchmark rounds").all() and (sort["position"] == -1).all()
     assert sorted(sort.loc[sort["side"] == "baseline", "round"]) == list(range(rounds["baseline"]))
     assert set(sort["repeat"]) == {0}
 
@@ -174,7 +174,7 @@ def test_autosaved_runs_are_read_from_the_machine_folder_and_judged_from_their_f
     assert study.ingested[("test_sort", "baseline")][0][0].parent == machine
     run_study("pbs", quiet=True, instance=instance)
     trials = Warehouse().read("pbs__trials")
-    assert len(trials) == 4 and (trials["source"] == "pytest-benchmark summary").all()
+    assert len(trials) == 4 and (trials["form"] == "pytest-benchmark summary").all()
     verdict = Warehouse().read("pbs__verdicts").set_index("criterion").loc["builtin sort"]
     assert verdict["verdict"] == "inconclusive" and "1 run of the baseline side" in verdict["reason"]
 

@@ -47,9 +47,9 @@ def run_rows(study, runs: dict[str, list[np.ndarray]]) -> pd.DataFrame:
     rows, repeat = [], INBOX_BASE
     for side, side_runs in runs.items():
         for rounds in side_runs:
-            rows += [{"benchmark": "b", "repeat": repeat, "side": side, "round": i, "source": ROUNDS, "position": -1,
+            rows += [{"benchmark": "b", "repeat": repeat, "side": side, "round": i, "form": ROUNDS, "position": -1,
                       "calls": 1, "trial_seed": i, "status": "ok", "error": "",
-                      "side_fingerprint": study.inbox_fingerprint("b", side), WALL_TIME: float(v),
+                      "fingerprint": study.inbox_fingerprint("b", side), WALL_TIME: float(v),
                       "summary_sd": math.nan, "summary_rounds": -1} for i, v in enumerate(rounds)]
             repeat += 1
     return pd.DataFrame(rows)
@@ -67,7 +67,7 @@ def simulated_runs(rng, ratio: float, n_runs: int, run_sd=0.03, round_sd=0.01, r
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.floats(0.001, 10.0), min_size=1, max_size=12), min_size=1, max_size=4))
 def test_a_runs_figures_are_its_rounds_mean_and_the_standard_error_within_it(runs):
-    rows = pd.DataFrame([{"side": "baseline", "repeat": r, "source": ROUNDS, WALL_TIME: v, "summary_sd": math.nan,
+    rows = pd.DataFrame([{"side": "baseline", "repeat": r, "form": ROUNDS, WALL_TIME: v, "summary_sd": math.nan,
                           "summary_rounds": -1} for r, rounds in enumerate(runs) for v in rounds])
     figures = run_figures(rows).set_index("run")
     for r, rounds in enumerate(runs):
@@ -79,7 +79,7 @@ def test_a_runs_figures_are_its_rounds_mean_and_the_standard_error_within_it(run
 
 
 def test_a_file_of_summary_figures_is_a_run_of_its_mean():
-    rows = pd.DataFrame([{"side": "optimised", "repeat": 3, "source": SUMMARY, WALL_TIME: 2.0, "summary_sd": 0.4,
+    rows = pd.DataFrame([{"side": "optimised", "repeat": 3, "form": SUMMARY, WALL_TIME: 2.0, "summary_sd": 0.4,
                           "summary_rounds": 16}])
     figures = run_figures(rows).iloc[0]
     assert (figures["mean"], figures["se"], figures["rounds"]) == (2.0, pytest.approx(0.1), 16)

@@ -251,7 +251,7 @@ def test_trials_of_an_older_arm_setting_are_never_analysed_under_the_new_one(com
     from benchmark_assets.kinds.comparison.nodes import current_trials
 
     rows = pd.DataFrame({"arm": ["control", "candidate", "candidate", "control"], "seed": [11, 11, 12, 99],
-                         "arm_fingerprint": [comparison_study.arm_fingerprint("control"), "0" * 16,
+                         "fingerprint": [comparison_study.arm_fingerprint("control"), "0" * 16,
                                              comparison_study.arm_fingerprint("candidate"),
                                              comparison_study.arm_fingerprint("control")]})
     kept = current_trials(comparison_study, rows)

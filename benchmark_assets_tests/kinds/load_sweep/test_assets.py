@@ -262,17 +262,17 @@ def test_a_rerun_keeps_only_recent_successful_checkpointed_trials_of_the_current
     study = load_study("resume")
     now, fp = time.time(), study.fingerprint()
     rows = pd.DataFrame([
-        {"sweep_point": "concurrency=1", "trial": 0, "status": "ok", "study_fingerprint": fp, "started_at": now - 60},
-        {"sweep_point": "concurrency=1", "trial": 1, "status": "failed", "study_fingerprint": fp, "started_at": now},
-        {"sweep_point": "concurrency=2", "trial": 0, "status": "ok", "study_fingerprint": "other", "started_at": now},
-        {"sweep_point": "concurrency=2", "trial": 1, "status": "ok", "study_fingerprint": fp,
+        {"sweep_point": "concurrency=1", "trial": 0, "status": "ok", "fingerprint": fp, "started_at": now - 60},
+        {"sweep_point": "concurrency=1", "trial": 1, "status": "failed", "fingerprint": fp, "started_at": now},
+        {"sweep_point": "concurrency=2", "trial": 0, "status": "ok", "fingerprint": "other", "started_at": now},
+        {"sweep_point": "concurrency=2", "trial": 1, "status": "ok", "fingerprint": fp,
          "started_at": now - 31 * 60},
-        {"sweep_point": "concurrency=8", "trial": 0, "status": "ok", "study_fingerprint": fp, "started_at": now},
+        {"sweep_point": "concurrency=8", "trial": 0, "status": "ok", "fingerprint": fp, "started_at": now},
     ])
     kept = resumable(study, rows)
     assert list(zip(kept["sweep_point"], kept["trial"])) == [("concurrency=1", 0)]
     assert kind_of(study).resumable_trials(study, rows) == {("concurrency=1", "0")}
-    assert resumable(study, rows.drop(columns="study_fingerprint")).empty  # written by an older version
+    assert resumable(study, rows.drop(columns="fingerprint")).empty  # written by an older version
     never = load_study(write_study(study_dir, "never", (study_dir / "resume.yaml").read_text().replace(
         "resume_within_minutes: 30", "resume_within_minutes: 0")))
-    assert resumable(never, rows.assign(study_fingerprint=never.fingerprint())).empty
+    assert resumable(never, rows.assign(fingerprint=never.fingerprint())).empty
