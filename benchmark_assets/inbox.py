@@ -29,7 +29,7 @@ import pandera.errors
 import sqlalchemy as sa
 
 from benchmark_assets.graph import StudyGraph
-from benchmark_assets.kinds.base import INBOX_BASE, INBOX_SOURCE, SOURCE, IngestError, Node, Product, Step
+from benchmark_assets.kinds.base import INBOX_BASE, INBOX_SOURCE, SOURCE, IngestError, Node, NodeResult, Step
 from benchmark_assets.locks import database_lock, file_lock
 from benchmark_assets.study_file import studies_dir
 from benchmark_assets.warehouse import Warehouse
@@ -633,7 +633,7 @@ def with_inbox(graph: StudyGraph, node: Node) -> Node:
     gives no rows, so its old ones go."""
     measure = node.compute
 
-    def compute(study_, step: Step, **inputs) -> Product:
+    def compute(study_, step: Step, **inputs) -> NodeResult:
         keys = [(str(p), str(r)) for p, r in step.partition_keys]
         inbox = inbox_range(graph, keys)
         if not inbox:
@@ -645,13 +645,13 @@ def with_inbox(graph: StudyGraph, node: Node) -> Node:
         held = len(set(zip(rows[point], rows[replicate]))) if len(rows) else 0
         frames, metadata = [rows], {"ingested_trials": held, "stored_empty": len(inbox) - held}
         if rest:
-            with _only(step, [k for k in step.partition_keys if (str(k[0]), str(k[1])) in set(rest)]):
+            with _narrowed(step, [k for k in step.partition_keys if (str(k[0]), str(k[1])) in set(rest)]):
                 product = measure(study_, step, **inputs)
             frames.insert(0, product.frame)
             metadata = {**product.metadata, **metadata}
         frames = [f for f in frames if len(f)]
         frame = pd.concat(frames, ignore_index=True) if frames else no_trials(study_, node)
-        return Product(frame, metadata)
+        return NodeResult(frame, metadata)
 
     return replace(node, compute=compute)
 
@@ -665,7 +665,7 @@ def no_trials(study, node: Node) -> pd.DataFrame:
                                          else column.dtype.type) for name, column in columns.items()})
 
 
-class _only:
+class _narrowed:
     """The step, for a while, covering only some of its partitions."""
 
     def __init__(self, step: Step, keys: list):

@@ -15,7 +15,7 @@ import pandera.pandas as pa
 from pydantic import Field, StrictFloat, StrictInt
 
 from benchmark_assets import artifacts
-from benchmark_assets.kinds.base import POINT, TRIAL, Dimension, LedgerEntry, Markdown, Node, Product, StudyKind
+from benchmark_assets.kinds.base import POINT, TRIAL, Dimension, LedgerEntry, Markdown, Node, NodeResult, StudyKind
 from benchmark_assets.stats import paired_ttest
 from benchmark_assets.stats.aggregate import aggregate_metrics
 from benchmark_assets.study_file import ScheduleSpec, Strict, StudyError, StudyFile
@@ -59,7 +59,7 @@ def score(x: float, seed: int, noise: float) -> float:
     return float(1.0 - (x - 0.6) ** 2 + np.random.default_rng(seed).normal(0.0, noise))
 
 
-def trials(study: ToyStudy, step) -> Product:
+def trials(study: ToyStudy, step) -> NodeResult:
     report = step.progress("toy trials")
     rows = []
     for done, (point, seed) in enumerate(step.partition_keys, start=1):
@@ -68,20 +68,20 @@ def trials(study: ToyStudy, step) -> Product:
         rows.append({"x_point": point, "seed": int(seed), "trial_seed": int(seed), "status": "failed" if error else "ok",
                      "error": error, "score": float("nan") if error else score(x, int(seed), study.spec.noise)})
         report(done, len(step.partition_keys))
-    return Product(pd.DataFrame(rows))
+    return NodeResult(pd.DataFrame(rows))
 
 
-def aggregates(study: ToyStudy, step, trials: pd.DataFrame) -> Product:
+def aggregates(study: ToyStudy, step, trials: pd.DataFrame) -> NodeResult:
     frames = []
     for point in step.partition_keys:
         ok = trials[(trials["x_point"] == point) & (trials["status"] == "ok")]
         table = aggregate_metrics(ok, ["score"], n_resamples=500, label=point)
         table.insert(0, "x_point", point)
         frames.append(table)
-    return Product(pd.concat(frames, ignore_index=True))
+    return NodeResult(pd.concat(frames, ignore_index=True))
 
 
-def decision(study: ToyStudy, step, trials: pd.DataFrame, aggregates: pd.DataFrame) -> Product:
+def decision(study: ToyStudy, step, trials: pd.DataFrame, aggregates: pd.DataFrame) -> NodeResult:
     means = aggregates.set_index("x_point")["mean"].dropna()
     best = means.idxmax()
     table = trials[trials["status"] == "ok"].pivot_table(index="seed", columns="x_point", values="score")
@@ -100,7 +100,7 @@ def decision(study: ToyStudy, step, trials: pd.DataFrame, aggregates: pd.DataFra
                         proposal=study.x_of(best), effect=test.mean_difference, ci_low=test.low, ci_high=test.high,
                         adjusted_ci_low=test.low, adjusted_ci_high=test.high, confidence_level=0.95,
                         p_value=test.p_value, p_adjusted=test.p_value)
-    return Product(frame, {"decision": verdict, "report": Markdown(report), "artifacts": folder}, ledger=[entry])
+    return NodeResult(frame, {"decision": verdict, "report": Markdown(report), "artifacts": folder}, ledger=[entry])
 
 
 def trials_schema() -> pa.DataFrameSchema:

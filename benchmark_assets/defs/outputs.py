@@ -21,17 +21,17 @@ from benchmark_assets.defs.metadata import (
 )
 from benchmark_assets.defs.step import DagsterStep
 from benchmark_assets.graph import StudyGraph
-from benchmark_assets.kinds.base import TRIAL, Markdown, Node, Product
+from benchmark_assets.kinds.base import TRIAL, Markdown, Node, NodeResult
 from benchmark_assets.ledger import Provenance, ledger_rows
 from benchmark_assets.provenance import code_commit
 
 
-def finish(graph: StudyGraph, node: Node, context, step: DagsterStep, product: Product, started: float):
+def finish(graph: StudyGraph, node: Node, context, step: DagsterStep, product: NodeResult, started: float):
     """Yields the node's output and its check result (a generator, as Dagster's compute functions are)."""
     study, key = graph.study, AssetKey(graph.asset_path(node.name))
     trials = node.partitioned_by == TRIAL
     if trials:  # every stored trial carries its fingerprint and source
-        product = Product(graph.stamped(product.frame), product.metadata, product.ledger)
+        product = NodeResult(graph.stamped(product.frame), product.metadata, product.ledger)
     metadata = trials_metadata(product.frame, graph.partition_columns(node), started) if trials else {}
     if trials:  # each trial partition shows its own rows, not the batch's totals
         add_partition_metadata(context, key, per_trial_metadata(graph, product.frame))

@@ -89,7 +89,7 @@ class Step(Protocol):
 
 
 @dataclass(frozen=True)
-class Product:
+class NodeResult:
     """What a node computed: its table (stored in the warehouse and checked against the node's
     schema), metadata for the UI (``Markdown`` renders, a ``Path`` links), ledger entries."""
 
@@ -118,14 +118,14 @@ def _nothing(study) -> tuple:
 
 @dataclass(frozen=True)
 class Node:
-    """One asset of a kind's graph. ``compute(study, step, **inputs) -> Product`` receives the
+    """One asset of a kind's graph. ``compute(study, step, **inputs) -> NodeResult`` receives the
     DataFrames of ``inputs`` (the partitions it needs: a POINT node gets every trial of its
     points, a TRIAL node the REPLICATE rows of its replicates, an unpartitioned node everything).
     ``deps`` order the graph without passing data. ``version`` is what the node's own result
     depends on; the machinery chains it with its upstream versions into the code version."""
 
     name: str
-    compute: Callable[..., Product]
+    compute: Callable[..., NodeResult]
     description: str
     partitioned_by: str | None = None
     inputs: tuple[str, ...] = ()
@@ -243,7 +243,7 @@ def is_current(trials: pd.DataFrame, expected: pd.Series, own: pd.Series, replic
 
 def resumed_trials(step: Step, kept: pd.DataFrame, columns: tuple[str, str],
                    run: Callable[[list[tuple[str, Any]], Callable[[dict], None]], pd.DataFrame],
-                   replicate_type: Callable[[str], Any] = int) -> Product:
+                   replicate_type: Callable[[str], Any] = int) -> NodeResult:
     """A TRIAL step that resumes an interrupted run: ``kept`` are checkpointed rows the kind still
     counts as valid; ``run(keys, on_row)`` runs the step's other trials, passing each finished row
     to ``on_row``, which checkpoints it at once. Returns every row, kept ones first. Replicate keys
@@ -259,4 +259,4 @@ def resumed_trials(step: Step, kept: pd.DataFrame, columns: tuple[str, str],
     frame = run([k for k in wanted if k not in done], lambda row: step.checkpoint(pd.DataFrame([row])))
     if done:
         frame = pd.concat([kept.dropna(axis=1, how="all"), frame], ignore_index=True)
-    return Product(frame.reset_index(drop=True), {"kept_from_checkpoint": len(done)})
+    return NodeResult(frame.reset_index(drop=True), {"kept_from_checkpoint": len(done)})

@@ -1,34 +1,6 @@
 """A catalog of synthetic A/B-test scenarios whose heterogeneous treatment effects are known exactly.
 
-A *template* names the shape of the effect surface (constant, reversal, sparse_benefit, nonlinear,
-monotone_gradient, interaction_only, clustered). Calling one with a metric, an effect scale, a seed and knobs
-gives a :class:`GeneratorConfig` plus a metadata dict; :func:`generate` turns the config into a :class:`Dataset`
-of visitors: features an estimator may use, a randomised treatment flag, the observed outcome and, for scoring,
-the true conditional effect of every visitor. :func:`build_catalog` lays out a star sweep of such scenarios and
-refuses a catalog that never tests a continuous or never a categorical effect driver.
-
-The model, shared by every template:
-
-* Every continuous feature is a monotone transform of a latent standard normal ``u`` (``x = loc + scale * u`` or
-  ``x = exp(loc + scale * u)``); effect shapes are written in terms of ``u``, so they are functions of the
-  observed features, except ``clustered``, whose lift and baseline follow a latent cluster the features only
-  hint at (its true effect is the unit's given its cluster, which no estimator can reach exactly).
-  Categorical features are drawn from fixed level probabilities.
-* Each scenario draws from its own random stream (the seed and ``GeneratorConfig.stream``): two entries of a
-  catalog never share draws, so their data sets are independent comparisons.
-* Conversion without treatment: ``p0(x) = expit(a + prognostic(x))``; the prognostic part depends on tenure,
-  sessions, device and returning status (never on engagement or recency), and the intercept ``a`` is solved on
-  each dataset so that the mean of ``p0`` over its visitors equals ``baseline_rate``.
-* Treatment applies a relative lift ``r(x)`` (the template's shape times ``effect_scale``), floored at -1:
-  ``p1 = min(p0 * (1 + r), 1)``. So even ``constant`` (the same relative lift for all) has an effect in outcome
-  units that follows the baseline ``p0(x)``.
-* Hurdle metrics (revenue per visitor) multiply conversion by a positive order value with mean
-  ``m0(x) = REVENUE_MEAN * exp(severity_prognostic(x))`` (normalised to mean ``REVENUE_MEAN`` over the dataset)
-  and spread ``severity_sigma``; treatment lifts the mean order value by ``SEVERITY_SHARE * r(x)``, so the same
-  surface drives both parts. "lognormal" and "gamma" order values share mean and coefficient of variation.
-* ``true_effect`` is ``p1 - p0`` for conversion and ``p1 * m1 - p0 * m0`` for revenue per visitor.
-
-Plain numpy only; this module must never import Dagster.
+The whole reference (what it measures, every option, how it fails): docs/reference/templates.md.
 """
 from __future__ import annotations
 

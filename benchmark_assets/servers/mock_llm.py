@@ -1,35 +1,6 @@
 """A small OpenAI-compatible LLM server with known latency, capacity and error rate, for tests and demos.
 
-Endpoints: ``POST /v1/chat/completions`` and ``POST /v1/completions`` (streamed as server-sent
-events with ``"stream": true``, else one JSON body), ``GET /v1/models`` and ``GET /health``.
-
-How it serves (the "truth" a load generator should measure):
-
-- An engine of ``capacity`` slots, with a first-come-first-served queue in front of it (like a
-  serving engine's maximum batch size). A request waits for a free slot, then its first token
-  comes ``ttft_ms`` later and every next token ``itl_ms`` after that one. Past ``capacity``
-  requests at once, throughput stops growing and the time to first token grows by the wait: the
-  knee of a real server.
-- ``batch_cost`` (default 0) makes a busy engine slower before the knee too, as a real batch is:
-  every time above is multiplied by ``1 + batch_cost * (active - 1) / (capacity - 1)``, where
-  ``active`` is the number of slots in use. With it, more load buys throughput at the price of
-  latency all the way up to capacity, and every concurrency up to capacity is Pareto-optimal in
-  (throughput, TTFT p99).
-- Output length is ``max_tokens`` with ``ignore_eos``; without it the "model" stops by itself at a
-  seeded length between ``min_tokens`` (or 1) and ``max_tokens`` (finish_reason ``stop``).
-  ``usage`` counts prompt tokens as whitespace-separated words and completion tokens exactly.
-- ``error_rate``: that fraction of requests fail, drawn from a generator seeded with ``seed`` in
-  order of arrival. ``error_kind`` ``http`` answers HTTP 500 at once, ``stream`` sends half the
-  tokens then an error event (HTTP 500 without streaming), ``mixed`` picks either with equal odds.
-
-The engine is timers on one event loop (no busy waiting), and each token is one pre-encoded write,
-so the server costs little CPU. Run it with::
-
-    python -m benchmark_assets.servers.mock_llm --port 8000 --ttft-ms 20 --itl-ms 5 --capacity 8 --error-rate 0
-
-or in a test with ``with MockLLMServer(ttft_ms=20) as url: ...`` (a background thread, an
-ephemeral port on 127.0.0.1) or ``with mock_llm_process(...) as url: ...`` (a subprocess: its own
-interpreter, so the server and the load generator do not share one GIL).
+The whole reference (what it measures, every option, how it fails): docs/reference/mock_llm.md.
 """
 from __future__ import annotations
 

@@ -1,34 +1,6 @@
 """Steps in a noisy history: a robust piecewise-constant fit and the regressions it shows. No Dagster.
 
-The model is asv's (airspeed velocity's ``step_detect``): the values are piecewise constant plus
-noise of unknown but constant scale, each value with a relative weight (the inverse of its
-interval's width when it has one). A fit with ``k`` levels minimises the weighted L1 distance
-
-    sum_r sum_{i in segment r} w_i |y_i - mu_r|          (mu_r: the segment's weighted median)
-
-which, unlike least squares, is not dragged by a single wild value. The number of levels is chosen
-by a Schwarz-type information criterion, as asv does:
-
-    beta * k + ln(sigma_0 + distance_k),    beta = 4 ln(n) / n
-
-where ``sigma_0`` is a small noise floor (``noise_floor``: a tenth of the noise per run) so that
-a perfect fit of every point cannot win.
-
-Two differences from asv, both deliberate:
-
-- asv minimises the penalised problem ``gamma * k + distance`` approximately (windows of 20
-  points, then merging) and searches ``gamma``; here every ``k`` up to ``max_steps + 1`` is
-  solved exactly by dynamic programming over a precomputed distance matrix, and the criterion is
-  minimised over ``k`` directly. Histories of studies are hundreds of runs, not tens of
-  thousands of commits, so the exact O(k n^2) solve is cheap.
-- asv also fits an AR(1) correlation of the noise when it scores a fit; runs of a study are far
-  apart in time, so the noise is taken as independent.
-
-Then a *regression* is a step to a worse level (``higher_is_better`` says which way is worse)
-larger than the history's noise and than ``threshold`` times the earlier level; a level held by a
-single run that the next run leaves again is a wild run, not two steps (asv's rule for reporting
-steps, with the noise pooled over the history instead of taken per segment: a one-run segment
-has no spread of its own).
+The whole reference (what it measures, every option, how it fails): docs/reference/steps.md.
 """
 from __future__ import annotations
 

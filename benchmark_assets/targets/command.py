@@ -1,29 +1,6 @@
 """The command target: runs a user's command once per trial and reads the metrics it reports.
 
-A command is an argument list (never a shell string). Any argument may hold placeholders, each
-replaced by text and always kept inside that one argument:
-
-- ``{seed}``     the trial seed (an integer)
-- ``{output}``   path of a fresh per-trial JSON file the command may write its metrics to
-- ``{python}``   the interpreter running this code (``sys.executable``)
-- ``{workdir}``  the per-trial folder (holds ``{output}``; temporary unless the caller gives one)
-- ``{<param>}``  the value of each parameter of the arm / sweep point (``0.3``, ``5``, ``true``, text)
-
-``{{`` and ``}}`` are literal braces. Metrics come from ``{output}`` if the command wrote it, else
-(``metrics_from="auto"``) from the last line of stdout that parses as a JSON object. Grammar::
-
-    metrics := { name: number | curve, ... }                         flat form
-             | { "metrics": { name: number, ... },                   nested form (either key may
-                 "curves":  { name: curve, ... } }                    be left out, no other keys)
-    curve   := { "steps": [number, ...], "values": [number, ...] }   same length
-             | [number, ...]                                         steps 0, 1, ..., k-1
-             | [[step, value], ...]
-
-Numbers are finite JSON numbers (not booleans); a curve has at least one point and strictly
-increasing steps. Anything else, and every way a command can fail (non-zero exit, timeout,
-missing executable, no or invalid metrics), is a trial with ``status="failed"`` and an ``error``
-that says what went wrong and what to do: failures are data, not exceptions. Only a spec that
-can never run (``validate_command``) raises ``CommandError``.
+The whole reference (what it measures, every option, how it fails): docs/reference/command.md.
 """
 from __future__ import annotations
 

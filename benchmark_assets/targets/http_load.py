@@ -1,45 +1,6 @@
 """The HTTP load target: drives an OpenAI-compatible endpoint with synthetic prompts and measures it.
 
-One trial sends ``warmup_requests`` requests (not measured), then the measured requests, to
-``/v1/chat/completions`` (``endpoint="chat"``) or ``/v1/completions``, streamed or not, in one of
-two modes:
-
-- ``concurrency=N`` alone: N requests always in flight (a closed loop: each answer sends the next);
-- ``request_rate=R``: requests start at R per second, evenly spaced (``arrival="constant"``) or at
-  seeded exponential gaps (``"poisson"``), whether or not earlier ones have finished (an open
-  loop); a ``concurrency`` given as well caps the requests in flight.
-
-A trial stops after ``requests`` measured requests, or starts no new ones after
-``duration_seconds``; requests in flight then finish, each cut at ``request_timeout_seconds``.
-
-Prompts are seeded (same seed, same prompts): words drawn from a fixed list of short common English
-words, each one token in the usual BPE vocabularies after a space, so ``input_tokens`` words come
-to about that many tokens (a real tokenizer may count a few more or less). Each request asks for
-``max_tokens=output_tokens`` with ``ignore_eos``.
-
-Per request: start, first token and end times, output tokens (the server's
-``usage.completion_tokens`` when it reports it, else the content chunks or words received) and
-an error text. Per trial, from the measured requests (times in ms)::
-
-    request_throughput_avg, output_token_throughput_avg      successful requests (tokens) / s of wall time
-    time_to_first_token_<stat>       first content token - start                  (streaming only)
-    inter_token_latency_<stat>       (end - first token) / (output tokens - 1)    (streaming only)
-    request_latency_<stat>           end - start
-    request_count, successful_request_count, error_count, error_rate,
-    output_token_count, warmup_request_count, duration_seconds, achieved_request_rate,
-    generator_cpu_ms_per_request
-
-where <stat> is avg, min, max, std, p50, p90, p95, p99 and the wall time runs from the first
-measured start to the last measured end. Throughput is one number per trial (``_avg`` only): its
-spread comes from repeating trials. ``achieved_request_rate`` is (starts - 1) / (last start - first
-start), the rate requests were actually sent at. A metric that is undefined (no successful request,
-a single start) is left out, never NaN.
-
-Every way a trial can fail (the endpoint refuses connections, never answers, every request fails)
-is a trial with ``status="failed"`` and an ``error`` that says what happened and what to do:
-failures are data, not exceptions. Only a spec that can never run (``validate_load_spec``) raises
-``LoadSpecError``. A refused connection or a timeout before any request has succeeded ends the
-trial at once, and so do ``concurrency`` (at least 3) such failures in a row later on.
+The whole reference (what it measures, every option, how it fails): docs/reference/http_load.md.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from benchmark_assets.defs.outputs import finish
 from benchmark_assets.defs.step import DagsterStep, SubjectSelection
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.inbox import inbox_range, ingested_rows, no_trials
-from benchmark_assets.kinds.base import Node, Product
+from benchmark_assets.kinds.base import Node, NodeResult
 
 
 def fanned_out_trials(graph: StudyGraph, node: Node, partitions_def, version: str, ins: dict, check_specs, pool,
@@ -92,7 +92,7 @@ def fanned_out_trials(graph: StudyGraph, node: Node, partitions_def, version: st
         context.log.info(f"gathered {len(frame)} rows of {len(wanted)} trials from {len(rows)} steps")
         if frame.empty:  # only partitions of the inbox's range, which no file holds: stored empty
             frame = no_trials(study, node)
-        yield from finish(graph, node, context, step, Product(frame), started)
+        yield from finish(graph, node, context, step, NodeResult(frame), started)
 
     def compose(**inputs):
         outputs = gather([measure(**inputs) for measure in measures])

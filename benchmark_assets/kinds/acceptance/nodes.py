@@ -16,7 +16,7 @@ from benchmark_assets.kinds.acceptance.trials import run_acceptance_trials
 from benchmark_assets.kinds.base import (
     LedgerEntry,
     Markdown,
-    Product,
+    NodeResult,
     resumed_trials,
 )
 
@@ -33,7 +33,7 @@ def complete_pairs(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame
     return ok[sides == len(SIDES)].reset_index(drop=True)
 
 
-def trials(study: AcceptanceStudy, step) -> Product:
+def trials(study: AcceptanceStudy, step) -> NodeResult:
     """Each measured row is checkpointed at once; a repeat an interrupted run measured on both
     sides is kept, a half-measured one is measured again on both."""
     def run(keys, on_row):
@@ -65,7 +65,7 @@ def ledger_entries(study: AcceptanceStudy, verdicts: pd.DataFrame) -> list[Ledge
     return entries
 
 
-def verdicts(study: AcceptanceStudy, step, trials: pd.DataFrame) -> Product:
+def verdicts(study: AcceptanceStudy, step, trials: pd.DataFrame) -> NodeResult:
     current = current_trials(study, trials)
     stale = len(trials) - len(current)
     if stale:
@@ -73,12 +73,12 @@ def verdicts(study: AcceptanceStudy, step, trials: pd.DataFrame) -> Product:
                   f"repeat and are left out; `benchmark-assets run {study.name}` measures them again")
     frame = judge_suite(study, trials)
     table = frame[["subject", "asked", "verdict", "shown_estimate", "shown_interval", "repeats_needed"]]
-    return Product(frame, {"headline": headline(frame), "stale_rows_left_out": stale,
+    return NodeResult(frame, {"headline": headline(frame), "stale_rows_left_out": stale,
                            "criteria": Markdown(table.to_markdown(index=False))},
                    ledger=ledger_entries(study, frame))
 
 
-def suite_report(study: AcceptanceStudy, step, trials: pd.DataFrame, verdicts: pd.DataFrame) -> Product:
+def suite_report(study: AcceptanceStudy, step, trials: pd.DataFrame, verdicts: pd.DataFrame) -> NodeResult:
     folder = artifacts.run_dir(study.name, step.run_id)
     current = current_trials(study, trials)
     plots = plot_suite(folder, study.benchmarks, current, verdicts)
@@ -88,7 +88,7 @@ def suite_report(study: AcceptanceStudy, step, trials: pd.DataFrame, verdicts: p
     paths = artifacts.write_files(folder, {"report.md": report, "verdicts.csv": verdicts, "verdicts.json": verdicts,
                                            "trials.csv": current})
     counts = verdicts["verdict"].value_counts()
-    return Product(
+    return NodeResult(
         verdicts[["subject", "verdict"]].copy(),
         {"headline": headline(verdicts), **{f"criteria_{v}": int(counts.get(v, 0)) for v in ("met", "not_met",
                                                                                            "inconclusive")},

@@ -8,7 +8,7 @@ from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import (
     LedgerEntry,
     Markdown,
-    Product,
+    NodeResult,
     is_current,
     is_ingested,
     resumed_trials,
@@ -50,7 +50,7 @@ def up_to_date(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
     return current[current["status"] == "ok"].reset_index(drop=True) if len(current) else current
 
 
-def trials(study: ComparisonStudy, step) -> Product:
+def trials(study: ComparisonStudy, step) -> NodeResult:
     """Each finished trial is checkpointed at once; trials a killed run had finished (with the
     arm's current setting) are taken from its checkpoint instead of being run again."""
     return resumed_trials(step, up_to_date(study, step.checkpointed()), ("arm", "seed"),
@@ -58,7 +58,7 @@ def trials(study: ComparisonStudy, step) -> Product:
                               study, keys, progress=step.progress(f"{study.name} trials"), on_row=on_row))
 
 
-def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:
+def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> NodeResult:
     current = current_trials(study, trials)
     stale = int((trials["seed"].isin(study.seeds) | is_ingested(trials, "seed")).sum() - len(current)) if len(trials) else 0
     if stale:
@@ -68,7 +68,7 @@ def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> Product:
     table, problems = trial_summaries(study, current)
     for problem in problems:
         step.warn(problem)
-    return Product(table, {"rows": len(table), "decision_metric": study.decision_metric, "stale_trials_left_out": stale,
+    return NodeResult(table, {"rows": len(table), "decision_metric": study.decision_metric, "stale_trials_left_out": stale,
                            "problems": Markdown("\n".join(f"- {p}" for p in problems) or "none")})
 
 
@@ -76,7 +76,7 @@ def metric_columns(summaries: pd.DataFrame) -> list[str]:
     return [c for c in summaries.columns if c not in SUMMARY_KEYS]
 
 
-def aggregates(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
+def aggregates(study: ComparisonStudy, step, summaries: pd.DataFrame) -> NodeResult:
     d = study.spec.decision
     frames = []
     for arm in ARMS:
@@ -88,17 +88,17 @@ def aggregates(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product
         table.insert(3, "n_failed", int((rows["status"] != "ok").sum()))
         frames.append(table)
     frame = pd.concat(frames, ignore_index=True)[list(schemas.arm_aggregates_schema().columns)]
-    return Product(frame, {"rows": len(frame)})
+    return NodeResult(frame, {"rows": len(frame)})
 
 
-def comparison(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
+def comparison(study: ComparisonStudy, step, summaries: pd.DataFrame) -> NodeResult:
     frame = compare_arms(summaries, metric_columns(summaries), decision_metric=study.decision_metric,
                          maximize=study.maximize, paired=study.paired, rules=comparison_rules(study))
     missing = missing_decision_metric(study, summaries)
     if missing:  # said first, in the verdict's own words: nothing else explains an empty comparison
         frame.loc[frame["is_decision_metric"], "reason"] = missing
     decided = frame[frame["is_decision_metric"]].iloc[0]
-    return Product(frame, {"verdict": decided["verdict"], "reason": decided["reason"],
+    return NodeResult(frame, {"verdict": decided["verdict"], "reason": decided["reason"],
                            "effect": float(decided["effect"]), "more_seeds": int(decided["more_seeds"])})
 
 
@@ -135,17 +135,17 @@ def arm_variance(study: ComparisonStudy, summaries: pd.DataFrame) -> pd.DataFram
     return pd.concat(frames, ignore_index=True)[list(schemas.variance_schema().columns)]
 
 
-def variance_analysis(study: ComparisonStudy, step, summaries: pd.DataFrame) -> Product:
+def variance_analysis(study: ComparisonStudy, step, summaries: pd.DataFrame) -> NodeResult:
     frame = arm_variance(study, summaries)
     stable = frame.groupby("arm")["stable_n"].first().to_dict() if len(frame) else {}
     plot = plot_variance(artifacts.run_dir(study.name, step.run_id), frame, study.decision_metric,
                          threshold=study.spec.decision.variance_threshold)
-    return Product(frame, {**{f"stable_n_{arm}": int(n) for arm, n in stable.items()}, "plot_file": plot,
+    return NodeResult(frame, {**{f"stable_n_{arm}": int(n) for arm, n in stable.items()}, "plot_file": plot,
                            "plot": Markdown(artifacts.png_markdown({"variance of the mean as seeds are added": plot}))})
 
 
 def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summaries: pd.DataFrame,
-                      aggregates: pd.DataFrame, comparison: pd.DataFrame, variance_analysis: pd.DataFrame) -> Product:
+                      aggregates: pd.DataFrame, comparison: pd.DataFrame, variance_analysis: pd.DataFrame) -> NodeResult:
     trials = current_trials(study, trials)
     report = format_report(
         study=study.name, description=study.spec.description, control_params=study.params("control"),
@@ -166,7 +166,7 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
     decided = comparison[comparison["is_decision_metric"]].iloc[0]
     table = comparison[["metric", "verdict", "effect", "ci_low", "ci_high", "p_bootstrap", "p_t"]].copy()
     plot = Markdown(artifacts.png_markdown({"control vs candidate": paths["plot_comparison"]}))
-    return Product(table, {"verdict": decided["verdict"], "report": Markdown(report), "plot": plot, "artifacts": folder,
+    return NodeResult(table, {"verdict": decided["verdict"], "report": Markdown(report), "plot": plot, "artifacts": folder,
                            **{f"file_{name}": path for name, path in paths.items()}},
                    ledger=[ledger_entry(study, decided)])
 

@@ -11,7 +11,7 @@ from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import (
     LedgerEntry,
     Markdown,
-    Product,
+    NodeResult,
     common_errors,
     resumed_trials,
 )
@@ -34,7 +34,7 @@ from benchmark_assets.kinds.estimator_benchmark.spec import (
 from benchmark_assets.kinds.estimator_benchmark.trials import dataset, run_benchmark_trials
 
 
-def scenario_catalog(study: EstimatorBenchmarkStudy, step) -> Product:
+def scenario_catalog(study: EstimatorBenchmarkStudy, step) -> NodeResult:
     """One row per data set: its entry (template, metric, the knob it sweeps), every knob's value,
     and what the generated data hold: rows, treated share, the true average and RMS effect."""
     rows = []
@@ -59,7 +59,7 @@ def scenario_catalog(study: EstimatorBenchmarkStudy, step) -> Product:
             "entry_fingerprint": study.entry_fingerprints[entry_id],
         })
     frame = pd.DataFrame(rows)
-    return Product(frame, {"data_sets": len(frame),
+    return NodeResult(frame, {"data_sets": len(frame),
                            "templates": ", ".join(sorted(set(frame["template"]))) if len(frame) else ""})
 
 
@@ -70,7 +70,7 @@ def up_to_date(study: EstimatorBenchmarkStudy, trials: pd.DataFrame) -> pd.DataF
     return current[current["status"] == "ok"].reset_index(drop=True) if len(current) else current
 
 
-def trials(study: EstimatorBenchmarkStudy, step, scenario_catalog: pd.DataFrame) -> Product:
+def trials(study: EstimatorBenchmarkStudy, step, scenario_catalog: pd.DataFrame) -> NodeResult:
     """Each finished trial is checkpointed at once; trials a killed run had finished are kept."""
     return resumed_trials(step, up_to_date(study, step.checkpointed()), ("estimator", "dataset"),
                           lambda keys, on_row: run_benchmark_trials(
@@ -78,7 +78,7 @@ def trials(study: EstimatorBenchmarkStudy, step, scenario_catalog: pd.DataFrame)
                               on_row=on_row), replicate_type=str)
 
 
-def aggregates(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> Product:
+def aggregates(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> NodeResult:
     d = study.spec.decision
     current = current_trials(study, trials)
     frame = benchmark_aggregates(current, [e for e in study.estimator_names if e in set(step.partition_keys)],
@@ -87,7 +87,7 @@ def aggregates(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> Pr
     if frame.empty:
         raise ValueError(f"no trials of estimators {list(step.partition_keys)} yet; run them first "
                          f"(benchmark-assets run {study.name})")
-    return Product(frame, {"rows": len(frame), "star_points": int(frame[["template", "metric_id", "knob",
+    return NodeResult(frame, {"rows": len(frame), "star_points": int(frame[["template", "metric_id", "knob",
                                                                          "knob_value"]].drop_duplicates().shape[0])})
 
 
@@ -131,22 +131,22 @@ def ledger_entries(study: EstimatorBenchmarkStudy, pairs: pd.DataFrame) -> list[
     return entries
 
 
-def leaderboard_node(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> Product:
+def leaderboard_node(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame) -> NodeResult:
     table = leaderboard(_checked_trials(study, step, trials), study.estimator_names, study.spec.decision, study.seeds,
                         study.entry_ids)
     metric = study.spec.decision.metric
     shown = table[["rank", "estimator", f"{metric}_iqm", f"{metric}_low", f"{metric}_high", "failed"]]
-    return Product(table, {"headline": headline(study, table), "leader": str(table.iloc[0]["estimator"]),
+    return NodeResult(table, {"headline": headline(study, table), "leader": str(table.iloc[0]["estimator"]),
                            "leaderboard": Markdown(shown.to_markdown(index=False, floatfmt=".3g"))})
 
 
-def verdicts(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderboard: pd.DataFrame) -> Product:
+def verdicts(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderboard: pd.DataFrame) -> NodeResult:
     """Pairs of ranked estimators in leaderboard order (the better-ranked first), judged on the
     decision metric; an estimator without it (failed, or average effect only) is in no pair."""
     current = _checked_trials(study, step, trials)
     pairs = judge_pairs(current, ranked(leaderboard), study.spec.decision, study.seeds, study.entry_ids)
     counts = pairs["verdict"].value_counts()
-    return Product(pairs, {"headline": headline(study, leaderboard, pairs),
+    return NodeResult(pairs, {"headline": headline(study, leaderboard, pairs),
                            **{f"pairs_{v}": int(counts.get(v, 0)) for v in VERDICTS},
                            "pairs": Markdown(pairs[["subject", "verdict", "probability_better", "low", "high"]]
                                              .to_markdown(index=False, floatfmt=".3g"))},
@@ -154,7 +154,7 @@ def verdicts(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderb
 
 
 def benchmark_report(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderboard: pd.DataFrame,
-                     verdicts: pd.DataFrame) -> Product:
+                     verdicts: pd.DataFrame) -> NodeResult:
     current = _checked_trials(study, step, trials)
     board = Leaderboard(leaderboard, verdicts)
     folder = artifacts.run_dir(study.name, step.run_id)
@@ -166,7 +166,7 @@ def benchmark_report(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame,
                                                         for label, path in plots.items()})
     paths = artifacts.write_files(folder, {"report.md": report, "leaderboard.csv": leaderboard,
                                            "pairs.csv": verdicts, "pairs.json": verdicts, "trials.csv": current})
-    return Product(leaderboard[["rank", "estimator"]].copy(), {
+    return NodeResult(leaderboard[["rank", "estimator"]].copy(), {
         "headline": headline(study, leaderboard, verdicts), "report": Markdown(shown), "artifacts": folder,
         **{f"file_{name}": path for name, path in paths.items()},
         **{f"plot_{artifacts.safe_label(label)}": path for label, path in plots.items()},

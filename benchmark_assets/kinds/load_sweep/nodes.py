@@ -9,7 +9,7 @@ from benchmark_assets.kinds.base import (
     INBOX_BASE,
     LedgerEntry,
     Markdown,
-    Product,
+    NodeResult,
     resumed_trials,
 )
 from benchmark_assets.kinds.load_sweep.analysis import (
@@ -29,7 +29,7 @@ def objectives_of(study: LoadSweepStudy) -> list[Objective]:
     return [Objective(column=o.column, maximize=o.direction == "maximize") for o in study.objectives]
 
 
-def trials(study: LoadSweepStudy, step) -> Product:
+def trials(study: LoadSweepStudy, step) -> NodeResult:
     """Every run measures again, but a run that resumes an interrupted one (within the study's
     ``resume_within_minutes``) keeps the trials it had finished."""
     return resumed_trials(step, resumable(study, step.checkpointed()), ("sweep_point", "trial"),
@@ -38,16 +38,16 @@ def trials(study: LoadSweepStudy, step) -> Product:
                               on_row=on_row))
 
 
-def aggregates(study: LoadSweepStudy, step, trials: pd.DataFrame) -> Product:
+def aggregates(study: LoadSweepStudy, step, trials: pd.DataFrame) -> NodeResult:
     d = study.spec.decision
     frame = sweep_aggregates(trials, list(step.partition_keys), metric_columns(trials),
                              confidence_level=d.confidence_level, n_resamples=d.bootstrap_resamples,
                              rng_seed=d.rng_seed, label=study.name)
-    return Product(frame, {"rows": len(frame),
+    return NodeResult(frame, {"rows": len(frame),
                            "single_run_points": int(frame.groupby("sweep_point")["single_run"].any().sum())})
 
 
-def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials: pd.DataFrame) -> Product:
+def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials: pd.DataFrame) -> NodeResult:
     keys = [k for k in study.point_keys if k in set(aggregates["sweep_point"])]
     aggregates = aggregates[aggregates["sweep_point"].isin(keys)]
     trials = trials[trials["sweep_point"].isin(keys)]
@@ -76,7 +76,7 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         "pareto_optimal": [k in summary["pareto_sweep_points"] for k in keys],
         **{o.column: metric_means(aggregates, o.column).reindex(keys).to_numpy(float) for o in objectives},
     })
-    return Product(table, {
+    return NodeResult(table, {
         "pareto_optimal": ", ".join(summary["pareto_sweep_points"]) or "none",
         **{name: best["sweep_point"] for name, best in summary["best_configurations"].items()},
         "failed_trials": len(summary["failed_trials"]), "report": Markdown(report),

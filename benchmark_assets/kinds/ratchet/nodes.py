@@ -9,7 +9,7 @@ from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import (
     LedgerEntry,
     Markdown,
-    Product,
+    NodeResult,
 )
 from benchmark_assets.kinds.ratchet import schemas
 from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts
@@ -32,7 +32,7 @@ from benchmark_assets.scenarios.parametric import ScenarioSeed, build_scenario
 from benchmark_assets.sweep import CURRENT_POINT
 
 
-def scenario_catalog(study: RatchetStudy, step) -> Product:
+def scenario_catalog(study: RatchetStudy, step) -> NodeResult:
     wanted = {int(k) for k in step.partition_keys}
     rows = []
     for seed in study.all_scenario_seeds:
@@ -41,10 +41,10 @@ def scenario_catalog(study: RatchetStudy, step) -> Product:
             rows.append({**seed.as_dict(), "name": scenario.name, "split": study.split_of(seed.seed_id),
                          "round": study.round_of(seed.seed_id), "relevant_count": scenario.relevant_count()})
     frame = pd.DataFrame(rows)[list(schemas.scenario_catalog_schema().columns)]
-    return Product(frame, {"scenarios": len(frame), "train": int((frame["split"] == "train").sum())})
+    return NodeResult(frame, {"scenarios": len(frame), "train": int((frame["split"] == "train").sum())})
 
 
-def trials(study: RatchetStudy, step, scenario_catalog: pd.DataFrame) -> Product:
+def trials(study: RatchetStudy, step, scenario_catalog: pd.DataFrame) -> NodeResult:
     seeds_by_point: dict[str, set[int]] = {}
     for point, seed_id in step.partition_keys:
         seeds_by_point.setdefault(point, set()).add(int(seed_id))
@@ -61,20 +61,20 @@ def trials(study: RatchetStudy, step, scenario_catalog: pd.DataFrame) -> Product
         frames.append(run_trials(study, points_by_key(study, point_keys), [catalog[s] for s in sorted(seeds)],
                                  progress=step.progress(f"{study.name} trials")))
     frame = pd.concat(frames, ignore_index=True)
-    return Product(frame, {"sweep_points": len(seeds_by_point)})
+    return NodeResult(frame, {"sweep_points": len(seeds_by_point)})
 
 
-def aggregates(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
+def aggregates(study: RatchetStudy, step, trials: pd.DataFrame) -> NodeResult:
     frame = aggregate_trials(study, trials, list(step.partition_keys))
-    return Product(frame, {"sweep_points": frame["sweep_point"].nunique(), "rows": len(frame)})
+    return NodeResult(frame, {"sweep_points": frame["sweep_point"].nunique(), "rows": len(frame)})
 
 
-def search(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
+def search(study: RatchetStudy, step, trials: pd.DataFrame) -> NodeResult:
     """One step of the Optuna search on train (see ``search.advance``): every proposal so far, the
     best once the budget is used, and whether the best is measured on validation yet."""
     trials = current_rows(study, trials)
     if not study.searched:
-        return Product(_empty_search(study), {"search": "no constant has a range"})
+        return NodeResult(_empty_search(study), {"search": "no constant has a range"})
     state = advance(study, trials, step.warehouse_url)
     frame = state.trials
     frame["validated"] = [bool(best) and measured_on(trials, point, study.split[1])
@@ -94,7 +94,7 @@ def search(study: RatchetStudy, step, trials: pd.DataFrame) -> Product:
             metadata["importance"] = Markdown("\n".join(importance_markdown(state.importance)))
     elif running:
         step.log(f"search: {running} proposals wait for their train trials (the run's follow-up measures them)")
-    return Product(frame, metadata)
+    return NodeResult(frame, metadata)
 
 
 def _empty_search(study: RatchetStudy) -> pd.DataFrame:
@@ -122,7 +122,7 @@ def search_status(study: RatchetStudy, search_frame: pd.DataFrame) -> tuple[str 
     return str(best["sweep_point"]), ""
 
 
-def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFrame) -> Product:
+def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFrame) -> NodeResult:
     sweeps = study.constant_sweeps(names=step.subjects or None)
     unknown = sorted(set(step.subjects) - set(study.spec.constants))
     with_search = not step.subjects or bool(set(step.subjects) & set(study.searched))
@@ -163,8 +163,8 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
     if waiting:
         metadata["waiting"] = f"{waiting}; these verdicts are interim and not in the ledger"
         step.log(metadata["waiting"])
-        return Product(frame, metadata)
-    return Product(frame, metadata, ledger=ledger_entries(study, frame))
+        return NodeResult(frame, metadata)
+    return NodeResult(frame, metadata, ledger=ledger_entries(study, frame))
 
 
 def _no_verdicts() -> pd.DataFrame:
@@ -198,7 +198,7 @@ def ledger_entries(study: RatchetStudy, verdicts: pd.DataFrame) -> list[LedgerEn
     ]
 
 
-def interactions(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFrame) -> Product:
+def interactions(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFrame) -> NodeResult:
     """One verdict per interaction pair whose two constants the run decides on (all by default),
     tested in one family with the constants and the search's proposal (as the verdicts are)."""
     trials = current_rows(study, trials)
@@ -230,12 +230,12 @@ def interactions(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.Dat
     metadata = {"pairs": len(frame), "tested": int(frame["tested"].sum()), "accepted": int(counts.get(ACCEPT, 0))}
     if waiting:  # the search's proposal joins the family once it is judged: these verdicts may change
         metadata["waiting"] = f"{waiting}; these verdicts are interim and not in the ledger"
-        return Product(frame, metadata)
-    return Product(frame, metadata, ledger=entries)
+        return NodeResult(frame, metadata)
+    return NodeResult(frame, metadata, ledger=entries)
 
 
 def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.DataFrame,
-               interactions: pd.DataFrame) -> Product:
+               interactions: pd.DataFrame) -> NodeResult:
     """The accepted changes built up together on validation; while a combination still needs its
     trials the table ends in a ``pending`` step (the run's follow-up measures it) and nothing goes
     to the ledger."""
@@ -251,7 +251,7 @@ def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.Dat
         metadata["pending"] = (f"{built.missing} on {len(validation)} validation scenarios: `benchmark-assets run "
                                f"{study.name}` (or the study's job) measures it and goes on")
         step.warn(f"cumulative validation needs {metadata['pending']}")
-        return Product(frame, metadata)
+        return NodeResult(frame, metadata)
     total = combined_gain(trials, study.change_key(built.kept), study.change_key({}), study.rules,
                           metric=study.spec.metric, maximize=study.maximize, validation_ids=validation)
     metadata.update({"combined_delta": total["delta"], "combined_ci_low": total["ci_low"],
@@ -267,7 +267,7 @@ def cumulative(study: RatchetStudy, step, trials: pd.DataFrame, verdicts: pd.Dat
     if "final" in verdicts and not verdicts["final"].all():
         metadata["waiting"] = "the verdicts are interim (a round or the search is due): nothing goes to the ledger"
         entries = []
-    return Product(frame, metadata, ledger=entries)
+    return NodeResult(frame, metadata, ledger=entries)
 
 
 def _searched_values(study: RatchetStudy, point: str) -> dict:
@@ -277,11 +277,11 @@ def _searched_values(study: RatchetStudy, point: str) -> dict:
 
 def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, interactions: pd.DataFrame,
                     cumulative: pd.DataFrame, search: pd.DataFrame, aggregates: pd.DataFrame,
-                    trials: pd.DataFrame) -> Product:
+                    trials: pd.DataFrame) -> NodeResult:
     folder = artifacts.run_dir(study.name, step.run_id)
     trials = current_rows(study, trials)
     summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder, interactions=interactions,
                                               cumulative=cumulative, search=search)
-    return Product(summary, metadata)
+    return NodeResult(summary, metadata)
 
 
