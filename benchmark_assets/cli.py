@@ -343,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
-        print_trial_errors(getattr(error, "outcomes", {}))
+        if (results := getattr(error, "results", None)) is not None:
+            print_trial_errors(results)
         return 1
 
 

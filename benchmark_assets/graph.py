@@ -27,7 +27,6 @@ from benchmark_assets.kinds.base import (
     Node,
     StudyKind,
     fingerprints,
-    is_current,
 )
 from benchmark_assets.kinds.capabilities import (
     FollowsUp,
@@ -149,25 +148,25 @@ class StudyGraph:
     def run_job(self) -> str:
         return f"{self.name}__run_study"
 
+    @property
+    def point_fingerprints(self) -> dict[str, str]:
+        """The kind's ``point_fingerprints`` of the study, worked out once."""
+        return self.once("point_fingerprints", lambda: dict(self.kind.point_fingerprints(self.study)))
+
+    def upgraded(self, trials: pd.DataFrame) -> pd.DataFrame:
+        """Stored trial rows as this version reads them (``StudyKind.upgraded``)."""
+        return self.kind.upgraded(self.study, trials) if len(trials.columns) else trials
+
     def stamped(self, trials: pd.DataFrame) -> pd.DataFrame:
         """Trial rows with the fingerprint and source every stored trial carries: where the kind
         left them out, its point's fingerprint and ``measured``."""
         if trials.empty:
             return trials
-        points = trials[self.point.name].astype(str).map(self.kind.point_fingerprints(self.study))
+        trials = self.upgraded(trials)
+        points = trials[self.point.name].astype(str).map(self.point_fingerprints)
         return trials.assign(**{FINGERPRINT: fingerprints(trials).where(lambda f: f.notna(), points),
                                 SOURCE: trials.get(SOURCE, pd.Series(None, index=trials.index, dtype=object))
                                 .where(lambda s: s.notna(), MEASURED)})
-
-    def current_trials(self, trials: pd.DataFrame) -> pd.DataFrame:
-        """The generic rule (``kinds.base.is_current``) with the kind's point fingerprints: stored
-        rows measured with their point's fingerprint of now, on one of the study's replicates (or
-        ingested). A kind whose trials depend on more than their point says so in its own analysis."""
-        if trials.empty:
-            return trials
-        expected = trials[self.point.name].astype(str).map(self.kind.point_fingerprints(self.study))
-        own = trials[self.replicate.name].astype(str).isin(self.keys(self.replicate))
-        return trials[is_current(trials, expected, own, self.replicate.name)].reset_index(drop=True)
 
     def reader(self, warehouse) -> Callable[[str], pd.DataFrame]:
         """``read(node)``: a node's stored table, as kinds' ``followup`` / ``gate`` take it."""
@@ -216,12 +215,14 @@ class StudyGraph:
     def completed_trials(self, trials: pd.DataFrame) -> set[tuple[str, str]]:
         """(point, replicate) pairs whose stored trials are up to date; none for a kind that
         measures again every run."""
-        return self.kind.completed_trials(self.study, trials) if isinstance(self.kind, KeepsTrials) else set()
+        if not isinstance(self.kind, KeepsTrials):
+            return set()
+        return self.kind.completed_trials(self.study, self.upgraded(trials))
 
     def resumable_trials(self, checkpoint: pd.DataFrame) -> set[tuple[str, str]]:
         """(point, replicate) pairs an interrupted run checkpointed that the next run may take."""
         if isinstance(self.kind, ResumesTrials):
-            return self.kind.resumable_trials(self.study, checkpoint)
+            return self.kind.resumable_trials(self.study, self.upgraded(checkpoint))
         return self.completed_trials(checkpoint)
 
     def followup(self, read: Callable[[str], pd.DataFrame]) -> Followup | None:
@@ -242,7 +243,7 @@ class StudyGraph:
 
     @property
     def inbox_help(self) -> str:
-        return self.kind.inbox_help if isinstance(self.kind, Ingests) else ""
+        return getattr(self.kind, "inbox_help", "") if isinstance(self.kind, Ingests) else ""
 
     def ingest(self, path: Path, relative, new_replicate: Callable[[], int]) -> pd.DataFrame:
         return self.kind.ingest(self.study, path, relative, new_replicate)
@@ -258,9 +259,15 @@ class StudyGraph:
     def keys(self, dimension: Dimension) -> list[str]:
         return dimension.keys(self.study)
 
-    def keys_to_register(self, trials: Mapping[str, Sequence[str]] | None = None) -> dict[Dimension, list[str]]:
-        """Per dynamic dimension, the keys the study's lists name, or (``trials``: point ->
-        replicates) those trials use; the Dagster side adds the ones an instance lacks."""
+    def keys_to_register(self, trials: Mapping[str, Sequence[str]] | Sequence[tuple[str, str]] | None = None
+                         ) -> dict[Dimension, list[str]]:
+        """Per dynamic dimension, the keys the study's lists name, or those ``trials`` use (point
+        -> replicates, or (point, replicate) pairs, each key in the order it first comes); the
+        Dagster side adds the ones an instance lacks."""
+        if trials is not None and not isinstance(trials, Mapping):  # pairs: keep their order
+            pairs = [(str(p), str(r)) for p, r in trials]
+            return {dimension: list(dict.fromkeys(pair[dimension is self.replicate] for pair in pairs))
+                    for dimension in self.dimensions if dimension.dynamic}
         out = {}
         for dimension in self.dimensions:
             if not dimension.dynamic:

@@ -584,7 +584,7 @@ def ingested_rows(warehouse: Warehouse, graph: StudyGraph, keys: list[tuple[str,
     if rows.empty:
         return rows
     keep = [(str(p), str(r)) in wanted for p, r in zip(rows[point], rows[replicate])]
-    rows = rows[keep].reset_index(drop=True)
+    rows = graph.upgraded(rows[keep].reset_index(drop=True))  # rows an older version stored
     return rows.assign(**{SOURCE: INBOX_SOURCE + rows[PATH_COLUMN].astype(str)}).drop(columns=[PATH_COLUMN])
 
 

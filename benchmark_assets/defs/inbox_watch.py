@@ -13,7 +13,7 @@ from dagster import (
     AssetSelection,
     DefaultSensorStatus,
     MetadataValue,
-        RunsFilter,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -26,7 +26,7 @@ from benchmark_assets.defs.partitions import add_requests, trial_key
 from benchmark_assets.defs.reruns import rerun_request
 from benchmark_assets.defs.resources import WarehouseResource
 from benchmark_assets.defs.ticks import sensor_interval
-from benchmark_assets.graph import StudyGraph, trials_by_point
+from benchmark_assets.graph import StudyGraph
 from benchmark_assets.studies import StudyError
 
 INGEST_TAG = "benchmark_assets/ingested_files"
@@ -134,8 +134,7 @@ def build_inbox_sensor(graph: StudyGraph):
         request = rerun_request(graph_now, keys, set(), reason=f"{graph_now.inbox_sensor}: ingest {files}",
                                 tags={INGEST_TAG: files[:200]})
         return SensorResult(run_requests=[request], asset_events=events, cursor=cursor,
-                            dynamic_partitions_requests=add_requests(context.instance, graph_now,
-                                                                     trials_by_point(keys)))
+                            dynamic_partitions_requests=add_requests(context.instance, graph_now, keys))
 
     return inbox_watch
 

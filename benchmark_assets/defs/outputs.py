@@ -59,5 +59,7 @@ def finish(graph: StudyGraph, node: Node, context, step: DagsterStep, product: N
 def computed(graph: StudyGraph, node: Node, context, subjects: list[str], inputs: dict):
     """Compute a node in this step and finish it."""
     started = time.perf_counter()
+    trials = graph.trial_node.name
+    inputs = {name: graph.upgraded(frame) if name == trials else frame for name, frame in inputs.items()}
     step = DagsterStep(context, graph, node, subjects)
     yield from finish(graph, node, context, step, node.compute(graph.study, step, **inputs), started)

@@ -79,14 +79,16 @@ def _add(instance, name: str, keys: Sequence[str]) -> list[str]:
     return new
 
 
-def register(instance, graph: StudyGraph, trials: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
+def register(instance, graph: StudyGraph, trials: Mapping[str, Sequence[str]] | Sequence[tuple[str, str]] | None = None
+             ) -> dict[str, list[str]]:
     """Register the dynamic partition keys the study's lists name (or, with ``trials``, point ->
     replicates, those trials use) that the instance does not know yet; the new keys per dimension."""
     return {dimension.name: _add(instance, dimension.registry_name(graph.study), keys)
             for dimension, keys in graph.keys_to_register(trials).items()}
 
 
-def add_requests(instance, graph: StudyGraph, trials: Mapping[str, Sequence[str]] | None = None) -> list:
+def add_requests(instance, graph: StudyGraph, trials: Mapping[str, Sequence[str]] | Sequence[tuple[str, str]] | None = None
+                 ) -> list:
     """The same as ``register``, as a sensor's add-partition requests (a sensor may not write)."""
     requests = []
     for dimension, keys in graph.keys_to_register(trials).items():

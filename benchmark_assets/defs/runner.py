@@ -77,6 +77,7 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     graph = StudyGraph.load(study_name)
     study = graph.study
     subjects, tiers = list(constants or []), list(tiers or [])
+    graph.points(subjects, tiers)  # a subject or tier the study lacks: refused before anything else
     home = Path(instance.root_directory if instance is not None else os.environ.get("DAGSTER_HOME") or ".dagster_home")
     locks = home / "locks"
     resources = study_resources(warehouse_url, terminal_bar=not quiet)

@@ -43,7 +43,7 @@ class DagsterStep:
     """A node's view of its Dagster run (``kinds.base.Step``)."""
 
     def __init__(self, context: AssetExecutionContext, graph: StudyGraph, node: Node, subjects: list[str]):
-        self._context = context
+        self._context, self._graph = context, graph
         self._checkpoint_table = graph.checkpoint_table if node.partitioned_by == TRIAL else ""
         self._columns = graph.partition_columns(node)
         self.run_id = context.run.run_id
@@ -70,6 +70,7 @@ class DagsterStep:
 
     def checkpoint(self, rows: pd.DataFrame) -> None:
         if self._checkpoint_table and len(rows):
+            rows = self._graph.stamped(rows)  # what they were measured with, and that they were measured
             self._context.resources.warehouse.open().replace_partitions(self._checkpoint_table, rows, self._columns,
                                                                       self._keys(rows))
 
@@ -79,7 +80,8 @@ class DagsterStep:
         warehouse = self._context.resources.warehouse.open()
         wanted = {tuple(str(v) for v in key) for key in self.partition_keys}
         rows = warehouse.read(self._checkpoint_table, {self._columns[0]: sorted({k[0] for k in wanted})})
-        return rows[[key in wanted for key in self._keys(rows)]].reset_index(drop=True) if len(rows) else rows
+        rows = rows[[key in wanted for key in self._keys(rows)]].reset_index(drop=True) if len(rows) else rows
+        return self._graph.upgraded(rows)
 
     def clear_checkpoint(self) -> None:
         """The step's rows are stored for good: its checkpoint rows are not needed any more."""

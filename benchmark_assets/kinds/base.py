@@ -3,9 +3,9 @@
 A kind says, in plain Python (no Dagster): its spec, the two partition dimensions of its trials
 (which setting, which repeat), the assets of its graph as ``Node``s (what each computes from its
 inputs, how it is partitioned, its schema, what its code version depends on), what makes trials
-stale, and the ledger entries its verdicts make. ``benchmark_assets.defs.builder`` turns any kind
-into Dagster assets, checks, a sensor, a schedule and the CLI's stages; it never asks which kind
-it holds.
+stale, and the ledger entries its verdicts make. ``benchmark_assets.graph`` binds a study to its
+kind, and ``benchmark_assets.defs`` turns any graph into Dagster assets, checks, sensors, a
+schedule and the CLI's stages; neither asks which kind it holds.
 """
 from __future__ import annotations
 
@@ -178,6 +178,11 @@ class StudyKind(ABC):
         stored table."""
         return ""
 
+    def upgraded(self, study, trials: pd.DataFrame) -> pd.DataFrame:
+        """Stored trial rows as this version of the kind reads them (rows an older version wrote
+        may name or mean a column otherwise); by default, the shared fingerprint columns moved."""
+        return upgraded(trials)
+
     def run_summary(self, outcome: RunOutcome) -> str:
         """The CLI's line after a run."""
         return (f"Ran {outcome.measured} trials over {outcome.points} sweep points in "
@@ -220,25 +225,45 @@ def fingerprints(trials: pd.DataFrame) -> pd.Series:
     return found
 
 
-def is_ingested(trials: pd.DataFrame, replicate: str | None = None) -> pd.Series:
-    """Rows ingested from a result file (``source`` is ``inbox:<file>``) rather than measured.
-    Rows stored before the source column existed count as ingested when their ``replicate`` key
-    is in the inbox's range."""
-    source = trials[SOURCE] if SOURCE in trials else pd.Series(None, index=trials.index, dtype=object)
-    found = source.astype(str).str.startswith(INBOX_SOURCE) & source.notna()
-    if replicate is not None and replicate in trials:
-        legacy = pd.to_numeric(trials[replicate], errors="coerce") >= INBOX_BASE
-        found = found.where(source.notna(), legacy)
+def upgraded(trials: pd.DataFrame) -> pd.DataFrame:
+    """Trial rows as this version stores them: a fingerprint an older version kept under another
+    name (``LEGACY_FINGERPRINTS``) moves to ``fingerprint``, so it is never taken for a metric."""
+    legacy = [c for c in LEGACY_FINGERPRINTS if c in trials]
+    if not legacy:
+        return trials
+    return trials.assign(**{FINGERPRINT: fingerprints(trials)}).drop(columns=legacy)
+
+
+def known_source(trials: pd.DataFrame) -> pd.Series:
+    """Rows whose ``source`` is one this version writes (``measured`` or ``inbox:<file>``);
+    rows of older versions have none, or a column of the same name that meant something else."""
+    if SOURCE not in trials:
+        return pd.Series(False, index=trials.index)
+    text = trials[SOURCE].astype(str)
+    return (trials[SOURCE].notna() & ((text == MEASURED) | text.str.startswith(INBOX_SOURCE))).astype(bool)
+
+
+def is_ingested(trials: pd.DataFrame, legacy: pd.Series | None = None) -> pd.Series:
+    """Rows ingested from a result file (``source`` is ``inbox:<file>``) rather than measured. A
+    row without a source of this version takes ``legacy`` (how the kind told before, e.g. the
+    inbox's key range or a command naming the file), else counts as measured."""
+    known = known_source(trials)
+    found = known & trials.get(SOURCE, pd.Series("", index=trials.index)).astype(str).str.startswith(INBOX_SOURCE)
+    if legacy is not None:
+        found = found.where(known, legacy.reindex(trials.index).fillna(False).astype(bool))
     return found.astype(bool)
 
 
-def is_current(trials: pd.DataFrame, expected: pd.Series, own: pd.Series, replicate: str | None = None) -> pd.Series:
+def is_current(trials: pd.DataFrame, expected: pd.Series, own: pd.Series, legacy: pd.Series | None = None
+               ) -> pd.Series:
     """The one rule for "is this stored trial still current?": its fingerprint is the one the
     study asks for now for that row (``expected``, aligned with ``trials``; None for a point the
-    study no longer has), and it is one of the study's own repeats (``own``) or was ingested."""
+    study no longer has), and it is one of the study's own repeats (``own``) or was ingested
+    (``is_ingested``, with ``legacy`` for rows of older versions)."""
     if trials.empty:
         return pd.Series(False, index=trials.index)
-    return ((fingerprints(trials) == expected) & expected.notna() & (own | is_ingested(trials, replicate))).astype(bool)
+    ingested = is_ingested(trials, legacy)
+    return ((fingerprints(trials) == expected) & expected.notna() & (own | ingested)).astype(bool)
 
 
 def resumed_trials(step: Step, kept: pd.DataFrame, columns: tuple[str, str],

@@ -62,8 +62,7 @@ class Gates(Protocol):
 class Ingests(Protocol):
     """Result files of other tools, put in the study's inbox, become trials (``benchmark_assets.inbox``)."""
 
-    inbox_files: tuple[str, ...]  # glob patterns under the inbox folder
-    inbox_help: str  # what to put where
+    inbox_files: tuple[str, ...]  # glob patterns under the inbox folder; ``inbox_help`` (optional) says what to put where
 
     def ingest(self, study, path: Path, relative: PurePosixPath, new_replicate: Callable[[], int]) -> pd.DataFrame:
         """The trial rows of one file; IngestError saying why a file cannot be used."""

@@ -27,7 +27,7 @@ def test_a_broken_study_file_is_left_out_alone_and_says_why(study_dir, dagster_h
     # Fixed: the next tick says so (and, with a webserver, asks for the reload that brings it in).
     write_study(study_dir, "typo", TOY_STUDY)
     with build_sensor_context() as context:
-        assert sensor(context).skip_message == "typo.yaml loads now; reload the code location to bring it in"
+        assert sensor(context).skip_message == "typo.yaml changed and loads now; reload the code location to bring it in"
 
 
 def test_a_study_whose_definitions_cannot_be_built_is_left_out_alone(study_dir, dagster_home, monkeypatch):
@@ -44,4 +44,9 @@ def test_a_study_whose_definitions_cannot_be_built_is_left_out_alone(study_dir, 
     monkeypatch.setattr(definitions, "study_definitions", failing)
     repository = build_definitions(discover(study_dir)).get_repository_def()
     assert {key.path[0] for key in repository.asset_graph.get_all_asset_keys()} == {"toy"}
-    assert "ValueError: a kind's bug" in repository.get_sensor_def("other__invalid_study_file").description
+    sensor = repository.get_sensor_def("other__invalid_study_file")
+    assert "ValueError: a kind's bug" in sensor.description
+    # The file loads, but it is the one the definitions failed on: no reload (it would fail again).
+    with build_sensor_context() as context:
+        skipped = sensor(context).skip_message
+    assert skipped.startswith("left out of the definitions: ") and "ValueError: a kind's bug" in skipped

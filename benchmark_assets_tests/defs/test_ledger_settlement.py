@@ -102,3 +102,14 @@ def test_a_failed_run_that_is_never_re_executed_has_its_decisions_dropped(instan
         message = sensor(context).skip_message
     assert f"run {failed.run_id} failure and was not re-executed: its 3 decisions were dropped" in message
     assert ledger.pending_runs() == [] and len(ledger.read()) == before
+
+
+def test_the_cli_says_why_a_run_failed_and_exits_1(instance, toy_study, dagster_home, capsys):
+    from benchmark_assets.cli import main
+
+    run_study("toy", quiet=True, instance=instance)
+    _break_the_summary(dagster_home)
+    assert main(["run", "toy", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert any(line.startswith("error: ") and "FileExistsError" in line for line in err.splitlines())
+    assert "trials failed; most common errors:" in err and "AttributeError" not in err  # the trials' own errors

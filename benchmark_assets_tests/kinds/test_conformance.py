@@ -1,4 +1,4 @@
-"""Every registered study kind keeps the StudyKind contract and gets the same machinery from the builder."""
+"""Every registered study kind keeps the StudyKind contract and gets the same machinery from defs/."""
 import pandera.pandas as pa
 import pytest
 from dagster import AssetKey, Definitions

@@ -1,5 +1,5 @@
 """The inbox as a team meets it: `dagster dev` on 127.0.0.1 (webserver, daemon, code server), aiperf
-exports put in a load sweep's inbox folder; the daemon's tick of `<study>__inbox` ingests them and
+exports put in a load sweep's inbox folder; the daemon's tick of `<study>__inbox_watch` ingests them and
 its backfill stores them as trial partitions and updates the summary; the rejected file is on the
 trials asset's page in headless Chromium, and in the sensor's tick log. Screenshots are kept in the
 test's temporary folder (``screenshots/``)."""

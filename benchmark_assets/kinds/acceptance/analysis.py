@@ -16,7 +16,7 @@ from benchmark_assets.kinds.acceptance.spec import (
     AcceptanceStudy,
     SuiteCriterion,
 )
-from benchmark_assets.kinds.base import is_current, is_ingested
+from benchmark_assets.kinds.base import INBOX_BASE, SOURCE, is_current, is_ingested, known_source
 from benchmark_assets.stats.acceptance import VERDICTS, Unpaired, fewest_runs, judge
 
 MET, NOT_MET, INCONCLUSIVE = VERDICTS
@@ -30,21 +30,34 @@ VERDICT_COLUMNS = [
 ]
 
 
+def upgraded_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """Rows an older version stored, with the form of each measurement under ``source``: their
+    form moves to ``form`` and their source is left unknown (``is_ingested`` then goes by the
+    inbox's key range, as that version did)."""
+    if SOURCE not in trials or ("form" in trials and trials["form"].notna().all()):
+        return trials
+    form = trials["form"] if "form" in trials else pd.Series(None, index=trials.index, dtype=object)
+    old = form.isna()
+    return trials.assign(form=form.where(~old, trials[SOURCE]),
+                         **{SOURCE: trials[SOURCE].where(~old | known_source(trials), None)})
+
+
 def current_trials(study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
     """Rows of the suite as it stands: its benchmarks and repeats (and the runs its inbox brought),
     measured with each side's current setting. Rows of a removed benchmark or an older side are
     never judged."""
     if trials.empty:
         return trials
+    trials = upgraded_rows(trials)
     wanted = {(b, s): study.side_fingerprint(b, s) for b in study.benchmarks for s in SIDES}
     inbox = {(b, s): study.inbox_fingerprint(b, s) for b in study.benchmarks for s in SIDES if study.is_ingested(b)}
-    ingested = is_ingested(trials, "repeat")
+    ingested = is_ingested(trials, pd.to_numeric(trials["repeat"], errors="coerce") >= INBOX_BASE)
     expected = pd.Series([(inbox if from_file else wanted).get((b, s)) for b, s, from_file
                           in zip(trials["benchmark"], trials["side"], ingested)], index=trials.index, dtype=object)
     repeats = {b: study.repeats_of(b) for b in study.benchmarks}
     own = pd.Series([int(r) < repeats.get(b, 0) for b, r in zip(trials["benchmark"], trials["repeat"])],
                     index=trials.index, dtype=bool) & ~ingested
-    return trials[is_current(trials, expected, own, "repeat")].reset_index(drop=True)
+    return trials[is_current(trials, expected, own, ingested)].reset_index(drop=True)
 
 
 def _first_line(text: str) -> str:

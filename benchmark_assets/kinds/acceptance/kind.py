@@ -18,6 +18,7 @@ from benchmark_assets.kinds.acceptance import schemas
 from benchmark_assets.kinds.acceptance.analysis import (
     FAIL_ON,
     gate,
+    upgraded_rows,
 )
 from benchmark_assets.kinds.acceptance.nodes import (
     MEASUREMENT_POOL,
@@ -74,6 +75,11 @@ class AcceptanceKind(StudyKind):
 
     def point_fingerprints(self, study: AcceptanceStudy) -> dict[str, str]:
         return {b: study.benchmark_fingerprint(b) for b in study.benchmarks}
+
+    def upgraded(self, study: AcceptanceStudy, trials: pd.DataFrame) -> pd.DataFrame:
+        """Rows of older versions named the form of a measurement (measured, pytest-benchmark
+        rounds or summary) ``source``; that column now says where a row came from."""
+        return upgraded_rows(super().upgraded(study, trials))
 
     def resumable_trials(self, study: AcceptanceStudy, checkpoint: pd.DataFrame) -> set[tuple[str, str]]:
         """Every run measures again, but one that was interrupted may take the repeats it measured

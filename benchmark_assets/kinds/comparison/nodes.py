@@ -13,6 +13,7 @@ from benchmark_assets.kinds.base import (
     is_ingested,
     resumed_trials,
 )
+from benchmark_assets.kinds.comparison import ingest as inbox
 from benchmark_assets.kinds.comparison import schemas
 from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_arms
 from benchmark_assets.kinds.comparison.report import format_report, plot_comparison, plot_variance
@@ -38,10 +39,17 @@ def current_trials(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame
     run` reruns them."""
     if trials.empty:
         return trials
-    from_files = is_ingested(trials, "seed")
+    from_files = from_curve_files(trials)
     expected = trials["arm"].map({arm: study.arm_fingerprint(arm) for arm in ARMS}).where(
         ~from_files, trials["arm"].map({arm: study.inbox_fingerprint(arm) for arm in ARMS}))
-    return trials[is_current(trials, expected, trials["seed"].isin(study.seeds), "seed")].reset_index(drop=True)
+    return trials[is_current(trials, expected, trials["seed"].isin(study.seeds), from_files)].reset_index(drop=True)
+
+
+def from_curve_files(trials: pd.DataFrame) -> pd.Series:
+    """Rows ingested from curve files: their source says so; rows of older versions, whose
+    command named the inbox file."""
+    legacy = trials["command"].astype(str).str.startswith(inbox.COMMAND_PREFIX) if "command" in trials else None
+    return is_ingested(trials, legacy)
 
 
 def up_to_date(study: ComparisonStudy, trials: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +68,7 @@ def trials(study: ComparisonStudy, step) -> NodeResult:
 
 def summaries(study: ComparisonStudy, step, trials: pd.DataFrame) -> NodeResult:
     current = current_trials(study, trials)
-    stale = int((trials["seed"].isin(study.seeds) | is_ingested(trials, "seed")).sum() - len(current)) if len(trials) else 0
+    stale = int((trials["seed"].isin(study.seeds) | from_curve_files(trials)).sum() - len(current)) if len(trials) else 0
     if stale:
         step.warn(f"{stale} trials ran with an older command or arm setting and are left out; "
                   f"`benchmark-assets run {study.name}` reruns those it measured (curve files from the inbox are "
@@ -153,7 +161,7 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
         n_seeds=len(study.seeds), decision_metric=study.decision_metric, direction=study.spec.direction,
         comparison=comparison, aggregates=aggregates, variance=variance_analysis,
         failures=trials[trials["status"] != "ok"], git_commits=list(trials["git_commit"]),
-        ingested=int(is_ingested(trials, "seed").sum()) if len(trials) else 0,
+        ingested=int(from_curve_files(trials).sum()) if len(trials) else 0,
         variance_threshold=study.spec.decision.variance_threshold,
         problems=trial_summaries(study, trials)[1],
     )

@@ -141,3 +141,16 @@ def test_uneven_runs_say_which_side_is_short(study):
     # the point estimate is the ratio of the sides' geometric means of run means, as a judged one is
     means = {side: np.exp(np.mean([np.log(r.mean()) for r in side_runs])) for side, side_runs in runs.items()}
     assert unchanged["estimate"] == pytest.approx(means["optimised"] / means["baseline"])
+
+
+def test_runs_an_older_version_ingested_are_still_current(study):
+    # Before the shared source column, acceptance kept each measurement's form in a column named
+    # "source" and had no "form"; its ingested runs are still judged.
+    from benchmark_assets.kinds.acceptance.analysis import current_trials, upgraded_rows
+    from benchmark_assets.kinds.base import INBOX_BASE
+
+    rows = pd.DataFrame([{"benchmark": "b", "repeat": INBOX_BASE + i, "side": side, "round": 0,
+                          "source": "pytest-benchmark rounds", "fingerprint": study.inbox_fingerprint("b", side),
+                          "status": "ok", "error": ""} for i in range(2) for side in ("baseline", "optimised")])
+    assert len(current_trials(study, rows)) == 4
+    assert set(upgraded_rows(rows)["form"]) == {"pytest-benchmark rounds"}

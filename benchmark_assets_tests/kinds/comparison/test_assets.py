@@ -258,3 +258,35 @@ def test_trials_of_an_older_arm_setting_are_never_analysed_under_the_new_one(com
     assert kept[["arm", "seed"]].values.tolist() == [["control", 11], ["candidate", 12]]  # stale row and removed seed out
     parallel = load_study(write_study(study_dir, "cmp", STUDY.replace("parallel: 2", "parallel: 1")))
     assert parallel.arm_fingerprint("candidate") == comparison_study.arm_fingerprint("candidate")
+
+
+def test_trials_an_older_version_stored_are_still_current_and_never_a_metric(instance, study_dir, comparison_study):
+    # The table as the version before one notion of a current trial wrote it: the arm's
+    # fingerprint under its own name, no source column.
+    import sqlalchemy as sa
+
+    run_study("cmp", quiet=True, instance=instance)
+    warehouse = Warehouse()
+    old = warehouse.read("cmp__trials").rename(columns={"fingerprint": "arm_fingerprint"}).drop(columns="source")
+    with warehouse.writing() as conn:
+        conn.execute(sa.text('DROP TABLE "cmp__trials"'))
+    warehouse.append("cmp__trials", old)
+    path = study_dir / "cmp.yaml"
+    path.write_text(path.read_text().replace("seeds: [11, 12, 13, 14, 15, 16]", "seeds: [11, 12, 13, 14, 15, 16, 17]"))
+    outcome = run_study("cmp", quiet=True, instance=instance)
+    assert outcome.measured == 2 + 1  # the new seed on both arms, and the crashing seed again: the rest are current
+    assert "arm_fingerprint" not in set(warehouse.read("cmp__aggregates")["metric"])
+    assert warehouse.read("cmp__comparison").set_index("metric").loc["loss_auc_last25pct", "n_pairs"] == 6
+
+
+def test_a_measured_trial_of_a_large_seed_is_not_taken_for_an_ingested_one(study_dir):
+    # Seeds may be as large as the inbox's keys; rows without a source (an older version's, or
+    # a checkpoint's) are told ingested by their command, as that version did, not by the key.
+    from benchmark_assets.kinds.comparison.nodes import up_to_date
+
+    study = load_study(write_study(study_dir, "big", STUDY.replace("seeds: [11, 12, 13, 14, 15, 16]",
+                                                                  "seeds: [11, 20240101]")))
+    rows = pd.DataFrame([{"arm": arm, "seed": 20240101, "status": "ok", "error": "", "command": '["python", "train.py"]',
+                          "fingerprint": study.arm_fingerprint(arm)} for arm in ("control", "candidate")])
+    assert len(up_to_date(study, rows)) == 2
+    assert len(up_to_date(study, rows.assign(source="measured"))) == 2
