@@ -1,4 +1,4 @@
-"""The plan of one look at an inbox (``inbox.plan_look``), from hand-made files and records:
+"""The plan of one look at an inbox (``inbox_plan.plan_look``), from hand-made files and records:
 no disk, no warehouse, no Dagster."""
 import copy
 import json
@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from benchmark_assets.inbox import DUPLICATE, INGESTED, REJECTED, FileSeen, TrialShape, plan_look
+from benchmark_assets.inbox_plan import DUPLICATE, INGESTED, REJECTED, FileSeen, TrialShape, plan_look
 from benchmark_assets.kinds.base import INBOX_BASE, IngestError
 
 SHAPE = TrialShape("fake", "point", "replicate")
