@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
                          + (f"no verdict {args.fail_on!r} to gate on" if choices else "no verdicts to gate on"),
                          f"use --fail-on {' or '.join(choices)}" if choices else "drop --fail-on")
     ensure_dagster_home()
-    outcome = run_study(str(checked.path), tiers=tiers, constants=constants, quiet=args.quiet, force=args.force)
+    outcome = run_study(str(checked.path), subjects=constants, tiers=tiers, quiet=args.quiet, force=args.force)
     study = outcome.study
     # This run's own folder (latest may already be another run's, e.g. one launched from the UI).
     own = [artifacts_dir(study.name) / safe_label(stage.run_id) for stage in outcome.stages]

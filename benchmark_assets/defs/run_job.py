@@ -49,7 +49,7 @@ def build_run_job(graph: StudyGraph) -> JobDefinition:
             return run is not None and run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
 
         try:
-            outcome = run_study(str(study.path), tiers=config.tiers, constants=config.subjects, quiet=True,
+            outcome = run_study(str(study.path), subjects=config.subjects, tiers=config.tiers, quiet=True,
                                 instance=context.instance, force=config.force, launched_by="job",
                                 reason=f"{reason} (as `benchmark-assets run {arguments}`)",
                                 tags={PARENT_RUN_TAG: context.run_id}, log=context.log.info, should_stop=terminated)

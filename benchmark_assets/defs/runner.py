@@ -61,7 +61,7 @@ def trials_to_run(graph: StudyGraph, *, subjects=(), tiers=(), force: bool = Fal
     return {point: [r for r in replicates if (point, r) not in done] for point in points}
 
 
-def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = False, instance=None, force: bool = False,
+def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False, instance=None, force: bool = False,
               warehouse_url: str = "", launched_by: str = "cli", reason: str = "", tags: dict | None = None,
               log: Callable[[str], None] | None = None, should_stop: Callable[[], bool] | None = None,
               trials: dict[str, list[str]] | None = None) -> RunOutcome:
@@ -73,10 +73,11 @@ def run_study(study_name: str, *, tiers=None, constants=None, quiet: bool = Fals
     ``tags``; ``log`` hears of each stage as it starts and ends (the UI job's progress);
     ``should_stop`` is asked before each stage (the UI job: has its run been terminated?);
     ``trials`` (point -> replicates, registered as partitions if new) replaces the trials the
-    study's own lists ask for (``benchmark-assets ingest``: those of its inbox)."""
+    study's own lists ask for (``benchmark-assets ingest``: those of its inbox). ``subjects`` and
+    ``tiers`` select what a kind that selects subjects decides on (the CLI's --constants, --tier)."""
     graph = StudyGraph.load(study_name)
     study = graph.study
-    subjects, tiers = list(constants or []), list(tiers or [])
+    subjects, tiers = list(subjects or []), list(tiers or [])
     graph.points(subjects, tiers)  # a subject or tier the study lacks: refused before anything else
     home = Path(instance.root_directory if instance is not None else os.environ.get("DAGSTER_HOME") or ".dagster_home")
     locks = home / "locks"

@@ -32,7 +32,7 @@ def test_a_run_that_fails_after_deciding_leaves_nothing_in_the_ledger(instance, 
     assert len(first) == 3
     blocker = _break_the_summary(dagster_home)
     with pytest.raises(StudyRunError, match="FileExistsError"):
-        run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+        run_study("toy", quiet=True, instance=instance, subjects=["alpha"])
     failed = instance.get_runs(limit=1)[0]
     assert failed.status == DagsterRunStatus.FAILURE
     verdicts = instance.get_latest_materialization_event(AssetKey(["toy", "verdicts"]))
@@ -42,7 +42,7 @@ def test_a_run_that_fails_after_deciding_leaves_nothing_in_the_ledger(instance, 
     assert ledger.pending_runs() == [failed.run_id]  # it waits for a re-execution, or to be dropped
 
     blocker.unlink()
-    run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+    run_study("toy", quiet=True, instance=instance, subjects=["alpha"])
     rows = ledger.read()
     assert len(rows) == 4 and rows["run_id"].iloc[-1] == instance.get_runs(limit=1)[0].run_id
 

@@ -6,7 +6,7 @@ from benchmark_assets.warehouse import Warehouse
 
 def test_a_configured_warehouse_url_reaches_the_tables_and_the_ledger(instance, toy_study, dagster_home, tmp_path):
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
-    run_study("toy", constants=["alpha"], quiet=True, instance=instance, warehouse_url=url)
+    run_study("toy", subjects=["alpha"], quiet=True, instance=instance, warehouse_url=url)
     elsewhere = Warehouse(url)
     assert len(elsewhere.read("toy__trials")) == 6 * 10 * 2  # current + 5 alpha values, 10 scenarios, 2 repeats
     ledger = Ledger(elsewhere).read()

@@ -118,7 +118,7 @@ def test_rematerialising_a_partition_replaces_its_rows_never_duplicates(instance
 
 
 def test_selecting_constants_decides_only_those_and_corrects_for_them(instance, toy_study):
-    run_study("toy", constants=["alpha"], quiet=True, instance=instance)
+    run_study("toy", subjects=["alpha"], quiet=True, instance=instance)
     verdicts = Warehouse().read("toy__verdicts")
     assert list(verdicts["constant"]) == ["alpha"]
     trials = Warehouse().read("toy__trials")
@@ -178,7 +178,7 @@ def test_cli_selection_of_unknown_constant_is_one_clear_error(instance, toy_stud
     from benchmark_assets.studies import StudyError
 
     with pytest.raises(StudyError, match=r"--constants: unknown constants \['nope'\]"):
-        run_study("toy", constants=bad.split(","), quiet=True, instance=instance)
+        run_study("toy", subjects=bad.split(","), quiet=True, instance=instance)
 
 
 @pytest.mark.parametrize(("returned", "error"), [
@@ -194,7 +194,7 @@ def test_a_metric_that_cannot_be_decided_on_is_a_failed_trial_with_the_reason(in
         return dict(returned)
 
     monkeypatch.setattr(toy, "evaluate", broken)
-    outcome = run_study("toy", constants=["beta"], quiet=True, instance=instance)  # the stages all complete
+    outcome = run_study("toy", subjects=["beta"], quiet=True, instance=instance)  # the stages all complete
     trials = Warehouse().read("toy__trials")
     assert (trials["status"] == "failed").all() and (trials["error"] == error).all()
     assert outcome.results == TrialResults(len(trials), len(trials), ((error, len(trials)),))
@@ -206,7 +206,7 @@ def test_each_summary_event_links_its_own_files_and_shows_every_plot(instance, t
     import re
 
     run_study("toy", quiet=True, instance=instance)
-    run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+    run_study("toy", quiet=True, instance=instance, subjects=["alpha"])
     events = instance.fetch_materializations(AssetKey(["toy", "ratchet_summary"]), limit=10).records
     assert len(events) == 2
     folders = []

@@ -213,7 +213,7 @@ def test_an_all_ranged_study_with_few_distinct_points_uses_its_whole_budget(inst
     verdicts = Warehouse().read("steps__verdicts")
     assert verdicts["constant"].tolist() == ["search"] and verdicts["decision"].iloc[0] == "accept"
     # Selecting a searched constant selects the search.
-    run_study("steps", quiet=True, instance=instance, constants=["k"])
+    run_study("steps", quiet=True, instance=instance, subjects=["k"])
     assert Warehouse().read("steps__verdicts")["constant"].tolist() == ["search"]
 
 
