@@ -1,3 +1,5 @@
+"""The study graph in Dagster: every shipped study defines, the study sensor and the nightly schedule
+request exactly the reruns an edit affects, and a failed schema check lists its rows by their keys."""
 import json
 
 from dagster import AssetKey, DagsterInstance, Definitions, build_schedule_context, build_sensor_context
