@@ -25,7 +25,7 @@ def decided_twice(tmp_path_factory, template_dagster_home):
         path.write_text(path.read_text().replace("decision: {bootstrap_resamples: 2000, correction: holm}",
                                                  "decision: {bootstrap_resamples: 2000, correction: holm, "
                                                  "improvement_threshold: 0.5}"))
-        run_study("toy", quiet=True, instance=instance, constants=["alpha"])
+        run_study("toy", quiet=True, instance=instance, subjects=["alpha"])
 
     return study_ran(tmp_path_factory, template_dagster_home, {"toy": TOY_STUDY}, steps)
 
