@@ -294,4 +294,4 @@ def trial_pairs(trials: Mapping[str, Sequence[str]]) -> set[tuple[str, str]]:
     return {(str(p), str(r)) for p, replicates in trials.items() for r in replicates}
 
 
-__all__ = ["REPLICATE", "StudyGraph", "trial_pairs", "trials_by_point"]
+__all__ = ["StudyGraph", "trial_pairs", "trials_by_point"]

@@ -43,7 +43,7 @@ def rerun_request(graph: StudyGraph, trial_keys: list[tuple[str, str]], changed_
 def sensor_state(graph: StudyGraph) -> dict:
     """What the study sensor compares from one tick to the next."""
     trial_node = graph.trial_node.name
-    return {"points": graph.kind.point_fingerprints(graph.study), "replicates": graph.keys(graph.replicate),
+    return {"points": dict(graph.point_fingerprints), "replicates": graph.keys(graph.replicate),
             "versions": {name: v for name, v in graph.versions(per_point_trials=True).items() if name != trial_node},
             "hash": graph.study.spec_hash}
 

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, materialize
@@ -191,7 +192,7 @@ def ingest_study(study_name: str, *, quiet: bool = False, instance=None, warehou
     outcome = run_study(str(graph.path), quiet=quiet, instance=instance, warehouse_url=warehouse_url,
                         reason=f"benchmark-assets ingest {graph.name}: {files}"[:200], log=log,
                         trials=trials_by_point(keys))
-    return found, RunOutcome(**{**outcome.__dict__, "ingested": len(keys)})
+    return found, replace(outcome, ingested=len(keys))
 
 
 def followups(graph: StudyGraph, resources: dict, *, log, quiet: bool):

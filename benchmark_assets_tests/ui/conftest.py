@@ -4,6 +4,7 @@ browser test, ``reload`` for the edited study, ``sweep`` with files already in i
 tick every few seconds through the project's own setting ($BENCHMARK_ASSETS_SENSOR_SECONDS);
 Dagster's backfill daemon keeps its fixed 30-s loop. The UI tests share the xdist group ``ui``, so
 one worker runs them one after another against this one server, which stops after the last."""
+import json
 import os
 import shutil
 import signal
@@ -137,6 +138,16 @@ def wait_for(what: str, condition, timeout: float = 300, log: Deployment | None 
         assert time.monotonic() < deadline, f"timed out waiting for {what}" + (f"\n{log.log_tail()}" if log else "")
         time.sleep(1)
     return value
+
+
+def graphql(base: str, query: str, variables: dict) -> dict:
+    """The data of a GraphQL query to the deployment's webserver; fails on any error it reports."""
+    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query, "variables": variables}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    assert not body.get("errors"), body["errors"]
+    return body["data"]
 
 
 def backfill_of(instance, study: str, *, after: float = 0.0):

@@ -2,12 +2,10 @@
 other study (every UI test of this package runs beside ``broken.yaml``), the broken file shows its
 one-line error as a sensor's description and skip reason, and a study beside it is materialised
 by the daemon from a launch in the UI's API while the broken file is still there."""
-import json
-import urllib.request
 
 from dagster import DagsterRunStatus
 
-from benchmark_assets_tests.ui.conftest import LOCATION, UI, wait_for
+from benchmark_assets_tests.ui.conftest import LOCATION, UI, graphql, wait_for
 
 pytestmark = UI
 SENSOR = "broken__invalid_study_file"
@@ -33,28 +31,19 @@ mutation Launch($params: ExecutionParams!) {
 }"""
 
 
-def _graphql(base: str, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query, "variables": variables}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
 def _selector(**more) -> dict:
     return {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", **more}
 
 
 def test_a_broken_study_file_fails_alone(browser, deployment, instance, tmp_path):
-    sensor = _graphql(deployment.url, SENSOR_QUERY, {"selector": _selector(sensorName=SENSOR)})["sensorOrError"]
+    sensor = graphql(deployment.url, SENSOR_QUERY, {"selector": _selector(sensorName=SENSOR)})["sensorOrError"]
     assert sensor["__typename"] == "Sensor", sensor
     assert "broken.yaml" in sensor["description"] and ERROR in sensor["description"]
     assert "Fix:" in sensor["description"]  # one line naming the file, the field and the fix
 
     # Each tick says it again, as the skip reason.
     def skipped() -> str:
-        found = _graphql(deployment.url, SENSOR_QUERY, {"selector": _selector(sensorName=SENSOR)})["sensorOrError"]
+        found = graphql(deployment.url, SENSOR_QUERY, {"selector": _selector(sensorName=SENSOR)})["sensorOrError"]
         return next((t["skipReason"] for t in found["sensorState"]["ticks"] if t["skipReason"]), "")
     reason = wait_for("the broken file's sensor tick", skipped, log=deployment)
     assert reason.startswith("left out of the definitions: ") and ERROR in reason
@@ -67,7 +56,7 @@ def test_a_broken_study_file_fails_alone(browser, deployment, instance, tmp_path
     page.close()
 
     # The study beside it is there and runs: its whole-study job, launched as the Launchpad does.
-    launched = _graphql(deployment.url, LAUNCH, {"params": {"selector": _selector(jobName="neighbour__run_study"),
+    launched = graphql(deployment.url, LAUNCH, {"params": {"selector": _selector(jobName="neighbour__run_study"),
                                                             "runConfigData": {}, "mode": "default"}})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]

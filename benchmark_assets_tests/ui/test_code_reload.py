@@ -1,14 +1,12 @@
 """An edited study reaches the UI by itself: the study sensor reruns what the edit affects and has
 the code location reloaded, so the webserver's definitions carry the new code versions and the
 rerun assets are up to date, not "Unsynced: has a new code version" until a manual reload."""
-import json
 import time
-import urllib.request
 
 from benchmark_assets.defs.runner import run_study
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.studies import load_study
-from benchmark_assets_tests.ui.conftest import UI, backfill_of, wait_for
+from benchmark_assets_tests.ui.conftest import UI, backfill_of, graphql, wait_for
 
 pytestmark = UI
 STUDY = "reload"  # a study of its own on the shared server: the browser test's is never edited
@@ -22,17 +20,8 @@ query Asset($path: [String!]!) {
 }"""
 
 
-def _graphql(base: str, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query, "variables": variables}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
 def _asset(base: str, name: str) -> dict:
-    return _graphql(base, ASSET, {"path": [STUDY, name]})["assetNodeOrError"]
+    return graphql(base, ASSET, {"path": [STUDY, name]})["assetNodeOrError"]
 
 
 def _quiet(instance) -> bool:
