@@ -114,6 +114,15 @@ class StudyGraph:
                 found.add(node.name)
         return [name for name in self.nodes if name in found]
 
+    def upstream_of_trials(self) -> list[str]:
+        """The nodes the trials read (through inputs or deps, at any distance): a rerun of trials
+        does not change them, so they run only where missing or of an older code version."""
+        found: set[str] = set()
+        for node in reversed(list(self.nodes.values())):  # downstream first, so one pass sees every chain
+            if node.partitioned_by == TRIAL or node.name in found:
+                found |= set(node.inputs + node.deps)
+        return [name for name in self.nodes if name in found]
+
     # -- names --------------------------------------------------------------------------------
 
     def table(self, node: str) -> str:

@@ -278,11 +278,10 @@ def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, s
 
     first = tick(nothing.cursor)
     (request,) = first.run_requests
-    subset = request.asset_graph_subset
-    trials_subset = subset.partitions_subsets_by_asset_key[AssetKey(["sweep", "trials"])]
-    trials = {str(k) for k in trials_subset.get_partition_keys()}
-    assert trials == {f"concurrency=4|{INBOX_BASE}", f"concurrency=16|{INBOX_BASE + 1}"}
-    assert {k.path[-1] for k in subset.non_partitioned_asset_keys} == {"sweep_summary"}
+    assert request.job_name == "sweep__run_study"  # the study's job: then what follows, as the CLI runs it
+    only = request.run_config["ops"]["sweep__stages"]["config"]["only"]
+    assert only["trials"] == {"concurrency=4": [str(INBOX_BASE)], "concurrency=16": [str(INBOX_BASE + 1)]}
+    assert not only["points"] and not only["replicates"] and not only["steps"]
     assert "a/profile_export_aiperf.json" in request.tags["benchmark_assets/ingested_files"]
     (added,) = [r for r in first.dynamic_partitions_requests if r.partitions_def_name == "sweep__load_trials"]
     assert list(added.partition_keys) == [str(INBOX_BASE), str(INBOX_BASE + 1)]
@@ -311,9 +310,8 @@ def test_the_sensor_ingests_new_files_and_reports_rejected_ones_once(instance, s
     monkeypatch.setattr(inbox_watch, "RETRY_AFTER_SECONDS", -1)  # as if its run had failed long ago
     third = tick(second.cursor)
     (request,) = third.run_requests
-    trials = {str(k) for k in request.asset_graph_subset.partitions_subsets_by_asset_key[
-        AssetKey(["sweep", "trials"])].get_partition_keys()}
-    assert trials == {f"concurrency=1|{INBOX_BASE + 2}", f"concurrency=16|{INBOX_BASE + 1}"}
+    only = request.run_config["ops"]["sweep__stages"]["config"]["only"]
+    assert only["trials"] == {"concurrency=1": [str(INBOX_BASE + 2)], "concurrency=16": [str(INBOX_BASE + 1)]}
     assert not third.asset_events and "never stored as partitions" in capfd.readouterr().err
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# A backfill of exactly some partitions of some assets (sensor reruns): test_study_sensor*, test_inbox.
-from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.partitions.definition.multi import MultiPartitionsDefinition
 from dagster._core.definitions.partitions.partition_key_range import PartitionKeyRange
 from dagster._core.definitions.partitions.subset.default import DefaultPartitionsSubset
@@ -84,7 +82,7 @@ def install_rectangle_ranges(grid_ranges: Callable) -> None:
 
 
 __all__ = ["ASSET_EVENTS", "ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG", "IN_PROGRESS_RUN_STATUSES",
-           "SQLITE_BUSY_TIMEOUT_SECONDS", "AssetGraphSubset", "AssetKeyTable", "BulkActionStatus", "ConfigurableClassData",
+           "SQLITE_BUSY_TIMEOUT_SECONDS", "AssetKeyTable", "BulkActionStatus", "ConfigurableClassData",
            "DagsterSqliteStorage", "DagsterStorage", "MultiPartitionKey", "PartitionKeyRange", "SqlEventLogStorageTable",
            "SqliteEventLogStorage", "SqliteEventLogStorageWatchdog", "SqliteRunStorage", "SqliteScheduleStorage",
            "add_partition_metadata", "build_reconstructable_job", "check_output_names", "install_rectangle_ranges"]

@@ -1,6 +1,6 @@
 """The inbox in Dagster: a sensor per study whose kind ingests result files. Each tick it reads
 the study's new and changed inbox files (``benchmark_assets.inbox.scan``), registers the trial
-keys they bring and asks for a run of exactly those trial partitions and what follows them; a
+keys they bring and launches the study's job over exactly those trials and what follows them; a
 file that cannot be used is logged with its name and reason, and shown on the trials asset's
 page (an observation with the rejected files), once per content."""
 
@@ -10,7 +10,6 @@ import time
 from dagster import (
     AssetKey,
     AssetObservation,
-    AssetSelection,
     DefaultSensorStatus,
     MetadataValue,
     RunsFilter,
@@ -23,10 +22,11 @@ from dagster import (
 from benchmark_assets import inbox
 from benchmark_assets.defs.compat import IN_PROGRESS_RUN_STATUSES, BulkActionStatus
 from benchmark_assets.defs.partitions import add_requests, trial_key
-from benchmark_assets.defs.reruns import rerun_request
+from benchmark_assets.defs.reruns import study_run_request
 from benchmark_assets.defs.resources import WarehouseResource
 from benchmark_assets.defs.ticks import sensor_interval
-from benchmark_assets.graph import StudyGraph
+from benchmark_assets.edits import Rerun
+from benchmark_assets.graph import StudyGraph, trials_by_point
 from benchmark_assets.studies import StudyError
 
 INGEST_TAG = "benchmark_assets/ingested_files"
@@ -63,10 +63,11 @@ def unstored_keys(instance, graph: StudyGraph, warehouse) -> list[tuple[str, str
     return list(dict.fromkeys(out))
 
 
-def trials_in_flight(instance, trials_key: AssetKey) -> bool:
-    """Whether a run that stores trials of the study is queued or running, or a backfill is on."""
+def trials_in_flight(instance, graph: StudyGraph) -> bool:
+    """Whether a run that stores trials of the study (or its job) is queued or running, or a backfill is on."""
+    trials_key = AssetKey(graph.asset_path(graph.trial_node.name))
     runs = instance.get_runs(filters=RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES)), limit=200)
-    if any(trials_key in (run.asset_selection or set()) for run in runs):
+    if any(run.job_name == graph.run_job or trials_key in (run.asset_selection or set()) for run in runs):
         return True
     return bool(instance.get_backfills(status=BulkActionStatus.REQUESTED, limit=1))
 
@@ -85,7 +86,7 @@ def build_inbox_sensor(graph: StudyGraph):
     path, trials_key = study.path, AssetKey(graph.asset_path(graph.trial_node.name))
 
     @sensor(name=graph.inbox_sensor, minimum_interval_seconds=sensor_interval(30), default_status=DefaultSensorStatus.RUNNING,
-            asset_selection=AssetSelection.groups(study.name),
+            job_name=graph.run_job,
             description=f"Ingests result files put in {inbox.inbox_folder(study)} ({graph.inbox_help}) as trials of "
                         f"{study.name}, once per content; files it cannot use are reported here and on the "
                         f"{trials_key.to_user_string()} asset.")
@@ -110,7 +111,7 @@ def build_inbox_sensor(graph: StudyGraph):
         requested, now = _requested(context.cursor), time.time()
         unstored = unstored_keys(context.instance, graph_now, warehouse.open())
         stranded = []
-        busy = trials_in_flight(context.instance, trials_key)  # a queued or slow run is not a lost one
+        busy = trials_in_flight(context.instance, graph_now)  # a queued or slow run is not a lost one
         for key in (k for k in unstored if k not in keys):
             first, attempts = requested.setdefault("|".join(key), [now, 0])  # first seen now: its run may be on
             if busy:
@@ -131,8 +132,8 @@ def build_inbox_sensor(graph: StudyGraph):
         if not keys:
             return SensorResult(skip_reason=SkipReason(found.summary()), asset_events=events, cursor=cursor)
         files = ", ".join(o.path for o in found.ingested) or f"{len(stranded)} trials ingested earlier"
-        request = rerun_request(graph_now, keys, set(), reason=f"{graph_now.inbox_sensor}: ingest {files}",
-                                tags={INGEST_TAG: files[:200]})
+        request = study_run_request(graph_now, Rerun(trials=trials_by_point(keys)),
+                                    reason=f"{graph_now.inbox_sensor}: ingest {files}", tags={INGEST_TAG: files[:200]})
         return SensorResult(run_requests=[request], asset_events=events, cursor=cursor,
                             dynamic_partitions_requests=add_requests(context.instance, graph_now, keys))
 

@@ -14,10 +14,21 @@ from dagster import (
 )
 from pydantic import Field
 
+from benchmark_assets.defs.reruns import stages_op
 from benchmark_assets.defs.runner import StudyInterrupted, StudyRunError, cli_command, run_study
 from benchmark_assets.defs.tags import PARENT_RUN_TAG, STUDY_TAG, run_reason
+from benchmark_assets.edits import Rerun
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.studies import StudyError
+
+
+class OnlyConfig(Config):
+    """A rerun of part of the study (the study sensor's after an edit, the inbox sensor's)."""
+
+    points: list[str] = Field(default_factory=list, description="points whose every trial reruns")
+    replicates: list[str] = Field(default_factory=list, description="replicates (scenarios, seeds) run on every point")
+    trials: dict[str, list[str]] = Field(default_factory=dict, description="point -> replicates to run besides")
+    steps: list[str] = Field(default_factory=list, description="steps (asset names) whose every partition reruns")
 
 
 class RunStudyConfig(Config):
@@ -28,6 +39,8 @@ class RunStudyConfig(Config):
     tiers: list[str] = Field(default_factory=list, description="tiers of subjects, where the kind has them "
                              "(the CLI's --tier)")
     force: bool = Field(default=False, description="rerun trials that are already up to date (the CLI's --force)")
+    only: OnlyConfig | None = Field(default=None, description="run only these trials and steps, then what follows "
+                                    "them and the follow-ups (set by the study and inbox sensors); empty: the study")
 
 
 def build_run_job(graph: StudyGraph) -> JobDefinition:
@@ -36,7 +49,7 @@ def build_run_job(graph: StudyGraph) -> JobDefinition:
     which stage is running. A backfill of the same assets waits for the daemon's 30 s tick per level."""
     study, kind = graph.study, graph.kind
 
-    @op(name=f"{study.name}__stages",
+    @op(name=stages_op(graph),
         description=f"Runs {study.path.name} as `benchmark-assets run {study.name}` does: the trials it needs, "
                     "then the analysis, one run per stage.")
     def run_whole_study(context: OpExecutionContext, config: RunStudyConfig) -> None:
@@ -48,11 +61,18 @@ def build_run_job(graph: StudyGraph) -> JobDefinition:
             run = context.instance.get_run_by_id(context.run_id)
             return run is not None and run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
 
+        only = config.only
         try:
+            trials, steps = None, ()
+            if only is not None:
+                rerun = Rerun(only.points, only.replicates, only.trials, only.steps)
+                trials, steps = rerun.wanted(StudyGraph.load(study.path)), rerun.steps
+                context.log.info(f"running {rerun.size} of {study.name}, then what follows them")
             outcome = run_study(str(study.path), subjects=config.subjects, tiers=config.tiers, quiet=True,
                                 instance=context.instance, force=config.force, launched_by="job",
-                                reason=f"{reason} (as `benchmark-assets run {arguments}`)",
-                                tags={PARENT_RUN_TAG: context.run_id}, log=context.log.info, should_stop=terminated)
+                                reason=f"{reason}" + ("" if only else f" (as `benchmark-assets run {arguments}`)"),
+                                tags={PARENT_RUN_TAG: context.run_id}, log=context.log.info, should_stop=terminated,
+                                trials=trials, steps=steps)
         except StudyError as error:  # the study file as it is now, or a subject or tier it does not have
             raise Failure(description=str(error)) from None
         except StudyRunError as error:

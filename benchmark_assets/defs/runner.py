@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,7 +65,7 @@ def trials_to_run(graph: StudyGraph, *, subjects=(), tiers=(), force: bool = Fal
 def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False, instance=None, force: bool = False,
               warehouse_url: str = "", launched_by: str = "cli", reason: str = "", tags: dict | None = None,
               log: Callable[[str], None] | None = None, should_stop: Callable[[], bool] | None = None,
-              trials: dict[str, list[str]] | None = None) -> RunOutcome:
+              trials: dict[str, list[str]] | None = None, steps: Collection[str] = ()) -> RunOutcome:
     """Materialise a study through Dagster, whatever its kind: the trials it needs (ranged runs
     over rectangles of partitions), then what follows them; one in-process run per stage.
     ``warehouse_url`` (default: $BENCHMARK_ASSETS_WAREHOUSE_URL or SQLite under $DAGSTER_HOME)
@@ -74,7 +74,8 @@ def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False
     ``tags``; ``log`` hears of each stage as it starts and ends (the UI job's progress);
     ``should_stop`` is asked before each stage (the UI job: has its run been terminated?);
     ``trials`` (point -> replicates, registered as partitions if new) replaces the trials the
-    study's own lists ask for (``benchmark-assets ingest``: those of its inbox). ``subjects`` and
+    study's own lists ask for (``benchmark-assets ingest``: those of its inbox; the study sensor's
+    reruns); ``steps`` (nodes whose settings changed) rerun over every partition. ``subjects`` and
     ``tiers`` select what a kind that selects subjects decides on (the CLI's --constants, --tier)."""
     graph = StudyGraph.load(study_name)
     study = graph.study
@@ -106,7 +107,7 @@ def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False
                               REASON_TAG: (reason or cli_command(study.name, subjects, tiers, force))[:200]})
         wanted = trials if trials is not None else trials_to_run(graph, subjects=subjects, tiers=tiers, force=force,
                                                                  resources=resources)
-        return run.go(wanted)
+        return run.go(wanted, steps)
 
 
 def _stderr(line: str) -> None:
@@ -130,19 +131,19 @@ class _StudyRun:
         self.decided = graph.subjects(subjects, tiers)
         self.assets = build_assets(graph)
 
-    def stages(self, wanted: dict[str, list[str]], nodes=None) -> list[StageRun]:
+    def stages(self, wanted: dict[str, list[str]], nodes=None, steps: Collection[str] = ()) -> list[StageRun]:
         return materialise_stages(self.graph, self.assets, plan_stages(self.graph, self.instance, wanted, self.decided,
-                                                                        nodes=nodes),
+                                                                        nodes=nodes, every_partition=steps),
                                   instance=self.instance, quiet=self.quiet, resources=self.resources, tags=self.tags,
                                   log=self.log, should_stop=self.should_stop)
 
-    def go(self, wanted: dict[str, list[str]]) -> RunOutcome:
+    def go(self, wanted: dict[str, list[str]], steps: Collection[str] = ()) -> RunOutcome:
         graph, study = self.graph, self.graph.study
         kept = checkpointed_trials(graph, wanted, self.resources)  # finished by an interrupted run: not run again
         started = time.perf_counter()
         followed = 0
         try:
-            timings = self.stages(wanted)
+            timings = self.stages(wanted, steps=steps)
             rerun: set[str] = set()
             for followup in followups(graph, self.resources, log=self.log, quiet=self.quiet):
                 register(self.instance, graph, followup.trials)

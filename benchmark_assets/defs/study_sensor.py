@@ -1,17 +1,13 @@
-"""``<study>__study_changes``: the sensor that watches a study file and reruns what an edit affects."""
+"""``<study>__study_changes``: the sensor that watches a study file and reruns what an edit affects,
+as a run of the study's job (``reruns``)."""
 
-from dagster import AssetSelection, DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from benchmark_assets.defs import code_reload
 from benchmark_assets.defs.partitions import add_requests
-from benchmark_assets.defs.reruns import (
-    changes_to_rerun,
-    cursor_of_an_earlier_version,
-    load_sensor_state,
-    sensor_state,
-    store_sensor_state,
-)
+from benchmark_assets.defs.reruns import load_sensor_state, store_sensor_state, study_run_request
 from benchmark_assets.defs.ticks import sensor_interval
+from benchmark_assets.edits import edit_between, sensor_state
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.studies import StudyError
 
@@ -19,7 +15,8 @@ from benchmark_assets.studies import StudyError
 def build_study_sensor(graph: StudyGraph):
     """A sensor that watches the study file. Each tick it loads the file (an invalid edit skips,
     saying why), registers new dynamic partition keys, and compares the file's state with the
-    last tick's (kept in the cursor) to request exactly the reruns an edit needs. The first tick
+    last tick's (kept in the cursor) to launch the study's job over exactly what the edit
+    touched; the job runs the follow-ups and settles the ledger as the CLI does. The first tick
     adopts the file as it is: reruns are for changes, not for start-up."""
     study, path = graph.study, graph.path
 
@@ -27,9 +24,9 @@ def build_study_sensor(graph: StudyGraph):
         name=graph.study_sensor,
         minimum_interval_seconds=sensor_interval(30),
         default_status=DefaultSensorStatus.RUNNING,
-        # Backfill requests are only accepted from a sensor whose selection covers their assets.
-        asset_selection=AssetSelection.groups(study.name),
-        description=f"Watches {path.name}: registers new partition keys and reruns what a change affects.",
+        job_name=graph.run_job,
+        description=f"Watches {path.name}: registers new partition keys and runs {graph.run_job} over what a "
+                    "change affects.",
     )
     def study_changes(context: SensorEvaluationContext):
         try:
@@ -49,13 +46,13 @@ def build_study_sensor(graph: StudyGraph):
         registering = add_requests(context.instance, current)
         state = sensor_state(current)
         previous = load_sensor_state(context.instance, current.name, context.cursor)
-        cursor = store_sensor_state(context.instance, current.name, state)
+        cursor = store_sensor_state(context.instance, current.name, state, context.cursor)
         if previous is None:  # the first tick adopts the file as it is
             return SensorResult(dynamic_partitions_requests=registering, cursor=cursor)
-        if set(previous) != set(state):
-            previous = cursor_of_an_earlier_version(previous, state)
-        return SensorResult(run_requests=changes_to_rerun(current, previous, state),
-                            dynamic_partitions_requests=registering, cursor=cursor)
+        rerun = edit_between(current, previous, state)
+        requests = [study_run_request(current, rerun, reason=rerun.reason)] if rerun else []
+        if rerun:
+            context.log.info(f"{rerun.reason}: launching {current.run_job} over {rerun.size}")
+        return SensorResult(run_requests=requests, dynamic_partitions_requests=registering, cursor=cursor)
 
     return study_changes
-

@@ -1,5 +1,5 @@
 """The study graph in Dagster: every shipped study defines, the study sensor and the nightly schedule
-request exactly the reruns an edit affects, and a failed schema check lists its rows by their keys."""
+launch the study's job over exactly the reruns an edit affects, and a failed schema check lists its rows by their keys."""
 import json
 
 from dagster import AssetKey, DagsterInstance, Definitions, build_schedule_context, build_sensor_context
@@ -36,10 +36,35 @@ def test_definitions_load_every_shipped_study():
     assert definitions.defs.get_repository_def().asset_graph.get_all_asset_keys()
 
 
-def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, study_dir):
+def _only(request) -> dict:
+    """The rerun a request of the study's job asks for (its ``only`` config; None: the whole study)."""
+    (op_config,) = request.run_config["ops"].values()
+    return op_config["config"].get("only")
+
+
+def _planned(instance, request, path) -> dict[str, list]:
+    """Per step, the partitions the job's run of ``request`` materialises first (before follow-ups):
+    what the stages the runner plans for it cover."""
+    from benchmark_assets.defs.partitions import register
+    from benchmark_assets.defs.stages import plan_stages
+    from benchmark_assets.edits import Rerun
+    from benchmark_assets.graph import StudyGraph
+
+    graph, only = StudyGraph.load(path), _only(request)
+    register(instance, graph)  # as the job's run does first
+    rerun = Rerun(only["points"], only["replicates"], only["trials"], only["steps"])
+    out: dict[str, list] = {}
+    for stage in plan_stages(graph, instance, rerun.wanted(graph), [], every_partition=rerun.steps):
+        for key in stage.asset_keys:
+            out.setdefault(key.path[-1], []).append((stage.start, stage.end))
+    return out
+
+
+def test_sensor_registers_points_then_launches_the_job_over_only_what_changed(dagster_home, study_dir):
     study = load_study(study_dir / "toy.yaml")
     defs = build_definitions([study])
     sensor = defs.get_repository_def().get_sensor_def("toy__study_changes")
+    assert sensor.job_name == "toy__run_study"
     with DagsterInstance.get() as instance:
         first = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def()))
         assert not first.run_requests
@@ -49,32 +74,39 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
         for request in first.dynamic_partitions_requests:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
 
-        # A new candidate: only its partitions (and what depends on them) are requested.
+        # A new candidate: the job runs its trials (and what depends on them), nothing else.
         path = study_dir / "toy.yaml"
         path.write_text(path.read_text().replace("candidates: [0.5, 1.0, 2.0]", "candidates: [0.5, 1.0, 2.0, 4.0]"))
         second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=first.cursor))
         assert [list(r.partition_keys) for r in second.dynamic_partitions_requests] == [["beta=4"]]
-        subset = second.run_requests[0].asset_graph_subset
-        trial_keys = subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()
-        assert {k.keys_by_dimension["sweep_point"] for k in trial_keys} == {"beta=4"}
-        assert len(trial_keys) == 10
-        assert AssetKey(["toy", "ratchet_summary"]) in subset.non_partitioned_asset_keys
+        (request,) = second.run_requests
+        assert request.job_name == "toy__run_study" and not request.run_config["ops"]["toy__stages"]["config"]["force"]
+        assert _only(request) == {"points": ["beta=4"], "replicates": [], "trials": {}, "steps": []}
+        assert "10 trials to run after a change to toy.yaml" in request.tags["benchmark_assets/reason"]
+        planned = _planned(instance, request, path)
+        assert planned["trials"] == [("0|beta=4", "9|beta=4")] and planned["aggregates"] == [("beta=4", "beta=4")]
+        assert "ratchet_summary" in planned
+        assert planned["scenario_catalog"] == [("0", "9")]  # never materialised here (after a run: test_run_job)
 
         # Only a decision rule changed: no trial reruns, just the verdicts and the summary.
         path.write_text(path.read_text().replace("correction: holm", "correction: bh"))
         third = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), cursor=second.cursor))
-        subset = third.run_requests[0].asset_graph_subset
-        assert not subset.partitions_subsets_by_asset_key
-        assert subset.non_partitioned_asset_keys == {AssetKey(["toy", name]) for name in (
-            "search", "verdicts", "interactions", "cumulative", "ratchet_summary")}
+        (request,) = third.run_requests
+        assert not _only(request)["points"] and not _only(request)["replicates"]
+        assert set(_only(request)["steps"]) == {"verdicts", "interactions", "cumulative", "ratchet_summary"}
+        planned = _planned(instance, request, path)
+        assert set(planned) == {"search", "verdicts", "interactions", "cumulative", "ratchet_summary"}
 
         # The number of bootstrap resamples also shapes every point's aggregates: those rerun too, no trials.
         path.write_text(path.read_text().replace("bootstrap_resamples: 2000", "bootstrap_resamples: 3000"))
         resampled = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=defs.get_repository_def(),
                                                               cursor=third.cursor))
-        subset = resampled.run_requests[0].asset_graph_subset
-        assert set(subset.partitions_subsets_by_asset_key) == {AssetKey(["toy", "aggregates"])}
-        assert len(subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()) == len(load_study(path).sweep_points())
+        (request,) = resampled.run_requests
+        assert "aggregates" in _only(request)["steps"] and not _only(request)["points"]
+        planned = _planned(instance, request, path)
+        assert "trials" not in planned
+        points = instance.get_dynamic_partitions("toy__sweep_points")
+        assert planned["aggregates"] == [(points[0], points[-1])] and len(points) == len(load_study(path).sweep_points())
         third = resampled
 
         # A broken edit reruns nothing and says why.
@@ -84,31 +116,22 @@ def test_sensor_registers_points_then_reruns_only_what_changed(dagster_home, stu
         assert third.cursor.split("study ")[1] != second.cursor.split("study ")[1]
         assert len(third.cursor) < 120 and "points" in third.cursor  # a short line on the sensor page
 
+        # Many edits later the key-value store still holds one entry per study, of at most two states.
+        stored = list(instance.run_storage.get_cursor_values({"benchmark_assets/study_state/toy"}))
+        assert stored == ["benchmark_assets/study_state/toy"]
+        states = json.loads(instance.run_storage.get_cursor_values(set(stored))[stored[0]])
+        assert len(states) == 2 and third.cursor.split(":")[0] in states
 
-def test_nightly_schedule_is_off_by_default_and_requests_the_whole_ratchet(dagster_home, study_dir):
+
+def test_nightly_schedule_is_off_by_default_and_runs_the_whole_study_again(dagster_home, study_dir):
     study = load_study(study_dir / "toy.yaml")
     defs = build_definitions([study])
     schedule = defs.get_repository_def().get_schedule_def("toy__nightly")
-    assert schedule.default_status.value == "STOPPED"
+    assert schedule.default_status.value == "STOPPED" and schedule.job_name == "toy__run_study"
     with DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("toy__sweep_points", [p.key for p in study.sweep_points()])
-        instance.add_dynamic_partitions("toy__seed_ids", study.seed_keys)
-        request = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests[0]
-        trials = request.asset_graph_subset.get_partitions_subset(AssetKey(["toy", "trials"]))
-        assert len(trials.get_partition_keys()) == len(study.sweep_points()) * 10
-
-
-def test_nightly_schedule_asks_only_for_registered_partitions(dagster_home, study_dir):
-    study = load_study(study_dir / "toy.yaml")
-    schedule = build_definitions([study]).get_repository_def().get_schedule_def("toy__nightly")
-    registered = [p.key for p in study.sweep_points()][:3]
-    with DagsterInstance.get() as instance:
-        instance.add_dynamic_partitions("toy__sweep_points", registered)
-        instance.add_dynamic_partitions("toy__seed_ids", study.seed_keys)
-        subset = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests[0].asset_graph_subset
-    aggregates = subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()
-    trials = subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()
-    assert set(aggregates) == set(registered) and {k.keys_by_dimension["sweep_point"] for k in trials} == set(registered)
+        (request,) = schedule.evaluate_tick(build_schedule_context(instance=instance)).run_requests
+    assert request.job_name == "toy__run_study"
+    assert request.run_config == {"ops": {"toy__stages": {"config": {"force": True}}}}
 
 
 def test_a_cursor_written_before_the_upgrade_still_reruns_an_edit(dagster_home, study_dir):
@@ -125,11 +148,19 @@ def test_a_cursor_written_before_the_upgrade_still_reruns_an_edit(dagster_home, 
         instance.add_dynamic_partitions("toy__sweep_points", [p.key for p in study.sweep_points()])
         instance.add_dynamic_partitions("toy__seed_ids", study.seed_keys)
         tick = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository, cursor=old_cursor))
-        trials = tick.run_requests[0].asset_graph_subset.get_partitions_subset(AssetKey(["toy", "trials"]))
-        assert {k.keys_by_dimension["sweep_point"] for k in trials.get_partition_keys()} == {"beta=4"}
+        assert _only(tick.run_requests[0])["points"] == ["beta=4"]
         again = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,
                                                           cursor=tick.cursor))
         assert not again.run_requests  # the new cursor took over
+
+
+def test_a_state_stored_one_key_per_digest_is_still_read(dagster_home, study_dir):
+    """Sensor states used to be one key per digest: a cursor naming one still finds it."""
+    from benchmark_assets.defs.reruns import load_sensor_state
+
+    with DagsterInstance.get() as instance:
+        instance.run_storage.set_cursor_values({"benchmark_assets/study_state/toy/abc123": '{"points": {}}'})
+        assert load_sensor_state(instance, "toy", "abc123: 0 points") == {"points": {}}
 
 
 def test_a_new_current_value_reruns_only_the_aggregates_of_points_whose_trials_change(dagster_home, study_dir):
@@ -143,10 +174,11 @@ def test_a_new_current_value_reruns_only_the_aggregates_of_points_whose_trials_c
         path.write_text(path.read_text().replace("alpha: {tier: 1, current: 0.3", "alpha: {tier: 1, current: 0.5"))
         second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,
                                                            cursor=first.cursor))
-    subset = second.run_requests[0].asset_graph_subset
-    trial_points = {k.keys_by_dimension["sweep_point"] for k in
-                    subset.get_partitions_subset(AssetKey(["toy", "trials"])).get_partition_keys()}
-    assert set(subset.get_partitions_subset(AssetKey(["toy", "aggregates"])).get_partition_keys()) == trial_points
+        planned = _planned(instance, second.run_requests[0], path)
+        order = instance.get_dynamic_partitions("toy__sweep_points")
+    trial_points = set(_only(second.run_requests[0])["points"])
+    aggregated = {p for start, end in planned["aggregates"] for p in order[order.index(start):order.index(end) + 1]}
+    assert aggregated == trial_points
     # Points that move alpha itself do not depend on its current value: neither they nor their aggregates rerun.
     assert trial_points == {"current", "alpha=0.3", "beta=0.5", "beta=2", "gamma=2", "gamma=99"}
 

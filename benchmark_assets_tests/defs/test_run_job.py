@@ -47,15 +47,52 @@ def test_the_job_takes_the_cli_options_as_config_and_runs_only_what_they_select(
         "ops": {"toy__stages": {"config": {"subjects": ["alpha"]}}}})
     assert result.success
     stages = _stage_runs(instance, result.run_id)
-    # As `--constants alpha`: alpha's sweep points (and today's values) only, and a decision on alpha.
-    assert [run.tags[STAGE_TAG] for run in stages] == ["scenario catalog", "trials", "aggregates",
+    # As `--constants alpha`: alpha's sweep points (and today's values) only, and a decision on alpha;
+    # the scenario catalog, stored at its current code version by the first run, is not rebuilt.
+    assert [run.tags[STAGE_TAG] for run in stages] == ["trials", "aggregates",
                                                        "search, verdicts, interactions, cumulative, ratchet summary"]
-    trials = stages[1].tags
+    trials = stages[0].tags
     assert (trials["dagster/asset_partition_range_start"], trials["dagster/asset_partition_range_end"]) == (
         "0|current", "9|alpha=1")
     assert stages[0].tags[REASON_TAG].endswith("(as `benchmark-assets run toy --constants alpha`)")
     rows = Ledger(Warehouse()).read()
     assert list(rows[rows["run_id"] == stages[-1].run_id]["subject"]) == ["alpha"]
+
+
+def test_a_rerun_in_the_config_runs_those_trials_and_steps_then_what_follows(instance, toy_study):
+    """What the study and inbox sensors launch: ``only`` a point's trials, new replicates on every
+    point, or steps whose every partition reruns; then the unpartitioned steps, and the ledger."""
+    run_study("toy", quiet=True, instance=instance)
+    job = build_run_job(StudyGraph.of(toy_study))
+
+    def launch(only: dict):
+        result = job.execute_in_process(instance=instance, run_config={
+            "ops": {"toy__stages": {"config": {"only": only}}}}, tags={"dagster/sensor_name": "toy__study_changes"})
+        assert result.success
+        return result, _stage_runs(instance, result.run_id)
+
+    result, stages = launch({"points": ["beta=2"]})
+    assert [run.tags[STAGE_TAG] for run in stages] == ["trials", "aggregates",
+                                                       "search, verdicts, interactions, cumulative, ratchet summary"]
+    assert (stages[0].tags["dagster/asset_partition_range_start"], stages[0].tags["dagster/asset_partition_range_end"]
+            ) == ("0|beta=2", "9|beta=2")
+    assert stages[1].tags["dagster/asset_partition_range_start"] == "beta=2"
+    assert stages[0].tags[REASON_TAG] == "sensor toy__study_changes"
+    logged = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert "running 1 points of toy, then what follows them" in logged
+    assert set(Ledger(Warehouse()).read()["run_id"]) >= {stages[-1].run_id}  # settled by the job
+
+    _, stages = launch({"steps": ["aggregates", "verdicts"]})
+    points = instance.get_dynamic_partitions("toy__sweep_points")
+    assert [run.tags[STAGE_TAG] for run in stages] == ["aggregates", "search, verdicts, interactions, cumulative, "
+                                                       "ratchet summary"]
+    assert (stages[0].tags["dagster/asset_partition_range_start"], stages[0].tags["dagster/asset_partition_range_end"]
+            ) == (points[0], points[-1])
+
+    result = job.execute_in_process(instance=instance, raise_on_error=False, run_config={
+        "ops": {"toy__stages": {"config": {"only": {"points": ["beta=1000"]}}}}})
+    failure = next(event for event in result.all_events if event.is_step_failure).step_failure_data
+    assert "names what the study does not have: beta=1000" in failure.error.message
 
 
 def test_a_job_whose_every_trial_fails_fails_with_the_trials_own_error(instance, study_dir):
