@@ -26,6 +26,11 @@ storage:
   custom:
     module: benchmark_assets.defs.instance_storage
     class: StudyInstanceStorage
+retention:
+  schedule:
+    purge_after_days: 90
+  sensor:
+    purge_after_days: {skipped: 7, failure: 30, success: 30}
 """
 
 
@@ -195,6 +200,33 @@ def cmd_regressions(args) -> int:
     return EXIT_REGRESSION if found["confirmed"].any() else 0
 
 
+def cmd_prune(args) -> int:
+    """What the retention policy lets go: listed with --dry-run, removed otherwise."""
+    from dagster import DagsterInstance
+
+    from benchmark_assets.defs.retention import DEFAULT_KEEP_RUNS, keep_runs_setting, prune
+
+    if args.keep is not None and args.keep < 1:
+        print("error: --keep: keep at least 1 run per study", file=sys.stderr)
+        return 2
+    try:
+        keep = args.keep or keep_runs_setting() or DEFAULT_KEEP_RUNS
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    home = ensure_dagster_home()
+    before = _tree_size(home)
+    with DagsterInstance.get() as instance:
+        prune(instance, keep, dry_run=args.dry_run)
+    if not args.dry_run:
+        print(f"{home}: {before / 2**20:.1f} MB before, {_tree_size(home) / 2**20:.1f} MB after")
+    return 0
+
+
+def _tree_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def cmd_ingest(args) -> int:
     """Result files in the study's inbox become its trials (what the inbox sensor does, for scripts)."""
     from benchmark_assets.artifacts import latest_dir
@@ -321,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("study")
     ingest.add_argument("--quiet", action="store_true", help="no progress bars")
     ingest.set_defaults(handler=cmd_ingest)
+    prune = commands.add_parser("prune", help="remove artifact folders, Dagster runs and stored states the retention "
+                                              "policy lets go (--dry-run lists them)")
+    prune.add_argument("--keep", type=int, help="runs to keep per study (default: $BENCHMARK_ASSETS_KEEP_RUNS, or 20); "
+                                                "cited and still-current runs are kept whatever their age")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    prune.set_defaults(handler=cmd_prune)
     worker = commands.add_parser("worker", help="run a celery worker that executes scaled-out trials steps "
                                                 "($BENCHMARK_ASSETS_CELERY_BROKER)")
     worker.add_argument("--concurrency", type=int, default=1, help="steps at once (default 1: one process)")

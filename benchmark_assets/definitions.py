@@ -15,6 +15,7 @@ from benchmark_assets.defs.hygiene import build_ledger_sensor
 from benchmark_assets.defs.inbox_watch import build_inbox_sensor
 from benchmark_assets.defs.regression_watch import build_regression_sensor, build_regressions_asset
 from benchmark_assets.defs.resources import study_resources
+from benchmark_assets.defs.retention import build_retention_schedule
 from benchmark_assets.defs.run_job import build_run_job
 from benchmark_assets.defs.schedules import build_schedule
 from benchmark_assets.defs.study_sensor import build_study_sensor
@@ -47,6 +48,7 @@ def build_definitions(found: Discovery | list) -> Definitions:
             logging.getLogger("benchmark_assets").warning("left out: %s", broken[-1])
     shared = Definitions(sensors=[build_ledger_sensor(), build_regression_sensor(graphs),
                                   *(build_broken_study_sensor(error) for error in broken)],
+                         schedules=[build_retention_schedule()],
                          resources=study_resources(),
                          # A scaled-out deployment (a celery broker named in the environment) runs
                          # what the UI launches on its workers.

@@ -257,3 +257,42 @@ def proc_status(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return ""
+
+
+def planned_rerun(instance, request, path) -> dict[str, set[str]]:
+    """Per step, the partition keys (as text; none for an unpartitioned step) that the study job's
+    run of a sensor's ``request`` materialises before any follow-up: the stages the runner plans
+    for its ``only`` config, their ranges expanded as Dagster ranges over them."""
+    from benchmark_assets.defs.partitions import dimension_order, register, trial_key
+    from benchmark_assets.defs.stages import plan_stages
+    from benchmark_assets.edits import Rerun
+    from benchmark_assets.graph import StudyGraph
+    from benchmark_assets.kinds.base import POINT, TRIAL
+
+    graph = StudyGraph.load(path)
+    assert request.job_name == graph.run_job, request
+    (op_config,) = request.run_config["ops"].values()
+    only = op_config["config"]["only"]
+    rerun = Rerun(only["points"], only["replicates"], only["trials"], only["steps"])
+    register(instance, graph)  # as the job's run does first
+    orders = {dimension.name: dimension_order(instance, graph, dimension) for dimension in graph.dimensions}
+
+    def between(order: list[str], first: str, last: str) -> list[str]:
+        return order[order.index(first): order.index(last) + 1]
+
+    out: dict[str, set[str]] = {}
+    for stage in plan_stages(graph, instance, rerun.wanted(graph), [], every_partition=rerun.steps):
+        for key in stage.asset_keys:
+            node = graph.nodes[key.path[-1]]
+            keys = out.setdefault(node.name, set())
+            if node.partitioned_by == TRIAL:
+                start, end = ({d.name: k.split("|")[i] for i, d in enumerate(sorted(graph.dimensions, key=lambda d: d.name))}
+                              for k in (stage.start, stage.end))
+                keys |= {str(trial_key(graph, p, r))
+                         for p in between(orders[graph.point.name], start[graph.point.name], end[graph.point.name])
+                         for r in between(orders[graph.replicate.name], start[graph.replicate.name],
+                                          end[graph.replicate.name])}
+            elif node.partitioned_by is not None:
+                dimension = graph.point if node.partitioned_by == POINT else graph.replicate
+                keys |= set(between(orders[dimension.name], stage.start, stage.end))
+    return out

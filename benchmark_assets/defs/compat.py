@@ -28,6 +28,9 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SqliteEventLogStorage,
     SqliteEventLogStorageWatchdog,
 )
+
+# The key-value store's rows by prefix, and their removal (retention of sensor states): test_retention.
+from dagster._core.storage.runs.schema import KeyValueStoreTable
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
@@ -81,8 +84,24 @@ def install_rectangle_ranges(grid_ranges: Callable) -> None:
     DefaultPartitionsSubset.get_partition_key_ranges = get_partition_key_ranges
 
 
+def cursor_keys(instance, prefix: str) -> list[str]:
+    """Keys of the instance's key-value store that start with ``prefix``."""
+    import sqlalchemy as sa
+
+    with instance.run_storage.connect() as conn:
+        rows = conn.execute(sa.select(KeyValueStoreTable.c.key).where(KeyValueStoreTable.c.key.startswith(prefix)))
+        return [row[0] for row in rows]
+
+
+def delete_cursor_values(instance, keys: list[str]) -> None:
+    """Remove ``keys`` from the instance's key-value store (Dagster has set and get, no delete)."""
+    if keys:
+        with instance.run_storage.connect() as conn:
+            conn.execute(KeyValueStoreTable.delete().where(KeyValueStoreTable.c.key.in_(keys)))
+
+
 __all__ = ["ASSET_EVENTS", "ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG", "IN_PROGRESS_RUN_STATUSES",
            "SQLITE_BUSY_TIMEOUT_SECONDS", "AssetKeyTable", "BulkActionStatus", "ConfigurableClassData",
            "DagsterSqliteStorage", "DagsterStorage", "MultiPartitionKey", "PartitionKeyRange", "SqlEventLogStorageTable",
            "SqliteEventLogStorage", "SqliteEventLogStorageWatchdog", "SqliteRunStorage", "SqliteScheduleStorage",
-           "add_partition_metadata", "build_reconstructable_job", "check_output_names", "install_rectangle_ranges"]
+           "add_partition_metadata", "build_reconstructable_job", "check_output_names", "cursor_keys", "delete_cursor_values", "install_rectangle_ranges"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from benchmark_assets.defs.partitions import register
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.scale_out.workers import asset_pool, on_workers
 from benchmark_assets.defs.stages import Stage, plan_stages
-from benchmark_assets.defs.tags import LAUNCHED_BY_TAG, REASON_TAG, STAGE_TAG, process_tags
+from benchmark_assets.defs.tags import LAUNCHED_BY_TAG, REASON_TAG, STAGE_TAG, STUDY_RUN_TAG, STUDY_TAG, process_tags
 from benchmark_assets.graph import StudyGraph, trial_pairs, trials_by_point
 from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
 from benchmark_assets.locks import database_lock, file_lock
@@ -103,7 +104,7 @@ def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False
             database_lock(resources["warehouse"].open().url, f"benchmark_assets:study:{study.name}",
                           say=log, waiting=waiting):
         run = _StudyRun(graph, instance, resources, subjects, tiers, quiet=quiet, log=log, should_stop=should_stop,
-                        tags={**(tags or {}), LAUNCHED_BY_TAG: launched_by,
+                        tags={**(tags or {}), LAUNCHED_BY_TAG: launched_by, STUDY_RUN_TAG: uuid.uuid4().hex[:12], STUDY_TAG: study.name,
                               REASON_TAG: (reason or cli_command(study.name, subjects, tiers, force))[:200]})
         wanted = trials if trials is not None else trials_to_run(graph, subjects=subjects, tiers=tiers, force=force,
                                                                  resources=resources)

@@ -11,6 +11,7 @@ PARENT_RUN_TAG = "benchmark_assets/launched_by_run"
 PID_TAG, HOST_TAG = "benchmark_assets/pid", "benchmark_assets/host"  # on the CLI's runs: who runs them
 STAGE_TAG = "benchmark_assets/stage"  # which stage of a study a run is (shown in the UI's run list)
 STUDY_TAG = "benchmark_assets/study"
+STUDY_RUN_TAG = "benchmark_assets/study_run"  # the same on every stage run of one run of a study
 
 
 def run_reason(tags: dict) -> str:

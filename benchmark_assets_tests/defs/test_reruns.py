@@ -6,7 +6,7 @@ from dagster import AssetKey, DagsterInstance, Definitions, build_schedule_conte
 
 from benchmark_assets.definitions import build_definitions
 from benchmark_assets.studies import discover_studies, load_study
-from benchmark_assets_tests.conftest import ROOT
+from benchmark_assets_tests.conftest import ROOT, planned_rerun
 
 
 def test_definitions_load_every_shipped_study():
@@ -42,24 +42,6 @@ def _only(request) -> dict:
     return op_config["config"].get("only")
 
 
-def _planned(instance, request, path) -> dict[str, list]:
-    """Per step, the partitions the job's run of ``request`` materialises first (before follow-ups):
-    what the stages the runner plans for it cover."""
-    from benchmark_assets.defs.partitions import register
-    from benchmark_assets.defs.stages import plan_stages
-    from benchmark_assets.edits import Rerun
-    from benchmark_assets.graph import StudyGraph
-
-    graph, only = StudyGraph.load(path), _only(request)
-    register(instance, graph)  # as the job's run does first
-    rerun = Rerun(only["points"], only["replicates"], only["trials"], only["steps"])
-    out: dict[str, list] = {}
-    for stage in plan_stages(graph, instance, rerun.wanted(graph), [], every_partition=rerun.steps):
-        for key in stage.asset_keys:
-            out.setdefault(key.path[-1], []).append((stage.start, stage.end))
-    return out
-
-
 def test_sensor_registers_points_then_launches_the_job_over_only_what_changed(dagster_home, study_dir):
     study = load_study(study_dir / "toy.yaml")
     defs = build_definitions([study])
@@ -83,10 +65,10 @@ def test_sensor_registers_points_then_launches_the_job_over_only_what_changed(da
         assert request.job_name == "toy__run_study" and not request.run_config["ops"]["toy__stages"]["config"]["force"]
         assert _only(request) == {"points": ["beta=4"], "replicates": [], "trials": {}, "steps": []}
         assert "10 trials to run after a change to toy.yaml" in request.tags["benchmark_assets/reason"]
-        planned = _planned(instance, request, path)
-        assert planned["trials"] == [("0|beta=4", "9|beta=4")] and planned["aggregates"] == [("beta=4", "beta=4")]
+        planned = planned_rerun(instance, request, path)
+        assert planned["trials"] == {f"{s}|beta=4" for s in range(10)} and planned["aggregates"] == {"beta=4"}
         assert "ratchet_summary" in planned
-        assert planned["scenario_catalog"] == [("0", "9")]  # never materialised here (after a run: test_run_job)
+        assert len(planned["scenario_catalog"]) == 10  # never materialised here (after a run: test_run_job)
 
         # Only a decision rule changed: no trial reruns, just the verdicts and the summary.
         path.write_text(path.read_text().replace("correction: holm", "correction: bh"))
@@ -94,7 +76,7 @@ def test_sensor_registers_points_then_launches_the_job_over_only_what_changed(da
         (request,) = third.run_requests
         assert not _only(request)["points"] and not _only(request)["replicates"]
         assert set(_only(request)["steps"]) == {"verdicts", "interactions", "cumulative", "ratchet_summary"}
-        planned = _planned(instance, request, path)
+        planned = planned_rerun(instance, request, path)
         assert set(planned) == {"search", "verdicts", "interactions", "cumulative", "ratchet_summary"}
 
         # The number of bootstrap resamples also shapes every point's aggregates: those rerun too, no trials.
@@ -103,10 +85,9 @@ def test_sensor_registers_points_then_launches_the_job_over_only_what_changed(da
                                                               cursor=third.cursor))
         (request,) = resampled.run_requests
         assert "aggregates" in _only(request)["steps"] and not _only(request)["points"]
-        planned = _planned(instance, request, path)
+        planned = planned_rerun(instance, request, path)
         assert "trials" not in planned
-        points = instance.get_dynamic_partitions("toy__sweep_points")
-        assert planned["aggregates"] == [(points[0], points[-1])] and len(points) == len(load_study(path).sweep_points())
+        assert planned["aggregates"] == {p.key for p in load_study(path).sweep_points()}
         third = resampled
 
         # A broken edit reruns nothing and says why.
@@ -174,11 +155,9 @@ def test_a_new_current_value_reruns_only_the_aggregates_of_points_whose_trials_c
         path.write_text(path.read_text().replace("alpha: {tier: 1, current: 0.3", "alpha: {tier: 1, current: 0.5"))
         second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,
                                                            cursor=first.cursor))
-        planned = _planned(instance, second.run_requests[0], path)
-        order = instance.get_dynamic_partitions("toy__sweep_points")
+        planned = planned_rerun(instance, second.run_requests[0], path)
     trial_points = set(_only(second.run_requests[0])["points"])
-    aggregated = {p for start, end in planned["aggregates"] for p in order[order.index(start):order.index(end) + 1]}
-    assert aggregated == trial_points
+    assert planned["aggregates"] == trial_points
     # Points that move alpha itself do not depend on its current value: neither they nor their aggregates rerun.
     assert trial_points == {"current", "alpha=0.3", "beta=0.5", "beta=2", "gamma=2", "gamma=99"}
 

@@ -13,7 +13,7 @@ from benchmark_assets.kinds import ENTRY_POINT_GROUP, KINDS, get_kind, load_entr
 from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
-from benchmark_assets_tests.conftest import ROOT, write_study
+from benchmark_assets_tests.conftest import ROOT, planned_rerun, write_study
 from benchmark_assets_tests.toy_kind import EXAMPLE
 
 
@@ -67,11 +67,9 @@ def test_the_toy_kind_gets_the_graph_checks_sensor_and_schedule(entry_point, stu
         path.write_text(path.read_text().replace("values: [0.2, 0.4, 0.6, 1.0]", "values: [0.2, 0.4, 0.6, 1.0, 0.7]"))
         second = sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository,
                                                            cursor=first.cursor))
-        subset = second.run_requests[0].asset_graph_subset
-        trials = subset.get_partitions_subset(AssetKey(["pick_x", "trials"])).get_partition_keys()
-        assert {str(k) for k in trials} == {f"{s}|x=0.7" for s in range(1, 7)}  # seed sorts before x_point
-        assert set(subset.get_partitions_subset(AssetKey(["pick_x", "aggregates"])).get_partition_keys()) == {"x=0.7"}
-        assert subset.non_partitioned_asset_keys == {AssetKey(["pick_x", "decision"])}
+        planned = planned_rerun(instance, second.run_requests[0], path)
+        assert planned["trials"] == {f"{s}|x=0.7" for s in range(1, 7)}  # seed sorts before x_point
+        assert planned["aggregates"] == {"x=0.7"} and planned["decision"] == set() and len(planned) == 3
 
 
 def test_the_toy_kind_runs_from_the_cli_and_writes_ledger_rows(entry_point, study_dir, tmp_path, monkeypatch):

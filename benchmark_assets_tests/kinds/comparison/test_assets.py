@@ -11,7 +11,7 @@ from benchmark_assets.graph import StudyGraph
 from benchmark_assets.ledger import LEDGER_TABLE
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
-from benchmark_assets_tests.conftest import write_study
+from benchmark_assets_tests.conftest import planned_rerun, write_study
 
 STUDY = """\
 kind: comparison
@@ -157,10 +157,8 @@ def test_comparison_sensor_registers_seeds_and_reruns_only_what_an_edit_affects(
                                                            cursor=cursor))
 
     def requested(result) -> tuple[set[str], set[str]]:
-        subset = result.run_requests[0].asset_graph_subset
-        trials = subset.partitions_subsets_by_asset_key.get(AssetKey(["cmp", "trials"]))
-        return ({str(k) for k in trials.get_partition_keys()} if trials else set(),
-                {k.path[-1] for k in subset.non_partitioned_asset_keys})
+        planned = planned_rerun(instance, result.run_requests[0], study_dir / "cmp.yaml")
+        return planned.pop("trials", set()), {name for name, keys in planned.items() if not keys}
 
     first = tick()
     assert not first.run_requests and list(first.dynamic_partitions_requests[0].partition_keys) == comparison_study.seed_keys

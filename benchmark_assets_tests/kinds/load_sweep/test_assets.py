@@ -10,7 +10,7 @@ from benchmark_assets.ledger import Ledger
 from benchmark_assets.servers.mock_llm import MockLLMServer
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
-from benchmark_assets_tests.conftest import free_port, write_study
+from benchmark_assets_tests.conftest import free_port, planned_rerun, write_study
 
 
 def sweep_text(port: int, *, mock: bool = True, trials: int = 2, extra: str = "") -> str:
@@ -161,11 +161,8 @@ def test_load_sweep_sensor_registers_points_and_reruns_what_an_edit_affects(inst
         return sensor.evaluate_tick(build_sensor_context(instance=instance, repository_def=repository, cursor=cursor))
 
     def requested(result):
-        subset = result.run_requests[0].asset_graph_subset
-        trials = subset.partitions_subsets_by_asset_key.get(AssetKey(["watched", "trials"]))
-        aggregates = subset.partitions_subsets_by_asset_key[AssetKey(["watched", "aggregates"])]
-        return ({str(k) for k in trials.get_partition_keys()} if trials else set(),
-                set(aggregates.get_partition_keys()))
+        planned = planned_rerun(instance, result.run_requests[0], path)
+        return planned.get("trials", set()), planned["aggregates"]
 
     first = tick()
     assert not first.run_requests
