@@ -70,18 +70,41 @@ def png_markdown(images: dict[str, Path], *, width: int = 560, colors: int = 96)
     """Markdown that shows each PNG inline (a data URI: the Dagster UI renders it, and each event
     keeps its own picture), scaled down to ``width`` pixels and to a palette of ``colors`` so a
     plot costs tens of kilobytes, under a heading with its label and a note of the full file."""
+    return "\n".join(_inline(label, path, width, colors) for label, path in images.items())
+
+
+def _inline(label: str, path: Path, width: int, colors: int) -> str:
     from PIL import Image
 
-    parts = []
-    for label, path in images.items():
-        with Image.open(path) as image:
-            if image.width > width:
-                image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-            small = image.convert("RGB").quantize(colors=colors)
-        buffer = io.BytesIO()
-        small.save(buffer, format="PNG", optimize=True)
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
-        parts.append(f"**{label}** (full size: `{path}`)\n\n![{label}](data:image/png;base64,{data})\n")
+    with Image.open(path) as image:
+        if image.width > width:
+            image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
+        small = image.convert("RGB").quantize(colors=colors)
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG", optimize=True)
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f"**{label}** (full size: `{path}`)\n\n![{label}](data:image/png;base64,{data})\n"
+
+
+EVENT_PLOT_BUDGET = 240_000  # characters of inline plots per event: the event log keeps every event
+
+
+def budgeted_markdown(images: list[tuple[str, Path]], *, budget: int = EVENT_PLOT_BUDGET, width: int = 1000,
+                      colors: int = 24) -> str:
+    """The plots inline in the order given (most important first) while they fit in ``budget``
+    characters, then the rest by file: each run's event carries a bounded picture of the decision,
+    not megabytes, however many subjects the study has."""
+    parts, left, skipped = [], budget, []
+    for label, path in images:
+        text = "" if skipped else _inline(label, path, width, colors)
+        if text and len(text) <= left:
+            parts.append(text)
+            left -= len(text)
+        else:  # the first that does not fit ends the inline ones: the order is the importance
+            skipped.append((label, path))
+    if skipped:
+        parts.append(f"**{len(skipped)} more plots**, in the run's artifacts (not inlined, to keep the event log "
+                     "small):\n\n" + "\n".join(f"- {label}: `{path}`" for label, path in skipped) + "\n")
     return "\n".join(parts)
 
 
@@ -106,10 +129,10 @@ def write_files(folder: Path, files: dict[str, object]) -> dict[str, Path]:
     return paths
 
 
-def figure(width: float, height: float, columns: int = 1):
+def figure(width: float, height: float, columns: int = 1, rows: int = 1):
     figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
-    return figure, figure.subplots(1, columns)
+    return figure, figure.subplots(rows, columns)
 
 
 def _ignore_interrupts() -> None:

@@ -59,6 +59,25 @@ def test_plots_are_embedded_small_and_still_readable(tmp_path):
     assert len(data) < 40_000  # tens of kilobytes per plot in the event log
 
 
+def test_an_event_inlines_plots_in_order_within_its_budget_and_names_the_rest(tmp_path):
+    import re
+
+    from benchmark_assets.artifacts import budgeted_markdown, figure
+
+    paths = []
+    for number in range(30):  # a study of thirty subjects
+        fig, axis = figure(10.0, 4.0)
+        axis.plot(range(50), [(i * (number + 1)) % 17 for i in range(50)])
+        paths.append((f"c{number}: reject", tmp_path / f"c{number}.png"))
+        fig.savefig(paths[-1][1])
+    text = budgeted_markdown(paths, budget=100_000)
+    inlined = re.findall(r"!\[(c\d+): reject\]\(data:image/png;base64,", text)
+    assert 1 <= len(inlined) < 30 and len(text) < 102_000  # bounded, whatever the number of subjects
+    assert inlined == [f"c{n}" for n in range(len(inlined))]  # the first given first
+    assert f"**{30 - len(inlined)} more plots**" in text
+    assert all(f"- c{n}: reject: `{tmp_path / f'c{n}.png'}`" in text for n in range(len(inlined), 30))
+
+
 def _square_and_pid(x):
     import os
 

@@ -18,7 +18,7 @@ LAYERS = [
     ("kinds", ("kinds.*",)),
     ("registry", ("kinds",)),
     ("loader", ("studies",)),
-    ("study graph", ("graph", "inbox_plan", "inbox")),
+    ("study graph", ("graph", "inbox_plan", "inbox", "edits")),
     ("dagster wiring", ("defs",)),
     ("entry points", ("definitions", "cli", "__init__")),
 ]

@@ -60,6 +60,15 @@ def trials_metadata(frame: pd.DataFrame, key_columns: list[str], started: float)
             "run_seconds": round(time.perf_counter() - started, 3), "run_first_errors": MetadataValue.md(first_errors)}
 
 
+def log_totals(context, totals: dict) -> None:
+    """A trials run's totals in its log (one line, the first errors as a warning): as output
+    metadata they would be copied onto every one of its partitions' events."""
+    errors = str(totals.pop("run_first_errors", "") or "")
+    context.log.info(", ".join(f"{name.removeprefix('run_').replace('_', ' ')}: {value}" for name, value in totals.items()))
+    if errors:
+        context.log.warning(f"first failed trials:\n{errors}")
+
+
 def per_trial_metadata(graph: StudyGraph, frame: pd.DataFrame) -> dict[MultiPartitionKey, dict]:
     """Per trial partition: how many rows it holds, how many failed and the first error, its split
     (if the kind has one) and the mean of each metric over its repeats that succeeded."""

@@ -14,6 +14,7 @@ from benchmark_assets.defs.metadata import (
     dagster_metadata,
     decision_histories,
     decision_record,
+    log_totals,
     per_trial_metadata,
     provenance_metadata,
     trials_metadata,
@@ -32,10 +33,17 @@ def finish(graph: StudyGraph, node: Node, context, step: DagsterStep, product: N
     trials = node.partitioned_by == TRIAL
     if trials:  # every stored trial carries its fingerprint and source
         product = NodeResult(graph.stamped(product.frame), product.metadata, product.ledger)
-    metadata = trials_metadata(product.frame, graph.partition_columns(node), started) if trials else {}
-    if trials:  # each trial partition shows its own rows, not the batch's totals
-        add_partition_metadata(context, key, per_trial_metadata(graph, product.frame))
-    metadata.update(dagster_metadata(product.metadata))
+    metadata = {}
+    if trials:  # each trial partition shows its own rows; the run's totals go to the run's log, once
+        by_partition = per_trial_metadata(graph, product.frame)
+        add_partition_metadata(context, key, by_partition)
+        totals = {**trials_metadata(product.frame, graph.partition_columns(node), started), **product.metadata}
+        if len(by_partition) > 1:
+            log_totals(context, totals)
+        else:
+            metadata.update(dagster_metadata(totals))
+    else:
+        metadata.update(dagster_metadata(product.metadata))
     if node.partitioned_by is None or product.ledger:  # what it was decided with, and why it ran
         commit = code_commit(study.path.parent)
         decided, texts = decision_record(study, context.resources.warehouse.open())

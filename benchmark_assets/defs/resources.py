@@ -50,7 +50,10 @@ class WarehouseIOManager(ConfigurableIOManager):
         columns = list(context.definition_metadata.get("partition_columns", []))
         keys = _partition_tuples(context.asset_partition_keys, columns) if context.has_asset_partitions else []
         rows = self.warehouse.open().replace_partitions(table_name(context.asset_key), obj, columns, keys)
-        context.add_output_metadata({"rows_written": rows, "table": table_name(context.asset_key)})
+        if len(keys) > 1:  # output metadata lands on every partition's event: the run's totals go to its log
+            context.log.info(f"{rows} rows written to {table_name(context.asset_key)} for {len(keys)} partitions")
+        else:
+            context.add_output_metadata({"rows_written": rows, "table": table_name(context.asset_key)})
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         name = table_name(context.asset_key)

@@ -417,11 +417,53 @@ def plot_sensitivity(
     return path
 
 
-def _draw_one(job: tuple) -> tuple[Path, str]:
-    """One constant's plot and its small inline copy (run in a worker process)."""
+def _draw_one(job: tuple) -> Path:
+    """One constant's plot (run in a worker process)."""
     folder, sweep, aggregates, gains, verdict, metric, threshold = job
-    path = plot_sensitivity(folder, sweep, aggregates, gains, verdict, metric, improvement_threshold=threshold)
-    return path, artifacts.png_markdown({f"{sweep.name}: {verdict['decision']}": path})
+    return plot_sensitivity(folder, sweep, aggregates, gains, verdict, metric, improvement_threshold=threshold)
+
+
+def plot_overview(folder: Path, sweeps: list[ConstantSweep], gains: pd.DataFrame, verdicts: pd.DataFrame,
+                  metric: str, *, improvement_threshold: float, columns: int = 4) -> Path | None:
+    """Every decided constant at a glance: its validation paired gain over the current value,
+    the current and proposed values, titled with its verdict (each constant's own plot has both
+    splits, the bands and the verdict's interval)."""
+    if not sweeps:
+        return None
+    columns = min(columns, len(sweeps))
+    rows = -(-len(sweeps) // columns)
+    figure, axes = artifacts.figure(3.2 * columns, 2.3 * rows + 0.4, columns, rows)
+    axes = list(axes.ravel()) if columns * rows > 1 else [axes]
+    by_constant = verdicts.set_index("constant")
+    for axis, sweep in zip(axes, sweeps):
+        verdict = by_constant.loc[sweep.name]
+        for split, colour in SPLIT_COLOURS:
+            curve = gains[(gains["constant"] == sweep.name) & (gains["split"] == split)].sort_values("value")
+            if len(curve):
+                axis.plot(curve["value"], curve["gain"], marker="o", markersize=3, color=colour, label=split)
+        axis.axhline(0.0, color="black", linewidth=0.6)
+        axis.axhline(improvement_threshold, color="tab:red", linestyle="--", linewidth=0.6)
+        axis.axvline(float(sweep.current), color="grey", linestyle="--", linewidth=0.8)
+        if verdict["proposed"] != verdict["current"]:
+            axis.axvline(float(verdict["proposed"]), color="tab:green", linestyle=":", linewidth=1.2)
+        axis.set_title(f"{sweep.name}: {verdict['decision']}", fontsize=9,
+                       color="tab:green" if verdict["decision"] == "accept" else "black")
+        axis.tick_params(labelsize=7)
+        axis.xaxis.set_major_locator(MaxNLocator(4))
+        axis.yaxis.set_major_locator(MaxNLocator(4))
+    for axis in axes[len(sweeps):]:
+        axis.set_visible(False)
+    axes[0].legend(fontsize=7, loc="best")
+    figure.suptitle(f"{metric} paired gain over the current value (dashed grey: current; dotted green: proposed; "
+                    "dashed red: improvement threshold)", fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
+    path = folder / "plots" / "overview.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+_PLOT_ORDER = {"accept": 0, "inconclusive": 1, "reject": 2}  # then no_sensitivity and the rest
 
 
 def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFrame, trials: pd.DataFrame,
@@ -439,7 +481,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         search_lines = search_markdown(study, search, current_train, plot)
         searched = lambda key: describe(study, key)  # noqa: E731
         if plot is not None:
-            heat_maps = heat_maps + [(plot, artifacts.png_markdown({"search": plot}))]
+            heat_maps = heat_maps + [("search", plot)]
     decided = set(verdicts["constant"])
     sweeps = [s for s in study.constant_sweeps() if s.name in decided]
     keys = {p.key for p in study.sweep_points(names=decided)}  # with the grid cells of their pairs
@@ -469,8 +511,15 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
         jobs.append((folder, sweep, aggregates[aggregates["sweep_point"].isin(own)], gains[gains["constant"] == sweep.name],
                      by_constant.loc[sweep.name], study.spec.metric, float(study.rules.improvement_threshold)))
     drawn = artifacts.in_parallel(_draw_one, jobs)
-    plots = {sweep.name: path for sweep, (path, _) in zip(sweeps, drawn)}
-    shown = "\n".join([markdown for _, markdown in drawn] + [markdown for _, markdown in heat_maps])
+    plots = {sweep.name: path for sweep, path in zip(sweeps, drawn)}
+    overview = plot_overview(folder, sweeps, gains, verdicts, study.spec.metric,
+                             improvement_threshold=float(study.rules.improvement_threshold))
+    # The event log keeps every run's event: the overview, then the constants a decision moves
+    # (accepted first), then the interaction heat maps, within a budget; the rest by file.
+    ordered = sorted(sweeps, key=lambda s: _PLOT_ORDER.get(by_constant.loc[s.name, "decision"], 3))
+    shown = artifacts.budgeted_markdown(
+        ([("all constants at a glance", overview)] if overview and len(sweeps) > 1 else [])
+        + [(f"{s.name}: {by_constant.loc[s.name, 'decision']}", plots[s.name]) for s in ordered] + heat_maps)
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
@@ -500,8 +549,8 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
 
 
 def _interaction_plots(study, interactions: pd.DataFrame | None, trials: pd.DataFrame,
-                       folder: Path) -> list[tuple[Path, str]]:
-    """Each judged pair's heat map and its inline copy."""
+                       folder: Path) -> list[tuple[str, Path]]:
+    """Each judged pair's heat map, with its label."""
     if interactions is None or interactions.empty:
         return []
     table = metric_table(trials, study.spec.metric)
@@ -510,5 +559,5 @@ def _interaction_plots(study, interactions: pd.DataFrame | None, trials: pd.Data
     for _, verdict in interactions.iterrows():
         grid = train_grid(table, sweeps[verdict["first"]], sweeps[verdict["second"]], study.change_key, study.split[0])
         path = plot_interaction(folder, grid, verdict, study.spec.metric)
-        drawn.append((path, artifacts.png_markdown({f"{verdict['pair']}: {verdict['decision']}": path})))
+        drawn.append((f"{verdict['pair']}: {verdict['decision']}", path))
     return drawn

@@ -240,4 +240,9 @@ def test_each_trial_partition_shows_its_own_rows(ran_instance):
     assert ok["rows"].value == 2 and ok["failed"].value == 0 and ok["error"].value == ""
     assert ok["split"].value == rows["split"].iloc[0]
     assert ok["score"].value == pytest.approx(rows["score"].mean())
-    assert ok["run_trials"].value == len(trials)  # the run's totals are there too, named as such
+    # The run's totals are in its log, not copied onto each of its partitions' events.
+    assert not {"run_trials", "rows_written", "sweep_points"} & set(ok)
+    (run_id,) = {r.run_id for r in instance.fetch_materializations(AssetKey(["toy", "trials"]), limit=1000).records}
+    logged = [entry.user_message for entry in instance.all_logs(run_id)]
+    assert any(line.startswith(f"trials: {len(trials)}, failed trials: ") for line in logged), logged
+    assert any(line.startswith("first failed trials:") and "gamma=99" in line for line in logged)
