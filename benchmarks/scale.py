@@ -42,7 +42,7 @@ with DagsterInstance.get() as instance:
     outcome = run_study("scale", quiet=True, instance=instance)
     wall = time.perf_counter() - started
     storage = type(instance.event_log_storage).__name__
-trials = Warehouse().read("scale__trials", columns=["duration_seconds"])
+trials = Warehouse().read("scale__trials")
 print(json.dumps({"seconds": wall, "user_seconds": float(trials["duration_seconds"].sum()), "trials": len(trials),
                   "stages": [(s.label, round(s.seconds, 2)) for s in outcome.stages], "storage": storage,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -110,3 +110,26 @@ def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
             storage.set_concurrency_slots(pool, limit)
         except sqlalchemy.exc.IntegrityError:
             pass  # another process set it up at the same moment: the limit is there
+
+
+# Per partition, measured with `benchmarks/scale.py --sizes 3600 --storage ours,stock,postgres` on
+# the project's 2-core machine (README, "Scale"): the stock event logs write each event alone.
+STOCK_MS_PER_PARTITION = {"SqliteEventLogStorage": 15.1, "PostgresEventLogStorage": 11.0}
+OURS_MS_PER_PARTITION = 2.6
+
+
+def storage_advice(instance, partitions: int) -> str | None:
+    """One line for a run on an instance whose dagster.yaml names Dagster's stock event log
+    instead of the project's storage: what it costs for ``partitions`` and how to switch; None
+    on the project's storage (or another one, about which nothing is known)."""
+    name = type(instance.event_log_storage).__name__
+    if name not in STOCK_MS_PER_PARTITION or partitions < 100:
+        return None
+    stock = STOCK_MS_PER_PARTITION[name]
+    extra = partitions * (stock - OURS_MS_PER_PARTITION) / 1000
+    home = os.environ.get("DAGSTER_HOME", "$DAGSTER_HOME")
+    return (f"note: {home}/dagster.yaml uses Dagster's stock {name}: about {stock:.0f} ms per partition here against "
+            f"{OURS_MS_PER_PARTITION} ms with the project's storage, so about {extra:.0f} s more for these "
+            f"{partitions} partitions. To switch, set `storage: {{custom: {{module: "
+            "benchmark_assets.defs.instance_storage, class: StudyInstanceStorage}}` in that file (the shipped "
+            "dagster.yaml does; $BENCHMARK_ASSETS_POSTGRES_URL then selects PostgreSQL)")

@@ -133,12 +133,12 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         """Store a batch: consecutive asset events go in one transaction per shard, the rest one by one."""
         pending: list = []
         for event in events:
-            if _is_asset_event(event) and (not pending or pending[0].run_id == event.run_id):
+            if is_asset_event(event) and (not pending or pending[0].run_id == event.run_id):
                 pending.append(event)
                 continue
             self._store_asset_events(pending)
             pending = []
-            if _is_asset_event(event):
+            if is_asset_event(event):
                 pending.append(event)
             else:
                 self.store_event(event)
@@ -174,25 +174,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def _mirror_in_index(self, events: list, rows: list[dict]) -> None:
         with self.index_transaction() as conn:
-            inserted = conn.execute(
-                SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True),
-                rows,
-            )
-            event_ids = [row[0] for row in inserted]
-            self._store_asset_event_tags(conn, events, event_ids)
-            has_index_cols = self._has_asset_key_index_cols_on_connection(conn)
-            # Applying every event's values in order leaves, per asset, what the last event of each
-            # type set; so only those are computed (each materialization's would be serialised).
-            last_of_type = {(e.dagster_event.asset_key.to_string(), e.dagster_event_type): i for i, e in enumerate(events)}
-            merged: dict[str, dict] = {}
-            for (asset_key, _), i in sorted(last_of_type.items(), key=lambda item: item[1]):
-                values = self._get_asset_entry_values(events[i], event_ids[i], has_index_cols)
-                if values:
-                    merged.setdefault(asset_key, {}).update(values)
-            for asset_key, values in merged.items():
-                updated = conn.execute(AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == asset_key))
-                if updated.rowcount == 0:
-                    conn.execute(AssetKeyTable.insert().values(asset_key=asset_key, **values))
+            write_asset_events(self, conn, events, rows)
 
     def wipe(self) -> None:
         self._dispose_engines()
@@ -258,7 +240,29 @@ class _WalWatchdog(SqliteEventLogStorageWatchdog):
         self._wake()
 
 
-def _is_asset_event(event) -> bool:
+def write_asset_events(storage, conn, events: list, rows: list[dict]) -> None:
+    """In one transaction (``conn``): the events' rows, their tags, and per asset the asset key
+    table's values as applying every event in order would leave them."""
+    inserted = conn.execute(
+        SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True), rows)
+    event_ids = [row[0] for row in inserted]
+    storage._store_asset_event_tags(conn, events, event_ids)
+    has_index_cols = storage._has_asset_key_index_cols_on_connection(conn)
+    # Applying every event's values in order leaves, per asset, what the last event of each type
+    # set; so only those are computed (each materialization's would be serialised).
+    last_of_type = {(e.dagster_event.asset_key.to_string(), e.dagster_event_type): i for i, e in enumerate(events)}
+    merged: dict[str, dict] = {}
+    for (asset_key, _), i in sorted(last_of_type.items(), key=lambda item: item[1]):
+        values = storage._get_asset_entry_values(events[i], event_ids[i], has_index_cols)
+        if values:
+            merged.setdefault(asset_key, {}).update(values)
+    for asset_key, values in merged.items():
+        updated = conn.execute(AssetKeyTable.update().values(**values).where(AssetKeyTable.c.asset_key == asset_key))
+        if updated.rowcount == 0:
+            conn.execute(AssetKeyTable.insert().values(asset_key=asset_key, **values))
+
+
+def is_asset_event(event) -> bool:
     return bool(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key)
 
 
@@ -300,13 +304,13 @@ class StudyInstanceStorage(DagsterSqliteStorage):
         url = postgres_url()
         if url:
             require("postgres", "$BENCHMARK_ASSETS_POSTGRES_URL (the instance on PostgreSQL)")
-            from dagster_postgres import DagsterPostgresStorage
+            from benchmark_assets.defs.postgres_storage import PooledPostgresStorage
 
             # Materialisations of a ranged run are written in batches (one insert per batch).
             os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
             # Its inst_data stays this class's: a process it is handed to (a run worker, a celery
             # worker) chooses again from its own environment.
-            return DagsterPostgresStorage(postgres_url=url, inst_data=inst_data)
+            return PooledPostgresStorage(postgres_url=url, inst_data=inst_data)
         base_dir = config_value.get("base_dir") or os.environ.get("DAGSTER_HOME", ".")
         os.makedirs(base_dir, exist_ok=True)
         return cls(base_dir, inst_data=inst_data)

@@ -63,7 +63,8 @@ def trials_metadata(frame: pd.DataFrame, key_columns: list[str], started: float)
 def log_totals(context, totals: dict) -> None:
     """A trials run's totals in its log (one line, the first errors as a warning): as output
     metadata they would be copied onto every one of its partitions' events."""
-    errors = str(totals.pop("run_first_errors", "") or "")
+    errors = totals.pop("run_first_errors", "")
+    errors = str(getattr(errors, "value", errors) or "")
     context.log.info(", ".join(f"{name.removeprefix('run_').replace('_', ' ')}: {value}" for name, value in totals.items()))
     if errors:
         context.log.warning(f"first failed trials:\n{errors}")

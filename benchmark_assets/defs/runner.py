@@ -19,7 +19,13 @@ from tqdm import tqdm
 from benchmark_assets import inbox
 from benchmark_assets.defs.assets import build_assets
 from benchmark_assets.defs.compat import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
-from benchmark_assets.defs.hygiene import ensure_pool_limit, pool_holders, reclaim_abandoned_runs, settle_finished_runs
+from benchmark_assets.defs.hygiene import (
+    ensure_pool_limit,
+    pool_holders,
+    reclaim_abandoned_runs,
+    settle_finished_runs,
+    storage_advice,
+)
 from benchmark_assets.defs.inbox_watch import event_mark, unstored_keys
 from benchmark_assets.defs.partitions import register
 from benchmark_assets.defs.resources import study_resources
@@ -108,6 +114,8 @@ def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False
                               REASON_TAG: (reason or cli_command(study.name, subjects, tiers, force))[:200]})
         wanted = trials if trials is not None else trials_to_run(graph, subjects=subjects, tiers=tiers, force=force,
                                                                  resources=resources)
+        if advice := storage_advice(instance, sum(len(r) for r in wanted.values())):
+            (log or _stderr)(advice)
         return run.go(wanted, steps)
 
 
