@@ -11,6 +11,7 @@ from dagster import Definitions
 from benchmark_assets.defs import rectangle_ranges, scale_out
 from benchmark_assets.defs.assets import build_assets
 from benchmark_assets.defs.broken_study import build_broken_study_sensor
+from benchmark_assets.defs.health import build_health_check, build_health_sensor
 from benchmark_assets.defs.hygiene import build_ledger_sensor
 from benchmark_assets.defs.inbox_watch import build_inbox_sensor
 from benchmark_assets.defs.regression_watch import build_regression_sensor, build_regressions_asset
@@ -27,6 +28,7 @@ def study_definitions(graph: StudyGraph) -> Definitions:
     """One study's assets, job, sensors and schedule."""
     sensors = [build_study_sensor(graph), *filter(None, [build_inbox_sensor(graph)])]
     return Definitions(assets=[*build_assets(graph), build_regressions_asset(graph)],
+                       asset_checks=[build_health_check(graph)],
                        jobs=[build_run_job(graph)],  # the whole study in one click, as fast as the CLI
                        sensors=sensors, schedules=list(filter(None, [build_schedule(graph)])))
 
@@ -46,7 +48,7 @@ def build_definitions(found: Discovery | list) -> Definitions:
                                      f"{type(error).__name__}: {error}", "fix the file, or report the error to "
                                      "the kind's authors"))
             logging.getLogger("benchmark_assets").warning("left out: %s", broken[-1])
-    shared = Definitions(sensors=[build_ledger_sensor(), build_regression_sensor(graphs),
+    shared = Definitions(sensors=[build_ledger_sensor(), build_regression_sensor(graphs), build_health_sensor(graphs),
                                   *(build_broken_study_sensor(error) for error in broken)],
                          schedules=[build_retention_schedule()],
                          resources=study_resources(),

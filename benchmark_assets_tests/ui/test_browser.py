@@ -66,9 +66,12 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     page.screenshot(path=shots / "report.png")
     report.get_by_role("button", name="Close").click()
     plots = _show_markdown(page, "plots")
-    image = plots.locator("img[src^='data:image/png;base64,']").first
-    image.wait_for()
-    assert image.evaluate("e => e.complete && e.naturalWidth") == 560  # decoded and drawn
+    images = plots.locator("img[src^='data:image/png;base64,']")
+    images.first.wait_for()
+    # decoded and drawn: the overview of the three constants, then each constant's own plot
+    assert images.first.get_attribute("alt") == "all constants at a glance"
+    assert images.first.evaluate("e => e.complete && e.naturalWidth") == 960
+    assert images.count() == 4 and images.nth(1).evaluate("e => e.complete && e.naturalWidth") == 1000
     page.screenshot(path=shots / "plots.png")
     plots.get_by_role("button", name="Close").click()
 

@@ -8,7 +8,15 @@ import re
 from dagster import AssetKey
 
 from benchmark_assets.kinds.base import INBOX_BASE
-from benchmark_assets_tests.ui.conftest import LOCATION, UI, wait_for
+from benchmark_assets_tests.ui.conftest import LOCATION, UI, graphql, wait_for
+
+CHECK_EXECUTIONS = """
+query Executions($key: AssetKeyInput!, $name: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $name, limit: 1) {
+    status
+    evaluation { success severity metadataEntries { label ... on MarkdownMetadataEntry { mdStr } } }
+  }
+}"""
 
 # The files are in the inbox of the study ``sweep`` before the shared `dagster dev` starts (see
 # conftest.py), as on a team's server.
@@ -59,3 +67,17 @@ def test_files_in_the_inbox_are_ingested_by_the_daemon_and_shown_in_the_ui(brows
     assert log.get_by_text("c12/profile_export_aiperf.json: rejected: it ran concurrency=12", exact=False).count()
     assert log.get_by_text("c4/profile_export_aiperf.json: ingested as 1 trials (1 rows)").count()
     page.screenshot(path=shots / "sensor_tick_log.png")
+
+    # The rejected file is where a UI user looks: the study's unattended_health check, kept by the
+    # daemon's health sensor, fails with the file and what to do; the asset's Checks tab shows it.
+    execution = wait_for("the health check on the sweep's summary", lambda: (found := graphql(
+        dagster_dev, CHECK_EXECUTIONS, {"key": {"path": ["sweep", "sweep_summary"]}, "name": "unattended_health"})[
+        "assetCheckExecutions"]) and found[0]["evaluation"] and not found[0]["evaluation"]["success"] and found[0],
+        log=deployment)
+    assert execution["evaluation"]["severity"] == "WARN"
+    problems = next(e["mdStr"] for e in execution["evaluation"]["metadataEntries"] if e["label"] == "problems")
+    assert "inbox file c12/profile_export_aiperf.json is rejected: it ran concurrency=12" in problems
+    assert "Fix or remove it" in problems
+    page.goto(f"{dagster_dev}/assets/sweep/sweep_summary?view=checks", wait_until="networkidle")
+    page.get_by_text("unattended_health").first.wait_for()
+    page.screenshot(path=shots / "health_check.png")
