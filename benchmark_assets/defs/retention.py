@@ -11,6 +11,7 @@ earlier versions. ``plan`` lists what would go (``benchmark-assets prune --dry-r
 removes it; the ``benchmark_assets__retention`` schedule applies it daily when
 $BENCHMARK_ASSETS_KEEP_RUNS is set.
 """
+import contextlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -190,6 +191,20 @@ def apply(instance: DagsterInstance, removals: list[Removal]) -> None:
         elif removal.what == "run":
             instance.delete_run(removal.name)
     delete_cursor_values(instance, [r.name for r in removals if r.what == "state"])
+    if any(r.what == "run" for r in removals):
+        compact_sqlite(instance)
+
+
+def compact_sqlite(instance: DagsterInstance) -> None:
+    """Give the space of removed runs back to the disk: a SQLite file keeps its size until VACUUM
+    (the runs' own shards are files, gone already; the index and the run list stay)."""
+    import sqlite3
+
+    history = Path(instance.root_directory) / "history"
+    for path in [history / "runs.db", history / "runs" / "index.db"]:
+        if path.is_file():
+            with contextlib.closing(sqlite3.connect(path, timeout=60)) as conn:
+                conn.execute("VACUUM")
 
 
 def prune(instance: DagsterInstance, keep: int, *, dry_run: bool, say=print) -> list[Removal]:
