@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from benchmark_assets.graph import StudyGraph
-from benchmark_assets.study_file import StudyError
 
 
 @dataclass(frozen=True)
@@ -24,23 +23,28 @@ class Rerun:
     reason: str = ""
 
     def wanted(self, graph: StudyGraph) -> dict[str, list[str]]:
-        """Point -> replicates to run, in the study's order; refuses a point, replicate or step
-        the study does not have (the file changed again since the rerun was asked for)."""
+        """Point -> replicates to run, in the study's order. Points, replicates and steps the study
+        no longer has (the file changed again since the rerun was asked for: the sensor asks for
+        what the new edit needs) are left out; ``dropped`` names them. ``trials`` may name points
+        and replicates the lists lack (ingested ones): they are registered as they run."""
         points, replicates = graph.keys(graph.point), graph.keys(graph.replicate)
-        # ``trials`` may name points and replicates the lists lack (ingested ones): registered as they run
-        unknown = [p for p in self.points if p not in set(points)]
-        unknown += [r for r in self.replicates if r not in set(replicates)]
-        unknown += [s for s in self.steps if s not in graph.nodes]
-        if unknown:
-            raise StudyError(graph.path, "rerun", f"names what the study does not have: {', '.join(unknown[:5])}",
-                             "run the whole study, or let the study sensor ask again")
+        known_points, known_replicates = set(points), set(replicates)
         out: dict[str, list[str]] = {}
-        for point in [*points, *(p for p in self.trials if p not in points)]:
+        for point in [*points, *(p for p in self.trials if p not in known_points)]:
             extra = [str(r) for r in self.trials.get(point, ())]
-            chosen = list(replicates) if point in self.points else [*self.replicates, *extra]
-            if chosen := list(dict.fromkeys(chosen)):
+            base = replicates if point in self.points else [r for r in self.replicates if r in known_replicates]
+            if chosen := list(dict.fromkeys([*base, *extra])):
                 out[point] = chosen
         return out
+
+    def dropped(self, graph: StudyGraph) -> list[str]:
+        """What the rerun names that the study no longer has."""
+        points, replicates = set(graph.keys(graph.point)), set(graph.keys(graph.replicate))
+        return ([p for p in self.points if p not in points] + [r for r in self.replicates if r not in replicates]
+                + [s for s in self.steps if s not in graph.nodes])
+
+    def known_steps(self, graph: StudyGraph) -> list[str]:
+        return [s for s in self.steps if s in graph.nodes]
 
     def config(self) -> dict:
         """As the job's ``only`` config."""

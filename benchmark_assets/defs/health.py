@@ -5,6 +5,7 @@ and on the asset's page), kept current by the sensor ``benchmark_assets__health`
 It fails, listing each problem with what to do, when the last run that a schedule or sensor
 launched failed, when decisions wait in the ledger for a failed run to be re-executed, or when
 the inbox holds files it rejected."""
+import datetime
 import hashlib
 import json
 
@@ -28,6 +29,7 @@ from dagster import (
 from benchmark_assets import inbox
 from benchmark_assets.defs.hygiene import KEEP_FAILED_DECISIONS_SECONDS
 from benchmark_assets.defs.resources import WarehouseResource
+from benchmark_assets.defs.tags import STUDY_TAG
 from benchmark_assets.defs.ticks import sensor_interval
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.ledger import PENDING_TABLE
@@ -46,7 +48,7 @@ def _last_unattended_run(instance, graph: StudyGraph) -> list[str]:
         launcher = next((run.tags[t] for t in UNATTENDED if t in run.tags), None)
         if launcher is None:
             continue
-        if run.status != DagsterRunStatus.FAILURE:
+        if run.status != DagsterRunStatus.FAILURE or _succeeded_since(instance, graph, record.end_time):
             return []
         failure = next((_failure_text(e.dagster_event.step_failure_data) for e in instance.all_logs(run.run_id)
                         if e.dagster_event and e.dagster_event.is_step_failure), "") or "see the run's log"
@@ -54,6 +56,17 @@ def _last_unattended_run(instance, graph: StudyGraph) -> list[str]:
                 "Fix the cause and re-execute it from the run's page (or `benchmark-assets run "
                 f"{graph.name}`)"]
     return []
+
+
+def _succeeded_since(instance, graph: StudyGraph, ended: float | None) -> bool:
+    """A run of the study (its job's, or a CLI stage's) that succeeded, started after a run that
+    ended at ``ended`` (a timestamp)."""
+    if ended is None:
+        return False
+    after = datetime.datetime.fromtimestamp(ended, tz=datetime.timezone.utc)
+    later = instance.get_run_records(RunsFilter(tags={STUDY_TAG: graph.name}, statuses=[DagsterRunStatus.SUCCESS],
+                                                created_after=after), limit=1)
+    return bool(later)
 
 
 def _failure_text(data) -> str:
@@ -71,11 +84,15 @@ def _waiting_decisions(instance, graph: StudyGraph, warehouse) -> list[str]:
                             {"s": graph.name}).all()
     out = []
     for run_id, count in rows:
-        run = instance.get_run_by_id(run_id)
-        if run is not None and run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
-            out.append(f"{count} decisions of run {run_id} ({run.status.value.lower()}) wait for its re-execution to "
-                       f"succeed before they join the ledger; dropped {KEEP_FAILED_DECISIONS_SECONDS // 86400} days "
-                       "after it ended. Re-execute it from the run's page")
+        record = instance.get_run_record_by_id(run_id)
+        run = record.dagster_run if record else None
+        if run is None or run.status not in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+            continue
+        if _succeeded_since(instance, graph, record.end_time):
+            continue  # the study has decided again since: those are only history now
+        out.append(f"{count} decisions of run {run_id} ({run.status.value.lower()}) are held back from the ledger; "
+                   f"they are dropped {KEEP_FAILED_DECISIONS_SECONDS // 86400} days after it ended. Run the study "
+                   f"again (its job {graph.run_job}, or `benchmark-assets run {graph.name}`) to decide anew")
     return out
 
 
@@ -127,7 +144,11 @@ def build_health_sensor(graphs: list[StudyGraph]):
         after, events, summary = {}, [], []
         for graph in graphs:
             found = problems(context.instance, graph, warehouse.open())
-            after[graph.name] = hashlib.sha256(json.dumps(found).encode()).hexdigest()[:12]
+            # Recorded again after a new materialisation of the asset too: the UI shows a check's
+            # result for the asset's latest materialisation only.
+            latest = context.instance.get_latest_materialization_event(_checked_asset(graph))
+            seen = [found, latest.timestamp if latest else None]
+            after[graph.name] = hashlib.sha256(json.dumps(seen).encode()).hexdigest()[:12]
             if found:
                 summary.append(f"{graph.name}: {len(found)}")
             if before.get(graph.name) != after[graph.name]:

@@ -63,9 +63,12 @@ def trials_metadata(frame: pd.DataFrame, key_columns: list[str], started: float)
 def log_totals(context, totals: dict) -> None:
     """A trials run's totals in its log (one line, the first errors as a warning): as output
     metadata they would be copied onto every one of its partitions' events."""
-    errors = totals.pop("run_first_errors", "")
-    errors = str(getattr(errors, "value", errors) or "")
-    context.log.info(", ".join(f"{name.removeprefix('run_').replace('_', ' ')}: {value}" for name, value in totals.items()))
+    plain = {name: str(getattr(value, "value", value)) for name, value in totals.items()}  # Markdown, MetadataValue
+    errors = plain.pop("run_first_errors", "")
+    short = {name: value for name, value in plain.items() if "\n" not in value}
+    context.log.info(", ".join(f"{name.removeprefix('run_').replace('_', ' ')}: {value}" for name, value in short.items()))
+    for name in set(plain) - set(short):  # a kind's table or report: a line of its own
+        context.log.info(f"{name}:\n{plain[name]}")
     if errors:
         context.log.warning(f"first failed trials:\n{errors}")
 

@@ -18,7 +18,7 @@ from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine
 from sqlalchemy.pool import QueuePool
 
-from benchmark_assets.defs.instance_storage import is_asset_event, write_asset_events
+from benchmark_assets.defs.event_writes import is_asset_event, write_asset_events
 
 _ENGINES: weakref.WeakSet = weakref.WeakSet()
 

@@ -124,9 +124,10 @@ def _holding_runs(instance: DagsterInstance, graph: StudyGraph) -> set[str]:
     """Runs whose materialisation is the latest of some partition (or of an unpartitioned asset)
     of the study: deleting them would change what the UI shows as materialised."""
     held: set[str] = set()
-    for node in graph.nodes.values():
-        key = AssetKey(graph.asset_path(node.name))
-        if node.partitioned_by is None:
+    unpartitioned = [n.name for n in graph.nodes.values() if n.partitioned_by is None] + ["regressions"]
+    for name in [n.name for n in graph.nodes.values() if n.partitioned_by] + unpartitioned:
+        key = AssetKey(graph.asset_path(name))
+        if name in unpartitioned:
             event = instance.get_latest_materialization_event(key)
             if event is not None:
                 held.add(event.run_id)
@@ -147,7 +148,8 @@ def _run_group(run) -> str:
     return run.tags.get(PARENT_RUN_TAG) or run.tags.get(STUDY_RUN_TAG) or run.run_id
 
 
-def _run_removals(instance: DagsterInstance, graph: StudyGraph, keep: int, cited: Iterable[str]) -> list[Removal]:
+def _run_removals(instance: DagsterInstance, graph: StudyGraph, keep: int, cited: Iterable[str],
+                  waiting: Iterable[str] = ()) -> list[Removal]:
     """The study's finished Dagster runs outside its newest ``keep`` study runs (a job's run with
     its stages, one CLI invocation's stages, a backfill's run) that no ledger decision cites and
     that hold no latest materialisation."""
@@ -155,31 +157,38 @@ def _run_removals(instance: DagsterInstance, graph: StudyGraph, keep: int, cited
     runs = [r for r in instance.get_runs() if _study_of(r) == graph.name]  # newest first
     groups = list(dict.fromkeys(_run_group(r) for r in runs))
     newest = set(groups[:keep])
-    protected = set(cited) | _holding_runs(instance, graph)
+    # cited, holding a latest materialisation, with decisions waiting for a re-execution, or in flight
+    protected = set(cited) | _holding_runs(instance, graph) | set(waiting)
+    protected |= {r.run_id for r in runs if r.status.value in in_flight}
     protected |= {_run_group(r) for r in runs if r.run_id in protected}  # a kept stage keeps its job's run
     return [Removal(graph.name, "run", r.run_id, 0, f"{r.job_name}: older than the newest {keep} runs of the study, "
                     "superseded, cited by no decision")
-            for r in runs if r.status.value not in in_flight and _run_group(r) not in newest
-            and r.run_id not in protected and _run_group(r) not in protected]
+            for r in runs if _run_group(r) not in newest and r.run_id not in protected and _run_group(r) not in protected]
 
 
 def _state_removals(instance: DagsterInstance, graphs: list[StudyGraph]) -> list[Removal]:
-    """Study sensor states an earlier version stored one key per state (now one key per study)."""
+    """Study sensor states an earlier version stored one key per state (now one key per study),
+    but the one a sensor's cursor still names (a sensor that has not ticked since the upgrade)."""
+    named = {state.instigator_data.cursor.split(":", 1)[0] for state in instance.all_instigator_state()
+             if state.instigator_data is not None and getattr(state.instigator_data, "cursor", None)}
     out = []
     for graph in graphs:
         for key in cursor_keys(instance, f"benchmark_assets/study_state/{graph.name}/"):
-            out.append(Removal(graph.name, "state", key, 0, "a study sensor state stored by an earlier version"))
+            if key.rsplit("/", 1)[-1] not in named:
+                out.append(Removal(graph.name, "state", key, 0, "a study sensor state stored by an earlier version"))
     return out
 
 
-def plan(instance: DagsterInstance, graphs: list[StudyGraph], ledger, keep: int) -> list[Removal]:
-    """What the policy removes, study by study; nothing is touched."""
+def plan(instance: DagsterInstance, graphs: list[StudyGraph], ledger, keep: int,
+         waiting: Iterable[str] = ()) -> list[Removal]:
+    """What the policy removes, study by study; nothing is touched. ``waiting``: runs whose
+    decisions wait in the ledger for the run to be settled (they stay)."""
     cited = _cited(ledger)
     out: list[Removal] = []
     for graph in graphs:
         own = cited.get(graph.name, {})
         out += _artifact_removals(graph.name, keep, own)
-        out += _run_removals(instance, graph, keep, own)
+        out += _run_removals(instance, graph, keep, own, waiting)
     return out + _state_removals(instance, graphs)
 
 
@@ -195,16 +204,23 @@ def apply(instance: DagsterInstance, removals: list[Removal]) -> None:
         compact_sqlite(instance)
 
 
-def compact_sqlite(instance: DagsterInstance) -> None:
+def compact_sqlite(instance: DagsterInstance) -> bool:
     """Give the space of removed runs back to the disk: a SQLite file keeps its size until VACUUM
-    (the runs' own shards are files, gone already; the index and the run list stay)."""
+    (the runs' own shards are files, gone already; the index and the run list stay). VACUUM holds
+    the file's write lock throughout, so it is done only while no run is in flight; False if not."""
     import sqlite3
+
+    from dagster import RunsFilter
+
+    if instance.get_runs(RunsFilter(statuses=list(IN_PROGRESS_RUN_STATUSES)), limit=1):
+        return False
 
     history = Path(instance.root_directory) / "history"
     for path in [history / "runs.db", history / "runs" / "index.db"]:
         if path.is_file():
             with contextlib.closing(sqlite3.connect(path, timeout=60)) as conn:
                 conn.execute("VACUUM")
+    return True
 
 
 def prune(instance: DagsterInstance, keep: int, *, dry_run: bool, say=print) -> list[Removal]:
@@ -213,8 +229,8 @@ def prune(instance: DagsterInstance, keep: int, *, dry_run: bool, say=print) -> 
     from benchmark_assets.studies import discover
 
     graphs = [StudyGraph.of(study) for study in discover().studies]
-    ledger = study_resources()["ledger"].open().read()
-    removals = plan(instance, graphs, ledger, keep)
+    ledger = study_resources()["ledger"].open()
+    removals = plan(instance, graphs, ledger.read(), keep, ledger.pending_runs())
     for removal in removals:
         say(("would remove " if dry_run else "removing ") + removal.line())
     if not dry_run:

@@ -65,8 +65,11 @@ def build_run_job(graph: StudyGraph) -> JobDefinition:
         try:
             trials, steps = None, ()
             if only is not None:
-                rerun = Rerun(only.points, only.replicates, only.trials, only.steps)
-                trials, steps = rerun.wanted(StudyGraph.load(study.path)), rerun.steps
+                rerun, now = Rerun(only.points, only.replicates, only.trials, only.steps), StudyGraph.load(study.path)
+                trials, steps = rerun.wanted(now), rerun.known_steps(now)
+                if dropped := rerun.dropped(now):
+                    context.log.warning(f"left out, {study.path.name} no longer has them (the study sensor asks for "
+                                        f"what its newer edit needs): {', '.join(dropped[:10])}")
                 context.log.info(f"running {rerun.size} of {study.name}, then what follows them")
             outcome = run_study(str(study.path), subjects=config.subjects, tiers=config.tiers, quiet=True,
                                 instance=context.instance, force=config.force, launched_by="job",

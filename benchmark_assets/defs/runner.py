@@ -141,8 +141,9 @@ class _StudyRun:
         self.assets = build_assets(graph)
 
     def stages(self, wanted: dict[str, list[str]], nodes=None, steps: Collection[str] = ()) -> list[StageRun]:
-        return materialise_stages(self.graph, self.assets, plan_stages(self.graph, self.instance, wanted, self.decided,
-                                                                        nodes=nodes, every_partition=steps),
+        plan = plan_stages(self.graph, self.instance, wanted, self.decided, nodes=nodes, every_partition=steps,
+                           stored=stored_partitions(self.graph, self.resources))
+        return materialise_stages(self.graph, self.assets, plan,
                                   instance=self.instance, quiet=self.quiet, resources=self.resources, tags=self.tags,
                                   log=self.log, should_stop=self.should_stop)
 
@@ -203,6 +204,19 @@ def ingest_study(study_name: str, *, quiet: bool = False, instance=None, warehou
                         reason=f"benchmark-assets ingest {graph.name}: {files}"[:200], log=log,
                         trials=trials_by_point(keys))
     return found, replace(outcome, ingested=len(keys))
+
+
+def stored_partitions(graph: StudyGraph, resources: dict) -> dict[str, set[str]]:
+    """Per node the trials read (a scenario catalog), the partition keys the warehouse holds rows
+    of: a warehouse newer than the instance's records has its catalog built again."""
+    warehouse, out = resources["warehouse"].open(), {}
+    for name in graph.upstream_of_trials():
+        columns = graph.partition_columns(graph.nodes[name])
+        if len(columns) != 1:
+            continue
+        table = graph.table(name)
+        out[name] = set(warehouse.read(table)[columns[0]].astype(str)) if warehouse.has_table(table) else set()
+    return out
 
 
 def followups(graph: StudyGraph, resources: dict, *, log, quiet: bool):

@@ -25,21 +25,22 @@ class Stage:
 
 
 def plan_stages(graph: StudyGraph, instance, wanted: dict[str, list[str]], subjects: list[str],
-                nodes: Collection[str] | None = None, every_partition: Collection[str] = ()) -> list[Stage]:
+                nodes: Collection[str] | None = None, every_partition: Collection[str] = (),
+                stored: dict[str, set[str]] | None = None) -> list[Stage]:
     """The runs that materialise ``wanted`` trials (point -> replicates) and what follows them:
     per partitioned node, one ranged run per contiguous block (trials: per rectangle of points
     that need the same replicates); consecutive unpartitioned nodes share one run. ``nodes``
     (a follow-up's) limits the unpartitioned nodes to those named; point or replicate nodes in
-    ``every_partition`` (their settings changed) run over all their partitions; those the trials
-    read (a scenario catalog) run only where missing, or over all their partitions after a change of
-    their code version."""
+    ``every_partition`` (their settings changed) run over all the study's partitions; those the
+    trials read (a scenario catalog) run only where Dagster or the warehouse (``stored``: node ->
+    partition keys with rows) lacks them, or over all after a change of their code version."""
     point_order = dimension_order(instance, graph, graph.point)
     replicate_order = dimension_order(instance, graph, graph.replicate)
     points = [p for p in point_order if wanted.get(p)]
     replicates = [r for r in replicate_order if any(r in wanted[p] for p in points)]
     stages: list[Stage] = []
     pending: list[Node] = []
-    upstream, versions = set(graph.upstream_of_trials()), graph.versions()
+    upstream, versions, stored = set(graph.upstream_of_trials()), graph.versions(), stored or {}
 
     def key(node: Node) -> AssetKey:
         return AssetKey(graph.asset_path(node.name))
@@ -68,25 +69,29 @@ def plan_stages(graph: StudyGraph, instance, wanted: dict[str, list[str]], subje
                        for first, last in rectangles(pairs, point_order, replicate_order)]
         else:
             selected, order = (points, point_order) if node.partitioned_by == POINT else (replicates, replicate_order)
+            dimension = graph.point if node.partitioned_by == POINT else graph.replicate
+            current = [k for k in order if k in set(graph.keys(dimension)) or k in set(selected)]
             if node.name in every_partition:
-                selected = order
+                selected = current
             elif node.name in upstream:
-                selected = outdated(instance, key(node), selected, order, versions[node.name])
+                selected = outdated(instance, key(node), selected, current, versions[node.name], stored.get(node.name))
             stages += [Stage(label, [key(node)], block[0], block[-1]) for block in contiguous_blocks(selected, order)]
     flush()
     return stages
 
 
-def outdated(instance, asset_key: AssetKey, keys: list[str], order: list[str], version: str) -> list[str]:
-    """Of an asset's partition ``keys``, those to materialise: the ones never materialised, or all
-    of them (``order``) when its latest materialisation was of another code version."""
+def outdated(instance, asset_key: AssetKey, keys: list[str], order: list[str], version: str,
+             stored: set[str] | None = None) -> list[str]:
+    """Of an asset's partition ``keys``, those to materialise: the ones never materialised (or
+    whose rows the warehouse lacks, when ``stored`` says which it has), or all of them (``order``)
+    when its latest materialisation was of another code version."""
     if not keys:
         return []
     latest = instance.get_latest_materialization_event(asset_key)
     if latest is None or latest.asset_materialization.tags.get(CODE_VERSION_TAG) != version:
         return order
     done = instance.get_materialized_partitions(asset_key)
-    return [k for k in keys if k not in done]
+    return [k for k in keys if k not in done or (stored is not None and k not in stored)]
 
 
 CODE_VERSION_TAG = "dagster/code_version"

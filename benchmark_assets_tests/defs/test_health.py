@@ -41,30 +41,31 @@ def test_a_failed_unattended_run_and_waiting_decisions_fail_the_check_until_they
     second = _tick(instance, repository, again.cursor)
     (event,) = second.asset_events
     assert event.asset_key == AssetKey(["broken_setup", "ratchet_summary"]) and not event.passed
-    assert event.severity.value == "WARN" and event.metadata["count"].value == 2
-    first_line, second_line = event.metadata["problems"].value.splitlines()
+    assert event.severity.value == "WARN" and event.metadata["count"].value == 1
+    (first_line,) = event.metadata["problems"].value.splitlines()
     said = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.user_failure_data.description
     assert first_line == (f"- the last run that broken_setup__nightly launched, {failed.run_id}, failed: "
                           f"{said.splitlines()[0][:300]}. Fix the cause and re-execute it from the run's page (or "
                           "`benchmark-assets run broken_setup`)")
-    # its analysis stage had staged a decision before it failed: that waits too
-    assert " decisions of run " in second_line and "wait for its re-execution to succeed" in second_line
 
     # Decisions of a toy run that failed wait for its re-execution: the toy's check fails too.
-    ledger = Ledger(Warehouse()).read()
+    ledger = Ledger(Warehouse()).read(study="toy")
     Warehouse().append(PENDING_TABLE, ledger.assign(run_id=failed.run_id))
     found = problems(instance, StudyGraph.of(studies[0]), Warehouse())
-    assert found == [f"{len(ledger)} decisions of run {failed.run_id} (failure) wait for its re-execution to succeed "
-                     "before they join the ledger; dropped 7 days after it ended. Re-execute it from the run's page"]
+    assert found == [f"{len(ledger)} decisions of run {failed.run_id} (failure) are held back from the ledger; they "
+                     "are dropped 7 days after it ended. Run the study again (its job toy__run_study, or "
+                     "`benchmark-assets run toy`) to decide anew"]
     third = _tick(instance, repository, second.cursor)
     assert [(e.asset_key.path[0], e.passed) for e in third.asset_events] == [("toy", False)]
-    assert third.asset_events  # recorded by the daemon, which shows the check on the asset
 
-    # A later unattended run that succeeds clears the broken study's first problem (its failed stage's
-    # decision still waits: only a re-execution of that run, or a week, settles it).
+    # A new materialisation of the checked asset records the check again (the UI shows a check's
+    # result for the latest materialisation), though what it finds has not changed.
+    run_study("toy", quiet=True, instance=instance, subjects=["alpha"])
+    fourth = _tick(instance, repository, third.cursor)
+    assert [(e.asset_key.path[0], e.passed) for e in fourth.asset_events] == [("toy", True)]  # decided anew since
+
+    # A later run of the study that succeeds (any launcher) clears the broken study's problem.
     (study_dir / "broken_setup.yaml").write_text(load_study("toy").path.read_text())
-    fixed = build_run_job(StudyGraph.load("broken_setup")).execute_in_process(
-        instance=instance, tags={"dagster/schedule_name": "broken_setup__nightly"})
-    assert fixed.success
-    (left,) = problems(instance, StudyGraph.load("broken_setup"), Warehouse())
-    assert "wait for its re-execution" in left
+    assert problems(instance, StudyGraph.load("broken_setup"), Warehouse())
+    run_study("broken_setup", quiet=True, instance=instance)
+    assert problems(instance, StudyGraph.load("broken_setup"), Warehouse()) == []

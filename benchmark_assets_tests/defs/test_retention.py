@@ -64,6 +64,27 @@ def test_prune_keeps_the_newest_the_cited_and_the_current_and_a_dry_run_removes_
     run_study("toy", quiet=True, instance=instance)  # and the study runs on as before
 
 
+def test_a_run_holding_the_latest_trials_of_some_points_stays_though_old_and_cited_by_nothing(instance, toy_study):
+    run_study("toy", quiet=True, instance=instance)  # A: the first decisions (cited), the catalog
+    run_study("toy", quiet=True, instance=instance, force=True)  # B: every trial again, the same decisions
+    run_study("toy", quiet=True, instance=instance, force=True, subjects=["alpha"])  # C: alpha's points again
+    runs = instance.get_runs()  # newest first
+    group = lambda run: run.tags["benchmark_assets/study_run"]  # noqa: E731
+    groups = list(dict.fromkeys(group(r) for r in runs))
+    assert len(groups) == 3
+    middle = [r for r in runs if group(r) == groups[1]]
+    trials_b = next(r.run_id for r in middle if r.tags["benchmark_assets/stage"] == "trials")
+    latest = {}  # per trial partition, the run of its newest materialisation
+    for record in instance.fetch_materializations(AssetKey(["toy", "trials"]), limit=10_000, ascending=True).records:
+        latest[record.partition_key] = record.run_id
+    assert trials_b in set(latest.values())  # B's trials of the points C did not rerun are still the latest
+    assert not any(r.run_id in set(latest.values()) for r in runs if group(r) == groups[2])  # A's are not
+    cited = set(retention._cited(Ledger(Warehouse()).read()).get("toy", {}))
+    assert not cited & {r.run_id for r in middle}  # B repeated A's decisions: nothing cites it
+    removals = retention.plan(instance, [StudyGraph.of(toy_study)], Ledger(Warehouse()).read(), keep=1)
+    assert not [r for r in removals if r.what == "run"]  # A is cited, B holds, C is the newest
+
+
 def test_sensor_states_of_an_earlier_version_are_pruned(instance, toy_study):
     instance.run_storage.set_cursor_values({"benchmark_assets/study_state/toy/abc123": json.dumps({"points": {}}),
                                             "benchmark_assets/study_state/toy": "{}"})

@@ -25,7 +25,7 @@ def test_every_sensor_of_the_definitions_takes_the_cap(monkeypatch, toy_study):
     monkeypatch.setenv(SENSOR_SECONDS_ENV, "5")
     sensors = build_definitions([toy_study]).sensors
     assert {s.name: s.minimum_interval_seconds for s in sensors} == {
-        "ledger_settlement": 5, "regression_watch": 5, "toy__study_changes": 5}
+        "ledger_settlement": 5, "regression_watch": 5, "toy__study_changes": 5, "benchmark_assets__health": 5}
     monkeypatch.delenv(SENSOR_SECONDS_ENV)
     assert {s.name: s.minimum_interval_seconds for s in build_definitions([toy_study]).sensors} == {
-        "ledger_settlement": 15, "regression_watch": 300, "toy__study_changes": 30}
+        "ledger_settlement": 15, "regression_watch": 300, "toy__study_changes": 30, "benchmark_assets__health": 60}

@@ -80,7 +80,9 @@ def test_the_kind_keeps_the_contract_and_gets_the_whole_machinery(name, register
     # The kind's nodes, and every study's regressions across commits (defs.regression_watch).
     assert graph.get_all_asset_keys() == {AssetKey(["example", n]) for n in [*names, "regressions"]}
     assert {c.name for c in graph.asset_check_keys} == {check_name(n) for n in nodes if n.schema is not None} | {
-        "no_new_regression"}
+        "no_new_regression", "unattended_health"}
+    last = [n.name for n in nodes if n.partitioned_by is None][-1]  # the health check sits on the last asset
+    assert {c.asset_key for c in graph.asset_check_keys if c.name == "unattended_health"} == {AssetKey(["example", last])}
     assert repository.has_sensor_def("regression_watch")
     assert repository.has_sensor_def("example__study_changes")
     assert repository.has_schedule_def("example__nightly") == hasattr(study.spec, "schedule")

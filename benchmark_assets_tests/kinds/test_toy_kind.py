@@ -56,7 +56,8 @@ def test_the_toy_kind_gets_the_graph_checks_sensor_and_schedule(entry_point, stu
     graph = repository.asset_graph
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {"pick_x/trials", "pick_x/aggregates",
                                                                          "pick_x/decision", "pick_x/regressions"}
-    assert {c.name for c in graph.asset_check_keys} == {"check_trials_schema", "no_new_regression"}
+    assert {c.name for c in graph.asset_check_keys} == {"check_trials_schema", "no_new_regression",
+                                                          "unattended_health"}
     assert repository.has_schedule_def("pick_x__nightly")
     sensor = repository.get_sensor_def("pick_x__study_changes")
     with DagsterInstance.get() as instance:

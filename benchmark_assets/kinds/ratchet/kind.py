@@ -59,7 +59,9 @@ class RatchetKind(StudyKind):
         return [
             Node("scenario_catalog", scenario_catalog, partitioned_by=REPLICATE,
                  schema=lambda study: schemas.scenario_catalog_schema(),
-                 version=lambda study: study.spec.scenarios.model_dump(),
+                 # its rows say which validation round a scenario belongs to: that depends on the rounds' size
+                 version=lambda study: (study.spec.scenarios.model_dump(),
+                                        study.spec.sequential.scenarios_per_round),
                  description="One row per generated scenario: its seven axes and its train/validation split."),
             Node("trials", trials, partitioned_by=TRIAL, inputs=("scenario_catalog",), schema=schemas.trials_schema,
                  # Every point's trials share this; a point's own value is in its partition key.

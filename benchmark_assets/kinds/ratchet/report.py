@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
 
@@ -424,15 +425,17 @@ def _draw_one(job: tuple) -> Path:
 
 
 def plot_overview(folder: Path, sweeps: list[ConstantSweep], gains: pd.DataFrame, verdicts: pd.DataFrame,
-                  metric: str, *, improvement_threshold: float, columns: int = 4) -> Path | None:
+                  metric: str, *, improvement_threshold: float) -> Path | None:
     """Every decided constant at a glance: its validation paired gain over the current value,
     the current and proposed values, titled with its verdict (each constant's own plot has both
-    splits, the bands and the verdict's interval)."""
+    splits, the bands and the verdict's interval). At most 1,280 x 1,400 pixels however many
+    constants: panels shrink past 24, so the overview always fits in the event's plot budget."""
     if not sweeps:
         return None
-    columns = min(columns, len(sweeps))
+    columns = min(len(sweeps), max(4, math.ceil(math.sqrt(len(sweeps) * 1.4))))
     rows = -(-len(sweeps) // columns)
-    figure, axes = artifacts.figure(3.2 * columns, 2.3 * rows + 0.4, columns, rows)
+    scale = min(1.0, 12.8 / (3.2 * columns), 13.6 / (2.3 * rows + 0.4))
+    figure, axes = artifacts.figure(3.2 * columns * scale, (2.3 * rows + 0.4) * scale, columns, rows)
     axes = list(axes.ravel()) if columns * rows > 1 else [axes]
     by_constant = verdicts.set_index("constant")
     for axis, sweep in zip(axes, sweeps):
@@ -453,7 +456,9 @@ def plot_overview(folder: Path, sweeps: list[ConstantSweep], gains: pd.DataFrame
         axis.yaxis.set_major_locator(MaxNLocator(4))
     for axis in axes[len(sweeps):]:
         axis.set_visible(False)
-    axes[0].legend(fontsize=7, loc="best")
+    labelled = next((axis for axis in axes if axis.get_legend_handles_labels()[0]), None)
+    if labelled is not None:  # every trial failed: nothing drawn, nothing to label
+        labelled.legend(fontsize=7, loc="best")
     figure.suptitle(f"{metric} paired gain over the current value (dashed grey: current; dotted green: proposed; "
                     "dashed red: improvement threshold)", fontsize=9)
     figure.tight_layout(rect=(0, 0, 1, 0.97))

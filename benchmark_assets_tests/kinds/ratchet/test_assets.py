@@ -80,7 +80,7 @@ def test_whole_toy_ratchet_materialises_with_partitions_checks_and_decisions(toy
     report = (folder / "report.md").read_text()
     assert "| alpha | 1 | 0.3 | 0.7 |" in report and "trials: 200 (20 failed)" in report
     assert "+  alpha: {tier: 1, current: 0.7," in (folder / "proposed.patch").read_text()
-    assert {p.name for p in (folder / "plots").iterdir()} == {"alpha.png", "beta.png", "gamma.png"}
+    assert {p.name for p in (folder / "plots").iterdir()} == {"alpha.png", "beta.png", "gamma.png", "overview.png"}
     sensitivity = pd.read_csv(folder / "sensitivity.csv")
     assert set(sensitivity["constant"]) == {"alpha", "beta", "gamma"} and set(sensitivity["split"]) == {"train", "validation"}
     assert json.loads((folder / "summary.json").read_text())["accepted_count"] == 1
