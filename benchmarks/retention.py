@@ -21,16 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def size_mb(path: Path) -> float:
+    if path.is_file():
+        return path.stat().st_size / 2**20
     if not path.exists():
         return 0.0
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / 2**20
 
 
 def parts(home: Path) -> str:
-    shown = {"event log": home / "history", "artifacts": home / "artifacts", "warehouse": home / "benchmark.db"}
-    warehouse = sum(size_mb(p) for p in home.glob("benchmark.db*"))
-    text = ", ".join(f"{name} {size_mb(path) if name != 'warehouse' else warehouse:.1f} MB"
-                     for name, path in shown.items())
+    warehouse = sum(size_mb(p) for p in home.glob("benchmark.db*"))  # with its write-ahead log
+    text = (f"event log {size_mb(home / 'history'):.1f} MB, artifacts {size_mb(home / 'artifacts'):.1f} MB, "
+            f"warehouse {warehouse:.1f} MB")
     return f"{size_mb(home):.1f} MB ({text})"
 
 

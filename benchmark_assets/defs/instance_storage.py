@@ -20,6 +20,7 @@ watches only the second and would show a running run as "Starting" until it ende
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
@@ -180,11 +181,18 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         super().wipe()
 
     def delete_events(self, run_id: str) -> None:
+        """Dagster's, then the run's shard file goes too (its rows are deleted, but a SQLite file
+        keeps its size): deleting a run, in the UI or by `benchmark-assets prune`, frees its space."""
+        super().delete_events(run_id)
         with self._db_lock:
             engine = self._engines.pop(run_id, None)
             if engine is not None:
                 engine.dispose()
-        super().delete_events(run_id)
+            path = self.path_for_shard(run_id)
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path + suffix)
+            self._initialized_dbs.discard(run_id)
 
     def _dispose_engines(self) -> None:
         with self._db_lock:

@@ -3,6 +3,7 @@ changed something and every run holding a latest materialisation; a dry run list
 nothing; what it removes leaves every asset partition materialised as before."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 from dagster import AssetKey
@@ -58,6 +59,10 @@ def test_prune_keeps_the_newest_the_cited_and_the_current_and_a_dry_run_removes_
     out = capsys.readouterr().out
     assert f"removed {len(removed_folders)} artifact folders" in out and "MB before" in out
     assert all(instance.get_run_by_id(run_id) is None for run_id in removed_runs)
+    shards = [Path(instance.event_log_storage.path_for_shard(run_id)) for run_id in removed_runs]
+    assert not any(path.exists() for path in shards)  # their event logs' files are gone, not just emptied
+    kept = Path(instance.event_log_storage.path_for_shard(newest.run_id))
+    assert kept.exists()
     assert _state(instance) == shown  # every partition still materialised, by the same runs
     assert not any((_artifacts() / name).exists() for name in removed_folders)
     assert (_artifacts() / "latest" / "report.md").exists()
