@@ -70,7 +70,8 @@ def plan_stages(graph: StudyGraph, instance, wanted: dict[str, list[str]], subje
         else:
             selected, order = (points, point_order) if node.partitioned_by == POINT else (replicates, replicate_order)
             dimension = graph.point if node.partitioned_by == POINT else graph.replicate
-            current = [k for k in order if k in set(graph.keys(dimension)) or k in set(selected)]
+            listed = set(graph.keys(dimension)) | set(selected)
+            current = [k for k in order if k in listed]
             if node.name in every_partition:
                 selected = current
             elif node.name in upstream:
