@@ -33,7 +33,7 @@ from dagster import (
 
 from benchmark_assets import artifacts
 from benchmark_assets.defs.compat import IN_PROGRESS_RUN_STATUSES, cursor_keys, delete_cursor_values
-from benchmark_assets.defs.tags import PARENT_RUN_TAG, STUDY_RUN_TAG, STUDY_TAG
+from benchmark_assets.defs.tags import PARENT_RUN_TAG, STAGE_TAG, STUDY_RUN_TAG, STUDY_TAG
 from benchmark_assets.graph import StudyGraph
 
 KEEP_RUNS_ENV = "BENCHMARK_ASSETS_KEEP_RUNS"
@@ -161,9 +161,18 @@ def _run_removals(instance: DagsterInstance, graph: StudyGraph, keep: int, cited
     protected = set(cited) | _holding_runs(instance, graph) | set(waiting)
     protected |= {r.run_id for r in runs if r.status.value in in_flight}
     protected |= {_run_group(r) for r in runs if r.run_id in protected}  # a kept stage keeps its job's run
-    return [Removal(graph.name, "run", r.run_id, 0, f"{r.job_name}: older than the newest {keep} runs of the study, "
+    return [Removal(graph.name, "run", r.run_id, _shard_size(instance, r.run_id),
+                    f"{r.tags.get(STAGE_TAG) or r.job_name}: older than the newest {keep} runs of the study, "
                     "superseded, cited by no decision")
             for r in runs if _run_group(r) not in newest and r.run_id not in protected and _run_group(r) not in protected]
+
+
+def _shard_size(instance: DagsterInstance, run_id: str) -> int:
+    """The bytes of a run's own event-log file (SQLite keeps one per run; 0 elsewhere)."""
+    path = getattr(instance.event_log_storage, "path_for_shard", None)
+    if path is None:
+        return 0
+    return sum(os.path.getsize(f) for f in (path(run_id) + s for s in ("", "-wal")) if os.path.exists(f))
 
 
 def _state_removals(instance: DagsterInstance, graphs: list[StudyGraph]) -> list[Removal]:
@@ -274,7 +283,7 @@ def summary(removals: list[Removal], *, dry_run: bool) -> str:
     states = [r for r in removals if r.what == "state"]
     verb = "would remove" if dry_run else "removed"
     return (f"{verb} {len(folders)} artifact folders ({_size(sum(r.size for r in folders))}), {len(runs)} Dagster "
-            f"runs with their event logs and {len(states)} stored sensor states")
+            f"runs with their event logs ({_size(sum(r.size for r in runs))}) and {len(states)} stored sensor states")
 
 
 __all__ = ["DEFAULT_KEEP_RUNS", "KEEP_RUNS_ENV", "RETENTION_JOB", "Removal", "apply", "build_retention_schedule",

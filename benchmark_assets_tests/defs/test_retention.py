@@ -47,6 +47,7 @@ def test_prune_keeps_the_newest_the_cited_and_the_current_and_a_dry_run_removes_
 
     removals = retention.plan(instance, [StudyGraph.of(toy_study)], ledger, keep=1)
     removed_runs = {r.name for r in removals if r.what == "run"}
+    assert all(r.size > 0 for r in removals if r.what == "run")  # each run's event-log file, counted
     removed_folders = {os.path.basename(r.name) for r in removals if r.what == "artifacts"}
     assert removed_runs and not removed_runs & first_decisions  # the runs that first decided stay
     assert not removed_runs & {v for v in shown.values() if isinstance(v, str)}  # and runs holding a latest value
