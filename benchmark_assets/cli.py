@@ -204,7 +204,7 @@ def cmd_prune(args) -> int:
     """What the retention policy lets go: listed with --dry-run, removed otherwise."""
     from dagster import DagsterInstance
 
-    from benchmark_assets.defs.retention import DEFAULT_KEEP_RUNS, keep_runs_setting, prune
+    from benchmark_assets.defs.retention import DEFAULT_KEEP_RUNS, folder_size, keep_runs_setting, prune
 
     if args.keep is not None and args.keep < 1:
         print("error: --keep: keep at least 1 run per study", file=sys.stderr)
@@ -215,16 +215,12 @@ def cmd_prune(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     home = ensure_dagster_home()
-    before = _tree_size(home)
+    before = folder_size(home)
     with DagsterInstance.get() as instance:
         prune(instance, keep, dry_run=args.dry_run)
     if not args.dry_run:
-        print(f"{home}: {before / 2**20:.1f} MB before, {_tree_size(home) / 2**20:.1f} MB after")
+        print(f"{home}: {before / 2**20:.1f} MB before, {folder_size(home) / 2**20:.1f} MB after")
     return 0
-
-
-def _tree_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def cmd_ingest(args) -> int:

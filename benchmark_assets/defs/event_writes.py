@@ -29,3 +29,20 @@ def write_asset_events(storage, conn, events: list, rows: list[dict]) -> None:
 
 def is_asset_event(event) -> bool:
     return bool(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS and event.dagster_event.asset_key)
+
+
+def store_in_batches(events, store_batch, store_one, *, together=lambda first, event: True) -> None:
+    """Events in order: each run of consecutive asset events (that ``together`` keeps with the
+    run's first) to ``store_batch``, every other event to ``store_one``."""
+    pending: list = []
+    for event in events:
+        if is_asset_event(event) and (not pending or together(pending[0], event)):
+            pending.append(event)
+            continue
+        if pending:
+            store_batch(pending)
+        pending = [event] if is_asset_event(event) else []
+        if not pending:
+            store_one(event)
+    if pending:
+        store_batch(pending)

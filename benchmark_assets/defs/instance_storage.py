@@ -46,7 +46,7 @@ from benchmark_assets.defs.compat import (
     SqliteRunStorage,
     SqliteScheduleStorage,
 )
-from benchmark_assets.defs.event_writes import is_asset_event, write_asset_events
+from benchmark_assets.defs.event_writes import store_in_batches, write_asset_events
 from benchmark_assets.extras import require
 
 # The backfill daemon and the webserver load this module (dagster.yaml names it), never the definitions.
@@ -130,19 +130,10 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         return found
 
     def store_event_batch(self, events) -> None:
-        """Store a batch: consecutive asset events go in one transaction per shard, the rest one by one."""
-        pending: list = []
-        for event in events:
-            if is_asset_event(event) and (not pending or pending[0].run_id == event.run_id):
-                pending.append(event)
-                continue
-            self._store_asset_events(pending)
-            pending = []
-            if is_asset_event(event):
-                pending.append(event)
-            else:
-                self.store_event(event)
-        self._store_asset_events(pending)
+        """Store a batch: consecutive asset events of one run go in one transaction per shard, the
+        rest one by one."""
+        store_in_batches(events, self._store_asset_events, self.store_event,
+                         together=lambda first, event: first.run_id == event.run_id)
 
     def _store_asset_events(self, events: list) -> None:
         """What ``store_event`` does for each asset event, for many events of one run at once:

@@ -18,7 +18,7 @@ from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import create_pg_engine
 from sqlalchemy.pool import QueuePool
 
-from benchmark_assets.defs.event_writes import is_asset_event, write_asset_events
+from benchmark_assets.defs.event_writes import store_in_batches, write_asset_events
 
 _ENGINES: weakref.WeakSet = weakref.WeakSet()
 
@@ -50,15 +50,7 @@ class PooledPostgresEventLogStorage(PostgresEventLogStorage):
 
     def store_event_batch(self, events) -> None:
         """Consecutive asset events in one transaction each; the others the stock way."""
-        pending: list = []
-        for event in events:
-            if is_asset_event(event):
-                pending.append(event)
-                continue
-            self._store_asset_events(pending)
-            pending = []
-            self.store_event(event)
-        self._store_asset_events(pending)
+        store_in_batches(events, self._store_asset_events, self.store_event)
 
     def _store_asset_events(self, events: list) -> None:
         if not events:

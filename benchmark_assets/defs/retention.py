@@ -72,7 +72,8 @@ def _size(size: int) -> str:
     return f"{size} B"
 
 
-def _folder_size(folder: Path) -> int:
+def folder_size(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links not followed)."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
@@ -102,14 +103,15 @@ def _artifact_removals(study: str, keep: int, cited: dict[str, float]) -> list[R
     root = artifacts.artifacts_dir(study)
     link = root / artifacts.LATEST
     latest = os.readlink(link) if link.is_symlink() else None
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")),
-                     key=lambda p: p.stat().st_mtime, reverse=True)
+    written = {p: p.stat().st_mtime for p in root.iterdir()
+               if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")}
+    folders = sorted(written, key=written.get, reverse=True)
     kept = {p.name for p in folders[:keep]} | set(cited) | ({latest} if latest else set())
     for when in cited.values():  # the report that showed a decision made in another run (a follow-up's)
-        after = [p for p in folders if p.stat().st_mtime >= when - 1]
+        after = [p for p in folders if written[p] >= when - 1]
         if after:
             kept.add(after[-1].name)
-    return [Removal(study, "artifacts", str(p), _folder_size(p), f"older than the newest {keep} runs' folders")
+    return [Removal(study, "artifacts", str(p), folder_size(p), f"older than the newest {keep} runs' folders")
             for p in folders if p.name not in kept]
 
 
@@ -286,5 +288,5 @@ def summary(removals: list[Removal], *, dry_run: bool) -> str:
             f"runs with their event logs ({_size(sum(r.size for r in runs))}) and {len(states)} stored sensor states")
 
 
-__all__ = ["DEFAULT_KEEP_RUNS", "KEEP_RUNS_ENV", "RETENTION_JOB", "Removal", "apply", "build_retention_schedule",
+__all__ = ["DEFAULT_KEEP_RUNS", "KEEP_RUNS_ENV", "RETENTION_JOB", "Removal", "apply", "build_retention_schedule", "folder_size",
            "keep_runs_setting", "plan", "prune", "summary"]
