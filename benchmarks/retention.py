@@ -4,6 +4,8 @@ then after `benchmark-assets prune --keep K` where this version has it.
 
     .venv/bin/python benchmarks/retention.py [--runs 50] [--keep 5] [--study memory_ratchet]
 
+It also prints the largest event after the first run (the summary's, with its inline plots).
+
 To measure an older version, run this file with PYTHONPATH pointing at that version's checkout.
 """
 from __future__ import annotations
@@ -35,6 +37,17 @@ def parts(home: Path) -> str:
     return f"{size_mb(home):.1f} MB ({text})"
 
 
+def largest_event(home: Path) -> str:
+    """The largest event in the event log's index and its asset (the ratchet's summary, with its plots)."""
+    import sqlite3
+
+    index = home / "history" / "runs" / "index.db"
+    with sqlite3.connect(index) as conn:
+        size, kind, asset = conn.execute("SELECT length(event), dagster_event_type, asset_key FROM event_logs "
+                                         "ORDER BY length(event) DESC LIMIT 1").fetchone()
+    return f"{size:,} characters ({kind} of {asset})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
@@ -52,6 +65,8 @@ def main() -> None:
     for number in range(1, args.runs + 1):
         subprocess.run([*command, "run", args.study, "--force", "--quiet"], env=env, cwd=code, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if number == 1:
+            print(f"largest event after one run: {largest_event(home)}", flush=True)
         if number in (1, 10) or number % 25 == 0:
             print(f"after {number} runs ({time.perf_counter() - started:.0f} s): {parts(home)}", flush=True)
     pruned = subprocess.run([*command, "prune", "--keep", str(args.keep)], env=env, cwd=code, text=True,
