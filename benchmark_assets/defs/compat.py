@@ -22,6 +22,9 @@ from dagster._core.events import ASSET_EVENTS
 from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+# A plan of one partition, answered from a run's subset event as well: test_planned_ranges.
+from dagster._core.storage.event_log.base import PlannedMaterializationInfo
 from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     SQLITE_BUSY_TIMEOUT_SECONDS,
@@ -102,6 +105,6 @@ def delete_cursor_values(instance, keys: list[str]) -> None:
 
 __all__ = ["ASSET_EVENTS", "ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG", "IN_PROGRESS_RUN_STATUSES",
            "SQLITE_BUSY_TIMEOUT_SECONDS", "AssetKeyTable", "BulkActionStatus", "ConfigurableClassData",
-           "DagsterSqliteStorage", "DagsterStorage", "MultiPartitionKey", "PartitionKeyRange", "SqlEventLogStorageTable",
+           "DagsterSqliteStorage", "DagsterStorage", "MultiPartitionKey", "PartitionKeyRange", "PlannedMaterializationInfo", "SqlEventLogStorageTable",
            "SqliteEventLogStorage", "SqliteEventLogStorageWatchdog", "SqliteRunStorage", "SqliteScheduleStorage",
            "add_partition_metadata", "build_reconstructable_job", "check_output_names", "cursor_keys", "delete_cursor_values", "install_rectangle_ranges"]

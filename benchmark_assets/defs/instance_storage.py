@@ -47,6 +47,7 @@ from benchmark_assets.defs.compat import (
     SqliteScheduleStorage,
 )
 from benchmark_assets.defs.event_writes import store_in_batches, write_asset_events
+from benchmark_assets.defs.planned_ranges import PlannedRanges
 from benchmark_assets.extras import require
 
 # The backfill daemon and the webserver load this module (dagster.yaml names it), never the definitions.
@@ -63,7 +64,7 @@ def _pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-class PooledSqliteEventLogStorage(SqliteEventLogStorage):
+class PooledSqliteEventLogStorage(PlannedRanges, SqliteEventLogStorage):
     """Dagster's SQLite event log with pooled WAL connections per shard."""
 
     def __init__(self, base_dir: str, inst_data=None):

@@ -19,6 +19,7 @@ from dagster_postgres.utils import create_pg_engine
 from sqlalchemy.pool import QueuePool
 
 from benchmark_assets.defs.event_writes import store_in_batches, write_asset_events
+from benchmark_assets.defs.planned_ranges import PlannedRanges
 
 _ENGINES: weakref.WeakSet = weakref.WeakSet()
 
@@ -39,7 +40,7 @@ def pooled_engine(url: str, token_provider=None):
     return engine
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
+class PooledPostgresEventLogStorage(PlannedRanges, PostgresEventLogStorage):
     """dagster-postgres's event log with pooled connections and asset events stored in batches."""
 
     def __init__(self, postgres_url: str, should_autocreate_tables: bool = True, inst_data=None,

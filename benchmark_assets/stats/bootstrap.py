@@ -18,6 +18,8 @@ RandomState = np.random.Generator | int | Sequence[int] | None
 
 # Resampled data for a non-mean statistic is materialised in chunks of at most this many values.
 _CHUNK_VALUES = 4_000_000
+_BLOCK_VALUES = 400_000  # resample indices drawn at a time by drawn_statistic
+_LOOP_UNITS = 150  # above this many units, counting per resample is faster (see resample_counts)
 
 
 class Interval(NamedTuple):
@@ -109,9 +111,8 @@ def bootstrap_ci(
     x = _as_data(data, "data")
     generator, seed = _generator(rng)
     stat = _statistic(statistic)
-    indices = generator.integers(0, x.shape[-1], size=(n_resamples, x.shape[-1]))
     estimate = _apply(stat, x)
-    distribution = resampled_statistic(x, indices, stat)
+    distribution = drawn_statistic(x, generator, n_resamples, stat)
     jackknife = [_jackknife(x, stat)] if options[0] == "bca" else None
     return _result(estimate, distribution, jackknife, np.ptp(x, axis=-1) == 0, (x.shape[-1],), "one-sample",
                    options, seed)
@@ -176,16 +177,40 @@ def resampled_statistic(x, indices, statistic: str | Statistic = "mean") -> np.n
     n_resamples, size = indices.shape
     units = x.shape[-1]
     if stat is None:
-        # Counts from one bincount of the offset indices: Generator.multinomial is an order of
-        # magnitude slower for thousands of resamples.
-        offsets = (np.arange(n_resamples) * units)[:, None]
-        counts = np.bincount((indices + offsets).ravel(), minlength=n_resamples * units)
-        weights = counts.reshape(n_resamples, units) / size
+        weights = resample_counts(indices, units) / size
         return np.matmul(x.reshape(-1, units), weights.T).reshape(x.shape[:-1] + (n_resamples,))
     rows = max(1, int(np.prod(x.shape[:-1])))
     chunk = max(1, _CHUNK_VALUES // (rows * size))
     parts = [stat(x[..., indices[start:start + chunk]], axis=-1) for start in range(0, n_resamples, chunk)]
     return np.concatenate(parts, axis=-1)
+
+
+def drawn_statistic(x: np.ndarray, generator: np.random.Generator, n_resamples: int,
+                    statistic: str | Statistic = "mean") -> np.ndarray:
+    """``resampled_statistic`` of ``n_resamples`` resamples drawn from ``generator`` a block of
+    rows at a time: the same draws (a generator's integers come in the same order whatever the
+    block shape) without holding n_resamples x units indices and counts, whose fresh pages cost
+    more than the counting at a thousand units."""
+    units = x.shape[-1]
+    block = max(1, _BLOCK_VALUES // units)
+    parts = [resampled_statistic(x, generator.integers(0, units, size=(min(block, n_resamples - start), units)),
+                                 statistic) for start in range(0, n_resamples, block)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
+
+
+def resample_counts(indices: np.ndarray, units: int) -> np.ndarray:
+    """How often each unit is drawn in each resample: (n_resamples, units). Generator.multinomial
+    is an order of magnitude slower for thousands of resamples. Few units: one bincount of the
+    indices offset per resample; many (1,000 scenarios): one bincount per resample, which stays
+    in cache and is ten times faster than the single scatter over n_resamples x units counts."""
+    n_resamples = indices.shape[0]
+    if units < _LOOP_UNITS:
+        offsets = (np.arange(n_resamples) * units)[:, None]
+        return np.bincount((indices + offsets).ravel(), minlength=n_resamples * units).reshape(n_resamples, units)
+    counts = np.empty((n_resamples, units), dtype=np.int64)
+    for b, drawn in enumerate(indices):
+        counts[b] = np.bincount(drawn, minlength=units)
+    return counts
 
 
 def result_from_distribution(

@@ -86,15 +86,19 @@ def test_batched_writes_record_the_same_history_as_dagsters_stock_event_log(tmp_
             assert all(run.success for run in runs)
             recorded[label] = _recorded(instance, runs)
 
+    # The same history, but for the plans: one event per ranged run here (test_planned_ranges).
+    planned = {label: r["counts"].pop(DagsterEventType.ASSET_MATERIALIZATION_PLANNED) for label, r in recorded.items()}
+    assert planned == {"stock": 140, "pooled": 2}
+    pooled_events, stock_events = recorded["pooled"].pop("run_events"), recorded["stock"].pop("run_events")
+    assert [pooled_events[0] + 119, pooled_events[1] + 19] == stock_events
     assert recorded["pooled"] == recorded["stock"]
     pooled = recorded["pooled"]
     assert pooled["materialized"] == set(KEYS)
     assert pooled["counts"][DagsterEventType.ASSET_MATERIALIZATION] == 140
-    assert pooled["counts"][DagsterEventType.ASSET_MATERIALIZATION_PLANNED] == 140
     assert pooled["latest_run"] == pooled["entry_last_run"] == 1
     assert pooled["latest_run_by_partition"][KEYS[10]] == 1 and pooled["latest_run_by_partition"][KEYS[0]] == 0
     # The events really went through the batch path, in batches of the configured size.
-    assert max(batches) == 50 and sum(batches) == 2 * 140
+    assert max(batches) == 50 and sum(batches) == 140  # a run's one planned event goes the stock way
 
 
 def test_on_postgresql_a_run_records_the_same_history_through_pooled_batches(tmp_path, monkeypatch,
@@ -110,7 +114,9 @@ def test_on_postgresql_a_run_records_the_same_history_through_pooled_batches(tmp
     original = PooledPostgresEventLogStorage._store_asset_events
     monkeypatch.setattr(PooledPostgresEventLogStorage, "_store_asset_events",
                         lambda self, events: (batches.append(len(events)), original(self, events))[1])
-    one_by_one = []  # asset events stored the stock way (the fallback after a failed batch): none
+    # materialisations stored the stock way (the fallback after a failed batch): none; a run's one
+    # planned event goes that way
+    one_by_one = []
     stock = PooledPostgresEventLogStorage.store_event
     monkeypatch.setattr(PooledPostgresEventLogStorage, "store_event",
                         lambda self, event: (one_by_one.append(event) if is_asset_event(event) else None,
@@ -123,12 +129,12 @@ def test_on_postgresql_a_run_records_the_same_history_through_pooled_batches(tmp
         recorded = _recorded(instance, runs)
     assert recorded["materialized"] == set(KEYS)
     assert recorded["counts"] == {DagsterEventType.ASSET_MATERIALIZATION: 140,
-                                  DagsterEventType.ASSET_MATERIALIZATION_PLANNED: 140}
+                                  DagsterEventType.ASSET_MATERIALIZATION_PLANNED: 2}  # one per ranged run
     assert recorded["latest_run"] == recorded["entry_last_run"] == 1
     assert recorded["entry_last_partition"] == recorded["latest_partition"]
     assert recorded["latest_run_by_partition"][KEYS[10]] == 1 and recorded["latest_run_by_partition"][KEYS[0]] == 0
-    assert max(batches) == 50 and sum(batches) == 140 + 140  # planned and materialised, in batches
-    assert one_by_one == []
+    assert max(batches) == 50 and sum(batches) == 140  # the materialisations, in batches
+    assert [e.dagster_event_type for e in one_by_one] == [DagsterEventType.ASSET_MATERIALIZATION_PLANNED] * 2
 
 
 def test_opening_the_pooled_storage_turns_on_dagsters_event_batching(tmp_path, monkeypatch):
@@ -153,36 +159,39 @@ def test_a_user_setting_of_the_batch_size_is_kept(tmp_path, monkeypatch, size):
 @pytest.mark.parametrize("failing", ["index", "run"])
 def test_a_failed_batch_write_is_redone_event_by_event_without_duplicates(tmp_path, monkeypatch, failing):
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "50")
-    calls = {"n": 0}
-    if failing == "index":
-        original = PooledSqliteEventLogStorage._get_asset_entry_values
+    calls = {"n": 0, "batch": False}
+    batch = PooledSqliteEventLogStorage._store_asset_events
 
-        def flaky(self, *args, **kwargs):  # fails inside the index transaction of the first batch
+    def in_a_batch(self, events):
+        calls["batch"] = True
+        try:
+            return batch(self, events)
+        finally:
+            calls["batch"] = False
+
+    monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_asset_events", in_a_batch)
+    name = "_get_asset_entry_values" if failing == "index" else "run_connection"
+    original = getattr(PooledSqliteEventLogStorage, name)
+
+    def flaky(self, *args, **kwargs):
+        # index: fails inside the index transaction of the first batch; run: the first batch's
+        # run-shard write fails before anything is written
+        if calls["batch"]:
             calls["n"] += 1
             if calls["n"] == 1:
                 raise RuntimeError("simulated: database is locked")
-            return original(self, *args, **kwargs)
+        return original(self, *args, **kwargs)
 
-        monkeypatch.setattr(PooledSqliteEventLogStorage, "_get_asset_entry_values", flaky)
-    else:
-        original = PooledSqliteEventLogStorage.run_connection
-
-        def flaky(self, run_id=None):  # the first batch's run-shard write fails before anything is written
-            calls["n"] += 1
-            if calls["n"] == 1:
-                raise RuntimeError("simulated: database is locked")
-            return original(self, run_id)
-
-        monkeypatch.setattr(PooledSqliteEventLogStorage, "run_connection", flaky)
+    monkeypatch.setattr(PooledSqliteEventLogStorage, name, flaky)
     with _instance(tmp_path / "home", None, monkeypatch) as instance:
         run = _ranged(instance, KEYS[0], KEYS[-1])
         assert run.success and calls["n"] > 1
         recorded = _recorded(instance, [run])
         planned = [e for e in instance.all_logs(run.run_id)
                    if e.dagster_event and e.dagster_event.event_type == DagsterEventType.ASSET_MATERIALIZATION_PLANNED]
-    assert len(planned) == len(KEYS)
+    assert len(planned) == 1
     assert recorded["counts"] == {DagsterEventType.ASSET_MATERIALIZATION: len(KEYS),
-                                  DagsterEventType.ASSET_MATERIALIZATION_PLANNED: len(KEYS)}
+                                  DagsterEventType.ASSET_MATERIALIZATION_PLANNED: 1}
     assert recorded["materialized"] == set(KEYS) and recorded["entry_last_run"] == 0
 
 

@@ -6,6 +6,7 @@ from hypothesis.extra import numpy as hnp
 from scipy import stats as scipy_stats
 
 from benchmark_assets.stats import METHODS, bootstrap_ci, bootstrap_difference, sorted_quantiles
+from benchmark_assets.stats.bootstrap import resample_counts
 
 ALTERNATIVES = ("two-sided", "less", "greater")
 DESIGNS = ("one-sample", "paired", "unpaired")
@@ -328,3 +329,22 @@ def test_bca_p_value_is_the_smallest_possible_when_every_resample_lies_on_one_si
     less = bootstrap_difference(candidate, control, paired=True, method="bca", n_resamples=10_000, rng=1,
                                    alternative="less")
     assert less.p_value(0.0) == pytest.approx(1.0)
+
+
+@given(units=st.integers(1, 400), n_resamples=st.integers(1, 60), seed=st.integers(0, 2**16))
+@settings(max_examples=60, deadline=None)
+def test_resample_counts_equal_a_count_of_each_draw_on_both_paths(units, n_resamples, seed):
+    indices = np.random.default_rng(seed).integers(0, units, size=(n_resamples, units))
+    expected = np.zeros((n_resamples, units), dtype=np.int64)
+    for b, drawn in enumerate(indices):
+        for unit in drawn:
+            expected[b, unit] += 1
+    np.testing.assert_array_equal(resample_counts(indices, units), expected)
+
+
+def test_scipy_agrees_on_a_thousand_scenarios_where_counts_are_taken_per_resample():
+    x = np.random.default_rng(3).lognormal(size=1000)
+    ours = bootstrap_ci(x, n_resamples=2000, rng=5)
+    theirs = scipy_stats.bootstrap((x,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(5))
+    assert ours.low == pytest.approx(theirs.confidence_interval.low, rel=1e-12)
+    assert ours.high == pytest.approx(theirs.confidence_interval.high, rel=1e-12)
