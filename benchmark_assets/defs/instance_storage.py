@@ -9,8 +9,9 @@ shards), puts the shards in WAL mode with ``synchronous=NORMAL`` (durable across
 crashes; the last commits may be lost only on power loss), and remembers which tables exist.
 Events, tables and files are exactly Dagster's, so any Dagster process can read the instance.
 
-It also stores Dagster's event batches (the planned events of a run, the materializations of a
-ranged step: one per partition) in one transaction per shard instead of one per event. Dagster
+It also stores Dagster's event batches (the materializations of a ranged step: one per
+partition) in one transaction per shard instead of one per event, and records a run's plan as one
+event per asset (``planned_ranges``). Dagster
 only hands a storage batches when ``DAGSTER_EVENT_BATCH_SIZE`` is set, so a process that opens
 this storage sets it (unless the user did). Configure it in dagster.yaml (see the shipped one).
 

@@ -6,7 +6,8 @@ events one by one unless they are all materialisations: the planned events a run
 start, one per partition, were most of a 3,600-partition ratchet's time in a profile taken by
 hand (`benchmarks/scale.py --storage postgres` measures the whole: 11.0 ms per partition, now 2.7). This storage keeps a small connection pool per
 process (made anew in a forked child) and writes each run of consecutive asset events in one
-transaction, as the SQLite one does. Tables and rows are exactly dagster-postgres's.
+transaction, as the SQLite one does, and records a run's plan as one event per asset
+(``planned_ranges``). Tables are exactly dagster-postgres's.
 """
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ the same assets.
 
 Why chunks as steps of one run, not as runs: a run costs a run record, its own events and a
 launch (about 0.4 s in process, 5 s through a launcher), a step costs a handful of events and one
-task; the partitions' own bookkeeping (one planned and one materialisation event each, written in
-batches) is the same either way. So a trials stage stays one ranged run, one planned event per
-partition, and is cut into a few steps of many trials each: with 8 chunks a 3,600-trial sweep
+task; the partitions' own bookkeeping (a materialisation event each, written in batches) is the
+same either way. So a trials stage stays one ranged run (one planned event for all its partitions:
+``planned_ranges``) and is cut into a few steps of many trials each: with 8 chunks a 3,600-trial sweep
 pays 8 step start-ups, not 3,600 or even 450, while 8 is still enough to keep 2-4 workers busy
 when chunks take unequal time.
 """
