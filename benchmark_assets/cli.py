@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -105,6 +106,9 @@ def cmd_run(args) -> int:
     if report.exists():
         print(report.read_text())
     print(kind.run_summary(outcome))
+    decided = headline_of(graph)
+    if decided:
+        print(f"Decided: {decided}")
     if outcome.kept:
         print(f"Kept {outcome.kept} trials an interrupted run had finished (not run again).")
     print(f"Artifacts: {latest_dir(study.name)}  ({kind.artifact_files})")
@@ -129,6 +133,55 @@ def cmd_run(args) -> int:
             return EXIT_GATE_FAILED
         print(f"--fail-on {args.fail_on}: passed")
     return 0
+
+
+UI_WORKSPACE = """load_from:
+  - python_module:
+      module_name: benchmark_assets.definitions
+      working_directory: {folder}
+"""
+
+
+def cmd_ui(args) -> int:
+    """`dagster dev` with its daemon for the studies here, on ``--host``/``--port``: the instance
+    in $DAGSTER_HOME (./.dagster_home), the code reload told where the webserver is, and started
+    from the home folder so Dagster does not warn about the project's dagster.yaml."""
+    import subprocess
+
+    from benchmark_assets.defs.code_reload import WEBSERVER_ENV
+    from benchmark_assets.study_file import studies_dir
+
+    home = ensure_dagster_home()
+    env = {**os.environ, "BENCHMARK_ASSETS_STUDIES": str(studies_dir()), "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(Path.cwd()), os.environ.get("PYTHONPATH", "")]))}
+    env.setdefault(WEBSERVER_ENV, f"http://{args.host}:{args.port}")
+    # `dagster dev` is what starts the webserver and the daemon together; its successor `dg dev`
+    # needs a `dg` project, so the notice that it is superseded says nothing a user can act on.
+    env["PYTHONWARNINGS"] = ",".join(filter(None, [env.get("PYTHONWARNINGS", ""),
+                                                   "ignore:Function `dev_command` is superseded"]))
+    seen = home / ".nux" / "nux.yaml"  # Dagster's "join the community" notice would cover the first page
+    if not seen.exists():
+        seen.parent.mkdir(exist_ok=True)
+        seen.write_text("seen: 1\n")
+    workspace = home / "workspace.yaml"
+    workspace.write_text(UI_WORKSPACE.format(folder=json.dumps(str(Path.cwd()))))
+    print(f"Dagster UI: http://{args.host}:{args.port}  (studies: {env['BENCHMARK_ASSETS_STUDIES']}; instance: "
+          f"{home}; Ctrl-C stops it)", flush=True)
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
+    try:
+        return subprocess.call(command, cwd=home, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+def headline_of(graph) -> str:
+    """What the study's latest materialisations decided (``study_headline``), from the instance."""
+    from dagster import DagsterInstance
+
+    from benchmark_assets.defs.metadata import study_headline
+
+    with DagsterInstance.get() as instance:
+        return study_headline(instance, graph)
 
 
 def cmd_report(args) -> int:
@@ -320,6 +373,10 @@ def main(argv: list[str] | None = None) -> int:
                           "settled (inconclusive: also a criterion whose side crashed in every repeat); the report "
                           "is printed either way")
     run.set_defaults(handler=cmd_run)
+    ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev, with its daemon) for the studies here")
+    ui.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
+    ui.add_argument("--host", default="127.0.0.1", help="the address it listens on (default 127.0.0.1)")
+    ui.set_defaults(handler=cmd_ui)
     report = commands.add_parser("report", help="print the latest report of a study")
     report.add_argument("study")
     report.set_defaults(handler=cmd_report)

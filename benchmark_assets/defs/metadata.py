@@ -100,16 +100,58 @@ def per_trial_metadata(graph: StudyGraph, frame: pd.DataFrame) -> dict[MultiPart
     return out
 
 def dagster_metadata(metadata: dict) -> dict:
-    """A node's plain metadata as Dagster metadata: ``Markdown`` renders, a ``Path`` links."""
+    """A node's plain metadata as Dagster metadata, its ``headline`` first (what a person reads
+    first): ``Markdown`` renders, a ``Path`` links, a ``DataFrame`` is a table."""
     out = {}
-    for name, value in metadata.items():
+    for name, value in sorted(metadata.items(), key=lambda item: item[0] != "headline"):
         if isinstance(value, Markdown):
             out[name] = MetadataValue.md(str(value))
         elif isinstance(value, Path):
             out[name] = MetadataValue.path(str(value))
+        elif isinstance(value, pd.DataFrame):
+            out[name] = table_metadata(value)
         else:
             out[name] = value
     return out
+
+
+def table_metadata(frame: pd.DataFrame):
+    """A table the asset page shows as one (sortable, one row per subject), every cell as text a
+    person reads: numbers to 4 significant digits, float noise below 1e-9 as 0."""
+    from dagster import TableColumn, TableRecord, TableSchema
+
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return "" if value != value else display_number(value)
+        return str(value)
+
+    columns = [str(c) for c in frame.columns]
+    records = [TableRecord({c: cell(v) for c, v in zip(columns, row)}) for row in frame.itertuples(index=False)]
+    return MetadataValue.table(records=records, schema=TableSchema(columns=[TableColumn(c, "string") for c in columns]))
+
+
+def study_headline(instance, graph: StudyGraph) -> str:
+    """What the study decided: the ``headline`` of its most downstream unpartitioned asset that
+    has one, at that asset's latest materialisation ('' before any)."""
+    for node in reversed(list(graph.nodes.values())):
+        if node.partitioned_by is not None:
+            continue
+        event = instance.get_latest_materialization_event(AssetKey(graph.asset_path(node.name)))
+        value = event.asset_materialization.metadata.get("headline") if event else None
+        if value is not None:
+            return str(getattr(value, "value", value))
+    return ""
+
+
+def stage_links(stages) -> dict:
+    """Each stage's Dagster run as a link its page opens (relative to the webserver's root)."""
+    return {f"stage {i}: {stage.label}": MetadataValue.url(f"/runs/{stage.run_id}")
+            for i, stage in enumerate(stages, start=1)}
+
+
+def display_number(value: float) -> str:
+    """A number as a person reads it: 4 significant digits, no float noise (|x| < 1e-9 is 0)."""
+    return "0" if abs(value) < 1e-9 else f"{value:.4g}"
 
 
 def decision_record(study, warehouse) -> tuple[pd.DataFrame, dict[str, str]]:

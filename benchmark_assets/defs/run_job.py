@@ -14,6 +14,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from benchmark_assets.defs.metadata import stage_links, study_headline
 from benchmark_assets.defs.reruns import stages_op
 from benchmark_assets.defs.runner import StudyInterrupted, StudyRunError, cli_command, run_study
 from benchmark_assets.defs.tags import PARENT_RUN_TAG, STUDY_TAG, run_reason
@@ -85,6 +86,10 @@ def build_run_job(graph: StudyGraph) -> JobDefinition:
             raise Failure(description=str(stopped)) from None
         results = outcome.results
         context.log.info(kind.run_summary(outcome))
+        decided = study_headline(context.instance, graph)
+        if decided:
+            context.log.info(f"decided: {decided}")
+        context.add_output_metadata({"decided": decided or "nothing yet", **stage_links(outcome.stages)})
         if results.all_failed:
             raise Failure(description=f"every trial failed, so {study.name} decided nothing",
                           metadata={"trial_errors": MetadataValue.md(results.text(markdown=True))})

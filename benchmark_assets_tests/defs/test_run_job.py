@@ -6,6 +6,7 @@ from benchmark_assets.defs.run_job import build_run_job
 from benchmark_assets.defs.runner import run_study
 from benchmark_assets.defs.tags import LAUNCHED_BY_TAG, PARENT_RUN_TAG, REASON_TAG, STAGE_TAG
 from benchmark_assets.graph import StudyGraph
+from benchmark_assets.kinds.ratchet.analysis import headline
 from benchmark_assets.ledger import Ledger
 from benchmark_assets.studies import load_study
 from benchmark_assets.warehouse import Warehouse
@@ -38,6 +39,19 @@ def test_the_job_runs_every_stage_as_its_own_run_and_the_decisions_join_the_ledg
     logged = [entry.user_message for entry in instance.all_logs(result.run_id)]  # the run's log in the UI
     assert "stage 2 of 4: trials 0|current ... 9|gamma=99" in logged
     assert any(text.startswith("stage 4 of 4: search, verdicts, interactions, cumulative, ratchet summary succeeded in ") for text in logged)
+    # What was decided, said in the log and on the job's output with a link to each stage's run.
+    decided = headline(Warehouse().read("toy__verdicts"))
+    assert decided.startswith(f"{int((ledger['decision'] == 'accept').sum())} of 3 constants accepted")
+    assert f"decided: {decided}" in logged
+    metadata = next(e for e in instance.all_logs(result.run_id)
+                    if e.dagster_event and e.dagster_event.is_successful_output).dagster_event.step_output_data.metadata
+    assert metadata["decided"].value == decided
+    assert [(name, value.value) for name, value in metadata.items() if name.startswith("stage ")] == [
+        (f"stage {i}: {run.tags[STAGE_TAG]}", f"/runs/{run.run_id}") for i, run in enumerate(stages, start=1)]
+    verdicts = instance.get_latest_materialization_event(AssetKey(["toy", "verdicts"])).asset_materialization.metadata
+    assert next(iter(verdicts)) == "headline" and verdicts["headline"].value == decided
+    table = verdicts["decisions"].value
+    assert [r.data["constant"] for r in table.records] == ["alpha", "beta", "gamma"]
 
 
 def test_the_job_takes_the_cli_options_as_config_and_runs_only_what_they_select(instance, toy_study):

@@ -16,7 +16,7 @@ from benchmark_assets.kinds.base import (
 from benchmark_assets.kinds.comparison import ingest as inbox
 from benchmark_assets.kinds.comparison import schemas
 from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_arms
-from benchmark_assets.kinds.comparison.report import format_report, plot_comparison, plot_variance
+from benchmark_assets.kinds.comparison.report import comparison_headline, format_report, plot_comparison, plot_variance
 from benchmark_assets.kinds.comparison.spec import ARMS, ComparisonStudy
 from benchmark_assets.kinds.comparison.trials import run_comparison_trials, trial_summaries
 from benchmark_assets.stats.aggregate import aggregate_metrics
@@ -106,7 +106,8 @@ def comparison(study: ComparisonStudy, step, summaries: pd.DataFrame) -> NodeRes
     if missing:  # said first, in the verdict's own words: nothing else explains an empty comparison
         frame.loc[frame["is_decision_metric"], "reason"] = missing
     decided = frame[frame["is_decision_metric"]].iloc[0]
-    return NodeResult(frame, {"verdict": decided["verdict"], "reason": decided["reason"],
+    return NodeResult(frame, {"headline": comparison_headline(decided, study.decision_metric),
+                              "verdict": decided["verdict"], "reason": decided["reason"],
                            "effect": float(decided["effect"]), "more_seeds": int(decided["more_seeds"])})
 
 
@@ -174,7 +175,8 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
     decided = comparison[comparison["is_decision_metric"]].iloc[0]
     table = comparison[["metric", "verdict", "effect", "ci_low", "ci_high", "p_bootstrap", "p_t"]].copy()
     plot = Markdown(artifacts.png_markdown({"control vs candidate": paths["plot_comparison"]}))
-    return NodeResult(table, {"verdict": decided["verdict"], "report": Markdown(report), "plot": plot, "artifacts": folder,
+    return NodeResult(table, {"headline": comparison_headline(decided, study.decision_metric),
+                              "verdict": decided["verdict"], "report": Markdown(report), "plot": plot, "artifacts": folder,
                            **{f"file_{name}": path for name, path in paths.items()}},
                    ledger=[ledger_entry(study, decided)])
 

@@ -15,6 +15,14 @@ from benchmark_assets.stats import describe
 ARM_COLOURS = {"control": "tab:blue", "candidate": "tab:orange"}
 
 
+VERDICT_WORDS = {BETTER: "Candidate is better", WORSE: "Candidate is worse", INCONCLUSIVE: "Inconclusive"}
+
+
+def comparison_headline(decided, metric: str) -> str:
+    """'Candidate is better on final_loss: <the verdict's reason>' from the decision metric's row."""
+    return f"{VERDICT_WORDS[decided['verdict']]} on {metric}: {decided['reason']}"
+
+
 def plot_variance(folder: Path, variance: pd.DataFrame, metric: str, *, threshold: float) -> Path:
     """CV of the seed-averaged metric against the number of seeds, per arm, with its band."""
     figure, axis = artifacts.figure(6.4, 4.0)
@@ -114,7 +122,7 @@ def format_report(
     """A markdown report a reviewer can paste into a pull request; ``ingested``: how many of the
     trials came from curve files in the study's inbox."""
     decided = comparison[comparison["is_decision_metric"]].iloc[0]
-    headline = {BETTER: "Candidate is better", WORSE: "Candidate is worse", INCONCLUSIVE: "Inconclusive"}[decided["verdict"]]
+    headline = VERDICT_WORDS[decided["verdict"]]
     lines = [
         f"# Comparison: {study}",
         "",

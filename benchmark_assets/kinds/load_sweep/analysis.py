@@ -118,3 +118,17 @@ def _num(value) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
+
+
+def summary_headline(summary: dict) -> str:
+    """'best throughput: concurrency=16 (123.4 requests/s); best latency p99: concurrency=1 (45.6 ms);
+    Pareto frontier: 3 of 8 points'."""
+    parts = [f"best {name.removeprefix('best_').replace('_', ' ')}: {_point_label(best['parameters'])} "
+             f"({best['value']:.4g} {best['unit']})" for name, best in summary["best_configurations"].items()]
+    parts.append(f"Pareto frontier: {len(summary['pareto_sweep_points'])} of "
+                 f"{len(summary['per_combination_metrics'])} points")
+    return "; ".join(parts)
+
+
+def _point_label(parameters: dict) -> str:
+    return ", ".join(f"{name}={value}" for name, value in parameters.items())

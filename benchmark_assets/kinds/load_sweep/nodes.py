@@ -16,6 +16,7 @@ from benchmark_assets.kinds.load_sweep.analysis import (
     Objective,
     metric_means,
     summarise_sweep,
+    summary_headline,
     sweep_aggregates,
 )
 from benchmark_assets.kinds.load_sweep.report import format_report, plot_pareto, write_sweep_exports
@@ -77,6 +78,7 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         **{o.column: metric_means(aggregates, o.column).reindex(keys).to_numpy(float) for o in objectives},
     })
     return NodeResult(table, {
+        "headline": summary_headline(summary),
         "pareto_optimal": ", ".join(summary["pareto_sweep_points"]) or "none",
         **{name: best["sweep_point"] for name, best in summary["best_configurations"].items()},
         "failed_trials": len(summary["failed_trials"]), "report": Markdown(report),

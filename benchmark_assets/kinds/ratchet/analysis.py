@@ -356,6 +356,28 @@ def summarise_verdicts(verdicts: pd.DataFrame) -> dict[str, int]:
     }
 
 
+def headline(verdicts: pd.DataFrame) -> str:
+    """'2 of 20 constants accepted (decay_rate 0.5 -> 0.7, top_k 8 -> 12); 7 rejected, 11 insensitive',
+    marked interim while a validation round is due."""
+    if verdicts.empty:
+        return "no constant decided yet"
+    counts = summarise_verdicts(verdicts)
+    accepted = verdicts[verdicts["decision"] == ACCEPT]
+    changes = ", ".join(f"{row.constant} {_short(row.current)} -> {_short(row.proposed)}"
+                        for row in accepted.itertuples())
+    text = f"{counts['accepted']} of {counts['constants']} constants accepted" + (f" ({changes})" if changes else "")
+    others = [f"{counts[name]} {label}" for name, label in (("rejected", "rejected"), ("no_sensitivity", "insensitive"),
+                                                               ("inconclusive", "not decided yet")) if counts[name]]
+    text += ("; " + ", ".join(others)) if others else ""
+    if "final" in verdicts and not bool(verdicts["final"].all()):
+        text += " (interim: a validation round is due)"
+    return text
+
+
+def _short(value) -> str:
+    return f"{float(value):.6g}"
+
+
 def aggregate_trials(study, trials: pd.DataFrame, point_keys: list[str]) -> pd.DataFrame:
     """Aggregates of each sweep point over train, validation and all scenarios, for every metric."""
     metrics = list(study.target.metrics or sorted(c for c in trials.columns if c not in TRIAL_COLUMNS))

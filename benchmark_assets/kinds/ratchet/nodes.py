@@ -12,10 +12,16 @@ from benchmark_assets.kinds.base import (
     NodeResult,
 )
 from benchmark_assets.kinds.ratchet import schemas
-from benchmark_assets.kinds.ratchet.analysis import ACCEPT, aggregate_trials, decide_ratchet, summarise_verdicts
+from benchmark_assets.kinds.ratchet.analysis import (
+    ACCEPT,
+    aggregate_trials,
+    decide_ratchet,
+    headline,
+    summarise_verdicts,
+)
 from benchmark_assets.kinds.ratchet.cumulative import KEEP, accepted_changes, build_up, combined_gain
 from benchmark_assets.kinds.ratchet.interactions import judge_interactions, pair_claims
-from benchmark_assets.kinds.ratchet.report import write_ratchet_outputs
+from benchmark_assets.kinds.ratchet.report import decision_table, write_ratchet_outputs
 from benchmark_assets.kinds.ratchet.search import (
     RUNNING,
     SEARCH_SUBJECT,
@@ -159,7 +165,7 @@ def verdicts(study: RatchetStudy, step, trials: pd.DataFrame, search: pd.DataFra
     frame["final"] = not waiting
     counts = summarise_verdicts(frame)
     accepted = ", ".join(frame.loc[frame["decision"] == ACCEPT, "constant"]) or "none"
-    metadata = {**counts, "accepted_constants": accepted}
+    metadata = {"headline": headline(frame), **counts, "accepted_constants": accepted, "decisions": decision_table(frame)}
     if waiting:
         metadata["waiting"] = f"{waiting}; these verdicts are interim and not in the ledger"
         step.log(metadata["waiting"])
@@ -282,6 +288,6 @@ def ratchet_summary(study: RatchetStudy, step, verdicts: pd.DataFrame, interacti
     trials = current_rows(study, trials)
     summary, metadata = write_ratchet_outputs(study, verdicts, aggregates, trials, folder, interactions=interactions,
                                               cumulative=cumulative, search=search)
-    return NodeResult(summary, metadata)
+    return NodeResult(summary, {"headline": headline(verdicts), **metadata, "decisions": decision_table(verdicts)})
 
 

@@ -117,6 +117,25 @@ def format_report(
     return "\n".join(lines)
 
 
+DECISION_WORDS = {ACCEPT: "accepted", REJECT: "rejected", NO_SENSITIVITY: "insensitive",
+                  INCONCLUSIVE: "not decided yet"}
+
+
+def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One row per constant as the verdicts asset shows it: the decision, the values, the paired
+    validation gain and the corrected interval that decides, the adjusted p-value and why."""
+    rows = [{
+        "constant": row.constant, "decision": DECISION_WORDS.get(row.decision, row.decision),
+        "current": format_value(row.current), "proposed": format_value(row.proposed),
+        "validation gain": "" if pd.isna(row.validation_delta) else f"{row.validation_delta:+.4f}",
+        "corrected interval": corrected_interval(row),
+        "p (adjusted)": "" if pd.isna(row.p_adjusted) else f"{row.p_adjusted:.4f}",
+        "reason": row.reason,
+    } for row in verdicts.itertuples()]
+    return pd.DataFrame(rows, columns=["constant", "decision", "current", "proposed", "validation gain",
+                                       "corrected interval", "p (adjusted)", "reason"])
+
+
 def corrected_interval(row) -> str:
     """The corrected interval, or why there is none: an untested change makes no claim."""
     if not getattr(row, "tested", True):

@@ -1,0 +1,68 @@
+"""`benchmark-assets ui`: the Dagster UI for the studies of the folder it is started in, on any
+port, with a start that says only what a person needs (no beta warnings, no warning about the
+project's dagster.yaml, no community notice over the first page)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from benchmark_assets_tests.conftest import ISOLATED, ROOT, free_port
+from benchmark_assets_tests.ui.conftest import SMALL
+
+pytestmark = pytest.mark.system
+
+LOCATION = """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+  locationOrLoadError { __typename ... on RepositoryLocation { repositories { assetGroups { groupName } } } } } } } }"""
+
+
+def _loaded(base: str):
+    body = json.dumps({"query": LOCATION}).encode()
+    request = urllib.request.Request(f"{base}/graphql", data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            entries = json.loads(response.read())["data"]["workspaceOrError"]["locationEntries"]
+    except OSError:
+        return None
+    if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+        return entries
+    return None
+
+
+def test_the_ui_starts_quietly_on_the_port_asked_for_with_the_studies_of_this_folder(tmp_path):
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "small.yaml").write_text(SMALL)
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # a project's own, as in the repo
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if name not in ISOLATED and not name.startswith("DAGSTER")}
+    env.pop("BENCHMARK_ASSETS_STUDIES", None)
+    env.pop("BENCHMARK_ASSETS_WEBSERVER_URL", None)
+    env["PYTHONPATH"] = str(ROOT)  # where the study's target module is, as a user's own would be
+    log = tmp_path / "ui.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "benchmark_assets.cli", "ui", "--port", str(port)],
+                                  cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 180
+            while not (entries := _loaded(f"http://127.0.0.1:{port}")):
+                assert server.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.5)
+        finally:
+            os.killpg(server.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+    groups = {g["groupName"] for e in entries for r in e["locationOrLoadError"]["repositories"] for g in r["assetGroups"]}
+    assert "small" in groups  # the studies of the folder it was started in
+    text = log.read_text()
+    assert text.splitlines()[0].startswith(f"Dagster UI: http://127.0.0.1:{port}  (studies: {tmp_path / 'studies'}")
+    assert "Warning" not in text and "Found a dagster instance configuration" not in text, text[-3000:]
+    home = tmp_path / ".dagster_home"
+    assert (home / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"  # seeded from the folder's
+    assert (home / ".nux" / "nux.yaml").read_text() == "seen: 1\n"

@@ -1,0 +1,58 @@
+"""What each kind says it decided, in one line, and numbers as a person reads them in the UI."""
+import math
+
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from benchmark_assets.defs.metadata import display_number, table_metadata
+from benchmark_assets.kinds.comparison.report import comparison_headline
+from benchmark_assets.kinds.comparison.rules import BETTER
+from benchmark_assets.kinds.load_sweep.analysis import summary_headline
+from benchmark_assets.kinds.ratchet.analysis import headline
+
+
+def _verdicts(decisions, final=True):
+    return pd.DataFrame({"constant": [f"c{i}" for i in range(len(decisions))], "decision": decisions,
+                         "current": [0.5] * len(decisions), "proposed": [0.7] * len(decisions),
+                         "cliff_warning": [""] * len(decisions), "final": final})
+
+
+def test_the_ratchet_says_which_constants_change_and_how_the_others_ended():
+    frame = _verdicts(["accept", "reject", "reject", "no_sensitivity", "accept"])
+    assert headline(frame) == "2 of 5 constants accepted (c0 0.5 -> 0.7, c4 0.5 -> 0.7); 2 rejected, 1 insensitive"
+    assert headline(_verdicts(["reject"])) == "0 of 1 constants accepted; 1 rejected"
+    interim = headline(_verdicts(["inconclusive", "reject"], final=False))
+    assert interim == "0 of 2 constants accepted; 1 rejected, 1 not decided yet (interim: a validation round is due)"
+    assert headline(_verdicts([])) == "no constant decided yet"
+
+
+def test_the_load_sweep_names_its_best_points_and_its_frontier():
+    summary = {"best_configurations": {
+        "best_throughput": {"parameters": {"concurrency": 16}, "value": 123.456, "unit": "requests/s"},
+        "best_latency_p99": {"parameters": {"concurrency": 1}, "value": 45.61, "unit": "ms"}},
+        "pareto_sweep_points": ["a", "b"], "per_combination_metrics": [{}] * 5}
+    assert summary_headline(summary) == ("best throughput: concurrency=16 (123.5 requests/s); best latency p99: "
+                                         "concurrency=1 (45.61 ms); Pareto frontier: 2 of 5 points")
+
+
+def test_the_comparison_says_its_verdict_on_the_decision_metric():
+    decided = {"verdict": BETTER, "reason": "interval [0.01, 0.03] above 0"}
+    assert comparison_headline(decided, "final_loss") == "Candidate is better on final_loss: interval [0.01, 0.03] above 0"
+
+
+@given(st.floats(min_value=-1e300, max_value=1e300))
+def test_a_displayed_number_keeps_four_significant_digits_and_drops_float_noise(value):
+    shown = display_number(value)
+    if abs(value) < 1e-9:
+        assert shown == "0"
+    else:
+        assert math.isclose(float(shown), value, rel_tol=5e-4)
+        assert len(shown.lstrip("-").split("e")[0].replace(".", "").lstrip("0")) <= 4
+
+
+def test_a_table_shows_every_cell_as_text_with_noise_as_zero():
+    table = table_metadata(pd.DataFrame({"constant": ["a"], "low": [-3.75e-12], "gain": [0.0123456], "n": [7],
+                                         "missing": [float("nan")]}))
+    assert table.records[0].data == {"constant": "a", "low": "0", "gain": "0.01235", "n": "7", "missing": ""}
+    assert [c.name for c in table.schema.columns] == ["constant", "low", "gain", "n", "missing"]
