@@ -13,6 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 import yaml
 
+from benchmark_assets.display import display_number
 from benchmark_assets.warehouse import Warehouse
 
 VERSIONS_TABLE = "study_versions"
@@ -86,7 +87,7 @@ def changes_between(texts: dict[str, str], older_hash: str | None, newer_hash: s
 def _interval(low: float, high: float) -> str:
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
         return ""
-    return f"[{low:+.4g}, {high:+.4g}]"
+    return f"[{display_number(low, signed=True)}, {display_number(high, signed=True)}]"
 
 
 def subject_history(decided: pd.DataFrame, texts: dict[str, str], subject: str, limit: int = 20) -> pd.DataFrame:
@@ -113,7 +114,7 @@ def subject_history(decided: pd.DataFrame, texts: dict[str, str], subject: str, 
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:+.4g}"
+        return "" if math.isnan(value) else display_number(value, signed=True)
     return str(value).replace("|", "/").replace("\n", " ")
 
 

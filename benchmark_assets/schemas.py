@@ -45,3 +45,57 @@ def aggregate_schema(keys: dict, unique: list[str], extra_checks=()) -> pa.DataF
         unique=unique,
         strict=True,
     )
+
+
+def _rule(check) -> str:
+    """One pandera check in words: 'x >= 0', '0 <= x <= 1', 'one of ok, failed', or its name."""
+    stats, name = check.statistics or {}, check.name
+    if name == "greater_than_or_equal_to":
+        return f">= {stats['min_value']:g}" if isinstance(stats["min_value"], (int, float)) else f">= {stats['min_value']}"
+    if name == "greater_than":
+        return f"> {stats['min_value']:g}"
+    if name == "less_than_or_equal_to":
+        return f"<= {stats['max_value']:g}"
+    if name == "less_than":
+        return f"< {stats['max_value']:g}"
+    if name == "in_range":
+        low = "<=" if stats.get("include_min", True) else "<"
+        high = "<=" if stats.get("include_max", True) else "<"
+        return f"{stats['min_value']:g} {low} x {high} {stats['max_value']:g}"
+    if name == "isin":
+        return "one of " + ", ".join(str(v) for v in stats["allowed_values"])
+    if name == "str_length" and stats.get("min_value") == 1 and stats.get("max_value") is None:
+        return "not empty"
+    if name == "str_matches":
+        return f"matches {stats['pattern']}"
+    return (check.error or name or "a custom check").replace("_", " ")
+
+
+def _type(dtype) -> str:
+    text = str(dtype)
+    return {"string[python]": "text", "int64": "integer", "float64": "number", "bool": "true/false"}.get(text, text)
+
+
+def describe_schema(schema) -> str:
+    """A pandera DataFrameSchema as the rules a person checks a failure against, in one paragraph:
+    'columns: seed_id (integer, >= 0), ndcg_5 (number, 0 <= x <= 1, may be empty), ...; each
+    (sweep_point, seed_id) once; rows: a failed trial must record its error, ...'."""
+    columns = []
+    for name, column in schema.columns.items():
+        parts = [_type(column.dtype), *(_rule(c) for c in column.checks)]
+        if column.nullable:
+            parts.append("may be empty")
+        if column.unique:
+            parts.append("unique")
+        if not column.required:
+            parts.append("optional")
+        columns.append(f"{name} ({', '.join(parts)})")
+    text = "columns: " + ", ".join(columns)
+    unique = schema.unique if isinstance(schema.unique, list) else [schema.unique] if schema.unique else []
+    if unique:
+        text += f"; each ({', '.join(unique)}) once"
+    if schema.checks:
+        text += "; rows: " + "; ".join(_rule(c) for c in schema.checks)
+    if schema.strict:
+        text += "; no other columns"
+    return text

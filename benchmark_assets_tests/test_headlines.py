@@ -5,7 +5,8 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from benchmark_assets.defs.metadata import display_number, table_metadata
+from benchmark_assets.defs.metadata import table_metadata
+from benchmark_assets.display import display_number
 from benchmark_assets.kinds.comparison.report import comparison_headline
 from benchmark_assets.kinds.comparison.rules import BETTER
 from benchmark_assets.kinds.load_sweep.analysis import summary_headline
@@ -56,3 +57,36 @@ def test_a_table_shows_every_cell_as_text_with_noise_as_zero():
                                          "missing": [float("nan")]}))
     assert table.records[0].data == {"constant": "a", "low": "0", "gain": "0.01235", "n": "7", "missing": ""}
     assert [c.name for c in table.schema.columns] == ["constant", "low", "gain", "n", "missing"]
+
+
+def test_a_schema_check_lists_its_rules_in_words():
+    import pandera.pandas as pa
+
+    from benchmark_assets.schemas import describe_schema, error_exactly_when_failed
+
+    schema = pa.DataFrameSchema({
+        "seed": pa.Column(int, pa.Check.ge(0)), "share": pa.Column(float, pa.Check.in_range(0, 1), nullable=True),
+        "status": pa.Column(str, pa.Check.isin(["ok", "failed"])), "error": pa.Column(str),
+        "note": pa.Column(str, pa.Check.str_length(min_value=1), required=False)},
+        unique=["seed"], checks=[error_exactly_when_failed()], strict=True)
+    assert describe_schema(schema) == (
+        "columns: seed (integer, >= 0), share (number, 0 <= x <= 1, may be empty), status (text, one of ok, failed), "
+        "error (text), note (text, not empty, optional); each (seed) once; rows: a failed trial must record its "
+        "error, a successful one none; no other columns")
+
+
+def test_each_assets_check_says_its_rules(toy_study):
+    from benchmark_assets.defs.assets import build_assets
+    from benchmark_assets.graph import StudyGraph
+
+    specs = {spec.name: spec.description for a in build_assets(StudyGraph.of(toy_study), trial_chunks=0)
+             for spec in a.check_specs}
+    assert "split (text, one of train, validation)" in specs["check_trials_schema"]
+    assert "each (constant) once" in specs["check_verdicts_schema"]
+
+
+def test_a_history_interval_shows_noise_as_zero():
+    from benchmark_assets.history import _interval
+
+    assert _interval(-3.75e-12, 3.75e-12) == "[0, 0]"
+    assert _interval(-0.01234567, 0.5) == "[-0.01235, +0.5]"

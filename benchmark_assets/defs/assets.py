@@ -25,6 +25,7 @@ from benchmark_assets.defs.step import SubjectSelection
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.inbox import with_inbox
 from benchmark_assets.kinds.base import POINT, TRIAL, Node
+from benchmark_assets.schemas import describe_schema
 
 # Two of Dagster's beta features every study uses (a ranged run per asset, a trial reading its
 # point's or seed's partition): said on every load of the definitions, in every process, they
@@ -70,8 +71,9 @@ def _asset(graph: StudyGraph, node: Node, nodes: dict[str, Node], version: str, 
     ins = {name: AssetIn(key=AssetKey(graph.asset_path(name)), partition_mapping=partition_mapping(graph, node, nodes[name]))
            for name in node.inputs}
     check_specs = [AssetCheckSpec(check_name(node), asset=key, blocking=True, description=(
-        f"Every row of {node.name} matches its pandera schema (types, ranges, uniqueness); blocking: a "
-        "failure stops what depends on it and lists the failing rows by their keys"))] if node.schema else None
+        f"Every row of {node.name} matches its pandera schema; blocking: a failure stops what depends on it "
+        f"and lists the failing rows by their keys. The rules: {describe_schema(node.schema(study))}."))
+    ] if node.schema else None
     if node.partitioned_by == TRIAL and chunks:
         return fanned_out_trials(graph, node, partitions_def, version, ins, check_specs, pool, chunks)
 

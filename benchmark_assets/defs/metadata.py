@@ -10,9 +10,10 @@ import pandera.errors
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, MultiPartitionKey
 
 from benchmark_assets.defs.tags import run_reason
+from benchmark_assets.display import display_number
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.history import StudyVersions, changes_between, history_markdown, subject_history
-from benchmark_assets.kinds.base import Markdown, Node
+from benchmark_assets.kinds.base import TRIAL_STATUS_COLUMNS, Markdown, Node
 from benchmark_assets.ledger import Ledger
 
 
@@ -81,7 +82,11 @@ def per_trial_metadata(graph: StudyGraph, frame: pd.DataFrame) -> dict[MultiPart
         return {}
     keys = [point, replicate]
     failed_rows = frame["status"] != "ok" if "status" in frame else pd.Series(False, index=frame.index)
-    numeric = [c for c in frame.select_dtypes("number").columns if c not in keys]
+    schema = graph.trial_node.schema(graph.study) if graph.trial_node.schema else None
+    unique = schema.unique if schema is not None and isinstance(schema.unique, list) else []
+    # Bookkeeping has no meaning as a mean (a trial's seed, the repeat number that keys its rows).
+    bookkeeping = {*keys, *TRIAL_STATUS_COLUMNS, *unique}
+    numeric = [c for c in frame.select_dtypes("number").columns if c not in bookkeeping]
     table = pd.DataFrame({"rows": frame.groupby(keys, sort=False).size(),
                           "failed": failed_rows.groupby([frame[point], frame[replicate]], sort=False).sum()})
     table["error"] = frame[failed_rows].groupby(keys, sort=False)["error"].first().str[:500] \
@@ -94,8 +99,8 @@ def per_trial_metadata(graph: StudyGraph, frame: pd.DataFrame) -> dict[MultiPart
     table["error"] = table["error"].fillna("")
     out = {}
     for (p, r), row in zip(table.index, table.to_dict("records")):
-        own = {k: (int(v) if k in ("rows", "failed") else v) for k, v in row.items()
-               if not (isinstance(v, float) and v != v)}
+        own = {k: (int(v) if k in ("rows", "failed") else float(f"{v:.4g}") if isinstance(v, float) else v)
+               for k, v in row.items() if not (isinstance(v, float) and v != v)}
         out[MultiPartitionKey({point: str(p), replicate: str(r)})] = own
     return out
 
@@ -147,11 +152,6 @@ def stage_links(stages) -> dict:
     """Each stage's Dagster run as a link its page opens (relative to the webserver's root)."""
     return {f"stage {i}: {stage.label}": MetadataValue.url(f"/runs/{stage.run_id}")
             for i, stage in enumerate(stages, start=1)}
-
-
-def display_number(value: float) -> str:
-    """A number as a person reads it: 4 significant digits, no float noise (|x| < 1e-9 is 0)."""
-    return "0" if abs(value) < 1e-9 else f"{value:.4g}"
 
 
 def decision_record(study, warehouse) -> tuple[pd.DataFrame, dict[str, str]]:

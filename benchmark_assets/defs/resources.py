@@ -89,6 +89,9 @@ class ProgressResource(ConfigurableResource):
     on the terminal (the CLI turns it on unless --quiet)."""
 
     terminal_bar: bool = False
+    # The study's job run (``<study>__run_study``) whose log follows the stages: each progress line
+    # goes there too, so a person watching the job sees a long trials stage move.
+    parent_run_id: str = ""
 
 
 STEP_VALUES_TABLE = "dagster_step_values"
@@ -118,9 +121,10 @@ class StepValuesIOManager(ConfigurableIOManager):
         return json.loads(rows["value"].iloc[-1])
 
 
-def study_resources(warehouse_url: str = "", *, terminal_bar: bool = False) -> dict:
+def study_resources(warehouse_url: str = "", *, terminal_bar: bool = False, parent_run_id: str = "") -> dict:
     """The resources every study's assets need, sharing one warehouse configuration."""
     warehouse = WarehouseResource(url=warehouse_url)
     return {"tables": WarehouseIOManager(warehouse=warehouse), "ledger": LedgerResource(warehouse=warehouse),
-            "warehouse": warehouse, "progress": ProgressResource(terminal_bar=terminal_bar),
+            "warehouse": warehouse,
+            "progress": ProgressResource(terminal_bar=terminal_bar, parent_run_id=parent_run_id),
             "step_values": StepValuesIOManager(warehouse=warehouse)}

@@ -31,7 +31,15 @@ from benchmark_assets.defs.partitions import register
 from benchmark_assets.defs.resources import study_resources
 from benchmark_assets.defs.scale_out.workers import asset_pool, on_workers
 from benchmark_assets.defs.stages import Stage, plan_stages
-from benchmark_assets.defs.tags import LAUNCHED_BY_TAG, REASON_TAG, STAGE_TAG, STUDY_RUN_TAG, STUDY_TAG, process_tags
+from benchmark_assets.defs.tags import (
+    LAUNCHED_BY_TAG,
+    PARENT_RUN_TAG,
+    REASON_TAG,
+    STAGE_TAG,
+    STUDY_RUN_TAG,
+    STUDY_TAG,
+    process_tags,
+)
 from benchmark_assets.graph import StudyGraph, trial_pairs, trials_by_point
 from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
 from benchmark_assets.locks import database_lock, file_lock
@@ -90,7 +98,7 @@ def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False
     graph.points(subjects, tiers)  # a subject or tier the study lacks: refused before anything else
     home = Path(instance.root_directory if instance is not None else os.environ.get("DAGSTER_HOME") or ".dagster_home")
     locks = home / "locks"
-    resources = study_resources(warehouse_url, terminal_bar=not quiet)
+    resources = study_resources(warehouse_url, terminal_bar=not quiet, parent_run_id=(tags or {}).get(PARENT_RUN_TAG, ""))
     # First use of a home creates its databases, and registering partition keys is a read then a
     # write: one process at a time, or a second one fails on "table runs already exists".
     with file_lock(locks / "instance.lock"):

@@ -16,8 +16,10 @@ class SubjectSelection(Config):
     subjects: list[str] = []  # noqa: RUF012 - a Dagster Config (pydantic) copies its defaults
 
 
-def progress_reporter(context, label: str, *, terminal_bar: bool):
-    """Log progress to Dagster every ~10 %; draw a terminal bar when the CLI asks for one."""
+def progress_reporter(context, label: str, *, terminal_bar: bool, parent_run_id: str = ""):
+    """Log progress to Dagster every ~10 % (also in the log of ``parent_run_id``, the study's job
+    run, if any); draw a terminal bar when the CLI asks for one."""
+    parent = context.instance.get_run_by_id(parent_run_id) if parent_run_id else None
     bar = None
     if terminal_bar:
         from tqdm import tqdm
@@ -33,6 +35,8 @@ def progress_reporter(context, label: str, *, terminal_bar: bool):
         if done * 10 // max(total, 1) > state["logged"] or done == total:
             state["logged"] = done * 10 // max(total, 1)
             context.log.info(f"{label}: {done}/{total} trials")
+            if parent is not None:
+                context.instance.report_engine_event(f"{label}: {done}/{total} trials", dagster_run=parent)
         if bar is not None and done == total:
             bar.close()
 
@@ -63,7 +67,9 @@ class DagsterStep:
         self._context.log.warning(message)
 
     def progress(self, label: str):
-        return progress_reporter(self._context, label, terminal_bar=self._context.resources.progress.terminal_bar)
+        progress = self._context.resources.progress
+        return progress_reporter(self._context, label, terminal_bar=progress.terminal_bar,
+                                 parent_run_id=progress.parent_run_id)
 
     def _keys(self, rows: pd.DataFrame) -> list[tuple]:
         return [tuple(str(v) for v in key) for key in rows[self._columns].itertuples(index=False)]

@@ -39,6 +39,11 @@ def test_the_job_runs_every_stage_as_its_own_run_and_the_decisions_join_the_ledg
     logged = [entry.user_message for entry in instance.all_logs(result.run_id)]  # the run's log in the UI
     assert "stage 2 of 4: trials 0|current ... 9|gamma=99" in logged
     assert any(text.startswith("stage 4 of 4: search, verdicts, interactions, cumulative, ratchet summary succeeded in ") for text in logged)
+    # The trials stage's progress, in the job's own log too (what a person watching the job sees).
+    engine = [e.dagster_event.message for e in instance.all_logs(result.run_id) if e.dagster_event]
+    trials = len(Warehouse().read("toy__trials"))
+    assert [text for text in engine if text.startswith("toy trials: ")] == [
+        f"toy trials: {done}/{trials} trials" for done in range(trials // 10, trials + 1, trials // 10)]
     # What was decided, said in the log and on the job's output with a link to each stage's run.
     decided = headline(Warehouse().read("toy__verdicts"))
     assert decided.startswith(f"{int((ledger['decision'] == 'accept').sum())} of 3 constants accepted")

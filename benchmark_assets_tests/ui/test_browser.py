@@ -5,6 +5,8 @@ Screenshots are kept in the test's temporary folder (``screenshots/``)."""
 import time
 
 from benchmark_assets.defs.tags import PARENT_RUN_TAG, STAGE_TAG
+from benchmark_assets.kinds.ratchet.analysis import headline
+from benchmark_assets.warehouse import Warehouse
 from benchmark_assets_tests.ui.conftest import LOCATION, UI, backfill_of, wait_for
 
 pytestmark = UI
@@ -25,7 +27,6 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     from dagster._core.execution.backfill import BulkActionStatus
 
     from benchmark_assets.ledger import Ledger
-    from benchmark_assets.warehouse import Warehouse
 
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -58,7 +59,14 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     page.get_by_text("check_verdicts_schema").first.wait_for()
     page.get_by_text("Passed").first.wait_for()
     page.screenshot(path=shots / "checks.png")
-    assert page.get_by_text("matches its pandera schema").count()  # the check says what it checks
+    # the check says what it checks: the rules, not only that there is a schema
+    page.get_by_text("each (constant) once", exact=False).first.wait_for()
+
+    # What was decided, first on the verdicts' page, and the decision per constant as a table.
+    decided = headline(Warehouse().read("small__verdicts"))
+    page.goto(f"{dagster_dev}/assets/small/verdicts", wait_until="networkidle")
+    page.get_by_text(decided).first.wait_for()
+    page.screenshot(path=shots / "verdicts.png", full_page=True)
 
     page.goto(f"{dagster_dev}/assets/small/ratchet_summary", wait_until="networkidle")
     report = _show_markdown(page, "report")
@@ -106,4 +114,5 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     # lines are on it, and it says the run succeeded.
     page.get_by_text("stage 3 of 3: search, verdicts, interactions, cumulative, ratchet summary succeeded").first.wait_for(timeout=60_000)
     page.get_by_text("Success", exact=True).first.wait_for(timeout=60_000)
-    page.screenshot(path=shots / "job_run.png")
+    page.get_by_text(f"decided: {headline(Warehouse().read('small__verdicts'))}").first.wait_for(timeout=60_000)
+    page.screenshot(path=shots / "job_run.png", full_page=True)
