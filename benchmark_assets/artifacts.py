@@ -24,8 +24,31 @@ def safe_label(text: str) -> str:
     return label[:120]
 
 
+def artifacts_root() -> Path:
+    """$BENCHMARK_ASSETS_ARTIFACTS, by default $DAGSTER_HOME/artifacts."""
+    return _root()
+
+
 def _root() -> Path:
     return Path(os.environ.get("BENCHMARK_ASSETS_ARTIFACTS") or Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "artifacts")
+
+
+ARTIFACTS_URL_ENV = "BENCHMARK_ASSETS_ARTIFACTS_URL"
+
+
+def artifact_url(path: Path | str) -> str | None:
+    """Where a browser opens an artifact: $BENCHMARK_ASSETS_ARTIFACTS_URL (the artifacts server
+    `benchmark-assets ui` starts beside the UI, or a team's own) joined with the file's place in
+    the artifacts folder; None when no server is configured or the file lies elsewhere."""
+    base = os.environ.get(ARTIFACTS_URL_ENV, "").strip().rstrip("/")
+    if not base:
+        return None
+    root, target = _root().resolve(), Path(path).resolve()
+    if target != root and root not in target.parents:
+        return None
+    from urllib.parse import quote
+
+    return f"{base}/{quote(target.relative_to(root).as_posix())}"
 
 
 def artifacts_dir(study_name: str) -> Path:
@@ -74,6 +97,10 @@ def png_markdown(images: dict[str, Path], *, width: int = 560, colors: int = 96)
 
 
 def _inline(label: str, path: Path, width: int, colors: int) -> str:
+    """The plot at full size from the artifacts server when there is one (the event keeps a link,
+    not the picture), else a small copy inline."""
+    if url := artifact_url(path):
+        return f"**{label}** ([open full size]({url}))\n\n![{label}]({url})\n"
     from PIL import Image
 
     with Image.open(path) as image:

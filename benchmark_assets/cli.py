@@ -148,6 +148,8 @@ def cmd_ui(args) -> int:
     from the home folder so Dagster does not warn about the project's dagster.yaml."""
     import subprocess
 
+    from benchmark_assets.artifact_server import serve_artifacts
+    from benchmark_assets.artifacts import ARTIFACTS_URL_ENV, artifacts_root
     from benchmark_assets.defs.code_reload import WEBSERVER_ENV
     from benchmark_assets.study_file import studies_dir
 
@@ -167,11 +169,25 @@ def cmd_ui(args) -> int:
     workspace.write_text(UI_WORKSPACE.format(folder=json.dumps(str(Path.cwd()))))
     print(f"Dagster UI: http://{args.host}:{args.port}  (studies: {env['BENCHMARK_ASSETS_STUDIES']}; instance: "
           f"{home}; Ctrl-C stops it)", flush=True)
+    server = None
+    if not env.get(ARTIFACTS_URL_ENV):  # plots and files open from the UI's links, served from here
+        port = args.artifacts_port or args.port + 1
+        server = serve_artifacts(artifacts_root(), args.host, port)
+        env[ARTIFACTS_URL_ENV] = f"http://{args.host}:{port}"
+        print(f"Artifacts: {env[ARTIFACTS_URL_ENV]}  ({artifacts_root()})", flush=True)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
+    process = subprocess.Popen(command, cwd=home, env=env)
     try:
-        return subprocess.call(command, cwd=home, env=env)
-    except KeyboardInterrupt:
+        return process.wait()
+    except KeyboardInterrupt:  # dagster dev had the Ctrl-C too: let it stop its webserver and daemon
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
         return 130
+    finally:
+        if server is not None:
+            server.shutdown()
 
 
 def headline_of(graph) -> str:
@@ -376,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
     ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev, with its daemon) for the studies here")
     ui.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
     ui.add_argument("--host", default="127.0.0.1", help="the address it listens on (default 127.0.0.1)")
+    ui.add_argument("--artifacts-port", type=int, default=0,
+                    help="the port of the artifacts server the UI's plot and file links open (default: --port + 1; "
+                         "not started when $BENCHMARK_ASSETS_ARTIFACTS_URL names another)")
     ui.set_defaults(handler=cmd_ui)
     report = commands.add_parser("report", help="print the latest report of a study")
     report.add_argument("study")

@@ -209,7 +209,8 @@ def cli(monkeypatch, capsys, tmp_path):
 
 
 # Settings a developer may have exported that would send a test's results elsewhere.
-ISOLATED = ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL")
+ISOLATED = ("BENCHMARK_ASSETS_WAREHOUSE_URL", "BENCHMARK_ASSETS_ARTIFACTS", "BENCHMARK_ASSETS_POSTGRES_URL",
+            "BENCHMARK_ASSETS_ARTIFACTS_URL")
 
 
 @dataclasses.dataclass

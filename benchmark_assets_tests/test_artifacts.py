@@ -106,3 +106,24 @@ def test_latest_moves_only_when_a_run_has_written_its_report(tmp_path, monkeypat
     failed = run_dir("study", "run-2")  # a run that drew a plot, then failed before its report
     write_files(failed, {"variance.csv": "x"})
     assert (latest_dir("study") / "report.md").read_text() == "one"
+
+
+def test_with_an_artifacts_server_plots_and_files_are_links_the_browser_opens(tmp_path, monkeypatch):
+    from benchmark_assets.artifacts import artifact_url, budgeted_markdown, png_markdown, run_dir
+    from benchmark_assets.defs.metadata import dagster_metadata
+
+    monkeypatch.setenv("BENCHMARK_ASSETS_ARTIFACTS", str(tmp_path / "artifacts"))
+    folder = run_dir("my study", "run 1")
+    plot = folder / "plots" / "a b.png"
+    plot.parent.mkdir(parents=True)
+    plot.write_bytes(b"png")
+    assert artifact_url(plot) is None  # no server: the event keeps a small copy, the path as text
+    monkeypatch.setenv("BENCHMARK_ASSETS_ARTIFACTS_URL", "http://127.0.0.1:3001/")
+    url = "http://127.0.0.1:3001/my_study/run_1/plots/a%20b.png"
+    assert artifact_url(plot) == url
+    assert artifact_url(tmp_path / "elsewhere.png") is None  # only what the server serves
+    assert png_markdown({"alpha": plot}) == f"**alpha** ([open full size]({url}))\n\n![alpha]({url})\n"
+    many = budgeted_markdown([(str(i), plot) for i in range(500)])
+    assert many.count("![") == 500 and len(many) < 200_000  # links, not pictures: all of them fit
+    metadata = dagster_metadata({"file_plot": plot, "artifacts": folder})
+    assert metadata["file_plot"].url == url and metadata["artifacts"].url == "http://127.0.0.1:3001/my_study/run_1"

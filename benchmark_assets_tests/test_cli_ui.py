@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -52,6 +53,19 @@ def test_the_ui_starts_quietly_on_the_port_asked_for_with_the_studies_of_this_fo
                 assert server.poll() is None, log.read_text()[-3000:]
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.5)
+            # the artifacts server beside it: what the UI's plot and file links open, read-only
+            plots = tmp_path / ".dagster_home" / "artifacts" / "small" / "run1" / "plots"
+            plots.mkdir(parents=True)
+            (plots / "alpha.png").write_bytes(b"\x89PNG not really")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/small/run1/plots/alpha.png", timeout=10) as got:
+                assert got.read() == b"\x89PNG not really" and got.headers["Content-Type"] == "image/png"
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port + 1}/small/x", data=b"x",
+                                                              method="PUT"), timeout=10)
+            assert refused.value.code == 405
+            with pytest.raises(urllib.error.HTTPError) as outside:
+                urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/../../dagster.yaml", timeout=10)
+            assert outside.value.code == 404
         finally:
             os.killpg(server.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
             try:
@@ -62,6 +76,7 @@ def test_the_ui_starts_quietly_on_the_port_asked_for_with_the_studies_of_this_fo
     assert "small" in groups  # the studies of the folder it was started in
     text = log.read_text()
     assert text.splitlines()[0].startswith(f"Dagster UI: http://127.0.0.1:{port}  (studies: {tmp_path / 'studies'}")
+    assert text.splitlines()[1].startswith(f"Artifacts: http://127.0.0.1:{port + 1}  (")
     assert "Warning" not in text and "Found a dagster instance configuration" not in text, text[-3000:]
     home = tmp_path / ".dagster_home"
     assert (home / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"  # seeded from the folder's

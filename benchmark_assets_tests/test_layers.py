@@ -11,7 +11,7 @@ PACKAGE = ROOT / "benchmark_assets"
 
 # Lowest first. A module may import from its own layer or below, never above.
 LAYERS = [
-    ("foundation", ("stats", "display", "scenarios", "targets", "servers", "examples", "sweep", "provenance", "artifacts", "extras", "env_settings",
+    ("foundation", ("stats", "display", "artifact_server", "scenarios", "targets", "servers", "examples", "sweep", "provenance", "artifacts", "extras", "env_settings",
                     "warehouse", "study_file", "schemas", "ledger", "locks", "processes", "parallel", "history",
                     "regressions", "outcomes")),
     ("kind protocol", ("kinds.base", "kinds.capabilities")),

@@ -9,6 +9,7 @@ import pandas as pd
 import pandera.errors
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, MultiPartitionKey
 
+from benchmark_assets.artifacts import artifact_url
 from benchmark_assets.defs.tags import run_reason
 from benchmark_assets.display import display_number
 from benchmark_assets.graph import StudyGraph
@@ -106,13 +107,15 @@ def per_trial_metadata(graph: StudyGraph, frame: pd.DataFrame) -> dict[MultiPart
 
 def dagster_metadata(metadata: dict) -> dict:
     """A node's plain metadata as Dagster metadata, its ``headline`` first (what a person reads
-    first): ``Markdown`` renders, a ``Path`` links, a ``DataFrame`` is a table."""
+    first): ``Markdown`` renders, a ``Path`` links (to the artifacts server, if one serves it), a
+    ``DataFrame`` is a table."""
     out = {}
     for name, value in sorted(metadata.items(), key=lambda item: item[0] != "headline"):
         if isinstance(value, Markdown):
             out[name] = MetadataValue.md(str(value))
-        elif isinstance(value, Path):
-            out[name] = MetadataValue.path(str(value))
+        elif isinstance(value, Path):  # a link the browser opens when an artifacts server serves it
+            url = artifact_url(value)
+            out[name] = MetadataValue.url(url) if url else MetadataValue.path(str(value))
         elif isinstance(value, pd.DataFrame):
             out[name] = table_metadata(value)
         else:

@@ -3,6 +3,7 @@
 an asset check, the report, an embedded plot and the per-subject history checked on the pages.
 Screenshots are kept in the test's temporary folder (``screenshots/``)."""
 import time
+from pathlib import Path
 
 from benchmark_assets.defs.tags import PARENT_RUN_TAG, STAGE_TAG
 from benchmark_assets.kinds.ratchet.analysis import headline
@@ -22,9 +23,16 @@ def _show_markdown(page, key: str):
     return page.get_by_role("dialog")
 
 
+def artifacts_of(study: str) -> Path:
+    from benchmark_assets.artifacts import artifacts_dir
+
+    return artifacts_dir(study)
+
+
 def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment, instance, tmp_path):
     from dagster import AssetKey, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
+    from PIL import Image
 
     from benchmark_assets.ledger import Ledger
 
@@ -74,14 +82,26 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     page.screenshot(path=shots / "report.png")
     report.get_by_role("button", name="Close").click()
     plots = _show_markdown(page, "plots")
-    images = plots.locator("img[src^='data:image/png;base64,']")
+    # Full size from the artifacts server `benchmark-assets ui` starts (the event keeps links, not
+    # pictures): the overview of the three constants, then each constant's own plot, drawn.
+    images = plots.locator("img[src^='http://127.0.0.1:']")
     images.first.wait_for()
-    # decoded and drawn: the overview of the three constants, then each constant's own plot
     assert images.first.get_attribute("alt") == "all constants at a glance"
-    assert images.first.evaluate("e => e.complete && e.naturalWidth") == 960
-    assert images.count() == 4 and images.nth(1).evaluate("e => e.complete && e.naturalWidth") == 1000
+    assert images.count() == 4
+    for i, name in enumerate(["overview", "alpha", "beta", "gamma"]):
+        drawn = images.nth(i).evaluate("e => e.complete && e.naturalWidth")
+        with Image.open(next(artifacts_of("small").rglob(f"plots/{name}.png"))) as on_disk:
+            assert drawn == on_disk.width >= 960, (name, drawn)
     page.screenshot(path=shots / "plots.png")
     plots.get_by_role("button", name="Close").click()
+    # An artifact opened from its link, as a person would: the report's file.
+    with page.context.expect_page() as opened:
+        page.locator("tr", has=page.locator("td", has_text="file_report_md")).first.get_by_role("link").first.click()
+    report_file = opened.value
+    report_file.wait_for_load_state()
+    assert "Ratchet summary: small" in report_file.content()
+    report_file.screenshot(path=shots / "artifact_report.png")
+    report_file.close()
 
     page.goto(f"{dagster_dev}/assets/small/verdicts", wait_until="networkidle")
     history = _show_markdown(page, "history")

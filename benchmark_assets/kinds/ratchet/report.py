@@ -130,7 +130,7 @@ def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         "validation gain": "" if pd.isna(row.validation_delta) else f"{row.validation_delta:+.4f}",
         "corrected interval": corrected_interval(row),
         "p (adjusted)": "" if pd.isna(row.p_adjusted) else f"{row.p_adjusted:.4f}",
-        "reason": row.reason,
+        "reason": row.reason if len(row.reason) <= 80 else row.reason[:79] + "…",  # whole in the report
     } for row in verdicts.itertuples()]
     return pd.DataFrame(rows, columns=["constant", "decision", "current", "proposed", "validation gain",
                                        "corrected interval", "p (adjusted)", "reason"])
