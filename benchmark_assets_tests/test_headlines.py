@@ -90,3 +90,27 @@ def test_a_history_interval_shows_noise_as_zero():
 
     assert _interval(-3.75e-12, 3.75e-12) == "[0, 0]"
     assert _interval(-0.01234567, 0.5) == "[-0.01235, +0.5]"
+
+
+def test_an_acceptance_bound_on_a_mean_names_its_measure_and_unit():
+    from benchmark_assets.kinds.acceptance.spec import CriterionSpec
+
+    latency = CriterionSpec(measure="wall_time_p95", below=0.25)
+    assert latency.asked() == "wall_time_p95 mean <= 250 ms"
+    assert latency.shown(0.022371) == "22.37 ms"  # as the report's table shows it
+    memory = CriterionSpec(measure="peak_memory", above=2**20, below=3 * 2**20)
+    assert memory.asked() == "peak_memory mean >= 1 MiB and peak_memory mean <= 3 MiB"
+    assert CriterionSpec(measure="score", difference=(-2, -0.5)).asked() == "difference in [-2, -0.5]"
+
+
+def test_the_suites_decision_table_says_verdicts_in_words():
+    from benchmark_assets.kinds.acceptance.report import decision_table
+
+    verdicts = pd.DataFrame({"benchmark": ["search"] * 2, "criterion": ["fast", "small"],
+                             "asked": ["speed-up >= 2x", "reduction 70-80 %"], "scale": ["speed-up", "reduction"],
+                             "shown_estimate": ["2.4x", "74.00 %"], "shown_interval": ["[2.1x, 2.8x]", "[68.0 %, 79.0 %]"],
+                             "verdict": ["met", "not_met"], "repeats_needed": [-1, 12]})
+    table = decision_table(verdicts)
+    assert list(table["verdict"]) == ["met", "not met"]
+    assert list(table["estimate"]) == ["speed-up 2.4x", "reduction 74.00 %"]
+    assert list(table["to settle"]) == ["", "12 more repeats"]

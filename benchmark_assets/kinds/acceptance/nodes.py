@@ -10,7 +10,7 @@ from benchmark_assets.kinds.acceptance.analysis import (
     headline,
     judge_suite,
 )
-from benchmark_assets.kinds.acceptance.report import format_report, plot_suite
+from benchmark_assets.kinds.acceptance.report import decision_table, format_report, plot_suite
 from benchmark_assets.kinds.acceptance.spec import SIDES, AcceptanceStudy
 from benchmark_assets.kinds.acceptance.trials import run_acceptance_trials
 from benchmark_assets.kinds.base import (
@@ -90,8 +90,9 @@ def suite_report(study: AcceptanceStudy, step, trials: pd.DataFrame, verdicts: p
     counts = verdicts["verdict"].value_counts()
     return NodeResult(
         verdicts[["subject", "verdict"]].copy(),
-        {"headline": headline(verdicts), **{f"criteria_{v}": int(counts.get(v, 0)) for v in ("met", "not_met",
-                                                                                           "inconclusive")},
+        {"headline": headline(verdicts), **{f"criteria {v.replace('_', ' ')}": int(counts.get(v, 0))
+                                            for v in ("met", "not_met", "inconclusive")},
+         "decisions": decision_table(verdicts),
          "report": Markdown(shown), "artifacts": folder,
          **{f"file_{name}": path for name, path in paths.items()},
          **{f"plot_{b}": path for b, path in plots.items()}},

@@ -42,6 +42,18 @@ def _scaled(values, measure: str) -> tuple[np.ndarray, str]:
     return values, measure
 
 
+def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One row per criterion as the suite's asset shows it: what was asked, the estimate and its
+    corrected interval on the criterion's own scale, the verdict in words and the repeats that
+    would settle an inconclusive one."""
+    return pd.DataFrame({
+        "benchmark": verdicts["benchmark"], "criterion": verdicts["criterion"], "asked": verdicts["asked"],
+        "estimate": verdicts["scale"] + " " + verdicts["shown_estimate"], "interval": verdicts["shown_interval"],
+        "verdict": verdicts["verdict"].str.replace("_", " "),
+        "to settle": [f"{n} more repeats" if n > 0 else "" for n in verdicts["repeats_needed"]],
+    })
+
+
 def plot_benchmark(folder: Path, benchmark: str, trials: pd.DataFrame, verdicts: pd.DataFrame) -> Path:
     """Top row: each criterion's measure per repeat on both sides (pairs joined by a line).
     Bottom row: the effect's estimate and interval (at its corrected level) with the region
@@ -181,7 +193,7 @@ def format_report(study: AcceptanceStudy, verdicts: pd.DataFrame, trials: pd.Dat
         lines.append("")
         mine = verdicts[verdicts["benchmark"] == benchmark]
         for row in mine.itertuples():
-            lines.append(f"- **{row.criterion}** ({row.asked}): {row.verdict}; {row.scale} {row.shown_estimate}, "
+            lines.append(f"- **{row.criterion}** ({row.asked}): {row.verdict.replace('_', ' ')}; {row.scale} {row.shown_estimate}, "
                          f"interval {row.shown_interval} at {row.confidence_level:.2%} (p {row.p_value:.2g}, "
                          f"adjusted {row.p_adjusted:.2g}); {row.reason}.")
         measures = list(dict.fromkeys(c.measure for c in bench.criteria))

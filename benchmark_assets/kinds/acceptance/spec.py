@@ -48,6 +48,18 @@ WALL_TIME, PEAK_MEMORY = "wall_time", "peak_memory"
 QUANTILES = {"wall_time_p50": 50.0, "wall_time_p95": 95.0}  # over the calls of one measurement
 BUILTIN_MEASURES = (WALL_TIME, *QUANTILES, PEAK_MEMORY)
 UNITS = {WALL_TIME: "s", "wall_time_p50": "s", "wall_time_p95": "s", PEAK_MEMORY: "bytes"}
+
+
+def in_units(value: float, measure: str) -> str:
+    """A value of ``measure`` as the report's tables show it: seconds in ms, bytes in MiB."""
+    unit = UNITS.get(measure)
+    if unit == "s":
+        return f"{value * 1e3:.4g} ms"
+    if unit == "bytes":
+        return f"{value / 2**20:.4g} MiB"
+    return f"{value:.4g}"
+
+
 # One row per (benchmark, repeat, side) measured here; an ingested pytest-benchmark side has a row
 # per round (``round``) or one row of its summary figures. A returned metric may not take one of
 # these names.
@@ -270,9 +282,10 @@ class CriterionSpec(Strict):
         if form == "equivalent_within":
             return f"within +-{100 * self.equivalent_within:g} %"
         if form == "difference":
-            return f"difference in [{self.difference[0]:g}, {self.difference[1]:g}]"
-        parts = ([f"mean >= {self.above:g}"] if self.above is not None else []) + (
-            [f"mean <= {self.below:g}"] if self.below is not None else [])
+            low, high = (in_units(v, self.measure) for v in self.difference)
+            return f"difference in [{low}, {high}]"
+        parts = ([f"{self.measure} mean >= {in_units(self.above, self.measure)}"] if self.above is not None else []) + (
+            [f"{self.measure} mean <= {in_units(self.below, self.measure)}"] if self.below is not None else [])
         return " and ".join(parts)
 
     def shown(self, ratio_or_value: float) -> str:
@@ -289,7 +302,7 @@ class CriterionSpec(Strict):
             return f"{1 / v:.3g}x" if v > 0 else "n/a"
         if form == "equivalent_within":
             return f"{100 * (v - 1):+.2f} %"
-        return f"{v:.4g}"
+        return in_units(v, self.measure)  # a mean or a difference, in the measure's own unit
 
     @property
     def sides(self) -> tuple[str, ...]:
