@@ -92,8 +92,23 @@ def latest_dir(study_name: str) -> Path:
 def png_markdown(images: dict[str, Path], *, width: int = 560, colors: int = 96) -> str:
     """Markdown that shows each PNG inline (a data URI: the Dagster UI renders it, and each event
     keeps its own picture), scaled down to ``width`` pixels and to a palette of ``colors`` so a
-    plot costs tens of kilobytes, under a heading with its label and a note of the full file."""
-    return "\n".join(_inline(label, path, width, colors) for label, path in images.items())
+    plot costs tens of kilobytes, under a heading with its label and a note of the full file;
+    with an artifacts server, full size from it."""
+    return in_a_dialog("\n".join(_inline(label, path, width, colors) for label, path in images.items()))
+
+
+# Dagster's UI shows Markdown metadata shorter than this in place, in the asset page's narrow
+# value column, which clips a full-size plot; longer, it opens in a wide dialog.
+UI_DIALOG_CHARS = 1000
+
+
+def in_a_dialog(text: str) -> str:
+    """Plots given as links make short Markdown: a comment (not rendered) that makes it long
+    enough for the UI to open it in its dialog, where a plot is shown whole."""
+    if len(text) >= UI_DIALOG_CHARS:
+        return text
+    text, note = text.rstrip("\n"), "\n\n[//]: # (long enough for the UI's dialog, where a plot is not clipped"
+    return text + note + " " * max(0, UI_DIALOG_CHARS - len(text) - len(note) - 1) + ")"
 
 
 def _inline(label: str, path: Path, width: int, colors: int) -> str:
@@ -132,7 +147,7 @@ def budgeted_markdown(images: list[tuple[str, Path]], *, budget: int = EVENT_PLO
     if skipped:
         parts.append(f"**{len(skipped)} more plots**, in the run's artifacts (not inlined, to keep the event log "
                      "small):\n\n" + "\n".join(f"- {label}: `{path}`" for label, path in skipped) + "\n")
-    return "\n".join(parts)
+    return in_a_dialog("\n".join(parts))
 
 
 def write_files(folder: Path, files: dict[str, object]) -> dict[str, Path]:

@@ -82,12 +82,9 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     page.screenshot(path=shots / "report.png")
     report.get_by_role("button", name="Close").click()
     # Full size from the artifacts server `benchmark-assets ui` starts (the event keeps links, not
-    # pictures): the overview of the three constants, then each constant's own plot, drawn. Short
-    # Markdown (links, not pictures) the page shows in place, without a dialog.
-    page.screenshot(path=shots / "summary.png", full_page=True)
-    row = page.locator("tr", has=page.locator("td", has_text="plots").first).first
-    dialog = row.get_by_text("[Show Markdown]").count() > 0
-    plots = _show_markdown(page, "plots") if dialog else row
+    # pictures), in the dialog (in place, the page's value column would clip them): the overview
+    # of the three constants, then each constant's own plot, drawn.
+    plots = _show_markdown(page, "plots")
     images = plots.locator("img[src^='http://127.0.0.1:']")
     images.first.wait_for()
     assert images.first.get_attribute("alt") == "all constants at a glance"
@@ -96,9 +93,8 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
         drawn = images.nth(i).evaluate("e => e.complete && e.naturalWidth")
         with Image.open(next(artifacts_of("small").rglob(f"plots/{name}.png"))) as on_disk:
             assert drawn == on_disk.width >= 960, (name, drawn)
-    page.screenshot(path=shots / "plots.png", full_page=True)
-    if dialog:
-        plots.get_by_role("button", name="Close").click()
+    page.screenshot(path=shots / "plots.png")
+    plots.get_by_role("button", name="Close").click()
     # An artifact opened from its link, as a person would: the report's file.
     with page.context.expect_page() as opened:
         page.locator("tr", has=page.locator("td", has_text="file_report_md")).first.get_by_role("link").first.click()
