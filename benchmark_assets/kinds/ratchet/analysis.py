@@ -317,6 +317,12 @@ def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
         if row["ci_high"] > rules.improvement_threshold:
             row["_interval_only"] = True
             row["_open_note"] = f" yet, but its {rules.confidence_level:.0%} interval reaches {fmt(row['ci_high'])}"
+    elif np.isnan(row["corrected_ci_low"]) and np.isnan(row["corrected_ci_high"]):
+        decision, reason = REJECT, (
+            f"{row['n_validation']} validation scenarios are too few for a sign-flip interval at the "
+            f"{CORRECTION_NAMES[row['_correction']]}-corrected level {row['corrected_level']:.4f} (adjusted p "
+            f"{row['p_adjusted']:.4f}; {changes(family_size)} tested): add validation scenarios to decide it")
+        row["_interval_only"] = True  # more scenarios could decide it
     elif not (row["corrected_ci_low"] > 0 and row["p_adjusted"] <= row["look_alpha"]):
         decision, reason = REJECT, (
             f"validation interval (one-sided sign-flip test) at the {CORRECTION_NAMES[row['_correction']]}-corrected "

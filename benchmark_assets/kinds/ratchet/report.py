@@ -95,7 +95,7 @@ def format_report(
             lines.append(
                 f"| {row.constant} | {row.tier} | {current} | {proposed} | "
                 f"{row.train_delta:+.4f} | {row.validation_delta:+.4f} | "
-                f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}] | {corrected_interval(row)} | "
+                f"{_interval(row.ci_low, row.ci_high)} | {corrected_interval(row)} | "
                 f"{row.p_adjusted:.4f} | {reason} |"
             )
         lines.append("")
@@ -140,9 +140,14 @@ def corrected_interval(row) -> str:
     """The corrected interval, or why there is none: an untested change makes no claim."""
     if not getattr(row, "tested", True):
         return "not tested"
-    if pd.isna(row.corrected_ci_low) and pd.isna(row.corrected_ci_high):
-        return "-"
-    return f"[{row.corrected_ci_low:+.4f}, {row.corrected_ci_high:+.4f}]"
+    return _interval(row.corrected_ci_low, row.corrected_ci_high)
+
+
+def _interval(low: float, high: float) -> str:
+    """'[+0.0123, +0.0456]', or 'none (too few scenarios)' where the test has no interval."""
+    if pd.isna(low) and pd.isna(high):
+        return "none (too few scenarios)"
+    return f"[{low:+.4f}, {high:+.4f}]"
 
 
 def family_lines(verdicts: pd.DataFrame, interactions: pd.DataFrame | None) -> list[str]:

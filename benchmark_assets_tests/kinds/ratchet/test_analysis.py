@@ -299,3 +299,18 @@ def test_the_search_proposal_gets_no_cliff_warning_in_internal_codes():
     assert row["cliff_warning"] == "" and row["n_cliffs"] == 0 and "->" not in row["reason"]
     assert row["decision"] == "no_sensitivity" and not row["tested"]  # today's values stay the best on train
     assert verdicts.set_index("constant").loc["x", "cliff_warning"] == ""
+
+
+def test_too_few_validation_scenarios_for_an_interval_say_so_and_what_to_do():
+    from benchmark_assets.kinds.ratchet.report import corrected_interval
+
+    curves, currents = {"good": CURVES["good"]}, {"good": 0.1}
+    trials = make_trials(curves, currents)
+    trials = trials[trials["seed_id"] < 38]  # 3 validation scenarios: the exact test's smallest p is 1/8
+    verdicts = decide_ratchet(trials, sweeps(curves, currents), DecisionRules(bootstrap_resamples=500), metric="m",
+                              maximize=True, train_ids=TRAIN, validation_ids=[35, 36, 37]).set_index("constant")
+    good = verdicts.loc["good"]
+    assert good["decision"] == "reject" and np.isnan(good["corrected_ci_low"])
+    assert good["reason"].startswith("3 validation scenarios are too few for a sign-flip interval at the ")
+    assert good["reason"].endswith("add validation scenarios to decide it") and "nan" not in good["reason"]
+    assert corrected_interval(good) == "none (too few scenarios)"
