@@ -25,8 +25,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+from benchmark_assets.stats.lazy import scipy_stats
 from benchmark_assets.stats.multiple import adjust_p_values, step_down_tails
 
 EFFECTS = ("ratio", "difference", "mean")
@@ -207,14 +207,14 @@ def _one_sided(pivot: _Pivot) -> tuple[float, float, float, float]:
             return 0.0 if bound < 0 else 1.0
         if pivot.se == 0:
             return 0.0 if pivot.estimate > bound else 1.0
-        return float(stats.t.sf((pivot.estimate - bound) / pivot.se, pivot.df))
+        return float(scipy_stats().t.sf((pivot.estimate - bound) / pivot.se, pivot.df))
 
     def cdf(bound: float) -> float:  # claim "below bound"
         if not math.isfinite(bound):
             return 0.0 if bound > 0 else 1.0
         if pivot.se == 0:
             return 0.0 if pivot.estimate < bound else 1.0
-        return float(stats.t.cdf((pivot.estimate - bound) / pivot.se, pivot.df))
+        return float(scipy_stats().t.cdf((pivot.estimate - bound) / pivot.se, pivot.df))
 
     return sf(pivot.low), cdf(pivot.high), cdf(pivot.low), sf(pivot.high)
 
@@ -232,7 +232,7 @@ def _claim(pivot: _Pivot) -> tuple[str, float]:
         # up to twice as often as promised (the sup over the band of P(as far outside)).
         distance = max(pivot.low - pivot.estimate, pivot.estimate - pivot.high) / pivot.se
         width = (pivot.high - pivot.low) / pivot.se
-        p = min(1.0, p + float(stats.t.cdf(-distance - width, pivot.df)))
+        p = min(1.0, p + float(scipy_stats().t.cdf(-distance - width, pivot.df)))
     return "not_met", p
 
 
@@ -259,7 +259,7 @@ def fewest_runs(criterion: Criterion, baseline: tuple[float, float] | None, opti
     spread = math.sqrt(sum(e**2 for e in errors))  # of a difference of one run each: n runs divide it by sqrt(n)
     if gap == 0:
         return 2
-    return max(2, math.ceil((stats.norm.isf(alpha) * spread / gap) ** 2))
+    return max(2, math.ceil((scipy_stats().norm.isf(alpha) * spread / gap) ** 2))
 
 
 def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
@@ -269,7 +269,7 @@ def _repeats_needed(pivot: _Pivot, alpha: float) -> int | None:
     spread = pivot.se * math.sqrt(pivot.n)
     if gap == 0 or spread == 0:
         return None
-    return max(pivot.n + 1, math.ceil((stats.norm.isf(alpha) * spread / gap) ** 2))
+    return max(pivot.n + 1, math.ceil((scipy_stats().norm.isf(alpha) * spread / gap) ** 2))
 
 
 INTERVALS = ("t", "bootstrap")
@@ -374,7 +374,7 @@ def judge(criteria: list[Criterion], samples: list, *, confidence_level: float =
             """The (1 - 2 at) interval: the bootstrap's when judged by it, else the t pivot's."""
             if boot is not None:
                 return tuple(float(v) for v in boot.two_sided.interval_at(1.0 - 2.0 * at))
-            half = stats.t.isf(at, pivot.df) * pivot.se
+            half = scipy_stats().t.isf(at, pivot.df) * pivot.se
             return to_scale(pivot.estimate - half), to_scale(pivot.estimate + half)
 
         estimate = boot.estimate if boot is not None else to_scale(pivot.estimate)

@@ -4,9 +4,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from benchmark_assets.stats.bootstrap import BootstrapResult, RandomState, _generator, result_from_distribution
+from benchmark_assets.stats.lazy import scipy_stats
 
 # Resampled score arrays are evaluated in chunks of at most this many compared values.
 _CHUNK_VALUES = 4_000_000
@@ -16,7 +16,7 @@ def iqm(scores) -> np.ndarray:
     """Interquartile mean of all run x task scores (``scipy.stats.trim_mean(flat, 0.25)``): the mean
     of the middle half, robust to outlier runs and tasks. Leading axes are kept."""
     s = _scores(scores, "scores")
-    return scipy_stats.trim_mean(s.reshape(s.shape[:-2] + (-1,)), 0.25, axis=-1)
+    return scipy_stats().trim_mean(s.reshape(s.shape[:-2] + (-1,)), 0.25, axis=-1)
 
 
 def optimality_gap(scores, *, gamma: float = 1.0) -> np.ndarray:

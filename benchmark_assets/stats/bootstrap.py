@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+
+from benchmark_assets.stats.lazy import ndtr, ndtri
 
 METHODS = ("percentile", "basic", "bca")
 ALTERNATIVES = ("two-sided", "less", "greater")

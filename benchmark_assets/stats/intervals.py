@@ -5,7 +5,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
+
+from benchmark_assets.stats.lazy import scipy_stats
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def t_interval(mean, std, n, *, confidence_level: float = 0.95) -> tuple[np.ndar
     mean, std, n = np.asarray(mean, float), np.asarray(std, float), np.asarray(n, float)
     with np.errstate(invalid="ignore", divide="ignore"):
         se = std / np.sqrt(n)
-        critical = scipy_stats.t.ppf(0.5 + confidence_level / 2.0, np.where(n >= 2, n - 1, np.nan))
+        critical = scipy_stats().t.ppf(0.5 + confidence_level / 2.0, np.where(n >= 2, n - 1, np.nan))
     half = critical * se
     return mean - half, mean + half
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 CORRECTIONS = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh", "none": None}
 
@@ -22,6 +21,8 @@ def adjust_p_values(p_values, method: str) -> np.ndarray:
         adjusted = np.empty_like(p)
         adjusted[order] = stepped
         return adjusted
+    from statsmodels.stats.multitest import multipletests  # on first use: it imports SciPy (stats.lazy)
+
     return multipletests(p, method=CORRECTIONS[method])[1]
 
 

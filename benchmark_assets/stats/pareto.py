@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as scipy_stats
+
+from benchmark_assets.stats.lazy import scipy_stats
 
 
 def pareto_optimal(values, maximize) -> np.ndarray:
@@ -43,7 +44,7 @@ def trend(parameter_values, metric_values) -> dict:
     if x.size < 2 or np.ptp(y) == 0:
         return out
     if x.size >= 3 and np.ptp(x) > 0:
-        result = scipy_stats.spearmanr(x, y)
+        result = scipy_stats().spearmanr(x, y)
         out["spearman_rho"], out["p_value"] = float(result.statistic), float(result.pvalue)
     steps = np.diff(y)
     biggest = int(np.argmax(np.abs(steps)))

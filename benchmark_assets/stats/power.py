@@ -5,8 +5,6 @@ import math
 import warnings
 
 import numpy as np
-from statsmodels.stats.power import TTestIndPower, TTestPower
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from benchmark_assets.stats.bootstrap import ALTERNATIVES
 
@@ -53,6 +51,9 @@ def required_n(
     # A t-test needs two seeds; statsmodels' root finder fails when fewer would do.
     if power_at(2) >= power:
         return 2
+    from statsmodels.stats.power import TTestIndPower, TTestPower  # on first use: they import SciPy (stats.lazy)
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if paired:
@@ -84,6 +85,8 @@ def achieved_power(
 
 
 def _power(d: float, n: float, *, alpha: float, paired: bool, kind: str, ratio: float) -> float:
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
     if paired:
         value = TTestPower().power(effect_size=d, nobs=n, alpha=alpha, alternative=kind)
     else:

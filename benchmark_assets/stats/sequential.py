@@ -20,7 +20,8 @@ import itertools
 import math
 
 import numpy as np
-from scipy import stats
+
+from benchmark_assets.stats.lazy import scipy_stats
 
 SPENDING = ("pocock", "obrien_fleming")
 
@@ -36,7 +37,7 @@ def spent(t: float, alpha: float, spending: str = "pocock") -> float:
         return float(alpha)
     if spending == "pocock":
         return alpha * math.log(1.0 + (math.e - 1.0) * t)
-    return float(2.0 - 2.0 * stats.norm.cdf(stats.norm.ppf(1.0 - alpha / 2.0) / math.sqrt(t)))
+    return float(2.0 - 2.0 * scipy_stats().norm.cdf(scipy_stats().norm.ppf(1.0 - alpha / 2.0) / math.sqrt(t)))
 
 
 def look_levels(sizes, budget: int, alpha: float, spending: str = "pocock") -> np.ndarray:

@@ -5,9 +5,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 from benchmark_assets.stats.bootstrap import ALTERNATIVES
+from benchmark_assets.stats.lazy import scipy_stats
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def paired_ttest(
     n = differences.size
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = scipy_stats.ttest_rel(a, b, alternative=alternative)
+        result = scipy_stats().ttest_rel(a, b, alternative=alternative)
         interval = result.confidence_interval(confidence_level)
         sd = np.std(differences, ddof=1) if n >= 2 else np.nan
         effect = np.mean(differences) / sd if sd > _noise(a, b) else np.nan  # no spread: no standardised size
@@ -115,7 +115,7 @@ def welch_ttest(
     n_a, n_b = a.size, b.size
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = scipy_stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
+        result = scipy_stats().ttest_ind(a, b, equal_var=False, alternative=alternative)
         interval = result.confidence_interval(confidence_level)
         var_a = np.var(a, ddof=1) if n_a >= 2 else np.nan
         var_b = np.var(b, ddof=1) if n_b >= 2 else np.nan
@@ -168,7 +168,7 @@ def _shapiro(values: np.ndarray, subject: str, alpha: float) -> AssumptionCheck:
         return _not_run(name, f"Shapiro-Wilk needs at least 3 {subject}, got {values.size}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        statistic, p = scipy_stats.shapiro(values)
+        statistic, p = scipy_stats().shapiro(values)
     # scipy only warns (and returns a meaningless p) when the range is zero or below 1e-19.
     if np.ptp(values) == 0 or any("range zero" in str(w.message) for w in caught):
         return _not_run(name, f"the {subject} are all (almost) equal")
@@ -186,7 +186,7 @@ def _levene(a: np.ndarray, b: np.ndarray, alpha: float) -> AssumptionCheck:
         return _not_run(name, f"Levene needs at least 2 values per group, got {a.size} and {b.size}")
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        statistic, p = scipy_stats.levene(a, b)
+        statistic, p = scipy_stats().levene(a, b)
     if not np.isfinite(p):
         return _not_run(name, "both groups are constant around their medians")
     passed = bool(p >= alpha)

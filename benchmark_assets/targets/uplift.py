@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
+from benchmark_assets.stats.lazy import scipy_stats
 from benchmark_assets.targets.calls import load_callable
 
 # The meta-learners' regressor, where it differs from scikit-learn's defaults. An effect is a difference
@@ -60,7 +60,7 @@ def difference_in_means(X, treatment, outcome, *, seed: int, confidence_level: f
     _, t, y = _data(X, treatment, outcome, "difference_in_means")
     treated, control = y[t == 1], y[t == 0]
     ate = float(np.mean(treated) - np.mean(control))
-    low, high = scipy_stats.ttest_ind(treated, control, equal_var=False).confidence_interval(confidence_level)
+    low, high = scipy_stats().ttest_ind(treated, control, equal_var=False).confidence_interval(confidence_level)
     if not (math.isfinite(low) and math.isfinite(high)):
         return Estimate(effects=None, ate=ate)
     return Estimate(effects=None, ate=ate, ate_lower=float(low), ate_upper=float(high))

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from benchmark_assets.kinds.base import is_current
 from benchmark_assets.kinds.estimator_benchmark.spec import (
@@ -30,6 +29,7 @@ from benchmark_assets.kinds.estimator_benchmark.spec import (
 )
 from benchmark_assets.stats.across_tasks import stratified_bootstrap_ci
 from benchmark_assets.stats.aggregate import aggregate_metrics, stable_seed
+from benchmark_assets.stats.lazy import scipy_stats
 from benchmark_assets.stats.multiple import step_down_tails
 from benchmark_assets.sweep import format_value
 
@@ -104,8 +104,8 @@ def exact_interval(wins: int, n: int, confidence_level: float) -> tuple[float, f
     """Clopper-Pearson interval of a binomial share (scipy's ``binomtest(...).proportion_ci(method
     ='exact')`` in closed form, from beta quantiles)."""
     tail = (1.0 - confidence_level) / 2
-    low = scipy_stats.beta.ppf(tail, wins, n - wins + 1) if wins > 0 else 0.0
-    high = scipy_stats.beta.ppf(1 - tail, wins + 1, n - wins) if wins < n else 1.0
+    low = scipy_stats().beta.ppf(tail, wins, n - wins + 1) if wins > 0 else 0.0
+    high = scipy_stats().beta.ppf(1 - tail, wins + 1, n - wins) if wins < n else 1.0
     return float(low), float(high)
 
 
@@ -202,11 +202,11 @@ def judge_pairs(trials: pd.DataFrame, ranked: list[str], decision: DecisionSpec,
                 pair.update(mean_a=float(sa[both].mean()), mean_b=float(sb[both].mean()),
                             mean_difference=float(difference.mean()))
             if difference.size >= 2 and np.ptp(difference) > 0:
-                low, high = scipy_stats.ttest_1samp(difference, 0.0).confidence_interval(decision.confidence_level)
+                low, high = scipy_stats().ttest_1samp(difference, 0.0).confidence_interval(decision.confidence_level)
                 pair.update(difference_low=float(low), difference_high=float(high))
             pairs.append(pair)
             counts.append((wins, wins + losses))
-    p_values = np.array([scipy_stats.binomtest(k, n).pvalue if n else np.nan for k, n in counts])
+    p_values = np.array([scipy_stats().binomtest(k, n).pvalue if n else np.nan for k, n in counts])
     judged = ~np.isnan(p_values)
     tails = np.full(len(pairs), np.nan)
     tails[judged] = step_down_tails(p_values[judged], decision.correction, alpha)
