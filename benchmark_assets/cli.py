@@ -146,6 +146,7 @@ def cmd_ui(args) -> int:
     """`dagster dev` with its daemon for the studies here, on ``--host``/``--port``: the instance
     in $DAGSTER_HOME (./.dagster_home), the code reload told where the webserver is, and started
     from the home folder so Dagster does not warn about the project's dagster.yaml."""
+    import signal
     import subprocess
 
     from benchmark_assets.artifact_server import serve_artifacts
@@ -177,12 +178,23 @@ def cmd_ui(args) -> int:
         print(f"Artifacts: {env[ARTIFACTS_URL_ENV]}  ({artifacts_root()})", flush=True)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
     process = subprocess.Popen(command, cwd=home, env=env)
+
+    def stop(_signal, _frame):  # `kill` (SIGTERM) stops it as Ctrl-C does, services and all
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         return process.wait()
-    except KeyboardInterrupt:  # dagster dev had the Ctrl-C too: let it stop its webserver and daemon
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reaches dagster dev too: let it stop its services
+        for forward in (False, True):  # an interrupt sent to this process alone is passed on
+            if forward:
+                process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=5 if not forward else 60)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
             process.kill()
         return 130
     finally:

@@ -34,6 +34,14 @@ def _loaded(base: str):
     return None
 
 
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_the_ui_starts_quietly_on_the_port_asked_for_with_the_studies_of_this_folder(tmp_path):
     (tmp_path / "studies").mkdir()
     (tmp_path / "studies" / "small.yaml").write_text(SMALL)
@@ -67,11 +75,17 @@ def test_the_ui_starts_quietly_on_the_port_asked_for_with_the_studies_of_this_fo
                 urllib.request.urlopen(f"http://127.0.0.1:{port + 1}/../../dagster.yaml", timeout=10)
             assert outside.value.code == 404
         finally:
-            os.killpg(server.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
+            os.kill(server.pid, signal.SIGTERM)  # `kill` of the command alone: it stops dagster dev too
             try:
-                server.wait(timeout=30)
+                stopped = server.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
+                raise
+    assert stopped == 130
+    deadline = time.monotonic() + 30
+    while _group_alive(server.pid):  # the webserver, the daemon and the code servers end with it
+        assert time.monotonic() < deadline, "processes of dagster dev outlived the command"
+        time.sleep(0.5)
     groups = {g["groupName"] for e in entries for r in e["locationOrLoadError"]["repositories"] for g in r["assetGroups"]}
     assert "small" in groups  # the studies of the folder it was started in
     text = log.read_text()
