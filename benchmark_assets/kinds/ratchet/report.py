@@ -121,6 +121,11 @@ DECISION_WORDS = {ACCEPT: "accepted", REJECT: "rejected", NO_SENSITIVITY: "insen
                   INCONCLUSIVE: "not decided yet"}
 
 
+def _words(decision: str) -> str:
+    """A decision as a plot title or a heading says it: 'accepted', 'insensitive', ..."""
+    return DECISION_WORDS.get(decision, decision.replace("_", " "))
+
+
 def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One row per constant as the verdicts asset shows it: the decision, the values, the paired
     validation gain and the corrected interval that decides, the adjusted p-value and why."""
@@ -434,7 +439,7 @@ def plot_sensitivity(
         axis.legend(fontsize=7, loc="best")
     raw_axis.set_ylabel(f"{metric} (mean, 95% t-band over scenarios)")
     gain_axis.set_ylabel(f"{metric} gain over current (paired by scenario)")
-    figure.suptitle(f"{sweep.name}: {verdict['decision']}")
+    figure.suptitle(f"{sweep.name}: {_words(verdict['decision'])}")
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.28)
     path = folder / "plots" / f"{artifacts.safe_label(sweep.name)}.png"
     path.parent.mkdir(exist_ok=True)
@@ -473,7 +478,7 @@ def plot_overview(folder: Path, sweeps: list[ConstantSweep], gains: pd.DataFrame
         axis.axvline(float(sweep.current), color="grey", linestyle="--", linewidth=0.8)
         if verdict["proposed"] != verdict["current"]:
             axis.axvline(float(verdict["proposed"]), color="tab:green", linestyle=":", linewidth=1.2)
-        axis.set_title(f"{sweep.name}: {verdict['decision']}", fontsize=9,
+        axis.set_title(f"{sweep.name}: {_words(verdict['decision'])}", fontsize=9,
                        color="tab:green" if verdict["decision"] == "accept" else "black")
         axis.tick_params(labelsize=7)
         axis.xaxis.set_major_locator(MaxNLocator(4))
@@ -548,7 +553,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     ordered = sorted(sweeps, key=lambda s: _PLOT_ORDER.get(by_constant.loc[s.name, "decision"], 3))
     shown = artifacts.budgeted_markdown(
         ([("all constants at a glance", overview)] if overview and len(sweeps) > 1 else [])
-        + [(f"{s.name}: {by_constant.loc[s.name, 'decision']}", plots[s.name]) for s in ordered] + heat_maps)
+        + [(f"{s.name}: {_words(by_constant.loc[s.name, 'decision'])}", plots[s.name]) for s in ordered] + heat_maps)
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
