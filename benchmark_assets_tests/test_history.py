@@ -46,6 +46,12 @@ def test_every_decision_on_a_subject_is_in_the_ui_with_what_changed_and_why_the_
     assert "| reject |" in first_row and "decision.improvement_threshold: (absent) -> 0.5" in first_row
     assert "| accept |" in second_row and "(first decision)" in second_row
     assert f"/runs/{events[0].run_id}" in first_row and f"/runs/{events[1].run_id}" in second_row
+    # One subject's own history, a click away: only alpha's table, the same rows.
+    own = newest["history: alpha"].value
+    assert "#### alpha" in own and "#### beta" not in own and own.count("| 20") == 2
+    assert [line for line in own.splitlines() if line.startswith("| 20")] == [first_row, second_row]
+    assert not any(name.startswith("history: ") and name != "history: alpha" for name in newest)  # this run's subject
+    assert {"history: alpha", "history: beta", "history: gamma"} <= set(oldest)
     assert newest["run_reason"].value == "CLI: benchmark-assets run toy --constants alpha"
     assert oldest["run_reason"].value == "CLI: benchmark-assets run toy"
     assert newest["study_changes_since_previous_decision"].value == "decision.improvement_threshold: (absent) -> 0.5"

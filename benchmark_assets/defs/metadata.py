@@ -9,7 +9,7 @@ import pandas as pd
 import pandera.errors
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, MultiPartitionKey
 
-from benchmark_assets.artifacts import artifact_url
+from benchmark_assets.artifacts import artifact_url, in_a_dialog
 from benchmark_assets.defs.tags import run_reason
 from benchmark_assets.display import display_number
 from benchmark_assets.graph import StudyGraph
@@ -176,12 +176,16 @@ def provenance_metadata(study, run, decided: pd.DataFrame, texts: dict[str, str]
 
 
 def decision_histories(study, decided: pd.DataFrame, texts: dict[str, str], pending: pd.DataFrame,
-                       limit: int = 10) -> str:
-    """Per subject this run decides on (``pending``): its earlier decisions and this one, newest first."""
+                       limit: int = 10) -> dict[str, Markdown]:
+    """Per subject this run decides on (``pending``): its earlier decisions and this one, newest
+    first; as ``history`` (every subject, in one dialog) and ``history: <subject>`` (one each, so a
+    person reading about one constant opens just its own)."""
     rows = pd.concat([decided, pending], ignore_index=True) if len(decided) else pending
-    parts = [f"Every decision on each subject (newest first; `benchmark-assets why {study.name} <subject>` prints the same)", ""]
-    for subject in dict.fromkeys(pending["subject"]):
-        parts.append(history_markdown(subject, subject_history(rows, texts, subject, limit=limit)))
-    return "\n".join(parts)
+    tables = {subject: history_markdown(subject, subject_history(rows, texts, subject, limit=limit))
+              for subject in dict.fromkeys(pending["subject"])}
+    intro = f"Every decision on each subject (newest first; `benchmark-assets why {study.name} <subject>` prints the same)"
+    entries = {"history": Markdown("\n".join([intro, "", *tables.values()]))}
+    entries.update({f"history: {subject}": Markdown(in_a_dialog(table)) for subject, table in tables.items()})
+    return entries
 
 

@@ -22,7 +22,7 @@ from benchmark_assets.defs.metadata import (
 )
 from benchmark_assets.defs.step import DagsterStep
 from benchmark_assets.graph import StudyGraph
-from benchmark_assets.kinds.base import TRIAL, Markdown, Node, NodeResult
+from benchmark_assets.kinds.base import TRIAL, Node, NodeResult
 from benchmark_assets.ledger import Provenance, ledger_rows
 from benchmark_assets.provenance import code_commit
 
@@ -53,8 +53,7 @@ def finish(graph: StudyGraph, node: Node, context, step: DagsterStep, product: N
                                 run_id=context.run.run_id, decided_at=pd.Timestamp.now(tz="UTC").isoformat())
         # They join the ledger when this run completes; a run that fails or is killed adds none.
         metadata["ledger_rows"] = context.resources.ledger.stage(product.ledger, provenance)
-        history = Markdown(decision_histories(study, decided, texts, ledger_rows(product.ledger, provenance)))
-        metadata.update(dagster_metadata({"history": history}))
+        metadata.update(dagster_metadata(decision_histories(study, decided, texts, ledger_rows(product.ledger, provenance))))
     yield Output(product.frame, output_name="result", metadata=metadata)  # stored by the IO manager now
     checked = validate_frame(node.schema(study), product.frame, check_name(node), key) if node.schema else None
     if checked is None or checked.passed:

@@ -110,6 +110,12 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     # One table per constant decided (alpha, beta, gamma), each with its first decision.
     assert history.get_by_role("table").count() == 3 and history.get_by_text("(first decision)").count() == 3
     page.screenshot(path=shots / "history.png")
+    history.get_by_role("button", name="Close").click()
+    # One constant's own history, a click away from the verdicts' page.
+    alpha = _show_markdown(page, "history: alpha")
+    alpha.get_by_role("heading", name="alpha").wait_for()
+    assert alpha.get_by_role("table").count() == 1 and alpha.get_by_role("heading", name="beta").count() == 0
+    page.screenshot(path=shots / "history_alpha.png")
 
     deadline = time.monotonic() + 120
     while not len(Ledger(Warehouse()).read(study="small")):  # the ledger_settlement sensor's tick
