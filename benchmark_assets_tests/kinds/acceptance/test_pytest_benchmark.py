@@ -76,7 +76,7 @@ benchmarks:
     optimised: {{pytest_benchmark: {optimised}, name: test_sum}}
     criteria:
       - {{name: sum no more than 10x slower, measure: wall_time, max_increase: 9.0}}
-      - {{name: sum unchanged, measure: wall_time, equivalent_within: 0.02}}
+      - {{name: sum unchanged, measure: wall_time, equivalent_within: 0.1}}
 """
 SORT_ONLY = SUITE.split("  sum_unchanged:")[0]
 
@@ -151,7 +151,10 @@ def test_several_runs_per_side_are_judged_on_the_runs_means(instance, study_dir,
     verdicts = Warehouse().read("pbr__verdicts").set_index("criterion")
     assert verdicts.loc["builtin sort", "verdict"] == "met", verdicts.loc["builtin sort", "reason"]
     assert verdicts.loc["sum no more than 10x slower", "verdict"] == "met"
-    # identical code on both sides: never "not met" (the rounds-as-samples rule said so at p ~ 1e-43)
+    # identical code on both sides: never "not met" (the rounds-as-samples rule said so at p ~ 1e-43).
+    # The band is 10 %: the same code in two processes (one also ran the slow sort) differed by
+    # more than 2 % over 3 runs each while the whole suite loaded the machine, a real difference
+    # of context that a 2 % band rightly calls "not met".
     assert verdicts.loc["sum unchanged", "verdict"] != "not_met", verdicts.loc["sum unchanged", "reason"]
     sort = verdicts.loc["builtin sort"]
     assert "3 baseline, 3 optimised runs" in sort["reason"] and sort["n_pairs"] == 3
