@@ -26,10 +26,6 @@ def safe_label(text: str) -> str:
 
 def artifacts_root() -> Path:
     """$BENCHMARK_ASSETS_ARTIFACTS, by default $DAGSTER_HOME/artifacts."""
-    return _root()
-
-
-def _root() -> Path:
     return Path(os.environ.get("BENCHMARK_ASSETS_ARTIFACTS") or Path(os.environ.get("DAGSTER_HOME", ".dagster_home")) / "artifacts")
 
 
@@ -43,7 +39,7 @@ def artifact_url(path: Path | str) -> str | None:
     base = os.environ.get(ARTIFACTS_URL_ENV, "").strip().rstrip("/")
     if not base:
         return None
-    root, target = _root().resolve(), Path(path).resolve()
+    root, target = artifacts_root().resolve(), Path(path).resolve()
     if target != root and root not in target.parents:
         return None
     from urllib.parse import quote
@@ -53,7 +49,7 @@ def artifact_url(path: Path | str) -> str | None:
 
 def artifacts_dir(study_name: str) -> Path:
     """$BENCHMARK_ASSETS_ARTIFACTS/<study>, by default $DAGSTER_HOME/artifacts/<study>."""
-    root = _root()
+    root = artifacts_root()
     folder = (root / safe_label(study_name)).resolve()
     if root.resolve() not in folder.parents:
         raise ValueError(f"artifact folder {folder} escapes {root}")
@@ -166,7 +162,7 @@ def write_files(folder: Path, files: dict[str, object]) -> dict[str, Path]:
         else:
             path.write_text(json.dumps(content, indent=2, default=str))
         paths[path.name.replace(".", "_")] = path
-    if "report.md" in files and folder.name != LATEST and folder.resolve().parent.parent == _root().resolve():
+    if "report.md" in files and folder.name != LATEST and folder.resolve().parent.parent == artifacts_root().resolve():
         _publish(folder)  # a run's folder with its report: the newest run to look at
     return paths
 

@@ -186,16 +186,14 @@ def cmd_ui(args) -> int:
     try:
         return process.wait()
     except KeyboardInterrupt:  # a terminal's Ctrl-C reaches dagster dev too: let it stop its services
-        for forward in (False, True):  # an interrupt sent to this process alone is passed on
-            if forward:
-                process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # the interrupt (or kill) reached this process alone: pass it on
+            process.send_signal(signal.SIGINT)
             try:
-                process.wait(timeout=5 if not forward else 60)
-                break
+                process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                continue
-        else:
-            process.kill()
+                process.kill()
         return 130
     finally:
         if server is not None:

@@ -108,6 +108,21 @@ _next_ports = itertools.cycle(range(PORT_BASE + PORTS_PER_WORKER * (int(_worker)
                                     PORT_BASE + PORTS_PER_WORKER * ((int(_worker) if _worker.isdigit() else 0) + 1)))
 
 
+def instance_at(folder: Path, yaml_text: str | None, monkeypatch):
+    """A Dagster instance in a new ``folder`` made $DAGSTER_HOME, configured by ``yaml_text`` (None:
+    the project's dagster.yaml); the pooled storage, like Dagster's default, keeps its shards under
+    $DAGSTER_HOME/history/runs."""
+    from dagster import DagsterInstance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(folder))
+    folder.mkdir()
+    if yaml_text is None:
+        shutil.copy(ROOT / "dagster.yaml", folder / "dagster.yaml")
+    else:
+        (folder / "dagster.yaml").write_text(yaml_text)
+    return DagsterInstance.from_config(str(folder))
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now, never the one this worker handed out last (a server
     given the previous port may not have bound it yet) and never one another worker hands out."""

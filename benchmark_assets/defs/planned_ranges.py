@@ -30,7 +30,7 @@ class PlannedRanges:
 
     def _ranged_plans(self, asset_key, after_storage_id=None, *, newest_first: bool = False):
         """(storage id, run id, partition keys) of each planned event of ``asset_key`` that holds a
-        subset (its ``partition`` column is empty), oldest first."""
+        subset (its ``partition`` column is empty), oldest first (``newest_first``: the other way)."""
         table = SqlEventLogStorageTable
         query = (table.select().with_only_columns(table.c.id, table.c.run_id, table.c.event)
                  .where(table.c.asset_key == asset_key.to_string(), table.c.dagster_event_type == PLANNED,

@@ -1,12 +1,10 @@
 """The pooled, batching SQLite event log records exactly what Dagster's stock one records."""
-import shutil
 
 import pytest
 from dagster import (
     AssetKey,
     BackfillPolicy,
     DagsterEventType,
-    DagsterInstance,
     EventRecordsFilter,
     StaticPartitionsDefinition,
     asset,
@@ -15,7 +13,7 @@ from dagster import (
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from benchmark_assets.defs.instance_storage import PooledSqliteEventLogStorage
-from benchmark_assets_tests.conftest import ROOT
+from benchmark_assets_tests.conftest import ROOT, instance_at
 
 KEYS = [f"p{i:03d}" for i in range(120)]
 PARTITIONS = StaticPartitionsDefinition(KEYS)
@@ -24,17 +22,6 @@ PARTITIONS = StaticPartitionsDefinition(KEYS)
 @asset(partitions_def=PARTITIONS, backfill_policy=BackfillPolicy.single_run())
 def numbers(context) -> None:
     context.log.info(f"{len(context.partition_keys)} partitions")
-
-
-def _instance(folder, yaml_text: str | None, monkeypatch) -> DagsterInstance:
-    # The pooled storage, like Dagster's default, keeps its shards under $DAGSTER_HOME/history/runs.
-    monkeypatch.setenv("DAGSTER_HOME", str(folder))
-    folder.mkdir()
-    if yaml_text is None:
-        shutil.copy(ROOT / "dagster.yaml", folder / "dagster.yaml")
-    else:
-        (folder / "dagster.yaml").write_text(yaml_text)
-    return DagsterInstance.from_config(str(folder))
 
 
 def _ranged(instance, first: str, last: str):
@@ -80,7 +67,7 @@ def test_batched_writes_record_the_same_history_as_dagsters_stock_event_log(tmp_
     monkeypatch.setattr(PooledSqliteEventLogStorage, "_store_asset_events", spy)
     recorded = {}
     for label, yaml_text in (("stock", "telemetry:\n  enabled: false\n"), ("pooled", None)):
-        with _instance(tmp_path / label, yaml_text, monkeypatch) as instance:
+        with instance_at(tmp_path / label, yaml_text, monkeypatch) as instance:
             assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage) == (label == "pooled")
             runs = [_ranged(instance, KEYS[0], KEYS[-1]), _ranged(instance, KEYS[10], KEYS[29])]
             assert all(run.success for run in runs)
@@ -121,7 +108,7 @@ def test_on_postgresql_a_run_records_the_same_history_through_pooled_batches(tmp
     monkeypatch.setattr(PooledPostgresEventLogStorage, "store_event",
                         lambda self, event: (one_by_one.append(event) if is_asset_event(event) else None,
                                              stock(self, event))[1])
-    with _instance(tmp_path / "pg", None, monkeypatch) as instance:
+    with instance_at(tmp_path / "pg", None, monkeypatch) as instance:
         assert isinstance(instance.event_log_storage, PooledPostgresEventLogStorage)
         assert instance.event_log_storage._engine.pool.__class__.__name__ == "QueuePool"
         runs = [_ranged(instance, KEYS[0], KEYS[-1]), _ranged(instance, KEYS[10], KEYS[29])]
@@ -139,7 +126,7 @@ def test_on_postgresql_a_run_records_the_same_history_through_pooled_batches(tmp
 
 def test_opening_the_pooled_storage_turns_on_dagsters_event_batching(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
-    with _instance(tmp_path / "home", None, monkeypatch):
+    with instance_at(tmp_path / "home", None, monkeypatch):
         import os
 
         assert int(os.environ["DAGSTER_EVENT_BATCH_SIZE"]) >= 1000
@@ -148,7 +135,7 @@ def test_opening_the_pooled_storage_turns_on_dagsters_event_batching(tmp_path, m
 @pytest.mark.parametrize("size", ["1"])
 def test_a_user_setting_of_the_batch_size_is_kept(tmp_path, monkeypatch, size):
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", size)
-    with _instance(tmp_path / "home", None, monkeypatch) as instance:
+    with instance_at(tmp_path / "home", None, monkeypatch) as instance:
         import os
 
         assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == size
@@ -183,7 +170,7 @@ def test_a_failed_batch_write_is_redone_event_by_event_without_duplicates(tmp_pa
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(PooledSqliteEventLogStorage, name, flaky)
-    with _instance(tmp_path / "home", None, monkeypatch) as instance:
+    with instance_at(tmp_path / "home", None, monkeypatch) as instance:
         run = _ranged(instance, KEYS[0], KEYS[-1])
         assert run.success and calls["n"] > 1
         recorded = _recorded(instance, [run])
@@ -228,7 +215,7 @@ def test_a_run_page_follows_a_running_run_written_by_another_process(tmp_path, m
     import sys
     import uuid
 
-    instance = _instance(tmp_path / "home", None, monkeypatch)
+    instance = instance_at(tmp_path / "home", None, monkeypatch)
     run_id, flag, seen = str(uuid.uuid4()), tmp_path / "seen", []
 
     def on_event(entry, _cursor):
@@ -252,7 +239,7 @@ def test_a_run_on_a_stock_instance_says_what_it_costs_and_how_to_switch(tmp_path
 
     said = {}
     for label, yaml_text in (("stock", "telemetry:\n  enabled: false\n"), ("ours", None)):
-        with _instance(tmp_path / label, yaml_text, monkeypatch) as instance:
+        with instance_at(tmp_path / label, yaml_text, monkeypatch) as instance:
             lines = said[label] = []
             run_study("toy", quiet=True, instance=instance, log=lines.append)
     (note,) = [line for line in said["stock"] if line.startswith("note:")]

@@ -1,13 +1,11 @@
 """A ranged run records one planned event per asset, and the partition grid (Dagster's partition
 status: materialised, failed, in progress) still shows what the stock storage shows."""
-import shutil
 
 import pytest
 from dagster import (
     AssetKey,
     BackfillPolicy,
     DagsterEventType,
-    DagsterInstance,
     EventRecordsFilter,
     StaticPartitionsDefinition,
     asset,
@@ -17,7 +15,7 @@ from dagster._core.storage.partition_status_cache import get_and_update_asset_st
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from benchmark_assets.defs.planned_ranges import PlannedRanges
-from benchmark_assets_tests.conftest import ROOT
+from benchmark_assets_tests.conftest import instance_at
 
 KEYS = [f"p{i:03d}" for i in range(120)]
 PARTITIONS = StaticPartitionsDefinition(KEYS)
@@ -39,16 +37,6 @@ def numbers(context) -> None:
     BEHAVIOUR["seen_in_progress"] = _status(context.instance)["in_progress"]  # while this run is running
     if BEHAVIOUR["fail"]:
         raise RuntimeError("this run fails")
-
-
-def _home(folder, yaml_text, monkeypatch) -> DagsterInstance:
-    monkeypatch.setenv("DAGSTER_HOME", str(folder))
-    folder.mkdir()
-    if yaml_text is None:
-        shutil.copy(ROOT / "dagster.yaml", folder / "dagster.yaml")
-    else:
-        (folder / "dagster.yaml").write_text(yaml_text)
-    return DagsterInstance.from_config(str(folder))
 
 
 def _history(instance) -> dict:
@@ -79,10 +67,10 @@ def test_the_grid_shows_what_the_stock_storage_shows_from_one_planned_event_per_
         tmp_path, monkeypatch, storage, request):
     if storage == "postgres":
         monkeypatch.setenv("BENCHMARK_ASSETS_POSTGRES_URL", request.getfixturevalue("postgres_database"))
-    with _home(tmp_path / "stock", "telemetry:\n  enabled: false\n", monkeypatch) as instance:
+    with instance_at(tmp_path / "stock", "telemetry:\n  enabled: false\n", monkeypatch) as instance:
         assert not isinstance(instance.event_log_storage, PlannedRanges)
         stock = _history(instance)
-    with _home(tmp_path / "ours", None, monkeypatch) as instance:
+    with instance_at(tmp_path / "ours", None, monkeypatch) as instance:
         assert isinstance(instance.event_log_storage, PlannedRanges)
         ours = _history(instance)
 

@@ -23,9 +23,9 @@ from benchmark_assets.kinds.acceptance.analysis import (
 )
 from benchmark_assets.kinds.acceptance.spec import (
     SIDES,
-    UNITS,
     WALL_TIME,
     AcceptanceStudy,
+    shown_unit,
 )
 
 SIDE_COLOURS = {"baseline": "tab:blue", "optimised": "tab:orange"}
@@ -33,13 +33,8 @@ VERDICT_COLOURS = {"met": "tab:green", "not_met": "tab:red", "inconclusive": "ta
 
 
 def _scaled(values, measure: str) -> tuple[np.ndarray, str]:
-    unit = UNITS.get(measure)
-    values = np.asarray(values, dtype=float)
-    if unit == "s":
-        return values * 1e3, f"{measure} (ms)"
-    if unit == "bytes":
-        return values / 2**20, f"{measure} (MiB)"
-    return values, measure
+    factor, unit = shown_unit(measure)
+    return np.asarray(values, dtype=float) * factor, f"{measure} ({unit})" if unit else measure
 
 
 def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:

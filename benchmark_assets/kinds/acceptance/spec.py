@@ -50,14 +50,18 @@ BUILTIN_MEASURES = (WALL_TIME, *QUANTILES, PEAK_MEMORY)
 UNITS = {WALL_TIME: "s", "wall_time_p50": "s", "wall_time_p95": "s", PEAK_MEMORY: "bytes"}
 
 
+SHOWN_UNITS = {"s": (1e3, "ms"), "bytes": (2.0**-20, "MiB")}  # a measure's unit -> (factor, unit shown)
+
+
+def shown_unit(measure: str) -> tuple[float, str]:
+    """How the report shows ``measure``: the factor to multiply by and the unit ('' for none)."""
+    return SHOWN_UNITS.get(UNITS.get(measure), (1.0, ""))
+
+
 def in_units(value: float, measure: str) -> str:
     """A value of ``measure`` as the report's tables show it: seconds in ms, bytes in MiB."""
-    unit = UNITS.get(measure)
-    if unit == "s":
-        return f"{value * 1e3:.4g} ms"
-    if unit == "bytes":
-        return f"{value / 2**20:.4g} MiB"
-    return f"{value:.4g}"
+    factor, unit = shown_unit(measure)
+    return f"{value * factor:.4g} {unit}".rstrip()
 
 
 # One row per (benchmark, repeat, side) measured here; an ingested pytest-benchmark side has a row

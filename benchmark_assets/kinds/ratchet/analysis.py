@@ -362,6 +362,11 @@ def summarise_verdicts(verdicts: pd.DataFrame) -> dict[str, int]:
     }
 
 
+# A decision as the headline, a table, a plot title say it (the stored codes stay as they are).
+DECISION_WORDS = {ACCEPT: "accepted", REJECT: "rejected", NO_SENSITIVITY: "insensitive",
+                  INCONCLUSIVE: "not decided yet"}
+
+
 def headline(verdicts: pd.DataFrame) -> str:
     """'2 of 20 constants accepted (decay_rate 0.5 -> 0.7, top_k 8 -> 12); 7 rejected, 11 insensitive',
     marked interim while a validation round is due."""
@@ -372,8 +377,9 @@ def headline(verdicts: pd.DataFrame) -> str:
     changes = ", ".join(f"{row.constant} {_short(row.current)} -> {_short(row.proposed)}"
                         for row in accepted.itertuples())
     text = f"{counts['accepted']} of {counts['constants']} constants accepted" + (f" ({changes})" if changes else "")
-    others = [f"{counts[name]} {label}" for name, label in (("rejected", "rejected"), ("no_sensitivity", "insensitive"),
-                                                               ("inconclusive", "not decided yet")) if counts[name]]
+    decided = verdicts["decision"].value_counts()
+    others = [f"{decided[code]} {DECISION_WORDS[code]}" for code in (REJECT, NO_SENSITIVITY, INCONCLUSIVE)
+              if decided.get(code, 0)]
     text += ("; " + ", ".join(others)) if others else ""
     if "final" in verdicts and not bool(verdicts["final"].all()):
         text += " (interim: a validation round is due)"

@@ -13,6 +13,7 @@ from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import Markdown, errors_markdown
 from benchmark_assets.kinds.ratchet.analysis import (
     ACCEPT,
+    DECISION_WORDS,
     INCONCLUSIVE,
     NO_SENSITIVITY,
     REJECT,
@@ -117,10 +118,6 @@ def format_report(
     return "\n".join(lines)
 
 
-DECISION_WORDS = {ACCEPT: "accepted", REJECT: "rejected", NO_SENSITIVITY: "insensitive",
-                  INCONCLUSIVE: "not decided yet"}
-
-
 def _words(decision: str) -> str:
     """A decision as a plot title or a heading says it: 'accepted', 'insensitive', ..."""
     return DECISION_WORDS.get(decision, decision.replace("_", " "))
@@ -130,7 +127,7 @@ def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One row per constant as the verdicts asset shows it: the decision, the values, the paired
     validation gain and the corrected interval that decides, the adjusted p-value and why."""
     rows = [{
-        "constant": row.constant, "decision": DECISION_WORDS.get(row.decision, row.decision),
+        "constant": row.constant, "decision": _words(row.decision),
         "current": format_value(row.current), "proposed": format_value(row.proposed),
         "validation gain": "" if pd.isna(row.validation_delta) else f"{row.validation_delta:+.4f}",
         "corrected interval": corrected_interval(row),
