@@ -213,7 +213,7 @@ def test_weighted_holm_is_the_closed_test_of_weighted_bonferroni(pairs, alpha):
     rejected = {s: any(ps[j] <= alpha * ws[j] / sum(ws[k] for k in s) for j in s) for s in subsets}
     for i in range(m):
         closed = all(rejected[s] for s in subsets if i in s)
-        assert (p[i] <= tails[i]) == closed
+        assert (p[i] <= tails[i]) == closed or abs(p[i] - tails[i]) < 1e-12  # a tie, as rounded two ways
         assert (adjusted[i] <= alpha) == closed or abs(adjusted[i] - alpha) < 1e-12
     equal = weighted_holm(p, np.ones(m), alpha)[0]
     assert np.allclose(equal, adjust_p_values(p, "holm"))
