@@ -2,8 +2,8 @@
 and code server over one DAGSTER_HOME, serving each study the UI tests need (``small`` for the
 browser test, ``reload`` for the edited study, ``sweep`` with files already in its inbox). Sensors
 tick every few seconds through the project's own setting ($BENCHMARK_ASSETS_SENSOR_SECONDS);
-Dagster's backfill daemon keeps its fixed 30-s loop. The UI tests share the xdist group ``ui``, so
-one worker runs them one after another against this one server, which stops after the last."""
+Dagster's backfill daemon loops every 3 s instead of its fixed 30 s (``daemon_pace/``). The UI tests
+share the xdist group ``ui``, so one worker runs them one after another against this one server, which stops after the last."""
 import json
 import os
 import shutil
@@ -43,7 +43,7 @@ BROKEN = SMALL.replace("the browser test", "the broken study test").replace("cor
 
 
 # Every UI test module carries these: a UI test, on the one worker that runs the server; the first one
-# also starts the server and each waits on Dagster's 30-s backfill loop, so it may take 15 minutes
+# also starts the server and each waits on Dagster's backfill loop, so it may take 15 minutes
 # before it counts as hung (the suite's default is 5).
 UI = [pytest.mark.ui, pytest.mark.xdist_group("ui"), pytest.mark.timeout(900)]
 
@@ -96,7 +96,8 @@ def deployment(tmp_path_factory, template_dagster_home):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {name: value for name, value in os.environ.items() if name not in ISOLATED}
-    env.update(ran.env(), PYTHONPATH=str(ROOT), BENCHMARK_ASSETS_WEBSERVER_URL=base,
+    env.update(ran.env(), PYTHONPATH=os.pathsep.join([str(ROOT), str(Path(__file__).parent / "daemon_pace")]),
+               BENCHMARK_ASSETS_WEBSERVER_URL=base,
                BENCHMARK_ASSETS_SENSOR_SECONDS=str(SENSOR_SECONDS))
     log_path = ran.home.parent / "dagster_dev.log"
     log = open(log_path, "wb")
