@@ -7,6 +7,7 @@ setting: ``decision.improvement_threshold: 0.01 -> 0.05``.
 """
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -118,6 +119,25 @@ def _cell(value) -> str:
     return str(value).replace("|", "/").replace("\n", " ")
 
 
+def _setting(value) -> str:
+    """A stored baseline or proposal as a person reads it: settings as ``name=value``, not JSON."""
+    text = _cell(value)
+    if text.startswith("{"):
+        try:
+            settings = json.loads(str(value))
+        except ValueError:
+            return text
+        if isinstance(settings, dict):
+            return ", ".join(f"{name}={display_number(v) if isinstance(v, float) else v}" for name, v in settings.items())
+    return text
+
+
+def _change(baseline, proposal) -> str:
+    """'0.3 -> 0.7'; a proposal alone when nothing was replaced (a best point, a frontier)."""
+    before, after = _setting(baseline), _setting(proposal)
+    return f"{before} -> {after}" if before else after
+
+
 def history_markdown(subject: str, history: pd.DataFrame, *, run_link: str = "/runs/{run_id}") -> str:
     """One subject's history as a Markdown table (links to each decision's run in the UI)."""
     lines = [f"#### {subject}", ""]
@@ -128,7 +148,7 @@ def history_markdown(subject: str, history: pd.DataFrame, *, run_link: str = "/r
     for row in history.to_dict("records"):
         link = f"[{row['run_id'][:8]}]({run_link.format(run_id=row['run_id'])})"
         lines.append(" | ".join([
-            f"| {row['decided_at'][:19]}", row["decision"], f"{_cell(row['baseline'])} -> {_cell(row['proposal'])}",
+            f"| {row['decided_at'][:19]}", row["decision"], _change(row["baseline"], row["proposal"]),
             _cell(row["effect"]), row["interval"], _cell(row["reason"]), _cell(row["study_changes"]),
             row["git_commit"][:12] + (" (dirty)" if row["git_commit"].endswith("+dirty") else ""), f"{link} |"]))
     return "\n".join(lines + [""])

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from benchmark_assets.defs.metadata import table_metadata
 from benchmark_assets.display import display_number
 from benchmark_assets.kinds.comparison.report import comparison_headline
-from benchmark_assets.kinds.comparison.rules import BETTER
+from benchmark_assets.kinds.comparison.rules import BETTER, INCONCLUSIVE
 from benchmark_assets.kinds.load_sweep.analysis import summary_headline
 from benchmark_assets.kinds.ratchet.analysis import headline
 
@@ -38,8 +38,13 @@ def test_the_load_sweep_names_its_best_points_and_its_frontier():
 
 
 def test_the_comparison_says_its_verdict_on_the_decision_metric():
-    decided = {"verdict": BETTER, "reason": "interval [0.01, 0.03] above 0"}
-    assert comparison_headline(decided, "final_loss") == "Candidate is better on final_loss: interval [0.01, 0.03] above 0"
+    decided = {"verdict": BETTER, "effect": 0.02, "relative_effect": 0.125, "confidence_level": 0.95,
+               "ci_low": 0.01, "ci_high": 0.03, "reason": "a long reason the headline leaves to its own entry"}
+    assert comparison_headline(decided, "final_loss") == (
+        "Candidate is better on final_loss: candidate - control = +0.02 (+12.5%), 95% interval [+0.01, +0.03]")
+    assert "nan" not in comparison_headline({**decided, "relative_effect": float("nan")}, "final_loss")
+    nothing = {**decided, "verdict": INCONCLUSIVE, "effect": float("nan"), "reason": "no trial reported final_loss"}
+    assert comparison_headline(nothing, "final_loss") == "Inconclusive on final_loss: no trial reported final_loss"
 
 
 @given(st.floats(min_value=-1e300, max_value=1e300))

@@ -1,4 +1,5 @@
 """Why a subject has its value: the history of decisions on it, in the UI and from `benchmark-assets why`."""
+import pandas as pd
 import pytest
 from dagster import AssetKey
 
@@ -69,3 +70,16 @@ def test_why_prints_the_same_history(decided_twice, cli):
     unknown = cli("why", "toy", "delta", env=env)
     assert unknown.returncode == 1
     assert "No decisions on 'delta' in toy yet; subjects with decisions: alpha, beta, gamma." in unknown.stderr
+
+
+def test_a_history_shows_settings_as_a_person_reads_them():
+    from benchmark_assets.history import history_markdown
+
+    rows = pd.DataFrame({"decided_at": ["2026-12-06T03:05:50+00:00"] * 2, "decision": ["best", "accept"],
+                         "baseline": ["", "0.3"], "proposal": ['{"concurrency": 16, "rate": 0.25}', "0.7"],
+                         "effect": [150.0, 0.02], "interval": ["", "[+0.01, +0.03]"], "reason": ["r", "r"],
+                         "study_changes": ["(first decision)"] * 2, "git_commit": ["a" * 40] * 2,
+                         "run_id": ["b" * 36] * 2})
+    best, accepted = [line for line in history_markdown("s", rows).splitlines() if line.startswith("| 2026")]
+    assert "| concurrency=16, rate=0.25 |" in best and "->" not in best and "{" not in best
+    assert "| 0.3 -> 0.7 |" in accepted

@@ -184,7 +184,9 @@ def decision_histories(study, decided: pd.DataFrame, texts: dict[str, str], pend
     tables = {subject: history_markdown(subject, subject_history(rows, texts, subject, limit=limit))
               for subject in dict.fromkeys(pending["subject"])}
     intro = f"Every decision on each subject (newest first; `benchmark-assets why {study.name} <subject>` prints the same)"
-    entries = {"history": Markdown("\n".join([intro, "", *tables.values()]))}
+    # Always in a dialog: shown in place, a history's wide table widens the page's value column
+    # beyond its panel, and every value beside it (the headline first) is cut off at the panel's edge.
+    entries = {"history": Markdown(in_a_dialog("\n".join([intro, "", *tables.values()])))}
     entries.update({f"history: {subject}": Markdown(in_a_dialog(table)) for subject, table in tables.items()})
     return entries
 

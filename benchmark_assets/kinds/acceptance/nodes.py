@@ -72,10 +72,14 @@ def verdicts(study: AcceptanceStudy, step, trials: pd.DataFrame) -> NodeResult:
         step.warn(f"{stale} trial rows were measured with an older side setting or belong to a removed benchmark or "
                   f"repeat and are left out; `benchmark-assets run {study.name}` measures them again")
     frame = judge_suite(study, trials)
-    table = frame[["subject", "asked", "verdict", "shown_estimate", "shown_interval", "repeats_needed"]]
     return NodeResult(frame, {"headline": headline(frame), "stale_rows_left_out": stale,
-                           "criteria": Markdown(table.to_markdown(index=False))},
+                           "criteria": decision_table(frame)},
                    ledger=ledger_entries(study, frame))
+
+
+def plot_title(verdicts: pd.DataFrame, benchmark: str) -> str:
+    """'search: 1 of 2 criteria met, 1 inconclusive, 0 not met': a benchmark's plot as titled in the UI."""
+    return f"{benchmark}: {headline(verdicts[verdicts['benchmark'] == benchmark])}"
 
 
 def suite_report(study: AcceptanceStudy, step, trials: pd.DataFrame, verdicts: pd.DataFrame) -> NodeResult:
@@ -93,6 +97,7 @@ def suite_report(study: AcceptanceStudy, step, trials: pd.DataFrame, verdicts: p
         {"headline": headline(verdicts), **{f"criteria {v.replace('_', ' ')}": int(counts.get(v, 0))
                                             for v in ("met", "not_met", "inconclusive")},
          "decisions": decision_table(verdicts),
+         "plots": Markdown(artifacts.budgeted_markdown([(plot_title(verdicts, b), path) for b, path in plots.items()])),
          "report": Markdown(shown), "artifacts": folder,
          **{f"file_{name}": path for name, path in paths.items()},
          **{f"plot_{b}": path for b, path in plots.items()}},

@@ -16,7 +16,13 @@ from benchmark_assets.kinds.base import (
 from benchmark_assets.kinds.comparison import ingest as inbox
 from benchmark_assets.kinds.comparison import schemas
 from benchmark_assets.kinds.comparison.analysis import ComparisonRules, compare_arms
-from benchmark_assets.kinds.comparison.report import comparison_headline, format_report, plot_comparison, plot_variance
+from benchmark_assets.kinds.comparison.report import (
+    VERDICT_WORDS,
+    comparison_headline,
+    format_report,
+    plot_comparison,
+    plot_variance,
+)
 from benchmark_assets.kinds.comparison.spec import ARMS, ComparisonStudy
 from benchmark_assets.kinds.comparison.trials import run_comparison_trials, trial_summaries
 from benchmark_assets.stats.aggregate import aggregate_metrics
@@ -174,10 +180,12 @@ def comparison_report(study: ComparisonStudy, step, trials: pd.DataFrame, summar
     paths["plot_comparison"] = plot_comparison(folder, study, trials, summaries, comparison)
     decided = comparison[comparison["is_decision_metric"]].iloc[0]
     table = comparison[["metric", "verdict", "effect", "ci_low", "ci_high", "p_bootstrap", "p_t"]].copy()
-    plot = Markdown(artifacts.png_markdown({"control vs candidate": paths["plot_comparison"]}))
+    plots = Markdown(artifacts.budgeted_markdown([("control vs candidate", paths["plot_comparison"])]))
     return NodeResult(table, {"headline": comparison_headline(decided, study.decision_metric),
-                              "verdict": decided["verdict"], "report": Markdown(report), "plot": plot, "artifacts": folder,
-                           **{f"file_{name}": path for name, path in paths.items()}},
+                              "verdict": decided["verdict"], "metrics": table.assign(verdict=table["verdict"].map(
+                                  lambda v: VERDICT_WORDS.get(v, v))),
+                              "report": Markdown(report), "plots": plots, "artifacts": folder,
+                              **{f"file_{name}": path for name, path in paths.items()}},
                    ledger=[ledger_entry(study, decided)])
 
 

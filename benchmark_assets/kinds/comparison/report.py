@@ -19,8 +19,14 @@ VERDICT_WORDS = {BETTER: "Candidate is better", WORSE: "Candidate is worse", INC
 
 
 def comparison_headline(decided, metric: str) -> str:
-    """'Candidate is better on final_loss: <the verdict's reason>' from the decision metric's row."""
-    return f"{VERDICT_WORDS[decided['verdict']]} on {metric}: {decided['reason']}"
+    """'Candidate is better on final_loss: -0.05 (-29.6 %), 95 % interval [-0.06, -0.04]' from the
+    decision metric's row: short enough to read at a glance (the row's reason says why)."""
+    if decided["effect"] != decided["effect"]:  # nothing to estimate from: the reason says why
+        return f"{VERDICT_WORDS[decided['verdict']]} on {metric}: {decided['reason']}"
+    relative = decided["relative_effect"]
+    share = "" if relative != relative else f" ({relative:+.1%})"
+    return (f"{VERDICT_WORDS[decided['verdict']]} on {metric}: candidate - control = {_fmt(decided['effect'])}{share}, "
+            f"{decided['confidence_level']:.0%} interval [{_fmt(decided['ci_low'])}, {_fmt(decided['ci_high'])}]")
 
 
 def plot_variance(folder: Path, variance: pd.DataFrame, metric: str, *, threshold: float) -> Path:

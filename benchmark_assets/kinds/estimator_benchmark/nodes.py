@@ -137,7 +137,7 @@ def leaderboard_node(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame)
     metric = study.spec.decision.metric
     shown = table[["rank", "estimator", f"{metric}_iqm", f"{metric}_low", f"{metric}_high", "failed"]]
     return NodeResult(table, {"headline": headline(study, table), "leader": str(table.iloc[0]["estimator"]),
-                           "leaderboard": Markdown(shown.to_markdown(index=False, floatfmt=".3g"))})
+                           "leaderboard": shown})
 
 
 def verdicts(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderboard: pd.DataFrame) -> NodeResult:
@@ -148,8 +148,7 @@ def verdicts(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame, leaderb
     counts = pairs["verdict"].value_counts()
     return NodeResult(pairs, {"headline": headline(study, leaderboard, pairs),
                            **{f"pairs_{v}": int(counts.get(v, 0)) for v in VERDICTS},
-                           "pairs": Markdown(pairs[["subject", "verdict", "probability_better", "low", "high"]]
-                                             .to_markdown(index=False, floatfmt=".3g"))},
+                           "pairs": pairs[["subject", "verdict", "probability_better", "low", "high"]]},
                    ledger=ledger_entries(study, pairs))
 
 
@@ -167,7 +166,9 @@ def benchmark_report(study: EstimatorBenchmarkStudy, step, trials: pd.DataFrame,
     paths = artifacts.write_files(folder, {"report.md": report, "leaderboard.csv": leaderboard,
                                            "pairs.csv": verdicts, "pairs.json": verdicts, "trials.csv": current})
     return NodeResult(leaderboard[["rank", "estimator"]].copy(), {
-        "headline": headline(study, leaderboard, verdicts), "report": Markdown(shown), "artifacts": folder,
+        "headline": headline(study, leaderboard, verdicts),
+        "plots": Markdown(artifacts.budgeted_markdown(list(plots.items()))),
+        "report": Markdown(shown), "artifacts": folder,
         **{f"file_{name}": path for name, path in paths.items()},
         **{f"plot_{artifacts.safe_label(label)}": path for label, path in plots.items()},
     })

@@ -82,7 +82,8 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         "pareto_optimal": ", ".join(summary["pareto_sweep_points"]) or "none",
         **{name: best["sweep_point"] for name, best in summary["best_configurations"].items()},
         "failed_trials": len(summary["failed_trials"]), "report": Markdown(report),
-        "pareto_plot": Markdown(artifacts.png_markdown({"throughput / latency Pareto frontier": paths["pareto_plot"]})),
+        "points": table,
+        "plots": Markdown(artifacts.budgeted_markdown([("throughput / latency Pareto frontier", paths["pareto_plot"])])),
         "artifacts": folder,
         **{f"file_{name}": path for name, path in paths.items()},
     }, ledger=ledger_entries(study, summary, aggregates, objectives, keys))
