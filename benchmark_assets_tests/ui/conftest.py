@@ -38,6 +38,56 @@ constants:
 decision: {bootstrap_resamples: 500, correction: holm}
 """
 
+# The other kinds, each small enough to run in seconds (the load sweep is ``sweep``, from its inbox).
+COMPARE = """\
+kind: comparison
+description: toy comparison for the browser test
+target:
+  command: ["{python}", "-m", "benchmark_assets_tests.toy_command", "--seed", "{seed}", "--shift", "{shift}",
+            "--crash-seed", "-1", "--out", "{output}"]
+  timeout_seconds: 60
+arms:
+  control:   {shift: 0.0}
+  candidate: {shift: -0.05}
+seeds: [11, 12, 13, 14, 15, 16]
+metric: loss
+summary: {type: auc, window: 0.25}
+direction: minimize
+decision: {bootstrap_resamples: 2000, target_effect: 0.02, method: bca}
+"""
+SUITE = """\
+kind: acceptance
+description: toy suite for the browser test
+repeats: 4
+base_seed: 100
+benchmarks:
+  model:
+    baseline: {call: "benchmark_assets_tests.acceptance_sides:baseline"}
+    optimised: {call: "benchmark_assets_tests.acceptance_sides:optimised"}
+    metrics: [score]
+    criteria:
+      - {name: score kept, measure: score, max_loss: 0.10}
+      - {measure: peak_memory, reduction: [0.70, 0.80]}
+"""
+ESTIMATORS = """\
+kind: estimator_benchmark
+description: toy benchmark for the browser test
+catalog:
+  templates: [constant, reversal]
+  metric_ids: [conversion_rate]
+  effect_scale_grid: [3.0]
+  default_effect_scale: 3.0
+  knob_grids: {n_visitors: [1500]}
+  defaults: {n_visitors: 3000, baseline_rate: 0.3}
+  categorical_driver: is_returning
+seeds: 2
+estimators:
+  - zero_effect
+  - difference_in_means
+  - {name: ridge_t, function: "benchmark_assets_tests.uplift_estimators:linear_t_learner"}
+decision: {bootstrap_resamples: 500}
+"""
+
 # One mistake (a correction that does not exist): the definitions leave this file out alone.
 BROKEN = SMALL.replace("the browser test", "the broken study test").replace("correction: holm", "correction: holmes")
 
@@ -87,7 +137,8 @@ def deployment(tmp_path_factory, template_dagster_home):
 
     # ``broken`` is invalid from the start: every UI test runs beside it (test_broken_study.py).
     files = {"small": SMALL, "reload": SMALL.replace("the browser test", "the code reload test"), "sweep": LOAD_SWEEP,
-             "broken": BROKEN, "neighbour": SMALL.replace("the browser test", "the broken study's neighbour")}
+             "broken": BROKEN, "neighbour": SMALL.replace("the browser test", "the broken study's neighbour"),
+             "compare": COMPARE, "suite": SUITE, "estimators": ESTIMATORS}
     ran = study_ran(tmp_path_factory, template_dagster_home, files, _prepare)
     # The "Join the Dagster community" notice a new instance shows once (dagster._core.nux) would
     # cover the page whenever it happens to appear: mark it seen, as clicking Skip does.
@@ -151,6 +202,85 @@ def graphql(base: str, query: str, variables: dict) -> dict:
         body = json.loads(response.read())
     assert not body.get("errors"), body["errors"]
     return body["data"]
+
+
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on InvalidStepError { invalidStepKey }
+    ... on RunConfigValidationInvalid { errors { message } }
+  }
+}"""
+
+
+def selector(**more) -> dict:
+    """A job's or sensor's selector in the deployment's one code location."""
+    return {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", **more}
+
+
+def launch_job(deployment: Deployment, job: str) -> str:
+    """Launch ``job`` with no config, as the Launchpad's button does; its run id."""
+    launched = graphql(deployment.url, LAUNCH, {"params": {"selector": selector(jobName=job), "runConfigData": {},
+                                                            "mode": "default"}})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def finished_run(deployment: Deployment, instance, run_id: str, timeout: float = 600):
+    """The run once it has succeeded, failed or been cancelled."""
+    from dagster import DagsterRunStatus
+
+    done = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+    return wait_for(f"run {run_id}", lambda: (r := instance.get_run_by_id(run_id)) and r.status in done and r,
+                    timeout=timeout, log=deployment)
+
+
+def show_markdown(page, key: str):
+    """Open the Markdown metadata entry ``key`` of the asset page shown, as a person does (its
+    "[Show Markdown]" link); the dialog, once its fade-in has ended."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("dialog")).to_have_count(0)  # the previous one has finished closing
+    page.locator("tr", has=page.locator("td", has_text=key).first).first.get_by_text("[Show Markdown]").click()
+    expect(page.get_by_role("dialog")).to_have_count(1)
+    dialog = page.get_by_role("dialog")
+    # The dialog fades in: wait for the page's finite transitions to end, so a screenshot shows it whole.
+    page.evaluate("() => Promise.all(document.getAnimations()"
+                  ".filter(a => a.effect.getTiming().iterations !== Infinity).map(a => a.finished))")
+    return dialog
+
+
+# A desktop screen: at 1400 px Dagster's asset page leaves its metadata values about 270 px beside
+# the key and timestamp columns, and any 40-character value (a commit) widens that column past the
+# panel's edge.
+VIEWPORT = {"width": 1920, "height": 1200}
+
+_CUT_OFF = """text => {
+  const cell = [...document.querySelectorAll('td')].find(td => td.textContent.trim() === text);
+  if (!cell) return 'no cell holds it';
+  cell.scrollIntoView({block: 'center'});
+  // as the page opens: scrolled down to the cell, not sideways (a person does not scroll to find the rest)
+  for (let e = cell; e; e = e.parentElement) e.scrollLeft = 0;
+  const range = document.createRange();
+  range.selectNodeContents(cell);
+  const lines = [...range.getClientRects()].filter(r => r.width > 0);
+  const last = lines[lines.length - 1];
+  const seen = document.elementFromPoint(last.right - 2, last.top + last.height / 2);
+  return cell.contains(seen) ? '' : 'its end is hidden under ' + (seen ? seen.outerHTML.slice(0, 120) : 'nothing');
+}"""
+
+
+def fully_shown(page, text: str) -> str:
+    """'' when the metadata value ``text`` is on the page to its last character (what is drawn at
+    its end is its own cell, not whatever the panel's edge lets through); else what hides it."""
+    return page.evaluate(_CUT_OFF, text)
+
+
+def close(dialog) -> None:
+    dialog.get_by_role("button", name="Close").click()
 
 
 def backfill_of(instance, study: str, *, after: float = 0.0):

@@ -3,9 +3,9 @@ other study (every UI test of this package runs beside ``broken.yaml``), the bro
 one-line error as a sensor's description and skip reason, and a study beside it is materialised
 by the daemon from a launch in the UI's API while the broken file is still there."""
 
-from dagster import DagsterRunStatus
+from dagster import AssetKey, DagsterRunStatus
 
-from benchmark_assets_tests.ui.conftest import LOCATION, UI, graphql, wait_for
+from benchmark_assets_tests.ui.conftest import LOCATION, UI, finished_run, graphql, launch_job, selector, wait_for
 
 pytestmark = UI
 SENSOR = "broken__invalid_study_file"
@@ -19,31 +19,16 @@ query Sensor($selector: SensorSelector!) {
   }
 }"""
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on InvalidStepError { invalidStepKey }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}"""
-
-
-def _selector(**more) -> dict:
-    return {"repositoryLocationName": LOCATION, "repositoryName": "__repository__", **more}
-
 
 def test_a_broken_study_file_fails_alone(browser, deployment, instance, tmp_path):
-    sensor = graphql(deployment.url, SENSOR_QUERY, {"selector": _selector(sensorName=SENSOR)})["sensorOrError"]
+    sensor = graphql(deployment.url, SENSOR_QUERY, {"selector": selector(sensorName=SENSOR)})["sensorOrError"]
     assert sensor["__typename"] == "Sensor", sensor
     assert "broken.yaml" in sensor["description"] and ERROR in sensor["description"]
     assert "Fix:" in sensor["description"]  # one line naming the file, the field and the fix
 
     # Each tick says it again, as the skip reason.
     def skipped() -> str:
-        found = graphql(deployment.url, SENSOR_QUERY, {"selector": _selector(sensorName=SENSOR)})["sensorOrError"]
+        found = graphql(deployment.url, SENSOR_QUERY, {"selector": selector(sensorName=SENSOR)})["sensorOrError"]
         return next((t["skipReason"] for t in found["sensorState"]["ticks"] if t["skipReason"]), "")
     reason = wait_for("the broken file's sensor tick", skipped, log=deployment)
     assert reason.startswith("left out of the definitions: ") and ERROR in reason
@@ -56,14 +41,6 @@ def test_a_broken_study_file_fails_alone(browser, deployment, instance, tmp_path
     page.close()
 
     # The study beside it is there and runs: its whole-study job, launched as the Launchpad does.
-    launched = graphql(deployment.url, LAUNCH, {"params": {"selector": _selector(jobName="neighbour__run_study"),
-                                                            "runConfigData": {}, "mode": "default"}})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    finished = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
-    run = wait_for("the neighbour's job run", lambda: (r := instance.get_run_by_id(run_id)) and r.status in finished
-                   and r, timeout=600, log=deployment)
+    run = finished_run(deployment, instance, launch_job(deployment, "neighbour__run_study"))
     assert run.status == DagsterRunStatus.SUCCESS, deployment.log_tail()
-    from dagster import AssetKey
-
     assert instance.get_latest_materialization_event(AssetKey(["neighbour", "ratchet_summary"])) is not None

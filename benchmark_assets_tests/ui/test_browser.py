@@ -8,19 +8,9 @@ from pathlib import Path
 from benchmark_assets.defs.tags import PARENT_RUN_TAG, STAGE_TAG
 from benchmark_assets.kinds.ratchet.analysis import headline
 from benchmark_assets.warehouse import Warehouse
-from benchmark_assets_tests.ui.conftest import LOCATION, UI, backfill_of, wait_for
+from benchmark_assets_tests.ui.conftest import LOCATION, UI, VIEWPORT, backfill_of, fully_shown, show_markdown, wait_for
 
 pytestmark = UI
-
-
-def _show_markdown(page, key: str):
-    """Open the Markdown metadata entry ``key`` of the asset page shown, return the dialog."""
-    from playwright.sync_api import expect
-
-    expect(page.get_by_role("dialog")).to_have_count(0)  # the previous one has finished closing
-    page.locator("tr", has=page.locator("td", has_text=key).first).first.get_by_text("[Show Markdown]").click()
-    expect(page.get_by_role("dialog")).to_have_count(1)
-    return page.get_by_role("dialog")
 
 
 def artifacts_of(study: str) -> Path:
@@ -39,7 +29,7 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     shots = tmp_path / "screenshots"
     shots.mkdir()
     dagster_dev = deployment.url
-    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page = browser.new_page(viewport=VIEWPORT)
     # The lineage filtered to the study's group (what typing group:"small" in its search box gives;
     # the server shows other studies' groups too).
     page.goto(f"{dagster_dev}/asset-groups~group%3A%22small%22/", wait_until="networkidle")
@@ -74,17 +64,18 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     decided = headline(Warehouse().read("small__verdicts"))
     page.goto(f"{dagster_dev}/assets/small/verdicts", wait_until="networkidle")
     page.get_by_text(decided).first.wait_for()
+    assert fully_shown(page, decided) == "", fully_shown(page, decided)
     page.screenshot(path=shots / "verdicts.png", full_page=True)
 
     page.goto(f"{dagster_dev}/assets/small/ratchet_summary", wait_until="networkidle")
-    report = _show_markdown(page, "report")
+    report = show_markdown(page, "report")
     report.get_by_text("Ratchet summary: small").wait_for()
     page.screenshot(path=shots / "report.png")
     report.get_by_role("button", name="Close").click()
     # Full size from the artifacts server `benchmark-assets ui` starts (the event keeps links, not
     # pictures), in the dialog (in place, the page's value column would clip them): the overview
     # of the three constants, then each constant's own plot, drawn.
-    plots = _show_markdown(page, "plots")
+    plots = show_markdown(page, "plots")
     images = plots.locator("img[src^='http://127.0.0.1:']")
     images.first.wait_for()
     assert images.first.get_attribute("alt") == "all constants at a glance"
@@ -105,14 +96,14 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     report_file.close()
 
     page.goto(f"{dagster_dev}/assets/small/verdicts", wait_until="networkidle")
-    history = _show_markdown(page, "history")
+    history = show_markdown(page, "history")
     history.get_by_role("heading", name="alpha").wait_for()
     # One table per constant decided (alpha, beta, gamma), each with its first decision.
     assert history.get_by_role("table").count() == 3 and history.get_by_text("(first decision)").count() == 3
     page.screenshot(path=shots / "history.png")
     history.get_by_role("button", name="Close").click()
     # One constant's own history, a click away from the verdicts' page.
-    alpha = _show_markdown(page, "history: alpha")
+    alpha = show_markdown(page, "history: alpha")
     alpha.get_by_role("heading", name="alpha").wait_for()
     assert alpha.get_by_role("table").count() == 1 and alpha.get_by_role("heading", name="beta").count() == 0
     page.screenshot(path=shots / "history_alpha.png")
