@@ -73,6 +73,9 @@ class LoadSpec:
     warmup_requests: int = 0  # sent first and left out of the metrics
     request_timeout_seconds: float = 60.0
     seed: int = 0
+    # Per-request bounds (metric, ms) for goodput: a request is good when it succeeded and each of
+    # its own values is within every bound (DistServe's definition; errors are misses).
+    slo_bounds: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +101,14 @@ class LoadTrial:
     def cpu_ms_per_request(self) -> float:
         sent = len(self.requests)
         return 1000 * self.cpu_seconds / sent if sent else math.nan
+
+
+def slo_metric_names(slo_bounds) -> tuple[str, ...]:
+    """What a trial with per-request SLO bounds (``LoadSpec.slo_bounds``) reports besides
+    ``metric_names``: its goodput, its good requests and each bounded metric's attainment."""
+    if not slo_bounds:
+        return ()
+    return ("goodput_avg", "good_request_count", *(f"{name}_attainment" for name, _ in slo_bounds))
 
 
 def metric_names(streaming: bool = True) -> tuple[str, ...]:
@@ -173,6 +184,14 @@ def validate_load_spec(spec: LoadSpec) -> None:
         _check_positive("duration_seconds", spec.duration_seconds, "seconds")
     _check_whole("warmup_requests", spec.warmup_requests, 0, "warmup requests")
     _check_positive("request_timeout_seconds", spec.request_timeout_seconds, "seconds")
+    for name, bound in spec.slo_bounds:
+        usable = LATENCY_METRICS if spec.streaming else ("request_latency",)
+        if name not in usable:
+            raise LoadSpecError(f"slo_bounds names {name!r}, which no request of this trial reports; use one of "
+                                f"{', '.join(usable)}" + ("" if spec.streaming else " (the others need streaming)"))
+        _check_positive(f"the {name} bound", bound, "milliseconds")
+    if len({name for name, _ in spec.slo_bounds}) < len(spec.slo_bounds):
+        raise LoadSpecError("slo_bounds names a metric twice; give each metric one bound")
     if not _is_number(spec.seed) or not float(spec.seed).is_integer():
         raise LoadSpecError(f"seed is {spec.seed!r}; give a whole number")
 
@@ -499,8 +518,43 @@ def _statistics(name: str, values: np.ndarray) -> dict[str, float]:
     return out
 
 
-def summarise_requests(requests: pd.DataFrame, *, streaming: bool) -> dict[str, float]:
-    """The trial metrics (module docstring) of the measured rows of a ``LoadTrial.requests`` table."""
+def request_values(ok: pd.DataFrame, *, streaming: bool) -> dict[str, np.ndarray]:
+    """Each successful request's own latencies in ms, aligned with ``ok``'s rows: time to first
+    token, inter-token latency (its mean gap between tokens; NaN with fewer than two tokens) and
+    request latency; without streaming, request latency only."""
+    start, first, end = (ok[c].to_numpy(float) for c in ("start_s", "first_token_s", "end_s"))
+    values = {"request_latency": 1000 * (end - start)}
+    if streaming:
+        tokens = ok["output_tokens"].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gaps = np.where(tokens > 1, 1000 * (end - first) / (tokens - 1), np.nan)
+        values = {"time_to_first_token": 1000 * (first - start), "inter_token_latency": gaps, **values}
+    return values
+
+
+def goodput_metrics(values: dict[str, np.ndarray], count: int, duration: float, slo_bounds) -> dict[str, float]:
+    """Goodput (good requests per second of the measured duration) and each bound's attainment
+    (the share of the ``count`` measured requests within it: a failed request meets no bound). A
+    request without inter-token gaps (one token) has none that is too slow."""
+    if not slo_bounds or not count:
+        return {}
+    size = len(next(iter(values.values())))
+    good = np.ones(size, dtype=bool)
+    out = {}
+    for name, bound in slo_bounds:
+        own = values[name]
+        within = np.isnan(own) | (own <= float(bound)) if name == "inter_token_latency" else own <= float(bound)
+        good &= within
+        out[f"{name}_attainment"] = float(within.sum()) / count
+    out["good_request_count"] = float(good.sum())
+    if duration > 0:
+        out["goodput_avg"] = float(good.sum()) / duration
+    return out
+
+
+def summarise_requests(requests: pd.DataFrame, *, streaming: bool, slo_bounds=()) -> dict[str, float]:
+    """The trial metrics (module docstring) of the measured rows of a ``LoadTrial.requests`` table,
+    with goodput and attainment for ``slo_bounds`` (``LoadSpec.slo_bounds``)."""
     measured = requests[~requests["warmup"].astype(bool)]
     ok = measured[measured["error"] == ""]
     count = len(measured)
@@ -519,18 +573,14 @@ def summarise_requests(requests: pd.DataFrame, *, streaming: bool) -> dict[str, 
         metrics["error_rate"] = (count - len(ok)) / count
     if count > 1 and starts[-1] > starts[0]:
         metrics["achieved_request_rate"] = (count - 1) / float(starts[-1] - starts[0])
+    values = request_values(ok, streaming=streaming)
+    metrics.update(goodput_metrics(values, count, duration, slo_bounds))
     if len(ok) == 0 or duration <= 0:
         return metrics
     metrics["request_throughput_avg"] = len(ok) / duration
     metrics["output_token_throughput_avg"] = float(ok["output_tokens"].sum()) / duration
-    start, first, end = (ok[c].to_numpy(float) for c in ("start_s", "first_token_s", "end_s"))
-    tokens = ok["output_tokens"].to_numpy(float)
-    if streaming:
-        metrics.update(_statistics("time_to_first_token", 1000 * (first - start)))
-        several = tokens > 1
-        metrics.update(_statistics("inter_token_latency",
-                                   1000 * (end[several] - first[several]) / (tokens[several] - 1)))
-    metrics.update(_statistics("request_latency", 1000 * (end - start)))
+    for name, own in values.items():
+        metrics.update(_statistics(name, own[~np.isnan(own)]))
     return metrics
 
 
@@ -566,7 +616,7 @@ async def run_load_trial_async(spec: LoadSpec) -> LoadTrial:
             crash = f"the load generator failed: {type(error).__name__}: {error}"
     cpu_seconds = time.thread_time() - cpu_started
     requests = _records_frame(client.records)
-    metrics = summarise_requests(requests, streaming=spec.streaming)
+    metrics = summarise_requests(requests, streaming=spec.streaming, slo_bounds=spec.slo_bounds)
     if len(requests):
         metrics["generator_cpu_ms_per_request"] = 1000 * cpu_seconds / len(requests)
     measured_rows = requests[~requests["warmup"].astype(bool)]

@@ -59,6 +59,7 @@ def summarise_sweep(
     failures: pd.DataFrame,
     metadata: dict,
     max_error_rate: float = 1.0,
+    slos: list[dict] = (),
 ) -> dict:
     """The sweep summary, shaped like the reference tool's sweep export: metadata,
     per_combination_metrics, best_configurations, pareto_optimal, trends, plus failed trials.
@@ -85,12 +86,13 @@ def summarise_sweep(
     ranked = [k for k in keys if k not in excluded]
     best = {}
     for name, column, maximize, unit in (("best_throughput", "request_throughput_avg", True, "requests/s"),
-                                         ("best_latency_p99", latency_column, False, "ms")):
+                                         ("best_latency_p99", latency_column, False, "ms"),
+                                         ("best_goodput", "goodput_avg", True, "requests/s")):
         means = metric_means(aggregates, column).reindex(ranked).dropna()
         if len(means):
             winner = means.idxmax() if maximize else means.idxmin()
             best[name] = {"parameters": parameters[winner], "sweep_point": winner, "metric": column,
-                          "value": float(means[winner]), "unit": unit}
+                          "value": float(means[winner]), "unit": unit, "maximize": maximize}
     table = pd.DataFrame({o.column: metric_means(aggregates, o.column).reindex(keys) for o in objectives}, index=keys)
     optimal = pareto_optimal(table.loc[ranked].to_numpy(float), [o.maximize for o in objectives]) if ranked else []
     optimal_keys = {k for k, is_optimal in zip(ranked, optimal) if is_optimal}
@@ -111,7 +113,8 @@ def summarise_sweep(
     return {"metadata": metadata, "per_combination_metrics": per_combination, "best_configurations": best,
             "pareto_optimal": pareto, "pareto_sweep_points": [k for k, optimal in zip(keys, mask) if optimal],
             "trends": trends, "failed_trials": failed,
-            "not_ranked_for_errors": {k: float(error_rates[k]) for k in excluded}, "max_error_rate": max_error_rate}
+            "not_ranked_for_errors": {k: float(error_rates[k]) for k in excluded}, "max_error_rate": max_error_rate,
+            "slos": list(slos)}
 
 
 def _num(value) -> float | None:

@@ -67,6 +67,7 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         latency_column="time_to_first_token_p99" if load.streaming else "request_latency_p99",
         failures=trials[trials["status"] != "ok"], metadata=metadata,
         max_error_rate=float(study.spec.decision.max_error_rate),
+        slos=[{"label": s.label, "metric": s.metric, "column": s.column, "below": float(s.below)} for s in study.spec.slos],
     )
     report = format_report(summary, objectives, study=study.name, description=study.spec.description)
     folder = artifacts.run_dir(study.name, step.run_id)
@@ -98,7 +99,7 @@ def ledger_entries(study: LoadSweepStudy, summary: dict, aggregates: pd.DataFram
     entries = []
     for name, best in summary["best_configurations"].items():
         row = by_point.loc[(best["sweep_point"], best["metric"])]
-        direction = "highest" if best["metric"] == "request_throughput_avg" else "lowest"
+        direction = "highest" if best["maximize"] else "lowest"
         entries.append(LedgerEntry(
             subject=name, decision="best", metric=best["metric"], proposal=best["parameters"],
             reason=f"{best['sweep_point']} has the {direction} mean {best['metric']} ({best['value']:.4g} "

@@ -65,6 +65,45 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     return path
 
 
+def _slo_section(summary: dict) -> list[str]:
+    """Per point: goodput with its interval, each SLO's statistic (and, for a latency SLO, the
+    share of requests within its bound), and how many trials met every SLO."""
+    slos = summary.get("slos") or []
+    if not slos:
+        return []
+    lines = ["", "## SLOs", "", "- " + "; ".join(s["label"] for s in slos) + ". Goodput: the requests per second "
+             "that succeeded within every latency bound (a failed request is a miss); a trial meets the SLOs when "
+             "every statistic is below its bound.", ""]
+    lines += ["| sweep point | goodput (requests/s) | " + " | ".join(s["label"] for s in slos)
+              + " | trials meeting every SLO |", "|---" * (len(slos) + 3) + "|"]
+    for combo in summary["per_combination_metrics"]:
+        metrics = combo["metrics"]
+        cells = [_with_interval(metrics.get("goodput_avg"))]
+        for slo in slos:
+            stat = metrics.get(slo["column"])
+            if not stat or stat["mean"] is None:
+                cells.append("n/a")
+                continue
+            shown = f"{stat['mean']:.2%}" if slo["metric"] == "error_rate" else f"{stat['mean']:.4g} ms"
+            attained = metrics.get(f"{slo['metric']}_attainment")
+            if attained and attained["mean"] is not None:
+                shown += f" ({attained['mean']:.1%} of requests within)"
+            cells.append(shown)
+        met, failed = metrics.get("slos_met"), combo["n_failed_trials"]  # a failed trial met none
+        cells.append(f"{round(met['mean'] * met['n'])} of {met['n'] + failed}" if met and met["mean"] is not None
+                     else f"0 of {failed}" if failed else "n/a")
+        lines.append(f"| {combo['sweep_point']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _with_interval(stat: dict | None) -> str:
+    if not stat or stat["mean"] is None:
+        return "n/a"
+    if stat["single_run"] or stat["ci_low"] is None:
+        return f"{stat['mean']:.4g} (single run)"
+    return f"{stat['mean']:.4g} [{stat['ci_low']:.4g}, {stat['ci_high']:.4g}]"
+
+
 def format_report(summary: dict, objectives: list[Objective], *, study: str, description: str) -> str:
     """A markdown report a reviewer can paste into a pull request."""
     meta = summary["metadata"]
@@ -85,15 +124,10 @@ def format_report(summary: dict, objectives: list[Objective], *, study: str, des
     for combo in summary["per_combination_metrics"]:
         cells = []
         for o in objectives:
-            stat = combo["metrics"].get(o.column)
-            if not stat or stat["mean"] is None:
-                cells.append("n/a")
-            elif stat["single_run"] or stat["ci_low"] is None:
-                cells.append(f"{stat['mean']:.4g} (single run)")
-            else:
-                cells.append(f"{stat['mean']:.4g} [{stat['ci_low']:.4g}, {stat['ci_high']:.4g}]")
+            cells.append(_with_interval(combo["metrics"].get(o.column)))
         optimal = "yes" if combo["sweep_point"] in summary["pareto_sweep_points"] else ""
         lines.append(f"| {combo['sweep_point']} | {' | '.join(cells)} | {combo['n_failed_trials']} | {optimal} |")
+    lines += _slo_section(summary)
     lines += ["", "## Trends", ""]
     for name, items in summary["trends"].items():
         for item in items:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +14,14 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator,
 from benchmark_assets.artifacts import safe_label
 from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, fingerprint
 from benchmark_assets.sweep import SweepPoint, format_value, sweep_grid
-from benchmark_assets.targets.http_load import LoadSpec, LoadSpecError, metric_names, validate_load_spec
+from benchmark_assets.targets.http_load import (
+    LATENCY_METRICS,
+    LoadSpec,
+    LoadSpecError,
+    metric_names,
+    slo_metric_names,
+    validate_load_spec,
+)
 
 # Load parameters a study may sweep (a list) or fix (a single value), with their kind.
 SWEEPABLE = {"concurrency": int, "request_rate": float, "input_tokens": int, "output_tokens": int}
@@ -90,6 +98,28 @@ class ObjectiveSpec(Strict):
         return f"{self.metric}_{self.stat}"
 
 
+class SloSpec(Strict):
+    """A service-level objective: a latency statistic in ms (``time_to_first_token``,
+    ``inter_token_latency``, ``request_latency``; p99 unless ``stat`` says otherwise) or the
+    ``error_rate`` (a share), below ``below``. A latency SLO's bound is also each request's bound
+    for goodput."""
+
+    metric: str
+    stat: Literal["avg", "p50", "p90", "p95", "p99", "max"] | None = None
+    below: Number
+
+    @property
+    def column(self) -> str:
+        return "error_rate" if self.metric == "error_rate" else f"{self.metric}_{self.stat or 'p99'}"
+
+    @property
+    def label(self) -> str:
+        """'time_to_first_token p99 < 200 ms', 'error_rate < 1 %'."""
+        if self.metric == "error_rate":
+            return f"error_rate < {format_value(100 * float(self.below))} %"
+        return f"{self.metric} {self.stat or 'p99'} < {format_value(self.below)} ms"
+
+
 class LoadDecisionSpec(Strict):
     confidence_level: StrictFloat = Field(default=0.95, gt=0.5, lt=1.0)
     # A point whose requests fail more often than this is left out of the best configurations
@@ -112,6 +142,7 @@ class LoadSweepSpec(Strict):
     same_seed: StrictBool = False
     seed: StrictInt = Field(default=0, ge=0, le=2**30)
     objectives: list[ObjectiveSpec] | None = None
+    slos: list[SloSpec] = Field(default_factory=list)
     decision: LoadDecisionSpec = Field(default_factory=LoadDecisionSpec)
     allow_large: StrictBool = False  # lift the sane upper bounds (LIMITS) on load sizes
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
@@ -206,6 +237,23 @@ class LoadSweepStudy(StudyFile):
                 ObjectiveSpec(metric=latency, stat="p99", direction="minimize")]
 
     @property
+    def slo_bounds(self) -> tuple[tuple[str, float], ...]:
+        """The per-request bounds of the latency SLOs, for goodput (``LoadSpec.slo_bounds``)."""
+        return tuple((s.metric, float(s.below)) for s in self.spec.slos if s.metric != "error_rate")
+
+    @property
+    def slo_columns(self) -> tuple[str, ...]:
+        """What a trial reports for the SLOs: goodput, good requests, each bound's attainment and
+        ``slos_met`` (1 when every SLO held in the trial); none without SLOs."""
+        return (*slo_metric_names(self.slo_bounds), "slos_met") if self.spec.slos else ()
+
+    def slos_met(self, metrics: dict) -> float:
+        """1.0 when every SLO's statistic is below its bound in a trial's ``metrics``, 0.0 when
+        one is not or was not measured (a trial whose requests all failed meets none)."""
+        values = [metrics.get(s.column, math.nan) for s in self.spec.slos]
+        return float(all(v == v and v < float(s.below) for v, s in zip(values, self.spec.slos)))
+
+    @property
     def endpoint_pool(self) -> str:
         """The Dagster concurrency pool of this study's endpoint: one load trial at a time per server."""
         return "load_endpoint_" + safe_label(self.load.url.split("://", 1)[-1]).replace(".", "_")
@@ -214,13 +262,15 @@ class LoadSweepStudy(StudyFile):
         """What every trial depends on; the swept lists are left out (their points are the partitions)."""
         return fingerprint({"target": self.load.model_dump(exclude=set(self.swept)),
                             "server": self.spec.mock_server and self.spec.mock_server.model_dump(),
-                            "seed": self.spec.seed, "same_seed": self.spec.same_seed})
+                            "seed": self.spec.seed, "same_seed": self.spec.same_seed,
+                            # goodput and attainment are measured per request against the bounds
+                            **({"slos": [s.model_dump() for s in self.spec.slos]} if self.spec.slos else {})})
 
     def load_spec(self, point: SweepPoint, trial: int) -> LoadSpec:
         """The load target's spec for one trial: the study's load with the point's swept values."""
         load = self.load.model_dump()
         load.update(point.params)
-        return LoadSpec(**{**load, "seed": self.trial_seed(point, trial)})
+        return LoadSpec(**{**load, "seed": self.trial_seed(point, trial), "slo_bounds": self.slo_bounds})
 
 
 def _check_objectives(path: Path, study: LoadSweepStudy) -> None:
@@ -229,8 +279,12 @@ def _check_objectives(path: Path, study: LoadSweepStudy) -> None:
         raise StudyError(path, "objectives", f"{len(objectives)} objective given; a Pareto frontier needs two or more",
                          "list at least two, e.g. request_throughput avg (maximize) and time_to_first_token p99 "
                          "(minimize)")
-    reported = metric_names(study.load.streaming)
+    reported = (*metric_names(study.load.streaming), *study.slo_columns)
     for i, objective in enumerate(study.objectives):
+        if objective.metric == "goodput" and not study.spec.slos:
+            raise StudyError(path, f"objectives[{i}]", "goodput counts the requests that meet every SLO, and the "
+                             "study declares none", "add slos, e.g. - {metric: time_to_first_token, stat: p99, "
+                             "below: 200}")
         if objective.column not in reported:
             latency = [n for n in reported if n.endswith(f"_{objective.stat}")]
             hint = ("time to first token and inter-token latency need streaming: true; "
@@ -241,9 +295,38 @@ def _check_objectives(path: Path, study: LoadSweepStudy) -> None:
                              f"{objective.stat}, or request_throughput / output_token_throughput with stat avg")
 
 
+def _check_slos(path: Path, study: LoadSweepStudy) -> None:
+    """One line per mistake: an SLO on a metric or statistic the target does not report, a bound
+    that is not above 0 (or an error rate above 1), a metric bounded twice."""
+    usable = LATENCY_METRICS if study.load.streaming else ("request_latency",)
+    seen: set[str] = set()
+    for i, slo in enumerate(study.spec.slos):
+        where = f"slos[{i}]"
+        if slo.metric == "error_rate":
+            if slo.stat is not None:
+                raise StudyError(path, f"{where}.stat", "error_rate is one share per trial and has no statistic",
+                                 "remove stat from this SLO")
+            if not 0 < float(slo.below) <= 1:
+                raise StudyError(path, f"{where}.below", f"an error rate bound of {format_value(slo.below)}",
+                                 "give a share above 0 and at most 1, e.g. below: 0.01 for 1 %")
+        elif slo.metric not in usable:
+            hint = ("time to first token and inter-token latency need streaming: true; "
+                    if slo.metric in LATENCY_METRICS else "")
+            raise StudyError(path, f"{where}.metric", f"the load target reports no {slo.metric!r}",
+                             f"{hint}use one of {', '.join((*usable, 'error_rate'))}")
+        elif float(slo.below) <= 0:
+            raise StudyError(path, f"{where}.below", f"a latency bound of {format_value(slo.below)} ms",
+                             "give a bound above 0 in milliseconds, e.g. below: 200")
+        if slo.metric in seen:
+            raise StudyError(path, f"{where}.metric", f"{slo.metric} has an SLO already",
+                             "give each metric one SLO (its bound is also each request's bound for goodput)")
+        seen.add(slo.metric)
+
+
 def load_load_sweep(path: Path, text: str, spec: LoadSweepSpec, name: str) -> LoadSweepStudy:
     swept = _check_sweep(path, spec.target.http_load, spec)
     study = LoadSweepStudy(name=name, path=path, text=text, spec=spec, swept=swept)
+    _check_slos(path, study)
     _check_objectives(path, study)
     for point in study.points:  # the target's own checks, at load time rather than mid-sweep
         try:

@@ -95,6 +95,7 @@ def run_sweep_trials(
             "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
             "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds),
             "fingerprint": fingerprint, **result.metrics,
+            **({"slos_met": study.slos_met(result.metrics)} if study.spec.slos else {}),
         }
 
     def finished(row: dict) -> None:
@@ -108,7 +109,7 @@ def run_sweep_trials(
     with study_server(study):
         rows = run_all(list(enumerate(run_order)), one, workers=1, on_result=finished, progress=progress)
     frame = pd.DataFrame(rows, columns=list(TRIAL_COLUMNS)) if not rows else pd.DataFrame(rows)
-    for name in metric_names(study.load.streaming):
+    for name in (*metric_names(study.load.streaming), *study.slo_columns):
         if name not in frame.columns:
             frame[name] = float("nan")
     return frame

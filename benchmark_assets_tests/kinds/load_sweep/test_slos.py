@@ -1,0 +1,132 @@
+"""SLOs and goodput of a load sweep: the per-request arithmetic against a brute-force count, the
+study file's checks, and a sweep of the mock server over loopback where one point meets the SLO
+and the other, queueing behind the server's two slots, does not."""
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmark_assets.artifacts import latest_dir
+from benchmark_assets.defs.runner import run_study
+from benchmark_assets.ledger import Ledger
+from benchmark_assets.studies import StudyError, load_study
+from benchmark_assets.targets.http_load import goodput_metrics, summarise_requests
+from benchmark_assets.warehouse import Warehouse
+from benchmark_assets_tests.conftest import free_port, write_study
+from benchmark_assets_tests.kinds.load_sweep.test_assets import sweep_text
+
+latencies = st.lists(st.one_of(st.floats(0.1, 500), st.just(math.nan)), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ttft=latencies, itl_seed=st.integers(0, 10_000), failed=st.integers(0, 10),
+       ttft_bound=st.floats(1, 400), itl_bound=st.floats(1, 400), duration=st.floats(0.1, 100))
+def test_goodput_counts_each_request_against_every_bound(ttft, itl_seed, failed, ttft_bound, itl_bound, duration):
+    ttft = np.array([v if v == v else 1.0 for v in ttft])  # a successful request has a first token
+    rng = np.random.default_rng(itl_seed)
+    itl = np.where(rng.random(ttft.size) < 0.2, np.nan, rng.uniform(0.1, 500, ttft.size))  # NaN: one token
+    count = ttft.size + failed
+    out = goodput_metrics({"time_to_first_token": ttft, "inter_token_latency": itl}, count, duration,
+                          (("time_to_first_token", ttft_bound), ("inter_token_latency", itl_bound)))
+    good = sum(1 for t, i in zip(ttft, itl) if t <= ttft_bound and (math.isnan(i) or i <= itl_bound))
+    assert out["good_request_count"] == good
+    assert out["goodput_avg"] == pytest.approx(good / duration)
+    assert out["time_to_first_token_attainment"] == pytest.approx(sum(t <= ttft_bound for t in ttft) / count)
+    assert out["inter_token_latency_attainment"] == pytest.approx(
+        sum(math.isnan(i) or i <= itl_bound for i in itl) / count)
+    assert out["goodput_avg"] * duration <= ttft.size  # never more good requests than successful ones
+
+
+def test_a_trial_counts_failed_requests_as_misses():
+    # four measured requests (one warmup left out): TTFTs 10, 30 and 50 ms, and one failure
+    requests = pd.DataFrame({
+        "index": range(5), "warmup": [True, False, False, False, False], "scheduled_s": math.nan,
+        "start_s": [0.0, 0.0, 0.1, 0.2, 0.3], "first_token_s": [0.001, 0.010, 0.130, 0.250, math.nan],
+        "end_s": [0.1, 0.5, 0.6, 1.0, 2.0], "output_tokens": [4, 4, 4, 4, 0],
+        "error": ["", "", "", "", "HTTP 500"]})
+    metrics = summarise_requests(requests, streaming=True, slo_bounds=(("time_to_first_token", 40.0),))
+    assert metrics["good_request_count"] == 2
+    assert metrics["time_to_first_token_attainment"] == pytest.approx(2 / 4)
+    assert metrics["goodput_avg"] == pytest.approx(2 / 2.0)  # the measured requests span 0.0 to 2.0 s
+    assert metrics["request_throughput_avg"] == pytest.approx(3 / 2.0)
+    assert "goodput_avg" not in summarise_requests(requests, streaming=True)  # no SLOs, no goodput
+
+
+# The mock server holds two requests at once; a request takes about 20 + 7 x 30 = 230 ms. At
+# concurrency 1 a first token comes after about 20 ms (60 ms on a loaded machine); at 4, half the
+# requests wait about 230 ms for a slot first. The bound sits far from both.
+SLOS = """\
+mock_server: {ttft_ms: 20, itl_ms: 30, capacity: 2}
+slos:
+  - {metric: time_to_first_token, stat: p99, below: 150}
+  - {metric: error_rate, below: 0.01}
+objectives:
+  - {metric: goodput, stat: avg, direction: maximize}
+  - {metric: time_to_first_token, stat: p99, direction: minimize}
+"""
+
+
+def test_a_sweep_reports_goodput_and_which_points_meet_the_slos(instance, study_dir):
+    text = sweep_text(free_port(), mock=False).replace("trials: 2", SLOS + "trials: 2").replace("requests: 12",
+                                                                                               "requests: 8")
+    write_study(study_dir, "slo", text)
+    run_study("slo", quiet=True, instance=instance)
+    trials = Warehouse().read("slo__trials").set_index(["sweep_point", "trial"])
+    calm, queued = trials.loc["concurrency=1"], trials.loc["concurrency=4"]
+    assert (calm["slos_met"] == 1).all() and (queued["slos_met"] == 0).all(), trials["time_to_first_token_p99"]
+    assert (calm["time_to_first_token_attainment"] == 1).all()
+    assert (queued["time_to_first_token_attainment"] < 0.75).all()  # about half wait for a slot
+    # goodput: the good requests per second of the same duration throughput is counted over
+    for _, row in trials.iterrows():
+        assert row["goodput_avg"] == pytest.approx(row["good_request_count"] / row["duration_seconds"])
+        assert row["goodput_avg"] <= row["request_throughput_avg"] + 1e-9
+    # queueing raises throughput but not goodput: the best goodput is the calm point's
+    summary = json.loads((latest_dir("slo") / "sweep_aggregate.json").read_text())
+    best = summary["best_configurations"]
+    assert best["best_goodput"]["sweep_point"] == "concurrency=1"
+    assert best["best_throughput"]["sweep_point"] == "concurrency=4"
+    assert summary["pareto_sweep_points"] == ["concurrency=1"]  # best on both goodput and TTFT
+    report = (latest_dir("slo") / "report.md").read_text()
+    assert "## SLOs" in report and "time_to_first_token p99 < 150 ms; error_rate < 1 %" in report
+    assert "| concurrency=1 |" in report.split("## SLOs")[1] and "2 of 2 |" in report and "0 of 2 |" in report
+    ledger = Ledger(Warehouse()).read(study="slo").set_index("subject")
+    assert ledger.loc["best_goodput", "decision"] == "best" and "highest mean goodput_avg" in \
+        ledger.loc["best_goodput", "reason"]
+
+
+@pytest.mark.parametrize(
+    ("slos", "field", "message"),
+    [
+        ("- {metric: time_to_frist_token, below: 200}", "slos[0].metric", "reports no 'time_to_frist_token'"),
+        ("- {metric: time_to_first_token, stat: p42, below: 200}", "slos[0].stat", "p99"),
+        ("- {metric: request_latency, below: 0}", "slos[0].below", "a latency bound of 0 ms"),
+        ("- {metric: error_rate, below: 5}", "slos[0].below", "an error rate bound of 5"),
+        ("- {metric: error_rate, stat: p99, below: 0.01}", "slos[0].stat", "has no statistic"),
+        ("- {metric: request_latency, below: 200}\n  - {metric: request_latency, stat: p50, below: 90}",
+         "slos[1].metric", "request_latency has an SLO already"),
+    ],
+)
+def test_a_bad_slo_is_one_line_naming_the_field(study_dir, slos, field, message):
+    path = write_study(study_dir, "bad", sweep_text(8000) + f"slos:\n  {slos}\n")
+    with pytest.raises(StudyError) as raised:
+        load_study(path)
+    text = str(raised.value)
+    assert f": {field}: " in text and message in text and "Fix:" in text and "\n" not in text, text
+
+
+def test_goodput_as_an_objective_needs_slos_and_latency_slos_need_streaming(study_dir):
+    objectives = ("objectives:\n  - {metric: goodput, stat: avg, direction: maximize}\n"
+                  "  - {metric: request_latency, stat: p99, direction: minimize}\n")
+    with pytest.raises(StudyError, match=r"objectives\[0\]: goodput counts the requests that meet every SLO"):
+        load_study(write_study(study_dir, "no_slos", sweep_text(8000) + objectives))
+    plain = sweep_text(8000).replace("    requests: 12", "    streaming: false\n    requests: 12")
+    with pytest.raises(StudyError, match=r"slos\[0\]\.metric: .*need streaming: true"):
+        load_study(write_study(study_dir, "plain", plain + "slos:\n  - {metric: time_to_first_token, below: 50}\n"))
+    fine = load_study(write_study(study_dir, "fine", plain + objectives + "slos:\n  - {metric: request_latency, below: 90}\n"))
+    assert fine.slo_bounds == (("request_latency", 90.0),)
+    assert fine.fingerprint() != load_study(write_study(study_dir, "other", plain + objectives.replace(
+        "goodput", "request_throughput") + "slos:\n  - {metric: request_latency, below: 80}\n")).fingerprint()
