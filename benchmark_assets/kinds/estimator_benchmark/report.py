@@ -36,15 +36,16 @@ def plot_knob(folder: Path, knob: str, points: pd.DataFrame, estimators: list[st
     x_of = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
     figure = artifacts.figure(4.0 * len(PLOTTED), 3.4, columns=len(PLOTTED))[0]
     axes = figure.axes
+    drawn = {}  # one colour per estimator in every panel (an average-effect-only one is in some only)
     for axis, metric in zip(axes, PLOTTED):
-        for estimator in estimators:
+        for i, estimator in enumerate(estimators):
             rows = mine[mine["estimator"] == estimator]
             if rows[metric].notna().sum() == 0:
                 continue
             stats = rows.groupby("knob_value")[metric].agg(["mean", "sem", "count"]).reindex(values)
             x = np.array([x_of[v] for v in values])
-            axis.errorbar(x, stats["mean"], yerr=1.96 * stats["sem"].fillna(0), marker="o", markersize=3, capsize=2,
-                          linewidth=1, label=estimator)
+            drawn[estimator] = axis.errorbar(x, stats["mean"], yerr=1.96 * stats["sem"].fillna(0), marker="o",
+                                             markersize=3, capsize=2, linewidth=1, color=f"C{i % 10}", label=estimator)
         axis.set_title(LABELS[metric], fontsize=9)
         axis.set_xlabel(knob, fontsize=8)
         if not numeric:
@@ -54,10 +55,12 @@ def plot_knob(folder: Path, knob: str, points: pd.DataFrame, estimators: list[st
         axis.tick_params(labelsize=7)
         if metric == "pehe_normalised":
             axis.axhline(1.0, color="grey", linestyle=":", linewidth=0.8)  # what predicting no effect scores
-    if axes:
-        axes[0].legend(fontsize=6, loc="best")
-    figure.suptitle(f"Error against {knob} (mean and 95 % interval over trials at each value)", fontsize=10)
-    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.16, top=0.84, wspace=0.3)
+    if drawn:  # every estimator drawn in any panel, once, beside the title
+        figure.legend(list(drawn.values()), list(drawn), fontsize=7, loc="upper right", ncols=min(len(drawn), 4),
+                      frameon=False)
+    figure.suptitle(f"Error against {knob} (mean and 95 % interval over trials at each value)", fontsize=10,
+                    x=0.02, ha="left")
+    figure.subplots_adjust(left=0.06, right=0.98, bottom=0.16, top=0.80, wspace=0.3)
     return _save(figure, folder, f"knob_{knob}")
 
 

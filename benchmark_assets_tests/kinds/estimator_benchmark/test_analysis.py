@@ -125,3 +125,30 @@ def test_the_null_check_is_large_enough_to_fail_verdicts_without_the_correction(
     rejects, so NULL_RUNS would catch a rule that forgot the six pairs are a family."""
     claims = null_claims(np.random.default_rng(20261201), NULL_RUNS, correction="none")
     assert stats.binomtest(claims, NULL_RUNS, 0.05, alternative="greater").pvalue < 0.01, claims / NULL_RUNS
+
+
+def test_each_estimator_keeps_its_colour_in_every_panel_and_the_legend_names_them_all(tmp_path, monkeypatch):
+    """An average-effect-only estimator is missing from the PEHE panel: the others keep their
+    colours there, and the one legend still names it."""
+    import matplotlib.colors
+
+    from benchmark_assets.kinds.estimator_benchmark import report
+
+    rows = []
+    for estimator in ("difference_in_means", "t_learner"):
+        for value in (1000, 3000):
+            for seed in range(3):
+                rows.append({"knob": "n_visitors", "knob_value": value, "estimator": estimator,
+                             "pehe_normalised": float("nan") if estimator == "difference_in_means" else 0.5 + seed / 10,
+                             "ate_error_normalised": 0.1 + seed / 100, "qini": 0.2})
+    figures = []
+    monkeypatch.setattr(report, "_save", lambda figure, folder, name: figures.append(figure) or tmp_path / name)
+    report.plot_knob(tmp_path, "n_visitors", pd.DataFrame(rows), ["difference_in_means", "t_learner"])
+    (figure,) = figures
+    (legend,) = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["t_learner", "difference_in_means"]
+    pehe, ate = figure.axes[0], figure.axes[1]
+    colour = {axis: {bars.get_label(): matplotlib.colors.to_hex(bars.lines[0].get_color()) for bars in axis.containers}
+              for axis in (pehe, ate)}
+    assert set(colour[pehe]) == {"t_learner"} and set(colour[ate]) == {"t_learner", "difference_in_means"}
+    assert colour[pehe]["t_learner"] == colour[ate]["t_learner"] != colour[ate]["difference_in_means"]
