@@ -49,3 +49,23 @@ def describe(samples, *, confidence_level: float = 0.95) -> Description:
         cv = np.where(mean != 0, std / np.abs(mean), np.nan)
     t_low, t_high = t_interval(mean, std, n, confidence_level=confidence_level)
     return Description(n=n, mean=mean, std=std, min=low, max=high, cv=cv, se=se, t_low=t_low, t_high=t_high)
+
+
+def positive_mean_interval(values, *, confidence_level: float = 0.95) -> tuple[float, float]:
+    """An interval for the mean of a positive quantity (a latency, a throughput) that stays
+    positive: Cox's method on the log scale with a Student-t critical value, exp(m + s2/2 +- t *
+    sqrt(s2/n + s2^2 / (2 (n - 1)))), m and s2 the mean and variance of the logs. With two or three
+    trials a t-interval of the mean often reaches below 0 (TTFT p99 34 [-16, 84] ms) and covers
+    skewed spreads too rarely. NaN with fewer than two values or any value <= 0."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n < 2 or (x <= 0).any():
+        return float("nan"), float("nan")
+    logs = np.log(x)
+    variance = float(logs.var(ddof=1))
+    centre = float(logs.mean()) + variance / 2.0
+    se = np.sqrt(variance / n + variance**2 / (2.0 * (n - 1)))
+    half = float(scipy_stats().t.ppf(0.5 + confidence_level / 2.0, n - 1)) * se
+    with np.errstate(over="ignore"):  # two far-apart trials at 99 %: no upper bound (inf) is the honest one
+        return float(np.exp(centre - half)), float(np.exp(centre + half))

@@ -105,3 +105,36 @@ def test_a_metric_missing_from_some_trials_does_not_shrink_the_others_intervals(
     assert both.loc["a", "bootstrap_low"] == alone.loc["a", "bootstrap_low"]
     assert both.loc["b", "bootstrap_high"] == alone.loc["b", "bootstrap_high"]
     assert np.isnan(both.loc["sparse", "bootstrap_low"]) and both.loc["sparse", "n"] == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(1e-3, 1e6), min_size=2, max_size=12), st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_a_positive_quantitys_interval_stays_positive_and_holds_its_centre(values, level):
+    from benchmark_assets.stats.intervals import positive_mean_interval
+
+    low, high = positive_mean_interval(values, confidence_level=level)
+    logs = np.log(values)
+    centre = np.exp(logs.mean() + logs.var(ddof=1) / 2)  # the log-normal mean it is centred on
+    assert 0 <= low <= centre * (1 + 1e-9) and centre <= high * (1 + 1e-9)
+    if np.isfinite(high):  # only an interval wider than floats reach (no upper bound) rounds its lower end to 0
+        assert low > 0
+    assert np.isnan(positive_mean_interval([*values, 0.0])[0])  # not defined with a value at 0
+    assert np.isnan(positive_mean_interval(values[:1])[0])
+
+
+def test_the_positive_interval_covers_the_mean_of_skewed_trials_where_the_t_interval_does_not():
+    """Three trials of a log-normal spread (sigma 0.8, a p99 that varies by run): Cox's interval
+    covers the mean about 94 % of the time; the t-interval about 88 % and reaches below 0 in three
+    samples out of four. 4,000 samples: a coverage's standard error is about 0.004."""
+    from benchmark_assets.stats.intervals import positive_mean_interval
+
+    rng = np.random.default_rng(7)
+    sigma, n, runs = 0.8, 3, 4000
+    true_mean = np.exp(np.log(50) + sigma**2 / 2)
+    samples = rng.lognormal(np.log(50), sigma, size=(runs, n))
+    cox = np.array([positive_mean_interval(s) for s in samples])
+    t_low, t_high = t_interval(samples.mean(axis=1), samples.std(axis=1, ddof=1), n)
+    cox_coverage = np.mean((cox[:, 0] <= true_mean) & (true_mean <= cox[:, 1]))
+    t_coverage = np.mean((t_low <= true_mean) & (true_mean <= t_high))
+    assert cox_coverage >= 0.925 and t_coverage < 0.91, (cox_coverage, t_coverage)
+    assert (cox[:, 0] > 0).all() and np.mean(t_low < 0) > 0.5

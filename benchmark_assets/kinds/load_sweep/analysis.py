@@ -7,7 +7,18 @@ from dataclasses import dataclass
 import pandas as pd
 
 from benchmark_assets.stats.aggregate import aggregate_metrics
+from benchmark_assets.stats.intervals import positive_mean_interval
 from benchmark_assets.stats.pareto import pareto_optimal, trend
+from benchmark_assets.targets.http_load import LATENCY_METRICS
+
+# Positive quantities with a unit (latencies in ms, rates per second): their interval is on the log
+# scale (``positive_mean_interval``). Shares (error rate, attainment) and counts keep the t-interval.
+RATES = ("request_throughput_avg", "output_token_throughput_avg", "goodput_avg", "achieved_request_rate")
+
+
+def on_log_scale(metric: str) -> bool:
+    return metric in RATES or (metric.startswith(tuple(f"{name}_" for name in LATENCY_METRICS))
+                               and not metric.endswith("_attainment"))
 
 
 @dataclass(frozen=True)
@@ -30,13 +41,19 @@ def sweep_aggregates(
 ) -> pd.DataFrame:
     """One row per (sweep point, metric statistic) over the point's successful trials: n, mean,
     std, min, max, cv, se, t and bootstrap intervals; ``single_run`` where only one trial
-    succeeded (no interval then, rather than a crash or a fake one)."""
+    succeeded (no interval then, rather than a crash or a fake one). Latencies and rates get
+    their interval (``t_low``/``t_high``) on the log scale, so it stays above 0."""
     frames = []
     for key in point_keys:
         rows = trials[trials["sweep_point"] == key]
         ok = rows[rows["status"] == "ok"]
         table = aggregate_metrics(ok, metrics, confidence_level=confidence_level, n_resamples=n_resamples,
                                   rng_seed=rng_seed, label=f"{label}|{key}")
+        for i, metric in enumerate(table["metric"]):
+            if on_log_scale(metric) and table.at[i, "n"] >= 2:
+                low, high = positive_mean_interval(ok[metric], confidence_level=confidence_level)
+                if low == low:  # every value above 0: the interval stays above 0 too
+                    table.loc[i, ["t_low", "t_high"]] = [low, high]
         table.insert(0, "sweep_point", key)
         table.insert(2, "n_failed", int((rows["status"] != "ok").sum()))
         table["single_run"] = table["n"] == 1
@@ -83,7 +100,12 @@ def summarise_sweep(
     # them fast could look best: such points are not ranked.
     error_rates = metric_means(aggregates, "error_rate").reindex(keys)
     excluded = [k for k in keys if pd.notna(error_rates[k]) and error_rates[k] > max_error_rate]
-    ranked = [k for k in keys if k not in excluded]
+    table = pd.DataFrame({o.column: metric_means(aggregates, o.column).reindex(keys) for o in objectives}, index=keys)
+    # A point measured without an objective (goodput of an ingested export) is not ranked either:
+    # the frontier would call it dominated.
+    missing = {k: [c for c in table.columns if pd.isna(table.at[k, c])] for k in keys if k not in excluded}
+    missing = {k: columns for k, columns in missing.items() if columns and len(columns) < len(table.columns)}
+    ranked = [k for k in keys if k not in excluded and k not in missing]
     best = {}
     for name, column, maximize, unit in (("best_throughput", "request_throughput_avg", True, "requests/s"),
                                          ("best_latency_p99", latency_column, False, "ms"),
@@ -93,7 +115,6 @@ def summarise_sweep(
             winner = means.idxmax() if maximize else means.idxmin()
             best[name] = {"parameters": parameters[winner], "sweep_point": winner, "metric": column,
                           "value": float(means[winner]), "unit": unit, "maximize": maximize}
-    table = pd.DataFrame({o.column: metric_means(aggregates, o.column).reindex(keys) for o in objectives}, index=keys)
     optimal = pareto_optimal(table.loc[ranked].to_numpy(float), [o.maximize for o in objectives]) if ranked else []
     optimal_keys = {k for k, is_optimal in zip(ranked, optimal) if is_optimal}
     mask = [k in optimal_keys for k in keys]
@@ -114,7 +135,7 @@ def summarise_sweep(
             "pareto_optimal": pareto, "pareto_sweep_points": [k for k, optimal in zip(keys, mask) if optimal],
             "trends": trends, "failed_trials": failed,
             "not_ranked_for_errors": {k: float(error_rates[k]) for k in excluded}, "max_error_rate": max_error_rate,
-            "slos": list(slos)}
+            "not_ranked_for_missing": missing, "slos": list(slos)}
 
 
 def _num(value) -> float | None:

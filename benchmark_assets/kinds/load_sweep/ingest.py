@@ -73,11 +73,7 @@ def ingest_export(study: LoadSweepStudy, path: Path, relative: PurePosixPath,
     if not ok:  # a failed trial reports no measurement, as the HTTP target's do
         metrics = {k: (v if k in ("request_count", "error_count", "successful_request_count") else math.nan)
                    for k, v in metrics.items()}
-    # An export has no per-request rows to count good requests in: no goodput, but its statistics
-    # say whether the SLOs held.
-    metrics.update(dict.fromkeys(study.slo_columns, math.nan))
-    if study.spec.slos:
-        metrics["slos_met"] = study.slos_met(metrics)
+    metrics.update(dict.fromkeys(study.slo_columns, math.nan))  # no per-request rows to count good requests in
     duration = 0.0 if math.isnan(run.duration_seconds) else float(run.duration_seconds)
     return pd.DataFrame([{
         "sweep_point": key, "trial": int(new_replicate()), "parameters": json.dumps(point.params, sort_keys=True),

@@ -41,7 +41,7 @@ class LoadSweepKind(StudyKind):
     def higher_is_better(self, study: LoadSweepStudy, subject: str, metric: str) -> bool | None:
         """The best configurations' effects are levels (their mean throughput, their mean p99
         latency); the sweep points' entries carry none."""
-        return {"best_throughput": True, "best_latency_p99": False}.get(subject)
+        return {"best_throughput": True, "best_latency_p99": False, "best_goodput": True}.get(subject)
 
     def nodes(self) -> list[Node]:
         return [

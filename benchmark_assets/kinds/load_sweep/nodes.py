@@ -41,6 +41,8 @@ def trials(study: LoadSweepStudy, step) -> NodeResult:
 
 def aggregates(study: LoadSweepStudy, step, trials: pd.DataFrame) -> NodeResult:
     d = study.spec.decision
+    if study.spec.slos:  # against the study's SLOs as they are now, from each trial's statistics
+        trials = trials.assign(slos_met=[study.slos_met(row) for row in trials.to_dict("records")])
     frame = sweep_aggregates(trials, list(step.partition_keys), metric_columns(trials),
                              confidence_level=d.confidence_level, n_resamples=d.bootstrap_resamples,
                              rng_seed=d.rng_seed, label=study.name)
@@ -84,7 +86,8 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         **{name: best["sweep_point"] for name, best in summary["best_configurations"].items()},
         "failed_trials": len(summary["failed_trials"]), "report": Markdown(report),
         "points": table,
-        "plots": Markdown(artifacts.budgeted_markdown([("throughput / latency Pareto frontier", paths["pareto_plot"])])),
+        "plots": Markdown(artifacts.budgeted_markdown([
+            (f"Pareto frontier ({' / '.join(o.column for o in objectives)})", paths["pareto_plot"])])),
         "artifacts": folder,
         **{f"file_{name}": path for name, path in paths.items()},
     }, ledger=ledger_entries(study, summary, aggregates, objectives, keys))
@@ -113,6 +116,10 @@ def ledger_entries(study: LoadSweepStudy, summary: dict, aggregates: pd.DataFram
         means = {o.column: float(metric_means(aggregates, o.column).get(key, float("nan"))) for o in objectives}
         if all(mean != mean for mean in means.values()):
             decision, reason = NO_DATA, "no successful trial measured the objectives"
+        elif key in summary["not_ranked_for_missing"]:
+            decision = NOT_RANKED
+            reason = (f"{', '.join(summary['not_ranked_for_missing'][key])} not measured (an ingested export has no "
+                      "per-request rows to count goodput in), so it cannot be placed on the frontier")
         elif key in summary["not_ranked_for_errors"]:
             decision = NOT_RANKED
             reason = (f"failed {summary['not_ranked_for_errors'][key]:.1%} of its requests "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmark_assets import artifacts
@@ -39,8 +40,11 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     optimal = set(summary["pareto_sweep_points"])
     for key in keys:
         x, y = xs.loc[key], ys.loc[key]
-        xerr = None if pd.isna(x["t_low"]) else [[x["mean"] - x["t_low"]], [x["t_high"] - x["mean"]]]
-        yerr = None if pd.isna(y["t_low"]) else [[y["mean"] - y["t_low"]], [y["t_high"] - y["mean"]]]
+        # no bar where there is no interval, or none a float can hold (two far-apart trials: up to inf)
+        xerr = None if not np.isfinite([x["t_low"], x["t_high"]]).all() else [[x["mean"] - x["t_low"]],
+                                                                               [x["t_high"] - x["mean"]]]
+        yerr = None if not np.isfinite([y["t_low"], y["t_high"]]).all() else [[y["mean"] - y["t_low"]],
+                                                                               [y["t_high"] - y["mean"]]]
         colour = "tab:red" if key in optimal else "tab:grey"
         axis.errorbar([x["mean"]], [y["mean"]], xerr=xerr, yerr=yerr, fmt="o", color=colour, capsize=3)
         axis.annotate(key, (x["mean"], y["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
@@ -112,11 +116,14 @@ def format_report(summary: dict, objectives: list[Objective], *, study: str, des
              f"- Swept: {swept or 'nothing'}; "
              f"{meta['num_trials_per_value']} trials per point ({meta['sweep_mode']} order); endpoint {meta['url']}"
              + (f"; {meta['ingested_trials']} trials ingested from aiperf exports" if meta.get("ingested_trials") else ""),
-             f"- Intervals: {meta['confidence_level']:.0%} Student-t over trials (bootstrap in the exports)", ""]
+             f"- Intervals: {meta['confidence_level']:.0%} over trials, Student-t; on the log scale for latencies and "
+             "rates (Cox's method for the mean, so they stay above 0); bootstrap in the exports", ""]
     for name, best in summary["best_configurations"].items():
         lines.append(f"- **{name}**: {best['sweep_point']} ({best['metric']} {best['value']:.4g} {best['unit']})")
     for key, rate in summary["not_ranked_for_errors"].items():
         lines.append(f"- not ranked: {key} failed {rate:.1%} of its requests (limit {summary['max_error_rate']:.1%})")
+    for key, columns in summary.get("not_ranked_for_missing", {}).items():
+        lines.append(f"- not ranked: {key} has no {', '.join(columns)} (ingested exports have no per-request rows)")
     lines += ["", f"**Pareto-optimal** ({', '.join(('max ' if o.maximize else 'min ') + o.column for o in objectives)}): "
               + (", ".join(summary["pareto_sweep_points"]) or "none"), ""]
     header = " | ".join(o.column for o in objectives)

@@ -114,10 +114,10 @@ class SloSpec(Strict):
 
     @property
     def label(self) -> str:
-        """'time_to_first_token p99 < 200 ms', 'error_rate < 1 %'."""
+        """'time_to_first_token p99 <= 200 ms', 'error_rate <= 1 %'."""
         if self.metric == "error_rate":
-            return f"error_rate < {format_value(100 * float(self.below))} %"
-        return f"{self.metric} {self.stat or 'p99'} < {format_value(self.below)} ms"
+            return f"error_rate <= {100 * float(self.below):.4g} %"
+        return f"{self.metric} {self.stat or 'p99'} <= {format_value(self.below)} ms"
 
 
 class LoadDecisionSpec(Strict):
@@ -243,15 +243,22 @@ class LoadSweepStudy(StudyFile):
 
     @property
     def slo_columns(self) -> tuple[str, ...]:
-        """What a trial reports for the SLOs: goodput, good requests, each bound's attainment and
-        ``slos_met`` (1 when every SLO held in the trial); none without SLOs."""
-        return (*slo_metric_names(self.slo_bounds), "slos_met") if self.spec.slos else ()
+        """What a trial measures for the latency SLOs: goodput, good requests and each bound's
+        attainment; none without a latency SLO."""
+        return slo_metric_names(self.slo_bounds)
 
     def slos_met(self, metrics: dict) -> float:
-        """1.0 when every SLO's statistic is below its bound in a trial's ``metrics``, 0.0 when
-        one is not or was not measured (a trial whose requests all failed meets none)."""
-        values = [metrics.get(s.column, math.nan) for s in self.spec.slos]
-        return float(all(v == v and v < float(s.below) for v, s in zip(values, self.spec.slos)))
+        """1.0 when every SLO's statistic is within its bound in a successful trial's ``metrics``
+        (the study's SLOs now: worked out when aggregating, so an edited bound needs no new
+        measurement), else 0.0. A trial whose requests all had one token has no inter-token gap to
+        be slow: its missing ITL statistic meets the bound."""
+        for slo in self.spec.slos:
+            value = metrics.get(slo.column, math.nan)
+            if value != value and slo.metric == "inter_token_latency" and metrics.get("successful_request_count", 0) > 0:
+                continue
+            if not value <= float(slo.below):  # NaN (not measured) is a miss
+                return 0.0
+        return 1.0
 
     @property
     def endpoint_pool(self) -> str:
@@ -263,8 +270,8 @@ class LoadSweepStudy(StudyFile):
         return fingerprint({"target": self.load.model_dump(exclude=set(self.swept)),
                             "server": self.spec.mock_server and self.spec.mock_server.model_dump(),
                             "seed": self.spec.seed, "same_seed": self.spec.same_seed,
-                            # goodput and attainment are measured per request against the bounds
-                            **({"slos": [s.model_dump() for s in self.spec.slos]} if self.spec.slos else {})})
+                            # goodput and attainment are measured per request against these bounds
+                            **({"slo_bounds": self.slo_bounds} if self.slo_bounds else {})})
 
     def load_spec(self, point: SweepPoint, trial: int) -> LoadSpec:
         """The load target's spec for one trial: the study's load with the point's swept values."""
@@ -281,10 +288,13 @@ def _check_objectives(path: Path, study: LoadSweepStudy) -> None:
                          "(minimize)")
     reported = (*metric_names(study.load.streaming), *study.slo_columns)
     for i, objective in enumerate(study.objectives):
-        if objective.metric == "goodput" and not study.spec.slos:
-            raise StudyError(path, f"objectives[{i}]", "goodput counts the requests that meet every SLO, and the "
-                             "study declares none", "add slos, e.g. - {metric: time_to_first_token, stat: p99, "
-                             "below: 200}")
+        if objective.metric == "goodput" and not study.slo_bounds:
+            raise StudyError(path, f"objectives[{i}]", "goodput counts the requests within every latency SLO's bound, "
+                             "and the study declares no latency SLO", "add one to slos, e.g. - {metric: "
+                             "time_to_first_token, stat: p99, below: 200}")
+        if objective.metric == "goodput" and objective.stat != "avg":
+            raise StudyError(path, f"objectives[{i}].stat", f"goodput is one rate per trial, not a {objective.stat}",
+                             "use stat: avg")
         if objective.column not in reported:
             latency = [n for n in reported if n.endswith(f"_{objective.stat}")]
             hint = ("time to first token and inter-token latency need streaming: true; "

@@ -95,7 +95,6 @@ def run_sweep_trials(
             "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
             "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds),
             "fingerprint": fingerprint, **result.metrics,
-            **({"slos_met": study.slos_met(result.metrics)} if study.spec.slos else {}),
         }
 
     def finished(row: dict) -> None:

@@ -8,6 +8,7 @@ from benchmark_assets.artifacts import latest_dir
 from benchmark_assets.defs.runner import run_study
 from benchmark_assets.ledger import Ledger
 from benchmark_assets.servers.mock_llm import MockLLMServer
+from benchmark_assets.stats.intervals import positive_mean_interval
 from benchmark_assets.studies import StudyError, load_study
 from benchmark_assets.warehouse import Warehouse
 from benchmark_assets_tests.conftest import free_port, planned_rerun, write_study
@@ -50,6 +51,16 @@ def test_load_sweep_end_to_end_with_pareto_best_configurations_and_exports(insta
     throughput = aggregates.loc[("concurrency=4", "request_throughput_avg")]
     assert throughput["n"] == 2 and not throughput["single_run"] and throughput["t_low"] <= throughput["mean"]
     assert throughput["mean"] > aggregates.loc[("concurrency=1", "request_throughput_avg"), "mean"]
+    # Latencies and rates: an interval on the log scale (Cox's), above 0 even from two trials.
+    scaled = aggregates[aggregates.index.get_level_values("metric").str.startswith(
+        ("time_to_first_token_", "inter_token_latency_", "request_latency_", "request_throughput"))]
+    assert len(scaled) and (scaled["t_low"] > 0).all() and (scaled["t_low"] < scaled["t_high"]).all()
+    ttft = trials[trials["sweep_point"] == "concurrency=4"]["time_to_first_token_p99"]
+    expected = positive_mean_interval(ttft)
+    assert tuple(aggregates.loc[("concurrency=4", "time_to_first_token_p99"), ["t_low", "t_high"]]) == \
+        pytest.approx(expected)
+    errors = aggregates.loc[("concurrency=4", "error_rate")]  # a share keeps the t-interval (here 0 wide)
+    assert errors["t_low"] == errors["t_high"] == 0
 
     folder = latest_dir("sweep")
     summary = json.loads((folder / "sweep_aggregate.json").read_text())
