@@ -214,7 +214,13 @@ def test_aiperf_exports_become_load_sweep_trials_of_their_sweep_point(instance, 
     aggregates = Warehouse().read("sweep__aggregates")
     assert set(aggregates["sweep_point"]) >= {"concurrency=1", "concurrency=4", "concurrency=16"}
     assert "concurrency=16" in Warehouse().read("sweep__sweep_summary").to_string()
-    assert "; 4 trials ingested from aiperf exports" in (latest_dir("sweep") / "report.md").read_text()
+    report = (latest_dir("sweep") / "report.md").read_text()
+    assert "; 4 trials ingested from aiperf exports" in report
+    # Each ingested trial with its file and the server it measured (the file's, not the study's URL).
+    assert trials.loc["concurrency=16", "endpoint"] == "127.0.0.1:8765"
+    section = report.split("## Ingested trials")[1]
+    assert f"| concurrency=16 | {int(trials.loc['concurrency=16', 'trial'])} | phases_concurrency16/" \
+           "profile_export_aiperf.json | 127.0.0.1:8765 |" in section, section
 
 
 @pytest.mark.parametrize("edit, reason", [
@@ -533,3 +539,26 @@ def test_ingested_curves_stand_for_the_arms_parameters_not_the_command(instance,
     summaries = Warehouse().read("cmp__summaries")
     assert sorted(zip(summaries["arm"], summaries["seed"])) == [
         ("candidate", 1), ("candidate", 2), ("control", 1), ("control", 2), ("control", INBOX_BASE + 4)]
+
+
+def test_aiperf_0_13_token_settings_are_read_and_a_mismatch_is_refused(study_dir, inbox_root, dagster_home, tmp_path):
+    """aiperf 0.13 keeps its token settings in input_config.datasets[].prompts.{isl,osl}.mean: a
+    run at osl 64 is refused by a study holding output_tokens 16, not ingested without a word."""
+    document = json.loads((AIPERF / "phases_concurrency16.json").read_text())
+    document["input_config"]["datasets"] = [{"name": "profiling", "prompts": {"isl": {"mean": 128, "stddev": 0},
+                                                                               "osl": {"mean": 64, "stddev": 0}}}]
+    path = tmp_path / "profile_export_aiperf.json"
+    path.write_text(json.dumps(document))
+    assert read_export(path).settings == {"concurrency": 16.0, "input_tokens": 128.0, "output_tokens": 64.0}
+
+    study = load_study(write_study(study_dir, "sweep", LOAD_SWEEP))
+    target = inbox_root / "sweep" / "osl64" / "profile_export_aiperf.json"
+    target.parent.mkdir(parents=True)
+    target.write_text(json.dumps(document))
+    (outcome,) = inbox.scan(StudyGraph.of(study), Warehouse()).rejected
+    assert "it ran output_tokens=64, and sweep holds output_tokens at 16" in outcome.reason, outcome.reason
+
+    document["input_config"]["datasets"].append({"name": "other", "prompts": {"osl": {"mean": 32}}})
+    path.write_text(json.dumps(document))
+    with pytest.raises(ExportFileError, match=r"its datasets ran different output_tokens \(\[32, 64\]\)"):
+        read_export(path)

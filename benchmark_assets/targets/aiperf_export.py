@@ -5,7 +5,8 @@ Three layouts are read, as aiperf wrote them over its versions:
 
 - 0.1: metrics under ``records``, each with its ``tag`` (``ttft`` for time to first token);
 - 0.2 to 0.8: metrics at the top level keyed by tag, load settings in ``input_config.loadgen``;
-- 0.9 on: the same metrics, load settings in ``input_config.phases`` (the ``profiling`` phase).
+- 0.9 on: the same metrics, load settings in ``input_config.phases`` (the ``profiling`` phase);
+  from 0.13 the token settings are in ``input_config.datasets[].prompts.{isl,osl}.mean``.
 
 Each metric is ``{"unit": ..., "avg": ..., "p50": ..., ...}``; any statistic may be missing. aiperf's
 ``request_count`` counts successful requests; its errors are ``error_request_count`` and
@@ -45,6 +46,7 @@ class AiperfRun:
     successful: int = 0
     errors: int = 0
     error_text: str = ""
+    url: str | None = None  # the server the run measured, as the file records it
     extra: dict = field(default_factory=dict)
 
 
@@ -69,6 +71,23 @@ def _profiling_phase(config: dict) -> dict:
     return profiling[-1] if profiling else {}
 
 
+def _mean(block, key: str):
+    """``block[key]["mean"]`` where both are there, else None."""
+    inner = block.get(key) if isinstance(block, dict) else None
+    return inner.get("mean") if isinstance(inner, dict) else None
+
+
+def _dataset_tokens(config: dict, name: str, key: str, setting: str):
+    """A token setting of aiperf 0.13 on (``datasets[].prompts.<key>.mean``); a list of the values
+    when its datasets disagree (refused like a sweep's config), None when none gives it."""
+    datasets = config.get("datasets") if isinstance(config.get("datasets"), list) else []
+    values = {_mean(d.get("prompts"), key) for d in datasets if isinstance(d, dict)} - {None}
+    if len(values) > 1:
+        raise ExportFileError(f"{name}: its datasets ran different {setting} ({sorted(values)}); give the "
+                              f"{FILE_NAME} of a run with one")
+    return values.pop() if values else None
+
+
 def _settings(config: dict, name: str) -> dict[str, float]:
     """The load settings the run was given; ExportFileError for one that is a list (a sweep's config)."""
     loadgen = config.get("loadgen") if isinstance(config.get("loadgen"), dict) else {}
@@ -77,8 +96,10 @@ def _settings(config: dict, name: str) -> dict[str, float]:
     found = {
         "concurrency": loadgen.get("concurrency", phase.get("concurrency")),
         "request_rate": loadgen.get("request_rate", phase.get("rate")),
-        "input_tokens": (prompt.get("input_tokens") or {}).get("mean") if isinstance(prompt, dict) else None,
-        "output_tokens": (prompt.get("output_tokens") or {}).get("mean") if isinstance(prompt, dict) else None,
+        "input_tokens": _mean(prompt, "input_tokens") if _mean(prompt, "input_tokens") is not None
+        else _dataset_tokens(config, name, "isl", "input_tokens"),
+        "output_tokens": _mean(prompt, "output_tokens") if _mean(prompt, "output_tokens") is not None
+        else _dataset_tokens(config, name, "osl", "output_tokens"),
     }
     out = {}
     for key, value in found.items():
@@ -179,7 +200,9 @@ def read_export(path: Path) -> AiperfRun:
         counts["duration_seconds"] = duration
     metrics.update({k: float(v) for k, v in counts.items()})
     endpoint = config.get("endpoint") if isinstance(config.get("endpoint"), dict) else {}
+    urls = endpoint.get("urls") if isinstance(endpoint.get("urls"), list) else [endpoint.get("url")]
+    url = next((str(u) for u in urls if isinstance(u, str) and u), None)
     return AiperfRun(metrics=metrics, settings=_settings(config, name), model=_model(config),
                      streaming=bool(endpoint.get("streaming", False)), started_at=_started(document),
                      duration_seconds=math.nan if duration is None else duration, successful=successful,
-                     errors=errors, error_text=_errors(document))
+                     errors=errors, error_text=_errors(document), url=url)

@@ -80,5 +80,6 @@ def ingest_export(study: LoadSweepStudy, path: Path, relative: PurePosixPath,
         "trial_seed": 0, "status": "ok" if ok else "failed", "error": error,
         "started_at": run.started_at if run.started_at is not None else path.stat().st_mtime or time.time(),
         "wall_seconds": duration, "generator_cpu_seconds": 0.0, "fingerprint": INBOX_FINGERPRINT,
+        "endpoint": run.url or "(not recorded in the export)",  # the server it measured, not the study's
         **metrics,
     }])

@@ -7,9 +7,12 @@ import pandas as pd
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import (
     INBOX_BASE,
+    INBOX_SOURCE,
+    SOURCE,
     LedgerEntry,
     Markdown,
     NodeResult,
+    is_ingested,
     resumed_trials,
 )
 from benchmark_assets.kinds.load_sweep.analysis import (
@@ -63,6 +66,11 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         "confidence_level": study.spec.decision.confidence_level, "url": load.url, "endpoint": load.endpoint,
         "streaming": load.streaming, "study_hash": study.spec_hash,
         "ingested_trials": int((trials["trial"].astype(int) >= INBOX_BASE).sum()) if len(trials) else 0,
+        # which trials came from files, and from which file and server
+        "ingested": [{"sweep_point": r["sweep_point"], "trial": int(r["trial"]),
+                      "file": str(r.get(SOURCE, "")).removeprefix(INBOX_SOURCE),
+                      "endpoint": str(r.get("endpoint") or "(not recorded)")}
+                     for r in trials[is_ingested(trials)].to_dict("records")] if len(trials) else [],
     }
     summary = summarise_sweep(
         aggregates, {k: study.point(k).params for k in keys}, objectives,

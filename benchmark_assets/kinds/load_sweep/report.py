@@ -135,6 +135,11 @@ def format_report(summary: dict, objectives: list[Objective], *, study: str, des
         optimal = "yes" if combo["sweep_point"] in summary["pareto_sweep_points"] else ""
         lines.append(f"| {combo['sweep_point']} | {' | '.join(cells)} | {combo['n_failed_trials']} | {optimal} |")
     lines += _slo_section(summary)
+    if meta.get("ingested"):
+        lines += ["", "## Ingested trials", "", "Measured elsewhere and read from aiperf exports, against the server each "
+                  "file records (the study's own endpoint is the one above):", "",
+                  "| sweep point | trial | file | endpoint |", "|---|---:|---|---|"]
+        lines += [f"| {i['sweep_point']} | {i['trial']} | {i['file']} | {i['endpoint']} |" for i in meta["ingested"]]
     lines += ["", "## Trends", ""]
     for name, items in summary["trends"].items():
         for item in items:

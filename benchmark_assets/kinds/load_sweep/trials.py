@@ -16,7 +16,8 @@ from benchmark_assets.servers.mock_llm import MockLLMConfig, mock_llm_process
 from benchmark_assets.targets.http_load import metric_names, run_load_trial
 
 # The columns every load trial row has; every other column is a metric statistic.
-TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds")
+TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds",
+                              "endpoint")
 
 
 def resumable(study: LoadSweepStudy, checkpoint: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +94,7 @@ def run_sweep_trials(
         return {
             "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
             "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
-            "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds),
+            "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds), "endpoint": study.load.url,
             "fingerprint": fingerprint, **result.metrics,
         }
 
