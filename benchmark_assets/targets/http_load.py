@@ -25,7 +25,7 @@ import pandas as pd
 from benchmark_assets.stats.intervals import describe
 
 ENDPOINT_PATHS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
-ARRIVALS = ("constant", "poisson")
+ARRIVALS = ("constant", "poisson", "gamma")
 STATS = ("avg", "min", "max", "std", "p50", "p90", "p95", "p99")
 LATENCY_METRICS = ("time_to_first_token", "inter_token_latency", "request_latency")
 COUNT_METRICS = ("request_count", "successful_request_count", "error_count", "error_rate", "output_token_count",
@@ -67,7 +67,8 @@ class LoadSpec:
     ignore_eos: bool = True
     concurrency: int | None = None  # requests in flight; with request_rate, a cap on them
     request_rate: float | None = None  # requests started per second
-    arrival: Literal["constant", "poisson"] = "poisson"  # spacing of request_rate starts
+    arrival: Literal["constant", "poisson", "gamma"] = "poisson"  # spacing of request_rate starts
+    burstiness: float = 1.0  # gamma arrivals' shape: 1 is Poisson, below 1 burstier, above more even
     requests: int | None = None  # measured requests; or
     duration_seconds: float | None = None  # start measured requests for this long
     warmup_requests: int = 0  # sent first and left out of the metrics
@@ -170,8 +171,11 @@ def validate_load_spec(spec: LoadSpec) -> None:
         _check_whole("concurrency", spec.concurrency, 1, "requests in flight")
     if spec.request_rate is not None:
         _check_positive("request_rate", spec.request_rate, "requests per second")
+        if spec.arrival == "gamma":
+            _check_positive("burstiness", spec.burstiness, "(gamma's shape: 1 is Poisson, 0.25 bursty)")
         if spec.arrival not in ARRIVALS:
-            raise LoadSpecError(f"arrival is {spec.arrival!r}; use 'constant' (even spacing) or 'poisson' "
+            raise LoadSpecError(f"arrival is {spec.arrival!r}; use 'constant' (even spacing), 'gamma' (with "
+                                "burstiness) or 'poisson' "
                                 "(random, seeded spacing)")
     if (spec.requests is None) == (spec.duration_seconds is None):
         both = spec.requests is not None
@@ -445,13 +449,19 @@ def _answer_text(text: str) -> str:
 
 
 def _arrival_gaps(spec: LoadSpec) -> Iterator[float]:
-    """Seconds between request starts: even, or exponential (a Poisson process) seeded by ``seed``."""
+    """Seconds between request starts, seeded by ``seed``: even, exponential (a Poisson process),
+    or gamma with shape ``burstiness`` and the same mean gap (vLLM's --burstiness: the gaps' CV is
+    1 / sqrt(burstiness), so 0.25 sends bursts with long pauses between them at the same rate)."""
     mean_gap = 1.0 / float(spec.request_rate)
     if spec.arrival == "constant":
         yield from itertools.repeat(mean_gap)
     rng = np.random.default_rng([int(spec.seed), 1])
+    shape = float(spec.burstiness)
     while True:
-        yield from rng.exponential(mean_gap, 256).tolist()
+        if spec.arrival == "gamma":
+            yield from rng.gamma(shape, mean_gap / shape, 256).tolist()
+        else:
+            yield from rng.exponential(mean_gap, 256).tolist()
 
 
 async def _run_phase(client: _Client, indexes, warmup: bool, duration: float | None) -> None:

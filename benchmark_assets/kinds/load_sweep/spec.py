@@ -43,7 +43,8 @@ class HttpLoadSpec(Strict):
     ignore_eos: StrictBool = True
     concurrency: Number | list[Number] | None = None
     request_rate: Number | list[Number] | None = None
-    arrival: Literal["constant", "poisson"] = "poisson"
+    arrival: Literal["constant", "poisson", "gamma"] = "poisson"
+    burstiness: Number | None = None  # gamma arrivals only: their shape (1 is Poisson, 0.25 bursty)
     requests: StrictInt | None = Field(default=None, ge=1)
     duration_seconds: Number | None = Field(default=None, gt=0)
     warmup_requests: StrictInt = Field(default=0, ge=0)
@@ -71,6 +72,12 @@ class HttpLoadSpec(Strict):
             raise ValueError("give exactly one of requests and duration_seconds; set requests: 200 (or a duration)")
         if self.concurrency is None and self.request_rate is None:
             raise ValueError("no load given; set concurrency (requests in flight) or request_rate (requests/s)")
+        if self.burstiness is not None and self.arrival != "gamma":
+            raise ValueError(f"burstiness shapes gamma arrivals, and arrival is {self.arrival}; set arrival: gamma, "
+                             "or remove burstiness")
+        if self.burstiness is not None and not self.burstiness > 0:
+            raise ValueError(f"burstiness {self.burstiness} is not above 0; give gamma's shape, e.g. 0.25 for bursts "
+                             "or 1 for Poisson")
         return self
 
 
@@ -267,7 +274,8 @@ class LoadSweepStudy(StudyFile):
 
     def fingerprint(self) -> str:
         """What every trial depends on; the swept lists are left out (their points are the partitions)."""
-        return fingerprint({"target": self.load.model_dump(exclude=set(self.swept)),
+        unset = {"burstiness"} if self.load.burstiness is None else set()  # a study from before keeps its fingerprint
+        return fingerprint({"target": self.load.model_dump(exclude=set(self.swept) | unset),
                             "server": self.spec.mock_server and self.spec.mock_server.model_dump(),
                             "seed": self.spec.seed, "same_seed": self.spec.same_seed,
                             # goodput and attainment are measured per request against these bounds
@@ -276,6 +284,7 @@ class LoadSweepStudy(StudyFile):
     def load_spec(self, point: SweepPoint, trial: int) -> LoadSpec:
         """The load target's spec for one trial: the study's load with the point's swept values."""
         load = self.load.model_dump()
+        load["burstiness"] = 1.0 if load["burstiness"] is None else float(load["burstiness"])
         load.update(point.params)
         return LoadSpec(**{**load, "seed": self.trial_seed(point, trial), "slo_bounds": self.slo_bounds})
 

@@ -284,3 +284,22 @@ def test_a_rerun_keeps_only_recent_successful_checkpointed_trials_of_the_current
     never = load_study(write_study(study_dir, "never", (study_dir / "resume.yaml").read_text().replace(
         "resume_within_minutes: 30", "resume_within_minutes: 0")))
     assert resumable(never, rows.assign(fingerprint=never.fingerprint())).empty
+
+
+@pytest.mark.parametrize(("load", "message"), [
+    ("request_rate: [5, 10]\n    arrival: gamma\n    burstiness: 0", "burstiness 0 is not above 0"),
+    ("request_rate: [5, 10]\n    burstiness: 0.25", "burstiness shapes gamma arrivals, and arrival is poisson"),
+])
+def test_gamma_arrivals_are_checked_at_load_and_leave_other_studies_fingerprints_alone(study_dir, load, message):
+    text = sweep_text(8000).replace("concurrency: [1, 4]", load)
+    with pytest.raises(StudyError) as raised:
+        load_study(write_study(study_dir, "bursty", text))
+    assert ": target.http_load: " in str(raised.value) and message in str(raised.value)
+    bursty = load_study(write_study(study_dir, "fine", sweep_text(8000).replace(
+        "concurrency: [1, 4]", "request_rate: [5, 10]\n    arrival: gamma\n    burstiness: 0.25")))
+    assert bursty.load_spec(bursty.points[0], 0).burstiness == 0.25
+    plain = load_study(write_study(study_dir, "plain", sweep_text(8000)))
+    assert plain.load_spec(plain.points[0], 0).burstiness == 1.0
+    # a study without burstiness hashes as it did before the option existed (its trials stay current):
+    # the fingerprint 942cddf (before SLOs) and 82314be (before burstiness) computed for this text
+    assert plain.fingerprint() == "92064ed1628d432f"
