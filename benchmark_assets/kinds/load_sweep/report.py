@@ -24,6 +24,25 @@ def write_sweep_exports(folder: Path, *, summary: dict, aggregates: pd.DataFrame
     return {**paths, "per_value_dir": per_value}
 
 
+def _mark_slos(axis, slos: list[dict], x_column: str, y_column: str) -> None:
+    """An SLO on a plotted statistic: a dashed line at its bound, the side beyond it shaded (outside
+    the SLA)."""
+    for slo in slos:
+        bound, label = slo["below"], f"SLO: {slo['label']}"
+        if slo["column"] == y_column:
+            low, high = axis.get_ylim()  # the limits the points give, the bound in view, then held
+            high = max(high, bound * 1.1)
+            axis.axhline(bound, color="tab:red", linestyle="--", linewidth=0.9, label=label)
+            axis.axhspan(bound, high, color="tab:red", alpha=0.06)
+            axis.set_ylim(low, high)
+        elif slo["column"] == x_column:
+            low, high = axis.get_xlim()
+            high = max(high, bound * 1.1)
+            axis.axvline(bound, color="tab:red", linestyle="--", linewidth=0.9, label=label)
+            axis.axvspan(bound, high, color="tab:red", alpha=0.06)
+            axis.set_xlim(low, high)
+
+
 def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objectives) -> Path:
     """The first two objectives against each other, every sweep point with its t-interval bars,
     the Pareto-optimal points joined and labelled."""
@@ -51,14 +70,20 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     front = sorted((xs.loc[k, "mean"], ys.loc[k, "mean"]) for k in keys if k in optimal)
     if front:
         axis.plot(*zip(*front), color="tab:red", linewidth=1, label="Pareto frontier")
+    met = stat("slos_met")
+    within = [k for k in keys if k in met.index and met.loc[k, "mean"] == 1]
+    if within:  # every trial of the point met every SLO
+        axis.scatter([xs.loc[k, "mean"] for k in within], [ys.loc[k, "mean"] for k in within], s=160,
+                     facecolors="none", edgecolors="tab:green", linewidths=1.2, label="met every SLO in every trial")
     axis.margins(x=0.15, y=0.1)  # room for the labels of the extreme points
     y_means = [ys.loc[k, "mean"] for k in keys]
     if y_means and min(y_means) > 0 and max(y_means) / min(y_means) > 20:
         axis.set_yscale("log")  # latency past the knee dwarfs the rest
+    _mark_slos(axis, summary.get("slos") or [], x_obj.column, y_obj.column)  # after the margins and the scale
     axis.set_xlabel(f"{x_obj.column} ({'max' if x_obj.maximize else 'min'})")
     axis.set_ylabel(f"{y_obj.column} ({'max' if y_obj.maximize else 'min'})")
-    axis.set_title("Load sweep: Pareto frontier (bars: 95% t-interval over trials)")
-    if front:
+    axis.set_title("Load sweep: Pareto frontier (bars: 95% interval over trials)")
+    if front or within or axis.get_legend_handles_labels()[0]:
         axis.legend(fontsize=7)
     if not keys:
         axis.text(0.5, 0.5, "no sweep point has a successful trial", ha="center", transform=axis.transAxes)

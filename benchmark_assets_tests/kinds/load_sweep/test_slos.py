@@ -185,3 +185,32 @@ def test_a_point_without_goodput_is_not_ranked_rather_than_called_dominated():
     assert summary["pareto_sweep_points"] == ["c1", "c4"]  # c8's lower TTFT does not push c1 off
     assert summary["best_configurations"]["best_latency_p99"]["sweep_point"] == "c1"
     assert "- not ranked: c8 has no goodput_avg" in format_report(summary, objectives, study="s", description="")
+
+
+def test_the_pareto_plot_draws_the_slo_bound_and_rings_the_points_that_met_it(tmp_path, monkeypatch):
+    from benchmark_assets import artifacts
+    from benchmark_assets.kinds.load_sweep import report
+    from benchmark_assets.kinds.load_sweep.analysis import Objective, summarise_sweep, sweep_aggregates
+
+    trials = pd.DataFrame({"sweep_point": ["c1", "c1", "c4", "c4"], "status": "ok",
+                           "request_throughput_avg": [10.0, 11.0, 20.0, 21.0],
+                           "time_to_first_token_p99": [30.0, 31.0, 180.0, 190.0], "slos_met": [1.0, 1.0, 0.0, 0.0]})
+    metrics = ["request_throughput_avg", "time_to_first_token_p99", "slos_met"]
+    aggregates = sweep_aggregates(trials, ["c1", "c4"], metrics, confidence_level=0.95, n_resamples=200, rng_seed=0,
+                                  label="t")
+    objectives = [Objective("request_throughput_avg", True), Objective("time_to_first_token_p99", False)]
+    slo = {"label": "time_to_first_token p99 <= 150 ms", "metric": "time_to_first_token",
+           "column": "time_to_first_token_p99", "below": 150.0}
+    summary = summarise_sweep(aggregates, {"c1": {"concurrency": 1}, "c4": {"concurrency": 4}}, objectives,
+                              latency_column="time_to_first_token_p99", failures=trials.iloc[0:0], metadata={},
+                              slos=[slo])
+    figures = []
+    real = artifacts.figure
+    monkeypatch.setattr(artifacts, "figure", lambda *a, **k: figures.append(real(*a, **k)) or figures[-1])
+    path = report.plot_pareto(tmp_path, aggregates, summary, objectives)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (axis,) = figures[0][0].axes
+    bound = [line for line in axis.get_lines() if line.get_label() == f"SLO: {slo['label']}"]
+    assert len(bound) == 1 and list(bound[0].get_ydata()) == [150.0, 150.0]
+    (ringed,) = [c for c in axis.collections if c.get_label() == "met every SLO in every trial"]
+    assert ringed.get_offsets().tolist() == [[10.5, 30.5]]  # c1 only
