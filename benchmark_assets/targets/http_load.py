@@ -112,9 +112,14 @@ def slo_metric_names(slo_bounds) -> tuple[str, ...]:
     return ("goodput_avg", "good_request_count", *(f"{name}_attainment" for name, _ in slo_bounds))
 
 
+def latency_metrics(streaming: bool) -> tuple[str, ...]:
+    """The per-request latencies a trial reports: TTFT and ITL need streaming."""
+    return LATENCY_METRICS if streaming else ("request_latency",)
+
+
 def metric_names(streaming: bool = True) -> tuple[str, ...]:
     """Every metric a successful trial reports (TTFT and ITL need streaming)."""
-    latencies = LATENCY_METRICS if streaming else ("request_latency",)
+    latencies = latency_metrics(streaming)
     return ("request_throughput_avg", "output_token_throughput_avg",
             *(f"{name}_{stat}" for name in latencies for stat in STATS), *COUNT_METRICS)
 
@@ -189,7 +194,7 @@ def validate_load_spec(spec: LoadSpec) -> None:
     _check_whole("warmup_requests", spec.warmup_requests, 0, "warmup requests")
     _check_positive("request_timeout_seconds", spec.request_timeout_seconds, "seconds")
     for name, bound in spec.slo_bounds:
-        usable = LATENCY_METRICS if spec.streaming else ("request_latency",)
+        usable = latency_metrics(spec.streaming)
         if name not in usable:
             raise LoadSpecError(f"slo_bounds names {name!r}, which no request of this trial reports; use one of "
                                 f"{', '.join(usable)}" + ("" if spec.streaming else " (the others need streaming)"))

@@ -16,6 +16,7 @@ from benchmark_assets.kinds.base import (
 )
 from benchmark_assets.kinds.load_sweep import ingest as inbox
 from benchmark_assets.kinds.load_sweep import schemas
+from benchmark_assets.kinds.load_sweep.analysis import BEST_CONFIGURATIONS
 from benchmark_assets.kinds.load_sweep.nodes import (
     aggregates,
     sweep_summary,
@@ -41,7 +42,8 @@ class LoadSweepKind(StudyKind):
     def higher_is_better(self, study: LoadSweepStudy, subject: str, metric: str) -> bool | None:
         """The best configurations' effects are levels (their mean throughput, their mean p99
         latency); the sweep points' entries carry none."""
-        return {"best_throughput": True, "best_latency_p99": False, "best_goodput": True}.get(subject)
+        best = BEST_CONFIGURATIONS.get(subject)
+        return best[1] if best else None
 
     def nodes(self) -> list[Node]:
         return [

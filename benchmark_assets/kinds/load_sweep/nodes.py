@@ -59,18 +59,20 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
     trials = trials[trials["sweep_point"].isin(keys)]
     objectives = objectives_of(study)
     load = study.load
+    # rows of versions that did not record a source are told by the inbox's trial numbers
+    ingested = is_ingested(trials, legacy=trials["trial"].astype(int) >= INBOX_BASE)
     metadata = {
         "sweep_parameters": [{"name": n, "values": v} for n, v in study.swept.items()],
         "num_combinations": len(keys), "num_trials_per_value": study.spec.trials, "sweep_mode": study.spec.order,
         "cooldown_seconds": float(study.spec.cooldown_seconds), "same_seed": study.spec.same_seed,
         "confidence_level": study.spec.decision.confidence_level, "url": load.url, "endpoint": load.endpoint,
         "streaming": load.streaming, "study_hash": study.spec_hash,
-        "ingested_trials": int((trials["trial"].astype(int) >= INBOX_BASE).sum()) if len(trials) else 0,
+        "ingested_trials": int(ingested.sum()),
         # which trials came from files, and from which file and server
         "ingested": [{"sweep_point": r["sweep_point"], "trial": int(r["trial"]),
                       "file": str(r.get(SOURCE, "")).removeprefix(INBOX_SOURCE),
                       "endpoint": str(r.get("endpoint") or "(not recorded)")}
-                     for r in trials[is_ingested(trials)].to_dict("records")] if len(trials) else [],
+                     for r in trials[ingested].to_dict("records")],
     }
     summary = summarise_sweep(
         aggregates, {k: study.point(k).params for k in keys}, objectives,

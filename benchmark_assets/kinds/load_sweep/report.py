@@ -27,20 +27,26 @@ def write_sweep_exports(folder: Path, *, summary: dict, aggregates: pd.DataFrame
 def _mark_slos(axis, slos: list[dict], x_column: str, y_column: str) -> None:
     """An SLO on a plotted statistic: a dashed line at its bound, the side beyond it shaded (outside
     the SLA)."""
+    sides = {y_column: (axis.get_ylim, axis.set_ylim, axis.axhline, axis.axhspan),
+             x_column: (axis.get_xlim, axis.set_xlim, axis.axvline, axis.axvspan)}
     for slo in slos:
-        bound, label = slo["below"], f"SLO: {slo['label']}"
-        if slo["column"] == y_column:
-            low, high = axis.get_ylim()  # the limits the points give, the bound in view, then held
-            high = max(high, bound * 1.1)
-            axis.axhline(bound, color="tab:red", linestyle="--", linewidth=0.9, label=label)
-            axis.axhspan(bound, high, color="tab:red", alpha=0.06)
-            axis.set_ylim(low, high)
-        elif slo["column"] == x_column:
-            low, high = axis.get_xlim()
-            high = max(high, bound * 1.1)
-            axis.axvline(bound, color="tab:red", linestyle="--", linewidth=0.9, label=label)
-            axis.axvspan(bound, high, color="tab:red", alpha=0.06)
-            axis.set_xlim(low, high)
+        if slo["column"] not in sides:
+            continue
+        get_limits, set_limits, line, span = sides[slo["column"]]
+        bound = slo["below"]
+        low, high = get_limits()  # the limits the points give, the bound in view, then held
+        high = max(high, bound * 1.1)
+        line(bound, color="tab:red", linestyle="--", linewidth=0.9, label=f"SLO: {slo['label']}")
+        span(bound, high, color="tab:red", alpha=0.06)
+        set_limits(low, high)
+
+
+def _bar(stat: pd.Series):
+    """An error bar from the mean to the interval's ends; None where there is no interval, or none a
+    float can hold (two far-apart trials: up to inf)."""
+    if not np.isfinite([stat["t_low"], stat["t_high"]]).all():
+        return None
+    return [[stat["mean"] - stat["t_low"]], [stat["t_high"] - stat["mean"]]]
 
 
 def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objectives) -> Path:
@@ -59,13 +65,8 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     optimal = set(summary["pareto_sweep_points"])
     for key in keys:
         x, y = xs.loc[key], ys.loc[key]
-        # no bar where there is no interval, or none a float can hold (two far-apart trials: up to inf)
-        xerr = None if not np.isfinite([x["t_low"], x["t_high"]]).all() else [[x["mean"] - x["t_low"]],
-                                                                               [x["t_high"] - x["mean"]]]
-        yerr = None if not np.isfinite([y["t_low"], y["t_high"]]).all() else [[y["mean"] - y["t_low"]],
-                                                                               [y["t_high"] - y["mean"]]]
         colour = "tab:red" if key in optimal else "tab:grey"
-        axis.errorbar([x["mean"]], [y["mean"]], xerr=xerr, yerr=yerr, fmt="o", color=colour, capsize=3)
+        axis.errorbar([x["mean"]], [y["mean"]], xerr=_bar(x), yerr=_bar(y), fmt="o", color=colour, capsize=3)
         axis.annotate(key, (x["mean"], y["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
     front = sorted((xs.loc[k, "mean"], ys.loc[k, "mean"]) for k in keys if k in optimal)
     if front:

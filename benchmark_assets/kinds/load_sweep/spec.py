@@ -18,6 +18,7 @@ from benchmark_assets.targets.http_load import (
     LATENCY_METRICS,
     LoadSpec,
     LoadSpecError,
+    latency_metrics,
     metric_names,
     slo_metric_names,
     validate_load_spec,
@@ -317,7 +318,7 @@ def _check_objectives(path: Path, study: LoadSweepStudy) -> None:
 def _check_slos(path: Path, study: LoadSweepStudy) -> None:
     """One line per mistake: an SLO on a metric or statistic the target does not report, a bound
     that is not above 0 (or an error rate above 1), a metric bounded twice."""
-    usable = LATENCY_METRICS if study.load.streaming else ("request_latency",)
+    usable = latency_metrics(study.load.streaming)
     seen: set[str] = set()
     for i, slo in enumerate(study.spec.slos):
         where = f"slos[{i}]"
