@@ -17,6 +17,7 @@ import pandas as pd
 from benchmark_assets.kinds import kind_of
 from benchmark_assets.kinds.base import (
     FINGERPRINT,
+    MAX_FOLLOWUPS,
     MEASURED,
     POINT,
     REPLICATE,
@@ -236,6 +237,13 @@ class StudyGraph:
 
     def followup(self, read: Callable[[str], pd.DataFrame]) -> Followup | None:
         return self.kind.followup(self.study, read) if isinstance(self.kind, FollowsUp) else None
+
+    @property
+    def followup_limit(self) -> int:
+        """How many follow-ups one run may make: ``MAX_FOLLOWUPS``, or what the kind's
+        ``followup_limit(study)`` says its decisions can need (a search one probe at a time)."""
+        limit = getattr(self.kind, "followup_limit", None)
+        return max(MAX_FOLLOWUPS, int(limit(self.study))) if limit else MAX_FOLLOWUPS
 
     @property
     def fail_on(self) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ LAYERS = [
     ("entry points", ("definitions", "cli", "__init__")),
 ]
 # Within a kind, lowest first: the spec never imports how trials run or how they are decided.
-KIND_LAYERS = ["rules", "spec", "schemas", "trials", "ingest", "cliffs", "family", "analysis", "interactions", "cumulative", "search", "simulate", "sensitivity", "report", "nodes", "kind",
+KIND_LAYERS = ["rules", "spec", "schemas", "trials", "ingest", "cliffs", "family", "analysis", "stopping", "capacity", "followups", "interactions", "cumulative", "search", "simulate", "sensitivity", "report", "nodes", "kind",
                "__init__"]
 
 

@@ -41,7 +41,7 @@ from benchmark_assets.defs.tags import (
     process_tags,
 )
 from benchmark_assets.graph import StudyGraph, trial_pairs, trials_by_point
-from benchmark_assets.kinds.base import MAX_FOLLOWUPS, common_errors
+from benchmark_assets.kinds.base import common_errors
 from benchmark_assets.locks import database_lock, file_lock
 from benchmark_assets.outcomes import RunOutcome, StageRun, TrialResults
 from benchmark_assets.processes import clean_up_after_dead_runners
@@ -229,11 +229,11 @@ def stored_partitions(graph: StudyGraph, resources: dict) -> dict[str, set[str]]
 
 def followups(graph: StudyGraph, resources: dict, *, log, quiet: bool):
     """The follow-ups the kind's stored decisions ask for, one at a time (each sees the last one's
-    results), each logged with its reason; at most ``MAX_FOLLOWUPS``."""
+    results), each logged with its reason; at most ``graph.followup_limit``."""
     read = graph.reader(resources["warehouse"].open())
     say = log or (_stderr if not quiet else (lambda line: None))
     previous = None
-    for _ in range(MAX_FOLLOWUPS):
+    for _ in range(graph.followup_limit):
         followup = graph.followup(read)
         if followup is None:
             return
@@ -243,7 +243,7 @@ def followups(graph: StudyGraph, resources: dict, *, log, quiet: bool):
         say(f"follow-up: {followup.reason}")
         previous = followup
         yield followup
-    say(f"stopped after {MAX_FOLLOWUPS} follow-ups; `benchmark-assets run {graph.name}` goes on from here")
+    say(f"stopped after {graph.followup_limit} follow-ups; `benchmark-assets run {graph.name}` goes on from here")
 
 
 def checkpointed_trials(graph: StudyGraph, wanted: dict[str, list[str]], resources: dict) -> set[tuple[str, str]]:

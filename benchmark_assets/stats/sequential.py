@@ -16,6 +16,7 @@ exact sign-flip test the ratchet uses at any sample size.)
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -48,3 +49,16 @@ def look_levels(sizes, budget: int, alpha: float, spending: str = "pocock") -> n
         raise ValueError(f"look sizes {sizes} must increase from 1 up to the budget {budget}")
     cumulative = [spent(n / budget, alpha, spending) for n in sizes]
     return np.diff([0.0, *cumulative])
+
+
+@functools.lru_cache(maxsize=4096)
+def look_alpha(n: int, first: int, last: int, alpha: float, spending: str = "pocock") -> float:
+    """The level of the look after ``n`` trials when a sample is looked at after every trial from
+    ``first`` to ``last`` (``look_levels`` over those sizes): an interval at ``1 - look_alpha``
+    at whichever look stops holds its ``alpha`` over all of them. A count outside the looks takes
+    the nearest one's level (a point with more trials than ``last``, ingested ones say)."""
+    first, last = int(first), int(last)
+    if not 1 <= first <= last:
+        raise ValueError(f"looks from {first} to {last} trials: they must run from 1 up")
+    levels = look_levels(range(first, last + 1), last, alpha, spending)
+    return float(levels[min(max(int(n), first), last) - first])

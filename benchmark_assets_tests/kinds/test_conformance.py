@@ -27,7 +27,7 @@ EXAMPLES = {
 CAPABILITIES = {
     "ratchet": ["SelectsSubjects", "FollowsUp"],
     "comparison": ["KeepsTrials", "Ingests"],
-    "load_sweep": ["ResumesTrials", "Ingests", "TracksLevels"],
+    "load_sweep": ["ResumesTrials", "FollowsUp", "Ingests", "TracksLevels"],
     "acceptance": ["ResumesTrials", "Gates", "Ingests", "TracksLevels"],
     "estimator_benchmark": ["KeepsTrials"],
     "toy_kind": [],

@@ -11,14 +11,18 @@ from benchmark_assets.kinds.base import (
     POINT,
     TRIAL,
     Dimension,
+    Followup,
     Node,
     StudyKind,
 )
 from benchmark_assets.kinds.load_sweep import ingest as inbox
 from benchmark_assets.kinds.load_sweep import schemas
 from benchmark_assets.kinds.load_sweep.analysis import BEST_CONFIGURATIONS
+from benchmark_assets.kinds.load_sweep.followups import next_trials, search_plan
 from benchmark_assets.kinds.load_sweep.nodes import (
+    CAPACITY_SUBJECT,
     aggregates,
+    stopping,
     sweep_summary,
     trials,
 )
@@ -41,7 +45,9 @@ class LoadSweepKind(StudyKind):
 
     def higher_is_better(self, study: LoadSweepStudy, subject: str, metric: str) -> bool | None:
         """The best configurations' effects are levels (their mean throughput, their mean p99
-        latency); the sweep points' entries carry none."""
+        latency), and so is the capacity under the SLA; the sweep points' entries carry none."""
+        if subject == CAPACITY_SUBJECT:
+            return True
         best = BEST_CONFIGURATIONS.get(subject)
         return best[1] if best else None
 
@@ -57,10 +63,32 @@ class LoadSweepKind(StudyKind):
                  version=lambda study: (study.spec.decision.model_dump(), [o.model_dump() for o in study.objectives]),
                  description="Per sweep point and metric statistic: n, mean, std, min, max, cv, se, t and bootstrap "
                              "intervals."),
-            Node("sweep_summary", sweep_summary, inputs=("aggregates", "trials"),
+            Node("stopping", stopping, inputs=("trials",),
+                 version=lambda study: (study.spec.stopping and study.spec.stopping.model_dump(),
+                                        study.spec.capacity and study.spec.capacity.model_dump(),
+                                        [s.model_dump() for s in study.spec.slos],
+                                        study.spec.decision.confidence_level),
+                 description="Per sweep point (per probe of a capacity search): its trials this round, whether it "
+                             "has enough and why (precise, max trials; met, failed or too close to call the SLA)."),
+            Node("sweep_summary", sweep_summary, inputs=("aggregates", "trials", "stopping"),
                  description="Best configurations, Pareto-optimal points, trends, failed trials; JSON/CSV exports "
                              "and a Pareto plot; decisions into the ledger."),
         ]
+
+    def followup(self, study: LoadSweepStudy, read) -> Followup | None:
+        """Another trial at each point not yet precise (``stopping``), or the capacity search's
+        next probe (``capacity``), measured the same way as the first round."""
+        wanted = next_trials(study, read("trials"))
+        if wanted is None:
+            return None
+        reason, trials_wanted = wanted
+        return Followup(reason=reason, trials=trials_wanted, nodes=("stopping",))
+
+    def followup_limit(self, study: LoadSweepStudy) -> int:
+        """A point gets one trial per follow-up; a capacity search probes one load at a time."""
+        first, last = study.trial_range
+        probes = search_plan(study).max_probes if study.spec.capacity else 1
+        return probes * (last - first + 2) + 1
 
     def point_fingerprints(self, study: LoadSweepStudy) -> dict[str, str]:
         """Every point's trials depend on the same load, server and seed settings; a point's

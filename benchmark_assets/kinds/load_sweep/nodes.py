@@ -22,11 +22,14 @@ from benchmark_assets.kinds.load_sweep.analysis import (
     summary_headline,
     sweep_aggregates,
 )
-from benchmark_assets.kinds.load_sweep.report import format_report, plot_pareto, write_sweep_exports
+from benchmark_assets.kinds.load_sweep.followups import round_trials, stopping_table
+from benchmark_assets.kinds.load_sweep.report import format_report, plot_capacity, plot_pareto, write_sweep_exports
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
 from benchmark_assets.kinds.load_sweep.trials import metric_columns, resumable, run_sweep_trials
+from benchmark_assets.stats.sequential import look_alpha
 
 PARETO, DOMINATED, NOT_RANKED, NO_DATA = "pareto_optimal", "dominated", "not_ranked", "no_data"
+CAPACITY_SUBJECT = "capacity_under_sla"
 
 
 def objectives_of(study: LoadSweepStudy) -> list[Objective]:
@@ -44,26 +47,52 @@ def trials(study: LoadSweepStudy, step) -> NodeResult:
 
 def aggregates(study: LoadSweepStudy, step, trials: pd.DataFrame) -> NodeResult:
     d = study.spec.decision
+    trials = round_trials(study, trials)
     if study.spec.slos:  # against the study's SLOs as they are now, from each trial's statistics
         trials = trials.assign(slos_met=[study.slos_met(row) for row in trials.to_dict("records")])
     frame = sweep_aggregates(trials, list(step.partition_keys), metric_columns(trials),
                              confidence_level=d.confidence_level, n_resamples=d.bootstrap_resamples,
-                             rng_seed=d.rng_seed, label=study.name)
+                             rng_seed=d.rng_seed, label=study.name, level_for=level_for(study))
     return NodeResult(frame, {"rows": len(frame),
                            "single_run_points": int(frame.groupby("sweep_point")["single_run"].any().sum())})
 
 
-def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials: pd.DataFrame) -> NodeResult:
-    keys = [k for k in study.point_keys if k in set(aggregates["sweep_point"])]
+def level_for(study: LoadSweepStudy):
+    """With ``stopping`` (or a capacity search), a point's intervals hold over every look it may
+    have stopped at: the level of its look (``stats.sequential.look_alpha``); None: the study's."""
+    first, last = study.trial_range
+    if first == last:
+        return None
+    alpha = 1.0 - float(study.spec.decision.confidence_level)
+    spending = study.spec.stopping.spending
+    return lambda n: 1.0 - look_alpha(max(n, 1), first, last, alpha, spending)
+
+
+def stopping(study: LoadSweepStudy, step, trials: pd.DataFrame) -> NodeResult:
+    table, headline, _ = stopping_table(study, trials)
+    return NodeResult(table, {"headline": headline, "points": table,
+                              "still_measuring": int((~table["done"].astype(bool)).sum()) if len(table) else 0})
+
+
+def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials: pd.DataFrame,
+                  stopping: pd.DataFrame) -> NodeResult:
+    _, stop_headline, search = stopping_table(study, trials)
+    measured = set(aggregates["sweep_point"])
+    # a capacity search's probes are its latest run's (an earlier search's loads keep their partitions)
+    keys = ([p.key for p in search.probes if p.key in measured] if search is not None
+            else study.ordered_points(measured))
     aggregates = aggregates[aggregates["sweep_point"].isin(keys)]
+    trials = round_trials(study, trials)
     trials = trials[trials["sweep_point"].isin(keys)]
     objectives = objectives_of(study)
     load = study.load
+    first, last = study.trial_range
     # rows of versions that did not record a source are told by the inbox's trial numbers
     ingested = is_ingested(trials, legacy=trials["trial"].astype(int) >= INBOX_BASE)
     metadata = {
         "sweep_parameters": [{"name": n, "values": v} for n, v in study.swept.items()],
-        "num_combinations": len(keys), "num_trials_per_value": study.spec.trials, "sweep_mode": study.spec.order,
+        "num_combinations": len(keys), "num_trials_per_value": first if first == last else f"{first} to {last}",
+        "sweep_mode": study.spec.order,
         "cooldown_seconds": float(study.spec.cooldown_seconds), "same_seed": study.spec.same_seed,
         "confidence_level": study.spec.decision.confidence_level, "url": load.url, "endpoint": load.endpoint,
         "streaming": load.streaming, "study_hash": study.spec_hash,
@@ -81,35 +110,70 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
         max_error_rate=float(study.spec.decision.max_error_rate),
         slos=[{"label": s.label, "metric": s.metric, "column": s.column, "below": float(s.below)} for s in study.spec.slos],
     )
+    if study.spec.stopping is not None or search is not None:
+        summary["stopping"] = {"headline": stop_headline, "precision": study.spec.stopping and
+                               float(study.spec.stopping.precision), "min_trials": first, "max_trials": last,
+                               "points": stopping.to_dict("records")}
+    if search is not None:
+        summary["capacity"] = capacity_summary(search)
     report = format_report(summary, objectives, study=study.name, description=study.spec.description)
     folder = artifacts.run_dir(study.name, step.run_id)
     paths = write_sweep_exports(folder, summary=summary, aggregates=aggregates, report=report)
     paths["pareto_plot"] = plot_pareto(folder, aggregates, summary, objectives)
+    plots = [(f"Pareto frontier ({' / '.join(o.column for o in objectives)})", paths["pareto_plot"])]
+    if search is not None:
+        paths["capacity_plot"] = plot_capacity(folder, aggregates, summary)
+        plots.insert(0, ("Capacity under the SLA: each SLO statistic against the load", paths["capacity_plot"]))
     table = pd.DataFrame({
         "sweep_point": keys,
         "pareto_optimal": [k in summary["pareto_sweep_points"] for k in keys],
         **{o.column: metric_means(aggregates, o.column).reindex(keys).to_numpy(float) for o in objectives},
     })
     return NodeResult(table, {
-        "headline": summary_headline(summary),
+        "headline": summary["capacity"]["headline"] if search is not None else summary_headline(summary),
         "pareto_optimal": ", ".join(summary["pareto_sweep_points"]) or "none",
         **{name: best["sweep_point"] for name, best in summary["best_configurations"].items()},
         "failed_trials": len(summary["failed_trials"]), "report": Markdown(report),
         "points": table,
-        "plots": Markdown(artifacts.budgeted_markdown([
-            (f"Pareto frontier ({' / '.join(o.column for o in objectives)})", paths["pareto_plot"])])),
+        "plots": Markdown(artifacts.budgeted_markdown(plots)),
         "artifacts": folder,
         **{f"file_{name}": path for name, path in paths.items()},
     }, ledger=ledger_entries(study, summary, aggregates, objectives, keys))
 
 
+def capacity_summary(search) -> dict:
+    """The capacity search's findings, JSON-able, for the export, the report and the plot."""
+    plan = search.plan
+    return {"parameter": plan.parameter, "headline": search.headline(), "estimate": search.estimate,
+            "lower": search.lower, "upper": search.upper, "monotone": search.monotone, "binding": list(search.binding),
+            "finished": search.done, "why": search.why, "low": plan.low, "high": plan.high,
+            "precision": plan.precision, "confidence_level": 1.0 - plan.alpha, "max_probes": plan.max_probes,
+            "trials": int(sum(p.trials for p in search.probes)),
+            "probes": [{"sweep_point": p.key, "load": p.value, "trials": int(p.trials), "verdict": p.verdict,
+                        "met_on_means": p.met_on_means, "binding": list(p.binding), "reason": p.reason}
+                       for p in search.probes]}
+
+
 def ledger_entries(study: LoadSweepStudy, summary: dict, aggregates: pd.DataFrame, objectives: list[Objective],
                    keys: list[str]) -> list[LedgerEntry]:
-    """The best configuration per criterion (its mean with its t-interval), then every point's
-    place on the frontier: Pareto-optimal, dominated, not ranked for failing requests, or no data."""
+    """The capacity under the SLA (when searched), the best configuration per criterion (its mean
+    with its t-interval), then every point's place on the frontier: Pareto-optimal, dominated,
+    not ranked for failing requests, or no data."""
     level = float(study.spec.decision.confidence_level)
     by_point = aggregates.set_index(["sweep_point", "metric"])
     entries = []
+    capacity = summary.get("capacity")
+    if capacity and capacity["finished"]:
+        decision = "capacity" if capacity["monotone"] and capacity["estimate"] is not None else "no_capacity"
+        entries.append(LedgerEntry(
+            subject=CAPACITY_SUBJECT, decision=decision, metric=capacity["parameter"], reason=capacity["headline"],
+            proposal={capacity["parameter"]: capacity["estimate"]},
+            effect=float(capacity["estimate"]) if capacity["estimate"] is not None else float("nan"),
+            ci_low=float(capacity["lower"]) if capacity["lower"] is not None else float("nan"),
+            ci_high=float(capacity["upper"]) if capacity["upper"] is not None else float("nan"),
+            confidence_level=capacity["confidence_level"],
+            details={"binding": capacity["binding"], "trials": capacity["trials"], "monotone": capacity["monotone"],
+                     "interval": "capacity >= ci_low and < ci_high; NaN: not bounded within the search"}))
     for name, best in summary["best_configurations"].items():
         row = by_point.loc[(best["sweep_point"], best["metric"])]
         direction = "highest" if best["maximize"] else "lowest"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import ScalarFormatter
 
 from benchmark_assets import artifacts
 from benchmark_assets.kinds.load_sweep.analysis import Objective
@@ -39,6 +40,10 @@ def _mark_slos(axis, slos: list[dict], x_column: str, y_column: str) -> None:
         line(bound, color="tab:red", linestyle="--", linewidth=0.9, label=f"SLO: {slo['label']}")
         span(bound, high, color="tab:red", alpha=0.06)
         set_limits(low, high)
+
+
+def _end(value) -> str:
+    return "?" if value is None else f"{value:g}"
 
 
 def _bar(stat: pd.Series):
@@ -76,6 +81,13 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     if within:  # every trial of the point met every SLO
         axis.scatter([xs.loc[k, "mean"] for k in within], [ys.loc[k, "mean"] for k in within], s=160,
                      facecolors="none", edgecolors="tab:green", linewidths=1.2, label="met every SLO in every trial")
+    capacity = summary.get("capacity") or {}
+    at = next((p["sweep_point"] for p in capacity.get("probes", []) if p["load"] == capacity.get("estimate")), None)
+    if capacity.get("monotone") and at in keys:  # the highest load that met the SLA
+        axis.scatter([xs.loc[at, "mean"]], [ys.loc[at, "mean"]], marker="*", s=260, color="tab:blue", zorder=3,
+                     label=f"capacity under the SLA ({capacity['parameter']}={capacity['estimate']:g}, "
+                           f"{capacity['confidence_level']:.0%} interval "
+                           f"[{_end(capacity['lower'])}, {_end(capacity['upper'])}))")
     axis.margins(x=0.15, y=0.1)  # room for the labels of the extreme points
     y_means = [ys.loc[k, "mean"] for k in keys]
     if y_means and min(y_means) > 0 and max(y_means) / min(y_means) > 20:
@@ -93,6 +105,85 @@ def plot_pareto(folder: Path, aggregates: pd.DataFrame, summary: dict, objective
     path.parent.mkdir(exist_ok=True)
     figure.savefig(path)
     return path
+
+
+VERDICT_COLOURS = {"met": "tab:green", "failed": "tab:red", "uncertain": "tab:orange", "running": "tab:grey"}
+
+
+def plot_capacity(folder: Path, aggregates: pd.DataFrame, summary: dict) -> Path:
+    """One panel per SLO: its statistic's mean at each probed load with its interval, coloured by
+    the probe's call; the bound dashed; the capacity's estimate as a line and its interval shaded."""
+    capacity, slos = summary["capacity"], summary.get("slos") or []
+    figure, axes = artifacts.figure(7.0, 2.2 + 2.0 * len(slos), rows=len(slos))
+    axes = np.atleast_1d(axes)
+    verdicts = {p["sweep_point"]: p["verdict"] for p in capacity["probes"]}
+    loads = {p["sweep_point"]: p["load"] for p in capacity["probes"]}
+    for axis, slo in zip(axes, slos):
+        rows = aggregates[(aggregates["metric"] == slo["column"]) & aggregates["sweep_point"].isin(loads)]
+        for row in rows.to_dict("records"):
+            axis.errorbar([loads[row["sweep_point"]]], [row["mean"]], yerr=_bar(pd.Series(row)), fmt="o", capsize=3,
+                          color=VERDICT_COLOURS[verdicts[row["sweep_point"]]])
+        axis.axhline(slo["below"], color="tab:red", linestyle="--", linewidth=0.9, label=f"SLO: {slo['label']}")
+        low = capacity["lower"] if capacity["lower"] is not None else capacity["low"]
+        high = capacity["upper"] if capacity["upper"] is not None else capacity["high"]
+        if capacity["monotone"] and capacity["estimate"] is not None:
+            axis.axvspan(low, high, color="tab:blue", alpha=0.12,
+                         label=f"capacity's {capacity['confidence_level']:.0%} interval")
+            axis.axvline(capacity["estimate"], color="tab:blue", linewidth=1.2,
+                         label=f"capacity: {capacity['parameter']}={capacity['estimate']:g}")
+        if capacity["high"] / max(capacity["low"], 1e-9) >= 16:
+            axis.set_xscale("log", base=2)
+            axis.xaxis.set_major_formatter(ScalarFormatter())  # 8, 16, 32 rather than 2^3
+        axis.set_ylim(bottom=0)
+        axis.set_ylabel(slo["column"] + ("" if slo["metric"] == "error_rate" else " (ms)"), fontsize=8)
+        axis.legend(fontsize=7)
+    for verdict, colour in VERDICT_COLOURS.items():  # what the colours mean, once
+        axes[0].scatter([], [], color=colour, label=f"probe {verdict}")
+    axes[0].legend(fontsize=7, ncol=2)
+    axes[-1].set_xlabel(capacity["parameter"])
+    axes[0].set_title(("Capacity under the SLA (bars: each probe's interval over trials)" if capacity["monotone"]
+                       else "Capacity under the SLA: not monotone, no boundary reported"), fontsize=9)
+    figure.tight_layout()
+    path = folder / "plots" / "capacity.png"
+    path.parent.mkdir(exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def _capacity_section(summary: dict) -> list[str]:
+    capacity = summary.get("capacity")
+    if not capacity:
+        return []
+    unit = "requests in flight" if capacity["parameter"] == "concurrency" else "requests/s"
+    lines = ["", "## Capacity under the SLA", "", f"**{capacity['headline']}**", "",
+             f"- Search: {capacity['parameter']} from {capacity['low']:g} to {capacity['high']:g} {unit}, doubling "
+             f"until a load misses the SLA, then narrowing to within {capacity['precision']:g}; "
+             f"{len(capacity['probes'])} loads probed with {capacity['trials']} trials.",
+             f"- The interval holds at {capacity['confidence_level']:.0%} over the whole search: each call of a probe "
+             f"(met, failed) is one-sided at the level's share for up to {capacity['max_probes']} probes and every "
+             "SLO, spent over the probe's looks; loads too close to call are named, not guessed.",
+             ]
+    if not capacity["monotone"]:
+        lines.append(f"- **Not monotone**: {capacity['why']}. A boundary found here would be false; look at the "
+                     "server (warm-up, caching, a restart) before searching again.")
+    elif not capacity["finished"]:
+        lines.append(f"- Not finished: {capacity['why']}.")
+    lines += ["", f"| {capacity['parameter']} | trials | call | why |", "|---:|---:|---|---|"]
+    lines += [f"| {p['load']:g} | {p['trials']} | {p['verdict']} | {p['reason']} |" for p in capacity["probes"]]
+    return lines
+
+
+def _stopping_section(summary: dict) -> list[str]:
+    stopping = summary.get("stopping")
+    if not stopping or summary.get("capacity"):
+        return []
+    lines = ["", "## Stopping", "", f"{stopping['headline']}. Each point got trials one at a time from "
+             f"{stopping['min_trials']} up to {stopping['max_trials']}, until every decision metric's interval was "
+             f"within +-{stopping['precision']:.0%} of its mean; the intervals hold whichever look a point stopped at "
+             "(the error budget is spent across the looks).", "", "| sweep point | trials | why it stopped |",
+             "|---|---:|---|"]
+    lines += [f"| {p['sweep_point']} | {p['trials']} | {p['reason']} |" for p in stopping["points"]]
+    return lines
 
 
 def _slo_section(summary: dict) -> list[str]:
@@ -160,6 +251,8 @@ def format_report(summary: dict, objectives: list[Objective], *, study: str, des
             cells.append(_with_interval(combo["metrics"].get(o.column)))
         optimal = "yes" if combo["sweep_point"] in summary["pareto_sweep_points"] else ""
         lines.append(f"| {combo['sweep_point']} | {' | '.join(cells)} | {combo['n_failed_trials']} | {optimal} |")
+    lines += _capacity_section(summary)
+    lines += _stopping_section(summary)
     lines += _slo_section(summary)
     if meta.get("ingested"):
         lines += ["", "## Ingested trials", "", "Measured elsewhere and read from aiperf exports, against the server each "

@@ -13,7 +13,7 @@ from pydantic import Field, StrictBool, StrictFloat, StrictInt, field_validator,
 
 from benchmark_assets.artifacts import safe_label
 from benchmark_assets.study_file import Number, ScheduleSpec, Strict, StudyError, StudyFile, fingerprint
-from benchmark_assets.sweep import SweepPoint, format_value, sweep_grid
+from benchmark_assets.sweep import SweepPoint, format_value, point_key, sweep_grid
 from benchmark_assets.targets.http_load import (
     LATENCY_METRICS,
     LoadSpec,
@@ -71,8 +71,6 @@ class HttpLoadSpec(Strict):
     def _one_amount_and_one_mode(self) -> HttpLoadSpec:
         if (self.requests is None) == (self.duration_seconds is None):
             raise ValueError("give exactly one of requests and duration_seconds; set requests: 200 (or a duration)")
-        if self.concurrency is None and self.request_rate is None:
-            raise ValueError("no load given; set concurrency (requests in flight) or request_rate (requests/s)")
         if self.burstiness is not None and self.arrival != "gamma":
             raise ValueError(f"burstiness shapes gamma arrivals, and arrival is {self.arrival}; set arrival: gamma, "
                              "or remove burstiness")
@@ -137,6 +135,29 @@ class LoadDecisionSpec(Strict):
     rng_seed: StrictInt = 0
 
 
+class StoppingSpec(Strict):
+    """Trials added to each point one at a time, from ``min_trials`` up to ``max_trials``, until
+    the interval of every decision metric is within ``precision`` of its mean (half-width over
+    mean). The intervals hold when looked at after every trial: the study's error budget is spent
+    across the looks (``stats.sequential.look_alpha``)."""
+
+    min_trials: StrictInt = Field(default=3, ge=2, le=1000)
+    max_trials: StrictInt = Field(default=10, ge=2, le=1000)
+    precision: Number = 0.1
+    spending: Literal["pocock", "obrien_fleming"] = "pocock"
+
+
+class CapacitySpec(Strict):
+    """Search for the highest load at which every SLO still holds: double from ``low`` until a
+    load fails (at most ``high``), then bisect until the boundary is known to within
+    ``precision`` (requests in flight, or requests/s)."""
+
+    search: Literal["concurrency", "request_rate"]
+    low: Number
+    high: Number
+    precision: Number | None = None  # default: 1 request in flight; required for request_rate
+
+
 class LoadSweepSpec(Strict):
     kind: Literal["load_sweep"]
     description: str = ""
@@ -151,6 +172,8 @@ class LoadSweepSpec(Strict):
     seed: StrictInt = Field(default=0, ge=0, le=2**30)
     objectives: list[ObjectiveSpec] | None = None
     slos: list[SloSpec] = Field(default_factory=list)
+    stopping: StoppingSpec | None = None
+    capacity: CapacitySpec | None = None
     decision: LoadDecisionSpec = Field(default_factory=LoadDecisionSpec)
     allow_large: StrictBool = False  # lift the sane upper bounds (LIMITS) on load sizes
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
@@ -209,7 +232,10 @@ class LoadSweepStudy(StudyFile):
 
     @cached_property
     def points(self) -> list[SweepPoint]:
-        """Every combination of the swept lists (a grid), in the order the lists give."""
+        """Every combination of the swept lists (a grid), in the order the lists give; a capacity
+        search starts from its lowest load alone (its follow-ups add the loads it probes)."""
+        if self.spec.capacity is not None:
+            return [self.probe(self.spec.capacity.low)]
         return sweep_grid(self.swept)
 
     @property
@@ -217,14 +243,50 @@ class LoadSweepStudy(StudyFile):
         return [p.key for p in self.points]
 
     @property
+    def trial_range(self) -> tuple[int, int]:
+        """The fewest and the most trials a point gets (the same with a fixed ``trials``)."""
+        stopping = self.spec.stopping
+        return (stopping.min_trials, stopping.max_trials) if stopping else (self.spec.trials, self.spec.trials)
+
+    @property
     def trial_keys(self) -> list[str]:
-        return [str(t) for t in range(self.spec.trials)]
+        """The trials every run measures at each point; ``stopping`` adds more one at a time."""
+        return [str(t) for t in range(self.trial_range[0])]
+
+    def probe(self, value) -> SweepPoint:
+        """The sweep point of one load the capacity search probes."""
+        name = self.spec.capacity.search
+        value = int(value) if name == "concurrency" else float(value)
+        return SweepPoint(key=point_key(name, value), params={name: value})
 
     def point(self, key: str) -> SweepPoint:
         for point in self.points:
             if point.key == key:
                 return point
+        capacity = self.spec.capacity
+        if capacity is not None:
+            name, _, text = key.partition("=")
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if name == capacity.search and capacity.low <= value <= capacity.high and self.probe(value).key == key:
+                return self.probe(value)
         raise KeyError(f"sweep point {key!r} is no longer in {self.path.name}; it was removed from the study")
+
+    def is_point(self, key: str) -> bool:
+        """A point of the study's grid, or a load its capacity search may probe."""
+        try:
+            self.point(key)
+        except KeyError:
+            return False
+        return True
+
+    def ordered_points(self, keys) -> list[str]:
+        """``keys`` that are the study's points: the grid's in its order, then probes by load."""
+        keys = [k for k in dict.fromkeys(keys) if self.is_point(k)]
+        grid = {k: i for i, k in enumerate(self.point_keys)}
+        return sorted(keys, key=lambda k: (k not in grid, grid.get(k, 0), sum(self.point(k).params.values())))
 
     def trial_seed(self, point: SweepPoint, trial: int) -> int:
         """``same_seed``: every point's trial t uses the same prompts; else they differ by point,
@@ -343,12 +405,76 @@ def _check_slos(path: Path, study: LoadSweepStudy) -> None:
         seen.add(slo.metric)
 
 
+def _check_stopping(path: Path, spec: LoadSweepSpec) -> None:
+    stopping = spec.stopping
+    if stopping is None:
+        return
+    if "trials" in spec.model_fields_set:
+        raise StudyError(path, "trials", "a fixed count, and stopping sets the count (min_trials up to max_trials)",
+                         "remove trials, or remove stopping")
+    if stopping.min_trials > stopping.max_trials:
+        raise StudyError(path, "stopping.min_trials", f"{stopping.min_trials} is above max_trials "
+                         f"{stopping.max_trials}", "make min_trials at most max_trials")
+    if not stopping.precision > 0:
+        raise StudyError(path, "stopping.precision", f"{format_value(stopping.precision)} is not above 0",
+                         "give the interval's half-width relative to the mean, e.g. 0.1 for +-10 %")
+
+
+def _check_capacity(path: Path, spec: LoadSweepSpec, swept: dict) -> None:
+    """A search needs SLOs, a load to search and nothing else swept, bounds low < high within the
+    parameter's range and a precision above 0 (a whole number of requests for concurrency)."""
+    load, capacity = spec.target.http_load, spec.capacity
+    if capacity is None:
+        if load.concurrency is None and load.request_rate is None:
+            raise StudyError(path, "target.http_load", "no load given", "set concurrency (requests in flight) or "
+                             "request_rate (requests/s), or search for one under capacity")
+        return
+    name = capacity.search
+    if getattr(load, name) is not None:
+        raise StudyError(path, f"target.http_load.{name}", f"capacity.search sets {name}, and it is given here too",
+                         f"remove it: the search probes {name} from capacity.low up")
+    for other in swept:
+        raise StudyError(path, f"target.http_load.{other}", f"{other} is swept, and a capacity search runs at one "
+                         "setting of everything else", "give one value, or one study per value")
+    if not spec.slos:
+        raise StudyError(path, "capacity", "searches for the highest load that meets the SLOs, and the study "
+                         "declares none", "add slos, e.g. - {metric: time_to_first_token, stat: p99, below: 200}")
+    whole = name == "concurrency"
+    for field in ("low", "high"):
+        value = getattr(capacity, field)
+        if whole and not float(value).is_integer():
+            raise StudyError(path, f"capacity.{field}", f"concurrency takes whole numbers, got {value}",
+                             "use an integer")
+        if value < 1 if whole else value <= 0:
+            raise StudyError(path, f"capacity.{field}", f"{name} must be {'at least 1' if whole else 'above 0'}, got "
+                             f"{format_value(value)}", "use a positive value")
+        if not spec.allow_large and value > LIMITS[name]:
+            raise StudyError(path, f"capacity.{field}", f"{name} {format_value(value)} is above the sane limit "
+                             f"{LIMITS[name]:,}", "use a smaller value, or set allow_large: true if you mean it")
+    if not capacity.low < capacity.high:
+        raise StudyError(path, "capacity.low", f"low {format_value(capacity.low)} is not below high "
+                         f"{format_value(capacity.high)}", "give the search a range: low below high")
+    precision = capacity.precision
+    if precision is None and not whole:
+        raise StudyError(path, "capacity.precision", "a request_rate search needs a precision",
+                         "give it in requests/s, e.g. precision: 0.5")
+    if precision is not None and not precision > 0:
+        raise StudyError(path, "capacity.precision", f"{format_value(precision)} is not above 0",
+                         f"give how close the search narrows the boundary, in {'requests' if whole else 'requests/s'}")
+    if precision is not None and whole and not float(precision).is_integer():
+        raise StudyError(path, "capacity.precision", f"concurrency moves in whole requests, got {precision}",
+                         "use a whole number, e.g. precision: 1")
+
+
 def load_load_sweep(path: Path, text: str, spec: LoadSweepSpec, name: str) -> LoadSweepStudy:
     swept = _check_sweep(path, spec.target.http_load, spec)
+    _check_stopping(path, spec)
+    _check_capacity(path, spec, swept)
     study = LoadSweepStudy(name=name, path=path, text=text, spec=spec, swept=swept)
     _check_slos(path, study)
     _check_objectives(path, study)
-    for point in study.points:  # the target's own checks, at load time rather than mid-sweep
+    probes = [study.probe(spec.capacity.high)] if spec.capacity else []
+    for point in study.points + probes:  # the target's own checks, at load time rather than mid-sweep
         try:
             validate_load_spec(study.load_spec(point, 0))
         except LoadSpecError as error:

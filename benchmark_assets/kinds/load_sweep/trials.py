@@ -28,7 +28,7 @@ def resumable(study: LoadSweepStudy, checkpoint: pd.DataFrame) -> pd.DataFrame:
     if checkpoint.empty or not minutes:
         return checkpoint.iloc[0:0]
     expected = pd.Series(study.fingerprint(), index=checkpoint.index, dtype=object)
-    on_a_point = checkpoint["sweep_point"].isin(study.point_keys)
+    on_a_point = checkpoint["sweep_point"].map(study.is_point).astype(bool)
     keep = ((checkpoint["status"] == "ok") & is_current(checkpoint, expected, on_a_point)
             & (checkpoint["started_at"].astype(float) >= time.time() - 60 * minutes))
     return checkpoint[keep].reset_index(drop=True)
@@ -72,7 +72,7 @@ def run_sweep_trials(
     """One row per (sweep point, trial): every metric statistic, or the trial's error; with the
     study's cooldown between trials. One trial at a time, on a worker thread, so that Ctrl-C lets
     the running trial finish (``parallel.run_all``); ``on_row`` gets each row as it finishes."""
-    known = set(study.point_keys)
+    known = {key for key, _ in keys if study.is_point(key)}
     removed = sorted({key for key, _ in keys if key not in known})
     if removed and log:
         # Dynamic partitions outlive the study file's lists; a point removed from it is skipped,
