@@ -1,12 +1,19 @@
 """Summary statistics and Student-t intervals of many rows of samples at once."""
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from benchmark_assets.stats.lazy import scipy_stats
+
+
+@functools.lru_cache(maxsize=4096)
+def t_quantile(q: float, df: int) -> float:
+    """Student-t's quantile, remembered: a stopping rule asks for the same few again and again."""
+    return float(scipy_stats().t.ppf(q, df))
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,6 @@ def positive_mean_interval(values, *, confidence_level: float = 0.95) -> tuple[f
     variance = float(logs.var(ddof=1))
     centre = float(logs.mean()) + variance / 2.0
     se = np.sqrt(variance / n + variance**2 / (2.0 * (n - 1)))
-    half = float(scipy_stats().t.ppf(0.5 + confidence_level / 2.0, n - 1)) * se
+    half = t_quantile(0.5 + confidence_level / 2.0, n - 1) * se
     with np.errstate(over="ignore"):  # two far-apart trials at 99 %: no upper bound (inf) is the honest one
         return float(np.exp(centre - half)), float(np.exp(centre + half))

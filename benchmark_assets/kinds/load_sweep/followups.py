@@ -12,6 +12,7 @@ from benchmark_assets.kinds.base import is_ingested
 from benchmark_assets.kinds.load_sweep.capacity import Search, SearchPlan, Slo, search
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
 from benchmark_assets.kinds.load_sweep.stopping import Stop, current_round, point_stop
+from benchmark_assets.kinds.load_sweep.trials import NOT_RUN
 
 
 def round_trials(study: LoadSweepStudy, trials: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +73,10 @@ def point_stops(study: LoadSweepStudy, trials: pd.DataFrame) -> list[Stop]:
         group = rows[rows["sweep_point"] == key] if len(rows) else rows
         group = group[~is_ingested(group)] if len(group) else group
         ok = group[group["status"] == "ok"] if len(group) else group
+        not_run = group[group["error"].astype(str).str.startswith(NOT_RUN)] if len(group) else group
+        if len(not_run):  # a lower load was overloaded: more trials here would be skipped too
+            out.append(Stop(key, len(group), len(group) - len(ok), True, str(not_run["error"].iloc[0]), {}))
+            continue
         out.append(point_stop(key, ok, len(group) - len(ok), decision_metrics(study), first=first, last=last,
                               precision=float(stopping.precision),
                               alpha=1.0 - float(study.spec.decision.confidence_level), spending=stopping.spending))

@@ -25,7 +25,7 @@ from benchmark_assets.kinds.load_sweep.analysis import (
 from benchmark_assets.kinds.load_sweep.followups import round_trials, stopping_table
 from benchmark_assets.kinds.load_sweep.report import format_report, plot_capacity, plot_pareto, write_sweep_exports
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
-from benchmark_assets.kinds.load_sweep.trials import metric_columns, resumable, run_sweep_trials
+from benchmark_assets.kinds.load_sweep.trials import NOT_RUN, metric_columns, resumable, run_sweep_trials
 from benchmark_assets.stats.sequential import look_alpha
 
 PARETO, DOMINATED, NOT_RANKED, NO_DATA = "pareto_optimal", "dominated", "not_ranked", "no_data"
@@ -89,6 +89,8 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
     first, last = study.trial_range
     # rows of versions that did not record a source are told by the inbox's trial numbers
     ingested = is_ingested(trials, legacy=trials["trial"].astype(int) >= INBOX_BASE)
+    not_run = trials["error"].astype(str).str.startswith(NOT_RUN)
+    overloaded = trials.get("overloaded", pd.Series("", index=trials.index)).fillna("").astype(str)
     metadata = {
         "sweep_parameters": [{"name": n, "values": v} for n, v in study.swept.items()],
         "num_combinations": len(keys), "num_trials_per_value": first if first == last else f"{first} to {last}",
@@ -102,11 +104,16 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
                       "file": str(r.get(SOURCE, "")).removeprefix(INBOX_SOURCE),
                       "endpoint": str(r.get("endpoint") or "(not recorded)")}
                      for r in trials[ingested].to_dict("records")],
+        # which points showed overload, and which higher loads were not run for it
+        "overload": {"overloaded": [{"sweep_point": r["sweep_point"], "trial": int(r["trial"]), "why": why}
+                                    for r, why in zip(trials.to_dict("records"), overloaded) if why],
+                     "not_run": {str(k): int(v) for k, v in trials[not_run].groupby("sweep_point").size().items()},
+                     "limits": study.spec.overload and study.spec.overload.model_dump()},
     }
     summary = summarise_sweep(
         aggregates, {k: study.point(k).params for k in keys}, objectives,
         latency_column="time_to_first_token_p99" if load.streaming else "request_latency_p99",
-        failures=trials[trials["status"] != "ok"], metadata=metadata,
+        failures=trials[(trials["status"] != "ok") & ~not_run], metadata=metadata,
         max_error_rate=float(study.spec.decision.max_error_rate),
         slos=[{"label": s.label, "metric": s.metric, "column": s.column, "below": float(s.below)} for s in study.spec.slos],
     )

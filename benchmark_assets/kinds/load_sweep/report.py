@@ -173,6 +173,22 @@ def _capacity_section(summary: dict) -> list[str]:
     return lines
 
 
+def _overload_section(summary: dict) -> list[str]:
+    overload = summary["metadata"].get("overload") or {}
+    if not overload.get("overloaded") and not overload.get("not_run"):
+        return []
+    lines = ["", "## Overload", ""]
+    first = {}
+    for item in overload["overloaded"]:
+        first.setdefault(item["sweep_point"], item)
+    lines += [f"- {key} was overloaded in trial {item['trial']}: {item['why']}" for key, item in first.items()]
+    skipped = overload.get("not_run") or {}
+    if skipped:
+        lines.append(f"- Not run, as higher loads of an overloaded point: {', '.join(skipped)} "
+                     f"({sum(skipped.values())} trials saved); they are left off the frontier.")
+    return lines
+
+
 def _stopping_section(summary: dict) -> list[str]:
     stopping = summary.get("stopping")
     if not stopping or summary.get("capacity"):
@@ -252,6 +268,7 @@ def format_report(summary: dict, objectives: list[Objective], *, study: str, des
         optimal = "yes" if combo["sweep_point"] in summary["pareto_sweep_points"] else ""
         lines.append(f"| {combo['sweep_point']} | {' | '.join(cells)} | {combo['n_failed_trials']} | {optimal} |")
     lines += _capacity_section(summary)
+    lines += _overload_section(summary)
     lines += _stopping_section(summary)
     lines += _slo_section(summary)
     if meta.get("ingested"):

@@ -158,6 +158,18 @@ class CapacitySpec(Strict):
     precision: Number | None = None  # default: 1 request in flight; required for request_rate
 
 
+class OverloadSpec(Strict):
+    """When a trial shows its point clearly overloaded, the higher loads of the sweep (the same
+    other settings, more concurrency or a higher rate) are not run: their trials would only queue
+    and time out. Clearly overloaded: more than ``max_error_rate`` of its requests failed, its
+    request latency p99 is beyond ``max_latency_ms``, or (at a request rate) it achieved less
+    than ``min_rate_ratio`` of the rate it was asked for."""
+
+    max_error_rate: Number = Field(default=0.5, gt=0, le=1)
+    max_latency_ms: Number | None = Field(default=None, gt=0)
+    min_rate_ratio: Number | None = Field(default=0.8, gt=0, le=1)
+
+
 class LoadSweepSpec(Strict):
     kind: Literal["load_sweep"]
     description: str = ""
@@ -174,6 +186,7 @@ class LoadSweepSpec(Strict):
     slos: list[SloSpec] = Field(default_factory=list)
     stopping: StoppingSpec | None = None
     capacity: CapacitySpec | None = None
+    overload: OverloadSpec | None = None
     decision: LoadDecisionSpec = Field(default_factory=LoadDecisionSpec)
     allow_large: StrictBool = False  # lift the sane upper bounds (LIMITS) on load sizes
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
@@ -329,6 +342,34 @@ class LoadSweepStudy(StudyFile):
             if not value <= float(slo.below):  # NaN (not measured) is a miss
                 return 0.0
         return 1.0
+
+    def overloaded(self, point: SweepPoint, metrics: dict) -> str:
+        """Why a successful trial at ``point`` shows it clearly overloaded (``overload``), or ''."""
+        limits = self.spec.overload
+        if limits is None:
+            return ""
+        errors = metrics.get("error_rate", math.nan)
+        if errors > float(limits.max_error_rate):
+            return f"{errors:.0%} of its requests failed (limit {float(limits.max_error_rate):.0%})"
+        latency = metrics.get("request_latency_p99", math.nan)
+        if limits.max_latency_ms is not None and latency > float(limits.max_latency_ms):
+            return f"request latency p99 {latency:,.0f} ms (limit {format_value(limits.max_latency_ms)} ms)"
+        rate = point.params.get("request_rate", self.load.request_rate)
+        achieved = metrics.get("achieved_request_rate", math.nan)
+        if limits.min_rate_ratio is not None and isinstance(rate, int | float) and achieved < float(
+                limits.min_rate_ratio) * float(rate):
+            return (f"it achieved {achieved:.3g} of the {format_value(rate)} requests/s asked "
+                    f"({achieved / float(rate):.0%}, limit {float(limits.min_rate_ratio):.0%})")
+        return ""
+
+    def above(self, lower: SweepPoint, point: SweepPoint) -> bool:
+        """``point`` is a higher load than ``lower``: the same other settings, and at least as much
+        concurrency and request rate, more of one."""
+        loads = ("concurrency", "request_rate")
+        if any(point.params.get(n) != lower.params.get(n) for n in point.params if n not in loads):
+            return False
+        pairs = [(lower.params[n], point.params[n]) for n in loads if n in point.params and n in lower.params]
+        return bool(pairs) and all(b >= a for a, b in pairs) and any(b > a for a, b in pairs)
 
     @property
     def endpoint_pool(self) -> str:

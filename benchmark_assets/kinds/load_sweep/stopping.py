@@ -17,7 +17,7 @@ import pandas as pd
 
 from benchmark_assets.kinds.base import is_ingested
 from benchmark_assets.kinds.load_sweep.analysis import on_log_scale
-from benchmark_assets.stats.intervals import positive_mean_interval, t_interval
+from benchmark_assets.stats.intervals import positive_mean_interval, t_interval, t_quantile
 from benchmark_assets.stats.sequential import look_alpha
 
 __all__ = ["Stop", "current_round", "metric_interval", "point_stop", "relative_half_width"]
@@ -102,3 +102,20 @@ def point_stop(point: str, ok: pd.DataFrame, failed: int, metrics: list[str], *,
         return Stop(point, count, failed, True, f"max_trials {last} reached, not yet precise: {shown} (asked "
                     f"+-{precision:.0%}){failures}", widths)
     return Stop(point, count, failed, False, f"not yet precise after {count} trials: {shown}", widths)
+
+
+def stopped_interval(values, metric: str, *, first: int, last: int, precision: float, alpha: float = 0.05,
+                     spending: str = "pocock", plain: bool = False) -> tuple[float, float, int]:
+    """Replay the stopping rule on one point's trials in order: (low, high, trials) where it
+    stops. ``plain``: aiperf's rule instead, a Student-t ``1 - alpha`` interval at every look,
+    for comparison (``benchmarks/convergence.py``)."""
+    x = np.asarray(values, dtype=float)
+    for n in range(first, min(last, x.size) + 1):
+        if plain:
+            half = t_quantile(1 - alpha / 2, n - 1) * x[:n].std(ddof=1) / math.sqrt(n)
+            low, high = x[:n].mean() - half, x[:n].mean() + half
+        else:
+            low, high = metric_interval(x[:n], metric, look_alpha(n, first, last, alpha, spending))
+        if (high - low) / 2 / abs(x[:n].mean()) <= precision or n == last:
+            return low, high, n
+    raise ValueError(f"{x.size} trials given, and the rule may need up to {last}")

@@ -17,7 +17,9 @@ from benchmark_assets.targets.http_load import metric_names, run_load_trial
 
 # The columns every load trial row has; every other column is a metric statistic.
 TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds",
-                              "endpoint")
+                              "endpoint", "overloaded")
+# The error of a trial not run because a lower load of the sweep was overloaded (``overload``).
+NOT_RUN = "not run: "
 
 
 def resumable(study: LoadSweepStudy, checkpoint: pd.DataFrame) -> pd.DataFrame:
@@ -80,14 +82,24 @@ def run_sweep_trials(
         log(f"skipping sweep points no longer in {study.path.name}: {removed}")
     run_order = ordered(study, [(key, trial) for key, trial in keys if key in known])
     fingerprint = study.fingerprint()
+    overloaded: dict[str, str] = {}  # point -> why a trial of it showed it overloaded, in this run
 
     def one(index_key: tuple[int, tuple[str, int]]) -> dict:
         i, (key, trial) = index_key
         point = study.point(key)
         spec = study.load_spec(point, trial)
+        below = next((k for k in overloaded if study.above(study.point(k), point)), None)
+        if below is not None:  # a lower load was overloaded: this one would only queue and time out
+            return {"sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
+                    "trial_seed": spec.seed, "status": "failed", "started_at": time.time(), "wall_seconds": 0.0,
+                    "error": f"{NOT_RUN}{below} was overloaded ({overloaded[below]})", "generator_cpu_seconds": 0.0,
+                    "endpoint": study.load.url, "fingerprint": fingerprint, "overloaded": ""}
         started, started_at = time.perf_counter(), time.time()
         result = run_load_trial(spec)
         wall = time.perf_counter() - started
+        why = study.overloaded(point, result.metrics) if result.status == "ok" else ""
+        if why and study.spec.capacity is None:
+            overloaded.setdefault(key, why)
         if i < len(run_order) - 1 and study.spec.cooldown_seconds:
             # After this trial, inside its job: Ctrl-C during a cooldown starts no new trial.
             time.sleep(float(study.spec.cooldown_seconds))
@@ -95,7 +107,7 @@ def run_sweep_trials(
             "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
             "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
             "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds), "endpoint": study.load.url,
-            "fingerprint": fingerprint, **result.metrics,
+            "fingerprint": fingerprint, "overloaded": why, **result.metrics,
         }
 
     def finished(row: dict) -> None:
