@@ -37,7 +37,7 @@ class LoadSweepKind(StudyKind):
     point = Dimension("sweep_point", lambda study: study.point_keys, registry="load_points")
     # Trial numbers are dynamic too: raising `trials:` adds partitions without reloading definitions.
     replicate = Dimension("trial", lambda study: study.trial_keys, registry="load_trials")
-    artifact_files = "report.md, sweep_aggregate.json/csv, per_value/, plots/pareto.png"
+    artifact_files = "report.md, sweep_aggregate.json/csv, per_value/, plots/pareto.png (capacity.png with a search)"
     inbox_files, inbox_help = inbox.PATTERNS, inbox.HELP
 
     def load(self, path, text, spec, name) -> LoadSweepStudy:
@@ -103,5 +103,7 @@ class LoadSweepKind(StudyKind):
         return inbox.ingest_export(study, path, relative, new_replicate)
 
     def run_summary(self, outcome: RunOutcome) -> str:
-        return (f"Ran {outcome.measured} load trials over {outcome.points} sweep points in "
-                f"{outcome.seconds:.1f} s ({len(outcome.stages)} Dagster runs).")
+        where = ("in a capacity search, one load at a time" if outcome.study.spec.capacity is not None
+                 else f"over {outcome.points} sweep points")
+        return (f"Ran {outcome.measured} load trials {where} in {outcome.seconds:.1f} s "
+                f"({len(outcome.stages)} Dagster runs).")
