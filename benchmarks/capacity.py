@@ -34,13 +34,13 @@ target:
     url: http://127.0.0.1:{port}
     output_tokens: 8
     input_tokens: 16
-    requests: 32
+    requests: 64
     warmup_requests: 4
     request_timeout_seconds: 30
 mock_server: {{ttft_ms: 20, itl_ms: 5, capacity: {slots}, batch_cost: {batch_cost}}}
 slos:
   - {{metric: time_to_first_token, stat: {stat}, below: {bound}}}
-  - {{metric: error_rate, below: 0.01}}
+  - {{metric: error_rate, below: 0.05}}
 stopping: {{min_trials: 3, max_trials: 8}}
 capacity: {{search: concurrency, low: 1, high: {high}}}
 """

@@ -50,6 +50,9 @@ VOCABULARY = tuple(
 )
 
 
+GENERATOR_FAILED = "the load generator failed: "  # a trial's error when the generator itself broke
+
+
 class LoadSpecError(ValueError):
     """A load spec that cannot run; the message names the field and the fix."""
 
@@ -588,6 +591,10 @@ def summarise_requests(requests: pd.DataFrame, *, streaming: bool, slo_bounds=()
         metrics["error_rate"] = (count - len(ok)) / count
     if count > 1 and starts[-1] > starts[0]:
         metrics["achieved_request_rate"] = (count - 1) / float(starts[-1] - starts[0])
+    scheduled = np.sort(measured["scheduled_s"].to_numpy(float))
+    scheduled = scheduled[np.isfinite(scheduled)]
+    if scheduled.size > 1 and scheduled[-1] > scheduled[0]:  # request-rate trials only: what the schedule drew
+        metrics["scheduled_request_rate"] = (scheduled.size - 1) / float(scheduled[-1] - scheduled[0])
     values = request_values(ok, streaming=streaming)
     metrics.update(goodput_metrics(values, count, duration, slo_bounds))
     if len(ok) == 0 or duration <= 0:
@@ -628,7 +635,7 @@ async def run_load_trial_async(spec: LoadSpec) -> LoadTrial:
             if not client.stopped:
                 await _run_phase(client, measured, False, spec.duration_seconds)
         except Exception as error:  # noqa: BLE001 - a bug or an environment problem: still a trial, not a crash
-            crash = f"the load generator failed: {type(error).__name__}: {error}"
+            crash = f"{GENERATOR_FAILED}{type(error).__name__}: {error}"
     cpu_seconds = time.thread_time() - cpu_started
     requests = _records_frame(client.records)
     metrics = summarise_requests(requests, streaming=spec.streaming, slo_bounds=spec.slo_bounds)

@@ -46,19 +46,19 @@ def sweep_aggregates(
     n_resamples: int,
     rng_seed: int,
     label: str,
-    level_for: Callable[[int], float] | None = None,
+    level_for: Callable[[pd.DataFrame], float] | None = None,
 ) -> pd.DataFrame:
     """One row per (sweep point, metric statistic) over the point's successful trials: n, mean,
     std, min, max, cv, se, t and bootstrap intervals; ``single_run`` where only one trial
     succeeded (no interval then, rather than a crash or a fake one). Latencies and rates get
-    their interval (``t_low``/``t_high``) on the log scale, so it stays above 0. ``level_for(n)``:
-    the confidence level of a point with n successful trials (looks spent by ``stopping``)."""
+    their interval (``t_low``/``t_high``) on the log scale, so it stays above 0. ``level_for(rows)``:
+    the confidence level of a point with these trials (its look's, with ``stopping``)."""
     frames = []
     for key in point_keys:
         rows = trials[trials["sweep_point"] == key]
         ok = rows[rows["status"] == "ok"]
         if level_for is not None:
-            confidence_level = level_for(len(ok))
+            confidence_level = level_for(rows)
         table = aggregate_metrics(ok, metrics, confidence_level=confidence_level, n_resamples=n_resamples,
                                   rng_seed=rng_seed, label=f"{label}|{key}")
         for i, metric in enumerate(table["metric"]):

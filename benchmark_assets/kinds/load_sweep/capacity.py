@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmark_assets.kinds.load_sweep.stopping import metric_interval
+from benchmark_assets.stats.lazy import scipy_stats
 from benchmark_assets.stats.sequential import look_alpha
 from benchmark_assets.sweep import format_value, point_key
 
 MET, FAILED, UNCERTAIN, RUNNING = "met", "failed", "uncertain", "running"
+REQUESTS = "request_count"  # per trial: what an error-rate SLO's bounds count over
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,25 @@ class Probe:
     bounds: dict = field(default_factory=dict)  # column -> (mean, low, high) at the probe's call level
 
 
+def error_rate_bounds(errors: float, requests: float, alpha: float) -> tuple[float, float]:
+    """Clopper-Pearson bounds of a per-request error rate from the errors among the requests of
+    every trial together, each side at ``alpha``: 0 errors in 96 requests is not an error rate of 0."""
+    if requests <= 0:
+        return 0.0, 1.0
+    beta = scipy_stats().beta
+    k, n = round(errors), round(requests)
+    low = 0.0 if k == 0 else float(beta.ppf(alpha, k, n - k + 1))
+    high = 1.0 if k == n else float(beta.ppf(1 - alpha, k + 1, n - k))
+    return low, high
+
+
 def judge(plan: SearchPlan, key: str, value: float, values: dict[str, np.ndarray], failed: int) -> Probe:
     """Call one probe from its successful trials' SLO statistics (``values``: column -> one value
-    per trial) and the number of its trials that failed outright."""
-    n = max((np.isfinite(np.asarray(v, float)).sum() for v in values.values()), default=0)
+    per successful trial, NaN where a trial has none; ``request_count`` too when an SLO bounds the
+    error rate) and the number of its trials that failed outright. A trial that failed outright
+    (the server refused its first request, or every one) is a miss of the SLA as a fact, outside
+    the error budget of the calls."""
+    n = max((np.asarray(v).size for v in values.values()), default=0)
     count = n + failed
     if failed:
         return Probe(key, value, count, failed, FAILED, False, ("trials failed",),
@@ -127,7 +144,12 @@ def judge(plan: SearchPlan, key: str, value: float, values: dict[str, np.ndarray
     for slo in plan.slos:
         x = np.asarray(values.get(slo.column, []), float)
         x = x[np.isfinite(x)]
-        if x.size == 0:
+        if slo.metric == "error_rate" and REQUESTS in values:
+            requests = np.asarray(values[REQUESTS], float)
+            errors = float(np.nansum(np.asarray(values.get(slo.column), float) * requests))
+            mean = errors / max(float(np.nansum(requests)), 1.0)
+            low, high = error_rate_bounds(errors, float(np.nansum(requests)), alpha)
+        elif x.size == 0:
             # no inter-token gap to be slow when every request had one token; anything else unmeasured misses
             mean = low = high = 0.0 if slo.metric == "inter_token_latency" else math.inf
         else:
@@ -186,8 +208,9 @@ class Search:
         low = format_value(self.lower) if self.lower is not None else f"below {format_value(self.plan.low)}"
         high = f"below {format_value(self.upper)}" if self.upper is not None else "beyond the search's high"
         binding = f"; binding: {', '.join(self.binding)}" if self.binding else ""
-        reach = " (the search's high: the SLA held all the way)" if self.upper is None and self.estimate >= self.plan.high else ""
-        return (f"capacity under the SLA: {name}={format_value(self.estimate)}{reach} {unit}; "
+        reach = (" (the search's high: no load up to it failed the SLA)"
+                 if self.upper is None and self.estimate >= self.plan.high else "")
+        return (f"capacity under the SLA: {name}={format_value(self.estimate)} {unit}{reach}; "
                 f"{1 - self.plan.alpha:.0%} interval: from {low}, {high}{binding}")
 
 
@@ -222,6 +245,8 @@ def search(plan: SearchPlan, measured: dict[float, tuple[dict[str, np.ndarray], 
         if not p.met_on_means:
             break
         estimate = p.value
+    if lower is not None and (estimate is None or estimate < lower):
+        estimate = lower  # a load called met is met, whatever a lower load's means said
     inverted = [(f, m) for f in called_failed for m in called_met if f < m]
     running = [p for p in probes if p.verdict == RUNNING]
     if inverted:  # no boundary to narrow down: probing on would spend trials on nothing

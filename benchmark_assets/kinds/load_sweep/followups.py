@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark_assets.kinds.base import is_ingested
-from benchmark_assets.kinds.load_sweep.capacity import Search, SearchPlan, Slo, search
+from benchmark_assets.kinds.load_sweep.capacity import REQUESTS, Search, SearchPlan, Slo, search
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
 from benchmark_assets.kinds.load_sweep.stopping import Stop, current_round, point_stop
 from benchmark_assets.kinds.load_sweep.trials import NOT_RUN
@@ -47,13 +47,15 @@ def capacity_search(study: LoadSweepStudy, trials: pd.DataFrame) -> Search:
     """The capacity search's state from the stored trials of its latest run."""
     plan = search_plan(study)
     rows = round_trials(study, trials)
+    rows = rows[~is_ingested(rows)] if len(rows) else rows  # the search measures its own loads
+    columns = [slo.column for slo in plan.slos] + ([REQUESTS] if any(s.metric == "error_rate" for s in plan.slos)
+                                                    else [])
     measured = {}
     for key, group in (rows.groupby("sweep_point", sort=False) if len(rows) else ()):
         if not study.is_point(key):
             continue
         ok = group[group["status"] == "ok"]
-        values = {slo.column: ok[slo.column].to_numpy(float) if slo.column in ok else np.full(len(ok), math.nan)
-                  for slo in plan.slos}
+        values = {c: ok[c].to_numpy(float) if c in ok else np.full(len(ok), math.nan) for c in columns}
         measured[float(study.point(key).params[plan.parameter])] = (values, int((group["status"] != "ok").sum()))
     return search(plan, measured)
 

@@ -46,6 +46,11 @@ def matching_point(study: LoadSweepStudy, settings: dict[str, float]) -> str:
 def ingest_export(study: LoadSweepStudy, path: Path, relative: PurePosixPath,
                   new_replicate: Callable[[], int]) -> pd.DataFrame:
     """One trial row from one aiperf export; IngestError with what to fix."""
+    if study.spec.stopping is not None or study.spec.capacity is not None:
+        # their intervals are spent over their own trials' looks; a trial from elsewhere is not one of them
+        raise IngestError(f"{study.name} adds its own trials one at a time ({'capacity' if study.spec.capacity else 'stopping'}"
+                          "), so a trial measured elsewhere cannot join its looks; put the export in the inbox of a "
+                          "study with a fixed number of trials")
     try:
         run = read_export(path)
     except ExportFileError as error:

@@ -65,7 +65,8 @@ def level_for(study: LoadSweepStudy):
         return None
     alpha = 1.0 - float(study.spec.decision.confidence_level)
     spending = study.spec.stopping.spending
-    return lambda n: 1.0 - look_alpha(max(n, 1), first, last, alpha, spending)
+    # the look a point stopped at: its trials this round, failed ones too
+    return lambda rows: 1.0 - look_alpha(max(len(rows), 1), first, last, alpha, spending)
 
 
 def stopping(study: LoadSweepStudy, step, trials: pd.DataFrame) -> NodeResult:
@@ -93,7 +94,7 @@ def sweep_summary(study: LoadSweepStudy, step, aggregates: pd.DataFrame, trials:
     overloaded = trials.get("overloaded", pd.Series("", index=trials.index)).fillna("").astype(str)
     metadata = {
         "sweep_parameters": [{"name": n, "values": v} for n, v in study.swept.items()],
-        "num_combinations": len(keys), "num_trials_per_value": first if first == last else f"{first} to {last}",
+        "num_combinations": len(keys), "num_trials_per_value": first, "max_trials_per_value": last,
         "sweep_mode": study.spec.order,
         "cooldown_seconds": float(study.spec.cooldown_seconds), "same_seed": study.spec.same_seed,
         "confidence_level": study.spec.decision.confidence_level, "url": load.url, "endpoint": load.endpoint,
@@ -171,11 +172,11 @@ def ledger_entries(study: LoadSweepStudy, summary: dict, aggregates: pd.DataFram
     entries = []
     capacity = summary.get("capacity")
     if capacity and capacity["finished"]:
-        decision = "capacity" if capacity["monotone"] and capacity["estimate"] is not None else "no_capacity"
+        found = capacity["monotone"] and capacity["estimate"] is not None
         entries.append(LedgerEntry(
-            subject=CAPACITY_SUBJECT, decision=decision, metric=capacity["parameter"], reason=capacity["headline"],
-            proposal={capacity["parameter"]: capacity["estimate"]},
-            effect=float(capacity["estimate"]) if capacity["estimate"] is not None else float("nan"),
+            subject=CAPACITY_SUBJECT, decision="capacity" if found else "no_capacity", metric=capacity["parameter"],
+            reason=capacity["headline"], proposal={capacity["parameter"]: capacity["estimate"]},
+            effect=float(capacity["estimate"]) if found else float("nan"),
             ci_low=float(capacity["lower"]) if capacity["lower"] is not None else float("nan"),
             ci_high=float(capacity["upper"]) if capacity["upper"] is not None else float("nan"),
             confidence_level=capacity["confidence_level"],

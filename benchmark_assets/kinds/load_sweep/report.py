@@ -124,8 +124,9 @@ def plot_capacity(folder: Path, aggregates: pd.DataFrame, summary: dict) -> Path
             axis.errorbar([loads[row["sweep_point"]]], [row["mean"]], yerr=_bar(pd.Series(row)), fmt="o", capsize=3,
                           color=VERDICT_COLOURS[verdicts[row["sweep_point"]]])
         axis.axhline(slo["below"], color="tab:red", linestyle="--", linewidth=0.9, label=f"SLO: {slo['label']}")
-        low = capacity["lower"] if capacity["lower"] is not None else capacity["low"]
-        high = capacity["upper"] if capacity["upper"] is not None else capacity["high"]
+        left, right = axis.get_xlim()  # an open end reaches the plot's edge
+        low = capacity["lower"] if capacity["lower"] is not None else left
+        high = capacity["upper"] if capacity["upper"] is not None else right
         if capacity["monotone"] and capacity["estimate"] is not None:
             axis.axvspan(low, high, color="tab:blue", alpha=0.12,
                          label=f"capacity's {capacity['confidence_level']:.0%} interval")
@@ -141,7 +142,8 @@ def plot_capacity(folder: Path, aggregates: pd.DataFrame, summary: dict) -> Path
         axes[0].scatter([], [], color=colour, label=f"probe {verdict}")
     axes[0].legend(fontsize=7, ncol=2)
     axes[-1].set_xlabel(capacity["parameter"])
-    axes[0].set_title(("Capacity under the SLA (bars: each probe's interval over trials)" if capacity["monotone"]
+    axes[0].set_title(("Capacity under the SLA (bars: each probe's interval at the study's level; calls use a "
+                       "stricter one)" if capacity["monotone"]
                        else "Capacity under the SLA: not monotone, no boundary reported"), fontsize=9)
     figure.tight_layout()
     path = folder / "plots" / "capacity.png"
@@ -241,13 +243,18 @@ def _with_interval(stat: dict | None) -> str:
     return f"{stat['mean']:.4g} [{stat['ci_low']:.4g}, {stat['ci_high']:.4g}]"
 
 
+def _trials_per_point(meta: dict) -> str:
+    last = meta.get("max_trials_per_value", meta["num_trials_per_value"])
+    return f"{meta['num_trials_per_value']}" + (f" to {last}" if last != meta["num_trials_per_value"] else "")
+
+
 def format_report(summary: dict, objectives: list[Objective], *, study: str, description: str) -> str:
     """A markdown report a reviewer can paste into a pull request."""
     meta = summary["metadata"]
     swept = ", ".join(f"{p['name']} {p['values']}" for p in meta["sweep_parameters"])
     lines = [f"# Load sweep: {study}", "", description, "",
-             f"- Swept: {swept or 'nothing'}; "
-             f"{meta['num_trials_per_value']} trials per point ({meta['sweep_mode']} order); endpoint {meta['url']}"
+             f"- Swept: {swept or 'nothing'}; {_trials_per_point(meta)} trials per point ({meta['sweep_mode']} order); "
+             f"endpoint {meta['url']}"
              + (f"; {meta['ingested_trials']} trials ingested from aiperf exports" if meta.get("ingested_trials") else ""),
              f"- Intervals: {meta['confidence_level']:.0%} over trials, Student-t; on the log scale for latencies and "
              "rates (Cox's method for the mean, so they stay above 0); bootstrap in the exports", ""]

@@ -90,7 +90,7 @@ def point_stop(point: str, ok: pd.DataFrame, failed: int, metrics: list[str], *,
     count = n + failed
     if count < first:
         return Stop(point, count, failed, False, f"{count} of its first {first} trials measured", {})
-    level = look_alpha(n, first, last, alpha, spending) if n else alpha
+    level = look_alpha(count, first, last, alpha, spending)  # looks come after every trial, failed ones too
     widths = {m: relative_half_width(ok[m], m, level) if m in ok else math.inf for m in metrics}
     worst = max(widths, key=widths.get) if widths else ""
     shown = f"{worst} +-{widths[worst]:.1%}" if worst and math.isfinite(widths[worst]) else f"{worst} has no interval"

@@ -13,7 +13,7 @@ from benchmark_assets.kinds.base import is_current, trial_columns
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepStudy
 from benchmark_assets.parallel import run_all
 from benchmark_assets.servers.mock_llm import MockLLMConfig, mock_llm_process
-from benchmark_assets.targets.http_load import metric_names, run_load_trial
+from benchmark_assets.targets.http_load import GENERATOR_FAILED, metric_names, run_load_trial
 
 # The columns every load trial row has; every other column is a metric statistic.
 TRIAL_COLUMNS = trial_columns("sweep_point", "trial", "parameters", "started_at", "wall_seconds", "generator_cpu_seconds",
@@ -97,7 +97,8 @@ def run_sweep_trials(
         started, started_at = time.perf_counter(), time.time()
         result = run_load_trial(spec)
         wall = time.perf_counter() - started
-        why = study.overloaded(point, result.metrics) if result.status == "ok" else ""
+        # a failed trial too (every request may have failed), but not the generator's own crash
+        why = "" if result.error.startswith(GENERATOR_FAILED) else study.overloaded(point, result.metrics)
         if why and study.spec.capacity is None:
             overloaded.setdefault(key, why)
         if i < len(run_order) - 1 and study.spec.cooldown_seconds:

@@ -29,9 +29,14 @@ def test_what_counts_as_overloaded(study_dir):
     assert study.overloaded(point, {"error_rate": math.nan}) == ""  # not measured is not overloaded
     rate = study_with(study_dir, "overload: {}\n", concurrency="4\n    request_rate: [5, 50]")
     slow = SweepPoint("request_rate=50", {"request_rate": 50})
-    assert rate.overloaded(slow, {"error_rate": 0.0, "achieved_request_rate": 39.0}) == \
-        "it achieved 39 of the 50 requests/s asked (78%, limit 80%)"
-    assert rate.overloaded(slow, {"error_rate": 0.0, "achieved_request_rate": 41.0}) == ""
+    # against the rate the trial's own schedule drew, so a slow Poisson draw is not overload
+    assert rate.overloaded(slow, {"error_rate": 0.0, "achieved_request_rate": 31.0, "scheduled_request_rate": 40.0}) \
+        == "it started 31 requests/s of the 40 its schedule asked (78%, limit 80%)"
+    assert rate.overloaded(slow, {"error_rate": 0.0, "achieved_request_rate": 39.0, "scheduled_request_rate": 40.0}) \
+        == ""
+    capped = SweepPoint("concurrency=4", {"concurrency": 4})  # the rate is fixed here: not what the sweep varies
+    assert rate.overloaded(capped, {"error_rate": 0.0, "achieved_request_rate": 1.0,
+                                    "scheduled_request_rate": 40.0}) == ""
     assert study_with(study_dir, "").overloaded(point, {"error_rate": 1.0}) == ""  # no overload section: never
 
 

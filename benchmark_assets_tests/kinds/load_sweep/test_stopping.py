@@ -82,7 +82,8 @@ def test_a_sweep_adds_trials_until_each_point_is_precise_or_at_its_maximum(insta
     report = (latest_dir("stop") / "report.md").read_text()
     assert "## Stopping" in report and "why it stopped" in report
     summary = json.loads((latest_dir("stop") / "sweep_aggregate.json").read_text())
-    assert summary["metadata"]["num_trials_per_value"] == "2 to 5"
+    assert (summary["metadata"]["num_trials_per_value"], summary["metadata"]["max_trials_per_value"]) == (2, 5)
+    assert "- Swept: concurrency [1, 4]; 2 to 5 trials per point" in report
 
 
 def test_intervals_stopped_at_any_look_cover_and_aiperfs_rule_does_not():
