@@ -79,6 +79,41 @@ class _NoInterruptTraces(logging.Filter):
         return "DagsterExecutionInterruptedError" not in text and "Execution was interrupted" not in text
 
 
+def cmd_new(args) -> int:
+    from benchmark_assets.new_study import write_new_study
+    from benchmark_assets.study_file import studies_dir
+
+    path = write_new_study(args.kind, args.name, studies_dir(), args.target)
+    try:
+        shown = path.relative_to(Path.cwd())
+    except ValueError:
+        shown = path
+    if args.target:
+        print(f"Wrote {shown}, a {args.kind} study of {args.target}. List its constants there, then check and run it:")
+    else:
+        print(f"Wrote {shown}, a {args.kind} study that runs as written. Check it, run it, then make it yours:")
+    print(f"  benchmark-assets check {args.name}\n  benchmark-assets run {args.name}")
+    return 0
+
+
+def cmd_check(args) -> int:
+    """Load a study as a run would, with every check that needs no user code run (its target's
+    module and function, a command's program, its extras), and say what a run would do."""
+    from benchmark_assets.graph import StudyGraph
+
+    graph = StudyGraph.load(args.study)
+    study, kind = graph.study, graph.kind
+    points, replicates = graph.points(), graph.keys(graph.replicate)
+    needs = sorted(kind.extras(study.spec))
+    print(f"{study.path}: a valid {study.kind} study ({study.name}).")
+    print(f"  {len(points)} sweep points x {len(replicates)} {graph.replicate.name}s = "
+          f"{len(points) * len(replicates)} trial partitions; decided by: {', '.join(graph.nodes)}")
+    if needs:
+        print(f"  needs the extras: {', '.join(needs)} (installed)")
+    print(f"  run it: benchmark-assets run {study.name}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from benchmark_assets.artifacts import artifacts_dir, latest_dir, safe_label
     from benchmark_assets.defs.runner import run_study
@@ -399,6 +434,16 @@ def main(argv: list[str] | None = None) -> int:
                           "settled (inconclusive: also a criterion whose side crashed in every repeat); the report "
                           "is printed either way")
     run.set_defaults(handler=cmd_run)
+    new = commands.add_parser("new", help="write a commented study of a kind that runs as written, to edit into "
+                                          "your own")
+    new.add_argument("kind", help="ratchet, comparison, load_sweep, acceptance or estimator_benchmark")
+    new.add_argument("name", help="the study's name: studies/<name>.yaml")
+    new.add_argument("--target", help="ratchet: your module:function instead of the built-in memory target")
+    new.set_defaults(handler=cmd_new)
+    check = commands.add_parser("check", help="validate a study and what can be checked of its target, running "
+                                              "nothing")
+    check.add_argument("study", help="study name (file in studies/) or path to a .yaml file")
+    check.set_defaults(handler=cmd_check)
     ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev, with its daemon) for the studies here")
     ui.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")
     ui.add_argument("--host", default="127.0.0.1", help="the address it listens on (default 127.0.0.1)")

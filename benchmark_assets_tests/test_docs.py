@@ -1,5 +1,6 @@
-"""The reference pages in docs/reference/ (moved out of the modules' docstrings) stay true: every
-metric, option and template the code has is in its page, and each module points at its page."""
+"""The documentation stays true: the site builds strictly (a broken link or a page left out of the
+navigation fails), the README is short and its links resolve, and the reference pages in
+docs/reference/ hold every metric, option and template the code has, each module pointing at its page."""
 import dataclasses
 import importlib
 import re
@@ -39,3 +40,60 @@ def test_every_mock_server_option_and_template_is_in_its_page():
 
     assert [f.name for f in dataclasses.fields(MockLLMConfig) if f"`{f.name}`" not in page("mock_llm")] == []
     assert [name for name in TEMPLATES if f"`{name}`" not in page("templates")] == []
+
+
+def test_the_docs_site_builds_strictly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert (tmp_path / "site" / "kinds" / "load-sweep" / "index.html").exists()
+
+
+def test_every_docs_page_is_in_the_navigation():
+    import yaml
+
+    def pages(node) -> set[str]:
+        if isinstance(node, str):
+            return {node}
+        if isinstance(node, list):
+            return set().union(*(pages(n) for n in node))
+        return set().union(*(pages(v) for v in node.values()))
+
+    nav = pages(yaml.safe_load((ROOT / "mkdocs.yml").read_text())["nav"])
+    on_disk = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
+    assert on_disk == nav
+
+
+def test_the_readme_is_short_and_its_links_resolve():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 150
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert links and [link for link in links if not link.startswith("http") and not (ROOT / link).exists()] == []
+    # the two commands CI and newcomers use, exactly
+    assert ("python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/benchmark-assets run memory_ratchet"
+            in text)
+    assert "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -q" in text
+
+
+def test_the_study_file_reference_is_generated_from_the_models():
+    from benchmark_assets.docs_reference import study_file_reference
+
+    page = (ROOT / "docs" / "reference" / "study-file.md").read_text()
+    assert page == study_file_reference(), (
+        "docs/reference/study-file.md is behind the models: .venv/bin/python -m benchmark_assets.docs_reference "
+        "> docs/reference/study-file.md")
+    for field in ("min_trials", "max_trials", "precision", "search", "max_error_rate", "speedup_at_least"):
+        assert f"| `{field}` |" in page, field
+
+
+def test_every_environment_variable_is_in_the_configuration_page():
+    page = (ROOT / "docs" / "reference" / "configuration.md").read_text()
+    used = set()
+    for path in (ROOT / "benchmark_assets").rglob("*.py"):
+        used |= set(re.findall(r"BENCHMARK_ASSETS_[A-Z_]*[A-Z]", path.read_text()))
+    assert used and sorted(v for v in used if f"`{v}`" not in page) == []

@@ -1,5 +1,5 @@
 """Coverage of the true mean by 95 % bootstrap (percentile, basic, BCa) and Student-t intervals, by
-simulation: prints the markdown table for the README (the same numbers the coverage test checks).
+simulation: prints the markdown table for docs/figures.md (the same numbers the coverage test checks).
 
     .venv/bin/python benchmarks/coverage.py [--experiments 10000] [--resamples 2000] [--seed 0]
 """

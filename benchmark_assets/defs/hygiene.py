@@ -113,7 +113,7 @@ def ensure_pool_limit(instance, pool: str, limit: int = 1) -> None:
 
 
 # Per partition, measured with `benchmarks/scale.py --sizes 3600 --storage ours,stock,postgres` on
-# the project's 2-core machine (README, "Scale"): the stock event logs write each event alone.
+# the project's 2-core machine (docs/figures.md, "Scale"): the stock event logs write each event alone.
 STOCK_MS_PER_PARTITION = {"SqliteEventLogStorage": 15.1, "PostgresEventLogStorage": 11.0}
 OURS_MS_PER_PARTITION = 2.6
 

@@ -41,6 +41,21 @@ LEGACY_FINGERPRINTS = ("arm_fingerprint", "side_fingerprint", "study_fingerprint
 INBOX_BASE = 1_000_000
 
 
+class TemplateRefused(ValueError):
+    """``benchmark-assets new`` cannot write this study: the argument at fault, why, and the fix."""
+
+    def __init__(self, argument: str, problem: str, fix: str):
+        self.argument, self.problem, self.fix = argument, problem, fix
+        super().__init__(problem)
+
+
+def no_own_target(kind: str, target: str | None) -> None:
+    """For a kind whose template cannot take the user's target from the command line."""
+    if target is not None:
+        raise TemplateRefused("--target", f"a {kind} study names its target in its own way",
+                              "drop --target and edit the target in the file it writes")
+
+
 class IngestError(ValueError):
     """A result file a kind cannot ingest; the message says what is wrong and what to do."""
 
@@ -167,6 +182,13 @@ class StudyKind(ABC):
         """The optional installs (``benchmark_assets.extras``) a study of this spec needs, each with
         the field that needs it; the loader refuses the study, naming the extra, when one is missing."""
         return {}
+
+    def template(self, name: str, target: str | None = None) -> str:
+        """A commented study of this kind named ``name`` that is valid and runs as written
+        (``benchmark-assets new``); ``target``: the user's own, where the kind takes one. A kind
+        without one says so."""
+        raise TemplateRefused("kind", f"the {self.name} kind offers no template",
+                              "copy a study of that kind, or see its package's documentation")
 
     def rows_per_trial(self, study) -> int:
         """Trial rows one (point, replicate) partition holds (repeats within a partition)."""

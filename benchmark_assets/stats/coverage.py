@@ -1,4 +1,4 @@
-"""How often 95 % intervals cover the true mean, by simulation: the figures behind the README's table."""
+"""How often 95 % intervals cover the true mean, by simulation: the figures behind docs/figures.md."""
 from __future__ import annotations
 
 import numpy as np

@@ -101,15 +101,15 @@ def test_the_toy_kind_runs_from_the_cli_and_writes_ledger_rows(entry_point, stud
         assert [e.dagster_event.event_specific_data.passed for e in evaluations] == [True]
 
 
-def test_the_readme_example_kind_runs_as_written(study_dir, instance):
-    """The "Adding a study kind" example in the README, executed as it stands there."""
+def test_the_docs_example_kind_runs_as_written(study_dir, instance):
+    """The example of docs/guides/writing-a-kind.md, executed as it stands there."""
     from benchmark_assets.defs.runner import run_study
     from benchmark_assets.kinds import register_kind
 
-    readme = (ROOT / "README.md").read_text()
-    code = readme.split("# mypackage/pick_x.py\n", 1)[1].split("```", 1)[0]
+    page = (ROOT / "docs" / "guides" / "writing-a-kind.md").read_text()
+    code = page.split("# mypackage/pick_x.py\n", 1)[1].split("```", 1)[0]
     namespace = {"my_benchmark": lambda x, seed: 1.0 - (x - 0.6) ** 2 + seed * 1e-4}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "writing-a-kind.md", "exec"), namespace)
     register_kind(namespace["KIND"])
     try:
         write_study(study_dir, "readme_kind", "kind: pick_x\nbaseline: 0.2\nvalues: [0.2, 0.6, 0.9]\nseeds: [1, 2, 3]\n")

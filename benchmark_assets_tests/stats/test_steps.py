@@ -84,7 +84,7 @@ def test_error_rates_by_simulation_no_step_is_rarely_a_regression_and_a_large_on
     """200 histories of 40 runs of Gaussian noise: a regression is called in at most 2 % of them
     (asv-style conservative fits; a detector calling 5 % would fail with 10 expected); a step of 4
     noise SDs is found in 95 % of 120 histories and placed exactly in 90 % (measured with this seed
-    on 500 and 300: 0 %, 100 %, 97 %; README)."""
+    on 500 and 300: 0 %, 100 %, 97 %; docs/figures.md)."""
     rng = np.random.default_rng(20261201)
     false_calls = sum(any(s.regression for s in detect_steps(rng.normal(10, 1, 40), higher_is_better=False)[1])
                       for _ in range(200))

@@ -28,6 +28,7 @@ from benchmark_assets.kinds.acceptance.nodes import (
     verdicts,
 )
 from benchmark_assets.kinds.acceptance.spec import SIDES, AcceptanceSpec, AcceptanceStudy, load_acceptance
+from benchmark_assets.kinds.acceptance.template import study_template
 from benchmark_assets.kinds.base import (
     TRIAL,
     Dimension,
@@ -49,6 +50,9 @@ class AcceptanceKind(StudyKind):
 
     def load(self, path, text, spec, name) -> AcceptanceStudy:
         return load_acceptance(path, text, spec, name)
+
+    def template(self, name: str, target: str | None = None) -> str:
+        return study_template(name, target)
 
     def nodes(self) -> list[Node]:
         judging = lambda study: (  # noqa: E731 - what the verdicts depend on besides the trials

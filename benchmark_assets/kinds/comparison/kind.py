@@ -26,6 +26,7 @@ from benchmark_assets.kinds.comparison.nodes import (
     variance_analysis,
 )
 from benchmark_assets.kinds.comparison.spec import ARMS, ComparisonSpec, ComparisonStudy, load_comparison
+from benchmark_assets.kinds.comparison.template import study_template
 from benchmark_assets.outcomes import RunOutcome
 
 
@@ -41,6 +42,9 @@ class ComparisonKind(StudyKind):
 
     def load(self, path, text, spec, name) -> ComparisonStudy:
         return load_comparison(path, text, spec, name)
+
+    def template(self, name: str, target: str | None = None) -> str:
+        return study_template(name, target)
 
     def nodes(self) -> list[Node]:
         analysis = lambda study: (study.spec.decision.model_dump(), study.spec.direction, study.spec.design)  # noqa: E731

@@ -33,6 +33,7 @@ from benchmark_assets.kinds.estimator_benchmark.spec import (
     EstimatorBenchmarkStudy,
     load_estimator_benchmark,
 )
+from benchmark_assets.kinds.estimator_benchmark.template import study_template
 from benchmark_assets.outcomes import RunOutcome
 
 
@@ -46,6 +47,9 @@ class EstimatorBenchmarkKind(StudyKind):
 
     def load(self, path, text, spec, name) -> EstimatorBenchmarkStudy:
         return load_estimator_benchmark(path, text, spec, name)
+
+    def template(self, name: str, target: str | None = None) -> str:
+        return study_template(name, target)
 
     def extras(self, spec) -> dict[str, str]:
         from benchmark_assets.targets.uplift import EXTRA_OF

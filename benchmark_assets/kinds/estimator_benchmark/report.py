@@ -159,7 +159,7 @@ def format_report(study: EstimatorBenchmarkStudy, board: Leaderboard, trials: pd
               "each error, normalised by the root mean square of the true effect: on PEHE, 1.0 is what predicting "
               "no effect scores and 0 is perfect. Qini: 1 ranks units as the true effects do, 0 no better than at "
               "random. The intervals resample seeds within entries: at 2-3 seeds they hold the IQM about 80-87 % "
-              "of the time, not 95 % (README, Figures); the verdicts below do not rest on them.", "",
+              "of the time, not 95 % (docs/figures.md); the verdicts below do not rest on them.", "",
               "| rank | estimator | PEHE / RMS effect | ATE error / RMS effect | Qini | sign accuracy | ATE coverage "
               "| fit s | failed |",
               "|---:|---|---|---|---|---|---|---:|---:|"]

@@ -27,6 +27,7 @@ from benchmark_assets.kinds.load_sweep.nodes import (
     trials,
 )
 from benchmark_assets.kinds.load_sweep.spec import LoadSweepSpec, LoadSweepStudy, load_load_sweep
+from benchmark_assets.kinds.load_sweep.template import study_template
 from benchmark_assets.kinds.load_sweep.trials import resumable
 from benchmark_assets.outcomes import RunOutcome
 
@@ -42,6 +43,9 @@ class LoadSweepKind(StudyKind):
 
     def load(self, path, text, spec, name) -> LoadSweepStudy:
         return load_load_sweep(path, text, spec, name)
+
+    def template(self, name: str, target: str | None = None) -> str:
+        return study_template(name, target)
 
     def higher_is_better(self, study: LoadSweepStudy, subject: str, metric: str) -> bool | None:
         """The best configurations' effects are levels (their mean throughput, their mean p99

@@ -34,6 +34,7 @@ from benchmark_assets.kinds.ratchet.search import (
     describe,
 )
 from benchmark_assets.kinds.ratchet.spec import RatchetSpec, RatchetStudy, load_ratchet
+from benchmark_assets.kinds.ratchet.template import study_template
 from benchmark_assets.study_file import StudyError
 from benchmark_assets.sweep import CURRENT_POINT
 
@@ -49,6 +50,9 @@ class RatchetKind(StudyKind):
 
     def load(self, path, text, spec, name) -> RatchetStudy:
         return load_ratchet(path, text, spec, name)
+
+    def template(self, name: str, target: str | None = None) -> str:
+        return study_template(name, target)
 
     def extras(self, spec) -> dict[str, str]:
         ranged = [name for name, constant in spec.constants.items() if constant.range is not None]

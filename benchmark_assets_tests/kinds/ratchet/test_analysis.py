@@ -231,7 +231,7 @@ def test_the_verdict_is_the_sign_flip_test_with_holm_levels_and_its_interval():
 # The CI size of the null check: 60 studies of the shipped design, 20 constants (benchmarks/
 # calibration.py and benchmarks/ratchet_error_rates.py run 400 and more). The binomial test passes
 # at most 7 accepting studies of 60: a rule whose true rate were 15 % would pass 30 % of the time,
-# one of 20 % 7 % (100 studies: 16 % and 1 %); the ratchet's own rate is 2-5 % (README).
+# one of 20 % 7 % (100 studies: 16 % and 1 %); the ratchet's own rate is 2-5 % (docs/figures.md).
 NULL_STUDIES = 60
 
 
@@ -256,7 +256,7 @@ def test_with_no_real_effect_the_ratchet_accepts_a_change_in_at_most_five_percen
 def test_a_one_sd_improvement_among_twenty_constants_is_found_in_most_studies():
     """The other half of the job: 40 simulated studies, one constant improves by 1 SD of a
     validation delta (on train and validation), 19 are null, default rules. Screening on train,
-    one max-T family with train weights find it in about 97 % of studies (README); the former
+    one max-T family with train weights find it in about 97 % of studies (docs/figures.md); the former
     rule (every constant in a Holm family) found it in about 56 %, which would pass this bound of
     30 of 40 less than 1 % of the time. With thresholds 0 (nothing screened out: a family of about
     16) it is found in about 96 % (the same rule without the train weights: 79 %)."""

@@ -1,0 +1,64 @@
+"""`benchmark-assets new` writes a study of each kind that is valid and runs as written;
+`benchmark-assets check` validates a study without running anything."""
+import subprocess
+import sys
+
+import pytest
+
+from benchmark_assets.defs.runner import run_study
+from benchmark_assets.graph import StudyGraph
+from benchmark_assets.kinds import SHIPPED
+from benchmark_assets.new_study import write_new_study
+from benchmark_assets.studies import StudyError, load_study
+from benchmark_assets_tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("kind", sorted(SHIPPED))
+def test_a_new_study_of_each_kind_runs_as_written_and_decides(kind, study_dir, instance):
+    path = write_new_study(kind, f"first_{kind}", study_dir)
+    assert path.read_text().startswith(f"# first_{kind}: ")  # commented for the person who edits it
+    outcome = run_study(f"first_{kind}", quiet=True, instance=instance)
+    assert outcome.measured > 0 and not outcome.results.all_failed
+    graph = StudyGraph.load(f"first_{kind}")
+    from benchmark_assets.defs.resources import study_resources
+
+    read = graph.reader(study_resources()["warehouse"].open())
+    assert graph.kind.decided_nothing(graph.study, read) == ""
+
+
+def test_a_new_ratchet_of_your_own_target_names_it_and_is_checked_before_it_runs(study_dir):
+    path = write_new_study("ratchet", "mine", study_dir, target="benchmark_assets_tests.toy_target:evaluate")
+    text = path.read_text()
+    assert "target: benchmark_assets_tests.toy_target:evaluate" in text and "metric: score" in text
+    with pytest.raises(StudyError, match=r"cannot import module .no_such_package.module."):
+        write_new_study("ratchet", "missing", study_dir, target="no_such_package.module:evaluate")
+        load_study(study_dir / "missing.yaml")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["new", "nope", "x"], "kind: no kind 'nope'. Fix: choose one of ['ratchet', 'comparison'"),
+    (["new", "comparison", "x", "--target", "a:b"], "--target: a comparison study names its target in its own way"),
+    (["new", "ratchet", "bad name"], "name: study name 'bad name' may hold only"),
+    (["check", "no_such_study"], "no such study file"),
+])
+def test_new_and_check_refuse_in_one_line(args, message, study_dir, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "benchmark_assets.cli", *args], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, \
+        result.stderr
+
+
+def test_new_then_check_through_the_command_line(study_dir, tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "benchmark_assets.cli", *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120)
+
+    made = cli("new", "load_sweep", "servers")
+    assert made.returncode == 0 and "benchmark-assets run servers" in made.stdout
+    checked = cli("check", "servers")
+    assert checked.returncode == 0, checked.stderr
+    assert "a valid load_sweep study (servers)" in checked.stdout and "3 sweep points x 3 trials" in checked.stdout
+    again = cli("new", "load_sweep", "servers")
+    assert again.returncode == 2 and "a study of this name exists" in again.stderr
+    assert (study_dir / "servers.yaml").exists()  # where BENCHMARK_ASSETS_STUDIES points
+    assert not (ROOT / "studies" / "servers.yaml").exists()
