@@ -271,9 +271,26 @@ def _next_load(plan: SearchPlan, probes: tuple[Probe, ...], lower, upper) -> tup
     if upper is None:
         if top is None:
             return None, f"{probes[0].key} misses the SLA: the capacity is below the search's low"
-        if top >= plan.high:
-            return None, f"{plan.key(top)} does not fail the SLA at the search's high"
-        return plan.key(min(top * 2, plan.high)), f"bracketing: nothing failed the SLA up to {plan.key(top)}, doubling"
+        missing = [z for z in zone if not next(p for p in probes if p.value == z).met_on_means]
+        if not missing:
+            if top >= plan.high:
+                return None, f"{plan.key(top)} does not fail the SLA at the search's high"
+            return plan.key(min(top * 2, plan.high)), f"bracketing: nothing failed the SLA up to {plan.key(top)}, doubling"
+        # Too close to call, and its means miss: past it a load may fail clearly; below it, narrow
+        # down where the means cross.
+        crossing = min(missing)
+        if top < plan.high and not any(x > crossing for x in probed):
+            x = plan.value(min(crossing * 2, plan.high))
+            return plan.key(x), f"{plan.key(crossing)} misses the SLA on its means, too close to call: trying above it"
+        below = [p.value for p in probes if p.met_on_means and p.value < crossing]
+        gaps = [(lower, min(zone)), (max(below) if below else None, crossing)]
+        for a, b in sorted(((a, b) for a, b in gaps if a is not None and b - a > plan.precision),
+                           key=lambda gap: gap[0] - gap[1]):
+            x = plan.value((a + b) / 2)
+            if x not in probed:
+                return plan.key(x), f"narrowing between {plan.key(a)} and {plan.key(b)} (no load failed clearly)"
+        return None, (f"no load up to the search's high failed the SLA clearly; the means cross below "
+                      f"{plan.key(crossing)}, too close to call with max_trials {plan.last}")
     if lower is None and not zone:
         return None, f"{plan.key(upper)} misses the SLA: the capacity is below the search's low"
     gaps = [(lower, min(zone)), (max(zone), upper)] if zone else [(lower, upper)]
