@@ -219,3 +219,15 @@ def test_a_searching_study_refuses_trials_measured_elsewhere(study_dir, tmp_path
     study = load_study(write_study(study_dir, "cap", CAPACITY.format(port=8000)))
     with pytest.raises(IngestError, match=r"adds its own trials one at a time \(capacity\)"):
         ingest_export(study, tmp_path / "profile_export_aiperf.json", None, lambda: 1_000_000)
+
+
+def test_when_nothing_fails_clearly_the_search_narrows_where_the_means_cross():
+    # a request-rate search: 20 and 40 met; 80 and 160 too close to call at max_trials (trials in
+    # overload scatter), 80 meeting the bound on its means and 160 missing it
+    rate = plan(parameter="request_rate", low=20.0, high=160.0, precision=2.0, last=3)
+    spread = {20.0: (20.0, 0.01), 40.0: (22.0, 0.01), 80.0: (100.0, 1.2), 160.0: (260.0, 1.2)}
+    measured = {x: ({TTFT.column: mean * np.exp(np.array([-s, 0.0, s]))}, 0) for x, (mean, s) in spread.items()}
+    state = search(rate, measured)
+    assert [p.verdict for p in state.probes] == ["met", "met", "uncertain", "uncertain"]
+    assert (state.lower, state.upper, state.estimate) == (40.0, None, 80.0)
+    assert state.next_key == "request_rate=120" and "no load failed clearly" in state.why
