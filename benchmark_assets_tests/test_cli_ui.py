@@ -82,7 +82,9 @@ def test_the_ui_starts_quietly_on_the_port_asked_for_with_the_studies_of_this_fo
                 os.killpg(server.pid, signal.SIGKILL)
                 raise
     assert stopped == 130
-    deadline = time.monotonic() + 30
+    # Alone they are gone in seconds; in the full suite, beside the browser and celery tests, the
+    # code servers took just over 30 s to finish shutting down.
+    deadline = time.monotonic() + 60
     while _group_alive(server.pid):  # the webserver, the daemon and the code servers end with it
         assert time.monotonic() < deadline, "processes of dagster dev outlived the command"
         time.sleep(0.5)

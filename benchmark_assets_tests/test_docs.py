@@ -97,3 +97,42 @@ def test_every_environment_variable_is_in_the_configuration_page():
     for path in (ROOT / "benchmark_assets").rglob("*.py"):
         used |= set(re.findall(r"BENCHMARK_ASSETS_[A-Z_]*[A-Z]", path.read_text()))
     assert used and sorted(v for v in used if f"`{v}`" not in page) == []
+
+
+@pytest.mark.parametrize(("kind", "page"), [("ratchet", "ratchet"), ("comparison", "comparison"),
+                                            ("load_sweep", "load-sweep"), ("acceptance", "acceptance"),
+                                            ("estimator_benchmark", "estimator-benchmark")])
+def test_each_kind_page_starts_from_the_study_new_writes(kind, page):
+    """The complete study on each kind's page is what `benchmark-assets new` writes, which
+    test_new_study.py runs as written."""
+    from benchmark_assets.kinds import get_kind
+
+    text = (ROOT / "docs" / "kinds" / f"{page}.md").read_text()
+    assert f"```yaml\n{get_kind(kind).template('my_study').rstrip()}\n```" in text
+
+
+def test_the_own_target_guide_runs_as_written(study_dir, instance, tmp_path, monkeypatch):
+    """docs/guides/your-own-target.md: its module and its study, written where they say, run and
+    decide what the page says they decide."""
+    import sys
+
+    from benchmark_assets.defs.runner import run_study
+    from benchmark_assets.warehouse import Warehouse
+
+    page = (ROOT / "docs" / "guides" / "your-own-target.md").read_text()
+    code = page.split("```python\n# mypackage/search.py\n", 1)[1].split("```", 1)[0]
+    study = page.split("```yaml\n# studies/search_ratchet.yaml\n", 1)[1].split("```", 1)[0]
+    package = tmp_path / "site" / "mypackage"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "search.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    (study_dir / "search_ratchet.yaml").write_text(study)
+    try:
+        run_study("search_ratchet", quiet=True, instance=instance)
+    finally:
+        sys.modules.pop("mypackage.search", None)
+        sys.modules.pop("mypackage", None)
+    verdicts = Warehouse().read("search_ratchet__verdicts").set_index("constant")
+    assert verdicts.loc["boost", "decision"] == "accept" and float(verdicts.loc["boost", "proposed"]) == 2.0
+    assert verdicts.loc["k", "decision"] != "accept"

@@ -305,3 +305,33 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         yield chromium
         chromium.close()
+
+
+# The UI guide's pictures (docs/images/ui/) are this browser test's screenshots: with
+# BENCHMARK_ASSETS_DOCS_SCREENSHOTS=docs/images/ui the tests that take them write them there too,
+# at a width and a palette a docs page can carry.
+DOCS_SCREENSHOTS = "BENCHMARK_ASSETS_DOCS_SCREENSHOTS"
+
+
+def publish_for_docs(shots: Path, names: list[str], prefix: str = "") -> list[Path]:
+    """Copy screenshots to $BENCHMARK_ASSETS_DOCS_SCREENSHOTS (if set), 1,200 px wide and in 128
+    colours; the copies made (none when it is unset)."""
+    import os
+
+    from PIL import Image
+
+    folder = os.environ.get(DOCS_SCREENSHOTS, "").strip()
+    if not folder:
+        return []
+    target = Path(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    made = []
+    for name in names:
+        with Image.open(shots / name) as image:
+            image = image.convert("RGB")
+            height = round(image.height * 1200 / image.width)
+            small = image.resize((1200, height), Image.LANCZOS).quantize(colors=128)
+            path = target / f"{prefix}{name}"
+            small.save(path, optimize=True)
+            made.append(path)
+    return made

@@ -8,7 +8,16 @@ from pathlib import Path
 from benchmark_assets.defs.tags import PARENT_RUN_TAG, STAGE_TAG
 from benchmark_assets.kinds.ratchet.analysis import headline
 from benchmark_assets.warehouse import Warehouse
-from benchmark_assets_tests.ui.conftest import LOCATION, UI, VIEWPORT, backfill_of, fully_shown, show_markdown, wait_for
+from benchmark_assets_tests.ui.conftest import (
+    LOCATION,
+    UI,
+    VIEWPORT,
+    backfill_of,
+    fully_shown,
+    publish_for_docs,
+    show_markdown,
+    wait_for,
+)
 
 pytestmark = UI
 
@@ -134,3 +143,4 @@ def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment
     page.get_by_text("Success", exact=True).first.wait_for(timeout=60_000)
     page.get_by_text(f"decided: {headline(Warehouse().read('small__verdicts'))}").first.wait_for(timeout=60_000)
     page.screenshot(path=shots / "job_run.png", full_page=True)
+    publish_for_docs(shots, ["partitions.png", "verdicts.png", "plots.png", "job_run.png"])
