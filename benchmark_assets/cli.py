@@ -218,9 +218,11 @@ def cmd_ui(args) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    services: list[int] = []
     try:
         return process.wait()
     except KeyboardInterrupt:  # a terminal's Ctrl-C reaches dagster dev too: let it stop its services
+        services = _descendants(process.pid)  # now, while they are still its children
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:  # the interrupt (or kill) reached this process alone: pass it on
@@ -233,6 +235,50 @@ def cmd_ui(args) -> int:
     finally:
         if server is not None:
             server.shutdown()
+        # On a busy machine dagster dev may be killed before its webserver and daemon have ended;
+        # they would live on, holding the port. End whichever of them is left.
+        _end(services)
+
+
+def _descendants(pid: int) -> list[int]:
+    """The process ids under ``pid``, children first (Linux's /proc; none elsewhere)."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in children.read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            queue += kids
+    return found
+
+
+def _end(pids: list[int], grace: float = 10.0) -> None:
+    """SIGTERM the processes of ``pids`` still running, then SIGKILL those left after ``grace`` s."""
+    import signal
+    import time
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        state = Path(f"/proc/{pid}/stat")
+        return not state.exists() or state.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = [p for p in pids if alive(p)]
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while left and time.monotonic() < deadline:
+            left = [p for p in left if alive(p)]
+            time.sleep(0.2)
 
 
 def headline_of(graph) -> str:
