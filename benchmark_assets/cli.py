@@ -187,6 +187,7 @@ def cmd_ui(args) -> int:
     from benchmark_assets.artifact_server import serve_artifacts
     from benchmark_assets.artifacts import ARTIFACTS_URL_ENV, artifacts_root
     from benchmark_assets.defs.code_reload import WEBSERVER_ENV
+    from benchmark_assets.processes import descendants, end_processes
     from benchmark_assets.study_file import studies_dir
 
     home = ensure_dagster_home()
@@ -222,7 +223,7 @@ def cmd_ui(args) -> int:
     try:
         return process.wait()
     except KeyboardInterrupt:  # a terminal's Ctrl-C reaches dagster dev too: let it stop its services
-        services = _descendants(process.pid)  # now, while they are still its children
+        services = descendants(process.pid)  # now, while they are still its children
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:  # the interrupt (or kill) reached this process alone: pass it on
@@ -237,48 +238,7 @@ def cmd_ui(args) -> int:
             server.shutdown()
         # On a busy machine dagster dev may be killed before its webserver and daemon have ended;
         # they would live on, holding the port. End whichever of them is left.
-        _end(services)
-
-
-def _descendants(pid: int) -> list[int]:
-    """The process ids under ``pid``, children first (Linux's /proc; none elsewhere)."""
-    found, queue = [], [pid]
-    while queue:
-        parent = queue.pop()
-        for children in Path(f"/proc/{parent}/task").glob("*/children"):
-            try:
-                kids = [int(k) for k in children.read_text().split()]
-            except OSError:
-                continue
-            found += kids
-            queue += kids
-    return found
-
-
-def _end(pids: list[int], grace: float = 10.0) -> None:
-    """SIGTERM the processes of ``pids`` still running, then SIGKILL those left after ``grace`` s."""
-    import signal
-    import time
-
-    def alive(pid: int) -> bool:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        state = Path(f"/proc/{pid}/stat")
-        return not state.exists() or state.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        left = [p for p in pids if alive(p)]
-        for pid in left:
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        deadline = time.monotonic() + grace
-        while left and time.monotonic() < deadline:
-            left = [p for p in left if alive(p)]
-            time.sleep(0.2)
+        end_processes(services)
 
 
 def headline_of(graph) -> str:

@@ -114,6 +114,36 @@ def process_alive(pid: int) -> bool:
     return True
 
 
+def descendants(pid: int) -> list[int]:
+    """The process ids under ``pid``, children first (Linux's /proc; none elsewhere)."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        for children in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(k) for k in children.read_text().split()]
+            except OSError:
+                continue
+            found += kids
+            queue += kids
+    return found
+
+
+def end_processes(pids: list[int], grace: float = 10.0) -> None:
+    """SIGTERM the processes of ``pids`` still running, then SIGKILL those left after ``grace`` s."""
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        left = [p for p in pids if process_alive(p)]
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + grace
+        while left and time.monotonic() < deadline:
+            left = [p for p in left if process_alive(p)]
+            time.sleep(0.2)
+
+
 def clean_up_after_dead_runners() -> list[str]:
     """Trial processes and trial folders whose runner (a benchmark-assets process) is gone, e.g.
     killed with SIGKILL: kill the processes, remove the folders. One line per thing cleaned."""

@@ -45,8 +45,12 @@ def search_plan(study: LoadSweepStudy) -> SearchPlan:
 
 def capacity_search(study: LoadSweepStudy, trials: pd.DataFrame) -> Search:
     """The capacity search's state from the stored trials of its latest run."""
+    return _search(study, round_trials(study, trials))
+
+
+def _search(study: LoadSweepStudy, rows: pd.DataFrame) -> Search:
+    """``capacity_search`` of the trials of the current round (``round_trials``)."""
     plan = search_plan(study)
-    rows = round_trials(study, trials)
     rows = rows[~is_ingested(rows)] if len(rows) else rows  # the search measures its own loads
     columns = [slo.column for slo in plan.slos] + ([REQUESTS] if any(s.metric == "error_rate" for s in plan.slos)
                                                     else [])
@@ -68,8 +72,12 @@ def decision_metrics(study: LoadSweepStudy) -> list[str]:
 
 def point_stops(study: LoadSweepStudy, trials: pd.DataFrame) -> list[Stop]:
     """Where each of the study's points stands (``stopping``)."""
-    stopping, rows = study.spec.stopping, round_trials(study, trials)
-    first, last = study.trial_range
+    return _stops(study, round_trials(study, trials))
+
+
+def _stops(study: LoadSweepStudy, rows: pd.DataFrame) -> list[Stop]:
+    """``point_stops`` of the trials of the current round (``round_trials``)."""
+    stopping, (first, last), metrics = study.spec.stopping, study.trial_range, decision_metrics(study)
     out = []
     for key in study.point_keys:
         group = rows[rows["sweep_point"] == key] if len(rows) else rows
@@ -79,7 +87,7 @@ def point_stops(study: LoadSweepStudy, trials: pd.DataFrame) -> list[Stop]:
         if len(not_run):  # a lower load was overloaded: more trials here would be skipped too
             out.append(Stop(key, len(group), len(group) - len(ok), True, str(not_run["error"].iloc[0]), {}))
             continue
-        out.append(point_stop(key, ok, len(group) - len(ok), decision_metrics(study), first=first, last=last,
+        out.append(point_stop(key, ok, len(group) - len(ok), metrics, first=first, last=last,
                               precision=float(stopping.precision),
                               alpha=1.0 - float(study.spec.decision.confidence_level), spending=stopping.spending))
     return out
@@ -96,7 +104,7 @@ def next_trials(study: LoadSweepStudy, trials: pd.DataFrame) -> tuple[str, dict[
     nothing is left to measure."""
     rows = round_trials(study, trials)
     if study.spec.capacity is not None:
-        state = capacity_search(study, trials)
+        state = _search(study, rows)
         if state.done:
             return None
         number = _next_number(rows, state.next_key)
@@ -104,7 +112,7 @@ def next_trials(study: LoadSweepStudy, trials: pd.DataFrame) -> tuple[str, dict[
         return f"capacity search: {state.why}", {state.next_key: wanted}
     if study.spec.stopping is None:
         return None
-    waiting = [s for s in point_stops(study, trials) if not s.done]
+    waiting = [s for s in _stops(study, rows) if not s.done]
     if not waiting:
         return None
     return (f"stopping: {len(waiting)} points not yet precise, one more trial each "

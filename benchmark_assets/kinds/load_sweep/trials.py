@@ -88,12 +88,12 @@ def run_sweep_trials(
         i, (key, trial) = index_key
         point = study.point(key)
         spec = study.load_spec(point, trial)
+        row = {"sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
+               "trial_seed": spec.seed, "endpoint": study.load.url, "fingerprint": fingerprint}
         below = next((k for k in overloaded if study.above(study.point(k), point)), None)
         if below is not None:  # a lower load was overloaded: this one would only queue and time out
-            return {"sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
-                    "trial_seed": spec.seed, "status": "failed", "started_at": time.time(), "wall_seconds": 0.0,
-                    "error": f"{NOT_RUN}{below} was overloaded ({overloaded[below]})", "generator_cpu_seconds": 0.0,
-                    "endpoint": study.load.url, "fingerprint": fingerprint, "overloaded": ""}
+            return {**row, "status": "failed", "error": f"{NOT_RUN}{below} was overloaded ({overloaded[below]})",
+                    "started_at": time.time(), "wall_seconds": 0.0, "generator_cpu_seconds": 0.0, "overloaded": ""}
         started, started_at = time.perf_counter(), time.time()
         result = run_load_trial(spec)
         wall = time.perf_counter() - started
@@ -104,12 +104,8 @@ def run_sweep_trials(
         if i < len(run_order) - 1 and study.spec.cooldown_seconds:
             # After this trial, inside its job: Ctrl-C during a cooldown starts no new trial.
             time.sleep(float(study.spec.cooldown_seconds))
-        return {
-            "sweep_point": key, "trial": int(trial), "parameters": json.dumps(point.params, sort_keys=True),
-            "trial_seed": spec.seed, "status": result.status, "error": result.error, "started_at": started_at,
-            "wall_seconds": wall, "generator_cpu_seconds": float(result.cpu_seconds), "endpoint": study.load.url,
-            "fingerprint": fingerprint, "overloaded": why, **result.metrics,
-        }
+        return {**row, "status": result.status, "error": result.error, "started_at": started_at, "wall_seconds": wall,
+                "generator_cpu_seconds": float(result.cpu_seconds), "overloaded": why, **result.metrics}
 
     def finished(row: dict) -> None:
         if log:
