@@ -5,6 +5,7 @@ that fails if an upgrade changes what it relies on. No other module imports ``da
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 from dagster._core.definitions.partitions.definition.multi import MultiPartitionsDefinition
@@ -58,6 +59,64 @@ def add_partition_metadata(context, asset_key, by_partition: dict) -> None:
     step._metadata_accumulator = OutputMetadataAccumulator(per_output_metadata=merged)
 
 
+class GridPartitions(MultiPartitionsDefinition):
+    """Dagster's two-dimensional partitions, each key built once.
+
+    Dagster builds every ``MultiPartitionKey`` anew whenever it lists a grid's keys (the
+    ``lru_cache`` on ``_get_partition_keys`` is keyed by the current time, so it never hits),
+    lists the keys of a range, or parses one: about 22 times per trial partition in one run of a
+    study, 1.5 s per listing at 100,000 partitions. This keeps the grid of the dimensions' current
+    keys (rebuilt when either changes) and every key it has built, and answers those three
+    calls from them with the same keys in the same order. Overrides Dagster's private
+    ``_get_partition_keys``: ``defs/test_partitions.test_grid_partitions_answer_as_dagster_does``
+    compares every answer with Dagster's own."""
+
+    def __init__(self, partitions_defs):
+        super().__init__(partitions_defs)
+        # (keys per dimension, their product in Dagster's order, the valid ones, position per dimension)
+        self._grid_state: tuple | None = None
+        self._built: dict[str, MultiPartitionKey] = {}
+
+    def _grid(self) -> tuple:
+        dimensions = tuple(tuple(d.partitions_def.get_partition_keys()) for d in self.partitions_defs)
+        state = self._grid_state
+        if state is None or state[0] != dimensions:
+            first, second = (d.name for d in self.partitions_defs)
+            built, product = self._built, []
+            for a, b in itertools.product(*dimensions):
+                key = built.get(f"{a}|{b}")
+                if key is None:
+                    key = MultiPartitionKey({first: a, second: b})
+                    built[str(key)] = key
+                product.append(key)
+            valid = [key for key in product if self.is_valid_key_format(key)]
+            positions = tuple({k: i for i, k in enumerate(keys)} for keys in dimensions)
+            state = self._grid_state = (dimensions, product, valid, positions)
+        return state
+
+    def _get_partition_keys(self, _current_time) -> list[MultiPartitionKey]:
+        return list(self._grid()[2])
+
+    def get_partition_keys_in_range(self, partition_key_range, dynamic_partitions_store=None):
+        from dagster import partition_loading_context
+
+        with partition_loading_context(dynamic_partitions_store=dynamic_partitions_store):
+            dimensions, product, _, positions = self._grid()
+            start = self.get_partition_key_from_str(partition_key_range.start).keys_by_dimension
+            end = self.get_partition_key_from_str(partition_key_range.end).keys_by_dimension
+            try:
+                (a0, a1), (b0, b1) = ((where[start[d.name]], where[end[d.name]])
+                                      for d, where in zip(self.partitions_defs, positions))
+            except KeyError:  # a key the dimensions do not hold: Dagster's own error
+                return super().get_partition_keys_in_range(partition_key_range, dynamic_partitions_store)
+            width = len(dimensions[1])
+            return [product[i * width + j] for i in range(a0, a1 + 1) for j in range(b0, b1 + 1)]
+
+    def get_partition_key_from_str(self, partition_key_str: str) -> MultiPartitionKey:
+        key = self._built.get(partition_key_str)
+        return key if key is not None else super().get_partition_key_from_str(partition_key_str)
+
+
 def check_output_names(check_specs, asset_keys) -> dict:
     """The output name of each check of a graph-backed asset (the fanned-out trials), as Dagster's
     ``@asset`` assigns them: test_fan_out."""
@@ -105,6 +164,6 @@ def delete_cursor_values(instance, keys: list[str]) -> None:
 
 __all__ = ["ASSET_EVENTS", "ASSET_PARTITION_RANGE_END_TAG", "ASSET_PARTITION_RANGE_START_TAG", "IN_PROGRESS_RUN_STATUSES",
            "SQLITE_BUSY_TIMEOUT_SECONDS", "AssetKeyTable", "BulkActionStatus", "ConfigurableClassData",
-           "DagsterSqliteStorage", "DagsterStorage", "MultiPartitionKey", "PartitionKeyRange", "PlannedMaterializationInfo", "SqlEventLogStorageTable",
+           "DagsterSqliteStorage", "DagsterStorage", "GridPartitions", "MultiPartitionKey", "PartitionKeyRange", "PlannedMaterializationInfo", "SqlEventLogStorageTable",
            "SqliteEventLogStorage", "SqliteEventLogStorageWatchdog", "SqliteRunStorage", "SqliteScheduleStorage",
            "add_partition_metadata", "build_reconstructable_job", "check_output_names", "cursor_keys", "delete_cursor_values", "install_rectangle_ranges"]

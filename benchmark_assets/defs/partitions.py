@@ -14,6 +14,7 @@ from dagster import (
     StaticPartitionsDefinition,
 )
 
+from benchmark_assets.defs.compat import GridPartitions
 from benchmark_assets.graph import StudyGraph
 from benchmark_assets.kinds.base import POINT, REPLICATE, TRIAL, Dimension
 
@@ -38,7 +39,7 @@ def partitions(graph: StudyGraph) -> StudyPartitions:
     """The graph's partitions, built once per graph."""
     def build() -> StudyPartitions:
         point, replicate = _dimension(graph, graph.point), _dimension(graph, graph.replicate)
-        return StudyPartitions(point, replicate, MultiPartitionsDefinition({graph.point.name: point,
+        return StudyPartitions(point, replicate, GridPartitions({graph.point.name: point,
                                                                            graph.replicate.name: replicate}))
     return graph.once("partitions", build)
 

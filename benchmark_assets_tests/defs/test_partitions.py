@@ -1,0 +1,88 @@
+"""The trials' two-dimensional partitions answer as Dagster's own do, with each key built once."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from dagster import (
+    DagsterInstance,
+    DynamicPartitionsDefinition,
+    MultiPartitionsDefinition,
+    PartitionKeyRange,
+    StaticPartitionsDefinition,
+    partition_loading_context,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from benchmark_assets.defs.compat import GridPartitions
+
+POINTS = [f"p={i / 10:g}" for i in range(7)]
+SEEDS = [str(i) for i in range(5)]
+NAMES = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def instance():
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def pair(dimensions):
+    ours, dagsters = GridPartitions(dimensions), MultiPartitionsDefinition(dimensions)
+    return ours, dagsters
+
+
+def answers(definition, instance, ranges):
+    with partition_loading_context(dynamic_partitions_store=instance):
+        keys = definition.get_partition_keys()
+        ranged = [definition.get_partition_keys_in_range(PartitionKeyRange(s, e)) for s, e in ranges]
+        parsed = [definition.get_partition_key_from_str(k) for k in keys]
+    return ([str(k) for k in keys], [k.keys_by_dimension for k in keys], [[str(k) for k in r] for r in ranged],
+            [k.keys_by_dimension for k in parsed])
+
+
+@settings(max_examples=40, deadline=None)
+@given(points=st.integers(1, len(POINTS)), seeds=st.integers(1, len(SEEDS)), data=st.data())
+def test_grid_partitions_answer_as_dagster_does(instance, points, seeds, data):
+    """Every key, every range (including reversed ones, which are empty) and every parsed key is
+    Dagster's, in Dagster's order, for static and dynamic dimensions, also after keys are added."""
+    name = f"points_{next(NAMES)}"  # a fresh dimension per example
+    dimensions = {"sweep_point": DynamicPartitionsDefinition(name=name),
+                  "seed_id": StaticPartitionsDefinition(SEEDS[:seeds])}
+    ours, dagsters = pair(dimensions)
+    instance.add_dynamic_partitions(name, POINTS[:points])
+    for grow in (False, True):
+        if grow:  # a new sweep value: the grid is rebuilt, not served stale
+            instance.add_dynamic_partitions(name, ["added"])
+        with partition_loading_context(dynamic_partitions_store=instance):
+            keys = [str(k) for k in dagsters.get_partition_keys()]
+        corners = st.sampled_from(keys)
+        ranges = data.draw(st.lists(st.tuples(corners, corners), min_size=1, max_size=6))
+        assert answers(ours, instance, ranges) == answers(dagsters, instance, ranges)
+
+
+def test_a_key_outside_the_grid_fails_as_dagsters_does(instance):
+    dimensions = {"sweep_point": StaticPartitionsDefinition(POINTS), "seed_id": StaticPartitionsDefinition(SEEDS)}
+    ours, dagsters = pair(dimensions)
+    outside = PartitionKeyRange("0|p=0", "9|p=0.3")
+    errors = []
+    for definition in (ours, dagsters):
+        with pytest.raises(Exception) as raised, partition_loading_context(dynamic_partitions_store=instance):
+            definition.get_partition_keys_in_range(outside)
+        errors.append((type(raised.value), str(raised.value)))
+    assert errors[0] == errors[1]
+    assert ours.get_partition_key_from_str("9|nowhere").keys_by_dimension == {"seed_id": "9", "sweep_point": "nowhere"}
+
+
+def test_each_key_is_built_once(instance):
+    """Listing the grid twice, or a range of it, hands out the same key objects."""
+    dimensions = {"sweep_point": StaticPartitionsDefinition(POINTS), "seed_id": StaticPartitionsDefinition(SEEDS)}
+    ours = GridPartitions(dimensions)
+    with partition_loading_context(dynamic_partitions_store=instance):
+        first, second = ours.get_partition_keys(), ours.get_partition_keys()
+        ranged = ours.get_partition_keys_in_range(PartitionKeyRange(first[0], first[-1]))
+    assert first == second and first is not second  # a caller may change its list
+    assert all(a is b for a, b in zip(first, second))
+    assert all(a is b for a, b in zip(first, ranged)) and len(ranged) == len(first) == len(POINTS) * len(SEEDS)
+    assert ours.get_partition_key_from_str(str(first[3])) is first[3]
