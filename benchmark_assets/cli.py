@@ -96,41 +96,52 @@ def cmd_new(args) -> int:
     return 0
 
 
+def checked_run(args):
+    """A run's study and options, checked as far as they can be without running anything: the
+    study (``StudyGraph.load``), ``--tier``/``--constants`` against it, ``--fail-on`` against its
+    verdicts. Returns (graph, constants, tiers); raises ``StudyError`` with the field and the fix."""
+    from benchmark_assets.graph import StudyGraph
+    from benchmark_assets.studies import StudyError
+
+    tiers = list(args.tier) if args.tier else None
+    constants = [c.strip() for c in args.constants.split(",") if c.strip()] if args.constants else None
+    graph = StudyGraph.load(args.study)
+    graph.points(constants or (), tiers or ())
+    if args.fail_on and args.fail_on not in graph.fail_on:
+        choices, study = graph.fail_on, graph.study
+        raise StudyError(study.path, "--fail-on", f"a {study.kind} study has "
+                         + (f"no verdict {args.fail_on!r} to gate on" if choices else "no verdicts to gate on"),
+                         f"use --fail-on {' or '.join(choices)}" if choices else "drop --fail-on")
+    return graph, constants, tiers
+
+
 def cmd_check(args) -> int:
     """Load a study as a run would, with every check that needs no user code run (its target's
-    module and function, a command's program, its extras), and say what a run would do."""
-    from benchmark_assets.graph import StudyGraph
-
-    graph = StudyGraph.load(args.study)
+    module and function, a command's program, its extras) and the run's options, and say what a
+    run would do."""
+    graph, constants, tiers = checked_run(args)
     study, kind = graph.study, graph.kind
-    points, replicates = graph.points(), graph.keys(graph.replicate)
+    points, replicates = graph.points(constants or (), tiers or ()), graph.keys(graph.replicate)
     needs = sorted(kind.extras(study.spec))
     print(f"{study.path}: a valid {study.kind} study ({study.name}).")
     print(f"  {len(points)} sweep points x {len(replicates)} {graph.replicate.name}s = "
           f"{len(points) * len(replicates)} trial partitions; decided by: {', '.join(graph.nodes)}")
     if needs:
         print(f"  needs the extras: {', '.join(needs)} (installed)")
-    print(f"  run it: benchmark-assets run {study.name}")
+    from benchmark_assets.defs.runner import cli_command
+
+    command = cli_command(study.name, constants or (), tiers or (), args.force)
+    print(f"  run it: {command}{f' --fail-on {args.fail_on}' if args.fail_on else ''}")
     return 0
 
 
 def cmd_run(args) -> int:
     from benchmark_assets.artifacts import artifacts_dir, latest_dir, safe_label
     from benchmark_assets.defs.runner import run_study
-    from benchmark_assets.graph import StudyGraph
-    from benchmark_assets.studies import StudyError
 
-    tiers = list(args.tier) if args.tier else None
-    constants = [c.strip() for c in args.constants.split(",") if c.strip()] if args.constants else None
     # Everything about the input is checked before DAGSTER_HOME or any database is created.
-    graph = StudyGraph.load(args.study)
+    graph, constants, tiers = checked_run(args)
     checked, kind = graph.study, graph.kind
-    graph.points(constants or (), tiers or ())
-    if args.fail_on and args.fail_on not in graph.fail_on:
-        choices = graph.fail_on
-        raise StudyError(checked.path, "--fail-on", f"a {checked.kind} study has "
-                         + (f"no verdict {args.fail_on!r} to gate on" if choices else "no verdicts to gate on"),
-                         f"use --fail-on {' or '.join(choices)}" if choices else "drop --fail-on")
     ensure_dagster_home()
     outcome = run_study(str(checked.path), subjects=constants, tiers=tiers, quiet=args.quiet, force=args.force)
     study = outcome.study
@@ -426,19 +437,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message}. Fix: see {self.prog} --help\n")
 
 
+def run_options(parser) -> None:
+    """What `run` takes; `check` takes the same and checks them."""
+    parser.add_argument("study", help="study name (file in studies/) or path to a .yaml file")
+    parser.add_argument("--tier", action="append", type=int, help="only constants of this tier (repeatable)")
+    parser.add_argument("--constants", help="only these constants, comma separated")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--force", action="store_true", help="rerun every trial, also those a kind keeps as up to date")
+    parser.add_argument("--fail-on", choices=["not_met", "inconclusive"],
+                        help="acceptance suites: exit 4 if a criterion is not met (not_met), or not met or not yet "
+                             "settled (inconclusive: also a criterion whose side crashed in every repeat); the report "
+                             "is printed either way")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="benchmark-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="materialise a study through Dagster and print its report")
-    run.add_argument("study", help="study name (file in studies/) or path to a .yaml file")
-    run.add_argument("--tier", action="append", type=int, help="only constants of this tier (repeatable)")
-    run.add_argument("--constants", help="only these constants, comma separated")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
-    run.add_argument("--force", action="store_true", help="rerun every trial, also those a kind keeps as up to date")
-    run.add_argument("--fail-on", choices=["not_met", "inconclusive"],
-                     help="acceptance suites: exit 4 if a criterion is not met (not_met), or not met or not yet "
-                          "settled (inconclusive: also a criterion whose side crashed in every repeat); the report "
-                          "is printed either way")
+    run_options(run)
     run.set_defaults(handler=cmd_run)
     new = commands.add_parser("new", help="write a commented study of a kind that runs as written, to edit into "
                                           "your own")
@@ -446,9 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     new.add_argument("name", help="the study's name: studies/<name>.yaml")
     new.add_argument("--target", help="ratchet: your module:function instead of the built-in memory target")
     new.set_defaults(handler=cmd_new)
-    check = commands.add_parser("check", help="validate a study and what can be checked of its target, running "
-                                              "nothing")
-    check.add_argument("study", help="study name (file in studies/) or path to a .yaml file")
+    check = commands.add_parser("check", help="validate a study, what can be checked of its target and run's "
+                                              "options, running nothing")
+    run_options(check)
     check.set_defaults(handler=cmd_check)
     ui = commands.add_parser("ui", help="start the Dagster UI (dagster dev, with its daemon) for the studies here")
     ui.add_argument("--port", type=int, default=3000, help="the webserver's port (default 3000)")

@@ -43,6 +43,7 @@ def _group_alive(group: int) -> bool:
 
 
 def test_the_ui_starts_quietly_on_the_port_asked_for_with_the_studies_of_this_folder(tmp_path):
+    """`benchmark-assets ui`, as README.md and docs/guides/ui.md start it."""
     (tmp_path / "studies").mkdir()
     (tmp_path / "studies" / "small.yaml").write_text(SMALL)
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")  # a project's own, as in the repo

@@ -27,6 +27,7 @@ def test_a_new_study_of_each_kind_runs_as_written_and_decides(kind, study_dir, i
 
 
 def test_a_new_ratchet_of_your_own_target_names_it_and_is_checked_before_it_runs(study_dir):
+    """`new ratchet NAME --target module:function`, as docs/getting-started.md ends with."""
     path = write_new_study("ratchet", "mine", study_dir, target="benchmark_assets_tests.toy_target:evaluate")
     text = path.read_text()
     assert "target: benchmark_assets_tests.toy_target:evaluate" in text and "metric: score" in text
@@ -62,3 +63,22 @@ def test_new_then_check_through_the_command_line(study_dir, tmp_path):
     assert again.returncode == 2 and "a study of this name exists" in again.stderr
     assert (study_dir / "servers.yaml").exists()  # where BENCHMARK_ASSETS_STUDIES points
     assert not (ROOT / "studies" / "servers.yaml").exists()
+
+
+def test_check_takes_runs_options_and_checks_them_against_the_study(cli, tmp_path):
+    """`check` accepts what `run` does and refuses in one line what `run` would refuse, before anything runs."""
+    env = {"BENCHMARK_ASSETS_STUDIES": str(ROOT / "studies"), "DAGSTER_HOME": str(tmp_path / "home")}
+    whole = cli("check", "memory_ratchet", env=env)
+    tier = cli("check", "memory_ratchet", "--tier", "1", "--force", env=env)
+    assert whole.returncode == tier.returncode == 0, whole.stderr + tier.stderr
+    assert "72 sweep points x 50 seed_ids" in whole.stdout and "run it: benchmark-assets run memory_ratchet\n" in whole.stdout
+    assert "run it: benchmark-assets run memory_ratchet --tier 1 --force" in tier.stdout
+    assert "72 sweep points" not in tier.stdout
+    gate = cli("check", "embedding_acceptance", "--fail-on", "not_met", env=env)
+    assert gate.returncode == 0 and gate.stdout.rstrip().endswith("--fail-on not_met"), gate.stderr
+    for args, message in [(("memory_ratchet", "--constants", "no_such"), "no_such"),
+                          (("sgd_comparison", "--fail-on", "not_met"), "--fail-on")]:
+        refused = cli("check", *args, env=env)
+        assert refused.returncode == 2 and refused.stdout == "", refused.stdout
+        assert refused.stderr.count("\n") == 1 and message in refused.stderr, refused.stderr
+    assert not (tmp_path / "home").exists()  # nothing was created

@@ -100,6 +100,7 @@ def _trials_run(instance_env: dict) -> str:
 
 def test_a_sweep_fans_out_over_two_real_workers_with_the_instance_on_postgres(tmp_path, monkeypatch,
                                                                                postgres_database):
+    """docs/deployment.md's celery block: a broker named, two `benchmark-assets worker`s, a run."""
     studies = tmp_path / "studies"
     studies.mkdir()
     write_study(studies, "cpu", CPU_STUDY)

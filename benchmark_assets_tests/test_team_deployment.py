@@ -10,6 +10,7 @@ pytestmark = [pytest.mark.system, pytest.mark.services]
 
 def test_one_environment_variable_puts_the_instance_and_the_warehouse_on_postgres(tmp_path, study_dir,
                                                                                postgres_database):
+    """docs/deployment.md's first block: one variable, then `benchmark-assets run`."""
     home = tmp_path / "home"
     env = {"DAGSTER_HOME": str(home), "BENCHMARK_ASSETS_STUDIES": str(study_dir),
            "BENCHMARK_ASSETS_POSTGRES_URL": postgres_database}

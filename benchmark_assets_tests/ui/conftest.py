@@ -315,7 +315,8 @@ DOCS_SCREENSHOTS = "BENCHMARK_ASSETS_DOCS_SCREENSHOTS"
 
 def publish_for_docs(shots: Path, names: list[str], prefix: str = "") -> list[Path]:
     """Copy screenshots to $BENCHMARK_ASSETS_DOCS_SCREENSHOTS (if set), 1,200 px wide and in 128
-    colours; the copies made (none when it is unset)."""
+    colours; the copies made (none when it is unset). docs/guides/ui.md shows them and gives the
+    command that refreshes them."""
     import os
 
     from PIL import Image
