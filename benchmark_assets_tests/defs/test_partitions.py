@@ -86,3 +86,44 @@ def test_each_key_is_built_once(instance):
     assert all(a is b for a, b in zip(first, second))
     assert all(a is b for a, b in zip(first, ranged)) and len(ranged) == len(first) == len(POINTS) * len(SEEDS)
     assert ours.get_partition_key_from_str(str(first[3])) is first[3]
+
+
+def test_a_key_deleted_and_another_added_rebuilds_the_grid(instance):
+    """The grid follows the dimensions' keys, not their count: one deleted and one added is a new grid."""
+    name = f"swap_{next(NAMES)}"
+    dimensions = {"sweep_point": DynamicPartitionsDefinition(name=name), "seed_id": StaticPartitionsDefinition(SEEDS[:2])}
+    ours, dagsters = pair(dimensions)
+    instance.add_dynamic_partitions(name, ["a", "b"])
+    assert answers(ours, instance, [("0|a", "1|b")]) == answers(dagsters, instance, [("0|a", "1|b")])
+    instance.delete_dynamic_partition(name, "a")
+    instance.add_dynamic_partitions(name, ["c"])
+    after = answers(ours, instance, [("0|b", "1|c")])
+    assert after == answers(dagsters, instance, [("0|b", "1|c")])
+    assert after[0] == ["0|b", "0|c", "1|b", "1|c"]
+
+
+def test_a_key_holding_the_delimiter_is_refused_as_dagster_refuses_it(instance):
+    name = f"pipes_{next(NAMES)}"
+    dimensions = {"sweep_point": DynamicPartitionsDefinition(name=name),
+                  "seed_id": DynamicPartitionsDefinition(name=f"{name}_seeds")}
+    ours, dagsters = pair(dimensions)
+    instance.add_dynamic_partitions(name, ["x", "y|z"])
+    instance.add_dynamic_partitions(f"{name}_seeds", ["x|y", "z"])
+    with partition_loading_context(dynamic_partitions_store=instance):
+        assert [str(k) for k in ours.get_partition_keys()] == [str(k) for k in dagsters.get_partition_keys()]
+        for definition in (ours, dagsters):
+            with pytest.raises(Exception, match="Expected 2 partition keys"):
+                definition.get_partition_key_from_str("x|y|z")
+            assert not definition.has_partition_key("x|y|z")
+
+
+def test_a_pickled_definition_leaves_its_grid_behind(instance):
+    import pickle
+
+    dimensions = {"sweep_point": StaticPartitionsDefinition(POINTS), "seed_id": StaticPartitionsDefinition(SEEDS)}
+    ours = GridPartitions(dimensions)
+    with partition_loading_context(dynamic_partitions_store=instance):
+        ours.get_partition_keys()
+        copy = pickle.loads(pickle.dumps(ours))
+        assert copy._grid_state is None and copy == ours
+        assert [str(k) for k in copy.get_partition_keys()] == [str(k) for k in ours.get_partition_keys()]
