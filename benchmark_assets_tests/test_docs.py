@@ -26,6 +26,7 @@ def test_each_module_points_at_its_page(name):
 
 
 def test_every_load_metric_is_in_the_http_load_page():
+    """docs/reference/http_load.md lists every metric the load target reports."""
     from benchmark_assets.targets.http_load import STATS, metric_names
 
     text = page("http_load")
@@ -40,6 +41,34 @@ def test_every_mock_server_option_and_template_is_in_its_page():
 
     assert [f.name for f in dataclasses.fields(MockLLMConfig) if f"`{f.name}`" not in page("mock_llm")] == []
     assert [name for name in TEMPLATES if f"`{name}`" not in page("templates")] == []
+
+
+def test_the_mock_server_starts_as_its_page_says():
+    """docs/reference/mock_llm.md's command, on a free port: it listens and answers a completion."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    from benchmark_assets.servers.mock_llm import READY_PREFIX
+
+    text = page("mock_llm")
+    command = text.split("```bash\n", 1)[1].split("\n```", 1)[0]
+    assert command.startswith("python -m benchmark_assets.servers.mock_llm --port 8000 ")
+    argv = [sys.executable, *command.split()[1:]]
+    argv[argv.index("--port") + 1] = "0"
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith(READY_PREFIX), line
+        url = line[len(READY_PREFIX):].split()[0]
+        body = json.dumps({"model": "mock", "prompt": "hi", "max_tokens": 3, "ignore_eos": True}).encode()
+        request = urllib.request.Request(f"{url}/v1/completions", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read())["usage"]["completion_tokens"] == 3
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_the_docs_site_builds_strictly(tmp_path):

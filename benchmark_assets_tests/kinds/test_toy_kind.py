@@ -37,6 +37,8 @@ def entry_point(tmp_path, monkeypatch):
 
 
 def test_an_entry_point_registers_the_kind_and_its_studies_load(entry_point, study_dir):
+    # the group docs/guides/writing-a-kind.md tells a package to declare its kind under
+    assert f'[project.entry-points."{ENTRY_POINT_GROUP}"]' in (ROOT / "docs" / "guides" / "writing-a-kind.md").read_text()
     assert "toy_kind" not in KINDS
     assert "toy_kind" in load_entry_point_kinds(force=True) and get_kind("toy_kind").name == "toy_kind"
     study = load_study(write_study(study_dir, "pick_x", EXAMPLE))

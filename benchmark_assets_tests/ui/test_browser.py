@@ -29,6 +29,8 @@ def artifacts_of(study: str) -> Path:
 
 
 def test_a_study_materialised_from_the_ui_shows_its_evidence(browser, deployment, instance, tmp_path):
+    """Materialised from the UI, a study shows its evidence; the screenshots taken on the way are
+    the ones docs/guides/ui.md shows (BENCHMARK_ASSETS_DOCS_SCREENSHOTS refreshes them)."""
     from dagster import AssetKey, RunsFilter
     from dagster._core.execution.backfill import BulkActionStatus
     from PIL import Image
