@@ -5,6 +5,8 @@ import argparse
 import json
 import logging
 import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -79,6 +81,23 @@ class _NoInterruptTraces(logging.Filter):
         return "DagsterExecutionInterruptedError" not in text and "Execution was interrupted" not in text
 
 
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def program() -> str:
+    """This command as a person would type it again: ``benchmark-assets`` when that is the one on
+    PATH, else the path it was started by (``.venv/bin/benchmark-assets`` from a clone)."""
+    invoked = os.path.abspath(sys.argv[0])
+    on_path = shutil.which("benchmark-assets")
+    if Path(invoked).name != "benchmark-assets" or (on_path and os.path.samefile(on_path, invoked)):
+        return "benchmark-assets"
+    return os.path.relpath(invoked)
+
+
+def an(word: str) -> str:
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
 def cmd_new(args) -> int:
     from benchmark_assets.new_study import write_new_study
     from benchmark_assets.study_file import studies_dir
@@ -89,10 +108,10 @@ def cmd_new(args) -> int:
     except ValueError:
         shown = path
     if args.target:
-        print(f"Wrote {shown}, a {args.kind} study of {args.target}. List its constants there, then check and run it:")
+        print(f"Wrote {shown}, {an(args.kind)} study of {args.target}. List its constants there, then check and run it:")
     else:
-        print(f"Wrote {shown}, a {args.kind} study that runs as written. Check it, run it, then make it yours:")
-    print(f"  benchmark-assets check {args.name}\n  benchmark-assets run {args.name}")
+        print(f"Wrote {shown}, {an(args.kind)} study that runs as written. Check it, run it, then make it yours:")
+    print(f"  {program()} check {args.name}\n  {program()} run {args.name}")
     return 0
 
 
@@ -128,10 +147,10 @@ def cmd_check(args) -> int:
           f"{len(points) * len(replicates)} trial partitions; decided by: {', '.join(graph.nodes)}")
     if needs:
         print(f"  needs the extras: {', '.join(needs)} (installed)")
-    from benchmark_assets.defs.runner import cli_command
-
-    command = cli_command(study.name, constants or (), tiers or (), args.force)
-    print(f"  run it: {command}{f' --fail-on {args.fail_on}' if args.fail_on else ''}")
+    named = study.name if Path(args.study).stem == args.study else shlex.quote(args.study)  # a name, or its path
+    options = [*(f"--tier {t}" for t in tiers or ()), *([f"--constants {','.join(constants)}"] if constants else []),
+               *(["--force"] if args.force else []), *([f"--fail-on {args.fail_on}"] if args.fail_on else [])]
+    print(f"  run it: {' '.join([program(), 'run', named, *options])}")
     return 0
 
 
@@ -407,6 +426,10 @@ def cmd_worker(args) -> int:
     command = [sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.scale_out.celery_app", "worker", "-Q", "dagster",
                "--prefetch-multiplier", "1", "--loglevel", args.loglevel, *pool,
                *(["--hostname", args.name] if args.name else [])]
+    # A worker per core, so one BLAS thread each (unless set): OpenBLAS's thread per core in every
+    # worker would spin-wait for the others' (the test suite's CPU time halved without them).
+    for variable in BLAS_THREADS:
+        os.environ[variable] = os.environ.get(variable) or "1"
     sys.stdout.flush()
     os.execv(sys.executable, command)  # the worker replaces this process: signals reach it directly
     return 0  # not reached

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
+_THREADS = os.environ.get("OPENBLAS_NUM_THREADS") or "1"
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")  # inherited by the xdist workers and every process a test starts
-with contextlib.suppress(ImportError):  # numpy loaded before this file (by a plugin) keeps its threads otherwise
+    os.environ[_variable] = os.environ.get(_variable) or _THREADS  # inherited by the xdist workers and every process a test starts
+with contextlib.suppress(ImportError, ValueError):  # numpy loaded before this file (by a plugin) keeps its threads otherwise
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]))
+    threadpool_limits(int(_THREADS))
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SERVICES = os.environ.get("BENCHMARK_ASSETS_REQUIRE_SERVICES") == "1"

@@ -82,3 +82,30 @@ def test_check_takes_runs_options_and_checks_them_against_the_study(cli, tmp_pat
         assert refused.returncode == 2 and refused.stdout == "", refused.stdout
         assert refused.stderr.count("\n") == 1 and message in refused.stderr, refused.stderr
     assert not (tmp_path / "home").exists()  # nothing was created
+
+
+def test_check_of_a_path_says_to_run_that_path(cli, tmp_path):
+    path = tmp_path / "elsewhere" / "mine.yaml"
+    path.parent.mkdir()
+    path.write_text((ROOT / "studies" / "memory_ratchet.yaml").read_text())
+    checked = cli("check", str(path), "--tier", "1", env={"DAGSTER_HOME": str(tmp_path / "home")})
+    assert checked.returncode == 0, checked.stderr
+    assert f"run it: benchmark-assets run {path} --tier 1\n" in checked.stdout
+
+
+def test_the_commands_it_suggests_are_the_ones_that_started_it(tmp_path, monkeypatch):
+    """From a clone without an activated venv, `new` says `.venv/bin/benchmark-assets ...`."""
+    from benchmark_assets.cli import an, program
+
+    script = tmp_path / ".venv" / "bin" / "benchmark-assets"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [str(script), "new"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert program() == ".venv/bin/benchmark-assets"
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert program() == "benchmark-assets"
+    assert (an("acceptance"), an("estimator_benchmark"), an("ratchet")) == (
+        "an acceptance", "an estimator_benchmark", "a ratchet")
