@@ -108,7 +108,8 @@ def cmd_new(args) -> int:
     except ValueError:
         shown = path
     if args.target:
-        print(f"Wrote {shown}, {an(args.kind)} study of {args.target}. List its constants there, then check and run it:")
+        print(f"Wrote {shown}, {an(args.kind)} study of {args.target}. Set each constant's current value and the "
+              "values to try there, then check and run it:")
     else:
         print(f"Wrote {shown}, {an(args.kind)} study that runs as written. Check it, run it, then make it yours:")
     print(f"  {program()} check {args.name}\n  {program()} run {args.name}")
@@ -289,8 +290,8 @@ def cmd_report(args) -> int:
     study = load_study(args.study)
     report = latest_dir(study.name) / "report.md"
     if not report.exists():
-        print(f"No report for {study.name} yet: run `benchmark-assets run {study.name}` first.", file=sys.stderr)
-        return 1
+        print(f"No report for {study.name} yet: run `{program()} run {study.name}` first.", file=sys.stderr)
+        return 2
     print(report.read_text())
     return 0
 
@@ -325,9 +326,9 @@ def cmd_why(args) -> int:
     history = subject_history(decided, StudyVersions(ledger.warehouse).texts(study), args.subject, limit=args.limit)
     if history.empty:
         known = sorted(set(decided["subject"])) if len(decided) else []
-        hint = f"subjects with decisions: {', '.join(known)}" if known else f"run `benchmark-assets run {study}` first"
+        hint = f"subjects with decisions: {', '.join(known)}" if known else f"run `{program()} run {study}` first"
         print(f"No decisions on {args.subject!r} in {study} yet; {hint}.", file=sys.stderr)
-        return 1
+        return 2  # nothing to show for this input, as for `report` before a run
     print(f"Why {args.subject} in {study} has its value: every decision on it, newest first.\n")
     print(history_markdown(args.subject, history, run_link="{run_id}"))
     return 0

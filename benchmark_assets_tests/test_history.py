@@ -68,7 +68,7 @@ def test_why_prints_the_same_history(decided_twice, cli):
     assert len(rows) == 2 and "| reject |" in rows[0] and "| accept |" in rows[1]
     assert "improvement_threshold: (absent) -> 0.5" in rows[0] and "0.3 -> 0.7" in rows[1]
     unknown = cli("why", "toy", "delta", env=env)
-    assert unknown.returncode == 1
+    assert unknown.returncode == 2  # cli.md's exit code for input there is nothing to show for
     assert "No decisions on 'delta' in toy yet; subjects with decisions: alpha, beta, gamma." in unknown.stderr
 
 

@@ -31,6 +31,9 @@ def test_a_new_ratchet_of_your_own_target_names_it_and_is_checked_before_it_runs
     path = write_new_study("ratchet", "mine", study_dir, target="benchmark_assets_tests.toy_target:evaluate")
     text = path.read_text()
     assert "target: benchmark_assets_tests.toy_target:evaluate" in text and "metric: score" in text
+    # the constants the function declares, each with a value to set; as written, it checks and loads
+    assert [line.split(":")[0].strip() for line in text.splitlines() if "{tier: 1" in line] == ["alpha", "beta", "gamma"]
+    assert load_study(path).spec.constants["alpha"].current == 1.0
     with pytest.raises(StudyError, match=r"cannot import module .no_such_package.module."):
         write_new_study("ratchet", "missing", study_dir, target="no_such_package.module:evaluate")
         load_study(study_dir / "missing.yaml")

@@ -279,7 +279,8 @@ def materialise_stages(graph: StudyGraph, assets, stages: list[Stage], *, instan
     quiet_logs = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     timings = []
     pools = {asset.key: pool for asset in assets if (pool := asset_pool(asset))}
-    bar = tqdm(stages, desc=graph.name, unit="stage", disable=quiet, file=sys.stderr)
+    # A bar only on a terminal (disable=None): piped into a file or CI's log it is many lines of \r.
+    bar = tqdm(stages, desc=graph.name, unit="stage", disable=True if quiet else None, file=sys.stderr)
     for number, stage in enumerate(bar, start=1):
         # A stop asked for between stages (a terminated UI job) is not lost: each stage's run
         # handles, then forgets, the interrupts it saw.

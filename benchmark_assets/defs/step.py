@@ -24,7 +24,7 @@ def progress_reporter(context, label: str, *, terminal_bar: bool, parent_run_id:
     if terminal_bar:
         from tqdm import tqdm
 
-        bar = tqdm(desc=label, unit="trial", leave=False)
+        bar = tqdm(desc=label, unit="trial", leave=False, disable=None)  # None: no bar when stderr is no terminal
     state = {"logged": 0}
 
     def report(done: int, total: int) -> None:

@@ -103,6 +103,8 @@ class EstimatorBenchmarkKind(StudyKind):
         return {(e, str(d)) for e, d in zip(ok["estimator"], ok["dataset"])} if len(ok) else set()
 
     def run_summary(self, outcome: RunOutcome) -> str:
-        return (f"Ran {outcome.measured} new trials (estimator x data set; others were up to date) over "
-                f"{outcome.points} estimators in {outcome.seconds:.1f} s ({len(outcome.stages)} "
-                "Dagster runs).")
+        ran, others = outcome.measured, outcome.up_to_date
+        what = (f"Ran {ran} new trials (estimator x data set)" + (f"; {others} others were already up to date"
+                                                                 if others else "")
+                if ran else f"Ran no trial (all {others} were already up to date)")
+        return f"{what}, over {outcome.points} estimators, in {outcome.seconds:.1f} s ({len(outcome.stages)} Dagster runs)."

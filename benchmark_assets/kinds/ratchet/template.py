@@ -18,7 +18,7 @@ scenarios:
 constants:                    # each: its tier, today's value, the values to try
 {constants}
 decision:
-  improvement_threshold: 0.01   # a change must gain at least this on validation
+  improvement_threshold: 0.01   # the smallest gain worth a change, in the metric's units (train and validation)
   confidence_level: 0.95
 """
 
@@ -40,11 +40,40 @@ OWN_CONSTANTS = """\
   # Name your function's constants here: it receives them in `params`, every one each time.
   x: {tier: 1, current: 1.0, candidates: [0.5, 1.0, 2.0]}"""
 
+DECLARED = """\
+  # The constants {target} declares. Set each one's current value to today's (the one in your
+  # code) and list the values to try; a single candidate holds it at today's value."""
+
+
+def declared(target: str) -> tuple[list[str], frozenset[str], tuple[str, ...]] | None:
+    """The constants (sorted), whole-number constants and metrics ``target`` declares
+    (``evaluate.constants``, ``.integer_constants``, ``.metrics``), or None when it cannot be
+    imported or declares no constants: the template then names a placeholder."""
+    from benchmark_assets.targets import TargetError, resolve_target
+
+    try:
+        found = resolve_target(target)
+    except TargetError:
+        return None
+    if not found.constants:
+        return None
+    return sorted(found.constants), found.integer_constants, found.metrics or ()
+
+
+def own_constants(target: str, names: list[str], whole: frozenset[str]) -> str:
+    width = max(len(n) for n in names) + 1
+    rows = [f"  {n + ':':<{width}} {{tier: 1, current: 1, candidates: [1, 2, 4]}}" if n in whole else
+            f"  {n + ':':<{width}} {{tier: 1, current: 1.0, candidates: [0.5, 1.0, 2.0]}}" for n in names]
+    return DECLARED.format(target=target) + "\n" + "\n".join(rows)
+
 
 def study_template(name: str, target: str | None) -> str:
     own = target is not None
+    found = declared(target) if own else None
+    metric = (found[2][0] if found and found[2] else "score") if own else "ndcg_5"
+    constants = (own_constants(target, found[0], found[1]) if found else OWN_CONSTANTS) if own else MEMORY_CONSTANTS
     return TEMPLATE.format(name=name, target=target or "memory",
                            target_note="   # your module:function" if own else
                            "           # built-in; or your module:function (benchmark-assets new ratchet NAME "
                            "--target mypackage.module:evaluate)",
-                           metric="score" if own else "ndcg_5", constants=OWN_CONSTANTS if own else MEMORY_CONSTANTS)
+                           metric=metric, constants=constants)

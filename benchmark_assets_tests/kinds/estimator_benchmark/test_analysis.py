@@ -152,3 +152,18 @@ def test_each_estimator_keeps_its_colour_in_every_panel_and_the_legend_names_the
               for axis in (pehe, ate)}
     assert set(colour[pehe]) == {"t_learner"} and set(colour[ate]) == {"t_learner", "difference_in_means"}
     assert colour[pehe]["t_learner"] == colour[ate]["t_learner"] != colour[ate]["difference_in_means"]
+
+
+def test_the_run_line_says_what_was_up_to_date_only_when_something_was():
+    from benchmark_assets.kinds import get_kind
+    from benchmark_assets.outcomes import RunOutcome, TrialResults
+
+    kind = get_kind("estimator_benchmark")
+
+    def line(measured, up_to_date):
+        return kind.run_summary(RunOutcome(study=None, seconds=6.25, stages=(), measured=measured, kept=0,
+                                           up_to_date=up_to_date, points=6, results=TrialResults()))
+
+    assert line(144, 0) == "Ran 144 new trials (estimator x data set), over 6 estimators, in 6.2 s (0 Dagster runs)."
+    assert "; 120 others were already up to date" in line(24, 120)
+    assert line(0, 144).startswith("Ran no trial (all 144 were already up to date)")
