@@ -22,6 +22,9 @@ def _verdicts(decisions, final=True):
 def test_the_ratchet_says_which_constants_change_and_how_the_others_ended():
     frame = _verdicts(["accept", "reject", "reject", "no_sensitivity", "accept"])
     assert headline(frame) == "2 of 5 constants accepted (c0 0.5 -> 0.7, c4 0.5 -> 0.7); 2 rejected, 1 insensitive"
+    # no change proposed (today's value won on train, or was the only candidate) is not "insensitive"
+    frame = _verdicts(["no_sensitivity", "no_sensitivity", "reject"]).assign(proposed=[0.5, 0.7, 0.7])
+    assert headline(frame) == "0 of 3 constants accepted; 1 rejected, 1 today's best, 1 insensitive"
     assert headline(_verdicts(["reject"])) == "0 of 1 constants accepted; 1 rejected"
     interim = headline(_verdicts(["inconclusive", "reject"], final=False))
     assert interim == "0 of 2 constants accepted; 1 rejected, 1 not decided yet (interim: a validation round is due)"

@@ -292,7 +292,9 @@ def _decide_one(row: dict, rules: DecisionRules, *, family_size: int) -> None:
     fmt = lambda x: "nan" if x is None or np.isnan(x) else f"{x:+.4f}"  # noqa: E731
     sensitivity = rules.sensitivity_threshold
     untested = f"not tested on validation: {row['_screened_out']} (screened on train; not in the correction)"
-    if row["proposed"] == row["current"]:
+    if len(row["_sweep"].values) == 1:
+        decision, reason = NO_SENSITIVITY, "held at today's value: it has one candidate, so nothing was swept"
+    elif row["proposed"] == row["current"]:
         decision, reason = NO_SENSITIVITY, (
             f"current value is already the best on train, so no change is proposed "
             f"(the train curve spans {row['train_curve_range']:.4f})")
@@ -367,9 +369,14 @@ DECISION_WORDS = {ACCEPT: "accepted", REJECT: "rejected", NO_SENSITIVITY: "insen
                   INCONCLUSIVE: "not decided yet"}
 
 
+TODAYS_BEST = "today's best"  # no change proposed: today's value is the best on train (or the only one)
+
+
 def headline(verdicts: pd.DataFrame) -> str:
-    """'2 of 20 constants accepted (decay_rate 0.5 -> 0.7, top_k 8 -> 12); 7 rejected, 11 insensitive',
-    marked interim while a validation round is due."""
+    """'2 of 20 constants accepted (decay_rate 0.5 -> 0.7, top_k 8 -> 12); 7 rejected, 9 today's best,
+    2 insensitive', marked interim while a validation round is due. A *no sensitivity* verdict
+    reads "today's best" when no change was proposed (today's value won on train, or was the only
+    candidate), "insensitive" when a change was proposed but gains too little either way."""
     if verdicts.empty:
         return "no constant decided yet"
     counts = summarise_verdicts(verdicts)
@@ -377,9 +384,11 @@ def headline(verdicts: pd.DataFrame) -> str:
     changes = ", ".join(f"{row.constant} {_short(row.current)} -> {_short(row.proposed)}"
                         for row in accepted.itertuples())
     text = f"{counts['accepted']} of {counts['constants']} constants accepted" + (f" ({changes})" if changes else "")
-    decided = verdicts["decision"].value_counts()
-    others = [f"{decided[code]} {DECISION_WORDS[code]}" for code in (REJECT, NO_SENSITIVITY, INCONCLUSIVE)
-              if decided.get(code, 0)]
+    unchanged = verdicts["decision"] == NO_SENSITIVITY
+    best = int((unchanged & (verdicts["proposed"] == verdicts["current"])).sum())
+    decided = {REJECT: int((verdicts["decision"] == REJECT).sum()), TODAYS_BEST: best,
+               NO_SENSITIVITY: int(unchanged.sum()) - best, INCONCLUSIVE: int((verdicts["decision"] == INCONCLUSIVE).sum())}
+    others = [f"{count} {DECISION_WORDS.get(code, code)}" for code, count in decided.items() if count]
     text += ("; " + ", ".join(others)) if others else ""
     if "final" in verdicts and not bool(verdicts["final"].all()):
         text += " (interim: a validation round is due)"

@@ -17,6 +17,7 @@ from benchmark_assets.kinds.ratchet.analysis import (
     INCONCLUSIVE,
     NO_SENSITIVITY,
     REJECT,
+    TODAYS_BEST,
     changes,
     metric_table,
     summarise_verdicts,
@@ -127,7 +128,8 @@ def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One row per constant as the verdicts asset shows it: the decision, the values, the paired
     validation gain and the corrected interval that decides, the adjusted p-value and why."""
     rows = [{
-        "constant": row.constant, "decision": _words(row.decision),
+        "constant": row.constant,
+        "decision": TODAYS_BEST if row.decision == NO_SENSITIVITY and row.proposed == row.current else _words(row.decision),
         "current": format_value(row.current), "proposed": format_value(row.proposed),
         "validation gain": "" if pd.isna(row.validation_delta) else f"{row.validation_delta:+.4f}",
         "corrected interval": corrected_interval(row),
