@@ -1,12 +1,16 @@
-"""The study file reference (docs/reference/study-file.md), generated from each kind's pydantic
-model so that it cannot drift from what a study file may hold:
+"""Reference pages generated from the code, so that they cannot drift from it: the study file
+(docs/reference/study-file.md, from each kind's pydantic model) and the statistics API
+(docs/reference/statistics-api.md, from ``benchmark_assets.stats``' signatures and docstrings):
 
     .venv/bin/python -m benchmark_assets.docs_reference > docs/reference/study-file.md
+    .venv/bin/python -m benchmark_assets.docs_reference statistics > docs/reference/statistics-api.md
 
-A test checks that the page is what this prints. No Dagster."""
+A test checks that each page is what this prints. No Dagster."""
 from __future__ import annotations
 
+import inspect
 import re
+import sys
 import types
 import typing
 from typing import Literal
@@ -106,5 +110,64 @@ def study_file_reference() -> str:
     return re.sub(r"\n{3,}", "\n\n", text).rstrip() + "\n"
 
 
+STATISTICS_HEADER = """# The statistics API
+
+Every public name of `benchmark_assets.stats`, with its signature and docstring, generated from
+the code (`python -m benchmark_assets.docs_reference statistics`), so it is never behind it. The
+[statistics page](statistics.md) says which function answers which question, with an example.
+"""
+
+
+# Each signature block is this page itself: the test that holds it to the code (test_docs_blocks).
+HELD = "<!-- docs-test: held-by benchmark_assets_tests/test_docs.py::test_the_statistics_api_page_is_generated_from_the_docstrings -->"
+
+
+def _shown(value) -> str:
+    """A constant as it reads in the code: functions by name (a repr would hold their address)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_shown(v)}" for k, v in value.items()) + "}"
+    return value.__name__ if callable(value) else repr(value)
+
+
+def _doc(obj) -> list[str]:
+    text = inspect.getdoc(obj) or "(no docstring)"
+    return [text, ""]
+
+
+def _signature(obj) -> str:
+    try:
+        return str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+def statistics_api_reference() -> str:
+    from benchmark_assets import stats
+
+    out = [STATISTICS_HEADER]
+    constants = [n for n in stats.__all__ if not callable(getattr(stats, n))]
+    if constants:
+        out += ["## Constants", "", "| name | value |", "|---|---|"]
+        out += [f"| `{n}` | `{_shown(getattr(stats, n))}` |" for n in constants] + [""]
+    classes = [n for n in stats.__all__ if inspect.isclass(getattr(stats, n))]
+    functions = [n for n in stats.__all__ if callable(getattr(stats, n)) and n not in classes]
+    out += ["## Functions", ""]
+    for name in functions:
+        out += [f"### `{name}`", "", HELD, "```python", f"{name}{_signature(getattr(stats, name))}", "```", ""]
+        out += _doc(getattr(stats, name))
+    out += ["## Classes", ""]
+    for name in classes:
+        cls = getattr(stats, name)
+        out += [f"### `{name}`", ""] + _doc(cls)
+        for member, value in vars(cls).items():
+            if member.startswith("_") or not (inspect.isfunction(value) or isinstance(value, property)):
+                continue
+            function = value.fget if isinstance(value, property) else value
+            shown = f"{name}.{member}" + ("" if isinstance(value, property) else _signature(function))
+            out += [f"#### `{shown}`", ""] + _doc(function)
+    text = "\n".join(out)
+    return re.sub(r"\n{3,}", "\n\n", text).rstrip() + "\n"
+
+
 if __name__ == "__main__":
-    print(study_file_reference(), end="")
+    print(statistics_api_reference() if sys.argv[1:] == ["statistics"] else study_file_reference(), end="")

@@ -124,6 +124,18 @@ def test_the_study_file_reference_is_generated_from_the_models():
         assert f"| `{field}` |" in page, field
 
 
+def test_the_statistics_api_page_is_generated_from_the_docstrings():
+    from benchmark_assets import stats
+    from benchmark_assets.docs_reference import statistics_api_reference
+
+    page = (ROOT / "docs" / "reference" / "statistics-api.md").read_text()
+    assert page == statistics_api_reference(), (
+        "docs/reference/statistics-api.md is behind the code: .venv/bin/python -m benchmark_assets.docs_reference "
+        "statistics > docs/reference/statistics-api.md")
+    assert all(f"`{name}`" in page for name in stats.__all__)
+    assert "bootstrap_ci(data, *, statistic" in page and " at 0x" not in page
+
+
 def test_every_environment_variable_is_in_the_configuration_page():
     page = (ROOT / "docs" / "reference" / "configuration.md").read_text()
     used = set()
