@@ -48,17 +48,21 @@ def test_the_search_finds_the_capacity_the_mock_server_implies(instance, study_d
     folder = latest_dir("cap")
     capacity = json.loads((folder / "sweep_aggregate.json").read_text())["capacity"]
     assert capacity["finished"] and capacity["monotone"]
-    # the misses are clear (p99 about 75 ms against 45); on a busy machine the loads that meet the
-    # SLO may scatter too much to call by max_trials, and the interval then opens downwards
-    assert capacity["estimate"] == 8 and capacity["upper"] == 9 and (capacity["lower"] is None or capacity["lower"] <= 8)
+    # On a quiet machine the misses are clear (p99 about 75 ms against 45) and the interval is
+    # [8, 9). On a busy one (the suite's 3 workers on 2 cores) the load generator itself can fall
+    # behind just above the capacity, so 9 or 10 may be too scattered to call by max_trials: the
+    # interval then widens (the fresh-clone CI of 4e3742f gave [8, 11)) but still holds the truth.
+    upper = capacity["upper"]
+    assert capacity["estimate"] == 8 and 9 <= upper <= 12 and (capacity["lower"] is None or capacity["lower"] <= 8)
     assert capacity["binding"] == ["time_to_first_token p99 <= 45 ms"]
     probes = {p["load"]: p for p in capacity["probes"]}
-    # doubled from 4 until 16 missed the SLA, then bisected down to 9
-    assert {4, 8, 16, 12, 10, 9} <= set(probes)
+    # doubled from 4 until 16 missed the SLA, then bisected down towards 8
+    assert {4, 8, 16, 12, upper} <= set(probes)
     # far from the bound every call is clear; on a busy machine a low load's trials may scatter
     # too much to call by max_trials, which is then said rather than guessed
     assert all(probes[x]["verdict"] in ("met", "uncertain") and probes[x]["met_on_means"] for x in (4, 8))
-    assert all(probes[x]["verdict"] == "failed" for x in (9, 10, 12, 16))
+    assert all(probes[x]["verdict"] == "failed" for x in {upper, 12, 16})
+    assert all(p["verdict"] in ("failed", "uncertain") for x, p in probes.items() if x > 8)  # never met above it
     assert all(2 <= p["trials"] <= 4 for p in probes.values())
     # every probe is a partition with its trials stored; the stopping node says why each stopped
     # each probe is a partition of the study's trials, registered as the search reached it
@@ -67,13 +71,13 @@ def test_the_search_finds_the_capacity_the_mock_server_implies(instance, study_d
     counts = trials.groupby("sweep_point")["trial"].nunique().to_dict()
     assert counts == {f"concurrency={int(x)}": p["trials"] for x, p in probes.items()}
     stopping = Warehouse().read("cap__stopping").set_index("sweep_point")
-    assert stopping.loc["concurrency=9", "verdict"] == "failed"
-    assert "misses time_to_first_token p99 <= 45 ms" in stopping.loc["concurrency=9", "reason"]
+    assert stopping.loc[f"concurrency={upper}", "verdict"] == "failed"
+    assert "misses time_to_first_token p99 <= 45 ms" in stopping.loc[f"concurrency={upper}", "reason"]
     report = (folder / "report.md").read_text()
     assert "## Capacity under the SLA" in report and "**capacity under the SLA: concurrency=8" in report
     assert (folder / "plots" / "capacity.png").stat().st_size > 10_000
     entry = Ledger(Warehouse()).read(study="cap").set_index("subject").loc["capacity_under_sla"]
-    assert (entry["decision"], entry["effect"], entry["ci_high"]) == ("capacity", 8, 9)
+    assert (entry["decision"], entry["effect"], entry["ci_high"]) == ("capacity", 8, upper)
     assert pd.isna(entry["ci_low"]) if capacity["lower"] is None else entry["ci_low"] == capacity["lower"]
 
 
