@@ -86,12 +86,12 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 def program() -> str:
     """This command as a person would type it again: ``benchmark-assets`` when that is the one on
-    PATH, else the path it was started by (``.venv/bin/benchmark-assets`` from a clone)."""
-    invoked = os.path.abspath(sys.argv[0])
+    PATH, else the path it was started by, as typed (``.venv/bin/benchmark-assets`` in a clone)."""
+    invoked = sys.argv[0]
     on_path = shutil.which("benchmark-assets")
     if Path(invoked).name != "benchmark-assets" or (on_path and os.path.samefile(on_path, invoked)):
         return "benchmark-assets"
-    return os.path.relpath(invoked)
+    return invoked
 
 
 def an(word: str) -> str:
