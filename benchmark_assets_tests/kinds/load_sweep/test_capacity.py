@@ -51,7 +51,7 @@ def test_the_search_finds_the_capacity_the_mock_server_implies(instance, study_d
     # On a quiet machine the misses are clear (p99 about 75 ms against 45) and the interval is
     # [8, 9). On a busy one (the suite's 3 workers on 2 cores) the load generator itself can fall
     # behind just above the capacity, so 9 or 10 may be too scattered to call by max_trials: the
-    # interval then widens (the fresh-clone CI of 4e3742f gave [8, 11)) but still holds the truth.
+    # interval then widens (the fresh-clone CI of 4a62a4e gave [8, 11)) but still holds the truth.
     upper = capacity["upper"]
     assert capacity["estimate"] == 8 and 9 <= upper <= 12 and (capacity["lower"] is None or capacity["lower"] <= 8)
     assert capacity["binding"] == ["time_to_first_token p99 <= 45 ms"]
