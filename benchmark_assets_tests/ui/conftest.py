@@ -247,9 +247,17 @@ def show_markdown(page, key: str):
     page.locator("tr", has=page.locator("td", has_text=key).first).first.get_by_text("[Show Markdown]").click()
     expect(page.get_by_role("dialog")).to_have_count(1)
     dialog = page.get_by_role("dialog")
-    # The dialog fades in: wait for the page's finite transitions to end, so a screenshot shows it whole.
-    page.evaluate("() => Promise.all(document.getAnimations()"
-                  ".filter(a => a.effect.getTiming().iterations !== Infinity).map(a => a.finished))")
+    # The dialog fades in: wait for the page's finite transitions to end, so a screenshot shows it
+    # whole. A transition the page cancels (a re-render replaces it) rejects its `finished` with an
+    # AbortError (the fresh-clone CI of 261b019 failed so): it is over, so look again for the next.
+    page.evaluate("""async () => {
+      for (let look = 0; look < 50; look++) {
+        const running = document.getAnimations().filter(
+          a => a.effect && a.effect.getTiming().iterations !== Infinity && a.playState === "running");
+        if (!running.length) return;
+        await Promise.all(running.map(a => a.finished.catch(() => null)));
+      }
+    }""")
     return dialog
 
 
