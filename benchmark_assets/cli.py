@@ -81,9 +81,6 @@ class _NoInterruptTraces(logging.Filter):
         return "DagsterExecutionInterruptedError" not in text and "Execution was interrupted" not in text
 
 
-BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
 def program() -> str:
     """This command as a person would type it again: ``benchmark-assets`` when that is the one on
     PATH, else the path it was started by, as typed (``.venv/bin/benchmark-assets`` in a clone)."""
@@ -139,6 +136,8 @@ def cmd_check(args) -> int:
     """Load a study as a run would, with every check that needs no user code run (its target's
     module and function, a command's program, its extras) and the run's options, and say what a
     run would do."""
+    from benchmark_assets.outcomes import cli_command
+
     graph, constants, tiers = checked_run(args)
     study, kind = graph.study, graph.kind
     points, replicates = graph.points(constants or (), tiers or ()), graph.keys(graph.replicate)
@@ -149,9 +148,7 @@ def cmd_check(args) -> int:
     if needs:
         print(f"  needs the extras: {', '.join(needs)} (installed)")
     named = study.name if Path(args.study).stem == args.study else shlex.quote(args.study)  # a name, or its path
-    options = [*(f"--tier {t}" for t in tiers or ()), *([f"--constants {','.join(constants)}"] if constants else []),
-               *(["--force"] if args.force else []), *([f"--fail-on {args.fail_on}"] if args.fail_on else [])]
-    print(f"  run it: {' '.join([program(), 'run', named, *options])}")
+    print(f"  run it: {cli_command(named, constants or (), tiers or (), args.force, args.fail_on, program())}")
     return 0
 
 
@@ -427,10 +424,9 @@ def cmd_worker(args) -> int:
     command = [sys.executable, "-m", "celery", "-A", "benchmark_assets.defs.scale_out.celery_app", "worker", "-Q", "dagster",
                "--prefetch-multiplier", "1", "--loglevel", args.loglevel, *pool,
                *(["--hostname", args.name] if args.name else [])]
-    # A worker per core, so one BLAS thread each (unless set): OpenBLAS's thread per core in every
-    # worker would spin-wait for the others' (the test suite's CPU time halved without them).
-    for variable in BLAS_THREADS:
-        os.environ[variable] = os.environ.get(variable) or "1"
+    from benchmark_assets.processes import limit_blas_threads
+
+    limit_blas_threads("1")  # a worker per core: one BLAS thread each, unless set
     sys.stdout.flush()
     os.execv(sys.executable, command)  # the worker replaces this process: signals reach it directly
     return 0  # not reached

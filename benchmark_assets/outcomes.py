@@ -1,8 +1,18 @@
 """What a run of a study did, as the CLI, the study's job and each kind's summary line read it."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+
+def cli_command(study: str, subjects: Sequence[str] = (), tiers: Sequence[int] = (), force: bool = False,
+                fail_on: str | None = None, program: str = "benchmark-assets") -> str:
+    """The `benchmark-assets run` command that selects what these arguments select: a run's
+    reason, the study job's arguments, and what `check` says to run."""
+    return " ".join([f"{program} run {study}", *(f"--tier {t}" for t in tiers),
+                     *([f"--constants {','.join(subjects)}"] if subjects else []), *(["--force"] if force else []),
+                     *([f"--fail-on {fail_on}"] if fail_on else [])])
 
 
 @dataclass(frozen=True)

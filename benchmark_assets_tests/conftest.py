@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmark_assets.processes import limit_blas_threads
+
 _THREADS = os.environ.get("OPENBLAS_NUM_THREADS") or "1"
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = os.environ.get(_variable) or _THREADS  # inherited by the xdist workers and every process a test starts
+limit_blas_threads(_THREADS)  # inherited by the xdist workers and every process a test starts
 with contextlib.suppress(ImportError, ValueError):  # numpy loaded before this file (by a plugin) keeps its threads otherwise
     from threadpoolctl import threadpool_limits
 

@@ -16,10 +16,11 @@ from pydantic import Field
 
 from benchmark_assets.defs.metadata import stage_links, study_headline
 from benchmark_assets.defs.reruns import stages_op
-from benchmark_assets.defs.runner import StudyInterrupted, StudyRunError, cli_command, run_study
+from benchmark_assets.defs.runner import StudyInterrupted, StudyRunError, run_study
 from benchmark_assets.defs.tags import PARENT_RUN_TAG, STUDY_TAG, run_reason
 from benchmark_assets.edits import Rerun
 from benchmark_assets.graph import StudyGraph
+from benchmark_assets.outcomes import cli_command
 from benchmark_assets.studies import StudyError
 
 

@@ -43,7 +43,7 @@ from benchmark_assets.defs.tags import (
 from benchmark_assets.graph import StudyGraph, trial_pairs, trials_by_point
 from benchmark_assets.kinds.base import common_errors
 from benchmark_assets.locks import database_lock, file_lock
-from benchmark_assets.outcomes import RunOutcome, StageRun, TrialResults
+from benchmark_assets.outcomes import RunOutcome, StageRun, TrialResults, cli_command
 from benchmark_assets.processes import clean_up_after_dead_runners
 
 
@@ -129,12 +129,6 @@ def run_study(study_name: str, *, subjects=None, tiers=None, quiet: bool = False
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def cli_command(study_name: str, subjects, tiers, force: bool) -> str:
-    """The `benchmark-assets run` command that selects what these arguments select."""
-    return " ".join([f"benchmark-assets run {study_name}", *(f"--tier {t}" for t in tiers),
-                     *([f"--constants {','.join(subjects)}"] if subjects else []), *(["--force"] if force else [])])
 
 
 class _StudyRun:
@@ -345,4 +339,4 @@ def _failure_message(result) -> str:
     return "see the run in the Dagster UI"
 
 
-__all__ = ["StudyInterrupted", "StudyRunError", "cli_command", "ingest_study", "run_study", "trials_to_run"]
+__all__ = ["StudyInterrupted", "StudyRunError", "ingest_study", "run_study", "trials_to_run"]

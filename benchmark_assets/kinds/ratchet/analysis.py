@@ -372,6 +372,19 @@ DECISION_WORDS = {ACCEPT: "accepted", REJECT: "rejected", NO_SENSITIVITY: "insen
 TODAYS_BEST = "today's best"  # no change proposed: today's value is the best on train (or the only one)
 
 
+def decision_word(code: str) -> str:
+    """A decision as a plot title or a heading says it: 'accepted', 'insensitive', ..."""
+    return DECISION_WORDS.get(code, code.replace("_", " "))
+
+
+def shown_decisions(verdicts: pd.DataFrame) -> pd.Series:
+    """Each verdict's decision as a person reads it (``decision_word``), a *no sensitivity* one
+    "today's best" when no change was proposed (the stored codes stay as they are)."""
+    words = verdicts["decision"].map(decision_word)
+    return words.mask((verdicts["decision"] == NO_SENSITIVITY) & (verdicts["proposed"] == verdicts["current"]),
+                      TODAYS_BEST)
+
+
 def headline(verdicts: pd.DataFrame) -> str:
     """'2 of 20 constants accepted (decay_rate 0.5 -> 0.7, top_k 8 -> 12); 7 rejected, 9 today's best,
     2 insensitive', marked interim while a validation round is due. A *no sensitivity* verdict
@@ -384,11 +397,9 @@ def headline(verdicts: pd.DataFrame) -> str:
     changes = ", ".join(f"{row.constant} {_short(row.current)} -> {_short(row.proposed)}"
                         for row in accepted.itertuples())
     text = f"{counts['accepted']} of {counts['constants']} constants accepted" + (f" ({changes})" if changes else "")
-    unchanged = verdicts["decision"] == NO_SENSITIVITY
-    best = int((unchanged & (verdicts["proposed"] == verdicts["current"])).sum())
-    decided = {REJECT: int((verdicts["decision"] == REJECT).sum()), TODAYS_BEST: best,
-               NO_SENSITIVITY: int(unchanged.sum()) - best, INCONCLUSIVE: int((verdicts["decision"] == INCONCLUSIVE).sum())}
-    others = [f"{count} {DECISION_WORDS.get(code, code)}" for code, count in decided.items() if count]
+    shown = shown_decisions(verdicts).value_counts()
+    others = [f"{shown[word]} {word}" for word in (DECISION_WORDS[REJECT], TODAYS_BEST, DECISION_WORDS[NO_SENSITIVITY],
+                                                   DECISION_WORDS[INCONCLUSIVE]) if shown.get(word, 0)]
     text += ("; " + ", ".join(others)) if others else ""
     if "final" in verdicts and not bool(verdicts["final"].all()):
         text += " (interim: a validation round is due)"

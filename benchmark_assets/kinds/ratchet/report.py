@@ -13,13 +13,13 @@ from benchmark_assets import artifacts
 from benchmark_assets.kinds.base import Markdown, errors_markdown
 from benchmark_assets.kinds.ratchet.analysis import (
     ACCEPT,
-    DECISION_WORDS,
     INCONCLUSIVE,
     NO_SENSITIVITY,
     REJECT,
-    TODAYS_BEST,
     changes,
+    decision_word,
     metric_table,
+    shown_decisions,
     summarise_verdicts,
 )
 from benchmark_assets.kinds.ratchet.family import CORRECTION_NAMES
@@ -119,23 +119,17 @@ def format_report(
     return "\n".join(lines)
 
 
-def _words(decision: str) -> str:
-    """A decision as a plot title or a heading says it: 'accepted', 'insensitive', ..."""
-    return DECISION_WORDS.get(decision, decision.replace("_", " "))
-
-
 def decision_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One row per constant as the verdicts asset shows it: the decision, the values, the paired
     validation gain and the corrected interval that decides, the adjusted p-value and why."""
     rows = [{
-        "constant": row.constant,
-        "decision": TODAYS_BEST if row.decision == NO_SENSITIVITY and row.proposed == row.current else _words(row.decision),
+        "constant": row.constant, "decision": shown,
         "current": format_value(row.current), "proposed": format_value(row.proposed),
         "validation gain": "" if pd.isna(row.validation_delta) else f"{row.validation_delta:+.4f}",
         "corrected interval": corrected_interval(row),
         "p (adjusted)": "" if pd.isna(row.p_adjusted) else f"{row.p_adjusted:.4f}",
         "reason": row.reason if len(row.reason) <= 80 else row.reason[:79] + "…",  # whole in the report
-    } for row in verdicts.itertuples()]
+    } for row, shown in zip(verdicts.itertuples(), shown_decisions(verdicts))]
     return pd.DataFrame(rows, columns=["constant", "decision", "current", "proposed", "validation gain",
                                        "corrected interval", "p (adjusted)", "reason"])
 
@@ -438,7 +432,7 @@ def plot_sensitivity(
         axis.legend(fontsize=7, loc="best")
     raw_axis.set_ylabel(f"{metric} (mean, 95% t-band over scenarios)")
     gain_axis.set_ylabel(f"{metric} gain over current (paired by scenario)")
-    figure.suptitle(f"{sweep.name}: {_words(verdict['decision'])}")
+    figure.suptitle(f"{sweep.name}: {decision_word(verdict['decision'])}")
     figure.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.28)
     path = folder / "plots" / f"{artifacts.safe_label(sweep.name)}.png"
     path.parent.mkdir(exist_ok=True)
@@ -477,7 +471,7 @@ def plot_overview(folder: Path, sweeps: list[ConstantSweep], gains: pd.DataFrame
         axis.axvline(float(sweep.current), color="grey", linestyle="--", linewidth=0.8)
         if verdict["proposed"] != verdict["current"]:
             axis.axvline(float(verdict["proposed"]), color="tab:green", linestyle=":", linewidth=1.2)
-        axis.set_title(f"{sweep.name}: {_words(verdict['decision'])}", fontsize=9,
+        axis.set_title(f"{sweep.name}: {decision_word(verdict['decision'])}", fontsize=9,
                        color="tab:green" if verdict["decision"] == "accept" else "black")
         axis.tick_params(labelsize=7)
         axis.xaxis.set_major_locator(MaxNLocator(4))
@@ -552,7 +546,7 @@ def write_ratchet_outputs(study, verdicts: pd.DataFrame, aggregates: pd.DataFram
     ordered = sorted(sweeps, key=lambda s: _PLOT_ORDER.get(by_constant.loc[s.name, "decision"], 3))
     shown = artifacts.budgeted_markdown(
         ([("all constants at a glance", overview)] if overview and len(sweeps) > 1 else [])
-        + [(f"{s.name}: {_words(by_constant.loc[s.name, 'decision'])}", plots[s.name]) for s in ordered] + heat_maps)
+        + [(f"{s.name}: {decision_word(by_constant.loc[s.name, 'decision'])}", plots[s.name]) for s in ordered] + heat_maps)
     counts = summarise_verdicts(verdicts)
     summary_info = {**counts, "study": study.name, "study_hash": study.spec_hash, "trial_compute_seconds": compute_seconds,
                     "metric": study.spec.metric, "accepted": accepted[["constant", "current", "proposed"]].to_dict("records"),
